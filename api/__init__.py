@@ -1,0 +1,1 @@
+"""Gatehouse server shell: settings, database, crypto, auth and the app factory."""

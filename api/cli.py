@@ -1,0 +1,147 @@
+"""`gatehouse` — operator commands. Every command that opens the database first migrates it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from api import db
+from api.settings import PROJECT_DIR, Settings, SettingsError
+
+T = TypeVar("T")
+DEMO_FILE = PROJECT_DIR / "var" / "demo-credentials.txt"
+
+
+class CommandError(Exception):
+    """A clear message for the operator; the command exits 2 and changes nothing."""
+
+
+async def _with_database(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
+    from resolvers.runtime import Runtime
+
+    await db.start(settings.database_url)
+    rt = Runtime.create(settings)
+    try:
+        return await work(rt)
+    finally:
+        await db.close()
+
+
+async def _create_admin(settings: Settings, username: str, password: str, name: str) -> str:
+    from api.models import Person, PersonKind, Role
+    from api.passwords import hash_password
+    from resolvers import validation
+    from resolvers.errors import UserError
+
+    try:
+        clean = validation.username(username)
+        display = validation.name(name, "name")
+    except UserError as exc:
+        raise CommandError(f"{exc.field}: {exc.message}") from None
+    if len(password) < 10:
+        raise CommandError("password: use at least 10 characters")
+
+    async def work(rt: object) -> str:
+        if await Person.filter(username=clean).exists():
+            raise CommandError(f"username {clean!r} is taken")
+        person = await Person.create(
+            kind=PersonKind.EMPLOYEE, username=clean, password_hash=hash_password(password), display_name=display,
+            position="Administrator", roles=[Role.ADMIN.value, Role.EMPLOYEE.value],
+        )
+        return f"created admin {clean!r} (person {person.id})"
+
+    return await _with_database(settings, work)
+
+
+async def _demo(settings: Settings) -> str:
+    from resolvers import demo
+
+    async def work(rt: object) -> str:
+        if not await demo.is_empty():
+            if DEMO_FILE.exists():
+                return "The database already has data; the demo site was loaded earlier.\n" + DEMO_FILE.read_text()
+            return "The database already has data; the demo site was not loaded."
+        site = await demo.load_demo(rt)  # type: ignore[arg-type]
+        text = site.describe()
+        if settings.database_url.startswith("sqlite"):
+            DEMO_FILE.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(DEMO_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text + "\n")
+        return "Loaded the demo site.\n" + text
+
+    return await _with_database(settings, work)
+
+
+async def _migrate(settings: Settings) -> str:
+    applied = await db.start(settings.database_url)
+    await db.close()
+    return "applied: " + ", ".join(applied) if applied else "the database schema is up to date"
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    from devices.protocol import TRANSPORT_MAX_BYTES
+
+    # Migrate once here so several workers do not race at start-up.
+    asyncio.run(_migrate(settings))
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=host, port=port, workers=workers,
+        ws_max_size=TRANSPORT_MAX_BYTES, ws="websockets-sansio", log_level="info",
+        lifespan="on", proxy_headers=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gatehouse", description="Gatehouse access-control server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    admin = sub.add_parser("create-admin", help="create an ADMIN account")
+    admin.add_argument("--username", required=True)
+    admin.add_argument("--password", help="omit to be asked (keeps it out of the shell history)")
+    admin.add_argument("--name", default="Administrator")
+    sub.add_parser("demo", help="load the demo site into an empty database and print its logins")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    sub.add_parser("print-schema", help="print the GraphQL schema (SDL)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.command == "serve":
+            if not (0 < args.port < 65536):
+                raise CommandError("--port must be 1-65535")
+            if args.workers < 1:
+                raise CommandError("--workers must be at least 1")
+            _serve(settings, args.host, args.port, args.workers)
+            return 0
+        if args.command == "create-admin":
+            password = args.password if args.password is not None else getpass.getpass("Password: ")
+            print(asyncio.run(_create_admin(settings, args.username, password, args.name)))
+        elif args.command == "demo":
+            print(asyncio.run(_demo(settings)))
+        elif args.command == "migrate":
+            print(asyncio.run(_migrate(settings)))
+        elif args.command == "print-schema":
+            from schema.schema import sdl
+
+            sys.stdout.write(sdl())
+        return 0
+    except (CommandError, SettingsError) as exc:
+        print(f"gatehouse: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"gatehouse: cannot reach the database or key file: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,14 @@
+"""One place to read the time, so tests and the pass-token step agree."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def unix() -> float:
+    return time.time()

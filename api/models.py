@@ -1,0 +1,339 @@
+"""The stored records. Personal data columns hold AES-GCM ciphertext (api/crypto.py)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Role(str, Enum):
+    EMPLOYEE = "EMPLOYEE"
+    DEPARTMENT_HEAD = "DEPARTMENT_HEAD"
+    HR = "HR"
+    SECURITY_ADMIN = "SECURITY_ADMIN"
+    GUARD = "GUARD"
+    WAREHOUSE = "WAREHOUSE"
+    PROCUREMENT = "PROCUREMENT"
+    ASSET_MANAGER = "ASSET_MANAGER"
+    EXECUTIVE = "EXECUTIVE"
+    AUDITOR = "AUDITOR"
+    ADMIN = "ADMIN"
+
+
+class Gender(str, Enum):
+    FEMALE = "FEMALE"
+    MALE = "MALE"
+    OTHER = "OTHER"
+    UNDISCLOSED = "UNDISCLOSED"
+
+
+class AntiPassback(str, Enum):
+    OFF = "OFF"
+    SOFT = "SOFT"
+    HARD = "HARD"
+
+
+class GateDirection(str, Enum):
+    IN = "IN"
+    OUT = "OUT"
+    BOTH = "BOTH"
+
+
+class Direction(str, Enum):
+    IN = "IN"
+    OUT = "OUT"
+
+
+class DeviceKind(str, Enum):
+    QR_SCANNER = "QR_SCANNER"
+    FACE_TERMINAL = "FACE_TERMINAL"
+    TURNSTILE = "TURNSTILE"
+
+
+class DeviceStatus(str, Enum):
+    ACTIVE = "ACTIVE"
+    RETIRED = "RETIRED"
+
+
+class Decision(str, Enum):
+    GRANTED = "GRANTED"
+    DENIED = "DENIED"
+
+
+class EntryMethod(str, Enum):
+    QR = "QR"
+    FACE = "FACE"
+    MANUAL = "MANUAL"
+    REMOTE = "REMOTE"
+
+
+class IdentityDocument(str, Enum):
+    WORK_BADGE = "WORK_BADGE"
+    ID_CARD = "ID_CARD"
+    PASSPORT = "PASSPORT"
+    OTHER = "OTHER"
+
+
+class CredentialStatus(str, Enum):
+    ACTIVE = "ACTIVE"
+    REVOKED = "REVOKED"
+    SUPERSEDED = "SUPERSEDED"
+
+
+class CredentialKind(str, Enum):
+    PHONE = "PHONE"
+    CUSTODIAL = "CUSTODIAL"
+
+
+class PersonStatus(str, Enum):
+    ACTIVE = "ACTIVE"
+    OFFBOARDED = "OFFBOARDED"
+
+
+class PersonKind(str, Enum):
+    EMPLOYEE = "EMPLOYEE"
+    VISITOR = "VISITOR"
+
+
+class Department(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200, unique=True)
+    parent: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "models.Department", null=True, related_name="children", on_delete=fields.RESTRICT
+    )
+    # A plain column: a foreign key here and Person.department would form a cycle
+    # the schema generator cannot order; resolvers check that the person exists.
+    head_id = fields.IntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "department"
+
+
+class Person(Model):
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(PersonKind, max_length=16, default=PersonKind.EMPLOYEE)
+    username = fields.CharField(max_length=100, unique=True, null=True)
+    password_hash = fields.CharField(max_length=200, null=True)
+    display_name = fields.CharField(max_length=200)
+    gender = fields.CharEnumField(Gender, max_length=16, null=True)
+    document_type = fields.CharEnumField(IdentityDocument, max_length=16, default=IdentityDocument.ID_CARD)
+    id_number_enc = fields.BinaryField(null=True)
+    id_number_hash = fields.CharField(max_length=64, null=True, db_index=True)
+    id_number_masked = fields.CharField(max_length=64, null=True)
+    phone_enc = fields.BinaryField(null=True)
+    phone_hash = fields.CharField(max_length=64, null=True, db_index=True)
+    phone_masked = fields.CharField(max_length=64, null=True)
+    department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "models.Department", null=True, related_name="members", on_delete=fields.RESTRICT
+    )
+    position = fields.CharField(max_length=200, default="")
+    roles = fields.JSONField(default=list)
+    status = fields.CharEnumField(PersonStatus, max_length=16, default=PersonStatus.ACTIVE)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    offboarded_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "person"
+
+
+class RefreshSession(Model):
+    """One login; the refresh token rotates within it and revoking it ends the access tokens too."""
+
+    id = fields.IntField(primary_key=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="sessions", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    rotated_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "refresh_session"
+
+
+class Credential(Model):
+    id = fields.IntField(primary_key=True)
+    cid = fields.CharField(max_length=16, unique=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="credentials", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(CredentialKind, max_length=16)
+    public_key = fields.BinaryField()
+    private_key_enc = fields.BinaryField(null=True)
+    period = fields.IntField(default=15)
+    status = fields.CharEnumField(CredentialStatus, max_length=16, default=CredentialStatus.ACTIVE)
+    device_name = fields.CharField(max_length=200, default="")
+    valid_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    ended_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "credential"
+        indexes = (("person_id", "status"),)
+
+
+class Zone(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    parent: fields.ForeignKeyNullableRelation[Zone] = fields.ForeignKeyField(
+        "models.Zone", null=True, related_name="children", on_delete=fields.RESTRICT
+    )
+    anti_passback = fields.CharEnumField(AntiPassback, max_length=8, default=AntiPassback.OFF)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "zone"
+
+
+class Gate(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    zone: fields.ForeignKeyRelation[Zone] = fields.ForeignKeyField(
+        "models.Zone", related_name="gates", on_delete=fields.RESTRICT
+    )
+    direction = fields.CharEnumField(GateDirection, max_length=8)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "gate"
+
+
+class Device(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    kind = fields.CharEnumField(DeviceKind, max_length=16)
+    secret_hash = fields.CharField(max_length=64)
+    status = fields.CharEnumField(DeviceStatus, max_length=16, default=DeviceStatus.ACTIVE)
+    firmware = fields.CharField(max_length=64, default="")
+    last_seen_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "device"
+
+
+class DeviceGate(Model):
+    id = fields.IntField(primary_key=True)
+    device: fields.ForeignKeyRelation[Device] = fields.ForeignKeyField(
+        "models.Device", related_name="gate_links", on_delete=fields.CASCADE
+    )
+    gate: fields.ForeignKeyRelation[Gate] = fields.ForeignKeyField(
+        "models.Gate", related_name="device_links", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        table = "device_gate"
+        unique_together = (("device_id", "gate_id"),)
+
+
+class Grant(Model):
+    id = fields.IntField(primary_key=True)
+    zone: fields.ForeignKeyRelation[Zone] = fields.ForeignKeyField(
+        "models.Zone", related_name="grants", on_delete=fields.RESTRICT
+    )
+    person: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", null=True, related_name="grants", on_delete=fields.CASCADE
+    )
+    department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "models.Department", null=True, related_name="grants", on_delete=fields.CASCADE
+    )
+    valid_from = fields.DatetimeField(null=True)
+    valid_until = fields.DatetimeField(null=True)
+    created_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", null=True, related_name="grants_given", on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "access_grant"
+        indexes = (("person_id", "zone_id"), ("department_id", "zone_id"))
+
+
+class GateEvent(Model):
+    """One passage decision, manual entry, remote open or door alarm: the log everything reads."""
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField()
+    gate: fields.ForeignKeyRelation[Gate] = fields.ForeignKeyField(
+        "models.Gate", related_name="events", on_delete=fields.RESTRICT
+    )
+    zone_id = fields.IntField()  # the gate's zone at the time, kept for zone-scoped queries
+    device: fields.ForeignKeyNullableRelation[Device] = fields.ForeignKeyField(
+        "models.Device", null=True, related_name="events", on_delete=fields.RESTRICT
+    )
+    person: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", null=True, related_name="events", on_delete=fields.RESTRICT
+    )
+    operator: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", null=True, related_name="operated_events", on_delete=fields.RESTRICT
+    )
+    credential_cid = fields.CharField(max_length=16, null=True)
+    decision = fields.CharEnumField(Decision, max_length=8, null=True)
+    reason = fields.CharField(max_length=32)
+    method = fields.CharEnumField(EntryMethod, max_length=8, null=True)
+    direction = fields.CharEnumField(Direction, max_length=4, null=True)
+    device_ref = fields.CharField(max_length=128, null=True)
+    payload = fields.JSONField(default=dict)
+    offline = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "gate_event"
+        indexes = (("person_id", "id"), ("gate_id", "id"), ("zone_id", "id"), ("device_id", "device_ref"))
+
+
+class DoorReport(Model):
+    id = fields.BigIntField(primary_key=True)
+    device: fields.ForeignKeyRelation[Device] = fields.ForeignKeyField(
+        "models.Device", related_name="door_reports", on_delete=fields.CASCADE
+    )
+    gate: fields.ForeignKeyRelation[Gate] = fields.ForeignKeyField(
+        "models.Gate", related_name="door_reports", on_delete=fields.CASCADE
+    )
+    state = fields.CharField(max_length=16)
+    reported_at = fields.DatetimeField(null=True)
+    received_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "door_report"
+
+
+class DeviceAlert(Model):
+    """Something a guard or technician must look at: a misconfigured or silent device, a forced door."""
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField()
+    device: fields.ForeignKeyNullableRelation[Device] = fields.ForeignKeyField(
+        "models.Device", null=True, related_name="alerts", on_delete=fields.CASCADE
+    )
+    gate_id = fields.IntField(null=True)
+    kind = fields.CharField(max_length=32)
+    message = fields.CharField(max_length=500)
+    payload = fields.JSONField(default=dict)
+    resolved_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "device_alert"
+
+
+class DeviceCommand(Model):
+    id = fields.BigIntField(primary_key=True)
+    device: fields.ForeignKeyRelation[Device] = fields.ForeignKeyField(
+        "models.Device", related_name="commands", on_delete=fields.CASCADE
+    )
+    gate_id = fields.IntField(null=True)
+    command = fields.CharField(max_length=32)
+    payload = fields.JSONField(default=dict)
+    issued_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", null=True, related_name="device_commands", on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    acked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "device_command"

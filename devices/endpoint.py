@@ -1,0 +1,221 @@
+"""`/devices/ws`: one gate device's connection, from hello to close (protocol v1)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from api import clock
+from api.models import Device, DoorReport
+from devices.hub import DeviceHub
+from devices.protocol import BadMessage, Frame, error_frame, parse_frame
+from resolvers import device_commands, sites
+from resolvers.alerts import raise_alert
+from resolvers.runtime import Runtime
+from resolvers.scan_decision import DirectionRequired, ScanOutcome, decide_scan
+from resolvers.topology import Topology
+
+log = logging.getLogger("gatehouse.devices")
+MAX_SCANS_IN_FLIGHT = 32
+
+
+class DeviceConnection:
+    def __init__(self, ws: WebSocket, rt: Runtime, hub: DeviceHub, device: Device) -> None:
+        self.ws = ws
+        self.rt = rt
+        self.hub = hub
+        self.device_id = device.id
+        self.device_name = device.name
+        self.connection_id = hub.new_connection_id()
+        self.last_frame = time.monotonic()
+        self._send_lock = asyncio.Lock()
+        self._in_flight = asyncio.Semaphore(MAX_SCANS_IN_FLIGHT)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        async with self._send_lock:
+            await self.ws.send_text(json.dumps(frame))
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.ws.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.ws.close(code, reason)
+
+    def welcome(self, topo: Topology) -> dict[str, Any]:
+        gates = [topo.gates[g] for g in sorted(topo.device_gates.get(self.device_id, ())) if g in topo.gates]
+        return {
+            "type": "welcome",
+            "deviceId": str(self.device_id),
+            "serverTime": clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "gates": [
+                {"id": str(g.id), "name": g.name, "direction": g.direction.value, "zoneId": str(g.zone_id)}
+                for g in gates
+            ],
+            "heartbeatSeconds": self.rt.settings.heartbeat_seconds,
+        }
+
+    async def run(self) -> None:
+        watchdog = asyncio.create_task(self._watchdog())
+        try:
+            while True:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                self.last_frame = time.monotonic()
+                raw = message.get("text")
+                if raw is None:
+                    raw = message.get("bytes") or b""
+                await self._handle(raw)
+        except WebSocketDisconnect:
+            return
+        finally:
+            watchdog.cancel()
+            self.closed = True
+            # Scans already accepted are finished: their events are stored even if the reply cannot go out.
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _handle(self, raw: str | bytes) -> None:
+        try:
+            frame = parse_frame(raw)
+        except BadMessage as exc:
+            await self.send(error_frame(str(exc), exc.ref))
+            return
+        if frame.type == "scan":
+            await self._in_flight.acquire()
+            task = asyncio.create_task(self._scan(frame))
+            self._tasks.add(task)
+            task.add_done_callback(self._scan_done)
+        elif frame.type == "heartbeat":
+            await self._heartbeat(frame)
+        elif frame.type == "door":
+            await self._door(frame)
+        elif frame.type == "ack":
+            await device_commands.acknowledge(self.device_id, frame.data["id"])
+        elif frame.type == "hello":
+            await self.send(error_frame("already connected: hello comes once", frame.ref))
+
+    def _scan_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._in_flight.release()
+
+    async def _scan(self, frame: Frame) -> None:
+        ref = frame.data["ref"]
+        ref_key = str(ref)
+        try:
+            remembered = await self.rt.state.recall_ref(self.device_id, ref_key)
+            if remembered is not None:
+                await self.send(remembered)
+                return
+            gate_text = frame.data["gateId"]
+            gate_id = int(gate_text) if gate_text.isdigit() and len(gate_text) <= 18 else None
+            try:
+                outcome = await decide_scan(
+                    self.rt, self.device_id, gate_id, frame.data["credential"], frame.data.get("direction"), ref_key
+                )
+            except DirectionRequired as exc:
+                await self.send(error_frame(str(exc), ref))
+                return
+            reply = outcome.frame(ref, self.rt.settings.door_open_ms)
+            await self.rt.state.remember_ref(self.device_id, ref_key, reply)
+            await self.send(reply)
+        except Exception:
+            log.exception("scan %s from device %s failed", ref, self.device_id)
+            # Fail closed: the door stays shut and the device hears why.
+            with contextlib.suppress(Exception):
+                await self.send(ScanOutcome(False, "unavailable").frame(ref, 0))
+
+    async def _heartbeat(self, frame: Frame) -> None:
+        await self.rt.state.set_device_connection(self.device_id, self.connection_id, self._offline_after())
+        await Device.filter(id=self.device_id).update(last_seen_at=clock.now())
+
+    async def _door(self, frame: Frame) -> None:
+        topo = await self.rt.topology.get()
+        gate_text = frame.data["gateId"]
+        gate_id = int(gate_text) if gate_text.isdigit() and len(gate_text) <= 18 else -1
+        if gate_id not in topo.device_gates.get(self.device_id, ()):
+            await self.send(error_frame("door report for a gate this device does not serve", frame.ref))
+            return
+        state = frame.data["state"]
+        reported = _parse_time(frame.data.get("at"))
+        await DoorReport.create(device_id=self.device_id, gate_id=gate_id, state=state, reported_at=reported)
+        if state in ("forced", "held_open"):
+            gate = topo.gates[gate_id]
+            row = {"at": reported or clock.now(), "gate_id": gate_id, "zone_id": gate.zone_id,
+                   "device_id": self.device_id, "decision": None, "reason": state, "method": None,
+                   "direction": None, "payload": {"state": state}}
+            await self.rt.events.record(row, gate.name, None)
+            await raise_alert(self.rt, state, f"door {state.replace('_', ' ')} at {gate.name}",
+                              device_id=self.device_id, gate_id=gate_id)
+
+    def _offline_after(self) -> int:
+        return 3 * self.rt.settings.heartbeat_seconds
+
+    async def _watchdog(self) -> None:
+        limit = self._offline_after()
+        while True:
+            await asyncio.sleep(min(limit / 3, 5))
+            if time.monotonic() - self.last_frame > limit:
+                await raise_alert(self.rt, "offline", f"device {self.device_name} sent nothing for {limit} s",
+                                  device_id=self.device_id)
+                await self.close(4408, "no frame within 3 heartbeats")
+                return
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+async def device_endpoint(ws: WebSocket) -> None:
+    rt: Runtime = ws.app.state.runtime
+    hub: DeviceHub = ws.app.state.device_hub
+    await ws.accept()
+    try:
+        message = await asyncio.wait_for(ws.receive(), timeout=rt.settings.hello_timeout_seconds)
+    except asyncio.TimeoutError:
+        await ws.close(4408, "no hello within 5 s")
+        return
+    if message["type"] == "websocket.disconnect":
+        return
+    try:
+        hello = parse_frame(message.get("text") or message.get("bytes") or b"")
+    except BadMessage:
+        hello = None
+    device = None
+    if hello is not None and hello.type == "hello":
+        device = await sites.authenticate_device(rt, hello.data["deviceId"], hello.data["secret"])
+    if device is None:
+        await ws.close(4401, "bad or missing device credentials")
+        return
+    conn = DeviceConnection(ws, rt, hub, device)
+    firmware = hello.data.get("firmware") if hello is not None else None
+    await Device.filter(id=device.id).update(
+        last_seen_at=clock.now(), firmware=firmware[:64] if isinstance(firmware, str) else device.firmware
+    )
+    await hub.attach(conn)
+    await rt.state.set_device_connection(device.id, conn.connection_id, conn._offline_after())
+    try:
+        await conn.send(conn.welcome(await rt.topology.get()))
+        await conn.run()
+    finally:
+        hub.detach(conn)
+        await rt.state.clear_device_connection(device.id, conn.connection_id)

@@ -1,0 +1,75 @@
+"""Device frames: parsing and the shape every incoming `type` must have (protocol v1)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+MAX_FRAME_BYTES = 64 * 1024
+# Frames up to this size get an error frame; uvicorn closes larger ones with 1009.
+TRANSPORT_MAX_BYTES = 1024 * 1024 + 4096
+
+DOOR_STATES = frozenset({"opened", "closed", "forced", "held_open"})
+
+# type → required fields and their JSON types
+REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "hello": {"deviceId": str, "secret": str},
+    "scan": {"ref": (str, int), "gateId": str, "credential": str},
+    "ack": {"id": str},
+    "heartbeat": {},
+    "door": {"gateId": str, "state": str},
+}
+
+
+class BadMessage(ValueError):
+    def __init__(self, message: str, ref: Any = None) -> None:
+        super().__init__(message)
+        self.ref = ref
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    type: str
+    data: dict[str, Any]
+
+    @property
+    def ref(self) -> Any:
+        return self.data.get("ref")
+
+
+def error_frame(message: str, ref: Any = None, code: str = "bad_message") -> dict[str, Any]:
+    return {"type": "error", "ref": ref, "code": code, "message": message}
+
+
+def parse_frame(raw: str | bytes) -> Frame:
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_FRAME_BYTES:
+        raise BadMessage(f"frame of {size} bytes is over the {MAX_FRAME_BYTES}-byte limit")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadMessage("frame is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadMessage("frame must be a JSON object")
+    ref = data.get("ref")
+    if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+        ref = None
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in REQUIRED:
+        raise BadMessage(f"unknown frame type {kind!r}", ref)
+    for name, expected in REQUIRED[kind].items():
+        if name not in data:
+            raise BadMessage(f"{kind} frame misses {name!r}", ref)
+        value = data[name]
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise BadMessage(f"{kind} frame field {name!r} has the wrong type", ref)
+    if kind == "scan":
+        if isinstance(data["ref"], str) and not (0 < len(data["ref"]) <= 128):
+            raise BadMessage("scan ref must be 1–128 characters", ref)
+        direction = data.get("direction")
+        if direction is not None and direction not in ("IN", "OUT"):
+            raise BadMessage('direction must be "IN" or "OUT"', ref)
+    if kind == "door" and data["state"] not in DOOR_STATES:
+        raise BadMessage(f"door state must be one of {sorted(DOOR_STATES)}", ref)
+    return Frame(kind, data)

@@ -1,0 +1,1 @@
+"""Cross-process plumbing: the event bus and the shared scan state (in-process or Redis)."""

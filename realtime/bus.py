@@ -1,0 +1,176 @@
+"""The event bus: publish JSON messages on named channels, subscribe with an async iterator.
+
+Two backends behind one contract (after encode/broadcaster): `MemoryBus` for one
+process, `RedisBus` when GATEHOUSE_REDIS_URL is set so an event published by one
+worker reaches subscribers on every worker. `publish` never waits on the network:
+it queues the message and a background task sends it, so the scan path is never
+held up by a slow subscriber or a slow Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+log = logging.getLogger("gatehouse.bus")
+
+SUBSCRIBER_QUEUE_SIZE = 10_000
+OUTBOX_SIZE = 100_000
+
+
+class SubscriberOverflow(Exception):
+    """A subscriber fell too far behind; its stream ends rather than silently skipping events."""
+
+
+class Subscription:
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
+        self.overflowed = False
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            log.warning("subscriber on %s overflowed; closing its stream", self.channel)
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        message = await self.queue.get()
+        if message is None:
+            raise SubscriberOverflow(self.channel)
+        return message
+
+
+class Bus:
+    """Local fan-out shared by both backends; subclasses say how a message travels."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+
+    async def connect(self) -> None:
+        return None
+
+    async def disconnect(self) -> None:
+        return None
+
+    def publish(self, channel: str, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _fan_out(self, channel: str, message: dict[str, Any]) -> None:
+        for sub in list(self._subscribers.get(channel, ())):
+            sub.deliver(message)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+        sub = Subscription(channel)
+        self._subscribers[channel].add(sub)
+        try:
+            yield sub
+        finally:
+            self._subscribers[channel].discard(sub)
+            if not self._subscribers[channel]:
+                del self._subscribers[channel]
+
+
+class MemoryBus(Bus):
+    def publish(self, channel: str, message: dict[str, Any]) -> None:
+        self._fan_out(channel, message)
+
+
+class RedisBus(Bus):
+    PREFIX = "gatehouse:bus:"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._url = url
+        self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(OUTBOX_SIZE)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._redis: Any = None
+
+    async def connect(self) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.from_url(self._url)
+        await self._redis.ping()
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.psubscribe(self.PREFIX + "*")
+        self._tasks = [
+            asyncio.create_task(self._send_loop(), name="bus-send"),
+            asyncio.create_task(self._receive_loop(pubsub), name="bus-receive"),
+        ]
+
+    async def disconnect(self) -> None:
+        # Let queued messages go out before closing.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._drain(), timeout=2)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def _drain(self) -> None:
+        while not self._outbox.empty():
+            await asyncio.sleep(0.01)
+
+    def publish(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            self._outbox.put_nowait((self.PREFIX + channel, json.dumps(message, default=str)))
+        except asyncio.QueueFull:
+            log.error("bus outbox full; dropped a message on %s (it is stored, not pushed)", channel)
+
+    async def _send_loop(self) -> None:
+        while True:
+            channel, data = await self._outbox.get()
+            batch = [(channel, data)]
+            while not self._outbox.empty() and len(batch) < 500:
+                batch.append(self._outbox.get_nowait())
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for ch, payload in batch:
+                        pipe.publish(ch, payload)
+                    await pipe.execute()
+            except Exception:
+                log.exception("publishing %d messages to Redis failed", len(batch))
+                await asyncio.sleep(0.5)
+
+    async def _receive_loop(self, pubsub: Any) -> None:
+        while True:
+            try:
+                async for raw in pubsub.listen():
+                    if raw.get("type") != "pmessage":
+                        continue
+                    channel = raw["channel"].decode().removeprefix(self.PREFIX)
+                    try:
+                        message = json.loads(raw["data"])
+                    except ValueError:
+                        log.warning("ignored a non-JSON message on %s", channel)
+                        continue
+                    self._fan_out(channel, message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Redis subscription failed; reconnecting")
+                await asyncio.sleep(0.5)
+                with contextlib.suppress(Exception):
+                    await pubsub.psubscribe(self.PREFIX + "*")
+
+
+def make_bus(redis_url: str | None) -> Bus:
+    return RedisBus(redis_url) if redis_url else MemoryBus()

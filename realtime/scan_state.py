@@ -1,0 +1,237 @@
+"""State every server process must agree on for a scan: used tokens, who is inside, devices online.
+
+`MemoryScanState` serves one process; `RedisScanState` makes two workers sharing
+Redis refuse the second use of one token (an atomic SET NX per (credential, step)).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+REF_MEMORY_SECONDS = 600
+REF_MEMORY_MAX = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaim:
+    """The outcome of claiming (credential, step) for a gate.
+
+    fresh: nobody used it before. Otherwise `gate_id` is where it was used first and
+    `decision` what that gate was told (None while that scan is still being decided).
+    """
+
+    fresh: bool
+    gate_id: int | None = None
+    decision: dict[str, Any] | None = None
+
+
+def _encode_use(gate_id: int, decision: dict[str, Any] | None) -> str:
+    return f"{gate_id}|{json.dumps(decision) if decision is not None else ''}"
+
+
+def _decode_use(raw: str) -> TokenClaim:
+    gate, _, decision = raw.partition("|")
+    return TokenClaim(fresh=False, gate_id=int(gate), decision=json.loads(decision) if decision else None)
+
+
+class ScanState:
+    async def connect(self) -> None:
+        return None
+
+    async def disconnect(self) -> None:
+        return None
+
+    async def claim_token(self, cid: str, step: int, gate_id: int, ttl: int) -> TokenClaim:
+        raise NotImplementedError
+
+    async def settle_token(self, cid: str, step: int, gate_id: int, decision: dict[str, Any], ttl: int) -> None:
+        raise NotImplementedError
+
+    async def inside(self, person_id: int) -> set[int]:
+        raise NotImplementedError
+
+    async def enter(self, person_id: int, zone_id: int) -> None:
+        raise NotImplementedError
+
+    async def leave(self, person_id: int, zone_ids: Iterable[int]) -> None:
+        raise NotImplementedError
+
+    async def needs_presence_rebuild(self) -> bool:
+        raise NotImplementedError
+
+    async def load_presence(self, inside: dict[int, set[int]]) -> None:
+        raise NotImplementedError
+
+    async def recall_ref(self, device_id: int, ref: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    async def remember_ref(self, device_id: int, ref: str, decision: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
+        raise NotImplementedError
+
+    async def clear_device_connection(self, device_id: int, connection: str) -> None:
+        raise NotImplementedError
+
+    async def device_connection(self, device_id: int) -> str | None:
+        raise NotImplementedError
+
+
+class MemoryScanState(ScanState):
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[str, int], tuple[float, str]] = {}
+        self._inside: dict[int, set[int]] = {}
+        self._refs: OrderedDict[tuple[int, str], tuple[float, dict[str, Any]]] = OrderedDict()
+        self._devices: dict[int, tuple[float, str]] = {}
+        self._presence_loaded = False
+        self._last_sweep = time.monotonic()
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep < 5:
+            return
+        self._last_sweep = now
+        for key in [k for k, (exp, _) in self._tokens.items() if exp < now]:
+            del self._tokens[key]
+
+    async def claim_token(self, cid: str, step: int, gate_id: int, ttl: int) -> TokenClaim:
+        self._sweep()
+        key = (cid, step)
+        held = self._tokens.get(key)
+        if held is not None and held[0] >= time.monotonic():
+            return _decode_use(held[1])
+        self._tokens[key] = (time.monotonic() + ttl, _encode_use(gate_id, None))
+        return TokenClaim(fresh=True)
+
+    async def settle_token(self, cid: str, step: int, gate_id: int, decision: dict[str, Any], ttl: int) -> None:
+        self._tokens[(cid, step)] = (time.monotonic() + ttl, _encode_use(gate_id, decision))
+
+    async def inside(self, person_id: int) -> set[int]:
+        return set(self._inside.get(person_id, ()))
+
+    async def enter(self, person_id: int, zone_id: int) -> None:
+        self._inside.setdefault(person_id, set()).add(zone_id)
+
+    async def leave(self, person_id: int, zone_ids: Iterable[int]) -> None:
+        zones = self._inside.get(person_id)
+        if zones:
+            zones.difference_update(zone_ids)
+
+    async def needs_presence_rebuild(self) -> bool:
+        return not self._presence_loaded
+
+    async def load_presence(self, inside: dict[int, set[int]]) -> None:
+        self._inside = {p: set(z) for p, z in inside.items()}
+        self._presence_loaded = True
+
+    async def recall_ref(self, device_id: int, ref: str) -> dict[str, Any] | None:
+        held = self._refs.get((device_id, ref))
+        if held is None or held[0] < time.monotonic():
+            return None
+        return held[1]
+
+    async def remember_ref(self, device_id: int, ref: str, decision: dict[str, Any]) -> None:
+        self._refs[(device_id, ref)] = (time.monotonic() + REF_MEMORY_SECONDS, decision)
+        while len(self._refs) > REF_MEMORY_MAX:
+            self._refs.popitem(last=False)
+
+    async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
+        self._devices[device_id] = (time.monotonic() + ttl, connection)
+
+    async def clear_device_connection(self, device_id: int, connection: str) -> None:
+        held = self._devices.get(device_id)
+        if held is not None and held[1] == connection:
+            del self._devices[device_id]
+
+    async def device_connection(self, device_id: int) -> str | None:
+        held = self._devices.get(device_id)
+        if held is None or held[0] < time.monotonic():
+            return None
+        return held[1]
+
+
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return false end
+return redis.call('GET', KEYS[1])
+"""
+_CLEAR_IF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisScanState(ScanState):
+    P = "gatehouse:"
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._r: Any = None
+
+    async def connect(self) -> None:
+        import redis.asyncio as aioredis
+
+        self._r = aioredis.from_url(self._url, decode_responses=True)
+        await self._r.ping()
+        self._claim = self._r.register_script(_CLAIM)
+        self._clear_if = self._r.register_script(_CLEAR_IF)
+
+    async def disconnect(self) -> None:
+        if self._r is not None:
+            await self._r.aclose()
+
+    async def claim_token(self, cid: str, step: int, gate_id: int, ttl: int) -> TokenClaim:
+        held = await self._claim(keys=[f"{self.P}tok:{cid}:{step}"], args=[_encode_use(gate_id, None), ttl])
+        return TokenClaim(fresh=True) if held is None else _decode_use(held)
+
+    async def settle_token(self, cid: str, step: int, gate_id: int, decision: dict[str, Any], ttl: int) -> None:
+        await self._r.set(f"{self.P}tok:{cid}:{step}", _encode_use(gate_id, decision), ex=ttl)
+
+    async def inside(self, person_id: int) -> set[int]:
+        return {int(z) for z in await self._r.smembers(f"{self.P}in:{person_id}")}
+
+    async def enter(self, person_id: int, zone_id: int) -> None:
+        await self._r.sadd(f"{self.P}in:{person_id}", zone_id)
+
+    async def leave(self, person_id: int, zone_ids: Iterable[int]) -> None:
+        zones = list(zone_ids)
+        if zones:
+            await self._r.srem(f"{self.P}in:{person_id}", *zones)
+
+    async def needs_presence_rebuild(self) -> bool:
+        return not await self._r.exists(f"{self.P}presence-loaded")
+
+    async def load_presence(self, inside: dict[int, set[int]]) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            for person_id, zones in inside.items():
+                pipe.delete(f"{self.P}in:{person_id}")
+                if zones:
+                    pipe.sadd(f"{self.P}in:{person_id}", *zones)
+            pipe.set(f"{self.P}presence-loaded", "1")
+            await pipe.execute()
+
+    async def recall_ref(self, device_id: int, ref: str) -> dict[str, Any] | None:
+        raw = await self._r.get(f"{self.P}ref:{device_id}:{ref}")
+        return json.loads(raw) if raw else None
+
+    async def remember_ref(self, device_id: int, ref: str, decision: dict[str, Any]) -> None:
+        await self._r.set(f"{self.P}ref:{device_id}:{ref}", json.dumps(decision), ex=REF_MEMORY_SECONDS)
+
+    async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
+        await self._r.set(f"{self.P}dev:{device_id}", connection, ex=ttl)
+
+    async def clear_device_connection(self, device_id: int, connection: str) -> None:
+        await self._clear_if(keys=[f"{self.P}dev:{device_id}"], args=[connection])
+
+    async def device_connection(self, device_id: int) -> str | None:
+        value: str | None = await self._r.get(f"{self.P}dev:{device_id}")
+        return value
+
+
+def make_scan_state(redis_url: str | None) -> ScanState:
+    return RedisScanState(redis_url) if redis_url else MemoryScanState()

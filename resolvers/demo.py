@@ -1,0 +1,115 @@
+"""The demo site `make serve` loads into an empty database: a lobby with offices, people, a device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from tortoise.transactions import in_transaction
+
+from api import clock
+from api.models import AntiPassback, DeviceKind, GateDirection, Person, PersonKind, Role
+from resolvers import grants, people, sites
+from resolvers.actor import Actor
+from resolvers.runtime import Runtime
+
+_PRC_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def make_prc_id(region: str, born: str, sequence: str) -> str:
+    """A well-formed 18-character PRC ID number (for demo and test data)."""
+    body = region + born + sequence
+    total = sum(int(d) * w for d, w in zip(body, _PRC_WEIGHTS, strict=True))
+    return body + "10X98765432"[total % 11]
+
+
+@dataclass
+class DemoSite:
+    logins: list[tuple[str, str, str]] = field(default_factory=list)  # username, password, roles
+    device_id: str = ""
+    device_secret: str = ""
+    gates: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        lines = ["Demo logins (username / password / roles):"]
+        lines += [f"  {u:<10} {p}   {r}" for u, p, r in self.logins]
+        lines.append(f"Demo gate device: id {self.device_id}  secret {self.device_secret}")
+        lines.append("Gates: " + ", ".join(f"{name} = {gid}" for name, gid in self.gates.items()))
+        return "\n".join(lines)
+
+
+async def is_empty() -> bool:
+    return not await Person.all().exists()
+
+
+async def load_demo(rt: Runtime) -> DemoSite:
+    async with in_transaction():  # all of the demo or none of it
+        return await _load(rt)
+
+
+async def _load(rt: Runtime) -> DemoSite:
+    site = DemoSite()
+    # Onboarding checks who hands out roles; the loader acts as an admin who is not stored.
+    system = Actor(person_id=0, session_id=0, display_name="demo loader", kind=PersonKind.EMPLOYEE,
+                   roles=frozenset({Role.ADMIN}), department_id=None)
+
+    eng = await people.create_department("Engineering", None, None)
+    fin = await people.create_department("Finance", None, None)
+    fac = await people.create_department("Facilities", None, None)
+    sec = await people.create_department("Security", None, None)
+    hr_dept = await people.create_department("Human Resources", None, None)
+
+    lobby = await sites.create_zone(rt, "Lobby", None, AntiPassback.HARD)
+    eng_office = await sites.create_zone(rt, "Engineering office", str(lobby.id), AntiPassback.OFF)
+    fin_office = await sites.create_zone(rt, "Finance office", str(lobby.id), AntiPassback.OFF)
+    mgmt = await sites.create_zone(rt, "Management area", str(lobby.id), AntiPassback.SOFT)
+    maint = await sites.create_zone(rt, "Maintenance area", str(lobby.id), AntiPassback.OFF)
+
+    gate_specs = [
+        ("Lobby turnstile in", lobby, GateDirection.IN),
+        ("Lobby turnstile out", lobby, GateDirection.OUT),
+        ("Engineering door", eng_office, GateDirection.BOTH),
+        ("Finance door", fin_office, GateDirection.BOTH),
+        ("Management door", mgmt, GateDirection.IN),
+        ("Maintenance door", maint, GateDirection.IN),
+    ]
+    gate_ids = []
+    for name, zone, direction in gate_specs:
+        gate = await sites.create_gate(rt, name, str(zone.id), direction)
+        site.gates[name] = str(gate.id)
+        gate_ids.append(str(gate.id))
+    device, secret = await sites.register_device(rt, "Lobby scanner", DeviceKind.QR_SCANNER, gate_ids)
+    site.device_id, site.device_secret = str(device.id), secret
+
+    staff = [
+        ("admin", "Ada Admin", sec, "Security manager", [Role.ADMIN]),
+        ("security", "Sam Security", sec, "Security officer", [Role.SECURITY_ADMIN]),
+        ("hr", "Hana HR", hr_dept, "HR officer", [Role.HR]),
+        ("guard", "Gao Guard", sec, "Guard", [Role.GUARD]),
+        ("alice", "Alice Li", eng, "Engineer", []),
+        ("carol", "Carol Chen", eng, "Engineering manager", [Role.DEPARTMENT_HEAD]),
+        ("bob", "Bob Wang", fin, "Accountant", []),
+        ("dave", "Dave Zhou", fac, "Maintenance technician", []),
+    ]
+    created: dict[str, Person] = {}
+    for i, (username, name, dept, position, roles) in enumerate(staff):
+        data = people.OnboardInput(
+            display_name=name, gender=None, id_number=make_prc_id("110101", f"19{80 + i}0101", f"{100 + i:03d}"),
+            phone=f"+86138000000{i:02d}", department_id=str(dept.id), position=position, username=username,
+            roles=roles,
+        )
+        person, password = await people.onboard_employee(rt, system, data)
+        created[username] = person
+        site.logins.append((username, password, ",".join(sorted(person.roles))))
+
+    # Grants are given by the demo admin, so the record says who gave them.
+    admin = created["admin"]
+    system = Actor(person_id=admin.id, session_id=0, display_name=admin.display_name, kind=PersonKind.EMPLOYEE,
+                   roles=frozenset({Role.ADMIN}), department_id=None)
+    await grants.grant_access(system, str(eng_office.id), None, str(eng.id), None, None)
+    await grants.grant_access(system, str(fin_office.id), None, str(fin.id), None, None)
+    await grants.grant_access(system, str(lobby.id), None, str(sec.id), None, None)
+    await grants.grant_access(system, str(mgmt.id), str(created["carol"].id), None, None, None)
+    await grants.grant_access(system, str(maint.id), str(created["dave"].id), None, None,
+                              clock.now() + timedelta(days=90))
+    return site

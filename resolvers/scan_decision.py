@@ -1,0 +1,185 @@
+"""The scan decision: a pass token at a gate → granted or denied, with the rule that decided.
+
+Order (contracts/PASS_TOKEN.md): gate checks, then malformed, unknown_credential,
+revoked, expired / not_yet_valid, bad_signature, replayed, then the zone's policy.
+The path touches memory (zones, gates, used tokens, presence) and two indexed
+queries (the credential with its person, and one grant look-up), and waits for
+the event's commit; everything else (pushing to guards) happens after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from api import clock, passtoken
+from api.models import (
+    AntiPassback,
+    Credential,
+    CredentialStatus,
+    Decision,
+    Direction,
+    EntryMethod,
+    GateDirection,
+    PersonStatus,
+)
+from resolvers import grants, presence
+from resolvers.alerts import raise_alert
+from resolvers.runtime import Runtime
+from resolvers.topology import GateNode, Topology
+
+# Reasons decided before the signature is checked: the claimed credential proves nothing.
+UNVERIFIED = frozenset({"malformed", "unknown_credential", "expired", "not_yet_valid", "bad_signature"})
+SETTLE_WAIT_SECONDS = 2.0
+
+
+class DirectionRequired(ValueError):
+    """A scan at a BOTH gate that does not say which way (the device gets an error frame)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOutcome:
+    granted: bool
+    reason: str
+    person_name: str | None = None
+    gate_id: int | None = None
+    event_id: int | None = None
+
+    def frame(self, ref: Any, door_open_ms: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "decision", "ref": ref, "granted": self.granted, "reason": self.reason}
+        if self.granted:
+            out["person"] = {"displayName": self.person_name}
+            out["open"] = {"gateId": str(self.gate_id), "durationMs": door_open_ms}
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"granted": self.granted, "reason": self.reason, "person": self.person_name, "gate": self.gate_id,
+                "event": self.event_id}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScanOutcome:
+        return cls(data["granted"], data["reason"], data.get("person"), data.get("gate"), data.get("event"))
+
+
+def passage_direction(gate: GateNode, requested: str | None) -> Direction:
+    if gate.direction is GateDirection.BOTH:
+        if requested not in ("IN", "OUT"):
+            raise DirectionRequired("this gate takes both directions: say \"direction\": \"IN\" or \"OUT\"")
+        return Direction(requested)
+    return Direction(gate.direction.value)
+
+
+async def resolve_gate(rt: Runtime, device_id: int, gate_id: int | None) -> tuple[Topology, GateNode | None, str]:
+    """The gate, or the device-misconfiguration reason (`gate_unknown`, `not_your_gate`)."""
+    topo = await rt.topology.get()
+    gate = topo.gates.get(gate_id) if gate_id is not None else None
+    if gate is None or gate.id not in topo.device_gates.get(device_id, ()):
+        # Another process may have just added it; read the site once more before refusing.
+        topo = await rt.topology.reload()
+        gate = topo.gates.get(gate_id) if gate_id is not None else None
+    if gate is None:
+        return topo, None, "gate_unknown"
+    if gate.id not in topo.device_gates.get(device_id, ()):
+        return topo, gate, "not_your_gate"
+    return topo, gate, "ok"
+
+
+async def decide_scan(
+    rt: Runtime, device_id: int, gate_id: int | None, token: str, direction: str | None, ref: str | None = None
+) -> ScanOutcome:
+    topo, gate, gate_check = await resolve_gate(rt, device_id, gate_id)
+    if gate is None or gate_check != "ok":
+        await raise_alert(
+            rt, gate_check, f"device {device_id} scanned at gate {gate_id}, which is "
+            + ("unknown" if gate is None else "not assigned to it"),
+            device_id=device_id, gate_id=gate_id if gate is not None else None,
+        )
+        return ScanOutcome(False, gate_check)
+    way = passage_direction(gate, direction)
+    now_unix = clock.unix()
+    base = {"gate_id": gate.id, "zone_id": gate.zone_id, "device_id": device_id, "method": EntryMethod.QR,
+            "direction": way, "device_ref": ref}
+
+    parsed = passtoken.parse(token)
+    if parsed is None:
+        return await _record(rt, gate, base, "malformed", None, None, None)
+    rows = await Credential.filter(cid=parsed.cid).values(
+        "id", "person_id", "public_key", "period", "status", "valid_until",
+        "person__status", "person__display_name", "person__department_id",
+    )
+    if not rows:
+        return await _record(rt, gate, base, "unknown_credential", None, None, parsed.cid)
+    cred = rows[0]
+    person_id: int = cred["person_id"]
+    name: str = cred["person__display_name"]
+    public_key = bytes(cred["public_key"])
+
+    if (
+        cred["status"] != CredentialStatus.ACTIVE.value
+        or cred["person__status"] != PersonStatus.ACTIVE.value
+        or (cred["valid_until"] is not None and cred["valid_until"] <= clock.now())
+    ):
+        # Name the person only if the token is really theirs.
+        owner = person_id if passtoken.verify_signature(parsed, public_key) else None
+        return await _record(rt, gate, base, "revoked", owner, name if owner else None, parsed.cid)
+
+    window = passtoken.step_window(parsed.step, now_unix, cred["period"])
+    if window is not None:
+        return await _record(rt, gate, base, window, None, None, parsed.cid)
+    if not passtoken.verify_signature(parsed, public_key):
+        return await _record(rt, gate, base, "bad_signature", None, None, parsed.cid)
+
+    ttl = cred["period"] * (2 * passtoken.SKEW_STEPS + 2) + 5
+    claim = await rt.state.claim_token(parsed.cid, parsed.step, gate.id, ttl)
+    if not claim.fresh:
+        if claim.gate_id != gate.id:
+            return await _record(rt, gate, base, "replayed", person_id, name, parsed.cid)
+        earlier = await _await_settled(rt, parsed.cid, parsed.step, gate.id, ttl, claim.decision)
+        if earlier is not None:
+            return earlier  # the same person scanning twice at one turnstile: same answer, no new entry
+
+    reason = await access_policy(rt, topo, gate, way, person_id, cred["person__department_id"])
+    granted = reason in ("ok", "anti_passback_soft")
+    outcome = await _record(rt, gate, base, reason, person_id, name, parsed.cid, granted=granted)
+    if granted:
+        await presence.apply_passage(rt, topo, person_id, gate.zone_id, way)
+    await rt.state.settle_token(parsed.cid, parsed.step, gate.id, outcome.to_json(), ttl)
+    return outcome
+
+
+async def _await_settled(
+    rt: Runtime, cid: str, step: int, gate_id: int, ttl: int, decision: dict[str, Any] | None
+) -> ScanOutcome | None:
+    waited = 0.0
+    while decision is None and waited < SETTLE_WAIT_SECONDS:
+        await asyncio.sleep(0.01)
+        waited += 0.01
+        claim = await rt.state.claim_token(cid, step, gate_id, ttl)
+        if claim.fresh:
+            return None
+        decision = claim.decision
+    return ScanOutcome.from_json(decision) if decision is not None else None
+
+
+async def access_policy(
+    rt: Runtime, topo: Topology, gate: GateNode, way: Direction, person_id: int, department_id: int | None
+) -> str:
+    if way is Direction.OUT:
+        return "ok"  # people may always leave; the passage is still verified and recorded
+    if not await grants.has_grant(person_id, department_id, topo.zones_opening(gate.zone_id), clock.now()):
+        return "no_access"
+    zone = topo.zones[gate.zone_id]
+    if zone.anti_passback is not AntiPassback.OFF and gate.zone_id in await rt.state.inside(person_id):
+        return "anti_passback" if zone.anti_passback is AntiPassback.HARD else "anti_passback_soft"
+    return "ok"
+
+
+async def _record(
+    rt: Runtime, gate: GateNode, base: dict[str, Any], reason: str, person_id: int | None,
+    person_name: str | None, cid: str | None, granted: bool = False,
+) -> ScanOutcome:
+    row = dict(base, at=clock.now(), person_id=person_id, credential_cid=cid, reason=reason,
+               decision=Decision.GRANTED if granted else Decision.DENIED)
+    event = await rt.events.record(row, gate.name, person_name)
+    return ScanOutcome(granted, reason, person_name, gate.id, event.id)

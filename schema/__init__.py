@@ -1,0 +1,1 @@
+"""The GraphQL schema: thin types and root fields that call resolvers/."""

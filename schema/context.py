@@ -1,0 +1,32 @@
+"""The per-request context: the runtime, the caller (resolved once) and fresh loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from resolvers.actor import Actor
+from resolvers.runtime import Runtime
+from schema.loaders import Loaders
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    response: Response | None
+    rt: Runtime
+    actor: Actor | None
+    loaders: Loaders = field(default_factory=Loaders.new)
+    connection_params: dict[str, Any] | None = None
+
+    def fresh_loaders(self) -> None:
+        """Subscriptions live long: each pushed item gets loaders of its own."""
+        self.loaders = Loaders.new()
+
+
+Info = strawberry.Info[Context, None]

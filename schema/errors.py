@@ -1,0 +1,68 @@
+"""How failures reach a client: codes on every GraphQL error, internals never shown."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql.error import GraphQLError
+from strawberry.extensions import MaskErrors
+
+log = logging.getLogger("gatehouse.graphql")
+
+EXPECTED_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "RATE_LIMITED",
+                            "GRAPHQL_VALIDATION_FAILED", "NOT_FOUND"})
+
+
+def unauthenticated(message: str = "sign in first") -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "UNAUTHENTICATED"})
+
+
+def forbidden(message: str = "your role may not do this") -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "FORBIDDEN"})
+
+
+def bad_input(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
+
+
+def _code(error: GraphQLError) -> str | None:
+    ext: dict[str, Any] = error.extensions or {}
+    code = ext.get("code")
+    if code:
+        return str(code)
+    original = error.original_error
+    if isinstance(original, GraphQLError) and original.extensions and original.extensions.get("code"):
+        return str(original.extensions["code"])
+    return None
+
+
+class ErrorCodes(MaskErrors):
+    """Give every error an `extensions.code`; hide the text of unexpected ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        out: list[GraphQLError] = []
+        for error in errors:
+            code = _code(error)
+            if code is not None:
+                error.extensions = {**(error.extensions or {}), "code": code}
+                out.append(error)
+            elif error.original_error is None or isinstance(error.original_error, (ValueError, TypeError)) and (
+                error.path is None
+            ):
+                # Raised by graphql-core while checking the document or coercing variables.
+                variable = error.path is None and (
+                    "Variable '$" in error.message or "got invalid value" in error.message
+                )
+                error.extensions = {**(error.extensions or {}),
+                                    "code": "BAD_USER_INPUT" if variable else "GRAPHQL_VALIDATION_FAILED"}
+                out.append(error)
+            else:
+                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+                masked = self.anonymise_error(error)
+                masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+                out.append(masked)
+        return out

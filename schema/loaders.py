@@ -1,0 +1,34 @@
+"""DataLoaders, made fresh for every request so nothing cached crosses users or requests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from strawberry.dataloader import DataLoader
+from tortoise.models import Model
+
+from api.models import Department, Gate, Person, Zone
+
+M = TypeVar("M", bound=Model)
+
+
+def _by_id(model: type[M]) -> DataLoader[int, M | None]:
+    async def load(keys: Sequence[int]) -> list[M | None]:
+        rows = {row.pk: row for row in await model.filter(id__in=set(keys))}
+        return [rows.get(k) for k in keys]
+
+    return DataLoader(load_fn=load)
+
+
+@dataclass
+class Loaders:
+    person: DataLoader[int, Person | None]
+    department: DataLoader[int, Department | None]
+    zone: DataLoader[int, Zone | None]
+    gate: DataLoader[int, Gate | None]
+
+    @classmethod
+    def new(cls) -> Loaders:
+        return cls(person=_by_id(Person), department=_by_id(Department), zone=_by_id(Zone), gate=_by_id(Gate))

@@ -1,0 +1,76 @@
+"""Who may call what: declared on fields, never checked by hand inside resolvers.
+
+The role matrix (contracts/README.md "Who may call what") lives in ROLE_SETS; the
+row-level rule for a person's own data lives in `OwnerOr`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.permission import BasePermission
+
+from api.models import Role
+from schema.context import Info
+from schema.errors import forbidden, unauthenticated
+
+OPERATORS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR})
+PEOPLE_ADMINS = frozenset({Role.ADMIN, Role.HR})
+SITE_ADMINS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN})
+GATE_STAFF = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.GUARD})
+# Who may see another person's pass and access log (besides the person).
+PERSONAL_OVERSIGHT = frozenset({Role.ADMIN, Role.SECURITY_ADMIN})
+
+
+class IsAuthenticated(BasePermission):
+    message = "sign in first"
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        if info.context.actor is None:
+            raise unauthenticated()
+        return True
+
+
+class IsEmployee(BasePermission):
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        actor = info.context.actor
+        if actor is None:
+            raise unauthenticated()
+        if not actor.is_employee:
+            raise forbidden("only employees may do this")
+        return True
+
+
+class _HasRole(BasePermission):
+    allowed: frozenset[Role] = frozenset()
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        actor = info.context.actor
+        if actor is None:
+            raise unauthenticated()
+        if not actor.has_any(*self.allowed):
+            raise forbidden(f"needs one of the roles {', '.join(sorted(r.value for r in self.allowed))}")
+        return True
+
+
+def HasRole(roles: frozenset[Role], name: str) -> type[BasePermission]:  # noqa: N802 - reads like a class
+    return type(name, (_HasRole,), {"allowed": roles})
+
+
+IsOperator = HasRole(OPERATORS, "IsOperator")
+IsPeopleAdmin = HasRole(PEOPLE_ADMINS, "IsPeopleAdmin")
+IsSiteAdmin = HasRole(SITE_ADMINS, "IsSiteAdmin")
+IsGateStaff = HasRole(GATE_STAFF, "IsGateStaff")
+IsStaff = HasRole(OPERATORS | GATE_STAFF, "IsStaff")
+
+
+class OwnerOrOversight(BasePermission):
+    """A person's own pass and log: themselves, or ADMIN / SECURITY_ADMIN."""
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        actor = info.context.actor
+        if actor is None:
+            raise unauthenticated()
+        if getattr(source, "id", None) == str(actor.person_id) or actor.has_any(*PERSONAL_OVERSIGHT):
+            return True
+        raise forbidden("only the person themselves or security may see this")

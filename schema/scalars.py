@@ -1,0 +1,33 @@
+"""DateTime that refuses values without an offset (Strawberry's own accepts naive ones)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import strawberry
+
+
+def _parse(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("DateTime must be an ISO 8601 string with an offset")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
+    if "T" not in value or parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(f"{value!r} has no time-zone offset (add Z or +08:00)")
+    return parsed.astimezone(timezone.utc)
+
+
+def _serialize(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
+StrictDateTime = strawberry.scalar(
+    name="DateTime",
+    description="An ISO 8601 instant with an offset, e.g. 2026-11-27T08:00:00+08:00.",
+    serialize=_serialize,
+    parse_value=_parse,
+)

@@ -1,0 +1,48 @@
+"""The assembled schema, and its SDL printer (`python -m schema.schema > schema.graphql`)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from graphql.error import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+
+from schema.errors import EXPECTED_CODES, ErrorCodes
+from schema.mutation import Mutation
+from schema.query import Query
+from schema.scalars import StrictDateTime
+from schema.subscription import Subscription
+
+log = logging.getLogger("gatehouse.graphql")
+
+
+class GatehouseSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        # Expected refusals are answers, not faults: log only what nobody meant to happen.
+        for error in errors:
+            code = (error.extensions or {}).get("code")
+            if code in EXPECTED_CODES or code in ("NOT_ALLOWED", "UNAVAILABLE"):
+                continue
+            if code == "INTERNAL_SERVER_ERROR":
+                continue  # ErrorCodes logged it with its traceback
+            log.warning("GraphQL error: %s", error.message)
+
+
+schema = GatehouseSchema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    scalar_overrides={datetime: StrictDateTime},
+    extensions=[ErrorCodes, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+)
+
+
+def sdl() -> str:
+    return schema.as_str() + "\n"
+
+
+if __name__ == "__main__":
+    print(sdl(), end="")
