@@ -31,6 +31,7 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
 class Settings:
     database_url: str
     redis_url: str | None
+    redis_prefix: str
     key_file: Path
     secret_key: str | None
     time_zone: str
@@ -68,6 +69,7 @@ class Settings:
         return cls(
             database_url=database_url,
             redis_url=redis_url,
+            redis_prefix=env.get("GATEHOUSE_REDIS_PREFIX") or "gatehouse:",
             key_file=Path(env.get("GATEHOUSE_KEY_FILE") or var_dir / "gatehouse.key"),
             secret_key=env.get("GATEHOUSE_SECRET_KEY") or None,
             time_zone=time_zone,

@@ -92,11 +92,10 @@ class MemoryBus(Bus):
 
 
 class RedisBus(Bus):
-    PREFIX = "gatehouse:bus:"
-
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "gatehouse:") -> None:
         super().__init__()
         self._url = url
+        self.PREFIX = prefix + "bus:"
         self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(OUTBOX_SIZE)
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: Any = None
@@ -172,5 +171,5 @@ class RedisBus(Bus):
                     await pubsub.psubscribe(self.PREFIX + "*")
 
 
-def make_bus(redis_url: str | None) -> Bus:
-    return RedisBus(redis_url) if redis_url else MemoryBus()
+def make_bus(redis_url: str | None, prefix: str = "gatehouse:") -> Bus:
+    return RedisBus(redis_url, prefix) if redis_url else MemoryBus()

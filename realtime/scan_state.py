@@ -167,10 +167,9 @@ return 0
 
 
 class RedisScanState(ScanState):
-    P = "gatehouse:"
-
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "gatehouse:") -> None:
         self._url = url
+        self.P = prefix
         self._r: Any = None
 
     async def connect(self) -> None:
@@ -233,5 +232,5 @@ class RedisScanState(ScanState):
         return value
 
 
-def make_scan_state(redis_url: str | None) -> ScanState:
-    return RedisScanState(redis_url) if redis_url else MemoryScanState()
+def make_scan_state(redis_url: str | None, prefix: str = "gatehouse:") -> ScanState:
+    return RedisScanState(redis_url, prefix) if redis_url else MemoryScanState()

@@ -32,13 +32,13 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         keys = Keys.from_master(load_master_key(settings.secret_key, settings.key_file))
-        bus = make_bus(settings.redis_url)
+        bus = make_bus(settings.redis_url, settings.redis_prefix)
         return cls(
             settings=settings,
             keys=keys,
             sealer=Sealer(keys),
             bus=bus,
-            state=make_scan_state(settings.redis_url),
+            state=make_scan_state(settings.redis_url, settings.redis_prefix),
             topology=TopologyCache(),
             events=EventLog(bus),
         )

@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make serve` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: serve test lint typecheck schema bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+serve: $(VENV)/.installed
+	$(BIN)/gatehouse demo
+	@echo "Serving on http://$(HOST):$(PORT)  (GraphiQL at /graphql, gate devices at /devices/ws)"
+	$(BIN)/gatehouse serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Regenerate the committed SDL after a deliberate schema change (a test fails when they differ).
+schema: $(VENV)/.installed
+	$(BIN)/gatehouse print-schema > schema.graphql
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench.scan_throughput
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
