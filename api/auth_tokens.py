@@ -11,7 +11,9 @@ AUDIENCE = "gatehouse-api"
 ISSUER = "gatehouse"
 
 
-def issue_access_token(key: bytes, person_id: int, session_id: int, now: datetime, minutes: int) -> tuple[str, datetime]:
+def issue_access_token(
+    key: bytes, person_id: int, session_id: int, now: datetime, minutes: int
+) -> tuple[str, datetime]:
     expires = now + timedelta(minutes=minutes)
     claims = {
         "sub": str(person_id),

@@ -8,7 +8,6 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 from api import db
@@ -51,8 +50,12 @@ async def _create_admin(settings: Settings, username: str, password: str, name: 
         if await Person.filter(username=clean).exists():
             raise CommandError(f"username {clean!r} is taken")
         person = await Person.create(
-            kind=PersonKind.EMPLOYEE, username=clean, password_hash=hash_password(password), display_name=display,
-            position="Administrator", roles=[Role.ADMIN.value, Role.EMPLOYEE.value],
+            kind=PersonKind.EMPLOYEE,
+            username=clean,
+            password_hash=hash_password(password),
+            display_name=display,
+            position="Administrator",
+            roles=[Role.ADMIN.value, Role.EMPLOYEE.value],
         )
         return f"created admin {clean!r} (person {person.id})"
 
@@ -93,9 +96,16 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     # Migrate once here so several workers do not race at start-up.
     asyncio.run(_migrate(settings))
     uvicorn.run(
-        "api.app:create_app", factory=True, host=host, port=port, workers=workers,
-        ws_max_size=TRANSPORT_MAX_BYTES, ws="websockets-sansio", log_level="info",
-        lifespan="on", proxy_headers=False,
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        ws_max_size=TRANSPORT_MAX_BYTES,
+        ws="websockets-sansio",
+        log_level="info",
+        lifespan="on",
+        proxy_headers=False,
     )
 
 

@@ -64,7 +64,9 @@ async def migrate(database_url: str) -> list[str]:
             async with in_transaction() as tx:
                 for statement in _statements(path.read_text()):
                     await tx.execute_script(statement)
-                await tx.execute_query("INSERT INTO gatehouse_migration (name) VALUES (" + _param(dialect) + ")", [name])
+                await tx.execute_query(
+                    "INSERT INTO gatehouse_migration (name) VALUES (" + _param(dialect) + ")", [name]
+                )
             applied.append(name)
         return applied
     finally:

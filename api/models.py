@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -103,6 +104,7 @@ class Department(Model):
     parent: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
         "models.Department", null=True, related_name="children", on_delete=fields.RESTRICT
     )
+    parent_id: int | None
     # A plain column: a foreign key here and Person.department would form a cycle
     # the schema generator cannot order; resolvers check that the person exists.
     head_id = fields.IntField(null=True)
@@ -129,8 +131,9 @@ class Person(Model):
     department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
         "models.Department", null=True, related_name="members", on_delete=fields.RESTRICT
     )
+    department_id: int | None
     position = fields.CharField(max_length=200, default="")
-    roles = fields.JSONField(default=list)
+    roles: fields.JSONField[list[str]] = fields.JSONField(default=list)
     status = fields.CharEnumField(PersonStatus, max_length=16, default=PersonStatus.ACTIVE)
     created_at = fields.DatetimeField(auto_now_add=True)
     offboarded_at = fields.DatetimeField(null=True)
@@ -146,6 +149,7 @@ class RefreshSession(Model):
     person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
         "models.Person", related_name="sessions", on_delete=fields.CASCADE
     )
+    person_id: int
     token_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     rotated_at = fields.DatetimeField(null=True)
@@ -162,6 +166,7 @@ class Credential(Model):
     person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
         "models.Person", related_name="credentials", on_delete=fields.CASCADE
     )
+    person_id: int
     kind = fields.CharEnumField(CredentialKind, max_length=16)
     public_key = fields.BinaryField()
     private_key_enc = fields.BinaryField(null=True)
@@ -183,6 +188,7 @@ class Zone(Model):
     parent: fields.ForeignKeyNullableRelation[Zone] = fields.ForeignKeyField(
         "models.Zone", null=True, related_name="children", on_delete=fields.RESTRICT
     )
+    parent_id: int | None
     anti_passback = fields.CharEnumField(AntiPassback, max_length=8, default=AntiPassback.OFF)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -196,6 +202,7 @@ class Gate(Model):
     zone: fields.ForeignKeyRelation[Zone] = fields.ForeignKeyField(
         "models.Zone", related_name="gates", on_delete=fields.RESTRICT
     )
+    zone_id: int
     direction = fields.CharEnumField(GateDirection, max_length=8)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -222,9 +229,11 @@ class DeviceGate(Model):
     device: fields.ForeignKeyRelation[Device] = fields.ForeignKeyField(
         "models.Device", related_name="gate_links", on_delete=fields.CASCADE
     )
+    device_id: int
     gate: fields.ForeignKeyRelation[Gate] = fields.ForeignKeyField(
         "models.Gate", related_name="device_links", on_delete=fields.CASCADE
     )
+    gate_id: int
 
     class Meta:
         table = "device_gate"
@@ -236,17 +245,21 @@ class Grant(Model):
     zone: fields.ForeignKeyRelation[Zone] = fields.ForeignKeyField(
         "models.Zone", related_name="grants", on_delete=fields.RESTRICT
     )
+    zone_id: int
     person: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
         "models.Person", null=True, related_name="grants", on_delete=fields.CASCADE
     )
+    person_id: int | None
     department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
         "models.Department", null=True, related_name="grants", on_delete=fields.CASCADE
     )
+    department_id: int | None
     valid_from = fields.DatetimeField(null=True)
     valid_until = fields.DatetimeField(null=True)
     created_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
         "models.Person", null=True, related_name="grants_given", on_delete=fields.SET_NULL
     )
+    created_by_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
     revoked_at = fields.DatetimeField(null=True)
 
@@ -263,23 +276,27 @@ class GateEvent(Model):
     gate: fields.ForeignKeyRelation[Gate] = fields.ForeignKeyField(
         "models.Gate", related_name="events", on_delete=fields.RESTRICT
     )
+    gate_id: int
     zone_id = fields.IntField()  # the gate's zone at the time, kept for zone-scoped queries
     device: fields.ForeignKeyNullableRelation[Device] = fields.ForeignKeyField(
         "models.Device", null=True, related_name="events", on_delete=fields.RESTRICT
     )
+    device_id: int | None
     person: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
         "models.Person", null=True, related_name="events", on_delete=fields.RESTRICT
     )
+    person_id: int | None
     operator: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
         "models.Person", null=True, related_name="operated_events", on_delete=fields.RESTRICT
     )
+    operator_id: int | None
     credential_cid = fields.CharField(max_length=16, null=True)
     decision = fields.CharEnumField(Decision, max_length=8, null=True)
     reason = fields.CharField(max_length=32)
     method = fields.CharEnumField(EntryMethod, max_length=8, null=True)
     direction = fields.CharEnumField(Direction, max_length=4, null=True)
     device_ref = fields.CharField(max_length=128, null=True)
-    payload = fields.JSONField(default=dict)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     offline = fields.BooleanField(default=False)
 
     class Meta:
@@ -292,9 +309,11 @@ class DoorReport(Model):
     device: fields.ForeignKeyRelation[Device] = fields.ForeignKeyField(
         "models.Device", related_name="door_reports", on_delete=fields.CASCADE
     )
+    device_id: int
     gate: fields.ForeignKeyRelation[Gate] = fields.ForeignKeyField(
         "models.Gate", related_name="door_reports", on_delete=fields.CASCADE
     )
+    gate_id: int
     state = fields.CharField(max_length=16)
     reported_at = fields.DatetimeField(null=True)
     received_at = fields.DatetimeField(auto_now_add=True)
@@ -311,10 +330,11 @@ class DeviceAlert(Model):
     device: fields.ForeignKeyNullableRelation[Device] = fields.ForeignKeyField(
         "models.Device", null=True, related_name="alerts", on_delete=fields.CASCADE
     )
+    device_id: int | None
     gate_id = fields.IntField(null=True)
     kind = fields.CharField(max_length=32)
     message = fields.CharField(max_length=500)
-    payload = fields.JSONField(default=dict)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     resolved_at = fields.DatetimeField(null=True)
 
     class Meta:
@@ -326,12 +346,14 @@ class DeviceCommand(Model):
     device: fields.ForeignKeyRelation[Device] = fields.ForeignKeyField(
         "models.Device", related_name="commands", on_delete=fields.CASCADE
     )
+    device_id: int
     gate_id = fields.IntField(null=True)
     command = fields.CharField(max_length=32)
-    payload = fields.JSONField(default=dict)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     issued_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
         "models.Person", null=True, related_name="device_commands", on_delete=fields.SET_NULL
     )
+    issued_by_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
     acked_at = fields.DatetimeField(null=True)
 

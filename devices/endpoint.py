@@ -154,12 +154,25 @@ class DeviceConnection:
         await DoorReport.create(device_id=self.device_id, gate_id=gate_id, state=state, reported_at=reported)
         if state in ("forced", "held_open"):
             gate = topo.gates[gate_id]
-            row = {"at": reported or clock.now(), "gate_id": gate_id, "zone_id": gate.zone_id,
-                   "device_id": self.device_id, "decision": None, "reason": state, "method": None,
-                   "direction": None, "payload": {"state": state}}
+            row = {
+                "at": reported or clock.now(),
+                "gate_id": gate_id,
+                "zone_id": gate.zone_id,
+                "device_id": self.device_id,
+                "decision": None,
+                "reason": state,
+                "method": None,
+                "direction": None,
+                "payload": {"state": state},
+            }
             await self.rt.events.record(row, gate.name, None)
-            await raise_alert(self.rt, state, f"door {state.replace('_', ' ')} at {gate.name}",
-                              device_id=self.device_id, gate_id=gate_id)
+            await raise_alert(
+                self.rt,
+                state,
+                f"door {state.replace('_', ' ')} at {gate.name}",
+                device_id=self.device_id,
+                gate_id=gate_id,
+            )
 
     def _offline_after(self) -> int:
         return 3 * self.rt.settings.heartbeat_seconds
@@ -169,8 +182,12 @@ class DeviceConnection:
         while True:
             await asyncio.sleep(min(limit / 3, 5))
             if time.monotonic() - self.last_frame > limit:
-                await raise_alert(self.rt, "offline", f"device {self.device_name} sent nothing for {limit} s",
-                                  device_id=self.device_id)
+                await raise_alert(
+                    self.rt,
+                    "offline",
+                    f"device {self.device_name} sent nothing for {limit} s",
+                    device_id=self.device_id,
+                )
                 await self.close(4408, "no frame within 3 heartbeats")
                 return
 
@@ -191,7 +208,7 @@ async def device_endpoint(ws: WebSocket) -> None:
     await ws.accept()
     try:
         message = await asyncio.wait_for(ws.receive(), timeout=rt.settings.hello_timeout_seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         await ws.close(4408, "no hello within 5 s")
         return
     if message["type"] == "websocket.disconnect":

@@ -125,8 +125,7 @@ class RedisBus(Bus):
             await self._redis.aclose()
 
     async def _drain(self) -> None:
-        while not self._outbox.empty():
-            await asyncio.sleep(0.01)
+        await self._outbox.join()
 
     def publish(self, channel: str, message: dict[str, Any]) -> None:
         try:
@@ -148,6 +147,9 @@ class RedisBus(Bus):
             except Exception:
                 log.exception("publishing %d messages to Redis failed", len(batch))
                 await asyncio.sleep(0.5)
+            finally:
+                for _ in batch:
+                    self._outbox.task_done()
 
     async def _receive_loop(self, pubsub: Any) -> None:
         while True:

@@ -12,14 +12,25 @@ CHANNEL = "device_alerts"
 
 
 async def raise_alert(
-    rt: Runtime, kind: str, message: str, device_id: int | None = None, gate_id: int | None = None,
+    rt: Runtime,
+    kind: str,
+    message: str,
+    device_id: int | None = None,
+    gate_id: int | None = None,
     payload: dict[str, Any] | None = None,
 ) -> DeviceAlert:
     alert = await DeviceAlert.create(
         at=clock.now(), device_id=device_id, gate_id=gate_id, kind=kind, message=message, payload=payload or {}
     )
-    rt.bus.publish(CHANNEL, {
-        "id": alert.id, "at": alert.at.isoformat(), "deviceId": device_id, "gateId": gate_id,
-        "kind": kind, "message": message,
-    })
+    rt.bus.publish(
+        CHANNEL,
+        {
+            "id": alert.id,
+            "at": alert.at.isoformat(),
+            "deviceId": device_id,
+            "gateId": gate_id,
+            "kind": kind,
+            "message": message,
+        },
+    )
     return alert

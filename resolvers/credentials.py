@@ -18,8 +18,9 @@ from resolvers.runtime import Runtime
 PRIVATE_KEY = "credential.private_key"
 
 
-async def _replace_active(person_id: int, kind: CredentialKind, public_key: bytes, private_enc: bytes | None,
-                          device_name: str) -> Credential:
+async def _replace_active(
+    person_id: int, kind: CredentialKind, public_key: bytes, private_enc: bytes | None, device_name: str
+) -> Credential:
     now = clock.now()
     async with in_transaction():
         # Lock the person row so two binds at once cannot leave two active credentials.
@@ -48,7 +49,8 @@ async def bind_phone(actor: Actor, public_key: str, device_name: str) -> Credent
     raw = passtoken.decode_public_key(public_key)
     if raw is None:
         raise UserError(
-            "INVALID", "must be a raw 32-byte Ed25519 public key in padded standard base64 (44 characters)",
+            "INVALID",
+            "must be a raw 32-byte Ed25519 public key in padded standard base64 (44 characters)",
             "publicKey",
         )
     name = validation.name(device_name, "deviceName", max_length=100)
@@ -63,11 +65,13 @@ async def issue_custodial(rt: Runtime, actor: Actor, device_name: str) -> Creden
     name = validation.name(device_name, "deviceName", max_length=100)
     await ensure_may_hold_pass(actor)
     key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                serialization.NoEncryption())
+    private = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return await _replace_active(actor.person_id, CredentialKind.CUSTODIAL, public,
-                                 rt.sealer.seal(private, PRIVATE_KEY), name)
+    return await _replace_active(
+        actor.person_id, CredentialKind.CUSTODIAL, public, rt.sealer.seal(private, PRIVATE_KEY), name
+    )
 
 
 async def active_credential(person_id: int) -> Credential | None:
@@ -110,5 +114,4 @@ def sign_current(rt: Runtime, credential: Credential, unix_seconds: float) -> Pa
 
 
 async def credential_still_active(credential_id: int) -> bool:
-    return await Credential.filter(id=credential_id, status=CredentialStatus.ACTIVE,
-                                   person__status="ACTIVE").exists()
+    return await Credential.filter(id=credential_id, status=CredentialStatus.ACTIVE, person__status="ACTIVE").exists()

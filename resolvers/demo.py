@@ -50,8 +50,14 @@ async def load_demo(rt: Runtime) -> DemoSite:
 async def _load(rt: Runtime) -> DemoSite:
     site = DemoSite()
     # Onboarding checks who hands out roles; the loader acts as an admin who is not stored.
-    system = Actor(person_id=0, session_id=0, display_name="demo loader", kind=PersonKind.EMPLOYEE,
-                   roles=frozenset({Role.ADMIN}), department_id=None)
+    system = Actor(
+        person_id=0,
+        session_id=0,
+        display_name="demo loader",
+        kind=PersonKind.EMPLOYEE,
+        roles=frozenset({Role.ADMIN}),
+        department_id=None,
+    )
 
     eng = await people.create_department("Engineering", None, None)
     fin = await people.create_department("Finance", None, None)
@@ -94,8 +100,13 @@ async def _load(rt: Runtime) -> DemoSite:
     created: dict[str, Person] = {}
     for i, (username, name, dept, position, roles) in enumerate(staff):
         data = people.OnboardInput(
-            display_name=name, gender=None, id_number=make_prc_id("110101", f"19{80 + i}0101", f"{100 + i:03d}"),
-            phone=f"+86138000000{i:02d}", department_id=str(dept.id), position=position, username=username,
+            display_name=name,
+            gender=None,
+            id_number=make_prc_id("110101", f"19{80 + i}0101", f"{100 + i:03d}"),
+            phone=f"+86138000000{i:02d}",
+            department_id=str(dept.id),
+            position=position,
+            username=username,
             roles=roles,
         )
         person, password = await people.onboard_employee(rt, system, data)
@@ -104,12 +115,19 @@ async def _load(rt: Runtime) -> DemoSite:
 
     # Grants are given by the demo admin, so the record says who gave them.
     admin = created["admin"]
-    system = Actor(person_id=admin.id, session_id=0, display_name=admin.display_name, kind=PersonKind.EMPLOYEE,
-                   roles=frozenset({Role.ADMIN}), department_id=None)
+    system = Actor(
+        person_id=admin.id,
+        session_id=0,
+        display_name=admin.display_name,
+        kind=PersonKind.EMPLOYEE,
+        roles=frozenset({Role.ADMIN}),
+        department_id=None,
+    )
     await grants.grant_access(system, str(eng_office.id), None, str(eng.id), None, None)
     await grants.grant_access(system, str(fin_office.id), None, str(fin.id), None, None)
     await grants.grant_access(system, str(lobby.id), None, str(sec.id), None, None)
     await grants.grant_access(system, str(mgmt.id), str(created["carol"].id), None, None, None)
-    await grants.grant_access(system, str(maint.id), str(created["dave"].id), None, None,
-                              clock.now() + timedelta(days=90))
+    await grants.grant_access(
+        system, str(maint.id), str(created["dave"].id), None, None, clock.now() + timedelta(days=90)
+    )
     return site

@@ -19,8 +19,9 @@ async def online_devices(rt: Runtime, device_ids: frozenset[int] | set[int]) -> 
 async def send_command(
     rt: Runtime, device_id: int, gate_id: int | None, command: str, extra: dict[str, Any], issued_by: int | None
 ) -> DeviceCommand:
-    row = await DeviceCommand.create(device_id=device_id, gate_id=gate_id, command=command, payload=extra,
-                                     issued_by_id=issued_by)
+    row = await DeviceCommand.create(
+        device_id=device_id, gate_id=gate_id, command=command, payload=extra, issued_by_id=issued_by
+    )
     frame: dict[str, Any] = {"type": "command", "id": f"c-{row.id}", "command": command}
     if gate_id is not None:
         frame["gateId"] = str(gate_id)

@@ -75,8 +75,8 @@ class EventLog:
 
     async def stop(self) -> None:
         # Finish what is queued: a decision already promised must be stored.
-        while not self._queue.empty():
-            await asyncio.sleep(0.01)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout=10)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -107,11 +107,14 @@ class EventLog:
                 for item in batch:
                     if not item.done.done():
                         item.done.set_exception(exc)
+                    self._queue.task_done()
                 continue
             for item, event in zip(batch, stored, strict=True):
                 if not item.done.done():
                     item.done.set_result(event)
                 self._bus.publish(CHANNEL, event.message(item.gate_name, item.person_name))
+            for _ in batch:
+                self._queue.task_done()
 
     async def _write(self, batch: list[_Pending]) -> list[StoredEvent]:
         out: list[StoredEvent] = []
@@ -122,9 +125,9 @@ class EventLog:
                     StoredEvent(
                         id=ev.id,
                         at=ev.at,
-                        gate_id=ev.gate_id,  # type: ignore[attr-defined]
+                        gate_id=ev.gate_id,
                         zone_id=ev.zone_id,
-                        person_id=ev.person_id,  # type: ignore[attr-defined]
+                        person_id=ev.person_id,
                         decision=ev.decision.value if ev.decision else None,
                         reason=ev.reason,
                         method=ev.method.value if ev.method else None,

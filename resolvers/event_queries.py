@@ -10,7 +10,11 @@ EVENT_FIELDS = ("id", "at", "decision", "reason", "method", "direction", "offlin
 
 
 async def events_page(
-    first: int, before_id: int | None, *, person_id: int | None = None, gate_id: int | None = None,
+    first: int,
+    before_id: int | None,
+    *,
+    person_id: int | None = None,
+    gate_id: int | None = None,
     zone_ids: set[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Up to first + 1 rows (the extra one says whether there is a next page)."""

@@ -77,8 +77,4 @@ async def active_grants(person_id: int, department_id: int | None) -> list[Grant
     who = Q(person_id=person_id)
     if department_id is not None:
         who |= Q(department_id=department_id)
-    return (
-        await Grant.filter(who, revoked_at=None)
-        .filter(Q(valid_until=None) | Q(valid_until__gt=now))
-        .order_by("id")
-    )
+    return await Grant.filter(who, revoked_at=None).filter(Q(valid_until=None) | Q(valid_until__gt=now)).order_by("id")

@@ -36,12 +36,19 @@ async def remote_open(rt: Runtime, actor: Actor, gate_id: str, reason: str) -> S
     if not online:
         raise UserError("UNAVAILABLE", "no device of this gate is online", "gateId")
     for device_id in online:
-        await send_command(rt, device_id, gate.id, "open",
-                           {"durationMs": rt.settings.door_open_ms * 2, "reason": why}, actor.person_id)
+        await send_command(
+            rt, device_id, gate.id, "open", {"durationMs": rt.settings.door_open_ms * 2, "reason": why}, actor.person_id
+        )
     row = {
-        "at": clock.now(), "gate_id": gate.id, "zone_id": gate.zone_id, "device_id": online[0],
-        "operator_id": actor.person_id, "decision": Decision.GRANTED, "reason": "remote_open",
-        "method": EntryMethod.REMOTE, "direction": None,
+        "at": clock.now(),
+        "gate_id": gate.id,
+        "zone_id": gate.zone_id,
+        "device_id": online[0],
+        "operator_id": actor.person_id,
+        "decision": Decision.GRANTED,
+        "reason": "remote_open",
+        "method": EntryMethod.REMOTE,
+        "direction": None,
         "payload": {"operatorId": actor.person_id, "operatorName": actor.display_name, "text": why},
     }
     return await rt.events.record(row, gate.name, None)
@@ -80,16 +87,21 @@ async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> 
     if person.status is not PersonStatus.ACTIVE:
         reason = "revoked"
     else:
-        reason = await access_policy(rt, topo, gate, way, person.id, person.department_id)  # type: ignore[attr-defined]
+        reason = await access_policy(rt, topo, gate, way, person.id, person.department_id)
     granted = reason in ("ok", "anti_passback_soft")
     row = {
-        "at": clock.now(), "gate_id": gate.id, "zone_id": gate.zone_id, "person_id": person.id,
-        "operator_id": actor.person_id, "decision": Decision.GRANTED if granted else Decision.DENIED,
-        "reason": reason, "method": EntryMethod.MANUAL, "direction": way,
+        "at": clock.now(),
+        "gate_id": gate.id,
+        "zone_id": gate.zone_id,
+        "person_id": person.id,
+        "operator_id": actor.person_id,
+        "decision": Decision.GRANTED if granted else Decision.DENIED,
+        "reason": reason,
+        "method": EntryMethod.MANUAL,
+        "direction": way,
         "payload": {"documentType": entry.document_type.value, "note": note, "operatorId": actor.person_id},
     }
     event = await rt.events.record(row, gate.name, person.display_name)
     if granted:
         await presence.apply_passage(rt, topo, person.id, gate.zone_id, way)
     return event, person
-

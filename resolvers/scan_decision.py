@@ -54,8 +54,13 @@ class ScanOutcome:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"granted": self.granted, "reason": self.reason, "person": self.person_name, "gate": self.gate_id,
-                "event": self.event_id}
+        return {
+            "granted": self.granted,
+            "reason": self.reason,
+            "person": self.person_name,
+            "gate": self.gate_id,
+            "event": self.event_id,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ScanOutcome:
@@ -65,7 +70,7 @@ class ScanOutcome:
 def passage_direction(gate: GateNode, requested: str | None) -> Direction:
     if gate.direction is GateDirection.BOTH:
         if requested not in ("IN", "OUT"):
-            raise DirectionRequired("this gate takes both directions: say \"direction\": \"IN\" or \"OUT\"")
+            raise DirectionRequired('this gate takes both directions: say "direction": "IN" or "OUT"')
         return Direction(requested)
     return Direction(gate.direction.value)
 
@@ -91,22 +96,38 @@ async def decide_scan(
     topo, gate, gate_check = await resolve_gate(rt, device_id, gate_id)
     if gate is None or gate_check != "ok":
         await raise_alert(
-            rt, gate_check, f"device {device_id} scanned at gate {gate_id}, which is "
+            rt,
+            gate_check,
+            f"device {device_id} scanned at gate {gate_id}, which is "
             + ("unknown" if gate is None else "not assigned to it"),
-            device_id=device_id, gate_id=gate_id if gate is not None else None,
+            device_id=device_id,
+            gate_id=gate_id if gate is not None else None,
         )
         return ScanOutcome(False, gate_check)
     way = passage_direction(gate, direction)
     now_unix = clock.unix()
-    base = {"gate_id": gate.id, "zone_id": gate.zone_id, "device_id": device_id, "method": EntryMethod.QR,
-            "direction": way, "device_ref": ref}
+    base = {
+        "gate_id": gate.id,
+        "zone_id": gate.zone_id,
+        "device_id": device_id,
+        "method": EntryMethod.QR,
+        "direction": way,
+        "device_ref": ref,
+    }
 
     parsed = passtoken.parse(token)
     if parsed is None:
         return await _record(rt, gate, base, "malformed", None, None, None)
     rows = await Credential.filter(cid=parsed.cid).values(
-        "id", "person_id", "public_key", "period", "status", "valid_until",
-        "person__status", "person__display_name", "person__department_id",
+        "id",
+        "person_id",
+        "public_key",
+        "period",
+        "status",
+        "valid_until",
+        "person__status",
+        "person__display_name",
+        "person__department_id",
     )
     if not rows:
         return await _record(rt, gate, base, "unknown_credential", None, None, parsed.cid)
@@ -176,10 +197,22 @@ async def access_policy(
 
 
 async def _record(
-    rt: Runtime, gate: GateNode, base: dict[str, Any], reason: str, person_id: int | None,
-    person_name: str | None, cid: str | None, granted: bool = False,
+    rt: Runtime,
+    gate: GateNode,
+    base: dict[str, Any],
+    reason: str,
+    person_id: int | None,
+    person_name: str | None,
+    cid: str | None,
+    granted: bool = False,
 ) -> ScanOutcome:
-    row = dict(base, at=clock.now(), person_id=person_id, credential_cid=cid, reason=reason,
-               decision=Decision.GRANTED if granted else Decision.DENIED)
+    row = dict(
+        base,
+        at=clock.now(),
+        person_id=person_id,
+        credential_cid=cid,
+        reason=reason,
+        decision=Decision.GRANTED if granted else Decision.DENIED,
+    )
     event = await rt.events.record(row, gate.name, person_name)
     return ScanOutcome(granted, reason, person_name, gate.id, event.id)

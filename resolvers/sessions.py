@@ -67,7 +67,9 @@ async def refresh(rt: Runtime, refresh_token: str) -> SessionTokens:
         session.token_hash = sha256_hex(new_refresh)
         session.rotated_at = now
         await session.save(update_fields=["token_hash", "rotated_at"])
-    access, expires = issue_access_token(rt.keys.jwt, session.person.id, session.id, now, rt.settings.access_token_minutes)
+    access, expires = issue_access_token(
+        rt.keys.jwt, session.person.id, session.id, now, rt.settings.access_token_minutes
+    )
     return SessionTokens(access, new_refresh, expires)
 
 
@@ -79,9 +81,8 @@ async def actor_from_bearer(rt: Runtime, authorization: str | None) -> Actor | N
     if ids is None:
         return None
     person_id, session_id = ids
-    row = (
-        await RefreshSession.filter(id=session_id, person_id=person_id, revoked_at=None)
-        .values("person__display_name", "person__kind", "person__roles", "person__status", "person__department_id")
+    row = await RefreshSession.filter(id=session_id, person_id=person_id, revoked_at=None).values(
+        "person__display_name", "person__kind", "person__roles", "person__status", "person__department_id"
     )
     if not row or row[0]["person__status"] != PersonStatus.ACTIVE.value:
         return None

@@ -42,13 +42,13 @@ async def update_zone(
     if name is not None:
         zone.name = validation.name(name, "name")
     if move_to_root:
-        zone.parent_id = None  # type: ignore[assignment]
+        zone.parent_id = None
     elif parent_id is not None:
         parent = await find_zone(parent_id, "parentId")
         topo = await rt.topology.get()
         if parent.id in topo.subtree(zone.id):
             raise UserError("INVALID", "a zone cannot be placed inside itself or its own sub-zone", "parentId")
-        zone.parent_id = parent.id  # type: ignore[assignment]
+        zone.parent_id = parent.id
     if anti_passback is not None:
         zone.anti_passback = anti_passback
     await zone.save()

@@ -1,21 +1,54 @@
-"""GraphQL enums, the same values as the models' (contracts/README.md)."""
+"""GraphQL enums: the models' own enums, registered with Strawberry (same values as contracts/README.md)."""
 
 from __future__ import annotations
 
 import strawberry
 
-from api import models
+from api.models import (
+    AntiPassback,
+    CredentialKind,
+    CredentialStatus,
+    Decision,
+    DeviceKind,
+    Direction,
+    EntryMethod,
+    GateDirection,
+    Gender,
+    IdentityDocument,
+    PersonKind,
+    PersonStatus,
+    Role,
+)
 
-Role = strawberry.enum(models.Role)
-Gender = strawberry.enum(models.Gender)
-AntiPassback = strawberry.enum(models.AntiPassback)
-GateDirection = strawberry.enum(models.GateDirection)
-Direction = strawberry.enum(models.Direction)
-DeviceKind = strawberry.enum(models.DeviceKind)
-Decision = strawberry.enum(models.Decision)
-EntryMethod = strawberry.enum(models.EntryMethod)
-IdentityDocument = strawberry.enum(models.IdentityDocument)
-CredentialStatus = strawberry.enum(models.CredentialStatus)
-CredentialKind = strawberry.enum(models.CredentialKind)
-PersonStatus = strawberry.enum(models.PersonStatus)
-PersonKind = strawberry.enum(models.PersonKind)
+for _enum in (
+    AntiPassback,
+    CredentialKind,
+    CredentialStatus,
+    Decision,
+    DeviceKind,
+    Direction,
+    EntryMethod,
+    Gender,
+    GateDirection,
+    IdentityDocument,
+    PersonKind,
+    PersonStatus,
+    Role,
+):
+    strawberry.enum(_enum)  # registers the class itself; it stays the same class
+
+__all__ = [
+    "AntiPassback",
+    "CredentialKind",
+    "CredentialStatus",
+    "Decision",
+    "DeviceKind",
+    "Direction",
+    "EntryMethod",
+    "GateDirection",
+    "Gender",
+    "IdentityDocument",
+    "PersonKind",
+    "PersonStatus",
+    "Role",
+]

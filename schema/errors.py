@@ -10,8 +10,9 @@ from strawberry.extensions import MaskErrors
 
 log = logging.getLogger("gatehouse.graphql")
 
-EXPECTED_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "RATE_LIMITED",
-                            "GRAPHQL_VALIDATION_FAILED", "NOT_FOUND"})
+EXPECTED_CODES = frozenset(
+    {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "RATE_LIMITED", "GRAPHQL_VALIDATION_FAILED", "NOT_FOUND"}
+)
 
 
 def unauthenticated(message: str = "sign in first") -> GraphQLError:
@@ -50,15 +51,17 @@ class ErrorCodes(MaskErrors):
             if code is not None:
                 error.extensions = {**(error.extensions or {}), "code": code}
                 out.append(error)
-            elif error.original_error is None or isinstance(error.original_error, (ValueError, TypeError)) and (
-                error.path is None
+            elif error.original_error is None or (
+                isinstance(error.original_error, (ValueError, TypeError)) and (error.path is None)
             ):
                 # Raised by graphql-core while checking the document or coercing variables.
                 variable = error.path is None and (
                     "Variable '$" in error.message or "got invalid value" in error.message
                 )
-                error.extensions = {**(error.extensions or {}),
-                                    "code": "BAD_USER_INPUT" if variable else "GRAPHQL_VALIDATION_FAILED"}
+                error.extensions = {
+                    **(error.extensions or {}),
+                    "code": "BAD_USER_INPUT" if variable else "GRAPHQL_VALIDATION_FAILED",
+                }
                 out.append(error)
             else:
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)

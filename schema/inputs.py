@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from schema.enums import AntiPassback, DeviceKind, Direction, Gender, GateDirection, IdentityDocument, Role
+from schema.enums import AntiPassback, DeviceKind, Direction, GateDirection, Gender, IdentityDocument, Role
 
 
 @strawberry.input

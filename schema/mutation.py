@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers.actor import Actor
 from resolvers import credentials, grants, guard_actions, people, sessions, sites
+from resolvers.actor import Actor
 from resolvers.event_log import StoredEvent
 from schema.context import Info
 from schema.enums import Direction, IdentityDocument
@@ -39,16 +39,23 @@ from schema.types import Credential, Department, Device, Gate, GateEvent, Grant,
 def _session(tokens: sessions.SessionTokens | None) -> Session | None:
     if tokens is None:
         return None
-    return Session(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
-                   expires_at=tokens.expires_at)
+    return Session(access_token=tokens.access_token, refresh_token=tokens.refresh_token, expires_at=tokens.expires_at)
 
 
 def _event(stored: StoredEvent) -> GateEvent:
-    return GateEvent.of_row({
-        "id": stored.id, "at": stored.at, "decision": stored.decision, "reason": stored.reason,
-        "method": stored.method, "direction": stored.direction, "offline": stored.offline,
-        "gate_id": stored.gate_id, "person_id": stored.person_id,
-    })
+    return GateEvent.of_row(
+        {
+            "id": stored.id,
+            "at": stored.at,
+            "decision": stored.decision,
+            "reason": stored.reason,
+            "method": stored.method,
+            "direction": stored.direction,
+            "offline": stored.offline,
+            "gate_id": stored.gate_id,
+            "person_id": stored.person_id,
+        }
+    )
 
 
 def _actor(info: Info) -> Actor:
@@ -74,8 +81,10 @@ class Mutation:
         row, errors = await attempt(credentials.bind_phone(_actor(info), public_key, device_name))
         return CredentialPayload(credential=Credential.of(row) if row else None, errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated],
-                         description="A pass whose key the server keeps, for a phone that cannot hold one.")
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="A pass whose key the server keeps, for a phone that cannot hold one.",
+    )
     async def request_custodial_pass(self, info: Info, device_name: str) -> CredentialPayload:
         row, errors = await attempt(credentials.issue_custodial(info.context.rt, _actor(info), device_name))
         return CredentialPayload(credential=Credential.of(row) if row else None, errors=errors)
@@ -88,9 +97,15 @@ class Mutation:
     @strawberry.mutation(permission_classes=[IsPeopleAdmin])
     async def onboard_employee(self, info: Info, input: OnboardEmployeeInput) -> OnboardEmployeePayload:
         data = people.OnboardInput(
-            display_name=input.display_name, gender=input.gender, id_number=input.id_number, phone=input.phone,
-            department_id=input.department_id, position=input.position, username=input.username,
-            roles=input.roles, document_type=input.document_type or IdentityDocument.ID_CARD,
+            display_name=input.display_name,
+            gender=input.gender,
+            id_number=input.id_number,
+            phone=input.phone,
+            department_id=input.department_id,
+            position=input.position,
+            username=input.username,
+            roles=input.roles,
+            document_type=input.document_type or IdentityDocument.ID_CARD,
         )
         result, errors = await attempt(people.onboard_employee(info.context.rt, _actor(info), data))
         if result is None:
@@ -105,14 +120,16 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[IsSiteAdmin])
     async def create_zone(self, info: Info, input: CreateZoneInput) -> ZonePayload:
-        row, errors = await attempt(sites.create_zone(info.context.rt, input.name, input.parent_id,
-                                                      input.anti_passback))
+        row, errors = await attempt(
+            sites.create_zone(info.context.rt, input.name, input.parent_id, input.anti_passback)
+        )
         return ZonePayload(zone=Zone.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsSiteAdmin])
     async def update_zone(self, info: Info, id: strawberry.ID, input: UpdateZoneInput) -> ZonePayload:
-        row, errors = await attempt(sites.update_zone(info.context.rt, id, input.name, input.parent_id,
-                                                      input.move_to_root, input.anti_passback))
+        row, errors = await attempt(
+            sites.update_zone(info.context.rt, id, input.name, input.parent_id, input.move_to_root, input.anti_passback)
+        )
         return ZonePayload(zone=Zone.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsSiteAdmin])
@@ -122,8 +139,9 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[IsSiteAdmin])
     async def register_device(self, info: Info, input: RegisterDeviceInput) -> RegisterDevicePayload:
-        result, errors = await attempt(sites.register_device(info.context.rt, input.name, input.kind,
-                                                             list(input.gate_ids)))
+        result, errors = await attempt(
+            sites.register_device(info.context.rt, input.name, input.kind, list(input.gate_ids))
+        )
         if result is None:
             return RegisterDevicePayload(errors=errors)
         device, secret = result
@@ -131,8 +149,11 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[IsSiteAdmin])
     async def grant_access(self, info: Info, input: GrantAccessInput) -> GrantPayload:
-        row, errors = await attempt(grants.grant_access(_actor(info), input.zone_id, input.person_id,
-                                                        input.department_id, input.valid_from, input.valid_until))
+        row, errors = await attempt(
+            grants.grant_access(
+                _actor(info), input.zone_id, input.person_id, input.department_id, input.valid_from, input.valid_until
+            )
+        )
         return GrantPayload(grant=Grant.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsSiteAdmin])
@@ -148,8 +169,12 @@ class Mutation:
     @strawberry.mutation(permission_classes=[IsGateStaff])
     async def record_manual_entry(self, info: Info, input: ManualEntryInput) -> GateEventPayload:
         entry = guard_actions.ManualEntry(
-            person_id=input.person_id, gate_id=input.gate_id, direction=Direction(input.direction),
-            document_type=input.document_type, document_last4=input.document_number_last4, note=input.note,
+            person_id=input.person_id,
+            gate_id=input.gate_id,
+            direction=Direction(input.direction),
+            document_type=input.document_type,
+            document_last4=input.document_number_last4,
+            note=input.note,
         )
         result, errors = await attempt(guard_actions.record_manual_entry(info.context.rt, _actor(info), entry))
         return GateEventPayload(event=_event(result[0]) if result else None, errors=errors)

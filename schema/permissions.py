@@ -53,7 +53,7 @@ class _HasRole(BasePermission):
         return True
 
 
-def HasRole(roles: frozenset[Role], name: str) -> type[BasePermission]:  # noqa: N802 - reads like a class
+def HasRole(roles: frozenset[Role], name: str) -> type[BasePermission]:
     return type(name, (_HasRole,), {"allowed": roles})
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import strawberry
 from graphql.error import GraphQLError
@@ -48,12 +48,13 @@ class Query:
 
     @strawberry.field(permission_classes=[IsStaff])
     async def person(self, info: Info, id: strawberry.ID) -> Person | None:
-        row, errors = await attempt(people.get_person(id))
+        row, _ = await attempt(people.get_person(id))
         return Person.of(row) if row else None
 
     @strawberry.field(permission_classes=[IsStaff])
-    async def people(self, info: Info, first: int = 50, after: str | None = None,
-                     department_id: strawberry.ID | None = None) -> Connection[Person]:
+    async def people(
+        self, info: Info, first: int = 50, after: str | None = None, department_id: strawberry.ID | None = None
+    ) -> Connection[Person]:
         first = check_first(first)
         query = m.Person.filter(kind=m.PersonKind.EMPLOYEE)
         if department_id is not None:
@@ -63,8 +64,10 @@ class Query:
             query = query.filter(id__gt=cursor)
         rows = await query.order_by("id").limit(first + 1)
         edges = [Edge(cursor=encode_cursor("person", r.id), node=Person.of(r)) for r in rows[:first]]
-        return Connection(edges=edges, page_info=PageInfo(has_next_page=len(rows) > first,
-                                                          end_cursor=edges[-1].cursor if edges else None))
+        return Connection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None),
+        )
 
     @strawberry.field(permission_classes=[IsOperator])
     async def departments(self) -> list[Department]:
@@ -87,31 +90,52 @@ class Query:
         person = await m.Person.get_or_none(id=_id(person_id, "person"))
         if person is None:
             return []
-        rows = await grants.active_grants(person.id, person.department_id)  # type: ignore[attr-defined]
+        rows = await grants.active_grants(person.id, person.department_id)
         return [Grant.of(r) for r in rows]
 
     @strawberry.field(permission_classes=[IsGateStaff], description="The gate event log, newest first.")
-    async def gate_events(self, info: Info, first: int = 50, after: str | None = None,
-                          zone_id: strawberry.ID | None = None, gate_id: strawberry.ID | None = None,
-                          person_id: strawberry.ID | None = None) -> Connection[GateEvent]:
+    async def gate_events(
+        self,
+        info: Info,
+        first: int = 50,
+        after: str | None = None,
+        zone_id: strawberry.ID | None = None,
+        gate_id: strawberry.ID | None = None,
+        person_id: strawberry.ID | None = None,
+    ) -> Connection[GateEvent]:
         first = check_first(first)
         zones = None
         if zone_id is not None:
             zones = (await info.context.rt.topology.get()).subtree(_id(zone_id, "zone") or 0)
-        rows = await event_queries.events_page(first, decode_cursor("ev", after), person_id=_id(person_id, "person"),
-                                               gate_id=_id(gate_id, "gate"), zone_ids=zones)
+        rows = await event_queries.events_page(
+            first,
+            decode_cursor("ev", after),
+            person_id=_id(person_id, "person"),
+            gate_id=_id(gate_id, "gate"),
+            zone_ids=zones,
+        )
         return event_connection(rows, first)
 
     @strawberry.field(permission_classes=[IsGateStaff])
     async def device_alerts(self, first: int = 50) -> list[DeviceAlert]:
         first = check_first(first)
         rows = await m.DeviceAlert.all().order_by("-id").limit(first)
-        return [DeviceAlert(id=strawberry.ID(str(r.id)), at=r.at, kind=r.kind, message=r.message,
-                            device_id=strawberry.ID(str(r.device_id)) if r.device_id else None,  # type: ignore[attr-defined]
-                            gate_id=strawberry.ID(str(r.gate_id)) if r.gate_id else None) for r in rows]
+        return [
+            DeviceAlert(
+                id=strawberry.ID(str(r.id)),
+                at=r.at,
+                kind=r.kind,
+                message=r.message,
+                device_id=strawberry.ID(str(r.device_id)) if r.device_id else None,
+                gate_id=strawberry.ID(str(r.gate_id)) if r.gate_id else None,
+            )
+            for r in rows
+        ]
 
-    @strawberry.field(permission_classes=[IsAuthenticated],
-                      description="The current token of the caller's custodial pass (issued on first use).")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="The current token of the caller's custodial pass (issued on first use).",
+    )
     async def pass_token(self, info: Info) -> PassToken:
         actor = info.context.actor
         assert actor is not None
@@ -120,5 +144,4 @@ class Query:
             token = credentials.sign_current(info.context.rt, credential, clock.unix())
         except UserError as exc:
             raise GraphQLError(exc.message, extensions={"code": exc.code}) from None
-        return PassToken(token=token.token,
-                         valid_until=datetime.fromtimestamp(token.valid_until_unix, tz=timezone.utc))
+        return PassToken(token=token.token, valid_until=datetime.fromtimestamp(token.valid_until_unix, tz=UTC))

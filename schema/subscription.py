@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import strawberry
 from graphql.error import GraphQLError
@@ -35,8 +35,9 @@ async def _still_allowed(info: Info, last_check: list[float]) -> None:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(permission_classes=[IsGateStaff],
-                             description="Every gate event, or those within a zone and its sub-zones.")
+    @strawberry.subscription(
+        permission_classes=[IsGateStaff], description="Every gate event, or those within a zone and its sub-zones."
+    )
     async def gate_events(self, info: Info, zone_id: strawberry.ID | None = None) -> AsyncGenerator[GateEvent, None]:
         rt = info.context.rt
         wanted: int | None = None
@@ -54,8 +55,9 @@ class Subscription:
                     info.context.fresh_loaders()
                     yield GateEvent.of_message(message)
         except SubscriberOverflow:
-            raise GraphQLError("you fell behind the event stream; subscribe again",
-                               extensions={"code": "UNAVAILABLE"}) from None
+            raise GraphQLError(
+                "you fell behind the event stream; subscribe again", extensions={"code": "UNAVAILABLE"}
+            ) from None
 
     @strawberry.subscription(permission_classes=[IsGateStaff])
     async def device_alerts(self, info: Info) -> AsyncGenerator[DeviceAlert, None]:
@@ -64,14 +66,18 @@ class Subscription:
             async for message in sub:
                 await _still_allowed(info, last_check)
                 yield DeviceAlert(
-                    id=strawberry.ID(str(message["id"])), at=datetime.fromisoformat(message["at"]),
-                    kind=message["kind"], message=message["message"],
+                    id=strawberry.ID(str(message["id"])),
+                    at=datetime.fromisoformat(message["at"]),
+                    kind=message["kind"],
+                    message=message["message"],
                     device_id=strawberry.ID(str(message["deviceId"])) if message["deviceId"] else None,
                     gate_id=strawberry.ID(str(message["gateId"])) if message["gateId"] else None,
                 )
 
-    @strawberry.subscription(permission_classes=[IsAuthenticated],
-                             description="Each step's token of the caller's custodial pass, as the step begins.")
+    @strawberry.subscription(
+        permission_classes=[IsAuthenticated],
+        description="Each step's token of the caller's custodial pass, as the step begins.",
+    )
     async def pass_tokens(self, info: Info) -> AsyncGenerator[PassToken, None]:
         rt = info.context.rt
         actor = info.context.actor
@@ -85,7 +91,6 @@ class Subscription:
                 raise GraphQLError("this pass has been revoked", extensions={"code": "NOT_ALLOWED"})
             now = clock.unix()
             token = credentials.sign_current(rt, credential, now)
-            yield PassToken(token=token.token,
-                            valid_until=datetime.fromtimestamp(token.valid_until_unix, tz=timezone.utc))
+            yield PassToken(token=token.token, valid_until=datetime.fromtimestamp(token.valid_until_unix, tz=UTC))
             next_step_at = (token.step + 1) * token.period
             await asyncio.sleep(max(0.05, next_step_at - clock.unix()))

@@ -19,8 +19,8 @@ from schema.enums import (
     DeviceKind,
     Direction,
     EntryMethod,
-    Gender,
     GateDirection,
+    Gender,
     PersonKind,
     PersonStatus,
     Role,
@@ -45,8 +45,7 @@ class Department:
 
     @classmethod
     def of(cls, row: models.Department) -> Department:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name,
-                   parent_id_=row.parent_id, head_id_=row.head_id)  # type: ignore[attr-defined]
+        return cls(id=strawberry.ID(str(row.id)), name=row.name, parent_id_=row.parent_id, head_id_=row.head_id)
 
     @strawberry.field
     async def parent(self, info: Info) -> Department | None:
@@ -72,8 +71,9 @@ class Zone:
 
     @classmethod
     def of(cls, row: models.Zone) -> Zone:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, anti_passback=row.anti_passback,
-                   parent_id_=row.parent_id)  # type: ignore[attr-defined]
+        return cls(
+            id=strawberry.ID(str(row.id)), name=row.name, anti_passback=row.anti_passback, parent_id_=row.parent_id
+        )
 
     @strawberry.field
     async def parent(self, info: Info) -> Zone | None:
@@ -92,8 +92,7 @@ class Gate:
 
     @classmethod
     def of(cls, row: models.Gate) -> Gate:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, direction=row.direction,
-                   zone_id_=row.zone_id)  # type: ignore[attr-defined]
+        return cls(id=strawberry.ID(str(row.id)), name=row.name, direction=row.direction, zone_id_=row.zone_id)
 
     @strawberry.field
     async def zone(self, info: Info) -> Zone:
@@ -113,8 +112,14 @@ class Device:
 
     @classmethod
     def of(cls, row: models.Device) -> Device:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, kind=row.kind, firmware=row.firmware,
-                   last_seen_at=row.last_seen_at, retired=row.status is models.DeviceStatus.RETIRED)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            kind=row.kind,
+            firmware=row.firmware,
+            last_seen_at=row.last_seen_at,
+            retired=row.status is models.DeviceStatus.RETIRED,
+        )
 
     @strawberry.field
     async def online(self, info: Info) -> bool:
@@ -139,8 +144,14 @@ class Credential:
 
     @classmethod
     def of(cls, row: models.Credential) -> Credential:
-        return cls(id=strawberry.ID(row.cid), period_seconds=row.period, status=row.status, kind=row.kind,
-                   device_name=row.device_name, created_at=row.created_at)
+        return cls(
+            id=strawberry.ID(row.cid),
+            period_seconds=row.period,
+            status=row.status,
+            kind=row.kind,
+            device_name=row.device_name,
+            created_at=row.created_at,
+        )
 
 
 @strawberry.type
@@ -152,8 +163,7 @@ class Pass:
 
     @classmethod
     def of(cls, row: models.Credential) -> Pass:
-        return cls(credential_id=strawberry.ID(row.cid), period_seconds=row.period, status=row.status,
-                   kind=row.kind)
+        return cls(credential_id=strawberry.ID(row.cid), period_seconds=row.period, status=row.status, kind=row.kind)
 
 
 @strawberry.type
@@ -171,21 +181,32 @@ class GateEvent:
     @classmethod
     def of_row(cls, row: dict[str, Any]) -> GateEvent:
         return cls(
-            id=strawberry.ID(str(row["id"])), at=row["at"],
+            id=strawberry.ID(str(row["id"])),
+            at=row["at"],
             decision=models.Decision(row["decision"]) if row["decision"] else None,
             reason=row["reason"],
             method=models.EntryMethod(row["method"]) if row["method"] else None,
             direction=models.Direction(row["direction"]) if row["direction"] else None,
-            offline=bool(row["offline"]), gate_id_=row["gate_id"], person_id_=row["person_id"],
+            offline=bool(row["offline"]),
+            gate_id_=row["gate_id"],
+            person_id_=row["person_id"],
         )
 
     @classmethod
     def of_message(cls, msg: dict[str, Any]) -> GateEvent:
-        return cls.of_row({
-            "id": msg["id"], "at": datetime.fromisoformat(msg["at"]), "decision": msg["decision"],
-            "reason": msg["reason"], "method": msg["method"], "direction": msg["direction"],
-            "offline": msg["offline"], "gate_id": msg["gateId"], "person_id": msg["personId"],
-        })
+        return cls.of_row(
+            {
+                "id": msg["id"],
+                "at": datetime.fromisoformat(msg["at"]),
+                "decision": msg["decision"],
+                "reason": msg["reason"],
+                "method": msg["method"],
+                "direction": msg["direction"],
+                "offline": msg["offline"],
+                "gate_id": msg["gateId"],
+                "person_id": msg["personId"],
+            }
+        )
 
     @strawberry.field
     async def gate(self, info: Info) -> Gate:
@@ -201,14 +222,12 @@ class GateEvent:
         return Person.of(row) if row else None
 
 
-
-
 def event_connection(rows: list[dict[str, Any]], first: int) -> Connection[GateEvent]:
     page = rows[:first]
     edges = [Edge(cursor=encode_cursor("ev", r["id"]), node=GateEvent.of_row(r)) for r in page]
-    return Connection(edges=edges,
-                      page_info=PageInfo(has_next_page=len(rows) > first,
-                                         end_cursor=edges[-1].cursor if edges else None))
+    return Connection(
+        edges=edges, page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None)
+    )
 
 
 @strawberry.type
@@ -228,10 +247,17 @@ class Person:
     @classmethod
     def of(cls, row: models.Person) -> Person:
         return cls(
-            id=strawberry.ID(str(row.id)), display_name=row.display_name, username=row.username, kind=row.kind,
-            status=row.status, roles=[models.Role(r) for r in row.roles], position=row.position, gender=row.gender,
-            id_number_masked=row.id_number_masked, phone_masked=row.phone_masked,
-            department_id_=row.department_id,  # type: ignore[attr-defined]
+            id=strawberry.ID(str(row.id)),
+            display_name=row.display_name,
+            username=row.username,
+            kind=row.kind,
+            status=row.status,
+            roles=[models.Role(r) for r in row.roles],
+            position=row.position,
+            gender=row.gender,
+            id_number_masked=row.id_number_masked,
+            phone_masked=row.phone_masked,
+            department_id_=row.department_id,
         )
 
     @strawberry.field
@@ -246,8 +272,7 @@ class Person:
         row = await credential_domain.active_credential(int(self.id))
         return Pass.of(row) if row else None
 
-    @strawberry.field(permission_classes=[OwnerOrOversight],
-                      description="Passages of this person, newest first.")
+    @strawberry.field(permission_classes=[OwnerOrOversight], description="Passages of this person, newest first.")
     async def access_log(self, first: int, after: str | None = None) -> Connection[GateEvent]:
         first = check_first(first)
         rows = await event_queries.events_page(first, decode_cursor("ev", after), person_id=int(self.id))
@@ -266,9 +291,15 @@ class Grant:
 
     @classmethod
     def of(cls, row: models.Grant) -> Grant:
-        return cls(id=strawberry.ID(str(row.id)), valid_from=row.valid_from, valid_until=row.valid_until,
-                   revoked_at=row.revoked_at, zone_id_=row.zone_id,  # type: ignore[attr-defined]
-                   person_id_=row.person_id, department_id_=row.department_id)  # type: ignore[attr-defined]
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            valid_from=row.valid_from,
+            valid_until=row.valid_until,
+            revoked_at=row.revoked_at,
+            zone_id_=row.zone_id,
+            person_id_=row.person_id,
+            department_id_=row.department_id,
+        )
 
     @strawberry.field
     async def zone(self, info: Info) -> Zone:

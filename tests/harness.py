@@ -113,10 +113,13 @@ class ServerProcess:
 
     def start(self, log_dir: Path) -> None:
         self.log_path = log_dir / f"server-{self.port}.log"
-        log = open(self.log_path, "wb")  # noqa: SIM115 - closed with the process
+        log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [*GATEHOUSE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=PROJECT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -162,8 +165,9 @@ class Site:
         self.demo: Demo | None = None
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([*GATEHOUSE, *args], cwd=PROJECT, env=self.env, capture_output=True, text=True,
-                                timeout=120)
+        result = subprocess.run(
+            [*GATEHOUSE, *args], cwd=PROJECT, env=self.env, capture_output=True, text=True, timeout=120
+        )
         if check and result.returncode != 0:
             raise RuntimeError(f"gatehouse {' '.join(args)} failed: {result.stderr}")
         return result
@@ -188,13 +192,15 @@ class GraphQLClient:
         self.server = server
         self.token = token
 
-    async def __call__(self, query: str, variables: dict[str, Any] | None = None,
-                      token: str | None = None) -> dict[str, Any]:
+    async def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
         tok = token if token is not None else self.token
         headers = {"Authorization": f"Bearer {tok}"} if tok else {}
         async with httpx.AsyncClient(timeout=30) as client:
-            r = await client.post(self.server.http + "/graphql", json={"query": query, "variables": variables or {}},
-                                  headers=headers)
+            r = await client.post(
+                self.server.http + "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+            )
         assert r.status_code in (200, 400), (r.status_code, r.text)
         body: dict[str, Any] = r.json()
         return body
@@ -255,8 +261,9 @@ class Gate:
 
     async def connect(self) -> Gate:
         self.ws = await websockets.connect(self.server.ws + "/devices/ws", max_size=None)
-        await self.ws.send(json.dumps({"type": "hello", "deviceId": self.device_id, "secret": self.secret,
-                                       "firmware": "test-1.0"}))
+        await self.ws.send(
+            json.dumps({"type": "hello", "deviceId": self.device_id, "secret": self.secret, "firmware": "test-1.0"})
+        )
         self.welcome = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
         assert self.welcome["type"] == "welcome", self.welcome
         return self
@@ -281,11 +288,16 @@ class Gate:
                 return frame
             self.pending.append(frame)
 
-    async def scan(self, gate_id: str, credential: str, direction: str | None = None,
-                   ref: str | None = None) -> dict[str, Any]:
+    async def scan(
+        self, gate_id: str, credential: str, direction: str | None = None, ref: str | None = None
+    ) -> dict[str, Any]:
         self._n += 1
-        frame: dict[str, Any] = {"type": "scan", "ref": ref or f"{self.device_id}-{self._n:06d}",
-                                 "gateId": gate_id, "credential": credential}
+        frame: dict[str, Any] = {
+            "type": "scan",
+            "ref": ref or f"{self.device_id}-{self._n:06d}",
+            "gateId": gate_id,
+            "credential": credential,
+        }
         if direction:
             frame["direction"] = direction
         await self.send(frame)
