@@ -20,9 +20,12 @@ from api import db
 from api.settings import Settings
 from devices.endpoint import device_endpoint
 from devices.hub import DeviceHub
-from resolvers import sessions
+from resolvers import badges, sessions
+from resolvers.errors import UserError
 from resolvers.runtime import Runtime
+from resolvers.visit_upkeep import VisitUpkeep
 from schema.context import Context
+from schema.permissions import GATE_STAFF
 from schema.schema import schema
 
 log = logging.getLogger("gatehouse")
@@ -51,6 +54,24 @@ class GatehouseGraphQL(GraphQL[Context, None]):
         return await super().on_ws_connect(context)
 
 
+async def badge_file(request: Request) -> Response:
+    """A visitor's printed badge (PNG or PDF), for gate staff holding a bearer token."""
+    rt: Runtime = request.app.state.runtime
+    actor = await sessions.actor_from_bearer(rt, request.headers.get("authorization"))
+    if actor is None:
+        return JSONResponse({"error": "UNAUTHENTICATED", "message": "sign in first"}, status_code=401)
+    if not actor.has_any(*GATE_STAFF):
+        return JSONResponse({"error": "FORBIDDEN", "message": "only gate staff print badges"}, status_code=403)
+    fmt = request.path_params["fmt"]
+    try:
+        badge = await badges.current(rt, request.path_params["visit_id"])
+    except UserError as exc:
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=404)
+    if fmt == "png":
+        return Response(badges.render_png(badge, rt.settings.tz), media_type="image/png")
+    return Response(badges.render_pdf(badge, rt.settings.tz), media_type="application/pdf")
+
+
 async def health(request: Request) -> JSONResponse:
     hub: DeviceHub = request.app.state.device_hub
     return JSONResponse({"status": "ok", "devicesConnected": hub.connected})
@@ -60,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     rt = Runtime.create(settings)
     hub = DeviceHub(rt.bus)
+    upkeep = VisitUpkeep(rt)
     graphql = GatehouseGraphQL(rt)
 
     @contextlib.asynccontextmanager
@@ -69,12 +91,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             log.info("database migrated: %s", ", ".join(applied))
         await rt.start()
         await hub.start()
+        await upkeep.start()
         # Everything imported and loaded: freeze it so the GC does not rescan it on the scan path.
         gc.collect()
         gc.freeze()
         try:
             yield
         finally:
+            await upkeep.stop()
             await hub.stop()
             await rt.stop()
             await db.close()
@@ -84,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             WebSocketRoute("/devices/ws", device_endpoint),
+            Route("/badges/{visit_id:int}.{fmt:str}", badge_file),
             Route("/healthz", health),
         ],
         lifespan=lifespan,

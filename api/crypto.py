@@ -59,6 +59,7 @@ class Keys:
     data: bytes
     lookup: bytes
     device: bytes
+    badge: bytes
 
     @classmethod
     def from_master(cls, master: bytes) -> Keys:
@@ -67,6 +68,7 @@ class Keys:
             data=_derive(master, "gatehouse/data/v1"),
             lookup=_derive(master, "gatehouse/lookup/v1"),
             device=_derive(master, "gatehouse/device-secret/v1"),
+            badge=_derive(master, "gatehouse/badge/v1"),
         )
 
 

@@ -40,6 +40,8 @@ class Settings:
     access_token_minutes: int = 15
     refresh_token_days: int = 30
     door_open_ms: int = 3000
+    visitor_retention_days: int = 30
+    upkeep_seconds: int = 30
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     graphiql: bool = True
 
@@ -77,6 +79,8 @@ class Settings:
             access_token_minutes=_int(env, "GATEHOUSE_ACCESS_TOKEN_MINUTES", 15),
             refresh_token_days=_int(env, "GATEHOUSE_REFRESH_TOKEN_DAYS", 30),
             door_open_ms=_int(env, "GATEHOUSE_DOOR_OPEN_MS", 3000),
+            visitor_retention_days=_int(env, "GATEHOUSE_VISITOR_RETENTION_DAYS", 30),
+            upkeep_seconds=_int(env, "GATEHOUSE_UPKEEP_SECONDS", 30),
             allowed_origins=origins,
             graphiql=env.get("GATEHOUSE_GRAPHIQL", "1") not in ("0", "false", "no"),
         )

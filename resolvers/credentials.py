@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tortoise.transactions import in_transaction
 
 from api import clock, passtoken
-from api.models import Credential, CredentialKind, CredentialStatus, Person
-from resolvers import validation
+from api.models import Credential, CredentialKind, CredentialStatus, Person, PersonKind, PersonStatus
+from resolvers import validation, visits
 from resolvers.actor import Actor
 from resolvers.errors import UserError
 from resolvers.runtime import Runtime
@@ -40,9 +40,14 @@ async def _replace_active(
 
 
 async def ensure_may_hold_pass(actor: Actor) -> None:
-    """Hook for visits: a visitor's pass ends with the visit (issue 4 extends this)."""
-    if not await Person.filter(id=actor.person_id, status="ACTIVE").exists():
+    """Employees hold a pass while active; a visitor's pass ends with the visit."""
+    person = await Person.get_or_none(id=actor.person_id)
+    if person is None or person.status is not PersonStatus.ACTIVE:
         raise UserError("NOT_ALLOWED", "this account may not hold a pass")
+    if person.kind is PersonKind.VISITOR:
+        visit = await visits.visit_of_visitor(person.id)
+        if visit is None or visit.status in visits.ENDED:
+            raise UserError("NOT_ALLOWED", "your visit has ended; the pass is no longer valid")
 
 
 async def bind_phone(actor: Actor, public_key: str, device_name: str) -> Credential:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from tortoise.transactions import in_transaction
 
 from api import clock
-from api.models import AntiPassback, DeviceKind, GateDirection, Person, PersonKind, Role
+from api.models import AntiPassback, Department, DeviceKind, GateDirection, Person, PersonKind, Role
 from resolvers import grants, people, sites
 from resolvers.actor import Actor
 from resolvers.runtime import Runtime
@@ -113,6 +113,7 @@ async def _load(rt: Runtime) -> DemoSite:
         created[username] = person
         site.logins.append((username, password, ",".join(sorted(person.roles))))
 
+    await Department.filter(id=eng.id).update(head_id=created["carol"].id)
     # Grants are given by the demo admin, so the record says who gave them.
     admin = created["admin"]
     system = Actor(

@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from api import clock, passtoken
 from api.models import (
     AntiPassback,
     Credential,
+    CredentialKind,
     CredentialStatus,
     Decision,
     Direction,
     EntryMethod,
     GateDirection,
+    GateEvent,
+    PersonKind,
     PersonStatus,
+    Visit,
+    VisitStatus,
 )
-from resolvers import grants, presence
+from resolvers import badges, grants, presence, visits
 from resolvers.alerts import raise_alert
 from resolvers.runtime import Runtime
 from resolvers.topology import GateNode, Topology
@@ -32,6 +38,7 @@ from resolvers.topology import GateNode, Topology
 # Reasons decided before the signature is checked: the claimed credential proves nothing.
 UNVERIFIED = frozenset({"malformed", "unknown_credential", "expired", "not_yet_valid", "bad_signature"})
 SETTLE_WAIT_SECONDS = 2.0
+ESCORT_WINDOW_SECONDS = 30
 
 
 class DirectionRequired(ValueError):
@@ -116,25 +123,34 @@ async def decide_scan(
     }
 
     parsed = passtoken.parse(token)
-    if parsed is None:
+    badge = badges.parse(token) if parsed is None else None
+    if parsed is None and badge is None:
         return await _record(rt, gate, base, "malformed", None, None, None)
-    rows = await Credential.filter(cid=parsed.cid).values(
+    cid = parsed.cid if parsed is not None else badge.cid  # type: ignore[union-attr]
+    rows = await Credential.filter(cid=cid).values(
         "id",
         "person_id",
         "public_key",
         "period",
         "status",
         "valid_until",
+        "kind",
         "person__status",
         "person__display_name",
         "person__department_id",
+        "person__kind",
     )
-    if not rows:
-        return await _record(rt, gate, base, "unknown_credential", None, None, parsed.cid)
+    if not rows or (badge is not None) != (rows[0]["kind"] == CredentialKind.BADGE.value):
+        return await _record(rt, gate, base, "unknown_credential", None, None, cid)
     cred = rows[0]
     person_id: int = cred["person_id"]
     name: str = cred["person__display_name"]
     public_key = bytes(cred["public_key"])
+
+    def genuine() -> bool:
+        if parsed is not None:
+            return passtoken.verify_signature(parsed, public_key)
+        return badges.verify(rt, badge)  # type: ignore[arg-type]
 
     if (
         cred["status"] != CredentialStatus.ACTIVE.value
@@ -142,31 +158,84 @@ async def decide_scan(
         or (cred["valid_until"] is not None and cred["valid_until"] <= clock.now())
     ):
         # Name the person only if the token is really theirs.
-        owner = person_id if passtoken.verify_signature(parsed, public_key) else None
-        return await _record(rt, gate, base, "revoked", owner, name if owner else None, parsed.cid)
+        owner = person_id if genuine() else None
+        return await _record(rt, gate, base, "revoked", owner, name if owner else None, cid)
 
-    window = passtoken.step_window(parsed.step, now_unix, cred["period"])
-    if window is not None:
-        return await _record(rt, gate, base, window, None, None, parsed.cid)
-    if not passtoken.verify_signature(parsed, public_key):
-        return await _record(rt, gate, base, "bad_signature", None, None, parsed.cid)
+    if parsed is not None:
+        window = passtoken.step_window(parsed.step, now_unix, cred["period"])
+        if window is not None:
+            return await _record(rt, gate, base, window, None, None, cid)
+    if not genuine():
+        return await _record(rt, gate, base, "bad_signature", None, None, cid)
 
-    ttl = cred["period"] * (2 * passtoken.SKEW_STEPS + 2) + 5
-    claim = await rt.state.claim_token(parsed.cid, parsed.step, gate.id, ttl)
-    if not claim.fresh:
-        if claim.gate_id != gate.id:
-            return await _record(rt, gate, base, "replayed", person_id, name, parsed.cid)
-        earlier = await _await_settled(rt, parsed.cid, parsed.step, gate.id, ttl, claim.decision)
-        if earlier is not None:
-            return earlier  # the same person scanning twice at one turnstile: same answer, no new entry
+    ttl = 0
+    if parsed is not None:
+        ttl = cred["period"] * (2 * passtoken.SKEW_STEPS + 2) + 5
+        claim = await rt.state.claim_token(parsed.cid, parsed.step, gate.id, ttl)
+        if not claim.fresh:
+            if claim.gate_id != gate.id:
+                return await _record(rt, gate, base, "replayed", person_id, name, cid)
+            earlier = await _await_settled(rt, parsed.cid, parsed.step, gate.id, ttl, claim.decision)
+            if earlier is not None:
+                return earlier  # the same person scanning twice at one turnstile: same answer, no new entry
 
-    reason = await access_policy(rt, topo, gate, way, person_id, cred["person__department_id"])
+    visit: Visit | None = None
+    if cred["person__kind"] == PersonKind.VISITOR.value:
+        visit = await visits.visit_of_visitor(person_id)
+        reason = await visitor_policy(rt, topo, gate, way, person_id, visit, badge is not None)
+    else:
+        reason = await access_policy(rt, topo, gate, way, person_id, cred["person__department_id"])
     granted = reason in ("ok", "anti_passback_soft")
-    outcome = await _record(rt, gate, base, reason, person_id, name, parsed.cid, granted=granted)
+    outcome = await _record(rt, gate, base, reason, person_id, name, cid, granted=granted)
     if granted:
         await presence.apply_passage(rt, topo, person_id, gate.zone_id, way)
-    await rt.state.settle_token(parsed.cid, parsed.step, gate.id, outcome.to_json(), ttl)
+        if visit is not None:
+            await _after_visitor_passage(rt, topo, gate, way, visit)
+    if parsed is not None:
+        await rt.state.settle_token(parsed.cid, parsed.step, gate.id, outcome.to_json(), ttl)
     return outcome
+
+
+async def visitor_policy(
+    rt: Runtime, topo: Topology, gate: GateNode, way: Direction, person_id: int, visit: Visit | None, badge: bool
+) -> str:
+    """A visitor's pass works in the visit's zones, from check-in until `expectedEnd`."""
+    if visit is None or visit.status in (VisitStatus.INVITED, VisitStatus.PENDING_APPROVAL, VisitStatus.APPROVED):
+        return "no_access"
+    if visit.status is not VisitStatus.CHECKED_IN:
+        return "revoked"
+    if clock.now() > visit.expected_end:
+        return "outside_schedule"
+    if way is Direction.OUT:
+        return "ok"
+    zone_ids = (await visits.visit_zone_ids([visit.id]))[visit.id]
+    if not any(gate.zone_id in topo.zones_opening(z) for z in zone_ids):
+        return "no_access"
+    if badge and topo.zones[gate.zone_id].parent_id is None and visit.site_entries >= 1:
+        return "badge_used"  # a printed badge lets its holder into the site once per check-in
+    if visit.escorted and not await _escort_present(gate.id, visit):
+        return "escort_required"
+    zone = topo.zones[gate.zone_id]
+    if zone.anti_passback is not AntiPassback.OFF and gate.zone_id in await rt.state.inside(person_id):
+        return "anti_passback" if zone.anti_passback is AntiPassback.HARD else "anti_passback_soft"
+    return "ok"
+
+
+async def _escort_present(gate_id: int, visit: Visit) -> bool:
+    escorts = {visit.host_id, *visit.escort_ids}
+    since = clock.now() - timedelta(seconds=ESCORT_WINDOW_SECONDS)
+    return await GateEvent.filter(
+        gate_id=gate_id, person_id__in=escorts, decision=Decision.GRANTED, at__gte=since
+    ).exists()
+
+
+async def _after_visitor_passage(rt: Runtime, topo: Topology, gate: GateNode, way: Direction, visit: Visit) -> None:
+    if topo.zones[gate.zone_id].parent_id is not None:
+        return
+    if way is Direction.OUT:
+        await visits.check_out(rt, None, str(visit.id))  # leaving the site ends the visit and its pass
+    else:
+        await Visit.filter(id=visit.id).update(site_entries=visit.site_entries + 1)
 
 
 async def _await_settled(

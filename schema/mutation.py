@@ -65,7 +65,7 @@ def _actor(info: Info) -> Actor:
 
 
 @strawberry.type
-class Mutation:
+class CoreMutation:
     @strawberry.mutation
     async def login(self, info: Info, username: str, password: str) -> LoginPayload:
         tokens, errors = await attempt(sessions.login(info.context.rt, username.strip().lower(), password))

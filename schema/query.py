@@ -39,7 +39,7 @@ def _id(value: strawberry.ID | None, what: str) -> int | None:
 
 
 @strawberry.type
-class Query:
+class CoreQuery:
     @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in person.")
     async def me(self, info: Info) -> Person:
         actor = info.context.actor

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 
 import strawberry
 
@@ -30,4 +31,21 @@ StrictDateTime = strawberry.scalar(
     description="An ISO 8601 instant with an offset, e.g. 2026-11-27T08:00:00+08:00.",
     serialize=_serialize,
     parse_value=_parse,
+)
+
+
+def _parse_date(value: object) -> date:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("Date must be YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a calendar date") from None
+
+
+StrictDate = strawberry.scalar(
+    name="Date",
+    description="A day in the site's time zone, YYYY-MM-DD.",
+    serialize=lambda value: value.isoformat(),
+    parse_value=_parse_date,
 )

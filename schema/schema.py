@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import strawberry
@@ -11,10 +11,11 @@ from graphql.error import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 
 from schema.errors import EXPECTED_CODES, ErrorCodes
-from schema.mutation import Mutation
-from schema.query import Query
-from schema.scalars import StrictDateTime
-from schema.subscription import Subscription
+from schema.mutation import CoreMutation
+from schema.query import CoreQuery
+from schema.scalars import StrictDate, StrictDateTime
+from schema.subscription import CoreSubscription
+from schema.visit_types import VisitMutation, VisitQuery, VisitSubscription
 
 log = logging.getLogger("gatehouse.graphql")
 
@@ -31,11 +32,26 @@ class GatehouseSchema(strawberry.Schema):
             log.warning("GraphQL error: %s", error.message)
 
 
+@strawberry.type
+class Query(CoreQuery, VisitQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(CoreMutation, VisitMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(CoreSubscription, VisitSubscription):
+    pass
+
+
 schema = GatehouseSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    scalar_overrides={datetime: StrictDateTime},
+    scalar_overrides={datetime: StrictDateTime, date: StrictDate},
     extensions=[ErrorCodes, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
 )
 

@@ -22,7 +22,7 @@ from schema.types import DeviceAlert, GateEvent, PassToken
 RECHECK_SECONDS = 5.0
 
 
-async def _still_allowed(info: Info, last_check: list[float]) -> None:
+async def still_allowed(info: Info, last_check: list[float]) -> None:
     """Re-check the subscriber now and then: a revoked guard stops receiving events."""
     now = time.monotonic()
     if now - last_check[0] < RECHECK_SECONDS:
@@ -34,7 +34,7 @@ async def _still_allowed(info: Info, last_check: list[float]) -> None:
 
 
 @strawberry.type
-class Subscription:
+class CoreSubscription:
     @strawberry.subscription(
         permission_classes=[IsGateStaff], description="Every gate event, or those within a zone and its sub-zones."
     )
@@ -49,7 +49,7 @@ class Subscription:
         try:
             async with rt.bus.subscribe(event_log.CHANNEL) as sub:
                 async for message in sub:
-                    await _still_allowed(info, last_check)
+                    await still_allowed(info, last_check)
                     if wanted is not None and message["zoneId"] not in (await rt.topology.get()).subtree(wanted):
                         continue
                     info.context.fresh_loaders()
@@ -64,7 +64,7 @@ class Subscription:
         last_check = [time.monotonic()]
         async with info.context.rt.bus.subscribe(alerts.CHANNEL) as sub:
             async for message in sub:
-                await _still_allowed(info, last_check)
+                await still_allowed(info, last_check)
                 yield DeviceAlert(
                     id=strawberry.ID(str(message["id"])),
                     at=datetime.fromisoformat(message["at"]),

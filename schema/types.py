@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from api import models
 from resolvers import credentials as credential_domain
 from resolvers import event_queries
+from resolvers import visits as visit_domain
 from schema.context import Info
 from schema.enums import (
     AntiPassback,
@@ -27,6 +28,9 @@ from schema.enums import (
 )
 from schema.pagination import Connection, Edge, PageInfo, check_first, decode_cursor, encode_cursor
 from schema.permissions import OwnerOrOversight
+
+if TYPE_CHECKING:
+    from schema.visit_types import Visit
 
 
 @strawberry.type
@@ -271,6 +275,29 @@ class Person:
     async def pass_(self) -> Pass | None:
         row = await credential_domain.active_credential(int(self.id))
         return Pass.of(row) if row else None
+
+    @strawberry.field(permission_classes=[OwnerOrOversight], description="A visitor's visit (null for employees).")
+    async def visit(self) -> Annotated[Visit, strawberry.lazy("schema.visit_types")] | None:
+        from schema.visit_types import Visit
+
+        if self.kind is not models.PersonKind.VISITOR:
+            return None
+        row = await visit_domain.visit_of_visitor(int(self.id))
+        return Visit.of(row) if row else None
+
+    @strawberry.field(permission_classes=[OwnerOrOversight], description="Visits this person hosts, newest first.")
+    async def hosted_visits(
+        self, first: int, after: str | None = None
+    ) -> Connection[Annotated[Visit, strawberry.lazy("schema.visit_types")]]:
+        from schema.visit_types import Visit
+
+        first = check_first(first)
+        rows = await visit_domain.hosted_page(int(self.id), first, decode_cursor("visit", after))
+        edges = [Edge(cursor=encode_cursor("visit", r.id), node=Visit.of(r)) for r in rows[:first]]
+        return Connection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None),
+        )
 
     @strawberry.field(permission_classes=[OwnerOrOversight], description="Passages of this person, newest first.")
     async def access_log(self, first: int, after: str | None = None) -> Connection[GateEvent]:
