@@ -36,6 +36,21 @@ class AntiPassback(str, Enum):
     HARD = "HARD"
 
 
+class ZoneKind(str, Enum):
+    OFFICE = "OFFICE"
+    MANAGEMENT = "MANAGEMENT"
+    MAINTENANCE = "MAINTENANCE"
+    WAREHOUSE = "WAREHOUSE"
+    PRODUCTION = "PRODUCTION"
+    PUBLIC = "PUBLIC"
+
+
+class AccessRequestStatus(str, Enum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
 class GateDirection(str, Enum):
     IN = "IN"
     OUT = "OUT"
@@ -149,6 +164,8 @@ class Person(Model):
     status = fields.CharEnumField(PersonStatus, max_length=16, default=PersonStatus.ACTIVE)
     created_at = fields.DatetimeField(auto_now_add=True)
     offboarded_at = fields.DatetimeField(null=True)
+    # Set after repeated failed logins; only an admin lifts it.
+    locked_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "person"
@@ -202,6 +219,11 @@ class Zone(Model):
     )
     parent_id: int | None
     anti_passback = fields.CharEnumField(AntiPassback, max_length=8, default=AntiPassback.OFF)
+    kind = fields.CharEnumField(ZoneKind, max_length=16, default=ZoneKind.OFFICE)
+    # The department whose head may grant this zone (and its sub-zones), and the person
+    # who approves requests for it (a maintenance area's responsible head).
+    department_id = fields.IntField(null=True)
+    responsible_id = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -266,8 +288,15 @@ class Grant(Model):
         "models.Department", null=True, related_name="grants", on_delete=fields.CASCADE
     )
     department_id: int | None
+    position = fields.CharField(max_length=200, null=True)
     valid_from = fields.DatetimeField(null=True)
     valid_until = fields.DatetimeField(null=True)
+    # [{"weekdays": [1..7], "start": "HH:MM", "end": "HH:MM"}] in the site's time zone; [] = any time
+    schedule: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
+    review_due_at = fields.DatetimeField(null=True)
+    reviewed_at = fields.DatetimeField(null=True)
+    reviewed_by_id = fields.IntField(null=True)
+    request_id = fields.IntField(null=True)
     created_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
         "models.Person", null=True, related_name="grants_given", on_delete=fields.SET_NULL
     )
@@ -277,7 +306,7 @@ class Grant(Model):
 
     class Meta:
         table = "access_grant"
-        indexes = (("person_id", "zone_id"), ("department_id", "zone_id"))
+        indexes = (("person_id", "zone_id"), ("department_id", "zone_id"), ("position", "zone_id"))
 
 
 class GateEvent(Model):
@@ -449,3 +478,47 @@ class WatchlistEntry(Model):
 
     class Meta:
         table = "watchlist_entry"
+
+
+class AccessRequest(Model):
+    """An employee asks for time-limited access to a zone (a maintenance area); its responsible head decides."""
+
+    id = fields.IntField(primary_key=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="access_requests", on_delete=fields.CASCADE
+    )
+    person_id: int
+    zone: fields.ForeignKeyRelation[Zone] = fields.ForeignKeyField(
+        "models.Zone", related_name="access_requests", on_delete=fields.RESTRICT
+    )
+    zone_id: int
+    reason = fields.CharField(max_length=500)
+    days = fields.IntField()
+    status = fields.CharEnumField(AccessRequestStatus, max_length=16, default=AccessRequestStatus.PENDING)
+    decided_by_id = fields.IntField(null=True)
+    decided_at = fields.DatetimeField(null=True)
+    decision_note = fields.CharField(max_length=500, default="")
+    grant_id = fields.IntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "access_request"
+
+
+class AuditEntry(Model):
+    """Append-only: who did what, when, from where; before and after for changes."""
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField()
+    actor_id = fields.IntField(null=True)
+    actor_name = fields.CharField(max_length=200, default="")
+    address = fields.CharField(max_length=64, default="")
+    action = fields.CharField(max_length=100)
+    target_type = fields.CharField(max_length=50, default="")
+    target_id = fields.CharField(max_length=50, default="")
+    outcome = fields.CharField(max_length=100, default="ok")
+    detail: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "audit_entry"
+        indexes = (("actor_id", "id"), ("action", "id"), ("target_type", "target_id"))

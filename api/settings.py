@@ -43,6 +43,7 @@ class Settings:
     visitor_retention_days: int = 30
     upkeep_seconds: int = 30
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    trusted_proxies: frozenset[str] = frozenset()
     graphiql: bool = True
 
     @property
@@ -82,5 +83,8 @@ class Settings:
             visitor_retention_days=_int(env, "GATEHOUSE_VISITOR_RETENTION_DAYS", 30),
             upkeep_seconds=_int(env, "GATEHOUSE_UPKEEP_SECONDS", 30),
             allowed_origins=origins,
+            trusted_proxies=frozenset(
+                p.strip() for p in env.get("GATEHOUSE_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
             graphiql=env.get("GATEHOUSE_GRAPHIQL", "1") not in ("0", "false", "no"),
         )

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from realtime.bus import Bus
 from resolvers.device_commands import CHANNEL as COMMANDS
+from resolvers.people import REVOCATIONS
 
 log = logging.getLogger("gatehouse.devices")
 SESSIONS = "device_sessions"
@@ -36,10 +37,11 @@ class DeviceHub:
         self.process_id = uuid.uuid4().hex[:12]
 
     async def start(self) -> None:
-        ready = [asyncio.Event(), asyncio.Event()]
+        ready = [asyncio.Event(), asyncio.Event(), asyncio.Event()]
         self._tasks = [
             asyncio.create_task(self._route_commands(ready[0]), name="device-commands"),
             asyncio.create_task(self._route_sessions(ready[1]), name="device-sessions"),
+            asyncio.create_task(self._route_revocations(ready[2]), name="device-revocations"),
         ]
         for event in ready:
             await event.wait()
@@ -98,3 +100,15 @@ class DeviceHub:
                 if link is not None and link.connection_id != message.get("connection"):
                     self.detach(link)
                     await self._replace(link)
+
+    async def _route_revocations(self, ready: asyncio.Event) -> None:
+        """Revoked credentials go to every device (a new frame type; firmware ignores unknown ones)."""
+        async with self._bus.subscribe(REVOCATIONS) as sub:
+            ready.set()
+            async for message in sub:
+                frame = {"type": "revoke", "credentialIds": message.get("credentialIds", [])}
+                for link in list(self._links.values()):
+                    try:
+                        await link.send(frame)
+                    except Exception:
+                        log.warning("revocation to device %s not delivered", link.device_id)

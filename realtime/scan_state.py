@@ -82,6 +82,16 @@ class ScanState:
     async def device_connection(self, device_id: int) -> str | None:
         raise NotImplementedError
 
+    async def add_failure(self, key: str, window: int) -> int:
+        """Count one failed attempt under `key`; the count lapses `window` seconds after the first."""
+        raise NotImplementedError
+
+    async def failures(self, key: str) -> int:
+        raise NotImplementedError
+
+    async def clear_failures(self, key: str) -> None:
+        raise NotImplementedError
+
 
 class MemoryScanState(ScanState):
     def __init__(self) -> None:
@@ -90,6 +100,7 @@ class MemoryScanState(ScanState):
         self._refs: OrderedDict[tuple[int, str], tuple[float, dict[str, Any]]] = OrderedDict()
         self._devices: dict[int, tuple[float, str]] = {}
         self._presence_loaded = False
+        self._failures: dict[str, tuple[float, int]] = {}
         self._last_sweep = time.monotonic()
 
     def _sweep(self) -> None:
@@ -154,6 +165,21 @@ class MemoryScanState(ScanState):
         if held is None or held[0] < time.monotonic():
             return None
         return held[1]
+
+    async def add_failure(self, key: str, window: int) -> int:
+        now = time.monotonic()
+        expires, count = self._failures.get(key, (now + window, 0))
+        if expires < now:
+            expires, count = now + window, 0
+        self._failures[key] = (expires, count + 1)
+        return count + 1
+
+    async def failures(self, key: str) -> int:
+        held = self._failures.get(key)
+        return held[1] if held is not None and held[0] >= time.monotonic() else 0
+
+    async def clear_failures(self, key: str) -> None:
+        self._failures.pop(key, None)
 
 
 _CLAIM = """
@@ -230,6 +256,19 @@ class RedisScanState(ScanState):
     async def device_connection(self, device_id: int) -> str | None:
         value: str | None = await self._r.get(f"{self.P}dev:{device_id}")
         return value
+
+    async def add_failure(self, key: str, window: int) -> int:
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.incr(f"{self.P}fail:{key}")
+            pipe.expire(f"{self.P}fail:{key}", window, nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def failures(self, key: str) -> int:
+        return int(await self._r.get(f"{self.P}fail:{key}") or 0)
+
+    async def clear_failures(self, key: str) -> None:
+        await self._r.delete(f"{self.P}fail:{key}")
 
 
 def make_scan_state(redis_url: str | None, prefix: str = "gatehouse:") -> ScanState:

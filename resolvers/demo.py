@@ -8,7 +8,7 @@ from datetime import timedelta
 from tortoise.transactions import in_transaction
 
 from api import clock
-from api.models import AntiPassback, Department, DeviceKind, GateDirection, Person, PersonKind, Role
+from api.models import AntiPassback, Department, DeviceKind, GateDirection, Person, PersonKind, Role, Zone, ZoneKind
 from resolvers import grants, people, sites
 from resolvers.actor import Actor
 from resolvers.runtime import Runtime
@@ -65,11 +65,19 @@ async def _load(rt: Runtime) -> DemoSite:
     sec = await people.create_department("Security", None, None)
     hr_dept = await people.create_department("Human Resources", None, None)
 
-    lobby = await sites.create_zone(rt, "Lobby", None, AntiPassback.HARD)
-    eng_office = await sites.create_zone(rt, "Engineering office", str(lobby.id), AntiPassback.OFF)
-    fin_office = await sites.create_zone(rt, "Finance office", str(lobby.id), AntiPassback.OFF)
-    mgmt = await sites.create_zone(rt, "Management area", str(lobby.id), AntiPassback.SOFT)
-    maint = await sites.create_zone(rt, "Maintenance area", str(lobby.id), AntiPassback.OFF)
+    lobby = await sites.create_zone(rt, sites.ZoneSpec("Lobby", None, AntiPassback.HARD, ZoneKind.PUBLIC))
+    eng_office = await sites.create_zone(
+        rt, sites.ZoneSpec("Engineering office", str(lobby.id), AntiPassback.OFF, ZoneKind.OFFICE, str(eng.id))
+    )
+    fin_office = await sites.create_zone(
+        rt, sites.ZoneSpec("Finance office", str(lobby.id), AntiPassback.OFF, ZoneKind.OFFICE, str(fin.id))
+    )
+    mgmt = await sites.create_zone(
+        rt, sites.ZoneSpec("Management area", str(lobby.id), AntiPassback.SOFT, ZoneKind.MANAGEMENT)
+    )
+    maint = await sites.create_zone(
+        rt, sites.ZoneSpec("Maintenance area", str(lobby.id), AntiPassback.OFF, ZoneKind.MAINTENANCE, str(fac.id))
+    )
 
     gate_specs = [
         ("Lobby turnstile in", lobby, GateDirection.IN),
@@ -114,6 +122,9 @@ async def _load(rt: Runtime) -> DemoSite:
         site.logins.append((username, password, ",".join(sorted(person.roles))))
 
     await Department.filter(id=eng.id).update(head_id=created["carol"].id)
+    # The maintenance area's requests go to the security officer until Facilities has a head.
+    await Zone.filter(id=maint.id).update(responsible_id=created["security"].id)
+    rt.topology_changed()
     # Grants are given by the demo admin, so the record says who gave them.
     admin = created["admin"]
     system = Actor(
@@ -124,11 +135,11 @@ async def _load(rt: Runtime) -> DemoSite:
         roles=frozenset({Role.ADMIN}),
         department_id=None,
     )
-    await grants.grant_access(system, str(eng_office.id), None, str(eng.id), None, None)
-    await grants.grant_access(system, str(fin_office.id), None, str(fin.id), None, None)
-    await grants.grant_access(system, str(lobby.id), None, str(sec.id), None, None)
-    await grants.grant_access(system, str(mgmt.id), str(created["carol"].id), None, None, None)
+    await grants.grant_access(rt, system, str(eng_office.id), None, str(eng.id), None, None)
+    await grants.grant_access(rt, system, str(fin_office.id), None, str(fin.id), None, None)
+    await grants.grant_access(rt, system, str(lobby.id), None, str(sec.id), None, None)
+    await grants.grant_access(rt, system, str(mgmt.id), str(created["carol"].id), None, None, None)
     await grants.grant_access(
-        system, str(maint.id), str(created["dave"].id), None, None, clock.now() + timedelta(days=90)
+        rt, system, str(maint.id), str(created["dave"].id), None, None, clock.now() + timedelta(days=90)
     )
     return site

@@ -21,6 +21,14 @@ class Forbidden(Exception):
         self.message = message
 
 
+class RateLimited(Exception):
+    """Too many failed attempts: the caller must wait (or an admin must unlock the account)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class Unauthenticated(Exception):
     def __init__(self, message: str = "sign in first") -> None:
         super().__init__(message)

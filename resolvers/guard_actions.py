@@ -87,7 +87,7 @@ async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> 
     if person.status is not PersonStatus.ACTIVE:
         reason = "revoked"
     else:
-        reason = await access_policy(rt, topo, gate, way, person.id, person.department_id)
+        reason = await access_policy(rt, topo, gate, way, person.id, person.department_id, person.position)
     granted = reason in ("ok", "anti_passback_soft")
     row = {
         "at": clock.now(),

@@ -22,7 +22,7 @@ from api.models import (
     Role,
 )
 from api.passwords import generate_password, hash_password
-from resolvers import validation
+from resolvers import audit, ratelimit, validation
 from resolvers.actor import Actor
 from resolvers.errors import Forbidden, UserError, not_found, parse_id
 from resolvers.runtime import Runtime
@@ -30,6 +30,7 @@ from resolvers.runtime import Runtime
 # Roles only an ADMIN may hand out or take away (contracts/README.md).
 PRIVILEGED_ROLES = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})
 
+REVOCATIONS = "credential_revocations"
 ID_NUMBER = "person.id_number"
 PHONE = "person.phone"
 
@@ -120,6 +121,7 @@ async def offboard_employee(rt: Runtime, actor: Actor, person_id: str) -> Person
     if person.status is PersonStatus.OFFBOARDED:
         return person
     now = clock.now()
+    revoked = await Credential.filter(person_id=person.id, status=CredentialStatus.ACTIVE).values_list("cid", flat=True)
     async with in_transaction():
         person.status = PersonStatus.OFFBOARDED
         person.offboarded_at = now
@@ -129,7 +131,42 @@ async def offboard_employee(rt: Runtime, actor: Actor, person_id: str) -> Person
         )
         await Grant.filter(person_id=person.id, revoked_at=None).update(revoked_at=now)
         await RefreshSession.filter(person_id=person.id, revoked_at=None).update(revoked_at=now)
+    audit.note_change("person", person.id, {"status": "ACTIVE"}, {"status": "OFFBOARDED"})
+    # Gates that decide offline hold these credentials: tell every connected device at once.
+    rt.bus.publish(REVOCATIONS, {"credentialIds": [str(c) for c in revoked], "personId": person.id})
     return person
+
+
+async def unlock_account(rt: Runtime, person_id: str) -> Person:
+    person = await get_person(person_id)
+    before = {"lockedAt": person.locked_at}
+    await ratelimit.unlock(rt, person)
+    audit.note_change("person", person.id, before, {"lockedAt": None})
+    return person
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    id_number: str | None
+    phone: str | None
+    document_type: IdentityDocument
+
+
+async def read_personal_data(rt: Runtime, actor: Actor, person_id: str, address: str) -> PersonalData:
+    """Unmasked ID and phone numbers; every read is written to the audit log first."""
+    person = await get_person(person_id)
+    await audit.record(actor, "readPersonalData", address=address, target_type="person", target_id=person.id)
+    return PersonalData(
+        id_number=rt.sealer.open_text(person.id_number_enc, ID_NUMBER) if person.id_number_enc else None,
+        phone=rt.sealer.open_text(person.phone_enc, PHONE) if person.phone_enc else None,
+        document_type=person.document_type,
+    )
+
+
+async def find_by_id_number(rt: Runtime, id_number: str, document: IdentityDocument) -> list[Person]:
+    """A guard with an ID card in hand finds the person by the keyed hash of its number."""
+    clean = validation.identity_number(id_number, document)
+    return await Person.filter(id_number_hash=rt.sealer.lookup_hash(clean, ID_NUMBER)).order_by("-id")
 
 
 async def get_person(person_id: str) -> Person:

@@ -139,6 +139,7 @@ async def decide_scan(
         "person__display_name",
         "person__department_id",
         "person__kind",
+        "person__position",
     )
     if not rows or (badge is not None) != (rows[0]["kind"] == CredentialKind.BADGE.value):
         return await _record(rt, gate, base, "unknown_credential", None, None, cid)
@@ -184,7 +185,9 @@ async def decide_scan(
         visit = await visits.visit_of_visitor(person_id)
         reason = await visitor_policy(rt, topo, gate, way, person_id, visit, badge is not None)
     else:
-        reason = await access_policy(rt, topo, gate, way, person_id, cred["person__department_id"])
+        reason = await access_policy(
+            rt, topo, gate, way, person_id, cred["person__department_id"], cred["person__position"]
+        )
     granted = reason in ("ok", "anti_passback_soft")
     outcome = await _record(rt, gate, base, reason, person_id, name, cid, granted=granted)
     if granted:
@@ -215,10 +218,7 @@ async def visitor_policy(
         return "badge_used"  # a printed badge lets its holder into the site once per check-in
     if visit.escorted and not await _escort_present(gate.id, visit):
         return "escort_required"
-    zone = topo.zones[gate.zone_id]
-    if zone.anti_passback is not AntiPassback.OFF and gate.zone_id in await rt.state.inside(person_id):
-        return "anti_passback" if zone.anti_passback is AntiPassback.HARD else "anti_passback_soft"
-    return "ok"
+    return await _anti_passback(rt, topo, gate, person_id)
 
 
 async def _escort_present(gate_id: int, visit: Visit) -> bool:
@@ -253,12 +253,25 @@ async def _await_settled(
 
 
 async def access_policy(
-    rt: Runtime, topo: Topology, gate: GateNode, way: Direction, person_id: int, department_id: int | None
+    rt: Runtime,
+    topo: Topology,
+    gate: GateNode,
+    way: Direction,
+    person_id: int,
+    department_id: int | None,
+    position: str | None,
 ) -> str:
     if way is Direction.OUT:
         return "ok"  # people may always leave; the passage is still verified and recorded
-    if not await grants.has_grant(person_id, department_id, topo.zones_opening(gate.zone_id), clock.now()):
-        return "no_access"
+    verdict = await grants.verdict(
+        person_id, department_id, position, topo.zones_opening(gate.zone_id), clock.now(), rt.settings.tz
+    )
+    if verdict != "ok":
+        return verdict
+    return await _anti_passback(rt, topo, gate, person_id)
+
+
+async def _anti_passback(rt: Runtime, topo: Topology, gate: GateNode, person_id: int) -> str:
     zone = topo.zones[gate.zone_id]
     if zone.anti_passback is not AntiPassback.OFF and gate.zone_id in await rt.state.inside(person_id):
         return "anti_passback" if zone.anti_passback is AntiPassback.HARD else "anti_passback_soft"

@@ -12,8 +12,9 @@ from api.auth_tokens import issue_access_token, read_access_token
 from api.crypto import random_token, sha256_hex
 from api.models import Person, PersonKind, PersonStatus, RefreshSession, Role
 from api.passwords import DUMMY_HASH, verify_password
+from resolvers import ratelimit
 from resolvers.actor import Actor
-from resolvers.errors import UserError
+from resolvers.errors import RateLimited, UserError
 from resolvers.runtime import Runtime
 
 
@@ -36,15 +37,21 @@ async def open_session(rt: Runtime, person: Person) -> SessionTokens:
     return SessionTokens(access, refresh, expires)
 
 
-async def login(rt: Runtime, username: str, password: str) -> SessionTokens:
+async def login(rt: Runtime, username: str, password: str, address: str = "") -> SessionTokens:
+    await ratelimit.check_address(rt, "login", address, ratelimit.ADDRESS_LIMIT)
     person = await Person.get_or_none(username=username)
+    if person is not None and person.locked_at is not None:
+        raise RateLimited("this account is locked after repeated failed sign-ins; an administrator can unlock it")
     if person is None or person.password_hash is None:
         verify_password(password, DUMMY_HASH)  # same cost whether or not the account exists
+        await ratelimit.failed_login(rt, address, None)
         raise UserError("INVALID", "wrong username or password")
     if not verify_password(password, person.password_hash):
+        await ratelimit.failed_login(rt, address, person)
         raise UserError("INVALID", "wrong username or password")
     if person.status is not PersonStatus.ACTIVE:
         raise UserError("NOT_ALLOWED", "this account is closed")
+    await ratelimit.succeeded_login(rt, person)
     return await open_session(rt, person)
 
 

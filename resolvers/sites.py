@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
 from api.crypto import random_token
-from api.models import AntiPassback, Device, DeviceGate, DeviceKind, DeviceStatus, Gate, GateDirection, Zone
-from resolvers import validation
+from api.models import (
+    AntiPassback,
+    Department,
+    Device,
+    DeviceGate,
+    DeviceKind,
+    DeviceStatus,
+    Gate,
+    GateDirection,
+    Person,
+    PersonKind,
+    PersonStatus,
+    Zone,
+    ZoneKind,
+)
+from resolvers import audit, validation
 from resolvers.errors import UserError, not_found, parse_id
 from resolvers.runtime import Runtime
 
@@ -20,38 +35,90 @@ async def find_zone(zone_id: str | None, field: str) -> Zone:
     return zone
 
 
-async def create_zone(rt: Runtime, name: str, parent_id: str | None, anti_passback: AntiPassback | None) -> Zone:
-    clean = validation.name(name, "name")
-    parent = await find_zone(parent_id, "parentId") if parent_id is not None else None
+@dataclass(frozen=True)
+class ZoneSpec:
+    name: str | None
+    parent_id: str | None = None
+    anti_passback: AntiPassback | None = None
+    kind: ZoneKind | None = None
+    department_id: str | None = None
+    responsible_id: str | None = None
+
+
+async def _owner(department_id: str | None) -> int | None:
+    if department_id is None:
+        return None
+    dept = await Department.get_or_none(id=parse_id(department_id, "department", "departmentId"))
+    if dept is None:
+        raise not_found("department", "departmentId")
+    return dept.id
+
+
+async def _responsible(person_id: str | None) -> int | None:
+    if person_id is None:
+        return None
+    person = await Person.get_or_none(
+        id=parse_id(person_id, "person", "responsibleId"), kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE
+    )
+    if person is None:
+        raise not_found("employee", "responsibleId")
+    return person.id
+
+
+async def create_zone(rt: Runtime, spec: ZoneSpec) -> Zone:
+    clean = validation.name(spec.name or "", "name")
+    parent = await find_zone(spec.parent_id, "parentId") if spec.parent_id is not None else None
+    department_id = await _owner(spec.department_id)
+    responsible_id = await _responsible(spec.responsible_id)
     if await Zone.filter(name=clean, parent_id=parent.id if parent else None).exists():
         raise UserError("CONFLICT", f"a zone named {clean!r} exists at that place", "name")
-    zone = await Zone.create(name=clean, parent=parent, anti_passback=anti_passback or AntiPassback.OFF)
+    zone = await Zone.create(
+        name=clean,
+        parent=parent,
+        anti_passback=spec.anti_passback or AntiPassback.OFF,
+        kind=spec.kind or ZoneKind.OFFICE,
+        department_id=department_id,
+        responsible_id=responsible_id,
+    )
+    audit.note_change("zone", zone.id, None, _describe(zone))
     rt.topology_changed()
     return zone
 
 
-async def update_zone(
-    rt: Runtime,
-    zone_id: str,
-    name: str | None,
-    parent_id: str | None,
-    move_to_root: bool,
-    anti_passback: AntiPassback | None,
-) -> Zone:
+def _describe(zone: Zone) -> dict[str, object]:
+    return {
+        "name": zone.name,
+        "parent": zone.parent_id,
+        "antiPassback": zone.anti_passback,
+        "kind": zone.kind,
+        "department": zone.department_id,
+        "responsible": zone.responsible_id,
+    }
+
+
+async def update_zone(rt: Runtime, zone_id: str, spec: ZoneSpec, move_to_root: bool) -> Zone:
     zone = await find_zone(zone_id, "id")
-    if name is not None:
-        zone.name = validation.name(name, "name")
+    before = _describe(zone)
+    if spec.name is not None:
+        zone.name = validation.name(spec.name, "name")
     if move_to_root:
         zone.parent_id = None
-    elif parent_id is not None:
-        parent = await find_zone(parent_id, "parentId")
+    elif spec.parent_id is not None:
+        parent = await find_zone(spec.parent_id, "parentId")
         topo = await rt.topology.get()
         if parent.id in topo.subtree(zone.id):
             raise UserError("INVALID", "a zone cannot be placed inside itself or its own sub-zone", "parentId")
         zone.parent_id = parent.id
-    if anti_passback is not None:
-        zone.anti_passback = anti_passback
+    if spec.anti_passback is not None:
+        zone.anti_passback = spec.anti_passback
+    if spec.kind is not None:
+        zone.kind = spec.kind
+    if spec.department_id is not None:
+        zone.department_id = await _owner(spec.department_id)
+    if spec.responsible_id is not None:
+        zone.responsible_id = await _responsible(spec.responsible_id)
     await zone.save()
+    audit.note_change("zone", zone.id, before, _describe(zone))
     rt.topology_changed()
     return zone
 

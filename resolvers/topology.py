@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from api.models import AntiPassback, DeviceGate, Gate, GateDirection, Zone
+from api.models import AntiPassback, DeviceGate, Gate, GateDirection, Zone, ZoneKind
 
 CHANNEL = "topology"
 
@@ -20,6 +20,9 @@ class ZoneNode:
     name: str
     parent_id: int | None
     anti_passback: AntiPassback
+    kind: ZoneKind = ZoneKind.OFFICE
+    department_id: int | None = None
+    responsible_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,14 @@ class Topology:
                     stack.append(child)
         return seen
 
+    def owner_department(self, zone_id: int) -> int | None:
+        """The department owning the zone: its own, else the nearest ancestor's."""
+        for zid in [zone_id, *self.ancestors(zone_id)]:
+            zone = self.zones.get(zid)
+            if zone is not None and zone.department_id is not None:
+                return zone.department_id
+        return None
+
     def zones_opening(self, zone_id: int) -> set[int]:
         """Zones whose grant opens a gate of `zone_id`: itself, its ancestors' ... see contract.
 
@@ -69,8 +80,18 @@ class Topology:
 
 async def load_topology() -> Topology:
     topo = Topology()
-    for z in await Zone.all().values("id", "name", "parent_id", "anti_passback"):
-        topo.zones[z["id"]] = ZoneNode(z["id"], z["name"], z["parent_id"], AntiPassback(z["anti_passback"]))
+    for z in await Zone.all().values(
+        "id", "name", "parent_id", "anti_passback", "kind", "department_id", "responsible_id"
+    ):
+        topo.zones[z["id"]] = ZoneNode(
+            z["id"],
+            z["name"],
+            z["parent_id"],
+            AntiPassback(z["anti_passback"]),
+            ZoneKind(z["kind"]),
+            z["department_id"],
+            z["responsible_id"],
+        )
         if z["parent_id"] is not None:
             topo.children.setdefault(z["parent_id"], []).append(z["id"])
     for g in await Gate.all().values("id", "name", "zone_id", "direction"):

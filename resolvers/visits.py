@@ -31,7 +31,7 @@ from api.models import (
     WatchlistEntry,
     Zone,
 )
-from resolvers import grants, validation
+from resolvers import grants, ratelimit, validation
 from resolvers.actor import Actor
 from resolvers.alerts import raise_alert
 from resolvers.errors import Forbidden, UserError, not_found, parse_id
@@ -220,12 +220,16 @@ class VisitorDetails:
     document_type: IdentityDocument
 
 
-async def complete_registration(rt: Runtime, code: str, details: VisitorDetails) -> tuple[Visit, SessionTokens]:
+async def complete_registration(
+    rt: Runtime, code: str, details: VisitorDetails, address: str = ""
+) -> tuple[Visit, SessionTokens]:
     """The visitor completes their own details with the invite code and is signed in."""
+    await ratelimit.check_address(rt, "invite", address, ratelimit.INVITE_ADDRESS_LIMIT)
     visit = await Visit.get_or_none(invite_code_hash=_code_hash(code)) if isinstance(code, str) else None
     if visit is not None:
         visit = await expire_if_due(visit)
     if visit is None or visit.status is not VisitStatus.INVITED:
+        await ratelimit.failed(rt, "invite", address)
         raise UserError("INVALID", "this invite code is not valid", "inviteCode")
     id_number = validation.identity_number(details.id_number, details.document_type)
     company = validation.name(details.company, "company") if details.company and details.company.strip() else ""

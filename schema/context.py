@@ -24,6 +24,20 @@ class Context:
     loaders: Loaders = field(default_factory=Loaders.new)
     connection_params: dict[str, Any] | None = None
 
+    @property
+    def address(self) -> str:
+        """The client's address; behind a trusted proxy, the address the proxy saw."""
+        client = self.request.client
+        host = client.host if client else ""
+        if host and host in self.rt.settings.trusted_proxies:
+            forwarded = self.request.headers.get("x-forwarded-for", "")
+            hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+            while hops and hops[-1] in self.rt.settings.trusted_proxies:
+                hops.pop()
+            if hops:
+                return hops[-1][:64]
+        return host
+
     def fresh_loaders(self) -> None:
         """Subscriptions live long: each pushed item gets loaders of its own."""
         self.loaders = Loaders.new()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from api.models import (
+    AccessRequestStatus,
     AntiPassback,
     CredentialKind,
     CredentialStatus,
@@ -18,26 +19,12 @@ from api.models import (
     PersonKind,
     PersonStatus,
     Role,
+    VisitStatus,
+    ZoneKind,
 )
 
-for _enum in (
-    AntiPassback,
-    CredentialKind,
-    CredentialStatus,
-    Decision,
-    DeviceKind,
-    Direction,
-    EntryMethod,
-    Gender,
-    GateDirection,
-    IdentityDocument,
-    PersonKind,
-    PersonStatus,
-    Role,
-):
-    strawberry.enum(_enum)  # registers the class itself; it stays the same class
-
 __all__ = [
+    "AccessRequestStatus",
     "AntiPassback",
     "CredentialKind",
     "CredentialStatus",
@@ -51,4 +38,9 @@ __all__ = [
     "PersonKind",
     "PersonStatus",
     "Role",
+    "VisitStatus",
+    "ZoneKind",
 ]
+
+for _name in __all__:
+    strawberry.enum(globals()[_name])  # registers the class itself; it stays the same class

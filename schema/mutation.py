@@ -32,7 +32,7 @@ from schema.payloads import (
     ZonePayload,
     attempt,
 )
-from schema.permissions import IsAuthenticated, IsGateStaff, IsPeopleAdmin, IsSiteAdmin
+from schema.permissions import IsAuthenticated, IsGateStaff, IsGrantor, IsPeopleAdmin, IsSiteAdmin
 from schema.types import Credential, Department, Device, Gate, GateEvent, Grant, Person, Session, Zone
 
 
@@ -68,7 +68,9 @@ def _actor(info: Info) -> Actor:
 class CoreMutation:
     @strawberry.mutation
     async def login(self, info: Info, username: str, password: str) -> LoginPayload:
-        tokens, errors = await attempt(sessions.login(info.context.rt, username.strip().lower(), password))
+        tokens, errors = await attempt(
+            sessions.login(info.context.rt, username.strip().lower(), password, info.context.address)
+        )
         return LoginPayload(session=_session(tokens), errors=errors)
 
     @strawberry.mutation
@@ -120,16 +122,18 @@ class CoreMutation:
 
     @strawberry.mutation(permission_classes=[IsSiteAdmin])
     async def create_zone(self, info: Info, input: CreateZoneInput) -> ZonePayload:
-        row, errors = await attempt(
-            sites.create_zone(info.context.rt, input.name, input.parent_id, input.anti_passback)
+        spec = sites.ZoneSpec(
+            input.name, input.parent_id, input.anti_passback, input.kind, input.department_id, input.responsible_id
         )
+        row, errors = await attempt(sites.create_zone(info.context.rt, spec))
         return ZonePayload(zone=Zone.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsSiteAdmin])
     async def update_zone(self, info: Info, id: strawberry.ID, input: UpdateZoneInput) -> ZonePayload:
-        row, errors = await attempt(
-            sites.update_zone(info.context.rt, id, input.name, input.parent_id, input.move_to_root, input.anti_passback)
+        spec = sites.ZoneSpec(
+            input.name, input.parent_id, input.anti_passback, input.kind, input.department_id, input.responsible_id
         )
+        row, errors = await attempt(sites.update_zone(info.context.rt, id, spec, input.move_to_root))
         return ZonePayload(zone=Zone.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsSiteAdmin])
@@ -147,18 +151,31 @@ class CoreMutation:
         device, secret = result
         return RegisterDevicePayload(device=Device.of(device), device_secret=secret)
 
-    @strawberry.mutation(permission_classes=[IsSiteAdmin])
+    @strawberry.mutation(permission_classes=[IsGrantor])
     async def grant_access(self, info: Info, input: GrantAccessInput) -> GrantPayload:
-        row, errors = await attempt(
-            grants.grant_access(
-                _actor(info), input.zone_id, input.person_id, input.department_id, input.valid_from, input.valid_until
-            )
+        schedule = [w.to_dict() for w in input.schedule] if input.schedule else None
+        work = grants.grant_access(
+            info.context.rt,
+            _actor(info),
+            input.zone_id,
+            input.person_id,
+            input.department_id,
+            input.valid_from,
+            input.valid_until,
+            input.position,
+            schedule,
         )
+        row, errors = await attempt(work)
         return GrantPayload(grant=Grant.of(row) if row else None, errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsSiteAdmin])
+    @strawberry.mutation(permission_classes=[IsGrantor])
     async def revoke_grant(self, info: Info, id: strawberry.ID) -> GrantPayload:
-        row, errors = await attempt(grants.revoke_grant(id))
+        row, errors = await attempt(grants.revoke_grant(info.context.rt, _actor(info), id))
+        return GrantPayload(grant=Grant.of(row) if row else None, errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsGrantor], description="An access review keeps this grant.")
+    async def mark_grant_reviewed(self, info: Info, id: strawberry.ID) -> GrantPayload:
+        row, errors = await attempt(grants.mark_reviewed(info.context.rt, _actor(info), id))
         return GrantPayload(grant=Grant.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsGateStaff])

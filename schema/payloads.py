@@ -6,8 +6,9 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import strawberry
+from graphql.error import GraphQLError
 
-from resolvers.errors import Forbidden
+from resolvers.errors import Forbidden, RateLimited
 from resolvers.errors import UserError as DomainUserError
 from schema.errors import forbidden
 from schema.types import (
@@ -34,6 +35,8 @@ async def attempt(work: Awaitable[T]) -> tuple[T | None, list[UserError]]:
         return None, [UserError(code=exc.code, message=exc.message, field=exc.field)]
     except Forbidden as exc:
         raise forbidden(exc.message) from None
+    except RateLimited as exc:
+        raise GraphQLError(exc.message, extensions={"code": "RATE_LIMITED"}) from None
 
 
 @strawberry.type

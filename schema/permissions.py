@@ -18,6 +18,8 @@ OPERATORS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR})
 PEOPLE_ADMINS = frozenset({Role.ADMIN, Role.HR})
 SITE_ADMINS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN})
 GATE_STAFF = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.GUARD})
+GRANTORS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.DEPARTMENT_HEAD})
+AUDIT_READERS = frozenset({Role.ADMIN, Role.AUDITOR})
 # Who may see another person's pass and access log (besides the person).
 PERSONAL_OVERSIGHT = frozenset({Role.ADMIN, Role.SECURITY_ADMIN})
 
@@ -61,7 +63,13 @@ IsOperator = HasRole(OPERATORS, "IsOperator")
 IsPeopleAdmin = HasRole(PEOPLE_ADMINS, "IsPeopleAdmin")
 IsSiteAdmin = HasRole(SITE_ADMINS, "IsSiteAdmin")
 IsGateStaff = HasRole(GATE_STAFF, "IsGateStaff")
-IsStaff = HasRole(OPERATORS | GATE_STAFF, "IsStaff")
+# Reads of people and the site: operators, gate staff, department heads (their own people) and auditors.
+IsStaff = HasRole(OPERATORS | GATE_STAFF | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsStaff")
+IsEventReader = HasRole(GATE_STAFF | {Role.AUDITOR}, "IsEventReader")
+IsReviewer = HasRole(SITE_ADMINS | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsReviewer")
+IsGrantor = HasRole(GRANTORS, "IsGrantor")
+IsAuditReader = HasRole(AUDIT_READERS, "IsAuditReader")
+IsAdmin = HasRole(frozenset({Role.ADMIN}), "IsAdmin")
 
 
 class OwnerOrOversight(BasePermission):

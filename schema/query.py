@@ -10,12 +10,13 @@ from graphql.error import GraphQLError
 from api import clock
 from api import models as m
 from resolvers import credentials, event_queries, grants, people
+from resolvers.actor import Actor
 from resolvers.errors import UserError
 from schema.context import Info
-from schema.errors import bad_input
+from schema.errors import bad_input, forbidden
 from schema.pagination import Connection, Edge, PageInfo, check_first, decode_cursor, encode_cursor
 from schema.payloads import attempt
-from schema.permissions import IsAuthenticated, IsGateStaff, IsOperator, IsSiteAdmin, IsStaff
+from schema.permissions import IsAuthenticated, IsEventReader, IsGateStaff, IsOperator, IsSiteAdmin, IsStaff
 from schema.types import (
     Department,
     Device,
@@ -28,6 +29,12 @@ from schema.types import (
     Zone,
     event_connection,
 )
+
+
+def _actor(info: Info) -> Actor:
+    actor = info.context.actor
+    assert actor is not None  # the field's permission class saw to it
+    return actor
 
 
 def _id(value: strawberry.ID | None, what: str) -> int | None:
@@ -49,7 +56,12 @@ class CoreQuery:
     @strawberry.field(permission_classes=[IsStaff])
     async def person(self, info: Info, id: strawberry.ID) -> Person | None:
         row, _ = await attempt(people.get_person(id))
-        return Person.of(row) if row else None
+        if row is None:
+            return None
+        scope = await grants.people_scope(_actor(info))
+        if scope is not None and row.department_id not in scope:
+            raise forbidden("you may see your own department's people only")
+        return Person.of(row)
 
     @strawberry.field(permission_classes=[IsStaff])
     async def people(
@@ -57,6 +69,9 @@ class CoreQuery:
     ) -> Connection[Person]:
         first = check_first(first)
         query = m.Person.filter(kind=m.PersonKind.EMPLOYEE)
+        scope = await grants.people_scope(_actor(info))
+        if scope is not None:
+            query = query.filter(department_id__in=scope)
         if department_id is not None:
             query = query.filter(department_id=_id(department_id, "department"))
         cursor = decode_cursor("person", after)
@@ -93,7 +108,7 @@ class CoreQuery:
         rows = await grants.active_grants(person.id, person.department_id)
         return [Grant.of(r) for r in rows]
 
-    @strawberry.field(permission_classes=[IsGateStaff], description="The gate event log, newest first.")
+    @strawberry.field(permission_classes=[IsEventReader], description="The gate event log, newest first.")
     async def gate_events(
         self,
         info: Info,

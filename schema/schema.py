@@ -10,6 +10,8 @@ import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 
+from schema.access_types import AccessMutation, AccessQuery
+from schema.audit_extension import AuditMutations
 from schema.errors import EXPECTED_CODES, ErrorCodes
 from schema.mutation import CoreMutation
 from schema.query import CoreQuery
@@ -33,12 +35,12 @@ class GatehouseSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Query(CoreQuery, VisitQuery):
+class Query(CoreQuery, VisitQuery, AccessQuery):
     pass
 
 
 @strawberry.type
-class Mutation(CoreMutation, VisitMutation):
+class Mutation(CoreMutation, VisitMutation, AccessMutation):
     pass
 
 
@@ -52,7 +54,7 @@ schema = GatehouseSchema(
     mutation=Mutation,
     subscription=Subscription,
     scalar_overrides={datetime: StrictDateTime, date: StrictDate},
-    extensions=[ErrorCodes, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+    extensions=[ErrorCodes, AuditMutations, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
 )
 
 

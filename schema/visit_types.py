@@ -10,17 +10,15 @@ import strawberry
 
 from api import clock
 from api import models as m
-from api.models import IdentityDocument, VisitStatus
+from api.models import IdentityDocument
 from resolvers import badges, visits
 from resolvers.actor import Actor
 from schema.context import Info
-from schema.enums import Gender
+from schema.enums import Gender, VisitStatus
 from schema.errors import forbidden
 from schema.payloads import attempt
 from schema.permissions import GATE_STAFF, IsAuthenticated, IsEmployee, IsGateStaff, IsSiteAdmin
 from schema.types import Person, Session, UserError, Zone
-
-strawberry.enum(VisitStatus)
 
 
 def may_view_visit(actor: Actor, visit: m.Visit) -> bool:
@@ -248,7 +246,9 @@ class VisitMutation:
             company=input.company,
             document_type=input.document_type or IdentityDocument.ID_CARD,
         )
-        result, errors = await attempt(visits.complete_registration(info.context.rt, invite_code, details))
+        result, errors = await attempt(
+            visits.complete_registration(info.context.rt, invite_code, details, info.context.address)
+        )
         if result is None:
             return VisitorRegistrationPayload(errors=errors)
         visit, tokens = result

@@ -1,0 +1,244 @@
+"""People and access-rule fields (POLICY 3.1, 6.3): reviews, requests, audit, locks, personal data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api import models as m
+from api.models import AccessRequestStatus, IdentityDocument
+from resolvers import access_requests, access_reviews, audit, people
+from resolvers.actor import Actor
+from schema.context import Info
+from schema.pagination import Connection, Edge, PageInfo, check_first, decode_cursor, encode_cursor
+from schema.payloads import attempt
+from schema.permissions import (
+    IsAdmin,
+    IsAuditReader,
+    IsEmployee,
+    IsPeopleAdmin,
+    IsReviewer,
+    IsStaff,
+)
+from schema.types import Grant, Person, UserError, Zone
+
+
+def _actor(info: Info) -> Actor:
+    actor = info.context.actor
+    assert actor is not None  # the field's permission class saw to it
+    return actor
+
+
+@strawberry.type
+class AuditEntry:
+    id: strawberry.ID
+    at: datetime
+    actor_id: strawberry.ID | None
+    actor_name: str
+    address: str
+    action: str
+    target_type: str
+    target_id: str
+    outcome: str
+    detail: JSON
+
+    @classmethod
+    def of(cls, row: m.AuditEntry) -> AuditEntry:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            at=row.at,
+            actor_id=strawberry.ID(str(row.actor_id)) if row.actor_id is not None else None,
+            actor_name=row.actor_name,
+            address=row.address,
+            action=row.action,
+            target_type=row.target_type,
+            target_id=row.target_id,
+            outcome=row.outcome,
+            detail=cast(JSON, row.detail),
+        )
+
+
+@strawberry.type
+class AccessRequest:
+    id: strawberry.ID
+    status: AccessRequestStatus
+    reason: str
+    days: int
+    created_at: datetime
+    decided_at: datetime | None
+    decision_note: str
+    person_id_: strawberry.Private[int]
+    zone_id_: strawberry.Private[int]
+    grant_id_: strawberry.Private[int | None]
+
+    @classmethod
+    def of(cls, row: m.AccessRequest) -> AccessRequest:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            status=row.status,
+            reason=row.reason,
+            days=row.days,
+            created_at=row.created_at,
+            decided_at=row.decided_at,
+            decision_note=row.decision_note,
+            person_id_=row.person_id,
+            zone_id_=row.zone_id,
+            grant_id_=row.grant_id,
+        )
+
+    @strawberry.field
+    async def person(self, info: Info) -> Person | None:
+        row = await info.context.loaders.person.load(self.person_id_)
+        return Person.of(row) if row else None
+
+    @strawberry.field
+    async def zone(self, info: Info) -> Zone | None:
+        row = await info.context.loaders.zone.load(self.zone_id_)
+        return Zone.of(row) if row else None
+
+    @strawberry.field
+    async def grant(self) -> Grant | None:
+        row = await m.Grant.get_or_none(id=self.grant_id_) if self.grant_id_ else None
+        return Grant.of(row) if row else None
+
+
+@strawberry.type
+class AccessLine:
+    person: Person
+    grant: Grant
+    via: str = strawberry.field(description="PERSON, DEPARTMENT or POSITION")
+
+
+@strawberry.type
+class PersonalData:
+    id_number: str | None
+    phone: str | None
+    document_type: IdentityDocument
+
+
+@strawberry.type
+class AccessRequestPayload:
+    request: AccessRequest | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PersonPayload:
+    person: Person | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _maybe(row: m.AccessRequest | None) -> AccessRequest | None:
+    return AccessRequest.of(row) if row else None
+
+
+@strawberry.type
+class AccessQuery:
+    @strawberry.field(permission_classes=[IsAuditReader], description="The audit log, newest first.")
+    async def audit_log(
+        self,
+        first: int = 50,
+        after: str | None = None,
+        actor_id: strawberry.ID | None = None,
+        action: str | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Connection[AuditEntry]:
+        first = check_first(first)
+        actor = int(actor_id) if actor_id is not None and actor_id.isdigit() else None
+        if actor_id is not None and actor is None:
+            return Connection(edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None))
+        rows = await audit.page(
+            first,
+            decode_cursor("audit", after),
+            actor_id=actor,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            since=since,
+            until=until,
+        )
+        edges = [Edge(cursor=encode_cursor("audit", r.id), node=AuditEntry.of(r)) for r in rows[:first]]
+        return Connection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None),
+        )
+
+    @strawberry.field(permission_classes=[IsReviewer], description="Who may enter the zone, and through which grant.")
+    async def zone_access_review(self, info: Info, zone_id: strawberry.ID) -> list[AccessLine]:
+        if not zone_id.isdigit():
+            return []
+        lines = await access_reviews.who_can_enter(info.context.rt, int(zone_id))
+        return [AccessLine(person=Person.of(x.person), grant=Grant.of(x.grant), via=x.via) for x in lines]
+
+    @strawberry.field(permission_classes=[IsReviewer], description="Live grants nobody used for `days` days.")
+    async def unused_grants(self, info: Info, days: int = 90) -> list[Grant]:
+        return [Grant.of(g) for g in await access_reviews.unused(info.context.rt, max(1, min(days, 3650)))]
+
+    @strawberry.field(permission_classes=[IsReviewer], description="Live grants past their review date.")
+    async def grants_due_for_review(self) -> list[Grant]:
+        return [Grant.of(g) for g in await access_reviews.due_for_review()]
+
+    @strawberry.field(permission_classes=[IsEmployee], description="Requests waiting for the caller's decision.")
+    async def access_requests_to_decide(self, info: Info) -> list[AccessRequest]:
+        return [AccessRequest.of(r) for r in await access_requests.to_decide(info.context.rt, _actor(info))]
+
+    @strawberry.field(permission_classes=[IsEmployee])
+    async def my_access_requests(self, info: Info) -> list[AccessRequest]:
+        return [AccessRequest.of(r) for r in await access_requests.mine(_actor(info))]
+
+    @strawberry.field(
+        permission_classes=[IsPeopleAdmin], description="Unmasked ID and phone numbers. Every read is audited."
+    )
+    async def personal_data(self, info: Info, person_id: strawberry.ID) -> PersonalData | None:
+        data, _ = await attempt(
+            people.read_personal_data(info.context.rt, _actor(info), person_id, info.context.address)
+        )
+        if data is None:
+            return None
+        return PersonalData(id_number=data.id_number, phone=data.phone, document_type=data.document_type)
+
+    @strawberry.field(permission_classes=[IsStaff], description="Find people by the ID document in hand.")
+    async def people_by_id_number(
+        self, info: Info, id_number: str, document_type: IdentityDocument = IdentityDocument.ID_CARD
+    ) -> list[Person]:
+        rows, _ = await attempt(people.find_by_id_number(info.context.rt, id_number, document_type))
+        return [Person.of(r) for r in rows or []]
+
+
+@strawberry.type
+class AccessMutation:
+    @strawberry.mutation(
+        permission_classes=[IsEmployee], description="Ask for time-limited access to a maintenance area."
+    )
+    async def request_zone_access(
+        self, info: Info, zone_id: strawberry.ID, reason: str, days: int
+    ) -> AccessRequestPayload:
+        row, errors = await attempt(
+            access_requests.request_access(info.context.rt, _actor(info), zone_id, reason, days)
+        )
+        return AccessRequestPayload(request=_maybe(row), errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsEmployee])
+    async def approve_access_request(
+        self, info: Info, id: strawberry.ID, note: str | None = None
+    ) -> AccessRequestPayload:
+        row, errors = await attempt(access_requests.approve(info.context.rt, _actor(info), id, note))
+        return AccessRequestPayload(request=_maybe(row), errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsEmployee])
+    async def reject_access_request(
+        self, info: Info, id: strawberry.ID, note: str | None = None
+    ) -> AccessRequestPayload:
+        row, errors = await attempt(access_requests.reject(info.context.rt, _actor(info), id, note))
+        return AccessRequestPayload(request=_maybe(row), errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Lift a lock left by repeated failed sign-ins.")
+    async def unlock_account(self, info: Info, person_id: strawberry.ID) -> PersonPayload:
+        row, errors = await attempt(people.unlock_account(info.context.rt, person_id))
+        return PersonPayload(person=Person.of(row) if row else None, errors=errors)
