@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="load the demo site into an empty database and print its logins")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("print-schema", help="print the GraphQL schema (SDL)")
+    sub.add_parser("print-permissions", help="print the permission matrix (Markdown)")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -144,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             from schema.schema import sdl
 
             sys.stdout.write(sdl())
+        elif args.command == "print-permissions":
+            from schema.permission_matrix import markdown
+
+            sys.stdout.write(markdown())
         return 0
     except (CommandError, SettingsError) as exc:
         print(f"gatehouse: {exc}", file=sys.stderr)

@@ -19,9 +19,9 @@ from schema.permissions import (
     IsAdmin,
     IsAuditReader,
     IsEmployee,
+    IsFrontDesk,
     IsPeopleAdmin,
     IsReviewer,
-    IsStaff,
 )
 from schema.types import Grant, Person, UserError, Zone
 
@@ -203,7 +203,7 @@ class AccessQuery:
             return None
         return PersonalData(id_number=data.id_number, phone=data.phone, document_type=data.document_type)
 
-    @strawberry.field(permission_classes=[IsStaff], description="Find people by the ID document in hand.")
+    @strawberry.field(permission_classes=[IsFrontDesk], description="Find people by the ID document in hand.")
     async def people_by_id_number(
         self, info: Info, id_number: str, document_type: IdentityDocument = IdentityDocument.ID_CARD
     ) -> list[Person]:
