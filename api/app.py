@@ -20,7 +20,8 @@ from api import db
 from api.settings import Settings
 from devices.endpoint import device_endpoint
 from devices.hub import DeviceHub
-from resolvers import badges, sessions
+from resolvers import badges, sessions, snapshots
+from resolvers.device_fleet import FleetUpkeep
 from resolvers.errors import UserError
 from resolvers.runtime import Runtime
 from resolvers.visit_upkeep import VisitUpkeep
@@ -80,8 +81,9 @@ async def health(request: Request) -> JSONResponse:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     rt = Runtime.create(settings)
-    hub = DeviceHub(rt.bus)
+    hub = DeviceHub(rt.bus, lambda device_id: snapshots.signed_frame(rt, device_id))
     upkeep = VisitUpkeep(rt)
+    fleet = FleetUpkeep(rt)
     graphql = GatehouseGraphQL(rt)
 
     @contextlib.asynccontextmanager
@@ -92,12 +94,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await rt.start()
         await hub.start()
         await upkeep.start()
+        await fleet.start()
         # Everything imported and loaded: freeze it so the GC does not rescan it on the scan path.
         gc.collect()
         gc.freeze()
         try:
             yield
         finally:
+            await fleet.stop()
             await upkeep.stop()
             await hub.stop()
             await rt.stop()

@@ -60,6 +60,7 @@ class Keys:
     lookup: bytes
     device: bytes
     badge: bytes
+    snapshot_seed: bytes
 
     @classmethod
     def from_master(cls, master: bytes) -> Keys:
@@ -69,6 +70,7 @@ class Keys:
             lookup=_derive(master, "gatehouse/lookup/v1"),
             device=_derive(master, "gatehouse/device-secret/v1"),
             badge=_derive(master, "gatehouse/badge/v1"),
+            snapshot_seed=_derive(master, "gatehouse/snapshot-signing/v1"),
         )
 
 

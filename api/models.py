@@ -69,8 +69,21 @@ class DeviceKind(str, Enum):
 
 
 class DeviceStatus(str, Enum):
-    ACTIVE = "ACTIVE"
+    """Lifecycle (POLICY 5.2-5.4): registered → commissioned → in service ⇄ under repair → retired."""
+
+    REGISTERED = "REGISTERED"
+    COMMISSIONED = "COMMISSIONED"
+    IN_SERVICE = "IN_SERVICE"
+    UNDER_REPAIR = "UNDER_REPAIR"
     RETIRED = "RETIRED"
+
+
+class MaintenanceKind(str, Enum):
+    CLEANING = "CLEANING"
+    INSPECTION = "INSPECTION"
+    CALIBRATION = "CALIBRATION"
+    SOFTWARE_UPDATE = "SOFTWARE_UPDATE"
+    REPAIR = "REPAIR"
 
 
 class Decision(str, Enum):
@@ -249,9 +262,16 @@ class Device(Model):
     name = fields.CharField(max_length=200)
     kind = fields.CharEnumField(DeviceKind, max_length=16)
     secret_hash = fields.CharField(max_length=64)
-    status = fields.CharEnumField(DeviceStatus, max_length=16, default=DeviceStatus.ACTIVE)
+    status = fields.CharEnumField(DeviceStatus, max_length=16, default=DeviceStatus.REGISTERED)
     firmware = fields.CharField(max_length=64, default="")
     last_seen_at = fields.DatetimeField(null=True)
+    # Commissioning checklist: network reached, configuration (snapshot) loaded, a test scan decided.
+    network_reached_at = fields.DatetimeField(null=True)
+    config_loaded_at = fields.DatetimeField(null=True)
+    test_scan_at = fields.DatetimeField(null=True)
+    last_stats: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    offline_alerted_at = fields.DatetimeField(null=True)
+    health_alerted_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -337,12 +357,16 @@ class GateEvent(Model):
     method = fields.CharEnumField(EntryMethod, max_length=8, null=True)
     direction = fields.CharEnumField(Direction, max_length=4, null=True)
     device_ref = fields.CharField(max_length=128, null=True)
+    # Set on events a gate decided offline and uploaded later: (device, seq) is stored once.
+    device_seq = fields.BigIntField(null=True)
+    latency_ms = fields.FloatField(null=True)
     payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     offline = fields.BooleanField(default=False)
 
     class Meta:
         table = "gate_event"
         indexes = (("person_id", "id"), ("gate_id", "id"), ("zone_id", "id"), ("device_id", "device_ref"))
+        unique_together = (("device_id", "device_seq"),)
 
 
 class DoorReport(Model):
@@ -397,6 +421,9 @@ class DeviceCommand(Model):
     issued_by_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
     acked_at = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=1)
+    last_sent_at = fields.DatetimeField(null=True)
+    failed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "device_command"
@@ -522,3 +549,74 @@ class AuditEntry(Model):
     class Meta:
         table = "audit_entry"
         indexes = (("actor_id", "id"), ("action", "id"), ("target_type", "target_id"))
+
+
+class Lockdown(Model):
+    """A zone (with its sub-zones) shut, or held open for evacuation, until released."""
+
+    id = fields.IntField(primary_key=True)
+    zone_id = fields.IntField(null=True)  # with gate_id null too: the whole site
+    gate_id = fields.IntField(null=True)  # one gate only
+    mode = fields.CharField(max_length=16)  # LOCKDOWN or EVACUATION
+    reason = fields.CharField(max_length=500, default="")
+    started_by_id = fields.IntField(null=True)
+    started_at = fields.DatetimeField()
+    released_by_id = fields.IntField(null=True)
+    released_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "lockdown"
+
+
+class DeviceHealthSample(Model):
+    """One heartbeat's worth of a device's figures, for the rolling health window."""
+
+    id = fields.BigIntField(primary_key=True)
+    device_id = fields.IntField()
+    at = fields.DatetimeField()
+    scans = fields.IntField(default=0)
+    decode_failures = fields.IntField(default=0)
+    recognition_attempts = fields.IntField(default=0)
+    recognition_successes = fields.IntField(default=0)
+
+    class Meta:
+        table = "device_health_sample"
+        indexes = (("device_id", "at"),)
+
+
+class MaintenancePlan(Model):
+    id = fields.IntField(primary_key=True)
+    device_id = fields.IntField()
+    kind = fields.CharEnumField(MaintenanceKind, max_length=16)
+    interval_days = fields.IntField()
+    next_due = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "maintenance_plan"
+
+
+class MaintenanceRecord(Model):
+    id = fields.IntField(primary_key=True)
+    device_id = fields.IntField()
+    plan_id = fields.IntField(null=True)
+    kind = fields.CharEnumField(MaintenanceKind, max_length=16)
+    done_at = fields.DatetimeField()
+    done_by_id = fields.IntField(null=True)
+    notes = fields.CharField(max_length=1000, default="")
+
+    class Meta:
+        table = "maintenance_record"
+
+
+class DeviceTarget(Model):
+    """What a device kind must achieve (POLICY 5.2): rates as fractions, latency in milliseconds."""
+
+    kind = fields.CharEnumField(DeviceKind, max_length=16, primary_key=True)
+    min_decode_success = fields.FloatField(default=0.98)
+    min_recognition_success = fields.FloatField(default=0.95)
+    max_latency_ms = fields.FloatField(default=200.0)
+    max_denied_ratio = fields.FloatField(default=0.5)
+
+    class Meta:
+        table = "device_target"

@@ -16,7 +16,7 @@ from api import clock
 from api.models import Device, DoorReport
 from devices.hub import DeviceHub
 from devices.protocol import BadMessage, Frame, error_frame, parse_frame
-from resolvers import device_commands, sites
+from resolvers import device_commands, device_fleet, offline_events, sites, snapshots
 from resolvers.alerts import raise_alert
 from resolvers.runtime import Runtime
 from resolvers.scan_decision import DirectionRequired, ScanOutcome, decide_scan
@@ -39,6 +39,10 @@ class DeviceConnection:
         self._in_flight = asyncio.Semaphore(MAX_SCANS_IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
+        self.test_scan_seen = device.test_scan_at is not None
+        # Devices that decide offline say so in hello ("capabilities": ["offline"]); only they get
+        # snapshots and revocation frames, so firmware that predates them sees nothing new.
+        self.offline_capable = False
 
     async def send(self, frame: dict[str, Any]) -> None:
         if self.closed:
@@ -65,6 +69,8 @@ class DeviceConnection:
                 for g in gates
             ],
             "heartbeatSeconds": self.rt.settings.heartbeat_seconds,
+            # Protocol additions: the key that signs offline snapshots, which follow this frame.
+            "snapshotKey": snapshots.public_key_b64(self.rt),
         }
 
     async def run(self) -> None:
@@ -105,6 +111,10 @@ class DeviceConnection:
             await self._door(frame)
         elif frame.type == "ack":
             await device_commands.acknowledge(self.device_id, frame.data["id"])
+        elif frame.type == "snapshot_ack":
+            await Device.filter(id=self.device_id, config_loaded_at=None).update(config_loaded_at=clock.now())
+        elif frame.type == "events":
+            await self._upload(frame)
         elif frame.type == "hello":
             await self.send(error_frame("already connected: hello comes once", frame.ref))
 
@@ -131,6 +141,9 @@ class DeviceConnection:
                 return
             reply = outcome.frame(ref, self.rt.settings.door_open_ms)
             await self.rt.state.remember_ref(self.device_id, ref_key, reply)
+            if not self.test_scan_seen and outcome.event_id is not None:
+                self.test_scan_seen = True
+                await Device.filter(id=self.device_id, test_scan_at=None).update(test_scan_at=clock.now())
             await self.send(reply)
         except Exception:
             log.exception("scan %s from device %s failed", ref, self.device_id)
@@ -140,7 +153,27 @@ class DeviceConnection:
 
     async def _heartbeat(self, frame: Frame) -> None:
         await self.rt.state.set_device_connection(self.device_id, self.connection_id, self._offline_after())
-        await Device.filter(id=self.device_id).update(last_seen_at=clock.now())
+        await device_fleet.record_heartbeat(self.device_id, frame.data.get("stats"))
+
+    async def _upload(self, frame: Frame) -> None:
+        topo = await self.rt.topology.get()
+        try:
+            events = offline_events.parse_batch(
+                frame.data["events"], topo.device_gates.get(self.device_id, frozenset())
+            )
+        except offline_events.BadBatch as exc:
+            await self.send(error_frame(str(exc), frame.ref))
+            return
+        stored, duplicates = await offline_events.ingest(self.rt, self.device_id, events)
+        await self.send(
+            {
+                "type": "events_ack",
+                "ref": frame.ref,
+                "upTo": max(e.seq for e in events),
+                "stored": stored,
+                "duplicates": duplicates,
+            }
+        )
 
     async def _door(self, frame: Frame) -> None:
         topo = await self.rt.topology.get()
@@ -225,13 +258,21 @@ async def device_endpoint(ws: WebSocket) -> None:
         return
     conn = DeviceConnection(ws, rt, hub, device)
     firmware = hello.data.get("firmware") if hello is not None else None
+    now = clock.now()
     await Device.filter(id=device.id).update(
-        last_seen_at=clock.now(), firmware=firmware[:64] if isinstance(firmware, str) else device.firmware
+        last_seen_at=now,
+        firmware=firmware[:64] if isinstance(firmware, str) else device.firmware,
+        offline_alerted_at=None,
     )
+    await Device.filter(id=device.id, network_reached_at=None).update(network_reached_at=now)
     await hub.attach(conn)
     await rt.state.set_device_connection(device.id, conn.connection_id, conn._offline_after())
     try:
+        capabilities = hello.data.get("capabilities") if hello is not None else None
+        conn.offline_capable = isinstance(capabilities, list) and "offline" in capabilities
         await conn.send(conn.welcome(await rt.topology.get()))
+        if conn.offline_capable:
+            await conn.send(await snapshots.signed_frame(rt, device.id))
         await conn.run()
     finally:
         hub.detach(conn)

@@ -1,7 +1,9 @@
 """The gate devices connected to this process, and the routes to them.
 
-Commands published on the bus reach the process that holds the device's socket;
-a device that connects again (anywhere) replaces its older connection (4409).
+Commands published on the bus reach the process that holds the device's socket; a
+device that connects again (anywhere) replaces its older connection (4409); a retired
+device or a rotated secret closes the live connection (4401); revocations and fresh
+offline snapshots go to every connected device.
 """
 
 from __future__ import annotations
@@ -10,39 +12,55 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from realtime.bus import Bus
 from resolvers.device_commands import CHANNEL as COMMANDS
+from resolvers.device_fleet import SESSIONS
 from resolvers.people import REVOCATIONS
+from resolvers.runtime import ACCESS_CHANNEL
 
 log = logging.getLogger("gatehouse.devices")
-SESSIONS = "device_sessions"
+SNAPSHOT_DEBOUNCE_SECONDS = 1.0
 
 
 class DeviceLink(Protocol):
     device_id: int
     connection_id: str
+    offline_capable: bool
 
     async def send(self, frame: dict[str, Any]) -> None: ...
 
     async def close(self, code: int, reason: str) -> None: ...
 
 
+SnapshotMaker = Callable[[int], Awaitable[dict[str, Any]]]
+
+
 class DeviceHub:
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, snapshot_for: SnapshotMaker | None = None) -> None:
         self._bus = bus
+        self._snapshot_for = snapshot_for
         self._links: dict[int, DeviceLink] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.process_id = uuid.uuid4().hex[:12]
 
     async def start(self) -> None:
-        ready = [asyncio.Event(), asyncio.Event(), asyncio.Event()]
-        self._tasks = [
-            asyncio.create_task(self._route_commands(ready[0]), name="device-commands"),
-            asyncio.create_task(self._route_sessions(ready[1]), name="device-sessions"),
-            asyncio.create_task(self._route_revocations(ready[2]), name="device-revocations"),
+        routes = [
+            (COMMANDS, self._on_command),
+            (SESSIONS, self._on_session),
+            (REVOCATIONS, self._on_revocation),
         ]
+        ready = [asyncio.Event() for _ in routes]
+        self._tasks = [
+            asyncio.create_task(self._route(channel, handler, event), name=f"hub-{channel}")
+            for (channel, handler), event in zip(routes, ready, strict=True)
+        ]
+        if self._snapshot_for is not None:
+            snapshot_ready = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._route_access(snapshot_ready), name="hub-snapshots"))
+            ready.append(snapshot_ready)
         for event in ready:
             await event.wait()
 
@@ -63,7 +81,8 @@ class DeviceHub:
         old = self._links.get(link.device_id)
         self._links[link.device_id] = link
         if old is not None and old is not link:
-            await self._replace(old)
+            with contextlib.suppress(Exception):
+                await old.close(4409, "replaced by a newer connection of this device")
         self._bus.publish(SESSIONS, {"deviceId": link.device_id, "connection": link.connection_id})
 
     def detach(self, link: DeviceLink) -> None:
@@ -77,38 +96,56 @@ class DeviceHub:
     def connected(self) -> int:
         return len(self._links)
 
-    async def _replace(self, old: DeviceLink) -> None:
+    async def _route(
+        self, channel: str, handler: Callable[[dict[str, Any]], Awaitable[None]], ready: asyncio.Event
+    ) -> None:
+        async with self._bus.subscribe(channel) as sub:
+            ready.set()
+            async for message in sub:
+                try:
+                    await handler(message)
+                except Exception:
+                    log.exception("handling %s failed", channel)
+
+    async def _on_command(self, message: dict[str, Any]) -> None:
+        link = self._links.get(message.get("deviceId"))  # type: ignore[arg-type]
+        if link is not None:
+            await link.send(message["frame"])
+
+    async def _on_session(self, message: dict[str, Any]) -> None:
+        link = self._links.get(message.get("deviceId"))  # type: ignore[arg-type]
+        if link is None or link.connection_id == message.get("connection"):
+            return
+        self.detach(link)
+        code = message.get("closeCode", 4409)
+        reason = "device retired or secret rotated" if code == 4401 else "replaced by a newer connection"
         with contextlib.suppress(Exception):
-            await old.close(4409, "replaced by a newer connection of this device")
+            await link.close(int(code), reason)
 
-    async def _route_commands(self, ready: asyncio.Event) -> None:
-        async with self._bus.subscribe(COMMANDS) as sub:
-            ready.set()
-            async for message in sub:
-                link = self._links.get(message.get("deviceId"))  # type: ignore[arg-type]
-                if link is not None:
-                    try:
-                        await link.send(message["frame"])
-                    except Exception:
-                        log.warning("command to device %s not delivered", link.device_id)
+    async def _on_revocation(self, message: dict[str, Any]) -> None:
+        # A new frame type; firmware that does not know it ignores it.
+        frame = {"type": "revoke", "credentialIds": message.get("credentialIds", [])}
+        for link in list(self._links.values()):
+            if link.offline_capable:
+                with contextlib.suppress(Exception):
+                    await link.send(frame)
 
-    async def _route_sessions(self, ready: asyncio.Event) -> None:
-        async with self._bus.subscribe(SESSIONS) as sub:
+    async def _route_access(self, ready: asyncio.Event) -> None:
+        """Access changed somewhere: after a short pause (changes come in bursts) resend snapshots."""
+        assert self._snapshot_for is not None
+        async with self._bus.subscribe(ACCESS_CHANNEL) as sub:
             ready.set()
-            async for message in sub:
-                link = self._links.get(message.get("deviceId"))  # type: ignore[arg-type]
-                if link is not None and link.connection_id != message.get("connection"):
-                    self.detach(link)
-                    await self._replace(link)
+            while True:
+                await sub.__anext__()
+                await asyncio.sleep(SNAPSHOT_DEBOUNCE_SECONDS)
+                while not sub.queue.empty():
+                    sub.queue.get_nowait()
+                await self.push_snapshots()
 
-    async def _route_revocations(self, ready: asyncio.Event) -> None:
-        """Revoked credentials go to every device (a new frame type; firmware ignores unknown ones)."""
-        async with self._bus.subscribe(REVOCATIONS) as sub:
-            ready.set()
-            async for message in sub:
-                frame = {"type": "revoke", "credentialIds": message.get("credentialIds", [])}
-                for link in list(self._links.values()):
-                    try:
-                        await link.send(frame)
-                    except Exception:
-                        log.warning("revocation to device %s not delivered", link.device_id)
+    async def push_snapshots(self) -> None:
+        assert self._snapshot_for is not None
+        for link in [x for x in self._links.values() if x.offline_capable]:
+            try:
+                await link.send(await self._snapshot_for(link.device_id))
+            except Exception:
+                log.warning("snapshot to device %s not delivered", link.device_id)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_FRAME_BYTES = 64 * 1024
+# An offline upload may carry up to 1,000 events; it may use the whole transport limit.
+MAX_EVENTS_FRAME_BYTES = 1024 * 1024
 # Frames up to this size get an error frame; uvicorn closes larger ones with 1009.
 TRANSPORT_MAX_BYTES = 1024 * 1024 + 4096
 
@@ -19,6 +21,9 @@ REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
     "ack": {"id": str},
     "heartbeat": {},
     "door": {"gateId": str, "state": str},
+    # Protocol additions (v1 devices never send them): offline operation.
+    "snapshot_ack": {"issuedAt": str},
+    "events": {"events": list},
 }
 
 
@@ -42,9 +47,15 @@ def error_frame(message: str, ref: Any = None, code: str = "bad_message") -> dic
     return {"type": "error", "ref": ref, "code": code, "message": message}
 
 
+def _looks_like_events(raw: str | bytes) -> bool:
+    head = raw[:64] if isinstance(raw, str) else raw[:64].decode(errors="replace")
+    return '"type": "events"' in head or '"type":"events"' in head
+
+
 def parse_frame(raw: str | bytes) -> Frame:
     size = len(raw.encode() if isinstance(raw, str) else raw)
-    if size > MAX_FRAME_BYTES:
+    limit = MAX_EVENTS_FRAME_BYTES if size > MAX_FRAME_BYTES and _looks_like_events(raw) else MAX_FRAME_BYTES
+    if size > limit:
         raise BadMessage(f"frame of {size} bytes is over the {MAX_FRAME_BYTES}-byte limit")
     try:
         data = json.loads(raw)

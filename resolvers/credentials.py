@@ -50,7 +50,7 @@ async def ensure_may_hold_pass(actor: Actor) -> None:
             raise UserError("NOT_ALLOWED", "your visit has ended; the pass is no longer valid")
 
 
-async def bind_phone(actor: Actor, public_key: str, device_name: str) -> Credential:
+async def bind_phone(rt: Runtime, actor: Actor, public_key: str, device_name: str) -> Credential:
     raw = passtoken.decode_public_key(public_key)
     if raw is None:
         raise UserError(
@@ -62,7 +62,9 @@ async def bind_phone(actor: Actor, public_key: str, device_name: str) -> Credent
     await ensure_may_hold_pass(actor)
     if await Credential.filter(public_key=raw).exists():
         raise UserError("CONFLICT", "this key is already registered; generate a new key pair", "publicKey")
-    return await _replace_active(actor.person_id, CredentialKind.PHONE, raw, None, name)
+    credential = await _replace_active(actor.person_id, CredentialKind.PHONE, raw, None, name)
+    rt.access_changed()
+    return credential
 
 
 async def issue_custodial(rt: Runtime, actor: Actor, device_name: str) -> Credential:
@@ -74,9 +76,11 @@ async def issue_custodial(rt: Runtime, actor: Actor, device_name: str) -> Creden
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return await _replace_active(
+    credential = await _replace_active(
         actor.person_id, CredentialKind.CUSTODIAL, public, rt.sealer.seal(private, PRIVATE_KEY), name
     )
+    rt.access_changed()
+    return credential
 
 
 async def active_credential(person_id: int) -> Credential | None:

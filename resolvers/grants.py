@@ -110,6 +110,7 @@ async def grant_access(
         request_id=request_id,
     )
     audit.note_change("grant", grant.id, None, describe(grant))
+    rt.access_changed()
     return grant
 
 
@@ -142,6 +143,7 @@ async def revoke_grant(rt: Runtime, actor: Actor, grant_id: str) -> Grant:
         grant.revoked_at = clock.now()
         await grant.save(update_fields=["revoked_at"])
         audit.note_change("grant", grant.id, before, describe(grant))
+        rt.access_changed()
     return grant
 
 

@@ -133,6 +133,7 @@ async def offboard_employee(rt: Runtime, actor: Actor, person_id: str) -> Person
         await RefreshSession.filter(person_id=person.id, revoked_at=None).update(revoked_at=now)
     audit.note_change("person", person.id, {"status": "ACTIVE"}, {"status": "OFFBOARDED"})
     # Gates that decide offline hold these credentials: tell every connected device at once.
+    rt.access_changed()
     rt.bus.publish(REVOCATIONS, {"credentialIds": [str(c) for c in revoked], "personId": person.id})
     return person
 

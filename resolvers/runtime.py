@@ -16,6 +16,7 @@ from resolvers.event_log import EventLog
 from resolvers.topology import TopologyCache
 
 log = logging.getLogger("gatehouse.runtime")
+ACCESS_CHANNEL = "access_changed"
 
 
 @dataclass
@@ -60,7 +61,12 @@ class Runtime:
         await self.state.disconnect()
         await self.bus.disconnect()
 
+    def access_changed(self) -> None:
+        """Who may pass where has changed: gates get a fresh offline snapshot."""
+        self.bus.publish(ACCESS_CHANNEL, {"changed": True})
+
     def topology_changed(self) -> None:
+        self.access_changed()
         self.topology.invalidate()
         self.bus.publish(topology.CHANNEL, {"changed": True})
 

@@ -10,6 +10,7 @@ the event's commit; everything else (pushing to guards) happens after.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -120,6 +121,7 @@ async def decide_scan(
         "method": EntryMethod.QR,
         "direction": way,
         "device_ref": ref,
+        "latency_started": time.perf_counter(),
     }
 
     parsed = passtoken.parse(token)
@@ -181,7 +183,10 @@ async def decide_scan(
                 return earlier  # the same person scanning twice at one turnstile: same answer, no new entry
 
     visit: Visit | None = None
-    if cred["person__kind"] == PersonKind.VISITOR.value:
+    lockdown = topo.lockdown_mode(gate)
+    if lockdown == "LOCKDOWN" or (lockdown == "EVACUATION" and way is Direction.IN):
+        reason = "lockdown"  # nobody passes a locked gate; during an evacuation nobody enters
+    elif cred["person__kind"] == PersonKind.VISITOR.value:
         visit = await visits.visit_of_visitor(person_id)
         reason = await visitor_policy(rt, topo, gate, way, person_id, visit, badge is not None)
     else:
@@ -288,8 +293,11 @@ async def _record(
     cid: str | None,
     granted: bool = False,
 ) -> ScanOutcome:
+    row = {k: v for k, v in base.items() if k != "latency_started"}
+    # The decision's own time (the commit that follows is shared by the batch).
+    row["latency_ms"] = (time.perf_counter() - base["latency_started"]) * 1000
     row = dict(
-        base,
+        row,
         at=clock.now(),
         person_id=person_id,
         credential_cid=cid,

@@ -152,7 +152,7 @@ async def authenticate_device(rt: Runtime, device_id: object, secret: object) ->
     if not isinstance(device_id, str) or not isinstance(secret, str) or not device_id.isdigit() or len(device_id) > 18:
         return None
     device = await Device.get_or_none(id=int(device_id))
-    if device is None or device.status is not DeviceStatus.ACTIVE:
+    if device is None or device.status is DeviceStatus.RETIRED:
         return None
     if not hmac.compare_digest(device.secret_hash, rt.sealer.device_secret_hash(secret)):
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from api.models import AntiPassback, DeviceGate, Gate, GateDirection, Zone, ZoneKind
+from api.models import AntiPassback, DeviceGate, Gate, GateDirection, Lockdown, Zone, ZoneKind
 
 CHANNEL = "topology"
 
@@ -40,6 +40,21 @@ class Topology:
     device_gates: dict[int, frozenset[int]] = field(default_factory=dict)
     gate_devices: dict[int, frozenset[int]] = field(default_factory=dict)
     children: dict[int, list[int]] = field(default_factory=dict)
+    # Active lockdowns and evacuations: (zone id or None, gate id or None, mode).
+    lockdowns: list[tuple[int | None, int | None, str]] = field(default_factory=list)
+
+    def lockdown_mode(self, gate: GateNode) -> str | None:
+        """LOCKDOWN, EVACUATION or None for a gate: its own, its zone's or an ancestor's, or site-wide."""
+        zones = {gate.zone_id, *self.ancestors(gate.zone_id)}
+        modes = {
+            mode
+            for zone_id, gate_id, mode in self.lockdowns
+            if (gate_id is not None and gate_id == gate.id)
+            or (gate_id is None and (zone_id is None or zone_id in zones))
+        }
+        if "LOCKDOWN" in modes:
+            return "LOCKDOWN"
+        return "EVACUATION" if modes else None
 
     def ancestors(self, zone_id: int) -> list[int]:
         """Parents up to the root, nearest first."""
@@ -101,6 +116,10 @@ async def load_topology() -> Topology:
     for link in await DeviceGate.all().values("device_id", "gate_id"):
         by_device.setdefault(link["device_id"], set()).add(link["gate_id"])
         by_gate.setdefault(link["gate_id"], set()).add(link["device_id"])
+    topo.lockdowns = [
+        (row["zone_id"], row["gate_id"], row["mode"])
+        for row in await Lockdown.filter(released_at=None).values("zone_id", "gate_id", "mode")
+    ]
     topo.device_gates = {d: frozenset(g) for d, g in by_device.items()}
     topo.gate_devices = {g: frozenset(d) for g, d in by_gate.items()}
     return topo

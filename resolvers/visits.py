@@ -297,7 +297,8 @@ async def reject(rt: Runtime, actor: Actor, visit_id: str, reason: str) -> Visit
     _may_act_as_host(actor, visit)
     why = validation.name(reason, "reason", max_length=500)
     if visit.status is VisitStatus.REJECTED:
-        return visit
+        rt.access_changed()
+    return visit
     if visit.status not in BEFORE_CHECK_IN:
         raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be rejected")
     async with in_transaction():
@@ -311,7 +312,8 @@ async def end(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
     visit = await get_visit(visit_id)
     _may_act_as_host(actor, visit)
     if visit.status in (VisitStatus.CHECKED_OUT, VisitStatus.CANCELLED):
-        return visit
+        rt.access_changed()
+    return visit
     async with in_transaction():
         if visit.status in BEFORE_CHECK_IN:
             await _set_status(visit, VisitStatus.CANCELLED, invite_code_hash=None)
@@ -355,6 +357,7 @@ async def check_in(rt: Runtime, actor: Actor, visit_id: str, id_last4: str) -> V
         await _set_status(
             locked, VisitStatus.CHECKED_IN, checked_in_at=now, checked_in_by_id=actor.person_id, site_entries=0
         )
+    rt.access_changed()
     rt.bus.publish(ARRIVALS, {"hostId": locked.host_id, "visitId": locked.id, "at": now.isoformat()})
     return locked
 
@@ -363,7 +366,8 @@ async def check_out(rt: Runtime, actor: Actor | None, visit_id: str) -> Visit:
     """A guard checks the visitor out (or the visitor's own scan leaving the site does)."""
     visit = await get_visit(visit_id)
     if visit.status is VisitStatus.CHECKED_OUT:
-        return visit
+        rt.access_changed()
+    return visit
     if visit.status is not VisitStatus.CHECKED_IN:
         raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be checked out")
     async with in_transaction():

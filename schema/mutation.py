@@ -80,7 +80,7 @@ class CoreMutation:
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def bind_phone(self, info: Info, public_key: str, device_name: str) -> CredentialPayload:
-        row, errors = await attempt(credentials.bind_phone(_actor(info), public_key, device_name))
+        row, errors = await attempt(credentials.bind_phone(info.context.rt, _actor(info), public_key, device_name))
         return CredentialPayload(credential=Credential.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(

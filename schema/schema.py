@@ -12,6 +12,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 
 from schema.access_types import AccessMutation, AccessQuery
 from schema.audit_extension import AuditMutations
+from schema.device_types import DeviceMutation, DeviceQuery
 from schema.errors import EXPECTED_CODES, ErrorCodes
 from schema.mutation import CoreMutation
 from schema.query import CoreQuery
@@ -35,12 +36,12 @@ class GatehouseSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Query(CoreQuery, VisitQuery, AccessQuery):
+class Query(CoreQuery, VisitQuery, AccessQuery, DeviceQuery):
     pass
 
 
 @strawberry.type
-class Mutation(CoreMutation, VisitMutation, AccessMutation):
+class Mutation(CoreMutation, VisitMutation, AccessMutation, DeviceMutation):
     pass
 
 

@@ -18,6 +18,7 @@ from schema.enums import (
     CredentialStatus,
     Decision,
     DeviceKind,
+    DeviceStatus,
     Direction,
     EntryMethod,
     GateDirection,
@@ -113,6 +114,10 @@ class Device:
     firmware: str
     last_seen_at: datetime | None
     retired: bool
+    status: DeviceStatus
+    network_reached_at: datetime | None
+    config_loaded_at: datetime | None
+    test_scan_at: datetime | None
 
     @classmethod
     def of(cls, row: models.Device) -> Device:
@@ -123,6 +128,10 @@ class Device:
             firmware=row.firmware,
             last_seen_at=row.last_seen_at,
             retired=row.status is models.DeviceStatus.RETIRED,
+            status=row.status,
+            network_reached_at=row.network_reached_at,
+            config_loaded_at=row.config_loaded_at,
+            test_scan_at=row.test_scan_at,
         )
 
     @strawberry.field

@@ -1,0 +1,144 @@
+"""Events a gate decided while its link was down, uploaded on reconnect.
+
+Each carries the device's sequence number; (device, seq) is stored once, however often
+the batch arrives. The events are marked `offline`, published to guards like any other,
+and granted passages update presence.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from api import clock, passtoken
+from api.models import Credential, Decision, Direction, EntryMethod, GateEvent
+from resolvers import presence
+from resolvers.event_log import CHANNEL, StoredEvent
+from resolvers.runtime import Runtime
+from resolvers.scan_decision import UNVERIFIED
+
+log = logging.getLogger("gatehouse.offline")
+MAX_BATCH = 1000
+
+
+class BadBatch(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class OfflineEvent:
+    seq: int
+    gate_id: int
+    at: datetime
+    credential: str
+    granted: bool
+    reason: str
+    direction: Direction
+
+
+def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]:
+    if not isinstance(raw, list) or not raw:
+        raise BadBatch("events must be a non-empty list")
+    if len(raw) > MAX_BATCH:
+        raise BadBatch(f"at most {MAX_BATCH} events per frame")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise BadBatch("each event is an object")
+        seq, gate, at, credential = item.get("seq"), item.get("gateId"), item.get("at"), item.get("credential")
+        granted, reason, direction = item.get("granted"), item.get("reason"), item.get("direction")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            raise BadBatch("seq must be a positive whole number")
+        if not isinstance(gate, str) or not gate.isdigit() or int(gate) not in device_gates:
+            raise BadBatch(f"event {seq}: gate is not one of this device's")
+        if not isinstance(granted, bool) or not isinstance(reason, str) or not 0 < len(reason) <= 32:
+            raise BadBatch(f"event {seq}: granted (boolean) and reason are required")
+        if direction not in ("IN", "OUT") or not isinstance(credential, str) or len(credential) > 512:
+            raise BadBatch(f"event {seq}: direction IN/OUT and the credential text are required")
+        try:
+            when = datetime.fromisoformat(at.replace("Z", "+00:00")) if isinstance(at, str) else None
+        except ValueError:
+            when = None
+        if when is None or when.tzinfo is None:
+            raise BadBatch(f"event {seq}: at must be an ISO 8601 time with an offset")
+        out.append(OfflineEvent(seq, int(gate), when, credential, granted, reason, Direction(direction)))
+    return out
+
+
+async def ingest(rt: Runtime, device_id: int, events: list[OfflineEvent]) -> tuple[int, int]:
+    """Store what is new; returns (stored, already stored)."""
+    topo = await rt.topology.get()
+    seqs = [e.seq for e in events]
+    rows = await GateEvent.filter(device_id=device_id, device_seq__in=seqs).values("device_seq")
+    known: set[int] = {r["device_seq"] for r in rows}
+    fresh = [e for e in events if e.seq not in known]
+    fresh = list({e.seq: e for e in fresh}.values())  # one per seq even if a batch repeats one
+    people = await _people(fresh)
+    stored: list[tuple[StoredEvent, str, str | None]] = []
+    try:
+        async with in_transaction():
+            for e in fresh:
+                stored.append(await _store(rt, device_id, topo, e, people))
+    except IntegrityError:
+        # Another upload of the same batch won the race: store one by one what is still new.
+        stored = []
+        for e in fresh:
+            try:
+                stored.append(await _store(rt, device_id, topo, e, people))
+            except IntegrityError:
+                known.add(e.seq)
+    for event, gate_name, person_name in stored:
+        rt.bus.publish(CHANNEL, event.message(gate_name, person_name))
+        if event.decision == Decision.GRANTED.value and event.person_id is not None and event.direction:
+            await presence.apply_passage(rt, topo, event.person_id, event.zone_id, Direction(event.direction))
+    return len(stored), len(events) - len(stored)
+
+
+async def _people(events: list[OfflineEvent]) -> dict[str, tuple[int, str]]:
+    cids = {p.cid for e in events if (p := passtoken.parse(e.credential)) is not None}
+    rows = await Credential.filter(cid__in=cids).values("cid", "person_id", "person__display_name")
+    return {r["cid"]: (r["person_id"], r["person__display_name"]) for r in rows}
+
+
+async def _store(
+    rt: Runtime, device_id: int, topo: Any, e: OfflineEvent, people: dict[str, tuple[int, str]]
+) -> tuple[StoredEvent, str, str | None]:
+    gate = topo.gates[e.gate_id]
+    parsed = passtoken.parse(e.credential)
+    owner = people.get(parsed.cid) if parsed is not None else None
+    # The gate verified the signature for every reason but these; only then is the person named.
+    if e.reason in UNVERIFIED or owner is None:
+        owner = None
+    row = await GateEvent.create(
+        at=e.at,
+        gate_id=gate.id,
+        zone_id=gate.zone_id,
+        device_id=device_id,
+        person_id=owner[0] if owner else None,
+        credential_cid=parsed.cid if parsed else None,
+        decision=Decision.GRANTED if e.granted else Decision.DENIED,
+        reason=e.reason,
+        method=EntryMethod.QR,
+        direction=e.direction,
+        device_seq=e.seq,
+        offline=True,
+        payload={"uploadedAt": clock.now().isoformat()},
+    )
+    event = StoredEvent(
+        id=row.id,
+        at=row.at,
+        gate_id=gate.id,
+        zone_id=gate.zone_id,
+        person_id=row.person_id,
+        decision=row.decision.value if row.decision else None,
+        reason=row.reason,
+        method=EntryMethod.QR.value,
+        direction=e.direction.value,
+        offline=True,
+    )
+    return event, gate.name, owner[1] if owner else None
