@@ -32,7 +32,7 @@ from api.models import (
     VisitStatus,
 )
 from resolvers import badges, grants, presence, visits
-from resolvers.alerts import raise_alert
+from resolvers.alerts import raise_alert_throttled
 from resolvers.runtime import Runtime
 from resolvers.topology import GateNode, Topology
 
@@ -89,7 +89,7 @@ async def resolve_gate(rt: Runtime, device_id: int, gate_id: int | None) -> tupl
     gate = topo.gates.get(gate_id) if gate_id is not None else None
     if gate is None or gate.id not in topo.device_gates.get(device_id, ()):
         # Another process may have just added it; read the site once more before refusing.
-        topo = await rt.topology.reload()
+        topo = await rt.topology.reload_if_older(1.0)
         gate = topo.gates.get(gate_id) if gate_id is not None else None
     if gate is None:
         return topo, None, "gate_unknown"
@@ -103,7 +103,7 @@ async def decide_scan(
 ) -> ScanOutcome:
     topo, gate, gate_check = await resolve_gate(rt, device_id, gate_id)
     if gate is None or gate_check != "ok":
-        await raise_alert(
+        await raise_alert_throttled(
             rt,
             gate_check,
             f"device {device_id} scanned at gate {gate_id}, which is "

@@ -7,6 +7,7 @@ it when any process announces a change on the bus.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 from api.models import AntiPassback, DeviceGate, Gate, GateDirection, Lockdown, Zone, ZoneKind
@@ -129,6 +130,7 @@ class TopologyCache:
     def __init__(self) -> None:
         self._current: Topology | None = None
         self._generation = 0
+        self._last_forced = 0.0
         self._lock = asyncio.Lock()
 
     async def get(self) -> Topology:
@@ -153,3 +155,12 @@ class TopologyCache:
     async def reload(self) -> Topology:
         self.invalidate()
         return await self.get()
+
+    async def reload_if_older(self, seconds: float) -> Topology:
+        """Read the site again, unless that was done within `seconds` (a misconfigured or hostile
+        device scanning unknown gates must not turn every scan into a full reload)."""
+        now = time.monotonic()
+        if now - self._last_forced < seconds:
+            return await self.get()
+        self._last_forced = now
+        return await self.reload()
