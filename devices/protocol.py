@@ -52,11 +52,21 @@ def _looks_like_events(raw: str | bytes) -> bool:
     return '"type": "events"' in head or '"type":"events"' in head
 
 
+def _ref_of(raw: str | bytes) -> Any:
+    """The frame's ref, so even a refused frame's error can be matched (transport caps it near 1 MiB)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    ref = data.get("ref") if isinstance(data, dict) else None
+    return ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) else None
+
+
 def parse_frame(raw: str | bytes) -> Frame:
     size = len(raw.encode() if isinstance(raw, str) else raw)
     limit = MAX_EVENTS_FRAME_BYTES if size > MAX_FRAME_BYTES and _looks_like_events(raw) else MAX_FRAME_BYTES
     if size > limit:
-        raise BadMessage(f"frame of {size} bytes is over the {MAX_FRAME_BYTES}-byte limit")
+        raise BadMessage(f"frame of {size} bytes is over the {MAX_FRAME_BYTES}-byte limit", _ref_of(raw))
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -78,6 +88,9 @@ def parse_frame(raw: str | bytes) -> Frame:
     if kind == "scan":
         if isinstance(data["ref"], str) and not (0 < len(data["ref"]) <= 128):
             raise BadMessage("scan ref must be 1–128 characters", ref)
+        credential = data["credential"]
+        if credential != credential.strip() or any(c.isspace() for c in credential):
+            raise BadMessage("credential must be the token alone: no whitespace or newline", ref)
         direction = data.get("direction")
         if direction is not None and direction not in ("IN", "OUT"):
             raise BadMessage('direction must be "IN" or "OUT"', ref)
