@@ -16,11 +16,12 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from api import db
+from api import db, report_routes
 from api.settings import Settings
 from devices.endpoint import device_endpoint
 from devices.hub import DeviceHub
 from resolvers import badges, sessions, snapshots
+from resolvers.anomalies import AnomalyDetector
 from resolvers.device_fleet import FleetUpkeep
 from resolvers.errors import UserError
 from resolvers.runtime import Runtime
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     hub = DeviceHub(rt.bus, lambda device_id: snapshots.signed_frame(rt, device_id))
     upkeep = VisitUpkeep(rt)
     fleet = FleetUpkeep(rt)
+    anomalies = AnomalyDetector(rt)
     graphql = GatehouseGraphQL(rt)
 
     @contextlib.asynccontextmanager
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
         await rt.start()
+        rt.events.listeners.append(anomalies.on_events)
         await hub.start()
         await upkeep.start()
         await fleet.start()
@@ -113,10 +116,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             WebSocketRoute("/devices/ws", device_endpoint),
             Route("/badges/{visit_id:int}.{fmt:str}", badge_file),
+            *report_routes.routes,
             Route("/healthz", health),
         ],
         lifespan=lifespan,
     )
     app.state.runtime = rt
     app.state.device_hub = hub
+    app.state.anomalies = anomalies
     return app

@@ -148,6 +148,7 @@ class Department(Model):
     # A plain column: a foreign key here and Person.department would form a cycle
     # the schema generator cannot order; resolvers check that the person exists.
     head_id = fields.IntField(null=True)
+    work_schedule_id = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -179,6 +180,8 @@ class Person(Model):
     offboarded_at = fields.DatetimeField(null=True)
     # Set after repeated failed logins; only an admin lifts it.
     locked_at = fields.DatetimeField(null=True)
+    # The person's own work schedule; else their department's (attendance).
+    work_schedule_id = fields.IntField(null=True)
 
     class Meta:
         table = "person"
@@ -620,3 +623,35 @@ class DeviceTarget(Model):
 
     class Meta:
         table = "device_target"
+
+
+class WorkSchedule(Model):
+    """A shift: weekdays, start and end in the site's time zone (end before start crosses midnight)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200, unique=True)
+    weekdays: fields.JSONField[list[int]] = fields.JSONField(default=list)
+    start = fields.CharField(max_length=5)
+    end = fields.CharField(max_length=5)
+    grace_minutes = fields.IntField(default=5)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "work_schedule"
+
+
+class AttendanceCorrection(Model):
+    """HR's correction of one person's day (a forgotten exit scan, a broken gate), with the reason."""
+
+    id = fields.IntField(primary_key=True)
+    person_id = fields.IntField()
+    day = fields.DateField()
+    first_in = fields.DatetimeField(null=True)
+    last_out = fields.DatetimeField(null=True)
+    reason = fields.CharField(max_length=500)
+    corrected_by_id = fields.IntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "attendance_correction"
+        indexes = (("person_id", "day"),)

@@ -64,6 +64,10 @@ class ScanState:
     async def needs_presence_rebuild(self) -> bool:
         raise NotImplementedError
 
+    async def everyone_inside(self) -> dict[int, set[int]]:
+        """person → zones they are inside, for a muster roll call."""
+        raise NotImplementedError
+
     async def load_presence(self, inside: dict[int, set[int]]) -> None:
         raise NotImplementedError
 
@@ -136,6 +140,9 @@ class MemoryScanState(ScanState):
 
     async def needs_presence_rebuild(self) -> bool:
         return not self._presence_loaded
+
+    async def everyone_inside(self) -> dict[int, set[int]]:
+        return {p: set(z) for p, z in self._inside.items() if z}
 
     async def load_presence(self, inside: dict[int, set[int]]) -> None:
         self._inside = {p: set(z) for p, z in inside.items()}
@@ -230,6 +237,14 @@ class RedisScanState(ScanState):
 
     async def needs_presence_rebuild(self) -> bool:
         return not await self._r.exists(f"{self.P}presence-loaded")
+
+    async def everyone_inside(self) -> dict[int, set[int]]:
+        out: dict[int, set[int]] = {}
+        async for key in self._r.scan_iter(match=f"{self.P}in:*", count=1000):
+            zones = {int(z) for z in await self._r.smembers(key)}
+            if zones:
+                out[int(key.rsplit(":", 1)[1])] = zones
+        return out
 
     async def load_presence(self, inside: dict[int, set[int]]) -> None:
         async with self._r.pipeline(transaction=True) as pipe:

@@ -42,7 +42,11 @@ THROTTLE_SECONDS = 60.0
 
 
 async def raise_alert_throttled(
-    rt: Runtime, kind: str, message: str, device_id: int | None = None, gate_id: int | None = None,
+    rt: Runtime,
+    kind: str,
+    message: str,
+    device_id: int | None = None,
+    gate_id: int | None = None,
 ) -> DeviceAlert | None:
     """At most one alert a minute per (kind, device, gate) from this process: a device stuck
     on a wrong gate id must not flood the guards or the table."""

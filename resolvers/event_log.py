@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,7 @@ class StoredEvent:
     method: str | None
     direction: str | None
     offline: bool
+    credential_cid: str | None = None
 
     def message(self, gate_name: str, person_name: str | None) -> dict[str, Any]:
         return {
@@ -69,6 +71,9 @@ class EventLog:
         self._bus = bus
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # Called with each committed batch, off the scan path (anomaly rules, for one).
+        self.listeners: list[Callable[[list[StoredEvent]], Awaitable[None]]] = []
+        self._listener_tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._write_loop(), name="event-writer")
@@ -115,6 +120,21 @@ class EventLog:
                 self._bus.publish(CHANNEL, event.message(item.gate_name, item.person_name))
             for _ in batch:
                 self._queue.task_done()
+            self.notify(stored)
+
+    def notify(self, stored: list[StoredEvent]) -> None:
+        for listener in self.listeners:
+            task = asyncio.create_task(self._run_listener(listener, stored))
+            self._listener_tasks.add(task)
+            task.add_done_callback(self._listener_tasks.discard)
+
+    async def _run_listener(
+        self, listener: Callable[[list[StoredEvent]], Awaitable[None]], stored: list[StoredEvent]
+    ) -> None:
+        try:
+            await listener(stored)
+        except Exception:
+            log.exception("an event listener failed")
 
     async def _write(self, batch: list[_Pending]) -> list[StoredEvent]:
         out: list[StoredEvent] = []
@@ -133,6 +153,7 @@ class EventLog:
                         method=ev.method.value if ev.method else None,
                         direction=ev.direction.value if ev.direction else None,
                         offline=ev.offline,
+                        credential_cid=ev.credential_cid,
                     )
                 )
         return out

@@ -92,6 +92,7 @@ async def ingest(rt: Runtime, device_id: int, events: list[OfflineEvent]) -> tup
                 stored.append(await _store(rt, device_id, topo, e, people))
             except IntegrityError:
                 known.add(e.seq)
+    rt.events.notify([event for event, _, _ in stored])
     for event, gate_name, person_name in stored:
         rt.bus.publish(CHANNEL, event.message(gate_name, person_name))
         if event.decision == Decision.GRANTED.value and event.person_id is not None and event.direction:
@@ -140,5 +141,6 @@ async def _store(
         method=EntryMethod.QR.value,
         direction=e.direction.value,
         offline=True,
+        credential_cid=row.credential_cid,
     )
     return event, gate.name, owner[1] if owner else None

@@ -65,6 +65,8 @@ IsSiteAdmin = HasRole(SITE_ADMINS, "IsSiteAdmin")
 IsGateStaff = HasRole(GATE_STAFF, "IsGateStaff")
 # Reads of people and the site: operators, gate staff, department heads (their own people) and auditors.
 IsStaff = HasRole(OPERATORS | GATE_STAFF | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsStaff")
+ATTENDANCE_READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR})
+IsAttendanceReader = HasRole(ATTENDANCE_READERS | {Role.DEPARTMENT_HEAD}, "IsAttendanceReader")
 IsFrontDesk = HasRole(OPERATORS | GATE_STAFF, "IsFrontDesk")
 IsEventReader = HasRole(GATE_STAFF | {Role.AUDITOR}, "IsEventReader")
 IsReviewer = HasRole(SITE_ADMINS | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsReviewer")

@@ -11,6 +11,7 @@ from graphql.error import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 
 from schema.access_types import AccessMutation, AccessQuery
+from schema.attendance_types import AttendanceMutation, AttendanceQuery
 from schema.audit_extension import AuditMutations
 from schema.device_types import DeviceMutation, DeviceQuery
 from schema.errors import EXPECTED_CODES, ErrorCodes
@@ -36,12 +37,12 @@ class GatehouseSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Query(CoreQuery, VisitQuery, AccessQuery, DeviceQuery):
+class Query(CoreQuery, VisitQuery, AccessQuery, DeviceQuery, AttendanceQuery):
     pass
 
 
 @strawberry.type
-class Mutation(CoreMutation, VisitMutation, AccessMutation, DeviceMutation):
+class Mutation(CoreMutation, VisitMutation, AccessMutation, DeviceMutation, AttendanceMutation):
     pass
 
 
