@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from api import db, report_routes
+from api import db, label_routes, report_routes
 from api.settings import Settings
 from devices.endpoint import device_endpoint
 from devices.hub import DeviceHub
@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/devices/ws", device_endpoint),
             Route("/badges/{visit_id:int}.{fmt:str}", badge_file),
             *report_routes.routes,
+            *label_routes.routes,
             Route("/healthz", health),
         ],
         lifespan=lifespan,

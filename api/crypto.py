@@ -61,6 +61,7 @@ class Keys:
     device: bytes
     badge: bytes
     snapshot_seed: bytes
+    label: bytes
 
     @classmethod
     def from_master(cls, master: bytes) -> Keys:
@@ -71,6 +72,7 @@ class Keys:
             device=_derive(master, "gatehouse/device-secret/v1"),
             badge=_derive(master, "gatehouse/badge/v1"),
             snapshot_seed=_derive(master, "gatehouse/snapshot-signing/v1"),
+            label=_derive(master, "gatehouse/item-label/v1"),
         )
 
 

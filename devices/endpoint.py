@@ -16,7 +16,7 @@ from api import clock
 from api.models import Device, DoorReport
 from devices.hub import DeviceHub
 from devices.protocol import BadMessage, Frame, error_frame, parse_frame
-from resolvers import device_commands, device_fleet, offline_events, sites, snapshots
+from resolvers import device_commands, device_fleet, item_checks, offline_events, sites, snapshots
 from resolvers.alerts import raise_alert
 from resolvers.runtime import Runtime
 from resolvers.scan_decision import DirectionRequired, ScanOutcome, decide_scan
@@ -115,6 +115,8 @@ class DeviceConnection:
             await Device.filter(id=self.device_id, config_loaded_at=None).update(config_loaded_at=clock.now())
         elif frame.type == "events":
             await self._upload(frame)
+        elif frame.type == "item":
+            await self._item(frame)
         elif frame.type == "hello":
             await self.send(error_frame("already connected: hello comes once", frame.ref))
 
@@ -155,6 +157,16 @@ class DeviceConnection:
         await self.rt.state.set_device_connection(self.device_id, self.connection_id, self._offline_after())
         await device_fleet.record_heartbeat(self.device_id, frame.data.get("stats"))
 
+    async def _item(self, frame: Frame) -> None:
+        topo = await self.rt.topology.get()
+        gate_text = frame.data["gateId"]
+        gate_id = int(gate_text) if gate_text.isdigit() and len(gate_text) <= 18 else -1
+        if gate_id not in topo.device_gates.get(self.device_id, ()):
+            await self.send(error_frame("item scan at a gate this device does not serve", frame.ref))
+            return
+        result = await item_checks.scan_label(self.rt, self.device_id, gate_id, frame.data["code"])
+        await self.send({"type": "item_result", "ref": frame.ref, **result})
+
     async def _upload(self, frame: Frame) -> None:
         topo = await self.rt.topology.get()
         try:
@@ -185,6 +197,8 @@ class DeviceConnection:
         state = frame.data["state"]
         reported = _parse_time(frame.data.get("at"))
         await DoorReport.create(device_id=self.device_id, gate_id=gate_id, state=state, reported_at=reported)
+        if state == "opened":
+            await self.ws.app.state.anomalies.on_door_opened(self.device_id, gate_id, reported or clock.now())
         if state in ("forced", "held_open"):
             gate = topo.gates[gate_id]
             row = {

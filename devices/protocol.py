@@ -24,6 +24,8 @@ REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
     # Protocol additions (v1 devices never send them): offline operation.
     "snapshot_ack": {"issuedAt": str},
     "events": {"events": list},
+    # Item labels scanned at a gate (items issue); answered by an `item_result` frame.
+    "item": {"ref": (str, int), "gateId": str, "code": str},
 }
 
 

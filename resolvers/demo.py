@@ -8,8 +8,20 @@ from datetime import timedelta
 from tortoise.transactions import in_transaction
 
 from api import clock
-from api.models import AntiPassback, Department, DeviceKind, GateDirection, Person, PersonKind, Role, Zone, ZoneKind
-from resolvers import grants, people, sites
+from api.models import (
+    AntiPassback,
+    Asset,
+    Department,
+    DeviceKind,
+    GateDirection,
+    ItemCategory,
+    Person,
+    PersonKind,
+    Role,
+    Zone,
+    ZoneKind,
+)
+from resolvers import grants, items, people, sites
 from resolvers.actor import Actor
 from resolvers.runtime import Runtime
 
@@ -104,6 +116,13 @@ async def _load(rt: Runtime) -> DemoSite:
         ("carol", "Carol Chen", eng, "Engineering manager", [Role.DEPARTMENT_HEAD]),
         ("bob", "Bob Wang", fin, "Accountant", []),
         ("dave", "Dave Zhou", fac, "Maintenance technician", []),
+        # Appended after dave so earlier demo people keep their ID numbers.
+        ("fiona", "Fiona Xu", fin, "Finance manager", [Role.DEPARTMENT_HEAD]),
+        ("wendy", "Wendy Sun", fac, "Warehouse keeper", [Role.WAREHOUSE]),
+        ("paul", "Paul Ma", fin, "Buyer", [Role.PROCUREMENT]),
+        ("amy", "Amy Hu", fac, "Asset manager", [Role.ASSET_MANAGER]),
+        ("eve", "Eve Lin", sec, "Chief operating officer", [Role.EXECUTIVE]),
+        ("audrey", "Audrey Qian", sec, "Internal auditor", [Role.AUDITOR]),
     ]
     created: dict[str, Person] = {}
     for i, (username, name, dept, position, roles) in enumerate(staff):
@@ -122,6 +141,17 @@ async def _load(rt: Runtime) -> DemoSite:
         site.logins.append((username, password, ",".join(sorted(person.roles))))
 
     await Department.filter(id=eng.id).update(head_id=created["carol"].id)
+    await Department.filter(id=fin.id).update(head_id=created["fiona"].id)
+    warehouse = await items.create_location("Main warehouse", str(maint.id))
+    paper = await items.create_item(
+        "A4 paper", "80 g/m2, 500 sheets", ItemCategory.OFFICE_SUPPLIES, False, "ream", None
+    )
+    await items.add_stock(paper.id, warehouse.id, 40)
+    await items.move("RECEIVE", paper.id, quantity=40, location_id=warehouse.id, notes="opening stock")
+    laptop = await items.create_item("Laptop", "14-inch", ItemCategory.OTHER, True, None, str(eng.id))
+    for _ in range(3):
+        asset = await Asset.create(item_id=laptop.id, location_id=warehouse.id, owner_department_id=eng.id)
+        await items.move("RECEIVE", laptop.id, asset_id=asset.id, location_id=warehouse.id, notes="opening stock")
     # The maintenance area's requests go to the security officer until Facilities has a head.
     await Zone.filter(id=maint.id).update(responsible_id=created["security"].id)
     rt.topology_changed()

@@ -67,6 +67,21 @@ IsGateStaff = HasRole(GATE_STAFF, "IsGateStaff")
 IsStaff = HasRole(OPERATORS | GATE_STAFF | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsStaff")
 ATTENDANCE_READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR})
 IsAttendanceReader = HasRole(ATTENDANCE_READERS | {Role.DEPARTMENT_HEAD}, "IsAttendanceReader")
+WAREHOUSE_STAFF = frozenset({Role.ADMIN, Role.WAREHOUSE})
+ITEM_READERS = frozenset(
+    {
+        Role.ADMIN,
+        Role.WAREHOUSE,
+        Role.PROCUREMENT,
+        Role.ASSET_MANAGER,
+        Role.AUDITOR,
+        Role.EXECUTIVE,
+        Role.SECURITY_ADMIN,
+    }
+)
+IsWarehouse = HasRole(WAREHOUSE_STAFF, "IsWarehouse")
+IsCatalogueKeeper = HasRole(WAREHOUSE_STAFF | {Role.ASSET_MANAGER}, "IsCatalogueKeeper")
+IsItemReader = HasRole(ITEM_READERS, "IsItemReader")
 IsFrontDesk = HasRole(OPERATORS | GATE_STAFF, "IsFrontDesk")
 IsEventReader = HasRole(GATE_STAFF | {Role.AUDITOR}, "IsEventReader")
 IsReviewer = HasRole(SITE_ADMINS | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsReviewer")

@@ -15,6 +15,7 @@ from schema.attendance_types import AttendanceMutation, AttendanceQuery
 from schema.audit_extension import AuditMutations
 from schema.device_types import DeviceMutation, DeviceQuery
 from schema.errors import EXPECTED_CODES, ErrorCodes
+from schema.item_types import ItemMutation, ItemQuery, ItemSubscription
 from schema.mutation import CoreMutation
 from schema.query import CoreQuery
 from schema.scalars import StrictDate, StrictDateTime
@@ -37,17 +38,17 @@ class GatehouseSchema(strawberry.Schema):
 
 
 @strawberry.type
-class Query(CoreQuery, VisitQuery, AccessQuery, DeviceQuery, AttendanceQuery):
+class Query(CoreQuery, VisitQuery, AccessQuery, DeviceQuery, AttendanceQuery, ItemQuery):
     pass
 
 
 @strawberry.type
-class Mutation(CoreMutation, VisitMutation, AccessMutation, DeviceMutation, AttendanceMutation):
+class Mutation(CoreMutation, VisitMutation, AccessMutation, DeviceMutation, AttendanceMutation, ItemMutation):
     pass
 
 
 @strawberry.type
-class Subscription(CoreSubscription, VisitSubscription):
+class Subscription(CoreSubscription, VisitSubscription, ItemSubscription):
     pass
 
 
