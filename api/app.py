@@ -49,6 +49,14 @@ class GatehouseGraphQL(GraphQL[Context, None]):
             actor = await sessions.actor_from_bearer(self.rt, request.headers.get("authorization"))
         return Context(request=request, response=response, rt=self.rt, actor=actor)
 
+    async def process_result(self, request: Request, result: Any) -> Any:
+        data = await super().process_result(request, result)
+        # Errors raised before execution (a syntax error) skip the schema's extensions: code them here.
+        for error in (data.get("errors") or []) if isinstance(data, dict) else []:
+            if isinstance(error, dict) and not (error.get("extensions") or {}).get("code"):
+                error.setdefault("extensions", {})["code"] = "GRAPHQL_PARSE_FAILED"
+        return data
+
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}
         header = params.get("authorization") or params.get("Authorization")

@@ -38,6 +38,10 @@ def _code(error: GraphQLError) -> str | None:
     return None
 
 
+# graphql-core's wording when a variable's value (not the document) is at fault.
+_BAD_VARIABLE = ("invalid value", "was not provided", "must not be null")
+
+
 class ErrorCodes(MaskErrors):
     """Give every error an `extensions.code`; hide the text of unexpected ones."""
 
@@ -51,16 +55,15 @@ class ErrorCodes(MaskErrors):
             if code is not None:
                 error.extensions = {**(error.extensions or {}), "code": code}
                 out.append(error)
-            elif error.original_error is None or (
-                isinstance(error.original_error, (ValueError, TypeError)) and (error.path is None)
-            ):
-                # Raised by graphql-core while checking the document or coercing variables.
-                variable = error.path is None and (
-                    "Variable '$" in error.message or "got invalid value" in error.message
-                )
+            elif error.path is None or error.original_error is None:
+                # Raised by graphql-core while parsing, validating or coercing variables and
+                # literals: the request is at fault, never the server.
+                bad_value = (
+                    error.message.startswith("Variable '$") and any(m in error.message for m in _BAD_VARIABLE)
+                ) or "Expected value of type" in error.message
                 error.extensions = {
                     **(error.extensions or {}),
-                    "code": "BAD_USER_INPUT" if variable else "GRAPHQL_VALIDATION_FAILED",
+                    "code": "BAD_USER_INPUT" if bad_value else "GRAPHQL_VALIDATION_FAILED",
                 }
                 out.append(error)
             else:

@@ -1,0 +1,559 @@
+"""Refusals that matter, generated from one table: who may call each contract operation.
+
+`TABLE` names every operation in mobile_contracts/ (a new one fails
+`test_every_operation_is_in_the_table` until it gets a row) with the callers allowed to
+run it (contracts/README.md "Who may call what"; the project's own staff queries by their
+declared permission classes). Every operation is then sent as written, over HTTP or
+graphql-transport-ws, by each caller: no token → UNAUTHENTICATED, a caller outside the
+row → FORBIDDEN with no data, a caller inside the row → neither. Ownership, bad bearers
+and malformed requests follow. No answer may be an HTTP 500 or INTERNAL_SERVER_ERROR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from gql import Client, GraphQLRequest, gql
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.websockets import WebsocketsTransport
+from graphql import OperationDefinitionNode, OperationType, parse
+
+from api.auth_tokens import issue_access_token
+from api.crypto import Keys
+from mobile_contracts import documents
+from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
+
+# --------------------------------------------------------------------------- documents
+
+
+@dataclass(frozen=True)
+class Document:
+    file: str
+    text: str
+    kind: OperationType
+
+
+def _index() -> dict[str, Document]:
+    out: dict[str, Document] = {}
+    for file, text in documents().items():
+        for d in parse(text).definitions:
+            if isinstance(d, OperationDefinitionNode) and d.name:
+                out[d.name.value] = Document(file, text, d.operation)
+    return out
+
+
+OPERATIONS = _index()
+
+# --------------------------------------------------------------------------- callers
+
+ANONYMOUS = "anonymous"
+USERS = ("alice", "hr", "guard", "security", "admin")  # EMPLOYEE, HR, GUARD, SECURITY_ADMIN, ADMIN
+CALLERS = (ANONYMOUS, *USERS)
+
+SIGNED_IN = frozenset(USERS)
+ANYONE = frozenset(CALLERS)
+EMPLOYEES = frozenset(USERS)  # everyone in the demo is an employee
+PEOPLE_ADMINS = frozenset({"admin", "hr"})
+SITE_ADMINS = frozenset({"admin", "security"})
+GATE_STAFF = frozenset({"admin", "security", "guard"})
+STAFF = frozenset({"admin", "security", "hr", "guard"})
+
+
+@dataclass
+class Ctx:
+    """The shared site, signed-in tokens and a few of its ids."""
+
+    site: Site
+    server: ServerProcess
+    demo: Demo
+    tokens: dict[str, str]
+    refresh_tokens: dict[str, str]
+    people: dict[str, str]
+
+
+Vars = Callable[[Ctx], dict[str, Any]]
+Trigger = Callable[[Ctx], Awaitable[None]]
+
+
+async def malformed_scan(ctx: Ctx) -> None:
+    """A gate event for guards: a scan nobody could decode (a fresh `ref`, or the device's answer is replayed)."""
+    gate = await Gate(ctx.server, ctx.demo.device_id, ctx.demo.device_secret).connect()
+    try:
+        await gate.scan(ctx.demo.gates["Lobby turnstile in"], "NOT-A-PASS", ref=uuid.uuid4().hex)
+    finally:
+        await gate.close()
+
+
+async def scan_at_unknown_gate(ctx: Ctx) -> None:
+    """A device alert for guards: a device names a gate the server does not know.
+
+    A fresh device each time: alerts are throttled per (kind, device, gate).
+    """
+    register = "mutation($i: RegisterDeviceInput!) { registerDevice(input: $i) { device { id } deviceSecret } }"
+    variables = {
+        "i": {
+            "name": f"alert {uuid.uuid4().hex[:8]}",
+            "kind": "QR_SCANNER",
+            "gateIds": [ctx.demo.gates["Lobby turnstile in"]],
+        }
+    }
+    r = await post(ctx.server, {"query": register, "variables": variables}, ctx.tokens["admin"])
+    registered = r.json()["data"]["registerDevice"]
+    gate = await Gate(ctx.server, registered["device"]["id"], registered["deviceSecret"]).connect()
+    try:
+        await gate.scan("999999", "NOT-A-PASS", ref=uuid.uuid4().hex)
+    finally:
+        await gate.close()
+
+
+@dataclass(frozen=True)
+class Row:
+    allowed: frozenset[str]
+    variables: Vars = field(default=lambda ctx: {})
+    trigger: Trigger | None = None  # subscriptions: makes the first item arrive for an allowed caller
+
+
+TOMORROW = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+NOWHERE = "999999"
+
+# Allowed callers get variables that reach the resolver but write nothing (unknown ids, blank names).
+TABLE: dict[str, Row] = {
+    # console.graphql: ADMIN and HR for people, ADMIN and SECURITY_ADMIN for the site.
+    "CreateDepartment": Row(PEOPLE_ADMINS, lambda c: {"input": {"name": "   "}}),
+    "CreateZone": Row(SITE_ADMINS, lambda c: {"input": {"name": "   "}}),
+    "CreateGate": Row(SITE_ADMINS, lambda c: {"input": {"name": "X", "zoneId": NOWHERE, "direction": "IN"}}),
+    "RegisterDevice": Row(SITE_ADMINS, lambda c: {"input": {"name": "X", "kind": "QR_SCANNER", "gateIds": [NOWHERE]}}),
+    "OnboardEmployee": Row(
+        PEOPLE_ADMINS,
+        lambda c: {
+            "input": {
+                "displayName": "Nobody",
+                "idNumber": "11010119900101100X",
+                "phone": "+8613900000000",
+                "departmentId": NOWHERE,
+                "position": "None",
+                "username": "nobody",
+            }
+        },
+    ),
+    "GrantAccess": Row(SITE_ADMINS, lambda c: {"input": {"zoneId": NOWHERE, "personId": c.people["bob"]}}),
+    "OffboardEmployee": Row(PEOPLE_ADMINS, lambda c: {"id": NOWHERE}),
+    # employee.graphql: anyone signs in; the rest is the caller's own.
+    "Login": Row(ANYONE, lambda c: {"username": "dave", "password": c.demo.passwords["dave"]}),
+    "RefreshSession": Row(ANYONE, lambda c: {"refreshToken": "not-a-refresh-token"}),
+    "BindPhone": Row(SIGNED_IN, lambda c: {"publicKey": "not a key", "deviceName": "Phone"}),
+    "MyPass": Row(SIGNED_IN),
+    "MyAccessLog": Row(SIGNED_IN, lambda c: {"first": 1}),
+    # guard.graphql: GUARD, SECURITY_ADMIN, ADMIN.
+    "GateEvents": Row(GATE_STAFF, trigger=malformed_scan),
+    "RemoteOpen": Row(GATE_STAFF, lambda c: {"gateId": NOWHERE, "reason": "test"}),
+    "RecordManualEntry": Row(
+        GATE_STAFF,
+        lambda c: {
+            "input": {
+                "personId": c.people["bob"],
+                "gateId": NOWHERE,
+                "direction": "IN",
+                "documentType": "ID_CARD",
+                "documentNumberLast4": "0000",
+            }
+        },
+    ),
+    "ExpectedVisitors": Row(GATE_STAFF, lambda c: {"day": TOMORROW.date().isoformat()}),
+    "CheckInVisitor": Row(GATE_STAFF, lambda c: {"id": NOWHERE, "idNumberLast4": "0000"}),
+    "CheckOutVisitor": Row(GATE_STAFF, lambda c: {"id": NOWHERE}),
+    # host.graphql: any employee, as host (the visit's host only: unknown visits are NOT_FOUND).
+    "InviteVisitor": Row(
+        EMPLOYEES,
+        lambda c: {
+            "input": {
+                "visitorName": "   ",
+                "phone": "+8613900000000",
+                "purpose": "Meeting",
+                "expectedStart": TOMORROW.isoformat(),
+                "expectedEnd": (TOMORROW + timedelta(hours=1)).isoformat(),
+                "zoneIds": [NOWHERE],
+            }
+        },
+    ),
+    "ApproveVisit": Row(EMPLOYEES, lambda c: {"id": NOWHERE}),
+    "RejectVisit": Row(EMPLOYEES, lambda c: {"id": NOWHERE, "reason": "No"}),
+    "EndVisit": Row(EMPLOYEES, lambda c: {"id": NOWHERE}),
+    "MyHostedVisits": Row(SIGNED_IN, lambda c: {"first": 1}),
+    "VisitorArrivals": Row(EMPLOYEES),
+    # visitor.graphql: registration needs only the invite code; the rest is the caller's own.
+    "CompleteVisitorRegistration": Row(
+        ANYONE, lambda c: {"inviteCode": "NOT-A-CODE", "input": {"idNumber": "11010119900101100X"}}
+    ),
+    "MyVisit": Row(SIGNED_IN),
+    "PassTokens": Row(SIGNED_IN),
+    # gatehouse.graphql: the caller's own custodial pass, and staff queries by their permission classes.
+    "RequestCustodialPass": Row(SIGNED_IN, lambda c: {"deviceName": "   "}),
+    "CurrentPassToken": Row(SIGNED_IN),
+    "UpdateZone": Row(SITE_ADMINS, lambda c: {"id": NOWHERE, "input": {"name": "X"}}),
+    "RevokeGrant": Row(SITE_ADMINS, lambda c: {"id": NOWHERE}),
+    "Site": Row(GATE_STAFF),  # zones and gates: staff; devices: gate staff
+    "People": Row(STAFF, lambda c: {"first": 1}),
+    "PersonGrants": Row(SITE_ADMINS, lambda c: {"personId": c.people["bob"]}),
+    "GateEventLog": Row(GATE_STAFF, lambda c: {"first": 1}),
+    "DeviceAlertLog": Row(GATE_STAFF, lambda c: {"first": 1}),
+    "DeviceAlerts": Row(GATE_STAFF, trigger=scan_at_unknown_gate),
+}
+
+# contracts/README.md "Who may call what", for the contract's own operations: the table must agree.
+CONTRACT_MATRIX = {
+    "CreateDepartment": PEOPLE_ADMINS,
+    "OnboardEmployee": PEOPLE_ADMINS,
+    "OffboardEmployee": PEOPLE_ADMINS,
+    "CreateZone": SITE_ADMINS,
+    "CreateGate": SITE_ADMINS,
+    "RegisterDevice": SITE_ADMINS,
+    "GrantAccess": SITE_ADMINS,
+    "GateEvents": GATE_STAFF,
+    "RemoteOpen": GATE_STAFF,
+    "RecordManualEntry": GATE_STAFF,
+    "ExpectedVisitors": GATE_STAFF,
+    "CheckInVisitor": GATE_STAFF,
+    "CheckOutVisitor": GATE_STAFF,
+    "Login": ANYONE,
+    "RefreshSession": ANYONE,
+}
+
+CASES = [(op, caller) for op in TABLE for caller in CALLERS]
+
+
+# --------------------------------------------------------------------------- transport helpers
+
+
+async def post(server: ServerProcess, body: Any, token: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=30) as client:
+        if isinstance(body, (str, bytes)):
+            r = await client.post(
+                server.http + "/graphql", content=body, headers={**headers, "Content-Type": "application/json"}
+            )
+        else:
+            r = await client.post(server.http + "/graphql", json=body, headers=headers)
+    assert r.status_code < 500, (r.status_code, r.text)
+    return r
+
+
+async def send(server: ServerProcess, operation: str, variables: dict[str, Any], token: str | None) -> dict[str, Any]:
+    """An HTTP operation from the contract documents, as written, with `operationName`."""
+    doc = OPERATIONS[operation]
+    r = await post(server, {"query": doc.text, "operationName": operation, "variables": variables}, token)
+    assert r.status_code in (200, 400), (r.status_code, r.text)
+    answer: dict[str, Any] = r.json()
+    assert "INTERNAL_SERVER_ERROR" not in codes(answer), answer
+    return answer
+
+
+def codes(answer: dict[str, Any]) -> list[str]:
+    return [e.get("extensions", {}).get("code") for e in answer.get("errors") or []]
+
+
+@dataclass
+class Outcome:
+    """What a subscription gave first: an item, an error's codes, or nothing within the wait."""
+
+    item: dict[str, Any] | None = None
+    codes: list[str] = field(default_factory=list)
+    timed_out: bool = False
+
+
+async def subscribe(
+    ctx: Ctx,
+    operation: str,
+    token: str | None,
+    variables: dict[str, Any] | None = None,
+    trigger: Trigger | None = None,
+    wait: float = 8.0,
+) -> Outcome:
+    """Subscribe with the gql client over graphql-transport-ws; `trigger` until the first item comes."""
+    transport = WebsocketsTransport(
+        url=ctx.server.ws + "/graphql",
+        init_payload={"authorization": f"Bearer {token}"} if token else {},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+    )
+    request = GraphQLRequest(gql(OPERATIONS[operation].text), operation_name=operation, variable_values=variables)
+    async with Client(transport=transport) as session:
+        stream = session.subscribe(request)
+        first = asyncio.ensure_future(stream.__anext__())
+        deadline = time.monotonic() + wait
+        try:
+            while not first.done() and time.monotonic() < deadline:
+                await asyncio.wait({first}, timeout=0.5)
+                if not first.done() and trigger is not None:
+                    await trigger(ctx)
+            if not first.done():
+                return Outcome(timed_out=True)
+            try:
+                return Outcome(item=first.result())
+            except TransportQueryError as exc:
+                return Outcome(codes=[e.get("extensions", {}).get("code") for e in exc.errors or []])
+        finally:
+            if not first.done():
+                first.cancel()
+            with contextlib.suppress(BaseException):
+                await first
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+
+
+def expired_token(ctx: Ctx, username: str) -> str:
+    """A real session's access token, signed with the server's key, that expired 45 minutes ago."""
+    claims = jwt.decode(ctx.tokens[username], options={"verify_signature": False})
+    keys = Keys.from_master(base64.b64decode(ctx.site.env["GATEHOUSE_SECRET_KEY"]))
+    token, expires = issue_access_token(
+        keys.jwt, int(claims["sub"]), int(claims["sid"]), datetime.now(UTC) - timedelta(hours=1), 15
+    )
+    assert expires < datetime.now(UTC)
+    return token
+
+
+def foreign_token(ctx: Ctx, username: str) -> str:
+    """A well-formed, unexpired token for a real session, signed with some other key."""
+    claims = jwt.decode(ctx.tokens[username], options={"verify_signature": False})
+    token, _ = issue_access_token(b"k" * 32, int(claims["sub"]), int(claims["sid"]), datetime.now(UTC), 15)
+    return token
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def _sync_post(server: ServerProcess, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    r = httpx.post(server.http + "/graphql", json={"query": query, "variables": variables}, headers=headers)
+    body = r.json()
+    assert not body.get("errors"), body
+    return body["data"]
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
+    """One demo site for the whole table: every case either is refused or writes nothing that matters."""
+    site = Site(tmp_path_factory.mktemp("refusals"))
+    demo = site.load_demo()
+    server = site.start_server()
+    try:
+        login = "mutation($u:String!,$p:String!){login(username:$u,password:$p){session{accessToken refreshToken}}}"
+        tokens, refresh_tokens = {}, {}
+        for user in (*USERS, "bob"):
+            session = _sync_post(server, login, {"u": user, "p": demo.passwords[user]})["login"]["session"]
+            tokens[user], refresh_tokens[user] = session["accessToken"], session["refreshToken"]
+        people = _sync_post(server, "query{people(first:100){edges{node{id username}}}}", {}, tokens["admin"])
+        by_name = {e["node"]["username"]: e["node"]["id"] for e in people["people"]["edges"]}
+        yield Ctx(site, server, demo, tokens, refresh_tokens, by_name)
+    finally:
+        site.stop()
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def test_every_operation_is_in_the_table() -> None:
+    missing = sorted(set(OPERATIONS) - set(TABLE))
+    stale = sorted(set(TABLE) - set(OPERATIONS))
+    assert not missing, f"operations without a row in TABLE (who may call them?): {missing}"
+    assert not stale, f"rows for operations no document has: {stale}"
+
+
+def test_the_table_follows_the_contract_matrix() -> None:
+    for operation, allowed in CONTRACT_MATRIX.items():
+        assert TABLE[operation].allowed == allowed, operation
+    # Spelled out, as the brief for the console has it.
+    for operation in ("CreateDepartment", "OnboardEmployee", "OffboardEmployee"):
+        assert "hr" in TABLE[operation].allowed
+    for operation in ("CreateZone", "CreateGate", "RegisterDevice", "GrantAccess"):
+        assert "hr" not in TABLE[operation].allowed
+    for doc in ("console.graphql", "guard.graphql"):
+        for operation, d in OPERATIONS.items():
+            if d.file == doc:
+                assert "alice" not in TABLE[operation].allowed, operation
+                assert ANONYMOUS not in TABLE[operation].allowed, operation
+            if d.file == "console.graphql":
+                assert "guard" not in TABLE[operation].allowed, operation
+
+
+@pytest.mark.parametrize(("operation", "caller"), CASES, ids=[f"{op}-{c}" for op, c in CASES])
+async def test_who_may_call_what(ctx: Ctx, operation: str, caller: str) -> None:
+    row = TABLE[operation]
+    token = None if caller == ANONYMOUS else ctx.tokens[caller]
+    variables = row.variables(ctx)
+    allowed = caller in row.allowed
+    if OPERATIONS[operation].kind is OperationType.SUBSCRIPTION:
+        wait = 8.0 if (allowed and row.trigger) else 2.0
+        outcome = await subscribe(ctx, operation, token, variables, row.trigger if allowed else None, wait)
+        if not allowed:
+            expected = "UNAUTHENTICATED" if token is None else "FORBIDDEN"
+            assert outcome.codes == [expected], outcome
+        else:
+            assert not {"UNAUTHENTICATED", "FORBIDDEN", "INTERNAL_SERVER_ERROR"} & set(outcome.codes), outcome
+            if row.trigger is not None:
+                assert outcome.item is not None, f"{operation} gave {caller} nothing"
+        return
+
+    answer = await send(ctx.server, operation, variables, token)
+    found = set(codes(answer))
+    if not allowed:
+        expected = "UNAUTHENTICATED" if token is None else "FORBIDDEN"
+        assert found == {expected}, answer
+        data = answer.get("data") or {}
+        assert not any(data.values()), f"refused, yet data came back: {answer}"
+    else:
+        assert not {"UNAUTHENTICATED", "FORBIDDEN"} & found, answer
+        if not found:
+            assert answer["data"] and all(v is not None for v in answer["data"].values()), answer
+
+
+# --------------------------------------------------------------------------- bad bearers
+
+BAD_BEARERS: dict[str, Callable[[Ctx], str]] = {
+    "garbage": lambda ctx: "garbage",
+    "expired": lambda ctx: expired_token(ctx, "admin"),
+    "foreign key": lambda ctx: foreign_token(ctx, "admin"),
+    "refresh token as access token": lambda ctx: ctx.refresh_tokens["admin"],
+}
+
+
+@pytest.mark.parametrize("bearer", BAD_BEARERS)
+@pytest.mark.parametrize("operation", ["MyPass", "Site", "CreateZone", "CurrentPassToken"])
+async def test_a_bad_bearer_is_unauthenticated(ctx: Ctx, bearer: str, operation: str) -> None:
+    answer = await send(ctx.server, operation, TABLE[operation].variables(ctx), BAD_BEARERS[bearer](ctx))
+    assert set(codes(answer)) == {"UNAUTHENTICATED"}, answer
+    assert not any((answer.get("data") or {}).values())
+
+
+@pytest.mark.parametrize("bearer", BAD_BEARERS)
+async def test_a_bad_bearer_gets_no_gate_events(ctx: Ctx, bearer: str) -> None:
+    outcome = await subscribe(ctx, "GateEvents", BAD_BEARERS[bearer](ctx))
+    assert outcome.codes == ["UNAUTHENTICATED"], outcome
+
+
+async def test_the_admin_token_itself_works(ctx: Ctx) -> None:
+    # The control for the cases above: the same session, properly signed and fresh, is admitted.
+    answer = await send(ctx.server, "MyPass", {}, ctx.tokens["admin"])
+    assert answer["data"]["me"]["displayName"] == "Ada Admin"
+
+
+async def test_gate_events_subscription_refusals(ctx: Ctx) -> None:
+    anonymous = await subscribe(ctx, "GateEvents", None)
+    assert anonymous.codes == ["UNAUTHENTICATED"]
+    alice = await subscribe(ctx, "GateEvents", ctx.tokens["alice"], {"zoneId": None})
+    assert alice.codes == ["FORBIDDEN"]
+    guard = await subscribe(ctx, "GateEvents", ctx.tokens["guard"], trigger=malformed_scan)
+    assert guard.item is not None
+    event = guard.item["gateEvents"]
+    # An unverified scan names nobody.
+    assert (event["decision"], event["reason"], event["person"]) == ("DENIED", "malformed", None)
+
+
+# --------------------------------------------------------------------------- ownership
+
+PERSON = "query($id: ID!) { person(id: $id) { id displayName } }"
+PERSON_PASS = "query($id: ID!) { person(id: $id) { id pass { credentialId } } }"
+PERSON_LOG = "query($id: ID!) { person(id: $id) { id accessLog(first: 5) { edges { node { id } } } } }"
+
+
+async def run(ctx: Ctx, query: str, variables: dict[str, Any], caller: str) -> dict[str, Any]:
+    r = await post(ctx.server, {"query": query, "variables": variables}, ctx.tokens[caller])
+    answer: dict[str, Any] = r.json()
+    assert "INTERNAL_SERVER_ERROR" not in codes(answer), answer
+    return answer
+
+
+@pytest.fixture(scope="module")
+def bob_phone(ctx: Ctx) -> Phone:
+    phone = Phone()
+    asyncio.run(phone.bind(GraphQLClient(ctx.server, ctx.tokens["bob"])))
+    return phone
+
+
+async def test_alice_cannot_look_bob_up(ctx: Ctx, bob_phone: Phone) -> None:
+    bob = ctx.people["bob"]
+    for query in (PERSON, PERSON_PASS, PERSON_LOG):
+        answer = await run(ctx, query, {"id": bob}, "alice")
+        assert codes(answer) == ["FORBIDDEN"], answer
+        assert answer["data"] in (None, {"person": None})
+    log = await send(ctx.server, "GateEventLog", {"first": 5, "personId": bob}, ctx.tokens["alice"])
+    assert codes(log) == ["FORBIDDEN"] and log["data"] is None
+
+
+@pytest.mark.parametrize("caller", ["guard", "hr"])
+async def test_staff_see_bob_but_not_his_pass_or_log(ctx: Ctx, bob_phone: Phone, caller: str) -> None:
+    bob = ctx.people["bob"]
+    seen = await run(ctx, PERSON, {"id": bob}, caller)
+    assert seen == {"data": {"person": {"id": bob, "displayName": "Bob Wang"}}}
+    for query, path in ((PERSON_PASS, ["person", "pass"]), (PERSON_LOG, ["person", "accessLog"])):
+        answer = await run(ctx, query, {"id": bob}, caller)
+        assert [(e["extensions"]["code"], e["path"]) for e in answer["errors"]] == [("FORBIDDEN", path)], answer
+        person = answer["data"]["person"]
+        # `pass` is nullable: bob stays, his pass does not; `accessLog` is not, so bob goes with it.
+        assert person is None or (person["id"] == bob and person[path[1]] is None), answer
+    answer = await run(ctx, PERSON_PASS, {"id": bob}, caller)
+    assert answer["data"] == {"person": {"id": bob, "pass": None}}
+
+
+@pytest.mark.parametrize("caller", ["security", "admin"])
+async def test_security_sees_bobs_pass_and_log(ctx: Ctx, bob_phone: Phone, caller: str) -> None:
+    bob = ctx.people["bob"]
+    answer = await run(ctx, PERSON_PASS, {"id": bob}, caller)
+    assert answer == {"data": {"person": {"id": bob, "pass": {"credentialId": bob_phone.cid}}}}
+    answer = await run(ctx, PERSON_LOG, {"id": bob}, caller)
+    assert not answer.get("errors") and answer["data"]["person"]["accessLog"]["edges"] == []
+
+
+async def test_bob_sees_his_own_pass(ctx: Ctx, bob_phone: Phone) -> None:
+    answer = await send(ctx.server, "MyPass", {}, ctx.tokens["bob"])
+    assert answer["data"]["me"]["pass"]["credentialId"] == bob_phone.cid
+
+
+# --------------------------------------------------------------------------- malformed requests
+
+MY_LOG = {"query": OPERATIONS["MyAccessLog"].text, "operationName": "MyAccessLog"}
+# (case, request body, the error code expected when the answer is GraphQL JSON)
+MALFORMED = [
+    pytest.param("{not json", None, id="not json"),
+    pytest.param({"variables": {}}, None, id="no query"),
+    pytest.param({"query": 5}, None, id="query not a string"),
+    pytest.param({"query": "query {"}, "GRAPHQL_PARSE_FAILED", id="syntax error"),
+    pytest.param({"query": "query { secrets }"}, "GRAPHQL_VALIDATION_FAILED", id="unknown field"),
+    pytest.param({**MY_LOG, "operationName": "Nope"}, None, id="unknown operationName"),
+    pytest.param({**MY_LOG, "variables": [1]}, None, id="variables not an object"),
+    pytest.param(
+        {**MY_LOG, "variables": {"first": "ten"}},
+        "BAD_USER_INPUT",
+        id="wrong variable type",
+    ),
+    pytest.param(
+        {**MY_LOG, "variables": {}},
+        "BAD_USER_INPUT",
+        id="missing variable",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), MALFORMED)
+@pytest.mark.parametrize("caller", [ANONYMOUS, "alice"])
+async def test_a_malformed_request_is_refused_not_a_500(ctx: Ctx, body: Any, expected: str | None, caller: str) -> None:
+    token = None if caller == ANONYMOUS else ctx.tokens[caller]
+    r = await post(ctx.server, body, token)
+    assert r.status_code in (200, 400, 415, 422), (r.status_code, r.text)
+    if r.headers.get("content-type", "").startswith("application/json"):
+        answer = r.json()
+        assert answer.get("errors"), answer
+        assert not answer.get("data"), answer
+        assert "INTERNAL_SERVER_ERROR" not in codes(answer), answer
+        if expected is not None:
+            assert set(codes(answer)) == {expected}, answer
