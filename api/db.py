@@ -44,16 +44,20 @@ async def migrate(database_url: str) -> list[str]:
     """Apply the migrations this database has not seen, each in its own transaction."""
     dialect = dialect_of(database_url)
     conn: BaseDBAsyncClient = connections.get("default")
-    await conn.execute_script(
-        "CREATE TABLE IF NOT EXISTS gatehouse_migration ("
-        " name VARCHAR(200) NOT NULL PRIMARY KEY,"
-        " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-    )
+    lock = None
     if dialect == "postgres":
-        # Two processes starting at once must not both apply the same migration.
-        lock_conn = conn
-        await lock_conn.execute_query("SELECT pg_advisory_lock(714022)")
+        # Two processes starting at once must not both apply a migration. The lock lives on a
+        # connection of its own, held for the whole run (a pooled connection would drop it).
+        import asyncpg
+
+        lock = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+        await lock.execute("SELECT pg_advisory_lock(714022)")
     try:
+        await conn.execute_script(
+            "CREATE TABLE IF NOT EXISTS gatehouse_migration ("
+            " name VARCHAR(200) NOT NULL PRIMARY KEY,"
+            " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+        )
         _, rows = await conn.execute_query("SELECT name FROM gatehouse_migration")
         done = {row["name"] for row in rows}
         applied: list[str] = []
@@ -70,8 +74,8 @@ async def migrate(database_url: str) -> list[str]:
             applied.append(name)
         return applied
     finally:
-        if dialect == "postgres":
-            await conn.execute_query("SELECT pg_advisory_unlock(714022)")
+        if lock is not None:
+            await lock.close()  # closing the session releases its advisory lock
 
 
 def _param(dialect: str) -> str:

@@ -30,20 +30,20 @@ class SubscriberOverflow(Exception):
 class Subscription:
     def __init__(self, channel: str) -> None:
         self.channel = channel
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
+        # One slot more than the limit, for the end-of-stream marker.
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE + 1)
         self.overflowed = False
 
     def deliver(self, message: dict[str, Any]) -> None:
         if self.overflowed:
             return
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
+        if self.queue.qsize() >= SUBSCRIBER_QUEUE_SIZE:
+            # Everything already queued is kept; the stream then ends so the client knows.
             self.overflowed = True
             log.warning("subscriber on %s overflowed; closing its stream", self.channel)
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.queue.get_nowait()
             self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(message)
 
     def __aiter__(self) -> Subscription:
         return self

@@ -247,9 +247,11 @@ class RedisScanState(ScanState):
         return out
 
     async def load_presence(self, inside: dict[int, set[int]]) -> None:
+        stale = [key async for key in self._r.scan_iter(match=f"{self.P}in:*", count=1000)]
         async with self._r.pipeline(transaction=True) as pipe:
+            if stale:
+                pipe.delete(*stale)  # people missing from the rebuilt state are outside
             for person_id, zones in inside.items():
-                pipe.delete(f"{self.P}in:{person_id}")
                 if zones:
                     pipe.sadd(f"{self.P}in:{person_id}", *zones)
             pipe.set(f"{self.P}presence-loaded", "1")

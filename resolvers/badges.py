@@ -81,7 +81,6 @@ async def issue(rt: Runtime, visit_id: str) -> Badge:
             public_key=b"",
             period=0,
             device_name="printed badge",
-            valid_until=visit.expected_end,
         )
     return await _badge(rt, visit, f"{PREFIX}:{cid}:{_mac(rt, cid)}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -287,11 +288,15 @@ class FleetUpkeep:
                 await self._task
 
     async def _loop(self) -> None:
+        # Retries are due to the second; the fleet check runs at the upkeep interval.
+        last_check = 0.0
         while True:
-            await asyncio.sleep(min(5.0, float(self._rt.settings.upkeep_seconds)))
+            await asyncio.sleep(1.0)
             try:
                 await retry_unacknowledged(self._rt)
-                await check_fleet(self._rt)
+                if time.monotonic() - last_check >= self._rt.settings.upkeep_seconds:
+                    last_check = time.monotonic()
+                    await check_fleet(self._rt)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -39,6 +39,7 @@ class OfflineEvent:
     granted: bool
     reason: str
     direction: Direction
+    ref: str | None = None  # the online scan's ref, when the gate gave up waiting for its answer
 
 
 def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]:
@@ -66,7 +67,11 @@ def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]
             when = None
         if when is None or when.tzinfo is None:
             raise BadBatch(f"event {seq}: at must be an ISO 8601 time with an offset")
-        out.append(OfflineEvent(seq, int(gate), when, credential, granted, reason, Direction(direction)))
+        ref = item.get("ref")
+        if ref is not None and (not isinstance(ref, (str, int)) or isinstance(ref, bool) or len(str(ref)) > 128):
+            raise BadBatch(f"event {seq}: ref must be the scan's ref")
+        out.append(OfflineEvent(seq, int(gate), when, credential, granted, reason, Direction(direction),
+                                str(ref) if ref is not None else None))
     return out
 
 
@@ -76,7 +81,13 @@ async def ingest(rt: Runtime, device_id: int, events: list[OfflineEvent]) -> tup
     seqs = [e.seq for e in events]
     rows = await GateEvent.filter(device_id=device_id, device_seq__in=seqs).values("device_seq")
     known: set[int] = {r["device_seq"] for r in rows}
-    fresh = [e for e in events if e.seq not in known]
+    # A scan the server did decide online (its answer came too late for the gate) is not stored twice.
+    refs = [e.ref for e in events if e.ref]
+    decided = set()
+    if refs:
+        decided = {r["device_ref"] for r in await GateEvent.filter(device_id=device_id, device_ref__in=refs,
+                                                                   device_seq=None).values("device_ref")}
+    fresh = [e for e in events if e.seq not in known and (e.ref is None or e.ref not in decided)]
     fresh = list({e.seq: e for e in fresh}.values())  # one per seq even if a batch repeats one
     people = await _people(fresh)
     stored: list[tuple[StoredEvent, str, str | None]] = []
@@ -96,7 +107,11 @@ async def ingest(rt: Runtime, device_id: int, events: list[OfflineEvent]) -> tup
     for event, gate_name, person_name in stored:
         rt.bus.publish(CHANNEL, event.message(gate_name, person_name))
         if event.decision == Decision.GRANTED.value and event.person_id is not None and event.direction:
-            await presence.apply_passage(rt, topo, event.person_id, event.zone_id, Direction(event.direction))
+            # An upload can arrive after newer passages: only the latest by time says where someone is.
+            newer = await GateEvent.filter(person_id=event.person_id, decision=Decision.GRANTED,
+                                           direction__not_isnull=True, at__gt=event.at).exists()
+            if not newer:
+                await presence.apply_passage(rt, topo, event.person_id, event.zone_id, Direction(event.direction))
     return len(stored), len(events) - len(stored)
 
 
@@ -127,6 +142,7 @@ async def _store(
         method=EntryMethod.QR,
         direction=e.direction,
         device_seq=e.seq,
+        device_ref=e.ref,
         offline=True,
         payload={"uploadedAt": clock.now().isoformat()},
     )

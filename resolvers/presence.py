@@ -41,7 +41,7 @@ async def rebuild_presence_if_needed(rt: Runtime) -> None:
     topo = await rt.topology.get()
     rows = (
         await GateEvent.filter(decision=Decision.GRANTED, person_id__not_isnull=True, direction__not_isnull=True)
-        .order_by("id")
+        .order_by("at", "id")  # by time: offline uploads arrive late but happened when they say
         .values_list("person_id", "zone_id", "direction")
     )
     inside = replay(topo, [(p, z, d) for p, z, d in rows])

@@ -128,6 +128,7 @@ async def build(rt: Runtime, device_id: int) -> dict[str, Any]:
         status__in=[CredentialStatus.REVOKED, CredentialStatus.SUPERSEDED], ended_at__gte=now - VALID_FOR
     ).values_list("cid", flat=True)
     locked = [str(g.id) for g in gates if topo.lockdown_mode(g) == "LOCKDOWN"]
+    evacuated = [str(g.id) for g in gates if topo.lockdown_mode(g) == "EVACUATION"]
     return {
         "version": VERSION,
         "deviceId": str(device_id),
@@ -138,6 +139,7 @@ async def build(rt: Runtime, device_id: int) -> dict[str, Any]:
         "credentials": credentials,
         "revoked": sorted(str(c) for c in revoked),
         "lockedGates": locked,
+        "evacuatedGates": evacuated,
     }
 
 

@@ -48,7 +48,7 @@ async def alert_overstays(rt: Runtime) -> int:
             await raise_alert(
                 rt,
                 "overstay",
-                f"visitor {visit.visitor_name} is still inside after the visit ended",
+                f"the visitor of visit #{visit.id} is still inside after the visit ended",
                 payload={"visitId": visit.id, "hostId": visit.host_id},
             )
             raised += 1

@@ -82,7 +82,9 @@ async def _check_zones(actor: Actor, zone_ids: list[str]) -> list[Zone]:
         topo = await load_topology()
         now = clock.now()
         for zone in zones:
-            if not await grants.has_grant(actor.person_id, actor.department_id, topo.zones_opening(zone.id), now):
+            # A visit to Z opens Z's whole subtree: the host must hold a grant on Z or above it.
+            covering = {zone.id, *topo.ancestors(zone.id)}
+            if not await grants.has_grant(actor.person_id, actor.department_id, covering, now):
                 raise UserError("NOT_ALLOWED", f"you may not enter {zone.name} yourself", "zoneIds")
     return zones
 
@@ -297,13 +299,13 @@ async def reject(rt: Runtime, actor: Actor, visit_id: str, reason: str) -> Visit
     _may_act_as_host(actor, visit)
     why = validation.name(reason, "reason", max_length=500)
     if visit.status is VisitStatus.REJECTED:
-        rt.access_changed()
-    return visit
+        return visit
     if visit.status not in BEFORE_CHECK_IN:
         raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be rejected")
     async with in_transaction():
         await _set_status(visit, VisitStatus.REJECTED, rejected_reason=why, invite_code_hash=None)
         await _revoke_passes(visit)
+    rt.access_changed()
     return visit
 
 
@@ -312,8 +314,7 @@ async def end(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
     visit = await get_visit(visit_id)
     _may_act_as_host(actor, visit)
     if visit.status in (VisitStatus.CHECKED_OUT, VisitStatus.CANCELLED):
-        rt.access_changed()
-    return visit
+        return visit
     async with in_transaction():
         if visit.status in BEFORE_CHECK_IN:
             await _set_status(visit, VisitStatus.CANCELLED, invite_code_hash=None)
@@ -324,6 +325,7 @@ async def end(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
         else:
             raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be ended")
         await _revoke_passes(visit)
+    rt.access_changed()
     return visit
 
 
@@ -366,8 +368,7 @@ async def check_out(rt: Runtime, actor: Actor | None, visit_id: str) -> Visit:
     """A guard checks the visitor out (or the visitor's own scan leaving the site does)."""
     visit = await get_visit(visit_id)
     if visit.status is VisitStatus.CHECKED_OUT:
-        rt.access_changed()
-    return visit
+        return visit
     if visit.status is not VisitStatus.CHECKED_IN:
         raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be checked out")
     async with in_transaction():
@@ -378,6 +379,7 @@ async def check_out(rt: Runtime, actor: Actor | None, visit_id: str) -> Visit:
             checked_out_by_id=actor.person_id if actor else None,
         )
         await _revoke_passes(visit)
+    rt.access_changed()
     return visit
 
 

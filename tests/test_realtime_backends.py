@@ -1,0 +1,384 @@
+"""One contract, two backends: the event bus and the shared scan state, in memory and on Redis.
+
+Every contract test runs against `MemoryBus` / `MemoryScanState` and against
+`RedisBus` / `RedisScanState`. The Redis cases go through the `require_redis`
+fixture (skipped on a laptop without Redis, failed under CI=true), use a key prefix
+of their own, and delete their keys afterwards. Tests that need two processes
+sharing one Redis use two instances on the same prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from realtime.bus import SUBSCRIBER_QUEUE_SIZE, Bus, MemoryBus, RedisBus, SubscriberOverflow, Subscription
+from realtime.scan_state import MemoryScanState, RedisScanState, ScanState
+from tests.harness import REDIS_URL
+
+MEMORY = pytest.param("memory", id="memory")
+REDIS = pytest.param("redis", id="redis", marks=pytest.mark.redis)
+TTL = 60
+
+
+class Backend:
+    """Makes connected buses and scan states of one kind, and cleans up after them."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.prefix = f"ghtest:rt:{uuid.uuid4().hex[:12]}:"
+        self._opened: list[Bus | ScanState] = []
+
+    async def bus(self, prefix: str | None = None) -> Bus:
+        bus: Bus = MemoryBus() if self.kind == "memory" else RedisBus(REDIS_URL, prefix or self.prefix)
+        await bus.connect()
+        self._opened.append(bus)
+        if isinstance(bus, RedisBus):
+            await _wait_until_listening(bus)
+        return bus
+
+    async def state(self) -> ScanState:
+        state: ScanState = MemoryScanState() if self.kind == "memory" else RedisScanState(REDIS_URL, self.prefix)
+        await state.connect()
+        self._opened.append(state)
+        return state
+
+    async def close(self) -> None:
+        for opened in reversed(self._opened):
+            await opened.disconnect()
+        if self.kind == "redis":
+            await delete_keys(self.prefix)
+
+
+async def delete_keys(prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    r = aioredis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in r.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await r.delete(*keys)
+    finally:
+        await r.aclose()
+
+
+async def _wait_until_listening(bus: RedisBus) -> None:
+    """RedisBus.connect sends PSUBSCRIBE without waiting for Redis to confirm it: round-trip once."""
+    async with bus.subscribe("__warmup__") as sub:
+        for _ in range(100):
+            bus.publish("__warmup__", {"ping": True})
+            try:
+                await asyncio.wait_for(sub.__anext__(), 0.1)
+                return
+            except TimeoutError:
+                continue
+    raise AssertionError("the Redis bus never received its own message")
+
+
+@pytest.fixture(params=[MEMORY, REDIS])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    if request.param == "redis":
+        request.getfixturevalue("require_redis")
+    made = Backend(request.param)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+@pytest.fixture
+async def redis_backend(require_redis: None) -> AsyncIterator[Backend]:
+    made = Backend("redis")
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+async def next_message(sub: Subscription, timeout: float = 5) -> dict[str, Any]:
+    return await asyncio.wait_for(sub.__anext__(), timeout)
+
+
+async def publish_past_a_slow_subscriber(bus: Bus, total: int) -> None:
+    """Publish `total` messages and return once every local subscriber has been handed all of them.
+
+    A fast subscriber beside the slow one keeps up; fan-out hands each message to every
+    subscriber at once, so when the fast one has the last message the slow one was offered all.
+    """
+    async with bus.subscribe("events") as fast:
+        last = -1
+        for i in range(total):
+            bus.publish("events", {"n": i})
+            while not fast.queue.empty():  # MemoryBus delivers at once: keep the fast one empty
+                last = (await next_message(fast))["n"]
+        while last != total - 1:
+            last = (await next_message(fast, 30))["n"]
+
+
+# --- the bus -------------------------------------------------------------------------------
+
+
+async def test_publish_reaches_every_subscriber_of_the_channel_only(backend: Backend) -> None:
+    bus = await backend.bus()
+    async with bus.subscribe("events") as a, bus.subscribe("events") as b, bus.subscribe("other") as other:
+        message = {"id": 1, "gate": "Lobby", "nested": {"ok": True}, "list": [1, "two", None]}
+        bus.publish("events", message)
+        assert await next_message(a) == message
+        assert await next_message(b) == message
+        bus.publish("other", {"id": 2})
+        # Messages on one channel arrive in order, so "other" saw nothing of the first.
+        assert await next_message(other) == {"id": 2}
+        assert a.queue.empty() and b.queue.empty()
+
+
+async def test_messages_arrive_in_the_order_published(backend: Backend) -> None:
+    bus = await backend.bus()
+    async with bus.subscribe("events") as sub:
+        for i in range(200):
+            bus.publish("events", {"n": i})
+        assert [(await next_message(sub))["n"] for _ in range(200)] == list(range(200))
+
+
+async def test_leaving_the_subscription_context_unsubscribes(backend: Backend) -> None:
+    bus = await backend.bus()
+    async with bus.subscribe("events") as stays:
+        async with bus.subscribe("events") as leaves:
+            bus.publish("events", {"n": 1})
+            assert await next_message(leaves) == {"n": 1}
+            assert await next_message(stays) == {"n": 1}
+        bus.publish("events", {"n": 2})
+        # Fan-out hands a message to all local subscribers at once: once `stays` has it, `leaves` would too.
+        assert await next_message(stays) == {"n": 2}
+        assert leaves.queue.empty()
+    assert "events" not in bus._subscribers, "an empty channel's subscriber set is dropped"
+
+
+async def test_a_subscriber_that_falls_behind_gets_an_error_not_a_silent_gap(backend: Backend) -> None:
+    bus = await backend.bus()
+    total = SUBSCRIBER_QUEUE_SIZE + 10
+    async with bus.subscribe("events") as slow:
+        await publish_past_a_slow_subscriber(bus, total)
+        received: list[int] = []
+        with pytest.raises(SubscriberOverflow):
+            while True:
+                received.append((await next_message(slow))["n"])
+        assert received, "some messages arrive before the stream ends"
+        assert received[-1] < total - 1, "the stream ended before the messages it could not hold"
+
+
+@pytest.mark.parametrize("backend", [MEMORY, REDIS], indirect=True)
+async def test_messages_before_an_overflow_are_a_gapless_prefix(backend: Backend) -> None:
+    bus = await backend.bus()
+    async with bus.subscribe("events") as slow:
+        await publish_past_a_slow_subscriber(bus, SUBSCRIBER_QUEUE_SIZE + 10)
+        received: list[int] = []
+        with pytest.raises(SubscriberOverflow):
+            while True:
+                received.append((await next_message(slow))["n"])
+        assert received == list(range(len(received))), (received[:3], len(received))
+
+
+async def test_two_redis_buses_see_each_others_messages(redis_backend: Backend) -> None:
+    first, second = await redis_backend.bus(), await redis_backend.bus()
+    async with (
+        first.subscribe("events") as on_first,
+        second.subscribe("events") as on_second,
+    ):
+        first.publish("events", {"from": "first"})
+        assert await next_message(on_second) == {"from": "first"}
+        assert await next_message(on_first) == {"from": "first"}  # and its own subscribers too
+        second.publish("events", {"from": "second"})
+        assert await next_message(on_first) == {"from": "second"}
+        assert await next_message(on_second) == {"from": "second"}
+
+
+async def test_redis_buses_with_other_prefixes_do_not_hear_each_other(redis_backend: Backend) -> None:
+    other_prefix = f"ghtest:rt:{uuid.uuid4().hex[:12]}:"
+    ours, theirs = await redis_backend.bus(), await redis_backend.bus(prefix=other_prefix)
+    async with theirs.subscribe("events") as sub:
+        ours.publish("events", {"site": "ours"})
+        theirs.publish("events", {"site": "theirs"})
+        assert await next_message(sub) == {"site": "theirs"}
+        await asyncio.sleep(0.2)
+        assert sub.queue.empty()
+
+
+async def test_redis_bus_delivers_queued_messages_before_disconnecting(redis_backend: Backend) -> None:
+    listener = await redis_backend.bus()
+    sender = RedisBus(REDIS_URL, redis_backend.prefix)
+    await sender.connect()
+    async with listener.subscribe("events") as sub:
+        for i in range(50):
+            sender.publish("events", {"n": i})
+        await sender.disconnect()
+        assert [(await next_message(sub))["n"] for _ in range(50)] == list(range(50))
+
+
+# --- the scan state ------------------------------------------------------------------------
+
+
+async def test_claim_token_fresh_then_held_by_the_first_gate(backend: Backend) -> None:
+    state = await backend.state()
+    first = await state.claim_token("AAAAAAAAAAAAAAAA", 100, gate_id=7, ttl=TTL)
+    assert first.fresh is True
+
+    same_gate_unsettled = await state.claim_token("AAAAAAAAAAAAAAAA", 100, gate_id=7, ttl=TTL)
+    assert (same_gate_unsettled.fresh, same_gate_unsettled.gate_id, same_gate_unsettled.decision) == (False, 7, None)
+
+    decision = {"granted": True, "reason": "ok", "person": "Alice Li", "gate": 7, "event": 42}
+    await state.settle_token("AAAAAAAAAAAAAAAA", 100, 7, decision, TTL)
+    same_gate_settled = await state.claim_token("AAAAAAAAAAAAAAAA", 100, gate_id=7, ttl=TTL)
+    assert (same_gate_settled.fresh, same_gate_settled.gate_id, same_gate_settled.decision) == (False, 7, decision)
+
+    other_gate = await state.claim_token("AAAAAAAAAAAAAAAA", 100, gate_id=9, ttl=TTL)
+    assert (other_gate.fresh, other_gate.gate_id) == (False, 7), "the claim names the gate that used it first"
+
+    # The key is the (credential, step) pair: another step or credential is fresh.
+    assert (await state.claim_token("AAAAAAAAAAAAAAAA", 101, gate_id=9, ttl=TTL)).fresh is True
+    assert (await state.claim_token("BBBBBBBBBBBBBBBB", 100, gate_id=9, ttl=TTL)).fresh is True
+
+
+async def test_claim_token_other_gate_while_unsettled(backend: Backend) -> None:
+    state = await backend.state()
+    assert (await state.claim_token("CCCCCCCCCCCCCCCC", 5, gate_id=1, ttl=TTL)).fresh is True
+    other = await state.claim_token("CCCCCCCCCCCCCCCC", 5, gate_id=2, ttl=TTL)
+    assert (other.fresh, other.gate_id, other.decision) == (False, 1, None)
+    # A later claim by the other gate does not take the token over.
+    again = await state.claim_token("CCCCCCCCCCCCCCCC", 5, gate_id=1, ttl=TTL)
+    assert (again.fresh, again.gate_id) == (False, 1)
+
+
+async def test_token_claims_and_device_connections_expire_after_their_ttl(backend: Backend) -> None:
+    state = await backend.state()
+    assert (await state.claim_token("DDDDDDDDDDDDDDDD", 1, gate_id=1, ttl=1)).fresh is True
+    await state.set_device_connection(3, "proc:conn", ttl=1)
+    assert await state.device_connection(3) == "proc:conn"
+    await asyncio.sleep(1.3)
+    assert (await state.claim_token("DDDDDDDDDDDDDDDD", 1, gate_id=2, ttl=TTL)).fresh is True
+    assert await state.device_connection(3) is None
+
+
+async def test_presence_enter_leave_inside(backend: Backend) -> None:
+    state = await backend.state()
+    assert await state.inside(1) == set(), "someone never seen is outside"
+    await state.enter(1, 10)
+    await state.enter(1, 11)
+    await state.enter(1, 10)  # entering twice is still one zone
+    await state.enter(2, 10)
+    assert await state.inside(1) == {10, 11}
+    await state.leave(1, [10, 99])
+    assert await state.inside(1) == {11}
+    assert await state.inside(2) == {10}, "one person's passage leaves another's presence alone"
+    await state.leave(1, [])
+    assert await state.inside(1) == {11}
+    await state.leave(1, iter([11]))  # any iterable of zone ids, as Topology.subtree gives
+    assert await state.inside(1) == set()
+    await state.leave(3, [10])  # never seen: nothing to do, no error
+    assert await state.inside(3) == set()
+
+
+async def test_recall_and_remember_ref(backend: Backend) -> None:
+    state = await backend.state()
+    assert await state.recall_ref(1, "d1-000001") is None
+    reply = {"type": "decision", "ref": "d1-000001", "granted": False, "reason": "no_access"}
+    await state.remember_ref(1, "d1-000001", reply)
+    assert await state.recall_ref(1, "d1-000001") == reply
+    assert await state.recall_ref(2, "d1-000001") is None, "refs are per device"
+    assert await state.recall_ref(1, "d1-000002") is None
+    # Keys must not collide when a ref contains the separator.
+    await state.remember_ref(1, "2:x", {"n": 1})
+    await state.remember_ref(12, ":x", {"n": 2})
+    assert await state.recall_ref(1, "2:x") == {"n": 1}
+    assert await state.recall_ref(12, ":x") == {"n": 2}
+
+
+async def test_device_connection_is_cleared_only_by_its_owner(backend: Backend) -> None:
+    state = await backend.state()
+    assert await state.device_connection(5) is None
+    await state.set_device_connection(5, "p0:old", ttl=TTL)
+    assert await state.device_connection(5) == "p0:old"
+    await state.clear_device_connection(5, "p1:someone-else")
+    assert await state.device_connection(5) == "p0:old"
+    await state.set_device_connection(5, "p1:new", ttl=TTL)  # the device reconnected elsewhere
+    await state.clear_device_connection(5, "p0:old")  # the old connection's clean-up comes late
+    assert await state.device_connection(5) == "p1:new"
+    await state.clear_device_connection(5, "p1:new")
+    assert await state.device_connection(5) is None
+    await state.clear_device_connection(5, "p1:new")  # clearing again is harmless
+    assert await state.device_connection(6) is None
+
+
+async def test_load_presence_and_needs_presence_rebuild(backend: Backend) -> None:
+    state = await backend.state()
+    assert await state.needs_presence_rebuild() is True
+    await state.enter(1, 99)  # state from before the rebuild
+    await state.load_presence({1: {10, 11}, 2: {20}, 3: set()})
+    assert await state.needs_presence_rebuild() is False
+    assert await state.inside(1) == {10, 11}, "the loaded presence replaces what was there"
+    assert await state.inside(2) == {20}
+    assert await state.inside(3) == set()
+    await state.enter(2, 21)
+    assert await state.inside(2) == {20, 21}
+    assert await state.needs_presence_rebuild() is False
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        MEMORY,
+        pytest.param(
+            "redis",
+            id="redis",
+            marks=[
+                pytest.mark.redis,
+            ],
+        ),
+    ],
+    indirect=True,
+)
+async def test_load_presence_forgets_people_missing_from_the_snapshot(backend: Backend) -> None:
+    state = await backend.state()
+    await state.enter(7, 70)  # inside before the rebuild; the event log says they left since
+    await state.load_presence({1: {10}})
+    assert await state.inside(1) == {10}
+    assert await state.inside(7) == set(), "a rebuild must not keep presence the snapshot does not have"
+
+
+async def test_redis_scan_state_is_shared_between_processes(redis_backend: Backend) -> None:
+    first, second = await redis_backend.state(), await redis_backend.state()
+    assert await second.needs_presence_rebuild() is True
+    await first.load_presence({})
+    assert await second.needs_presence_rebuild() is False
+    await first.enter(1, 10)
+    assert await second.inside(1) == {10}
+    assert (await first.claim_token("EEEEEEEEEEEEEEEE", 1, gate_id=3, ttl=TTL)).fresh is True
+    claim = await second.claim_token("EEEEEEEEEEEEEEEE", 1, gate_id=4, ttl=TTL)
+    assert (claim.fresh, claim.gate_id) == (False, 3)
+    await first.remember_ref(1, "r", {"ok": True})
+    assert await second.recall_ref(1, "r") == {"ok": True}
+    await first.set_device_connection(1, "p0:c", ttl=TTL)
+    assert await second.device_connection(1) == "p0:c"
+
+
+async def test_fifty_concurrent_claims_on_two_redis_states_have_exactly_one_winner(redis_backend: Backend) -> None:
+    first, second = await redis_backend.state(), await redis_backend.state()
+    states = [first, second]
+    claims = await asyncio.gather(
+        *(states[i % 2].claim_token("FFFFFFFFFFFFFFFF", 42, gate_id=100 + i, ttl=TTL) for i in range(50))
+    )
+    winners = [i for i, claim in enumerate(claims) if claim.fresh]
+    assert len(winners) == 1, winners
+    winner_gate = 100 + winners[0]
+    assert all(c.gate_id == winner_gate for c in claims if not c.fresh), "every loser names the winner's gate"
+
+
+async def test_fifty_concurrent_claims_on_one_state_have_exactly_one_winner(backend: Backend) -> None:
+    state = await backend.state()
+    claims = await asyncio.gather(
+        *(state.claim_token("GGGGGGGGGGGGGGGG", 42, gate_id=100 + i, ttl=TTL) for i in range(50))
+    )
+    assert sum(c.fresh for c in claims) == 1
