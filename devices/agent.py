@@ -31,19 +31,34 @@ UPLOAD_BATCH = 500
 
 
 class Door:
-    """Where an open goes. Subclasses drive real hardware."""
+    """Where an open goes. Subclasses drive real hardware.
 
-    async def open(self, gate_id: str, duration_ms: int) -> None:
-        print(f"door {gate_id}: open for {duration_ms} ms", flush=True)
+    `hold` keeps the door open (an evacuation) until `close` — the `release` command.
+    """
+
+    async def open(self, gate_id: str, duration_ms: int, hold: bool = False) -> None:
+        print(f"door {gate_id}: " + ("held open" if hold else f"open for {duration_ms} ms"), flush=True)
+
+    async def close(self, gate_id: str) -> None:
+        print(f"door {gate_id}: closed", flush=True)
 
 
 class GpioDoor(Door):
     def __init__(self, pin: int, root: Path = Path("/sys/class/gpio")) -> None:
         self.value = root / f"gpio{pin}" / "value"
+        self.held = False
 
-    async def open(self, gate_id: str, duration_ms: int) -> None:
+    async def open(self, gate_id: str, duration_ms: int, hold: bool = False) -> None:
         self.value.write_text("1")
-        await asyncio.sleep(duration_ms / 1000 if duration_ms > 0 else 5)
+        if hold or duration_ms <= 0:
+            self.held = True
+            return
+        await asyncio.sleep(duration_ms / 1000)
+        if not self.held:
+            self.value.write_text("0")
+
+    async def close(self, gate_id: str) -> None:
+        self.held = False
         self.value.write_text("0")
 
 
@@ -51,8 +66,8 @@ class HttpRelayDoor(Door):
     def __init__(self, url: str) -> None:
         self.url = url
 
-    async def open(self, gate_id: str, duration_ms: int) -> None:
-        body = json.dumps({"gateId": gate_id, "durationMs": duration_ms}).encode()
+    async def open(self, gate_id: str, duration_ms: int, hold: bool = False) -> None:
+        body = json.dumps({"gateId": gate_id, "durationMs": duration_ms, "hold": hold}).encode()
         request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
         await asyncio.to_thread(urllib.request.urlopen, request, None, 5)
 
@@ -115,6 +130,7 @@ class GateAgent:
         self.refs = 0
         self.stopping = False
         self._door_tasks: set[asyncio.Task[None]] = set()
+        self._uploader: asyncio.Task[None] | None = None
         self._load_snapshot()
 
     def _load_snapshot(self) -> None:
@@ -152,12 +168,13 @@ class GateAgent:
                     self.gates = {g["id"]: g for g in welcome.get("gates", [])}
                     self.online.set()
                     delay = 0.5
-                    uploader = asyncio.create_task(self.upload())
+                    self.kick_upload()
                     try:
                         async for raw in ws:
                             await self._on_frame(json.loads(raw))
                     finally:
-                        uploader.cancel()
+                        if self._uploader is not None:
+                            self._uploader.cancel()
             except (TimeoutError, OSError, ConnectionError, websockets.WebSocketException) as exc:
                 log.info("link down: %s", exc)
             finally:
@@ -200,19 +217,30 @@ class GateAgent:
         gate = str(frame.get("gateId", ""))
         if frame.get("command") == "open":
             # Acknowledge at once; the door stays open for its duration on its own.
-            task = asyncio.create_task(self.door.open(gate, int(frame.get("durationMs", 3000))))
+            hold = bool(frame.get("hold"))
+            task = asyncio.create_task(self.door.open(gate, int(frame.get("durationMs", 3000)), hold))
             self._door_tasks.add(task)
             task.add_done_callback(self._door_tasks.discard)
+            if hold and self.decider is not None:
+                self.decider.evacuated.add(gate)
         elif frame.get("command") == "lockdown" and self.decider is not None:
             self.decider.locked.add(gate)
-        elif frame.get("command") == "release" and self.decider is not None:
-            self.decider.locked.discard(gate)
+        elif frame.get("command") == "release":
+            if self.decider is not None:
+                self.decider.locked.discard(gate)
+                self.decider.evacuated.discard(gate)
+            await self.door.close(gate)
         await self._send({"type": "ack", "id": frame.get("id")})
 
     async def _send(self, frame: dict[str, Any]) -> None:
         if self.ws is not None:
             with contextlib.suppress(websockets.WebSocketException):
                 await self.ws.send(json.dumps(frame))
+
+    def kick_upload(self) -> None:
+        """Send buffered events now if the link is up (one uploader at a time)."""
+        if self.ws is not None and self.buffer.events and (self._uploader is None or self._uploader.done()):
+            self._uploader = asyncio.create_task(self.upload())
 
     async def upload(self) -> None:
         while self.buffer.events and self.ws is not None:
@@ -242,25 +270,31 @@ class GateAgent:
                 return bool(answer.get("granted")), str(answer.get("reason")), False
             except (TimeoutError, ConnectionError, websockets.WebSocketException):
                 self.pending.pop(ref, None)
+                # The server may still decide the frame it got: the ref lets it keep only one of the two.
+                return await self.decide_offline(gate_id, token, way, ref)
         return await self.decide_offline(gate_id, token, way)
 
-    async def decide_offline(self, gate_id: str, token: str, direction: str) -> tuple[bool, str, bool]:
+    async def decide_offline(
+        self, gate_id: str, token: str, direction: str, ref: str | None = None
+    ) -> tuple[bool, str, bool]:
         now = datetime.now(UTC)
         if self.decider is None:
             granted, reason = False, "snapshot_expired"
         else:
             granted, reason, _ = self.decider.decide(gate_id, token, direction, now)
             self.decider.forget_old_steps(now)
-        self.buffer.add(
-            {
-                "gateId": gate_id,
-                "at": now.isoformat(),
-                "credential": token,
-                "granted": granted,
-                "reason": reason,
-                "direction": direction,
-            }
-        )
+        event: dict[str, Any] = {
+            "gateId": gate_id,
+            "at": now.isoformat(),
+            "credential": token,
+            "granted": granted,
+            "reason": reason,
+            "direction": direction,
+        }
+        if ref is not None:
+            event["ref"] = ref
+        self.buffer.add(event)
+        self.kick_upload()  # the link may be up though this answer came too late: send it now
         if granted:
             await self.door.open(gate_id, 3000)
         return granted, reason, True

@@ -168,6 +168,10 @@ class DeviceConnection:
         await self.send({"type": "item_result", "ref": frame.ref, **result})
 
     async def _upload(self, frame: Frame) -> None:
+        # Scans this connection is still deciding come first: an uploaded event that carries the
+        # ref of one of them (its answer came too late for the gate) must find it stored.
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         topo = await self.rt.topology.get()
         try:
             events = offline_events.parse_batch(

@@ -48,6 +48,7 @@ class OfflineDecider:
     revoked: set[str] = field(default_factory=set)
     used: dict[tuple[str, int], str] = field(default_factory=dict)  # (cid, step) → gate id
     locked: set[str] = field(default_factory=set)
+    evacuated: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.replace(self.snapshot)
@@ -57,6 +58,7 @@ class OfflineDecider:
         self.credentials = {c["cid"]: c for c in snapshot.get("credentials", [])}
         self.revoked |= set(snapshot.get("revoked", []))
         self.locked = set(snapshot.get("lockedGates", []))
+        self.evacuated = set(snapshot.get("evacuatedGates", []))
         self.tz = ZoneInfo(snapshot.get("timeZone") or "UTC")
         self.valid_until = _time(snapshot.get("validUntil"))
 
@@ -64,8 +66,8 @@ class OfflineDecider:
         """(granted, reason, person name)."""
         if self.valid_until is None or now >= self.valid_until:
             return False, "snapshot_expired", None  # fail closed
-        if gate_id in self.locked:
-            return False, "lockdown", None
+        if gate_id in self.locked or (gate_id in self.evacuated and direction == "IN"):
+            return False, "lockdown", None  # during an evacuation nobody enters
         parsed = passtoken.parse(token)
         if parsed is None:
             return False, "malformed", None

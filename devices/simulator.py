@@ -24,7 +24,10 @@ from devices.agent import Door, GateAgent
 
 
 class QuietDoor(Door):
-    async def open(self, gate_id: str, duration_ms: int) -> None:
+    async def open(self, gate_id: str, duration_ms: int, hold: bool = False) -> None:
+        return None
+
+    async def close(self, gate_id: str) -> None:
         return None
 
 

@@ -18,7 +18,7 @@ from api import clock
 from api.models import AuditEntry
 from resolvers.actor import Actor
 
-_changes: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar("audit_changes", default=None)
+_collector: contextvars.ContextVar[ChangeCollector | None] = contextvars.ContextVar("audit_collector", default=None)
 
 SECRET_FIELDS = frozenset(
     {
@@ -59,23 +59,45 @@ def redact(value: Any) -> Any:
 
 
 @dataclass
-class ChangeCollector:
+class FieldRecord:
     changes: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str | None = None
+
+
+@dataclass
+class ChangeCollector:
+    """What each top-level mutation field of one request changed, and how it ended."""
+
+    records: dict[str, FieldRecord] = field(default_factory=dict)
+    current: str | None = None
 
     def __enter__(self) -> ChangeCollector:
-        self._token = _changes.set(self.changes)
+        self._token = _collector.set(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _changes.reset(self._token)
+        _collector.reset(self._token)
+
+    def start(self, key: str) -> FieldRecord:
+        self.current = key
+        return self.records.setdefault(key, FieldRecord())
 
 
 def note_change(
     target_type: str, target_id: object, before: dict[str, Any] | None, after: dict[str, Any] | None
 ) -> None:
-    collected = _changes.get()
-    if collected is not None:
-        collected.append({"type": target_type, "id": str(target_id), "before": _plain(before), "after": _plain(after)})
+    collector = _collector.get()
+    if collector is not None and collector.current is not None:
+        collector.records[collector.current].changes.append(
+            {"type": target_type, "id": str(target_id), "before": _plain(before), "after": _plain(after)}
+        )
+
+
+def note_outcome(outcome: str) -> None:
+    """The field ended with a refusal the caller can act on (a UserError), e.g. `refused:NOT_FOUND`."""
+    collector = _collector.get()
+    if collector is not None and collector.current is not None:
+        collector.records[collector.current].outcome = outcome
 
 
 async def record(

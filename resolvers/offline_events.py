@@ -70,8 +70,18 @@ def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]
         ref = item.get("ref")
         if ref is not None and (not isinstance(ref, (str, int)) or isinstance(ref, bool) or len(str(ref)) > 128):
             raise BadBatch(f"event {seq}: ref must be the scan's ref")
-        out.append(OfflineEvent(seq, int(gate), when, credential, granted, reason, Direction(direction),
-                                str(ref) if ref is not None else None))
+        out.append(
+            OfflineEvent(
+                seq,
+                int(gate),
+                when,
+                credential,
+                granted,
+                reason,
+                Direction(direction),
+                str(ref) if ref is not None else None,
+            )
+        )
     return out
 
 
@@ -85,8 +95,12 @@ async def ingest(rt: Runtime, device_id: int, events: list[OfflineEvent]) -> tup
     refs = [e.ref for e in events if e.ref]
     decided = set()
     if refs:
-        decided = {r["device_ref"] for r in await GateEvent.filter(device_id=device_id, device_ref__in=refs,
-                                                                   device_seq=None).values("device_ref")}
+        decided = {
+            r["device_ref"]
+            for r in await GateEvent.filter(device_id=device_id, device_ref__in=refs, device_seq=None).values(
+                "device_ref"
+            )
+        }
     fresh = [e for e in events if e.seq not in known and (e.ref is None or e.ref not in decided)]
     fresh = list({e.seq: e for e in fresh}.values())  # one per seq even if a batch repeats one
     people = await _people(fresh)
@@ -108,8 +122,9 @@ async def ingest(rt: Runtime, device_id: int, events: list[OfflineEvent]) -> tup
         rt.bus.publish(CHANNEL, event.message(gate_name, person_name))
         if event.decision == Decision.GRANTED.value and event.person_id is not None and event.direction:
             # An upload can arrive after newer passages: only the latest by time says where someone is.
-            newer = await GateEvent.filter(person_id=event.person_id, decision=Decision.GRANTED,
-                                           direction__not_isnull=True, at__gt=event.at).exists()
+            newer = await GateEvent.filter(
+                person_id=event.person_id, decision=Decision.GRANTED, direction__not_isnull=True, at__gt=event.at
+            ).exists()
             if not newer:
                 await presence.apply_passage(rt, topo, event.person_id, event.zone_id, Direction(event.direction))
     return len(stored), len(events) - len(stored)

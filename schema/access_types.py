@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 
 from api import models as m
 from api.models import AccessRequestStatus, IdentityDocument
-from resolvers import access_requests, access_reviews, audit, people
+from resolvers import access_requests, access_reviews, audit, grants, people
 from resolvers.actor import Actor
 from schema.context import Info
 from schema.pagination import Connection, Edge, PageInfo, check_first, decode_cursor, encode_cursor
@@ -131,6 +131,15 @@ class PersonPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+async def _in_scope(info: Info, found: list[m.Grant]) -> list[m.Grant]:
+    """A department head sees the grants of their own department and its people only."""
+    scope = await grants.people_scope(_actor(info))
+    if scope is None:
+        return found
+    people = {p["id"] for p in await m.Person.filter(department_id__in=scope).values("id")}
+    return [g for g in found if g.department_id in scope or g.person_id in people]
+
+
 def _maybe(row: m.AccessRequest | None) -> AccessRequest | None:
     return AccessRequest.of(row) if row else None
 
@@ -174,15 +183,19 @@ class AccessQuery:
         if not zone_id.isdigit():
             return []
         lines = await access_reviews.who_can_enter(info.context.rt, int(zone_id))
+        scope = await grants.people_scope(_actor(info))
+        if scope is not None:  # a department head reviews their own people only
+            lines = [x for x in lines if x.person.department_id in scope]
         return [AccessLine(person=Person.of(x.person), grant=Grant.of(x.grant), via=x.via) for x in lines]
 
     @strawberry.field(permission_classes=[IsReviewer], description="Live grants nobody used for `days` days.")
     async def unused_grants(self, info: Info, days: int = 90) -> list[Grant]:
-        return [Grant.of(g) for g in await access_reviews.unused(info.context.rt, max(1, min(days, 3650)))]
+        found = await access_reviews.unused(info.context.rt, max(1, min(days, 3650)))
+        return [Grant.of(g) for g in await _in_scope(info, found)]
 
     @strawberry.field(permission_classes=[IsReviewer], description="Live grants past their review date.")
-    async def grants_due_for_review(self) -> list[Grant]:
-        return [Grant.of(g) for g in await access_reviews.due_for_review()]
+    async def grants_due_for_review(self, info: Info) -> list[Grant]:
+        return [Grant.of(g) for g in await _in_scope(info, await access_reviews.due_for_review())]
 
     @strawberry.field(permission_classes=[IsEmployee], description="Requests waiting for the caller's decision.")
     async def access_requests_to_decide(self, info: Info) -> list[AccessRequest]:

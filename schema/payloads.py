@@ -8,6 +8,7 @@ from typing import TypeVar
 import strawberry
 from graphql.error import GraphQLError
 
+from resolvers import audit
 from resolvers.errors import Forbidden, RateLimited
 from resolvers.errors import UserError as DomainUserError
 from schema.errors import forbidden
@@ -32,6 +33,7 @@ async def attempt(work: Awaitable[T]) -> tuple[T | None, list[UserError]]:
     try:
         return await work, []
     except DomainUserError as exc:
+        audit.note_outcome("refused:" + exc.code)
         return None, [UserError(code=exc.code, message=exc.message, field=exc.field)]
     except Forbidden as exc:
         raise forbidden(exc.message) from None

@@ -1,0 +1,1139 @@
+"""People, roles and access rules (POLICY 3.1, 6.3, 7) against a real server.
+
+Schedules, position grants, department-head scope, maintenance access requests,
+access reviews, offboarding, the audit log, unmasked personal data and the rate
+limits on sign-in and invite codes. Every test gets a fresh server process on its
+own copy of a demo database loaded once per module (`world`), so rate-limit counters,
+grants and audit entries never leak from one test to the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from graphql import OperationDefinitionNode, parse
+
+from api import passtoken
+from mobile_contracts import documents
+from resolvers.demo import make_prc_id
+from tests.harness import Demo, Gate, Phone, ServerProcess, Site
+
+DEMO_USERS = ["admin", "security", "hr", "guard", "alice", "carol", "bob", "dave"]
+
+
+def demo_id_number(username: str) -> str:
+    i = DEMO_USERS.index(username)
+    return make_prc_id("110101", f"19{80 + i}0101", f"{100 + i:03d}")
+
+
+def demo_phone(username: str) -> str:
+    return f"+86138000000{DEMO_USERS.index(username):02d}"
+
+
+def _operations() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for text in documents().values():
+        for definition in parse(text).definitions:
+            if isinstance(definition, OperationDefinitionNode) and definition.name:
+                index[definition.name.value] = text
+    return index
+
+
+OPERATIONS = _operations()
+
+GRANT = """mutation($input: GrantAccessInput!) {
+  grantAccess(input: $input) {
+    grant { id validFrom validUntil revokedAt zone { id name } person { id } }
+    errors { code message field }
+  }
+}"""
+REVOKE = "mutation($id: ID!) { revokeGrant(id: $id) { grant { id revokedAt } errors { code field } } }"
+MARK_REVIEWED = "mutation($id: ID!) { markGrantReviewed(id: $id) { grant { id } errors { code field } } }"
+PERSON_GRANTS = (
+    "query($p: ID!) { grants(personId: $p) { id validUntil zone { name } person { id } department { name } } }"
+)
+REVIEW = """query($z: ID!) { zoneAccessReview(zoneId: $z) {
+  via person { id username department { name } } grant { id zone { name } } } }"""
+UNUSED = "query($d: Int!) { unusedGrants(days: $d) { id zone { name } } }"
+DUE = "{ grantsDueForReview { id zone { name } } }"
+REQUEST = """mutation($z: ID!, $r: String!, $d: Int!) { requestZoneAccess(zoneId: $z, reason: $r, days: $d) {
+  request { id status days reason person { username } zone { name } } errors { code field } } }"""
+REQUEST_FIELDS = "request { id status decidedAt grant { id validFrom validUntil zone { name } person { username } } }"
+APPROVE = f"mutation($id: ID!) {{ approveAccessRequest(id: $id) {{ {REQUEST_FIELDS} errors {{ code field }} }} }}"
+REJECT = f'mutation($id: ID!) {{ rejectAccessRequest(id: $id, note: "no") {{ {REQUEST_FIELDS} errors {{ code }} }} }}'
+TO_DECIDE = "{ accessRequestsToDecide { id status person { username } zone { name } } }"
+AUDIT = """query($first: Int!, $action: String) { auditLog(first: $first, action: $action) {
+  edges { node { id at actorId actorName address action targetType targetId outcome detail } } } }"""
+LOGIN = """mutation($username: String!, $password: String!) { login(username: $username, password: $password) {
+  session { accessToken refreshToken } errors { code message field } } }"""
+PEOPLE = "{ people(first: 100) { edges { node { id username department { name } } } } }"  # ordered by id
+PERSON = "query($id: ID!) { person(id: $id) { id username idNumberMasked phoneMasked } }"
+PERSONAL_DATA = "query($id: ID!) { personalData(personId: $id) { idNumber phone documentType } }"
+UNLOCK = "mutation($id: ID!) { unlockAccount(personId: $id) { person { id username } errors { code } } }"
+BIND = 'mutation($k: String!) { bindPhone(publicKey: $k, deviceName: "t") { credential { id } errors { code } } }'
+REGISTER = """mutation($code: String!, $input: VisitorDetailsInput!) {
+  completeVisitorRegistration(inviteCode: $code, input: $input) { session { accessToken } errors { code field } } }"""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def codes(answer: dict[str, Any]) -> list[str | None]:
+    return [e.get("extensions", {}).get("code") for e in answer.get("errors") or []]
+
+
+def user_errors(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [(e["code"], e.get("field")) for e in payload["errors"]]
+
+
+def instant(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    assert value.tzinfo is not None, text
+    return value
+
+
+class Api:
+    """HTTP GraphQL for one server, with one connection pool and the demo's tokens."""
+
+    def __init__(self, server: ServerProcess, demo: Demo) -> None:
+        self.server = server
+        self.demo = demo
+        self.http = httpx.AsyncClient(timeout=30)
+        self.tokens: dict[str, str] = {}
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def raw(
+        self, query: str, variables: dict[str, Any] | None = None, as_: str | None = None, op: str | None = None
+    ) -> dict[str, Any]:
+        """The answer; `as_` is a username (signed in on first use) or a bearer token."""
+        token = None
+        if as_ is not None:
+            token = await self.token(as_) if as_ in self.demo.passwords or as_ in self.tokens else as_
+        body: dict[str, Any] = {"query": OPERATIONS[op] if op else query, "variables": variables or {}}
+        if op:
+            body["operationName"] = op
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        r = await self.http.post(self.server.http + "/graphql", json=body, headers=headers)
+        assert r.status_code in (200, 400), (r.status_code, r.text)
+        answer: dict[str, Any] = r.json()
+        assert "INTERNAL_SERVER_ERROR" not in codes(answer), answer
+        return answer
+
+    async def ok(self, query: str, variables: dict[str, Any] | None = None, as_: str | None = None) -> Any:
+        answer = await self.raw(query, variables, as_)
+        assert not answer.get("errors"), answer
+        return answer["data"]
+
+    async def op(self, name: str, variables: dict[str, Any] | None = None, as_: str | None = None) -> dict[str, Any]:
+        """A contract operation (mobile_contracts/*.graphql) sent exactly as the apps send it."""
+        return await self.raw("", variables, as_, op=name)
+
+    async def login(self, username: str, password: str) -> dict[str, Any]:
+        data = await self.ok(LOGIN, {"username": username, "password": password})
+        payload: dict[str, Any] = data["login"]
+        return payload
+
+    async def token(self, username: str) -> str:
+        if username not in self.tokens:
+            payload = await self.login(username, self.demo.passwords[username])
+            assert payload["errors"] == [], payload
+            self.tokens[username] = payload["session"]["accessToken"]
+        return self.tokens[username]
+
+
+@dataclass
+class Ids:
+    zones: dict[str, str]
+    departments: dict[str, str]
+    people: dict[str, str]
+    members: dict[str, list[str]]  # department name → usernames, by id
+
+    @classmethod
+    def of(cls, site: dict[str, Any], people: dict[str, Any]) -> Ids:
+        members: dict[str, list[str]] = {}
+        for edge in people["people"]["edges"]:
+            members.setdefault(edge["node"]["department"]["name"], []).append(edge["node"]["username"])
+        return cls(
+            {z["name"]: z["id"] for z in site["zones"]},
+            {d["name"]: d["id"] for d in site["departments"]},
+            {e["node"]["username"]: e["node"]["id"] for e in people["people"]["edges"]},
+            members,
+        )
+
+
+@dataclass
+class Pass:
+    """A bound phone that never shows the same (credential, step) twice: each scan is a new token."""
+
+    phone: Phone
+    used: set[int] = field(default_factory=set)
+
+    async def token(self) -> str:
+        assert self.phone.cid is not None
+        period = passtoken.DEFAULT_PERIOD
+        while True:
+            now = time.time()
+            step = passtoken.current_step(now, period)
+            candidates = [step, step + 1]
+            if period - now % period > 3:  # step - 1 stays within the skew until this step ends
+                candidates.append(step - 1)
+            for candidate in candidates:
+                if candidate not in self.used:
+                    self.used.add(candidate)
+                    return passtoken.sign(self.phone.cid, candidate, self.phone.key)
+            await asyncio.sleep(period - now % period + 0.05)
+
+
+class OfflineGate(Gate):
+    """The demo device announcing the `offline` capability: it gets snapshots and revocation frames."""
+
+    async def connect(self) -> OfflineGate:
+        self.ws = await websockets.connect(self.server.ws + "/devices/ws", max_size=None)
+        await self.send(
+            {
+                "type": "hello",
+                "deviceId": self.device_id,
+                "secret": self.secret,
+                "firmware": "test-1.0",
+                "capabilities": ["offline"],
+            }
+        )
+        self.welcome = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+        assert self.welcome["type"] == "welcome", self.welcome
+        return self
+
+
+@dataclass
+class World:
+    """A fresh demo server: API, ids, the demo gate device (connected on first use), phones bound on demand."""
+
+    server: ServerProcess
+    demo: Demo
+    site: Site
+    api: Api
+    ids: Ids
+    gate_: Gate | None = None
+    passes: dict[str, Pass] = field(default_factory=dict)
+
+    async def connect_gate(self, gate_class: type[Gate] = Gate) -> Gate:
+        assert self.gate_ is None, "one connection of the demo device at a time"
+        self.gate_ = await gate_class(self.server, self.demo.device_id, self.demo.device_secret).connect()
+        return self.gate_
+
+    @property
+    def gate(self) -> Gate:
+        assert self.gate_ is not None
+        return self.gate_
+
+    async def pass_of(self, username: str) -> Pass:
+        if username not in self.passes:
+            phone = Phone()
+            data = await self.api.ok(BIND, {"k": phone.public_key}, as_=username)
+            assert data["bindPhone"]["errors"] == [], data
+            phone.cid = data["bindPhone"]["credential"]["id"]
+            self.passes[username] = Pass(phone)
+        return self.passes[username]
+
+    async def scan(self, username: str, gate_name: str, direction: str | None = "IN") -> dict[str, Any]:
+        if self.gate_ is None:
+            await self.connect_gate()
+        p = await self.pass_of(username)
+        gate_id = self.demo.gates[gate_name]
+        both = gate_name in ("Engineering door", "Finance door")
+        return await self.gate.scan(gate_id, await p.token(), direction if both else None)
+
+    async def grant(self, as_: str, **input: Any) -> dict[str, Any]:
+        data = await self.api.ok(GRANT, {"input": input}, as_=as_)
+        payload: dict[str, Any] = data["grantAccess"]
+        return payload
+
+    async def audit(self, action: str | None = None, first: int = 100) -> list[dict[str, Any]]:
+        """Audit entries, newest first."""
+        data = await self.api.ok(AUDIT, {"first": first, "action": action}, as_="admin")
+        return [e["node"] for e in data["auditLog"]["edges"]]
+
+    async def last_audit_id(self) -> int:
+        entries = await self.audit(first=1)
+        return int(entries[0]["id"]) if entries else 0
+
+    def db(self) -> sqlite3.Connection:
+        url = self.site.env["GATEHOUSE_DATABASE_URL"]
+        return sqlite3.connect(url.removeprefix("sqlite://"), timeout=10)
+
+
+TOKEN_MINUTES = "240"  # the template's tokens outlive the module
+
+
+@dataclass(frozen=True)
+class Template:
+    """The demo site loaded once, with every demo user signed in; each test serves a copy."""
+
+    directory: Path
+    secret_key: str
+    demo: Demo
+    tokens: dict[str, str]
+    ids: Ids
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    directory = tmp_path_factory.mktemp("access-rules-template")
+    site = Site(directory)
+    demo = site.load_demo()
+    server = site.start_server(GATEHOUSE_ACCESS_TOKEN_MINUTES=TOKEN_MINUTES)
+    try:
+        with httpx.Client(timeout=30) as http:
+
+            def ask(query: str, variables: dict[str, Any], token: str | None = None) -> Any:
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                body = http.post(
+                    server.http + "/graphql", json={"query": query, "variables": variables}, headers=headers
+                ).json()
+                assert not body.get("errors"), body
+                return body["data"]
+
+            tokens = {}
+            for username in DEMO_USERS:
+                login = ask(LOGIN, {"username": username, "password": demo.passwords[username]})["login"]
+                assert login["errors"] == [], login
+                tokens[username] = login["session"]["accessToken"]
+            site_data = ask("{ zones { id name } departments { id name } }", {}, tokens["admin"])
+            people = ask(PEOPLE, {}, tokens["admin"])
+    finally:
+        site.stop()  # a clean shutdown checkpoints the WAL into the file
+    return Template(directory, site.env["GATEHOUSE_SECRET_KEY"], demo, tokens, Ids.of(site_data, people))
+
+
+@pytest.fixture
+async def world(template: Template, tmp_path: Path) -> Any:
+    """A fresh server on a fresh copy of the template database: nothing leaks between tests."""
+    for f in template.directory.glob("gatehouse.sqlite3*"):
+        shutil.copy(f, tmp_path / f.name)
+    site = Site(tmp_path)
+    site.env["GATEHOUSE_SECRET_KEY"] = template.secret_key
+    site.demo = template.demo
+    server = site.start_server(GATEHOUSE_ACCESS_TOKEN_MINUTES=TOKEN_MINUTES)
+    api = Api(server, template.demo)
+    api.tokens.update(template.tokens)
+    w = World(server, template.demo, site, api, template.ids)
+    try:
+        yield w
+    finally:
+        if w.gate_ is not None:
+            await w.gate_.close()
+        await api.close()
+        site.stop()
+
+
+def hhmm(value: datetime) -> str:
+    return f"{value.hour:02d}:{value.minute:02d}"
+
+
+def window_excluding_now() -> dict[str, Any]:
+    """A window on today's weekday (UTC, the tests' site time zone) that does not contain now."""
+    now = datetime.now(UTC)
+    if now.hour >= 2:
+        return {"weekdays": [now.isoweekday()], "start": "00:00", "end": hhmm(now - timedelta(hours=1))}
+    return {"weekdays": [now.isoweekday()], "start": f"{now.hour + 2:02d}:00", "end": "23:00"}
+
+
+def window_containing_now() -> dict[str, Any]:
+    """A window on today's weekday around now, at least an hour wide on either side where it can be."""
+    now = datetime.now(UTC)
+    if now.hour <= 21:
+        return {"weekdays": [now.isoweekday()], "start": f"{now.hour:02d}:00", "end": f"{now.hour + 2:02d}:00"}
+    return {"weekdays": [now.isoweekday()], "start": f"{now.hour:02d}:00", "end": "02:00"}  # a night window
+
+
+# =========================================================================== schedules
+
+
+async def test_a_schedule_window_decides_when_a_grant_opens(world: World) -> None:
+    eng = world.ids.zones["Engineering office"]
+    bob = world.ids.people["bob"]
+    # Bob (Finance) has no way into the Engineering office by himself.
+    first = await world.scan("bob", "Engineering door")
+    assert (first["granted"], first["reason"]) == (False, "no_access")
+
+    closed = await world.grant("admin", zoneId=eng, personId=bob, schedule=[window_excluding_now()])
+    assert closed["errors"] == [], closed
+    reply = await world.scan("bob", "Engineering door")
+    assert (reply["granted"], reply["reason"]) == (False, "outside_schedule")
+
+    revoked = await world.api.ok(REVOKE, {"id": closed["grant"]["id"]}, as_="admin")
+    assert revoked["revokeGrant"]["errors"] == []
+    open_now = await world.grant("admin", zoneId=eng, personId=bob, schedule=[window_containing_now()])
+    assert open_now["errors"] == [], open_now
+    reply = await world.scan("bob", "Engineering door")
+    assert (reply["granted"], reply["reason"]) == (True, "ok")
+    assert reply["person"] == {"displayName": "Bob Wang"}
+
+
+async def test_a_schedule_is_validated_on_grant(world: World) -> None:
+    eng = world.ids.zones["Engineering office"]
+    for window in (
+        {"weekdays": [8], "start": "08:00", "end": "18:00"},
+        {"weekdays": [], "start": "08:00", "end": "18:00"},
+        {"weekdays": [1], "start": "25:00", "end": "18:00"},
+        {"weekdays": [1], "start": "08:00", "end": "08:00"},
+    ):
+        payload = await world.grant("admin", zoneId=eng, personId=world.ids.people["bob"], schedule=[window])
+        assert payload["grant"] is None
+        assert user_errors(payload) == [("INVALID", "schedule")], window
+    grants = await world.api.ok(PERSON_GRANTS, {"p": world.ids.people["bob"]}, as_="admin")
+    assert [g["zone"]["name"] for g in grants["grants"]] == ["Finance office"]
+
+
+# =========================================================================== position grants
+
+
+async def test_a_position_grant_opens_for_everyone_holding_the_position(world: World) -> None:
+    mgmt = world.ids.zones["Management area"]
+    before = await world.scan("bob", "Management door")
+    assert (before["granted"], before["reason"]) == (False, "no_access")
+
+    payload = await world.grant("admin", zoneId=mgmt, position="Accountant")
+    assert payload["errors"] == [], payload
+    assert payload["grant"]["zone"]["name"] == "Management area"
+    assert payload["grant"]["person"] is None
+
+    reply = await world.scan("bob", "Management door")
+    assert (reply["granted"], reply["reason"]) == (True, "ok")
+    other = await world.scan("alice", "Management door")  # an Engineer, not an Accountant
+    assert (other["granted"], other["reason"]) == (False, "no_access")
+
+
+async def test_only_grantors_give_position_grants(world: World) -> None:
+    mgmt = world.ids.zones["Management area"]
+    for who in ("hr", "guard", "alice"):
+        answer = await world.api.raw(GRANT, {"input": {"zoneId": mgmt, "position": "Accountant"}}, as_=who)
+        assert codes(answer) == ["FORBIDDEN"], (who, answer)
+        assert answer["data"] is None
+    # A department head grants only within their department: a position spans departments.
+    eng = world.ids.zones["Engineering office"]
+    answer = await world.api.raw(GRANT, {"input": {"zoneId": eng, "position": "Engineer"}}, as_="carol")
+    assert codes(answer) == ["FORBIDDEN"], answer
+    reply = await world.scan("bob", "Management door")
+    assert reply["reason"] == "no_access"
+
+
+# =========================================================================== department-head scope
+
+
+async def test_department_head_grants_within_their_department_only(world: World) -> None:
+    eng, fin = world.ids.zones["Engineering office"], world.ids.zones["Finance office"]
+    alice, bob = world.ids.people["alice"], world.ids.people["bob"]
+
+    own = await world.grant("carol", zoneId=eng, personId=alice)
+    assert own["errors"] == [], own
+    assert own["grant"]["zone"]["name"] == "Engineering office"
+    assert own["grant"]["person"] == {"id": alice}
+
+    other_person = await world.api.raw(GRANT, {"input": {"zoneId": eng, "personId": bob}}, as_="carol")
+    assert codes(other_person) == ["FORBIDDEN"]
+    assert other_person["data"] is None
+
+    before = await world.api.ok(PERSON_GRANTS, {"p": alice}, as_="admin")
+    other_zone = await world.grant("carol", zoneId=fin, personId=alice)
+    assert other_zone["grant"] is None
+    assert user_errors(other_zone) == [("NOT_ALLOWED", "zoneId")]
+    after = await world.api.ok(PERSON_GRANTS, {"p": alice}, as_="admin")
+    assert after == before
+    assert sorted(g["zone"]["name"] for g in after["grants"]) == ["Engineering office", "Engineering office"]
+    refused = await world.scan("alice", "Finance door")
+    assert refused["reason"] == "no_access"
+
+
+async def test_department_head_sees_and_changes_their_own_people_only(world: World) -> None:
+    people = await world.api.ok(PEOPLE, as_="carol")
+    assert sorted(e["node"]["username"] for e in people["people"]["edges"]) == ["alice", "carol"]
+    assert {e["node"]["department"]["name"] for e in people["people"]["edges"]} == {"Engineering"}
+
+    alice = await world.api.ok(PERSON, {"id": world.ids.people["alice"]}, as_="carol")
+    assert alice["person"]["username"] == "alice"
+    bob = await world.api.raw(PERSON, {"id": world.ids.people["bob"]}, as_="carol")
+    assert codes(bob) == ["FORBIDDEN"]
+    assert bob["data"] == {"person": None}
+
+    # The Finance department's grant is not hers to review or revoke.
+    fin_grant = next(
+        g
+        for g in (await world.api.ok(PERSON_GRANTS, {"p": world.ids.people["bob"]}, as_="admin"))["grants"]
+        if g["department"] and g["department"]["name"] == "Finance"
+    )
+    for mutation in (REVOKE, MARK_REVIEWED):
+        answer = await world.api.raw(mutation, {"id": fin_grant["id"]}, as_="carol")
+        assert codes(answer) == ["FORBIDDEN"], answer
+    still = await world.api.ok(PERSON_GRANTS, {"p": world.ids.people["bob"]}, as_="admin")
+    assert fin_grant in still["grants"]
+    reply = await world.scan("bob", "Finance door")
+    assert (reply["granted"], reply["reason"]) == (True, "ok")
+
+
+async def test_department_head_review_shows_only_their_own_people(world: World) -> None:
+    answer = await world.api.raw(REVIEW, {"z": world.ids.zones["Finance office"]}, as_="carol")
+    if answer.get("errors"):
+        assert codes(answer) == ["FORBIDDEN"]
+        return
+    departments = {line["person"]["department"]["name"] for line in answer["data"]["zoneAccessReview"]}
+    assert departments <= {"Engineering"}, answer
+
+
+# =========================================================================== maintenance access requests
+
+
+async def test_a_maintenance_request_is_decided_by_the_areas_responsible_head(world: World) -> None:
+    maint = world.ids.zones["Maintenance area"]
+    asked = await world.api.ok(REQUEST, {"z": maint, "r": "replace the pump filter", "d": 2}, as_="alice")
+    payload = asked["requestZoneAccess"]
+    assert payload["errors"] == [], payload
+    request = payload["request"]
+    assert request["status"] == "PENDING"
+    assert (request["days"], request["reason"]) == (2, "replace the pump filter")
+    assert request["person"] == {"username": "alice"}
+    assert request["zone"] == {"name": "Maintenance area"}
+
+    again = await world.api.ok(REQUEST, {"z": maint, "r": "again", "d": 1}, as_="alice")
+    assert user_errors(again["requestZoneAccess"]) == [("CONFLICT", "zoneId")]
+
+    denied = await world.scan("alice", "Maintenance door")
+    assert (denied["granted"], denied["reason"]) == (False, "no_access")
+
+    for who in ("alice", "bob", "carol", "hr"):
+        answer = await world.api.raw(APPROVE, {"id": request["id"]}, as_=who)
+        assert codes(answer) == ["FORBIDDEN"], (who, answer)
+    assert (await world.api.ok(TO_DECIDE, as_="carol"))["accessRequestsToDecide"] == []
+
+    to_decide = (await world.api.ok(TO_DECIDE, as_="security"))["accessRequestsToDecide"]
+    assert to_decide == [
+        {
+            "id": request["id"],
+            "status": "PENDING",
+            "person": {"username": "alice"},
+            "zone": {"name": "Maintenance area"},
+        }
+    ]
+    before = datetime.now(UTC)
+    approved = (await world.api.ok(APPROVE, {"id": request["id"]}, as_="security"))["approveAccessRequest"]
+    after = datetime.now(UTC)
+    assert approved["errors"] == [], approved
+    assert approved["request"]["status"] == "APPROVED"
+    grant = approved["request"]["grant"]
+    assert grant["zone"] == {"name": "Maintenance area"}
+    assert grant["person"] == {"username": "alice"}
+    assert before - timedelta(seconds=5) <= instant(grant["validFrom"]) <= after + timedelta(seconds=5)
+    until = instant(grant["validUntil"])
+    assert before + timedelta(days=2) - timedelta(seconds=5) <= until <= after + timedelta(days=2, seconds=5)
+    assert (await world.api.ok(TO_DECIDE, as_="security"))["accessRequestsToDecide"] == []
+
+    reply = await world.scan("alice", "Maintenance door")
+    assert (reply["granted"], reply["reason"]) == (True, "ok")
+
+    # Approving again changes nothing; rejecting an approved request is refused.
+    repeat = (await world.api.ok(APPROVE, {"id": request["id"]}, as_="security"))["approveAccessRequest"]
+    assert repeat["request"]["grant"]["id"] == grant["id"]
+    rejected = (await world.api.ok(REJECT, {"id": request["id"]}, as_="security"))["rejectAccessRequest"]
+    assert [e["code"] for e in rejected["errors"]] == ["NOT_ALLOWED"]
+    mine = await world.api.ok("{ myAccessRequests { id status } }", as_="alice")
+    assert mine["myAccessRequests"] == [{"id": request["id"], "status": "APPROVED"}]
+
+
+async def test_requests_are_for_maintenance_areas_only(world: World) -> None:
+    for zone in ("Engineering office", "Management area", "Lobby"):
+        asked = await world.api.ok(REQUEST, {"z": world.ids.zones[zone], "r": "please", "d": 2}, as_="bob")
+        assert asked["requestZoneAccess"]["request"] is None
+        assert user_errors(asked["requestZoneAccess"]) == [("NOT_ALLOWED", "zoneId")], zone
+    maint = world.ids.zones["Maintenance area"]
+    for days in (0, 31):
+        asked = await world.api.ok(REQUEST, {"z": maint, "r": "please", "d": days}, as_="bob")
+        assert user_errors(asked["requestZoneAccess"]) == [("INVALID", "days")]
+    asked = await world.api.ok(REQUEST, {"z": "999999", "r": "please", "d": 1}, as_="bob")
+    assert user_errors(asked["requestZoneAccess"]) == [("NOT_FOUND", "zoneId")]
+    assert (await world.api.ok("{ myAccessRequests { id } }", as_="bob"))["myAccessRequests"] == []
+
+
+async def test_a_rejected_request_grants_nothing_and_nobody_decides_their_own(world: World) -> None:
+    maint = world.ids.zones["Maintenance area"]
+    bob_req = (await world.api.ok(REQUEST, {"z": maint, "r": "audit the meters", "d": 1}, as_="bob"))[
+        "requestZoneAccess"
+    ]["request"]
+    rejected = (await world.api.ok(REJECT, {"id": bob_req["id"]}, as_="security"))["rejectAccessRequest"]
+    assert rejected["errors"] == []
+    assert (rejected["request"]["status"], rejected["request"]["grant"]) == ("REJECTED", None)
+    late = (await world.api.ok(APPROVE, {"id": bob_req["id"]}, as_="security"))["approveAccessRequest"]
+    assert [e["code"] for e in late["errors"]] == ["NOT_ALLOWED"]
+    assert (await world.scan("bob", "Maintenance door"))["reason"] == "no_access"
+
+    # The responsible head asks for the area himself: he may not decide it, an admin may.
+    own = (await world.api.ok(REQUEST, {"z": maint, "r": "inspection", "d": 1}, as_="security"))["requestZoneAccess"][
+        "request"
+    ]
+    answer = await world.api.raw(APPROVE, {"id": own["id"]}, as_="security")
+    assert codes(answer) == ["FORBIDDEN"]
+    by_admin = (await world.api.ok(APPROVE, {"id": own["id"]}, as_="admin"))["approveAccessRequest"]
+    assert by_admin["request"]["status"] == "APPROVED"
+
+
+# =========================================================================== access reviews
+
+
+def _lines(review: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(x["person"]["username"], x["via"], x["grant"]["zone"]["name"]) for x in review["zoneAccessReview"]]
+
+
+def _shift(db: sqlite3.Connection, column: str, by: timedelta, where: str = "1=1") -> None:
+    """Move a stored instant (Tortoise keeps them as text, 'YYYY-MM-DD HH:MM:SS.ffffff+00:00')."""
+    rows = db.execute(f"SELECT id, {column} FROM access_grant WHERE {where}").fetchall()
+    for gid, text in rows:
+        moved = (datetime.fromisoformat(text) + by).isoformat(sep=" ", timespec="microseconds")
+        db.execute(f"UPDATE access_grant SET {column} = ? WHERE id = ?", (moved, gid))
+    db.commit()
+
+
+async def test_zone_access_review_lists_who_may_enter_and_why(world: World) -> None:
+    members = world.ids.members
+    assert members["Engineering"] == ["alice", "carol"]
+    assert {"admin", "security", "guard"} <= set(members["Security"])
+    eng = world.ids.zones["Engineering office"]
+    review = await world.api.ok(REVIEW, {"z": eng}, as_="security")
+    # The Engineering department's grant, and the Security department's Lobby grant (an ancestor's grant
+    # opens the gates of its sub-zones); grants in order of creation, people by id.
+    security_via_lobby = [(u, "DEPARTMENT", "Lobby") for u in members["Security"]]
+    assert _lines(review) == [
+        ("alice", "DEPARTMENT", "Engineering office"),
+        ("carol", "DEPARTMENT", "Engineering office"),
+        *security_via_lobby,
+    ]
+    # The Engineering head reviews the same zone but sees only her department's people.
+    assert _lines(await world.api.ok(REVIEW, {"z": eng}, as_="carol")) == [
+        ("alice", "DEPARTMENT", "Engineering office"),
+        ("carol", "DEPARTMENT", "Engineering office"),
+    ]
+
+    await world.grant("admin", zoneId=world.ids.zones["Management area"], position="Accountant")
+    mgmt = await world.api.ok(REVIEW, {"z": world.ids.zones["Management area"]}, as_="security")
+    assert _lines(mgmt) == [
+        *security_via_lobby,
+        ("carol", "PERSON", "Management area"),
+        ("bob", "POSITION", "Management area"),
+    ]
+    # The Lobby's own review: every grant below it opens the way in.
+    lobby = await world.api.ok(REVIEW, {"z": world.ids.zones["Lobby"]}, as_="security")
+    by_department = {(u, "DEPARTMENT") for d in ("Engineering", "Finance", "Security") for u in members[d]}
+    assert {(u, v) for u, v, _ in _lines(lobby)} == by_department | {
+        ("carol", "PERSON"),
+        ("dave", "PERSON"),
+        ("bob", "POSITION"),
+    }
+    assert len(_lines(lobby)) == len(by_department) + 3
+    assert (await world.api.ok(REVIEW, {"z": "999999"}, as_="security"))["zoneAccessReview"] == []
+    denied = await world.api.raw(REVIEW, {"z": eng}, as_="hr")
+    assert codes(denied) == ["FORBIDDEN"]
+
+
+async def test_grants_due_for_review_and_marking_them_reviewed(world: World) -> None:
+    assert (await world.api.ok(DUE, as_="security"))["grantsDueForReview"] == []
+    eng_grant = next(
+        g
+        for g in (await world.api.ok(PERSON_GRANTS, {"p": world.ids.people["alice"]}, as_="admin"))["grants"]
+        if g["department"] and g["department"]["name"] == "Engineering"
+    )
+    with world.db() as db:
+        _shift(db, "review_due_at", timedelta(days=-91), f"id = {int(eng_grant['id'])}")
+    due = (await world.api.ok(DUE, as_="carol"))["grantsDueForReview"]
+    assert due == [{"id": eng_grant["id"], "zone": {"name": "Engineering office"}}]
+
+    before = datetime.now(UTC)
+    marked = await world.api.ok(MARK_REVIEWED, {"id": eng_grant["id"]}, as_="carol")
+    assert marked["markGrantReviewed"] == {"grant": {"id": eng_grant["id"]}, "errors": []}
+    assert (await world.api.ok(DUE, as_="security"))["grantsDueForReview"] == []
+
+    with world.db() as db:
+        reviewed_at, reviewed_by, due_at = db.execute(
+            "SELECT reviewed_at, reviewed_by_id, review_due_at FROM access_grant WHERE id = ?", (int(eng_grant["id"]),)
+        ).fetchone()
+    assert reviewed_by == int(world.ids.people["carol"])
+    assert before - timedelta(seconds=5) <= datetime.fromisoformat(reviewed_at) <= datetime.now(UTC)
+    assert datetime.fromisoformat(due_at) - datetime.fromisoformat(reviewed_at) == timedelta(days=90)
+
+    entry = (await world.audit("markGrantReviewed"))[0]
+    assert (entry["actorId"], entry["targetType"], entry["targetId"]) == (
+        world.ids.people["carol"],
+        "grant",
+        eng_grant["id"],
+    )
+    assert entry["detail"]["changes"][0]["after"]["reviewedBy"] == int(world.ids.people["carol"])
+    assert datetime.fromisoformat(entry["detail"]["changes"][0]["after"]["reviewedAt"]) == datetime.fromisoformat(
+        reviewed_at
+    )
+
+    revoked = await world.api.ok(REVOKE, {"id": eng_grant["id"]}, as_="admin")
+    assert revoked["revokeGrant"]["errors"] == []
+    again = await world.api.ok(MARK_REVIEWED, {"id": eng_grant["id"]}, as_="admin")
+    assert user_errors(again["markGrantReviewed"]) == [("NOT_ALLOWED", "id")]
+
+
+async def test_unused_grants(world: World) -> None:
+    # Grants younger than the window are never "unused": created_at must be before now - days.
+    assert (await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"] == []
+    with world.db() as db:
+        _shift(db, "created_at", timedelta(days=-10))
+    unused = (await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"]
+    assert sorted(g["zone"]["name"] for g in unused) == [
+        "Engineering office",
+        "Finance office",
+        "Lobby",
+        "Maintenance area",
+        "Management area",
+    ]
+    # Alice goes into the Engineering office: her department's grant is used.
+    reply = await world.scan("alice", "Engineering door")
+    assert reply["granted"] is True
+    # A refused passage (bob at the Engineering door) uses nothing.
+    assert (await world.scan("bob", "Engineering door"))["granted"] is False
+    unused = (await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"]
+    assert sorted(g["zone"]["name"] for g in unused) == [
+        "Finance office",
+        "Lobby",
+        "Maintenance area",
+        "Management area",
+    ]
+    # A Lobby passage of a Security member uses the Lobby grant.
+    assert (await world.scan("guard", "Lobby turnstile in"))["granted"] is True
+    unused = (await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"]
+    assert sorted(g["zone"]["name"] for g in unused) == ["Finance office", "Maintenance area", "Management area"]
+    # A department head sees only their department's grants and their people's (carol's own grant).
+    mine = (await world.api.ok(UNUSED, {"d": 1}, as_="carol"))["unusedGrants"]
+    assert sorted(g["zone"]["name"] for g in mine) == ["Management area"]
+    # A revoked grant is not listed.
+    fin = next(g for g in unused if g["zone"]["name"] == "Finance office")
+    await world.api.ok(REVOKE, {"id": fin["id"]}, as_="admin")
+    unused = (await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"]
+    assert sorted(g["zone"]["name"] for g in unused) == ["Maintenance area", "Management area"]
+
+
+# =========================================================================== offboarding
+
+
+async def test_offboarding_ends_passes_sessions_and_tells_the_gates(world: World) -> None:
+    w = world
+    # A device that decides offline holds credentials: it is the one told of revocations.
+    await w.connect_gate(OfflineGate)
+    session = await w.api.login("alice", w.demo.passwords["alice"])
+    assert session["errors"] == []
+    old_access, old_refresh = session["session"]["accessToken"], session["session"]["refreshToken"]
+    w.api.tokens["alice"] = old_access
+    alice_pass = await w.pass_of("alice")
+    assert (await w.scan("alice", "Engineering door"))["granted"] is True
+    own = await w.grant("admin", zoneId=w.ids.zones["Management area"], personId=w.ids.people["alice"])
+    assert own["errors"] == []
+
+    answer = await w.api.op("OffboardEmployee", {"id": w.ids.people["alice"]}, as_="hr")
+    assert answer["data"]["offboardEmployee"] == {
+        "employee": {"id": w.ids.people["alice"], "status": "OFFBOARDED"},
+        "errors": [],
+    }
+    frame = await w.gate.recv_type("revoke")
+    assert frame == {"type": "revoke", "credentialIds": [alice_pass.phone.cid]}
+
+    reply = await w.scan("alice", "Engineering door")
+    assert (reply["granted"], reply["reason"]) == (False, "revoked")
+    out = await w.scan("alice", "Lobby turnstile out")
+    assert (out["granted"], out["reason"]) == (False, "revoked")
+
+    login = await w.api.login("alice", w.demo.passwords["alice"])
+    assert login["session"] is None
+    assert [e["code"] for e in login["errors"]] == ["NOT_ALLOWED"]
+    wrong = await w.api.login("alice", "not-her-password")
+    assert [e["code"] for e in wrong["errors"]] == ["INVALID"]
+
+    refreshed = await w.api.op("RefreshSession", {"refreshToken": old_refresh})
+    assert refreshed["data"]["refreshSession"]["session"] is None
+    assert [e["code"] for e in refreshed["data"]["refreshSession"]["errors"]] == ["INVALID"]
+
+    me = await w.api.raw("{ me { id } }", as_=old_access)
+    assert codes(me) == ["UNAUTHENTICATED"]
+
+    with w.db() as db:
+        (revoked_at,) = db.execute(
+            "SELECT revoked_at FROM access_grant WHERE id = ?", (int(own["grant"]["id"]),)
+        ).fetchone()
+        (sessions_left,) = db.execute(
+            "SELECT count(*) FROM refresh_session WHERE person_id = ? AND revoked_at IS NULL",
+            (int(w.ids.people["alice"]),),
+        ).fetchone()
+    assert revoked_at is not None
+    assert sessions_left == 0
+
+    # Offboarding again changes nothing and sends nothing more.
+    repeat = await w.api.op("OffboardEmployee", {"id": w.ids.people["alice"]}, as_="hr")
+    assert repeat["data"]["offboardEmployee"]["employee"]["status"] == "OFFBOARDED"
+    with pytest.raises(asyncio.TimeoutError):
+        await w.gate.recv_type("revoke", timeout=1.5)
+
+
+async def test_offboarding_revokes_the_persons_own_grants(world: World) -> None:
+    granted = await world.grant("admin", zoneId=world.ids.zones["Management area"], personId=world.ids.people["bob"])
+    assert granted["errors"] == []
+    await world.api.op("OffboardEmployee", {"id": world.ids.people["bob"]}, as_="admin")
+    with world.db() as db:
+        revoked_at = db.execute(
+            "SELECT revoked_at FROM access_grant WHERE id = ?", (int(granted["grant"]["id"]),)
+        ).fetchone()[0]
+    assert revoked_at is not None
+    review = await world.api.ok(REVIEW, {"z": world.ids.zones["Management area"]}, as_="security")
+    assert "bob" not in {u for u, _, _ in _lines(review)}
+
+
+# =========================================================================== audit log
+
+
+def _input(department_id: str, username: str, id_number: str, phone: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "displayName": f"Test {username}",
+        "idNumber": id_number,
+        "phone": phone,
+        "departmentId": department_id,
+        "position": "Tester",
+        "username": username,
+        **extra,
+    }
+
+
+async def test_console_mutations_are_audited_with_redacted_input_and_changes(world: World) -> None:
+    admin_id = world.ids.people["admin"]
+    id_number = make_prc_id("310104", "19900315", "321")
+    onboarded = await world.api.op(
+        "OnboardEmployee",
+        {"input": _input(world.ids.departments["Engineering"], "erin", id_number, "+8613912345678")},
+        as_="admin",
+    )
+    employee = onboarded["data"]["onboardEmployee"]["employee"]
+    assert onboarded["data"]["onboardEmployee"]["errors"] == []
+    granted = await world.api.op(
+        "GrantAccess",
+        {"input": {"zoneId": world.ids.zones["Management area"], "personId": employee["id"]}},
+        as_="admin",
+    )
+    grant = granted["data"]["grantAccess"]["grant"]
+    offboarded = await world.api.op("OffboardEmployee", {"id": employee["id"]}, as_="admin")
+    assert offboarded["data"]["offboardEmployee"]["errors"] == []
+    fin = world.ids.zones["Finance office"]
+    updated = await world.api.op(
+        "UpdateZone", {"id": fin, "input": {"name": "Finance wing", "antiPassback": "SOFT"}}, as_="admin"
+    )
+    assert updated["data"]["updateZone"]["errors"] == []
+
+    entries = await world.audit()
+    by_action = {e["action"]: e for e in reversed(entries)}  # the newest of each action
+    for action in ("onboardEmployee", "grantAccess", "offboardEmployee", "updateZone"):
+        e = by_action[action]
+        assert (e["actorId"], e["actorName"], e["address"], e["outcome"]) == (admin_id, "Ada Admin", "127.0.0.1", "ok")
+        assert instant(e["at"]) > datetime.now(UTC) - timedelta(minutes=5)
+    assert [e["action"] for e in entries[:4]] == ["updateZone", "offboardEmployee", "grantAccess", "onboardEmployee"]
+
+    kept = by_action["onboardEmployee"]["detail"]["arguments"]["input"]
+    assert kept["idNumber"] == "<redacted>"
+    assert kept["phone"] == "<redacted>"
+    assert (kept["username"], kept["displayName"]) == ("erin", "Test erin")
+    assert id_number not in json.dumps(entries) and "13912345678" not in json.dumps(entries)
+
+    g = by_action["grantAccess"]
+    assert (g["targetType"], g["targetId"]) == ("grant", grant["id"])
+    assert g["detail"]["arguments"] == {
+        "input": {"zoneId": world.ids.zones["Management area"], "personId": employee["id"]}
+    }
+    [change] = g["detail"]["changes"]
+    assert change["before"] is None
+    assert change["after"]["zone"] == int(world.ids.zones["Management area"])
+    assert change["after"]["person"] == int(employee["id"])
+
+    o = by_action["offboardEmployee"]
+    assert (o["targetType"], o["targetId"]) == ("person", employee["id"])
+    assert o["detail"]["changes"] == [
+        {"type": "person", "id": employee["id"], "before": {"status": "ACTIVE"}, "after": {"status": "OFFBOARDED"}}
+    ]
+
+    u = by_action["updateZone"]
+    assert (u["targetType"], u["targetId"]) == ("zone", fin)
+    [zone_change] = u["detail"]["changes"]
+    assert (zone_change["before"]["name"], zone_change["after"]["name"]) == ("Finance office", "Finance wing")
+    assert (zone_change["before"]["antiPassback"], zone_change["after"]["antiPassback"]) == ("OFF", "SOFT")
+    assert zone_change["before"]["parent"] == zone_change["after"]["parent"] == int(world.ids.zones["Lobby"])
+
+
+async def test_refused_and_forbidden_mutations_are_audited(world: World) -> None:
+    refused = await world.grant("admin", zoneId="999999", personId=world.ids.people["bob"])
+    assert user_errors(refused) == [("NOT_FOUND", "zoneId")]
+    forbidden = await world.api.raw(
+        GRANT, {"input": {"zoneId": world.ids.zones["Lobby"], "personId": world.ids.people["bob"]}}, as_="hr"
+    )
+    assert codes(forbidden) == ["FORBIDDEN"]
+    entries = await world.audit("grantAccess")
+    assert [(e["actorId"], e["actorName"], e["outcome"]) for e in entries[:2]] == [
+        (world.ids.people["hr"], "Hana HR", "error:FORBIDDEN"),
+        (world.ids.people["admin"], "Ada Admin", "refused:NOT_FOUND"),
+    ]
+    assert all(e["detail"]["changes"] == [] for e in entries[:2])
+    assert entries[1]["detail"]["arguments"]["input"]["zoneId"] == "999999"
+
+    # A signed-out mutation is audited too, without an actor.
+    anonymous = await world.api.raw(GRANT, {"input": {"zoneId": world.ids.zones["Lobby"]}})
+    assert codes(anonymous) == ["UNAUTHENTICATED"]
+    latest = (await world.audit("grantAccess"))[0]
+    assert (latest["actorId"], latest["outcome"]) == (None, "error:UNAUTHENTICATED")
+
+
+async def test_the_audit_log_refuses_update_and_delete(world: World) -> None:
+    await world.grant("admin", zoneId="999999", personId=world.ids.people["bob"])
+    with world.db() as db:
+        (count,) = db.execute("SELECT count(*) FROM audit_entry").fetchone()
+        assert count >= 1
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute("UPDATE audit_entry SET outcome = 'ok'")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute("DELETE FROM audit_entry")
+        assert db.execute("SELECT count(*) FROM audit_entry").fetchone() == (count,)
+
+
+CONSOLE_MUTATIONS = [
+    "CreateDepartment",
+    "CreateZone",
+    "CreateGate",
+    "RegisterDevice",
+    "OnboardEmployee",
+    "GrantAccess",
+    "OffboardEmployee",
+    "UpdateZone",
+    "RevokeGrant",
+]
+
+
+async def test_an_auditor_reads_the_log_and_changes_nothing(world: World) -> None:
+    made = await world.api.op(
+        "OnboardEmployee",
+        {
+            "input": _input(
+                world.ids.departments["Security"],
+                "audra",
+                make_prc_id("310104", "19900315", "654"),
+                "+8613911112222",
+                roles=["AUDITOR"],
+            )
+        },
+        as_="admin",
+    )
+    payload = made["data"]["onboardEmployee"]
+    assert payload["errors"] == []
+    login = await world.api.login("audra", payload["initialPassword"])
+    auditor = login["session"]["accessToken"]
+
+    log = await world.api.ok(AUDIT, {"first": 5, "action": "onboardEmployee"}, as_=auditor)
+    assert log["auditLog"]["edges"][0]["node"]["detail"]["arguments"]["input"]["username"] == "audra"
+
+    eng, lobby = world.ids.zones["Engineering office"], world.ids.zones["Lobby"]
+    grant_id = (await world.api.ok(PERSON_GRANTS, {"p": world.ids.people["bob"]}, as_="admin"))["grants"][0]["id"]
+    variables: dict[str, dict[str, Any]] = {
+        "CreateDepartment": {"input": {"name": "Audit"}},
+        "CreateZone": {"input": {"name": "Vault", "parentId": lobby}},
+        "CreateGate": {"input": {"name": "Vault door", "zoneId": eng, "direction": "IN"}},
+        "RegisterDevice": {"input": {"name": "x", "kind": "QR_SCANNER", "gateIds": [world.demo.gates["Finance door"]]}},
+        "OnboardEmployee": {
+            "input": _input(
+                world.ids.departments["Finance"], "zed", make_prc_id("310104", "19900315", "655"), "+8613900000655"
+            )
+        },
+        "GrantAccess": {"input": {"zoneId": eng, "personId": world.ids.people["bob"]}},
+        "OffboardEmployee": {"id": world.ids.people["bob"]},
+        "UpdateZone": {"id": eng, "input": {"name": "Renamed"}},
+        "RevokeGrant": {"id": grant_id},
+    }
+    for name in CONSOLE_MUTATIONS:
+        answer = await world.api.op(name, variables[name], as_=auditor)
+        assert codes(answer) == ["FORBIDDEN"], (name, answer)
+        assert answer["data"] is None
+    for query, variables_ in (
+        (UNLOCK, {"id": world.ids.people["bob"]}),
+        (PERSONAL_DATA, {"id": world.ids.people["bob"]}),
+    ):
+        assert codes(await world.api.raw(query, variables_, as_=auditor)) == ["FORBIDDEN"]
+
+    entries = [e for e in await world.audit() if e["actorName"] == "Test audra"]
+    assert len(entries) == len(CONSOLE_MUTATIONS) + 1  # + unlockAccount
+    assert {e["outcome"] for e in entries} == {"error:FORBIDDEN"}
+    # Nothing changed: bob is still active and his grant live, the zone keeps its name.
+    assert (await world.scan("bob", "Finance door"))["granted"] is True
+    zones = await world.api.ok("{ zones { name } }", as_="admin")
+    assert "Renamed" not in {z["name"] for z in zones["zones"]} and "Vault" not in {z["name"] for z in zones["zones"]}
+
+
+async def test_only_admins_and_auditors_read_the_audit_log(world: World) -> None:
+    for who in ("alice", "hr", "security", "guard", "carol"):
+        answer = await world.api.raw(AUDIT, {"first": 5}, as_=who)
+        assert codes(answer) == ["FORBIDDEN"], who
+        assert answer["data"] is None
+    assert codes(await world.api.raw(AUDIT, {"first": 5})) == ["UNAUTHENTICATED"]
+
+
+async def test_personal_data_is_unmasked_for_hr_and_every_read_is_audited(world: World) -> None:
+    bob = world.ids.people["bob"]
+    data = await world.api.ok(PERSONAL_DATA, {"id": bob}, as_="hr")
+    assert data["personalData"] == {
+        "idNumber": demo_id_number("bob"),
+        "phone": demo_phone("bob"),
+        "documentType": "ID_CARD",
+    }
+    [entry] = await world.audit("readPersonalData")
+    assert (entry["actorId"], entry["actorName"], entry["address"]) == (world.ids.people["hr"], "Hana HR", "127.0.0.1")
+    assert (entry["targetType"], entry["targetId"], entry["outcome"]) == ("person", bob, "ok")
+
+    await world.api.ok(PERSONAL_DATA, {"id": world.ids.people["alice"]}, as_="admin")
+    reads = await world.audit("readPersonalData")
+    assert [(e["actorId"], e["targetId"]) for e in reads] == [
+        (world.ids.people["admin"], world.ids.people["alice"]),
+        (world.ids.people["hr"], bob),
+    ]
+    assert (await world.api.ok(PERSONAL_DATA, {"id": "999999"}, as_="hr"))["personalData"] is None
+
+
+async def test_gate_staff_see_personal_data_masked_only(world: World) -> None:
+    bob = world.ids.people["bob"]
+    for who in ("guard", "security", "carol", "alice"):
+        answer = await world.api.raw(PERSONAL_DATA, {"id": bob}, as_=who)
+        assert codes(answer) == ["FORBIDDEN"], who
+        assert answer["data"] == {"personalData": None}
+    assert await world.audit("readPersonalData") == []
+
+    seen = await world.api.raw(PERSON, {"id": bob}, as_="guard")
+    person = seen["data"]["person"]
+    full_id, full_phone = demo_id_number("bob"), demo_phone("bob")
+    assert person["idNumberMasked"] == full_id[:3] + "*" * 11 + full_id[-4:]
+    assert person["phoneMasked"] == full_phone[:3] + "*" * (len(full_phone) - 5) + full_phone[-2:]
+    assert full_id not in json.dumps(seen) and full_phone[1:] not in json.dumps(seen)
+
+    found = await world.api.ok(
+        "query($n: String!) { peopleByIdNumber(idNumber: $n) { username idNumberMasked } }",
+        {"n": full_id},
+        as_="guard",
+    )
+    assert found["peopleByIdNumber"] == [{"username": "bob", "idNumberMasked": person["idNumberMasked"]}]
+
+
+async def test_no_secret_reaches_the_audit_log_whatever_the_variable_is_called(world: World) -> None:
+    password = world.demo.passwords["bob"]
+    mark = await world.last_audit_id()
+    answer = await world.api.raw(
+        "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { errors { code } } }",
+        {"u": "bob", "p": password},
+    )
+    assert answer["data"]["login"]["errors"] == []
+    entries = [e for e in await world.audit("login") if int(e["id"]) > mark]
+    assert len(entries) == 1
+    assert password not in json.dumps(entries)
+
+
+# =========================================================================== rate limits
+
+
+async def test_five_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(world: World) -> None:
+    for _ in range(5):
+        wrong = await world.api.login("alice", "wrong-password")
+        assert [e["code"] for e in wrong["errors"]] == ["INVALID"]
+    for password in ("wrong-password", world.demo.passwords["alice"]):
+        locked = await world.api.raw(LOGIN, {"username": "alice", "password": password})
+        assert codes(locked) == ["RATE_LIMITED"], locked
+        assert locked["data"] is None
+    # Another account from the same address is not locked.
+    bob = await world.api.login("bob", world.demo.passwords["bob"])
+    assert bob["errors"] == []
+
+    assert codes(await world.api.raw(UNLOCK, {"id": world.ids.people["alice"]}, as_="hr")) == ["FORBIDDEN"]
+    unlocked = await world.api.ok(UNLOCK, {"id": world.ids.people["alice"]}, as_="admin")
+    assert unlocked["unlockAccount"] == {"person": {"id": world.ids.people["alice"], "username": "alice"}, "errors": []}
+    again = await world.api.login("alice", world.demo.passwords["alice"])
+    assert again["errors"] == [] and again["session"]["accessToken"]
+    entry = (await world.audit("unlockAccount"))[0]
+    assert (entry["actorId"], entry["targetType"], entry["targetId"]) == (
+        world.ids.people["admin"],
+        "person",
+        world.ids.people["alice"],
+    )
+    assert entry["detail"]["changes"][0]["after"] == {"lockedAt": None}
+    assert entry["detail"]["changes"][0]["before"]["lockedAt"] is not None
+
+
+def _aliased_logins(n: int) -> str:
+    fields = " ".join(
+        f'l{i}: login(username: "nobody-{i}", password: "wrong") {{ errors {{ code }} }}' for i in range(n)
+    )
+    return f"mutation {{ {fields} }}"
+
+
+async def test_each_aliased_login_counts_against_the_address(world: World) -> None:
+    answer = await world.api.raw(_aliased_logins(25))
+    # Twenty failures fill the address's budget; the 21st alias is refused, and a non-null
+    # mutation field that raises nulls the whole `data` (later aliases never run).
+    assert codes(answer) == ["RATE_LIMITED"]
+    assert answer["errors"][0]["path"] == ["l20"]
+    assert answer["data"] is None
+
+    later = await world.api.raw(LOGIN, {"username": "bob", "password": world.demo.passwords["bob"]})
+    assert codes(later) == ["RATE_LIMITED"]
+    assert later["data"] is None
+    # Tokens already issued keep working.
+    assert (await world.api.ok("{ me { username } }", as_="admin"))["me"] == {"username": "admin"}
+
+
+async def test_aliased_logins_are_audited_with_their_real_outcomes(world: World) -> None:
+    mark = await world.last_audit_id()
+    await world.api.raw(_aliased_logins(25))
+    entries = [e for e in reversed(await world.audit("login")) if int(e["id"]) > mark]  # oldest first
+    assert len(entries) == 25
+    outcomes = [e["outcome"] for e in entries]
+    assert outcomes[:21] == ["refused:INVALID"] * 20 + ["error:RATE_LIMITED"]
+    assert "ok" not in outcomes[21:]
+
+
+async def test_ten_wrong_invite_codes_limit_the_address(world: World) -> None:
+    start = datetime.now(UTC) + timedelta(hours=1)
+    invited = await world.api.op(
+        "InviteVisitor",
+        {
+            "input": {
+                "visitorName": "Vic Visitor",
+                "phone": "+8613700000002",
+                "purpose": "meeting",
+                "expectedStart": start.isoformat(),
+                "expectedEnd": (start + timedelta(hours=1)).isoformat(),
+                "zoneIds": [world.ids.zones["Engineering office"]],
+            }
+        },
+        as_="alice",
+    )
+    code = invited["data"]["inviteVisitor"]["visit"]["inviteCode"]
+    details = {"idNumber": make_prc_id("310104", "19920101", "888")}
+    for i in range(10):
+        wrong = await world.api.raw(REGISTER, {"code": f"WRONG-CODE-{i:02d}", "input": details})
+        payload = wrong["data"]["completeVisitorRegistration"]
+        assert user_errors(payload) == [("INVALID", "inviteCode")], i
+    limited = await world.api.raw(REGISTER, {"code": "WRONG-CODE-10", "input": details})
+    assert codes(limited) == ["RATE_LIMITED"]
+    assert limited["data"] is None
+    # Even the right code waits now, and stays unused.
+    right = await world.api.raw(REGISTER, {"code": code, "input": details})
+    assert codes(right) == ["RATE_LIMITED"]
+    # Sign-in has its own budget.
+    assert (await world.api.login("bob", world.demo.passwords["bob"]))["errors"] == []
