@@ -154,6 +154,13 @@ async def receive(rt: Runtime, actor: Actor, request_id: str, receipt: Receipt) 
     accepted = 0 if (not receipt.spec_ok or not receipt.quality_ok) else min(receipt.quantity, remaining)
     codes: list[str] = []
     async with in_transaction():
+        # Claim this receipt's share against what was read: two receipts at once cannot both count
+        # the same outstanding quantity.
+        claimed = await ItemRequest.filter(
+            id=request.id, status=RequestStatus.APPROVED, fulfilled_quantity=request.fulfilled_quantity
+        ).update(fulfilled_quantity=request.fulfilled_quantity + accepted)
+        if not claimed:
+            raise UserError("CONFLICT", "another receipt for this request was booked just now; look again", "requestId")
         if request.item_id is None:
             item = await Item.create(
                 name=request.details["name"],
@@ -229,9 +236,19 @@ async def issue(rt: Runtime, actor: Actor, request_id: str, location_id: str, la
     item = await items.get_item(request.item_id)
     location = await items.get_location(location_id)
     async with in_transaction():
+        # The request is issued once, however many warehouse clerks press the button at once.
+        claimed = await ItemRequest.filter(id=request.id, status=RequestStatus.APPROVED).update(
+            status=RequestStatus.FULFILLED
+        )
+        if not claimed:
+            raise UserError("CONFLICT", "this requisition was just issued", "requestId")
         if item.serialized:
             assets = await _scanned_assets(rt, label_codes, item, request.quantity)
             for asset in assets:
+                if asset.owner_department_id not in (None, request.department_id):
+                    raise UserError(
+                        "NOT_ALLOWED", f"asset {asset.id} belongs to another department: borrow it", "labelCodes"
+                    )
                 if asset.status is not AssetStatus.IN_STOCK:
                     raise UserError(
                         "NOT_ALLOWED", f"asset {asset.id} is {asset.status.value}, not in stock", "labelCodes"
@@ -293,18 +310,26 @@ async def lend(rt: Runtime, actor: Actor, request_id: str, label_codes: list[str
     owner = request.details["ownerDepartmentId"]
     due = datetime.fromisoformat(request.details["dueBack"])
     async with in_transaction():
+        # Lent once: the quantity is claimed, so a second lendItems on the request is refused.
+        claimed = await ItemRequest.filter(id=request.id, status=RequestStatus.APPROVED, fulfilled_quantity=0).update(
+            fulfilled_quantity=request.quantity
+        )
+        if not claimed:
+            raise UserError("NOT_ALLOWED", "this borrowing has already been lent", "requestId")
         assets = await _scanned_assets(rt, label_codes, item, request.quantity)
         for asset in assets:
             if asset.owner_department_id not in (owner, None) or asset.status is not AssetStatus.IN_STOCK:
                 raise UserError(
                     "NOT_ALLOWED", f"asset {asset.id} is not the lending department's, in stock", "labelCodes"
                 )
-            await Asset.filter(id=asset.id).update(
+            lent = await Asset.filter(id=asset.id, status=AssetStatus.IN_STOCK).update(
                 status=AssetStatus.LENT,
                 holder_person_id=request.requester_id,
                 holder_department_id=request.department_id,
                 due_back=due,
             )
+            if not lent:
+                raise UserError("CONFLICT", f"asset {asset.id} was just taken", "labelCodes")
             await items.move(
                 "LEND",
                 item.id,
@@ -314,6 +339,7 @@ async def lend(rt: Runtime, actor: Actor, request_id: str, label_codes: list[str
                 request_id=request.id,
                 by_id=actor.person_id,
             )
+        request.fulfilled_quantity = request.quantity
         request.details = {**request.details, "lent": [a.id for a in assets]}
         await approvals.mark(request, actor, f"lent until {due.date()}")
     return request
@@ -372,6 +398,11 @@ async def dispose(
     if asset.id != request.details.get("assetId"):
         raise UserError("MISMATCH", "this label is not the asset the request scraps", "labelCode")
     async with in_transaction():
+        claimed = await ItemRequest.filter(id=request.id, status=RequestStatus.APPROVED).update(
+            status=RequestStatus.FULFILLED
+        )
+        if not claimed:
+            raise UserError("CONFLICT", "this asset was just disposed of", "requestId")
         await Asset.filter(id=asset.id).update(status=AssetStatus.DISPOSED, location_id=None)
         await items.move(
             "DISPOSE",

@@ -14,6 +14,7 @@ from datetime import datetime
 import segno
 from fpdf import FPDF
 from PIL import Image, ImageDraw, ImageFont
+from tortoise.transactions import in_transaction
 
 from api import clock
 from api.models import (
@@ -124,8 +125,17 @@ async def asset_by_label(rt: Runtime, code: str, field: str = "labelCode") -> As
 
 
 async def add_stock(item_id: int, location_id: int, quantity: int) -> None:
-    level, _ = await StockLevel.get_or_create(item_id=item_id, location_id=location_id, defaults={"quantity": 0})
-    await StockLevel.filter(id=level.id).update(quantity=level.quantity + quantity)
+    """Add in the database (quantity = quantity + n): receipts booked at once all count."""
+    from tortoise.exceptions import IntegrityError
+    from tortoise.expressions import F
+
+    if not await StockLevel.filter(item_id=item_id, location_id=location_id).exists():
+        try:
+            async with in_transaction():
+                await StockLevel.create(item_id=item_id, location_id=location_id, quantity=0)
+        except IntegrityError:
+            pass  # another receipt created the row first
+    await StockLevel.filter(item_id=item_id, location_id=location_id).update(quantity=F("quantity") + quantity)
 
 
 async def take_stock(item_id: int, location_id: int, quantity: int) -> bool:
