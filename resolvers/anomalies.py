@@ -63,7 +63,10 @@ class AnomalyDetector:
     async def on_door_opened(self, device_id: int, gate_id: int, at: datetime) -> None:
         """A door that opened with no granted decision or remote open just before: tailgating or a fault."""
         since = at - timedelta(seconds=TAILGATE_SECONDS)
-        if not await GateEvent.filter(gate_id=gate_id, decision=Decision.GRANTED, at__gte=since).exists():
+        until = at + timedelta(seconds=2)  # clock skew between the device and the server, no more
+        if not await GateEvent.filter(
+            gate_id=gate_id, decision=Decision.GRANTED, at__gte=since, at__lte=until
+        ).exists():
             key = ("door_without_decision", gate_id)
             if self._fresh(key):
                 await raise_alert(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,13 +57,14 @@ class Shift:
         return start, datetime.combine(end_day, self.end, tzinfo=tz)
 
     def workday_of(self, local: datetime) -> date:
-        """A night shift's morning belongs to the day the shift started."""
-        if not self.crosses_midnight:
-            return local.date()
+        """The day of the shift a passage belongs to: the day begins halfway through the time
+        off before the shift, so a night shift's morning stays with the evening it began, and
+        an arrival just before a midnight start counts for the shift it arrives for."""
         s = self.start.hour * 60 + self.start.minute
         e = self.end.hour * 60 + self.end.minute
-        minute = local.hour * 60 + local.minute
-        return local.date() - timedelta(days=1) if minute < (e + (s - e) // 2) else local.date()
+        length = (e - s) % 1440 or 1440
+        day_begins = s - (1440 - length) // 2  # minutes after (or before, if negative) local midnight
+        return (local - timedelta(minutes=day_begins)).date()
 
 
 @dataclass
@@ -192,8 +193,8 @@ async def days_for(
     people = await people_q.order_by("id").values("id", "department_id", "work_schedule_id")
     ids = [p["id"] for p in people]
     shifts = await schedules_for(people)
-    start = datetime.combine(first, time.min, tzinfo=tz) - timedelta(days=1)
-    end = datetime.combine(last, time.min, tzinfo=tz) + timedelta(days=2)
+    start = (datetime.combine(first, time.min, tzinfo=tz) - timedelta(days=1)).astimezone(UTC)
+    end = (datetime.combine(last, time.min, tzinfo=tz) + timedelta(days=2)).astimezone(UTC)
     rows = (
         await GateEvent.filter(
             person_id__in=ids,
@@ -211,7 +212,13 @@ async def days_for(
         passages[r["person_id"]].append(Passage(r["at"], r["direction"], r["method"] or ""))
     corrections: dict[int, dict[date, Correction]] = defaultdict(dict)
     for c in await AttendanceCorrection.filter(person_id__in=ids, day__gte=first, day__lte=last).order_by("id"):
-        corrections[c.person_id][c.day] = Correction(c.first_in, c.last_out, c.reason)
+        # Corrections of one day add up, field by field: a later one fixes what it names.
+        earlier = corrections[c.person_id].get(c.day)
+        corrections[c.person_id][c.day] = Correction(
+            c.first_in or (earlier.first_in if earlier else None),
+            c.last_out or (earlier.last_out if earlier else None),
+            c.reason if earlier is None else f"{earlier.reason}; {c.reason}",
+        )
     return {pid: compute_days(passages.get(pid, []), shifts[pid], tz, first, last, corrections.get(pid)) for pid in ids}
 
 
@@ -220,6 +227,7 @@ class MonthSummary:
     person_id: int
     workdays: int
     present: int
+    extra_days: int
     late: int
     left_early: int
     absent: int
@@ -228,10 +236,15 @@ class MonthSummary:
 
 
 def summarise(person_id: int, days: list[AttendanceDay]) -> MonthSummary:
+    """`present` counts the workdays the person came (any day they came, for someone with no
+    shift); days off they came anyway are `extra_days`, so present + absent = workdays."""
+    workdays = sum(d.workday for d in days)
+    scheduled = workdays > 0
     return MonthSummary(
         person_id=person_id,
-        workdays=sum(d.workday for d in days),
-        present=sum(d.first_in is not None for d in days),
+        workdays=workdays,
+        present=sum(d.first_in is not None and (d.workday or not scheduled) for d in days),
+        extra_days=sum(d.first_in is not None and not d.workday and scheduled for d in days),
         late=sum(d.late for d in days),
         left_early=sum(d.left_early for d in days),
         absent=sum(d.absent for d in days),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from api.models import Decision, Department, DeviceAlert, GateEvent, Person, Visit
 from resolvers import attendance
@@ -28,7 +28,9 @@ def _range(rt: Runtime, first: date, last: date) -> tuple[datetime, datetime]:
     if (last - first).days >= MAX_DAYS:
         raise UserError("INVALID", f"at most {MAX_DAYS} days", "to")
     tz = rt.settings.tz
-    return datetime.combine(first, time.min, tzinfo=tz), datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz)
+    # Bounds in UTC: SQLite compares the stored UTC text, so a local offset would shift the day.
+    start = datetime.combine(first, time.min, tzinfo=tz).astimezone(UTC)
+    return start, datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
 
 
 def _buckets(rt: Runtime, times: list[datetime], first: date, last: date, by: str) -> tuple[list[str], list[float]]:

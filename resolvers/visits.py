@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -416,8 +416,10 @@ def day_bounds(day: date, tz_name: str) -> tuple[datetime, datetime]:
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(tz_name)
+    # In UTC: SQLite compares the stored UTC text, so a local offset would shift the day.
     start = datetime.combine(day, time.min, tzinfo=tz)
-    return start, start + timedelta(days=1)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 async def expected_on(day: date, tz_name: str) -> list[Visit]:

@@ -71,7 +71,8 @@ class AttendanceDay:
 class AttendanceSummary:
     person: Person
     workdays: int
-    present: int
+    present: int = strawberry.field(description="Workdays the person came.")
+    extra_days: int = strawberry.field(description="Days off the person came anyway.")
     late: int
     left_early: int
     absent: int
@@ -201,6 +202,7 @@ class AttendanceQuery:
                     person=Person.of(people[pid]),
                     workdays=s.workdays,
                     present=s.present,
+                    extra_days=s.extra_days,
                     late=s.late,
                     left_early=s.left_early,
                     absent=s.absent,

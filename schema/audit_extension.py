@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, value_from_ast_untyped
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, Undefined, value_from_ast_untyped
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -34,7 +34,8 @@ def _mutation_fields(document: Any, operation_name: str | None) -> list[FieldNod
 def _arguments(node: FieldNode, variables: dict[str, Any]) -> dict[str, Any]:
     """The field's arguments with variables filled in, so redaction sees the argument names
     (a password sent as `$p` is still the `password` argument)."""
-    return {a.name.value: value_from_ast_untyped(a.value, variables) for a in node.arguments or ()}
+    values = {a.name.value: value_from_ast_untyped(a.value, variables) for a in node.arguments or ()}
+    return {k: v for k, v in values.items() if v is not Undefined}  # an optional variable left out
 
 
 def _code(error: BaseException) -> str:
