@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
@@ -79,8 +80,6 @@ class _ListenTopology:
         self._task: Any = None
 
     async def start(self) -> None:
-        import asyncio
-
         ready = asyncio.Event()
         self._task = asyncio.create_task(self._run(ready), name="topology-listener")
         await ready.wait()
@@ -92,8 +91,6 @@ class _ListenTopology:
                 self._rt.topology.invalidate()
 
     async def stop(self) -> None:
-        import asyncio
-
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task

@@ -11,9 +11,8 @@ from strawberry.scalars import JSON
 from api import models as m
 from api.models import AccessRequestStatus, IdentityDocument
 from resolvers import access_requests, access_reviews, audit, grants, people
-from resolvers.actor import Actor
-from schema.context import Info
-from schema.pagination import Connection, Edge, PageInfo, check_first, decode_cursor, encode_cursor
+from schema.context import Info, actor_of
+from schema.pagination import Connection, PageInfo, check_first, decode_cursor, page_of
 from schema.payloads import attempt
 from schema.permissions import (
     IsAdmin,
@@ -24,12 +23,6 @@ from schema.permissions import (
     IsReviewer,
 )
 from schema.types import Grant, Person, UserError, Zone
-
-
-def _actor(info: Info) -> Actor:
-    actor = info.context.actor
-    assert actor is not None  # the field's permission class saw to it
-    return actor
 
 
 @strawberry.type
@@ -133,7 +126,7 @@ class PersonPayload:
 
 async def _in_scope(info: Info, found: list[m.Grant]) -> list[m.Grant]:
     """A department head sees the grants of their own department and its people only."""
-    scope = await grants.people_scope(_actor(info))
+    scope = await grants.people_scope(actor_of(info))
     if scope is None:
         return found
     people = {p["id"] for p in await m.Person.filter(department_id__in=scope).values("id")}
@@ -172,18 +165,14 @@ class AccessQuery:
             since=since,
             until=until,
         )
-        edges = [Edge(cursor=encode_cursor("audit", r.id), node=AuditEntry.of(r)) for r in rows[:first]]
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None),
-        )
+        return page_of(rows, first, "audit", AuditEntry.of)
 
     @strawberry.field(permission_classes=[IsReviewer], description="Who may enter the zone, and through which grant.")
     async def zone_access_review(self, info: Info, zone_id: strawberry.ID) -> list[AccessLine]:
         if not zone_id.isdigit():
             return []
         lines = await access_reviews.who_can_enter(info.context.rt, int(zone_id))
-        scope = await grants.people_scope(_actor(info))
+        scope = await grants.people_scope(actor_of(info))
         if scope is not None:  # a department head reviews their own people only
             lines = [x for x in lines if x.person.department_id in scope]
         return [AccessLine(person=Person.of(x.person), grant=Grant.of(x.grant), via=x.via) for x in lines]
@@ -199,18 +188,18 @@ class AccessQuery:
 
     @strawberry.field(permission_classes=[IsEmployee], description="Requests waiting for the caller's decision.")
     async def access_requests_to_decide(self, info: Info) -> list[AccessRequest]:
-        return [AccessRequest.of(r) for r in await access_requests.to_decide(info.context.rt, _actor(info))]
+        return [AccessRequest.of(r) for r in await access_requests.to_decide(info.context.rt, actor_of(info))]
 
     @strawberry.field(permission_classes=[IsEmployee])
     async def my_access_requests(self, info: Info) -> list[AccessRequest]:
-        return [AccessRequest.of(r) for r in await access_requests.mine(_actor(info))]
+        return [AccessRequest.of(r) for r in await access_requests.mine(actor_of(info))]
 
     @strawberry.field(
         permission_classes=[IsPeopleAdmin], description="Unmasked ID and phone numbers. Every read is audited."
     )
     async def personal_data(self, info: Info, person_id: strawberry.ID) -> PersonalData | None:
         data, _ = await attempt(
-            people.read_personal_data(info.context.rt, _actor(info), person_id, info.context.address)
+            people.read_personal_data(info.context.rt, actor_of(info), person_id, info.context.address)
         )
         if data is None:
             return None
@@ -233,7 +222,7 @@ class AccessMutation:
         self, info: Info, zone_id: strawberry.ID, reason: str, days: int
     ) -> AccessRequestPayload:
         row, errors = await attempt(
-            access_requests.request_access(info.context.rt, _actor(info), zone_id, reason, days)
+            access_requests.request_access(info.context.rt, actor_of(info), zone_id, reason, days)
         )
         return AccessRequestPayload(request=_maybe(row), errors=errors)
 
@@ -241,14 +230,14 @@ class AccessMutation:
     async def approve_access_request(
         self, info: Info, id: strawberry.ID, note: str | None = None
     ) -> AccessRequestPayload:
-        row, errors = await attempt(access_requests.approve(info.context.rt, _actor(info), id, note))
+        row, errors = await attempt(access_requests.approve(info.context.rt, actor_of(info), id, note))
         return AccessRequestPayload(request=_maybe(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsEmployee])
     async def reject_access_request(
         self, info: Info, id: strawberry.ID, note: str | None = None
     ) -> AccessRequestPayload:
-        row, errors = await attempt(access_requests.reject(info.context.rt, _actor(info), id, note))
+        row, errors = await attempt(access_requests.reject(info.context.rt, actor_of(info), id, note))
         return AccessRequestPayload(request=_maybe(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Lift a lock left by repeated failed sign-ins.")

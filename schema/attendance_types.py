@@ -10,9 +10,9 @@ import strawberry
 from api import models as m
 from resolvers import attendance, grants
 from resolvers.actor import Actor
-from schema.context import Info
+from schema.context import Info, actor_of
 from schema.errors import bad_input, forbidden
-from schema.pagination import Connection, Edge, PageInfo, check_first, decode_cursor, encode_cursor
+from schema.pagination import Connection, check_first, decode_cursor, page_of
 from schema.payloads import attempt
 from schema.permissions import (
     ATTENDANCE_READERS,
@@ -24,12 +24,6 @@ from schema.permissions import (
 )
 from schema.types import DeviceAlert, Person, UserError, Zone
 from schema.visit_types import Visit
-
-
-def _actor(info: Info) -> Actor:
-    actor = info.context.actor
-    assert actor is not None  # the field's permission class saw to it
-    return actor
 
 
 @strawberry.type
@@ -178,7 +172,7 @@ class AttendanceQuery:
         person = await m.Person.get_or_none(id=int(person_id)) if person_id.isdigit() else None
         if person is None:
             return []
-        await _may_read_attendance(_actor(info), person)
+        await _may_read_attendance(actor_of(info), person)
         days = await attendance.days_for(info.context.rt, [person.id], from_, to)
         return [AttendanceDay.of(d) for d in days.get(person.id, [])]
 
@@ -191,7 +185,7 @@ class AttendanceQuery:
         department_id: strawberry.ID | None = None,
     ) -> list[AttendanceSummary]:
         _days(from_, to)
-        department = await _department_scope(_actor(info), department_id)
+        department = await _department_scope(actor_of(info), department_id)
         days = await attendance.days_for(info.context.rt, None, from_, to, department)
         people = {p.id: p for p in await m.Person.filter(id__in=list(days))}
         out = []
@@ -252,24 +246,7 @@ class AttendanceQuery:
         if cursor is not None:
             query = query.filter(id__lt=cursor)
         rows = await query.order_by("-id").limit(first + 1)
-        edges = [
-            Edge(
-                cursor=encode_cursor("alert", r.id),
-                node=DeviceAlert(
-                    id=strawberry.ID(str(r.id)),
-                    at=r.at,
-                    kind=r.kind,
-                    message=r.message,
-                    device_id=strawberry.ID(str(r.device_id)) if r.device_id else None,
-                    gate_id=strawberry.ID(str(r.gate_id)) if r.gate_id else None,
-                ),
-            )
-            for r in rows[:first]
-        ]
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None),
-        )
+        return page_of(rows, first, "alert", DeviceAlert.of)
 
     @strawberry.field(permission_classes=[IsEventReader], description="Visits with filters, newest first.")
     async def visits(
@@ -295,11 +272,7 @@ class AttendanceQuery:
         if cursor is not None:
             query = query.filter(id__lt=cursor)
         rows = await query.order_by("-id").limit(first + 1)
-        edges = [Edge(cursor=encode_cursor("visit", r.id), node=Visit.of(r)) for r in rows[:first]]
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None),
-        )
+        return page_of(rows, first, "visit", Visit.of)
 
 
 @strawberry.type
@@ -331,7 +304,7 @@ class AttendanceMutation:
         first_in: datetime | None = None,
         last_out: datetime | None = None,
     ) -> AttendanceCorrectionPayload:
-        row, errors = await attempt(attendance.correct(_actor(info), person_id, day, first_in, last_out, reason))
+        row, errors = await attempt(attendance.correct(actor_of(info), person_id, day, first_in, last_out, reason))
         if row is None:
             return AttendanceCorrectionPayload(errors=errors)
         days = await attendance.days_for(info.context.rt, [row.person_id], day, day)

@@ -44,3 +44,10 @@ class Context:
 
 
 Info = strawberry.Info[Context, None]
+
+
+def actor_of(info: Info) -> Actor:
+    """The caller of a field whose permission class already required a signed-in caller."""
+    actor = info.context.actor
+    assert actor is not None
+    return actor

@@ -9,17 +9,10 @@ import strawberry
 from api import models as m
 from api.models import DeviceKind, DeviceStatus, MaintenanceKind
 from resolvers import device_fleet, lockdowns
-from resolvers.actor import Actor
-from schema.context import Info
+from schema.context import Info, actor_of
 from schema.payloads import attempt
 from schema.permissions import IsGateStaff, IsSiteAdmin
 from schema.types import Device, UserError
-
-
-def _actor(info: Info) -> Actor:
-    actor = info.context.actor
-    assert actor is not None  # the field's permission class saw to it
-    return actor
 
 
 @strawberry.type
@@ -244,7 +237,7 @@ class DeviceMutation:
         plan_id: strawberry.ID | None = None,
     ) -> MaintenanceRecordPayload:
         row, errors = await attempt(
-            device_fleet.record_maintenance(_actor(info).person_id, device_id, kind, notes, plan_id)
+            device_fleet.record_maintenance(actor_of(info).person_id, device_id, kind, notes, plan_id)
         )
         record = None
         if row is not None:
@@ -265,7 +258,7 @@ class DeviceMutation:
         self, info: Info, reason: str, zone_id: strawberry.ID | None = None, gate_id: strawberry.ID | None = None
     ) -> LockdownPayload:
         row, errors = await attempt(
-            lockdowns.start(info.context.rt, _actor(info), "LOCKDOWN", zone_id, gate_id, reason)
+            lockdowns.start(info.context.rt, actor_of(info), "LOCKDOWN", zone_id, gate_id, reason)
         )
         return LockdownPayload(lockdown=Lockdown.of(row) if row else None, errors=errors)
 
@@ -277,11 +270,11 @@ class DeviceMutation:
         self, info: Info, reason: str, zone_id: strawberry.ID | None = None, gate_id: strawberry.ID | None = None
     ) -> LockdownPayload:
         row, errors = await attempt(
-            lockdowns.start(info.context.rt, _actor(info), "EVACUATION", zone_id, gate_id, reason)
+            lockdowns.start(info.context.rt, actor_of(info), "EVACUATION", zone_id, gate_id, reason)
         )
         return LockdownPayload(lockdown=Lockdown.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsGateStaff])
     async def release_lockdown(self, info: Info, id: strawberry.ID) -> LockdownPayload:
-        row, errors = await attempt(lockdowns.release(info.context.rt, _actor(info), id))
+        row, errors = await attempt(lockdowns.release(info.context.rt, actor_of(info), id))
         return LockdownPayload(lockdown=Lockdown.of(row) if row else None, errors=errors)

@@ -13,9 +13,8 @@ from strawberry.scalars import JSON
 from api import models as m
 from api.models import AssetStatus, ItemCategory, RequestKind, RequestStatus
 from resolvers import approvals, item_checks, item_flows, items
-from resolvers.actor import Actor
-from schema.context import Info
-from schema.pagination import Connection, Edge, PageInfo, check_first, decode_cursor, encode_cursor
+from schema.context import Info, actor_of
+from schema.pagination import Connection, check_first, decode_cursor, page_of
 from schema.payloads import attempt
 from schema.permissions import (
     ITEM_READERS,
@@ -27,12 +26,6 @@ from schema.permissions import (
     IsWarehouse,
 )
 from schema.types import UserError
-
-
-def _actor(info: Info) -> Actor:
-    actor = info.context.actor
-    assert actor is not None  # the field's permission class saw to it
-    return actor
 
 
 @strawberry.type
@@ -273,7 +266,7 @@ class ItemQuery:
     async def item_requests(
         self, info: Info, status: RequestStatus | None = None, kind: RequestKind | None = None
     ) -> list[ItemRequest]:
-        actor = _actor(info)
+        actor = actor_of(info)
         query = m.ItemRequest.all()
         if not actor.has_any(*ITEM_READERS):
             query = query.filter(requester_id=actor.person_id)
@@ -285,7 +278,7 @@ class ItemQuery:
 
     @strawberry.field(permission_classes=[IsEmployee], description="Requests whose current step is yours.")
     async def approval_queue(self, info: Info) -> list[ItemRequest]:
-        return [ItemRequest.of(r) for r in await approvals.queue(_actor(info))]
+        return [ItemRequest.of(r) for r in await approvals.queue(actor_of(info))]
 
     @strawberry.field(permission_classes=[IsItemReader], description="Item movements with filters, newest first.")
     async def item_movements(
@@ -318,11 +311,7 @@ class ItemQuery:
             since=since,
             until=until,
         )
-        edges = [Edge(cursor=encode_cursor("mv", r.id), node=ItemMovement.of(r)) for r in rows[:first]]
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None),
-        )
+        return page_of(rows, first, "mv", ItemMovement.of)
 
     @strawberry.field(permission_classes=[IsItemReader], description="Lent assets past their return date.")
     async def overdue_loans(self, info: Info) -> list[Asset]:
@@ -369,7 +358,9 @@ class ItemMutation:
         item_id: strawberry.ID | None = None,
     ) -> ItemRequestPayload:
         row, errors = await attempt(
-            item_flows.request_purchase(info.context.rt, _actor(info), name, spec, quantity, budget, needed_by, item_id)
+            item_flows.request_purchase(
+                info.context.rt, actor_of(info), name, spec, quantity, budget, needed_by, item_id
+            )
         )
         return ItemRequestPayload(request=_request(row), errors=errors)
 
@@ -378,7 +369,7 @@ class ItemMutation:
         self, info: Info, item_id: strawberry.ID, quantity: int, purpose: str, needed_by: datetime | None = None
     ) -> ItemRequestPayload:
         row, errors = await attempt(
-            item_flows.request_requisition(info.context.rt, _actor(info), item_id, quantity, purpose, needed_by)
+            item_flows.request_requisition(info.context.rt, actor_of(info), item_id, quantity, purpose, needed_by)
         )
         return ItemRequestPayload(request=_request(row), errors=errors)
 
@@ -394,33 +385,33 @@ class ItemMutation:
     ) -> ItemRequestPayload:
         row, errors = await attempt(
             item_flows.request_borrow(
-                info.context.rt, _actor(info), item_id, quantity, owner_department_id, due_back, purpose
+                info.context.rt, actor_of(info), item_id, quantity, owner_department_id, due_back, purpose
             )
         )
         return ItemRequestPayload(request=_request(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsEmployee])
     async def request_scrap(self, info: Info, label_code: str, reason: str) -> ItemRequestPayload:
-        row, errors = await attempt(item_flows.request_scrap(info.context.rt, _actor(info), label_code, reason))
+        row, errors = await attempt(item_flows.request_scrap(info.context.rt, actor_of(info), label_code, reason))
         return ItemRequestPayload(request=_request(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsEmployee], description="Decide the current step if it is yours.")
     async def approve_item_request(
         self, info: Info, id: strawberry.ID, comment: str | None = None
     ) -> ItemRequestPayload:
-        row, errors = await attempt(approvals.decide(info.context.rt, _actor(info), id, True, comment))
+        row, errors = await attempt(approvals.decide(info.context.rt, actor_of(info), id, True, comment))
         return ItemRequestPayload(request=_request(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsEmployee])
     async def reject_item_request(self, info: Info, id: strawberry.ID, comment: str) -> ItemRequestPayload:
-        row, errors = await attempt(approvals.decide(info.context.rt, _actor(info), id, False, comment))
+        row, errors = await attempt(approvals.decide(info.context.rt, actor_of(info), id, False, comment))
         return ItemRequestPayload(request=_request(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsEmployee])
     async def resubmit_item_request(
         self, info: Info, id: strawberry.ID, quantity: int | None = None
     ) -> ItemRequestPayload:
-        row, errors = await attempt(approvals.resubmit(info.context.rt, _actor(info), id, quantity, None))
+        row, errors = await attempt(approvals.resubmit(info.context.rt, actor_of(info), id, quantity, None))
         return ItemRequestPayload(request=_request(row), errors=errors)
 
     @strawberry.mutation(
@@ -440,7 +431,7 @@ class ItemMutation:
             receipt.category,
             receipt.serialized,
         )
-        result, errors = await attempt(item_flows.receive(info.context.rt, _actor(info), request_id, data))
+        result, errors = await attempt(item_flows.receive(info.context.rt, actor_of(info), request_id, data))
         if result is None:
             return ItemRequestPayload(errors=errors)
         return ItemRequestPayload(request=ItemRequest.of(result[0]), label_codes=result[1])
@@ -450,13 +441,13 @@ class ItemMutation:
         self, info: Info, request_id: strawberry.ID, location_id: strawberry.ID, label_codes: list[str] | None = None
     ) -> ItemRequestPayload:
         row, errors = await attempt(
-            item_flows.issue(info.context.rt, _actor(info), request_id, location_id, label_codes or [])
+            item_flows.issue(info.context.rt, actor_of(info), request_id, location_id, label_codes or [])
         )
         return ItemRequestPayload(request=_request(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsWarehouse])
     async def lend_items(self, info: Info, request_id: strawberry.ID, label_codes: list[str]) -> ItemRequestPayload:
-        row, errors = await attempt(item_flows.lend(info.context.rt, _actor(info), request_id, label_codes))
+        row, errors = await attempt(item_flows.lend(info.context.rt, actor_of(info), request_id, label_codes))
         return ItemRequestPayload(request=_request(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsWarehouse], description="FINE or DAMAGED, after inspection.")
@@ -464,7 +455,7 @@ class ItemMutation:
         self, info: Info, label_code: str, condition: str, location_id: strawberry.ID, notes: str | None = None
     ) -> AssetPayload:
         row, errors = await attempt(
-            item_flows.return_lent(info.context.rt, _actor(info), label_code, condition, notes, location_id)
+            item_flows.return_lent(info.context.rt, actor_of(info), label_code, condition, notes, location_id)
         )
         rt = info.context.rt
         return AssetPayload(asset=Asset.of(row, items.label_code(rt, "A", row.id)) if row else None, errors=errors)
@@ -474,7 +465,7 @@ class ItemMutation:
         self, info: Info, request_id: strawberry.ID, label_code: str, method: str, notes: str | None = None
     ) -> ItemRequestPayload:
         row, errors = await attempt(
-            item_flows.dispose(info.context.rt, _actor(info), request_id, label_code, method, notes)
+            item_flows.dispose(info.context.rt, actor_of(info), request_id, label_code, method, notes)
         )
         return ItemRequestPayload(request=_request(row), errors=errors)
 
@@ -492,20 +483,20 @@ class ItemMutation:
     ) -> ItemCheckPayload:
         lines = [{"description": i.description, "quantity": i.quantity, "labelCode": i.label_code} for i in items]
         row, errors = await attempt(
-            item_checks.declare(info.context.rt, _actor(info), person_id, gate_id, direction, lines)
+            item_checks.declare(info.context.rt, actor_of(info), person_id, gate_id, direction, lines)
         )
         return ItemCheckPayload(check=_check(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsGateStaff], description="Compare declared with scanned; clear or hold.")
     async def complete_item_check(self, info: Info, id: strawberry.ID) -> ItemCheckPayload:
-        row, errors = await attempt(item_checks.complete(info.context.rt, _actor(info), id))
+        row, errors = await attempt(item_checks.complete(info.context.rt, actor_of(info), id))
         return ItemCheckPayload(check=_check(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsGateStaff], description="A guard's call on a held item check.")
     async def decide_item_check(
         self, info: Info, id: strawberry.ID, allow: bool, note: str | None = None
     ) -> ItemCheckPayload:
-        row, errors = await attempt(item_checks.decide(info.context.rt, _actor(info), id, allow, note))
+        row, errors = await attempt(item_checks.decide(info.context.rt, actor_of(info), id, allow, note))
         return ItemCheckPayload(check=_check(row), errors=errors)
 
 
@@ -517,7 +508,7 @@ class ItemSubscription:
     async def approval_queue_updates(self, info: Info) -> AsyncGenerator[ItemRequest, None]:
         from schema.subscription import still_allowed
 
-        actor = _actor(info)
+        actor = actor_of(info)
         last_check = [time.monotonic()]
         async with info.context.rt.bus.subscribe(approvals.CHANNEL) as sub:
             async for message in sub:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import credentials, grants, guard_actions, people, sessions, sites
-from resolvers.actor import Actor
 from resolvers.event_log import StoredEvent
-from schema.context import Info
+from schema.context import Info, actor_of
 from schema.enums import Direction, IdentityDocument
 from schema.inputs import (
     CreateDepartmentInput,
@@ -58,12 +57,6 @@ def _event(stored: StoredEvent) -> GateEvent:
     )
 
 
-def _actor(info: Info) -> Actor:
-    actor = info.context.actor
-    assert actor is not None  # guaranteed by the field's permission class
-    return actor
-
-
 @strawberry.type
 class CoreMutation:
     @strawberry.mutation
@@ -80,7 +73,7 @@ class CoreMutation:
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def bind_phone(self, info: Info, public_key: str, device_name: str) -> CredentialPayload:
-        row, errors = await attempt(credentials.bind_phone(info.context.rt, _actor(info), public_key, device_name))
+        row, errors = await attempt(credentials.bind_phone(info.context.rt, actor_of(info), public_key, device_name))
         return CredentialPayload(credential=Credential.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(
@@ -88,7 +81,7 @@ class CoreMutation:
         description="A pass whose key the server keeps, for a phone that cannot hold one.",
     )
     async def request_custodial_pass(self, info: Info, device_name: str) -> CredentialPayload:
-        row, errors = await attempt(credentials.issue_custodial(info.context.rt, _actor(info), device_name))
+        row, errors = await attempt(credentials.issue_custodial(info.context.rt, actor_of(info), device_name))
         return CredentialPayload(credential=Credential.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsPeopleAdmin])
@@ -109,7 +102,7 @@ class CoreMutation:
             roles=input.roles,
             document_type=input.document_type or IdentityDocument.ID_CARD,
         )
-        result, errors = await attempt(people.onboard_employee(info.context.rt, _actor(info), data))
+        result, errors = await attempt(people.onboard_employee(info.context.rt, actor_of(info), data))
         if result is None:
             return OnboardEmployeePayload(errors=errors)
         person, password = result
@@ -117,7 +110,7 @@ class CoreMutation:
 
     @strawberry.mutation(permission_classes=[IsPeopleAdmin])
     async def offboard_employee(self, info: Info, id: strawberry.ID) -> EmployeePayload:
-        row, errors = await attempt(people.offboard_employee(info.context.rt, _actor(info), id))
+        row, errors = await attempt(people.offboard_employee(info.context.rt, actor_of(info), id))
         return EmployeePayload(employee=Person.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsSiteAdmin])
@@ -156,7 +149,7 @@ class CoreMutation:
         schedule = [w.to_dict() for w in input.schedule] if input.schedule else None
         work = grants.grant_access(
             info.context.rt,
-            _actor(info),
+            actor_of(info),
             input.zone_id,
             input.person_id,
             input.department_id,
@@ -170,17 +163,17 @@ class CoreMutation:
 
     @strawberry.mutation(permission_classes=[IsGrantor])
     async def revoke_grant(self, info: Info, id: strawberry.ID) -> GrantPayload:
-        row, errors = await attempt(grants.revoke_grant(info.context.rt, _actor(info), id))
+        row, errors = await attempt(grants.revoke_grant(info.context.rt, actor_of(info), id))
         return GrantPayload(grant=Grant.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsGrantor], description="An access review keeps this grant.")
     async def mark_grant_reviewed(self, info: Info, id: strawberry.ID) -> GrantPayload:
-        row, errors = await attempt(grants.mark_reviewed(info.context.rt, _actor(info), id))
+        row, errors = await attempt(grants.mark_reviewed(info.context.rt, actor_of(info), id))
         return GrantPayload(grant=Grant.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsGateStaff])
     async def remote_open(self, info: Info, gate_id: strawberry.ID, reason: str) -> GateEventPayload:
-        stored, errors = await attempt(guard_actions.remote_open(info.context.rt, _actor(info), gate_id, reason))
+        stored, errors = await attempt(guard_actions.remote_open(info.context.rt, actor_of(info), gate_id, reason))
         return GateEventPayload(event=_event(stored) if stored else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsGateStaff])
@@ -193,5 +186,5 @@ class CoreMutation:
             document_last4=input.document_number_last4,
             note=input.note,
         )
-        result, errors = await attempt(guard_actions.record_manual_entry(info.context.rt, _actor(info), entry))
+        result, errors = await attempt(guard_actions.record_manual_entry(info.context.rt, actor_of(info), entry))
         return GateEventPayload(event=_event(result[0]) if result else None, errors=errors)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import strawberry
@@ -51,3 +52,18 @@ def check_first(first: int) -> int:
     if first < 0 or first > MAX_PAGE:
         raise bad_input(f"`first` must be between 0 and {MAX_PAGE}")
     return first
+
+
+R = TypeVar("R")
+
+
+def page_of(
+    rows: list[R], first: int, kind: str, node: Callable[[R], T], key: Callable[[R], int] | None = None
+) -> Connection[T]:
+    """A page from up to first + 1 rows (the extra one only says there is more), newest first."""
+    key_of = key or (lambda r: r.id)  # type: ignore[attr-defined]
+    edges = [Edge(cursor=encode_cursor(kind, key_of(r)), node=node(r)) for r in rows[:first]]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None),
+    )

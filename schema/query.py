@@ -10,11 +10,10 @@ from graphql.error import GraphQLError
 from api import clock
 from api import models as m
 from resolvers import credentials, event_queries, grants, people
-from resolvers.actor import Actor
 from resolvers.errors import UserError
-from schema.context import Info
+from schema.context import Info, actor_of
 from schema.errors import bad_input, forbidden
-from schema.pagination import Connection, Edge, PageInfo, check_first, decode_cursor, encode_cursor
+from schema.pagination import Connection, check_first, decode_cursor, page_of
 from schema.payloads import attempt
 from schema.permissions import IsAuthenticated, IsEventReader, IsGateStaff, IsOperator, IsSiteAdmin, IsStaff
 from schema.types import (
@@ -29,12 +28,6 @@ from schema.types import (
     Zone,
     event_connection,
 )
-
-
-def _actor(info: Info) -> Actor:
-    actor = info.context.actor
-    assert actor is not None  # the field's permission class saw to it
-    return actor
 
 
 def _id(value: strawberry.ID | None, what: str) -> int | None:
@@ -58,7 +51,7 @@ class CoreQuery:
         row, _ = await attempt(people.get_person(id))
         if row is None:
             return None
-        scope = await grants.people_scope(_actor(info))
+        scope = await grants.people_scope(actor_of(info))
         if scope is not None and row.department_id not in scope:
             raise forbidden("you may see your own department's people only")
         return Person.of(row)
@@ -69,7 +62,7 @@ class CoreQuery:
     ) -> Connection[Person]:
         first = check_first(first)
         query = m.Person.filter(kind=m.PersonKind.EMPLOYEE)
-        scope = await grants.people_scope(_actor(info))
+        scope = await grants.people_scope(actor_of(info))
         if scope is not None:
             query = query.filter(department_id__in=scope)
         if department_id is not None:
@@ -78,11 +71,7 @@ class CoreQuery:
         if cursor is not None:
             query = query.filter(id__gt=cursor)
         rows = await query.order_by("id").limit(first + 1)
-        edges = [Edge(cursor=encode_cursor("person", r.id), node=Person.of(r)) for r in rows[:first]]
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None),
-        )
+        return page_of(rows, first, "person", Person.of)
 
     @strawberry.field(permission_classes=[IsOperator])
     async def departments(self) -> list[Department]:
@@ -135,17 +124,7 @@ class CoreQuery:
     async def device_alerts(self, first: int = 50) -> list[DeviceAlert]:
         first = check_first(first)
         rows = await m.DeviceAlert.all().order_by("-id").limit(first)
-        return [
-            DeviceAlert(
-                id=strawberry.ID(str(r.id)),
-                at=r.at,
-                kind=r.kind,
-                message=r.message,
-                device_id=strawberry.ID(str(r.device_id)) if r.device_id else None,
-                gate_id=strawberry.ID(str(r.gate_id)) if r.gate_id else None,
-            )
-            for r in rows
-        ]
+        return [DeviceAlert.of(r) for r in rows]
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],

@@ -27,7 +27,7 @@ from schema.enums import (
     PersonStatus,
     Role,
 )
-from schema.pagination import Connection, Edge, PageInfo, check_first, decode_cursor, encode_cursor
+from schema.pagination import Connection, check_first, decode_cursor, page_of
 from schema.permissions import OwnerOrOversight
 
 if TYPE_CHECKING:
@@ -236,11 +236,7 @@ class GateEvent:
 
 
 def event_connection(rows: list[dict[str, Any]], first: int) -> Connection[GateEvent]:
-    page = rows[:first]
-    edges = [Edge(cursor=encode_cursor("ev", r["id"]), node=GateEvent.of_row(r)) for r in page]
-    return Connection(
-        edges=edges, page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None)
-    )
+    return page_of(rows, first, "ev", GateEvent.of_row, key=lambda r: int(r["id"]))
 
 
 @strawberry.type
@@ -302,11 +298,7 @@ class Person:
 
         first = check_first(first)
         rows = await visit_domain.hosted_page(int(self.id), first, decode_cursor("visit", after))
-        edges = [Edge(cursor=encode_cursor("visit", r.id), node=Visit.of(r)) for r in rows[:first]]
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None),
-        )
+        return page_of(rows, first, "visit", Visit.of)
 
     @strawberry.field(permission_classes=[OwnerOrOversight], description="Passages of this person, newest first.")
     async def access_log(self, first: int, after: str | None = None) -> Connection[GateEvent]:
@@ -379,3 +371,14 @@ class DeviceAlert:
     message: str
     device_id: strawberry.ID | None
     gate_id: strawberry.ID | None
+
+    @classmethod
+    def of(cls, row: models.DeviceAlert) -> DeviceAlert:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            at=row.at,
+            kind=row.kind,
+            message=row.message,
+            device_id=strawberry.ID(str(row.device_id)) if row.device_id else None,
+            gate_id=strawberry.ID(str(row.gate_id)) if row.gate_id else None,
+        )

@@ -13,7 +13,7 @@ from api import models as m
 from api.models import IdentityDocument
 from resolvers import badges, visits
 from resolvers.actor import Actor
-from schema.context import Info
+from schema.context import Info, actor_of
 from schema.enums import Gender, VisitStatus
 from schema.errors import forbidden
 from schema.payloads import attempt
@@ -172,12 +172,6 @@ class WatchlistPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _actor(info: Info) -> Actor:
-    actor = info.context.actor
-    assert actor is not None  # the field's permission class saw to it
-    return actor
-
-
 def _visit_or_none(row: m.Visit | None) -> Visit | None:
     return Visit.of(row) if row else None
 
@@ -201,7 +195,7 @@ class VisitQuery:
         row, _ = await attempt(visits.get_visit(id))
         if row is None:
             return None
-        if not may_view_visit(_actor(info), row):
+        if not may_view_visit(actor_of(info), row):
             raise forbidden("only the host, the visitor and gate staff may see this visit")
         return Visit.of(row)
 
@@ -210,7 +204,7 @@ class VisitQuery:
         description="Emergency visits waiting for the caller's sign-off as department head.",
     )
     async def pending_emergency_visits(self, info: Info) -> list[Visit]:
-        return [Visit.of(r) for r in await visits.pending_head_approvals(_actor(info))]
+        return [Visit.of(r) for r in await visits.pending_head_approvals(actor_of(info))]
 
     @strawberry.field(permission_classes=[IsSiteAdmin])
     async def watchlist(self) -> list[WatchlistEntry]:
@@ -230,7 +224,7 @@ class VisitMutation:
             expected_end=input.expected_end,
             zone_ids=list(input.zone_ids),
         )
-        result, errors = await attempt(visits.invite(info.context.rt, _actor(info), data))
+        result, errors = await attempt(visits.invite(info.context.rt, actor_of(info), data))
         if result is None:
             return VisitPayload(errors=errors)
         visit, code = result
@@ -259,17 +253,17 @@ class VisitMutation:
 
     @strawberry.mutation(permission_classes=[IsEmployee])
     async def approve_visit(self, info: Info, id: strawberry.ID) -> VisitPayload:
-        row, errors = await attempt(visits.approve(info.context.rt, _actor(info), id))
+        row, errors = await attempt(visits.approve(info.context.rt, actor_of(info), id))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsEmployee])
     async def reject_visit(self, info: Info, id: strawberry.ID, reason: str) -> VisitPayload:
-        row, errors = await attempt(visits.reject(info.context.rt, _actor(info), id, reason))
+        row, errors = await attempt(visits.reject(info.context.rt, actor_of(info), id, reason))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsEmployee])
     async def end_visit(self, info: Info, id: strawberry.ID) -> VisitPayload:
-        row, errors = await attempt(visits.end(info.context.rt, _actor(info), id))
+        row, errors = await attempt(visits.end(info.context.rt, actor_of(info), id))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
     @strawberry.mutation(
@@ -277,7 +271,7 @@ class VisitMutation:
         description="Name another employee who may escort the visitor (besides the host).",
     )
     async def add_visit_escort(self, info: Info, id: strawberry.ID, escort_id: strawberry.ID) -> VisitPayload:
-        row, errors = await attempt(visits.add_escort(_actor(info), id, escort_id))
+        row, errors = await attempt(visits.add_escort(actor_of(info), id, escort_id))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
     @strawberry.mutation(
@@ -294,17 +288,17 @@ class VisitMutation:
             expected_end=input.expected_end,
             zone_ids=list(input.zone_ids),
         )
-        row, errors = await attempt(visits.file_emergency(info.context.rt, _actor(info), data))
+        row, errors = await attempt(visits.file_emergency(info.context.rt, actor_of(info), data))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsGateStaff])
     async def check_in_visitor(self, info: Info, id: strawberry.ID, id_number_last4: str) -> VisitPayload:
-        row, errors = await attempt(visits.check_in(info.context.rt, _actor(info), id, id_number_last4))
+        row, errors = await attempt(visits.check_in(info.context.rt, actor_of(info), id, id_number_last4))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsGateStaff])
     async def check_out_visitor(self, info: Info, id: strawberry.ID) -> VisitPayload:
-        row, errors = await attempt(visits.check_out(info.context.rt, _actor(info), id))
+        row, errors = await attempt(visits.check_out(info.context.rt, actor_of(info), id))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
     @strawberry.mutation(
@@ -328,7 +322,7 @@ class VisitMutation:
     async def block_visitor(
         self, info: Info, id_number: str, reason: str, document_type: IdentityDocument = IdentityDocument.ID_CARD
     ) -> WatchlistPayload:
-        row, errors = await attempt(visits.block(info.context.rt, _actor(info), id_number, document_type, reason))
+        row, errors = await attempt(visits.block(info.context.rt, actor_of(info), id_number, document_type, reason))
         return WatchlistPayload(entry=WatchlistEntry.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsSiteAdmin])
@@ -343,7 +337,7 @@ class VisitSubscription:
     async def visitor_arrivals(self, info: Info) -> AsyncGenerator[VisitorArrival, None]:
         from schema.subscription import still_allowed
 
-        actor = _actor(info)
+        actor = actor_of(info)
         last_check = [time.monotonic()]
         async with info.context.rt.bus.subscribe(visits.ARRIVALS) as sub:
             async for message in sub:
@@ -362,7 +356,7 @@ class VisitSubscription:
     async def visit_reminders(self, info: Info) -> AsyncGenerator[Visit, None]:
         from schema.subscription import still_allowed
 
-        actor = _actor(info)
+        actor = actor_of(info)
         last_check = [time.monotonic()]
         async with info.context.rt.bus.subscribe(visits.REMINDERS) as sub:
             async for message in sub:
