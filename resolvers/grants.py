@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tortoise.expressions import Q
 
@@ -166,25 +165,6 @@ def _who(person_id: int, department_id: int | None, position: str | None) -> Q:
     if position:
         who |= Q(position__iexact=position)
     return who
-
-
-async def verdict(
-    person_id: int, department_id: int | None, position: str | None, zones: set[int], at: datetime, tz: ZoneInfo
-) -> str:
-    """`ok`, `outside_schedule` (a grant applies, but not at this hour) or `no_access`.
-
-    One indexed query: the person's, their department's and their position's live grants
-    on any of `zones`.
-    """
-    rows = (
-        await Grant.filter(_who(person_id, department_id, position), zone_id__in=zones, revoked_at=None)
-        .filter(Q(valid_from=None) | Q(valid_from__lte=at))
-        .filter(Q(valid_until=None) | Q(valid_until__gt=at))
-        .values_list("schedule", flat=True)
-    )
-    if not rows:
-        return "no_access"
-    return "ok" if any(schedules.allows(list(windows or []), at, tz) for windows in rows) else "outside_schedule"
 
 
 async def has_grant(person_id: int, department_id: int | None, zones: set[int], at: datetime) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from realtime.bus import Bus, make_bus
 from realtime.scan_state import ScanState, make_scan_state
 from resolvers import topology
 from resolvers.event_log import EventLog
+from resolvers.grant_index import GrantCache
 from resolvers.topology import TopologyCache
 
 log = logging.getLogger("gatehouse.runtime")
@@ -29,6 +31,7 @@ class Runtime:
     state: ScanState
     topology: TopologyCache
     events: EventLog
+    grant_index: GrantCache
     background: list[Any] = field(default_factory=list)
 
     @classmethod
@@ -43,14 +46,19 @@ class Runtime:
             state=make_scan_state(settings.redis_url, settings.redis_prefix),
             topology=TopologyCache(),
             events=EventLog(bus),
+            grant_index=GrantCache(),
         )
 
     async def start(self) -> None:
         await self.bus.connect()
         await self.state.connect()
         self.events.start()
-        self.background.append(_ListenTopology(self))
-        await self.background[-1].start()
+        for listener in (
+            _DropOnMessage(self.bus, topology.CHANNEL, self.topology.invalidate),
+            _DropOnMessage(self.bus, ACCESS_CHANNEL, self.grant_index.invalidate),
+        ):
+            await listener.start()
+            self.background.append(listener)
         from resolvers.presence import rebuild_presence_if_needed
 
         await rebuild_presence_if_needed(self)
@@ -63,7 +71,9 @@ class Runtime:
         await self.bus.disconnect()
 
     def access_changed(self) -> None:
-        """Who may pass where has changed: gates get a fresh offline snapshot."""
+        """Who may pass where has changed: this process reads grants again at once, other
+        processes when the bus tells them, and gates get a fresh offline snapshot."""
+        self.grant_index.invalidate()
         self.bus.publish(ACCESS_CHANNEL, {"changed": True})
 
     def topology_changed(self) -> None:
@@ -72,25 +82,28 @@ class Runtime:
         self.bus.publish(topology.CHANNEL, {"changed": True})
 
 
-class _ListenTopology:
-    """Drops this process's copy of zones and gates when another process changes them."""
+class _DropOnMessage:
+    """Drops one of this process's in-memory copies when another process announces a change."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self._rt = rt
-        self._task: Any = None
+    def __init__(self, bus: Bus, channel: str, drop: Callable[[], None]) -> None:
+        self._bus = bus
+        self._channel = channel
+        self._drop = drop
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         ready = asyncio.Event()
-        self._task = asyncio.create_task(self._run(ready), name="topology-listener")
+        self._task = asyncio.create_task(self._run(ready), name=f"listen-{self._channel}")
         await ready.wait()
 
-    async def _run(self, ready: Any) -> None:
-        async with self._rt.bus.subscribe(topology.CHANNEL) as sub:
+    async def _run(self, ready: asyncio.Event) -> None:
+        async with self._bus.subscribe(self._channel) as sub:
             ready.set()
             async for _ in sub:
-                self._rt.topology.invalidate()
+                self._drop()
 
     async def stop(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

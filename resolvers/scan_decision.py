@@ -18,7 +18,6 @@ from typing import Any
 from api import clock, passtoken
 from api.models import (
     AntiPassback,
-    Credential,
     CredentialKind,
     CredentialStatus,
     Decision,
@@ -31,8 +30,9 @@ from api.models import (
     Visit,
     VisitStatus,
 )
-from resolvers import badges, grants, presence, visits
+from resolvers import badges, presence, visits
 from resolvers.alerts import raise_alert_throttled
+from resolvers.credential_lookup import credential_row
 from resolvers.runtime import Runtime
 from resolvers.topology import GateNode, Topology
 
@@ -129,23 +129,9 @@ async def decide_scan(
     if parsed is None and badge is None:
         return await _record(rt, gate, base, "malformed", None, None, None)
     cid = parsed.cid if parsed is not None else badge.cid  # type: ignore[union-attr]
-    rows = await Credential.filter(cid=cid).values(
-        "id",
-        "person_id",
-        "public_key",
-        "period",
-        "status",
-        "valid_until",
-        "kind",
-        "person__status",
-        "person__display_name",
-        "person__department_id",
-        "person__kind",
-        "person__position",
-    )
-    if not rows or (badge is not None) != (rows[0]["kind"] == CredentialKind.BADGE.value):
+    cred = await credential_row(cid)
+    if cred is None or (badge is not None) != (cred["kind"] == CredentialKind.BADGE.value):
         return await _record(rt, gate, base, "unknown_credential", None, None, cid)
-    cred = rows[0]
     person_id: int = cred["person_id"]
     name: str = cred["person__display_name"]
     public_key = bytes(cred["public_key"])
@@ -268,7 +254,8 @@ async def access_policy(
 ) -> str:
     if way is Direction.OUT:
         return "ok"  # people may always leave; the passage is still verified and recorded
-    verdict = await grants.verdict(
+    index = await rt.grant_index.get()
+    verdict = index.verdict(
         person_id, department_id, position, topo.zones_opening(gate.zone_id), clock.now(), rt.settings.tz
     )
     if verdict != "ok":
