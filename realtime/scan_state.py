@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 REF_MEMORY_SECONDS = 600
+REDIS_CONNECTIONS = 64
 REF_MEMORY_MAX = 200_000
 
 
@@ -208,7 +209,12 @@ class RedisScanState(ScanState):
     async def connect(self) -> None:
         import redis.asyncio as aioredis
 
-        self._r = aioredis.from_url(self._url, decode_responses=True)
+        # A blocking pool: at the morning rush scans wait a moment for a connection rather than
+        # failing (the default pool refuses outright once it is full).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self._url, max_connections=REDIS_CONNECTIONS, timeout=5, decode_responses=True
+        )
+        self._r = aioredis.Redis(connection_pool=pool)
         await self._r.ping()
         self._claim = self._r.register_script(_CLAIM)
         self._clear_if = self._r.register_script(_CLEAR_IF)
