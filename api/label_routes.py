@@ -26,8 +26,10 @@ async def label_sheet(request: Request) -> Response:
     raw = request.query_params.get("assets", "")
     parts = [p for p in raw.split(",") if p]
     if not parts or len(parts) > MAX_LABELS or not all(p.isdigit() and len(p) < 12 for p in parts):
-        return JSONResponse({"error": "BAD_USER_INPUT", "message": f"assets=1,2,3 (1 to {MAX_LABELS} ids)",
-                             "field": "assets"}, status_code=400)
+        return JSONResponse(
+            {"error": "BAD_USER_INPUT", "message": f"assets=1,2,3 (1 to {MAX_LABELS} ids)", "field": "assets"},
+            status_code=400,
+        )
     ids = [int(p) for p in parts]
     assets = {a.id: a for a in await Asset.filter(id__in=ids)}
     if len(assets) != len(set(ids)):

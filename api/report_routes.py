@@ -23,7 +23,7 @@ MEDIA = {
     "svg": "image/svg+xml",
     "pdf": "application/pdf",
 }
-SERIES = {"visitor-flow", "entries", "attendance-rate"}
+SERIES = {"visitor-flow", "entries", "attendance-rate", "stock-in", "stock-out"}
 DEPARTMENT_SCOPED = {"attendance", "entries", "attendance-rate"}
 
 
@@ -82,6 +82,8 @@ async def report_file(request: Request) -> Response:
                 series = await reports.visitor_flow(rt, first, last, by)
             elif name == "entries":
                 series = await reports.passages(rt, first, last, by, department)
+            elif name in ("stock-in", "stock-out"):
+                series = await reports.stock_flow(rt, first, last, by, name.removeprefix("stock-"))
             else:
                 series = await reports.attendance_rate(rt, first, last, department)
             body = (

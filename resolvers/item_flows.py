@@ -10,7 +10,7 @@ is disposed of by sale, recycling or donation, and can never be issued, lent or 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -22,6 +22,7 @@ from api.models import (
     Department,
     Item,
     ItemCategory,
+    ItemMovement,
     ItemRequest,
     RequestKind,
     RequestStatus,
@@ -414,6 +415,38 @@ async def dispose(
         )
         await approvals.mark(request, actor, f"disposed by {method.lower()}", RequestStatus.FULFILLED)
     return request
+
+
+REMINDERS = "loan_reminders"
+REMIND_EVERY = timedelta(hours=24)
+
+
+async def remind_overdue(rt: Runtime) -> int:
+    """Borrowers of overdue assets hear of it once a day (a movement records each reminder)."""
+    sent = 0
+    now = clock.now()
+    for asset in await overdue_loans():
+        last = await ItemMovement.filter(asset_id=asset.id, kind="OVERDUE_REMINDER").order_by("-id").first()
+        if last is not None and now - last.at < REMIND_EVERY:
+            continue
+        await items.move(
+            "OVERDUE_REMINDER",
+            asset.item_id,
+            asset_id=asset.id,
+            person_id=asset.holder_person_id,
+            department_id=asset.holder_department_id,
+            notes=f"due back {asset.due_back.isoformat() if asset.due_back else ''}",
+        )
+        rt.bus.publish(
+            REMINDERS,
+            {
+                "personId": asset.holder_person_id,
+                "assetId": asset.id,
+                "dueBack": asset.due_back.isoformat() if asset.due_back else None,
+            },
+        )
+        sent += 1
+    return sent
 
 
 async def overdue_loans() -> list[Asset]:

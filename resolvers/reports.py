@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from api.models import Decision, Department, DeviceAlert, GateEvent, Person, Visit
+from api.models import Decision, Department, DeviceAlert, GateEvent, ItemMovement, Person, Visit
 from resolvers import attendance
 from resolvers.errors import UserError
 from resolvers.runtime import Runtime
@@ -33,11 +33,14 @@ def _range(rt: Runtime, first: date, last: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
 
 
-def _buckets(rt: Runtime, times: list[datetime], first: date, last: date, by: str) -> tuple[list[str], list[float]]:
+def _buckets(
+    rt: Runtime, times: list[datetime], first: date, last: date, by: str, weights: list[int] | None = None
+) -> tuple[list[str], list[float]]:
     tz = rt.settings.tz
-    counts = Counter(
-        t.astimezone(tz).strftime("%H:00") if by == "hour" else t.astimezone(tz).date().isoformat() for t in times
-    )
+    counts: Counter[str] = Counter()
+    for i, t in enumerate(times):
+        local = t.astimezone(tz)
+        counts[local.strftime("%H:00") if by == "hour" else local.date().isoformat()] += weights[i] if weights else 1
     if by == "hour":
         labels = [f"{h:02d}:00" for h in range(24)]
     else:
@@ -59,6 +62,17 @@ async def visitor_flow(rt: Runtime, first: date, last: date, by: str) -> Series:
     ]
     labels, values = _buckets(rt, times, first, last, _by(by))
     return Series(f"Visitor check-ins per {by}, {first} to {last}", labels, values)
+
+
+STOCK_KINDS = {"in": ("RECEIVE", "RETURN"), "out": ("ISSUE", "LEND", "DISPOSE")}
+
+
+async def stock_flow(rt: Runtime, first: date, last: date, by: str, way: str) -> Series:
+    """Units into stock (received, returned) or out of it (issued, lent, disposed of)."""
+    start, end = _range(rt, first, last)
+    rows = await ItemMovement.filter(at__gte=start, at__lt=end, kind__in=STOCK_KINDS[way]).values("at", "quantity")
+    labels, values = _buckets(rt, [r["at"] for r in rows], first, last, _by(by), [r["quantity"] for r in rows])
+    return Series(f"Stock {way} (units) per {by}, {first} to {last}", labels, values)
 
 
 async def passages(rt: Runtime, first: date, last: date, by: str, department_id: int | None = None) -> Series:

@@ -85,6 +85,10 @@ async def anonymise_old_visits(rt: Runtime) -> int:
 
 
 async def run_once(rt: Runtime) -> None:
+    # Housekeeping of the site's day: visits, and the loans that should be back by now.
+    from resolvers.item_flows import remind_overdue
+
+    await remind_overdue(rt)
     await visits.expire_due_visits()
     await remind_pending(rt)
     await alert_overstays(rt)

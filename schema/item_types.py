@@ -313,6 +313,12 @@ class ItemQuery:
         )
         return page_of(rows, first, "mv", ItemMovement.of)
 
+    @strawberry.field(permission_classes=[IsEmployee], description="Assets issued or lent to the caller.")
+    async def my_assets(self, info: Info) -> list[Asset]:
+        rt = info.context.rt
+        rows = await m.Asset.filter(holder_person_id=actor_of(info).person_id).order_by("due_back", "id")
+        return [Asset.of(r, items.label_code(rt, "A", r.id)) for r in rows]
+
     @strawberry.field(permission_classes=[IsItemReader], description="Lent assets past their return date.")
     async def overdue_loans(self, info: Info) -> list[Asset]:
         rt = info.context.rt
@@ -519,6 +525,24 @@ class ItemSubscription:
                 row = await m.ItemRequest.get_or_none(id=message["requestId"])
                 if row is not None and row.requester_id != actor.person_id:
                     yield ItemRequest.of(row)
+
+    @strawberry.subscription(
+        permission_classes=[IsEmployee],
+        description="Reminders about the caller's borrowed assets past their return date.",
+    )
+    async def loan_reminders(self, info: Info) -> AsyncGenerator[Asset, None]:
+        from schema.subscription import still_allowed
+
+        actor = actor_of(info)
+        last_check = [time.monotonic()]
+        async with info.context.rt.bus.subscribe(item_flows.REMINDERS) as sub:
+            async for message in sub:
+                if message.get("personId") != actor.person_id:
+                    continue
+                await still_allowed(info, last_check)
+                row = await m.Asset.get_or_none(id=message["assetId"])
+                if row is not None:
+                    yield Asset.of(row, items.label_code(info.context.rt, "A", row.id))
 
     @strawberry.subscription(permission_classes=[IsGateStaff], description="Declared versus scanned, live.")
     async def item_check_updates(

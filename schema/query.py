@@ -9,6 +9,7 @@ from graphql.error import GraphQLError
 
 from api import clock
 from api import models as m
+from api.models import Decision, EntryMethod
 from resolvers import credentials, event_queries, grants, people
 from resolvers.errors import UserError
 from schema.context import Info, actor_of
@@ -106,18 +107,27 @@ class CoreQuery:
         zone_id: strawberry.ID | None = None,
         gate_id: strawberry.ID | None = None,
         person_id: strawberry.ID | None = None,
+        department_id: strawberry.ID | None = None,
+        method: EntryMethod | None = None,
+        decision: Decision | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> Connection[GateEvent]:
         first = check_first(first)
         zones = None
         if zone_id is not None:
             zones = (await info.context.rt.topology.get()).subtree(_id(zone_id, "zone") or 0)
-        rows = await event_queries.events_page(
-            first,
-            decode_cursor("ev", after),
+        where = event_queries.EventFilter(
             person_id=_id(person_id, "person"),
+            department_id=_id(department_id, "department"),
             gate_id=_id(gate_id, "gate"),
             zone_ids=zones,
+            method=method,
+            decision=decision,
+            since=since,
+            until=until,
         )
+        rows = await event_queries.events_page(first, decode_cursor("ev", after), where=where)
         return event_connection(rows, first)
 
     @strawberry.field(permission_classes=[IsGateStaff])
