@@ -275,6 +275,8 @@ class Device(Model):
     last_stats: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     offline_alerted_at = fields.DatetimeField(null=True)
     health_alerted_at = fields.DatetimeField(null=True)
+    # The device as a company asset: scrapping that asset retires the device (POLICY 5.4).
+    asset_id = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -96,6 +96,28 @@ async def retire(rt: Runtime, device_id: str) -> Device:
     return device
 
 
+async def link_asset(rt: Runtime, device_id: str, label_code: str) -> Device:
+    """Record which labelled asset the device is, so scrapping the asset retires it."""
+    from resolvers import items
+
+    device = await get_device(device_id)
+    asset = await items.asset_by_label(rt, label_code)
+    if await Device.filter(asset_id=asset.id).exclude(id=device.id).exists():
+        raise UserError("CONFLICT", "another device is this asset", "labelCode")
+    device.asset_id = asset.id
+    await device.save(update_fields=["asset_id"])
+    audit.note_change("device", device.id, None, {"asset": asset.id})
+    return device
+
+
+async def retire_scrapped(rt: Runtime, asset_id: int) -> list[Device]:
+    """An asset disposed of through the scrapping flow: any device it was is retired with it."""
+    retired = []
+    for device in await Device.filter(asset_id=asset_id).exclude(status=DeviceStatus.RETIRED):
+        retired.append(await retire(rt, str(device.id)))
+    return retired
+
+
 async def rotate_secret(rt: Runtime, device_id: str) -> tuple[Device, str]:
     """A new secret, shown once; the old one stops working and the live connection must reconnect."""
     device = await get_device(device_id)

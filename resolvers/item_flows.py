@@ -414,6 +414,10 @@ async def dispose(
             notes=f"{method}: {(notes or '').strip()}"[:500],
         )
         await approvals.mark(request, actor, f"disposed by {method.lower()}", RequestStatus.FULFILLED)
+    # A gate device scrapped as an asset is retired: refused on connect from now on.
+    from resolvers.device_fleet import retire_scrapped
+
+    await retire_scrapped(rt, asset.id)
     return request
 
 

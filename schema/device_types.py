@@ -195,6 +195,14 @@ class DeviceMutation:
         row, errors = await attempt(device_fleet.retire(info.context.rt, id))
         return DevicePayload(device=_device(row), errors=errors)
 
+    @strawberry.mutation(
+        permission_classes=[IsSiteAdmin],
+        description="The device is this labelled asset: scrapping the asset retires the device.",
+    )
+    async def link_device_asset(self, info: Info, id: strawberry.ID, label_code: str) -> DevicePayload:
+        row, errors = await attempt(device_fleet.link_asset(info.context.rt, id, label_code))
+        return DevicePayload(device=_device(row), errors=errors)
+
     @strawberry.mutation(permission_classes=[IsSiteAdmin])
     async def rotate_device_secret(self, info: Info, id: strawberry.ID) -> DevicePayload:
         result, errors = await attempt(device_fleet.rotate_secret(info.context.rt, id))

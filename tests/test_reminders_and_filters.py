@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from api import db
 from api.models import Asset, AssetStatus, Item, ItemCategory, ItemMovement, Person, Visit, VisitStatus
@@ -156,3 +157,44 @@ async def test_stock_in_and_out_report(server: ServerProcess, api: GraphQLClient
             headers={"Authorization": f"Bearer {hr.token}"},
         )
         assert r.status_code == 404
+
+
+async def test_a_device_scrapped_as_an_asset_is_retired(server: ServerProcess, api: GraphQLClient, demo: Demo) -> None:
+    users = {u: await api.login(u, demo.passwords[u]) for u in ("admin", "alice", "carol", "amy", "eve", "wendy")}
+    gate_id = demo.gates["Maintenance door"]
+    device = (
+        await users["admin"].ok(
+            'mutation($g: [ID!]!) { registerDevice(input: {name: "Old scanner", kind: QR_SCANNER, gateIds: $g}) '
+            "{ device { id } deviceSecret errors { code } } }",
+            {"g": [gate_id]},
+        )
+    )["registerDevice"]
+    label = (await users["wendy"].ok("{ assets(status: IN_STOCK) { labelCode } }"))["assets"][0]["labelCode"]
+    linked = await users["admin"].ok(
+        "mutation($d: ID!, $l: String!) { linkDeviceAsset(id: $d, labelCode: $l) { device { id } errors { code } } }",
+        {"d": device["device"]["id"], "l": label},
+    )
+    assert linked["linkDeviceAsset"]["errors"] == []
+    scrap = await users["alice"].ok(
+        'mutation($l: String!) { requestScrap(labelCode: $l, reason: "worn out") { request { id } errors { code } } }',
+        {"l": label},
+    )
+    request_id = scrap["requestScrap"]["request"]["id"]
+    for approver in ("carol", "amy", "eve"):
+        decided = await users[approver].ok(
+            'mutation($r: ID!) { approveItemRequest(id: $r, comment: "ok") { request { status } errors { code } } }',
+            {"r": request_id},
+        )
+        assert decided["approveItemRequest"]["errors"] == []
+    disposed = await users["wendy"].ok(
+        'mutation($r: ID!, $l: String!) { disposeAsset(requestId: $r, labelCode: $l, method: "RECYCLING") '
+        "{ request { status } errors { code } } }",
+        {"r": request_id, "l": label},
+    )
+    assert disposed["disposeAsset"] == {"request": {"status": "FULFILLED"}, "errors": []}
+    statuses = {d["id"]: d["status"] for d in (await users["admin"].ok("{ devices { id status } }"))["devices"]}
+    assert statuses[device["device"]["id"]] == "RETIRED"
+    retired = Gate(server, device["device"]["id"], device["deviceSecret"])
+    with pytest.raises(websockets.ConnectionClosed) as closed:  # refused on connect from now on
+        await retired.connect()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
