@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from api.models import Asset, Item, Role
 from resolvers import items, sessions
+from resolvers.errors import is_id
 from resolvers.runtime import Runtime
 
 PRINTERS = frozenset({Role.ADMIN, Role.WAREHOUSE, Role.ASSET_MANAGER})
@@ -25,7 +26,7 @@ async def label_sheet(request: Request) -> Response:
         return JSONResponse({"error": "FORBIDDEN", "message": "the warehouse prints labels"}, status_code=403)
     raw = request.query_params.get("assets", "")
     parts = [p for p in raw.split(",") if p]
-    if not parts or len(parts) > MAX_LABELS or not all(p.isdigit() and len(p) < 12 for p in parts):
+    if not parts or len(parts) > MAX_LABELS or not all(is_id(p) and len(p) < 12 for p in parts):
         return JSONResponse(
             {"error": "BAD_USER_INPUT", "message": f"assets=1,2,3 (1 to {MAX_LABELS} ids)", "field": "assets"},
             status_code=400,

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from api.models import Role
 from resolvers import grants, report_files, reports, sessions
 from resolvers.actor import Actor
-from resolvers.errors import UserError
+from resolvers.errors import UserError, is_id
 from resolvers.runtime import Runtime
 
 READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR})
@@ -43,7 +43,7 @@ def _day(request: Request, name: str) -> date:
 
 async def _department(request: Request, actor: Actor, report: str) -> int | None:
     raw = request.query_params.get("departmentId")
-    if raw is not None and not raw.isdigit():
+    if raw is not None and not is_id(raw):
         raise UserError("INVALID", "departmentId must be an id", "departmentId")
     wanted = int(raw) if raw is not None else None
     if actor.has_any(*READERS):

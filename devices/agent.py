@@ -75,7 +75,7 @@ class HttpRelayDoor(Door):
 def make_door(spec: str) -> Door:
     if spec == "log":
         return Door()
-    if spec.startswith("gpio:") and spec[5:].isdigit():
+    if spec.startswith("gpio:") and spec[5:].isascii() and spec[5:].isdigit():
         return GpioDoor(int(spec[5:]))
     if spec.startswith(("http://", "https://")):
         return HttpRelayDoor(spec)

@@ -18,6 +18,7 @@ from devices.hub import DeviceHub
 from devices.protocol import BadMessage, Frame, error_frame, parse_frame
 from resolvers import device_commands, device_fleet, item_checks, offline_events, sites, snapshots
 from resolvers.alerts import raise_alert
+from resolvers.errors import is_id
 from resolvers.runtime import Runtime
 from resolvers.scan_decision import DirectionRequired, ScanOutcome, decide_scan
 from resolvers.topology import Topology
@@ -100,6 +101,15 @@ class DeviceConnection:
         except BadMessage as exc:
             await self.send(error_frame(str(exc), exc.ref))
             return
+        try:
+            await self._dispatch(frame)
+        except Exception:
+            # Whatever one frame does wrong, the device keeps its connection and hears why.
+            log.exception("frame %s from device %s failed", frame.type, self.device_id)
+            await self.send(error_frame(f"the server could not handle this {frame.type} frame", frame.ref,
+                                        code="server_error"))
+
+    async def _dispatch(self, frame: Frame) -> None:
         if frame.type == "scan":
             await self._in_flight.acquire()
             task = asyncio.create_task(self._scan(frame))
@@ -133,7 +143,7 @@ class DeviceConnection:
                 await self.send(remembered)
                 return
             gate_text = frame.data["gateId"]
-            gate_id = int(gate_text) if gate_text.isdigit() and len(gate_text) <= 18 else None
+            gate_id = int(gate_text) if is_id(gate_text) and len(gate_text) <= 18 else None
             try:
                 outcome = await decide_scan(
                     self.rt, self.device_id, gate_id, frame.data["credential"], frame.data.get("direction"), ref_key
@@ -160,7 +170,7 @@ class DeviceConnection:
     async def _item(self, frame: Frame) -> None:
         topo = await self.rt.topology.get()
         gate_text = frame.data["gateId"]
-        gate_id = int(gate_text) if gate_text.isdigit() and len(gate_text) <= 18 else -1
+        gate_id = int(gate_text) if is_id(gate_text) and len(gate_text) <= 18 else -1
         if gate_id not in topo.device_gates.get(self.device_id, ()):
             await self.send(error_frame("item scan at a gate this device does not serve", frame.ref))
             return
@@ -194,7 +204,7 @@ class DeviceConnection:
     async def _door(self, frame: Frame) -> None:
         topo = await self.rt.topology.get()
         gate_text = frame.data["gateId"]
-        gate_id = int(gate_text) if gate_text.isdigit() and len(gate_text) <= 18 else -1
+        gate_id = int(gate_text) if is_id(gate_text) and len(gate_text) <= 18 else -1
         if gate_id not in topo.device_gates.get(self.device_id, ()):
             await self.send(error_frame("door report for a gate this device does not serve", frame.ref))
             return

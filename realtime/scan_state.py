@@ -115,6 +115,8 @@ class MemoryScanState(ScanState):
         self._last_sweep = now
         for key in [k for k, (exp, _) in self._tokens.items() if exp < now]:
             del self._tokens[key]
+        for fkey in [k for k, (exp, _) in self._failures.items() if exp < now]:
+            del self._failures[fkey]
 
     async def claim_token(self, cid: str, step: int, gate_id: int, ttl: int) -> TokenClaim:
         self._sweep()

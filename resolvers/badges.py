@@ -50,7 +50,7 @@ def parse(text: str) -> BadgeCode | None:
 
 
 def verify(rt: Runtime, code: BadgeCode) -> bool:
-    return hmac.compare_digest(_mac(rt, code.cid), code.mac)
+    return hmac.compare_digest(_mac(rt, code.cid).encode(), code.mac.encode())
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 from api import clock
 from api.models import DeviceCommand
 from resolvers.alerts import raise_alert
+from resolvers.errors import is_id
 from resolvers.runtime import Runtime
 
 CHANNEL = "device_commands"
@@ -44,7 +45,7 @@ def _publish(rt: Runtime, row: DeviceCommand) -> None:
 
 
 async def acknowledge(device_id: int, command_ref: object) -> bool:
-    if not isinstance(command_ref, str) or not command_ref.startswith("c-") or not command_ref[2:].isdigit():
+    if not isinstance(command_ref, str) or not command_ref.startswith("c-") or not is_id(command_ref[2:]):
         return False
     updated = await DeviceCommand.filter(id=int(command_ref[2:]), device_id=device_id, acked_at=None).update(
         acked_at=clock.now()

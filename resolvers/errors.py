@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 
 class UserError(Exception):
     """Something the caller can fix: validation, not found, conflict. Nothing was written."""
@@ -39,10 +41,15 @@ def not_found(what: str, field: str | None = None) -> UserError:
     return UserError("NOT_FOUND", f"no such {what}", field)
 
 
+def is_id(text: object) -> TypeGuard[str]:
+    """ASCII digits only: str.isdigit() also accepts '²' and other digits int() refuses."""
+    return isinstance(text, str) and 0 < len(text) <= 18 and text.isascii() and text.isdigit()
+
+
 def parse_id(value: str | int | None, what: str, field: str | None = None) -> int:
     """IDs are opaque strings to clients; a malformed one is simply not found."""
     if isinstance(value, int):
         return value
-    if value is None or not value.isdigit() or len(value) > 18:
+    if not is_id(value):
         raise not_found(what, field)
     return int(value)

@@ -107,12 +107,9 @@ class EventLog:
                     if not item.done.done():
                         item.done.set_exception(RuntimeError("server stopping"))
                 raise
-            except Exception as exc:
-                log.exception("storing %d gate events failed", len(batch))
-                for item in batch:
-                    if not item.done.done():
-                        item.done.set_exception(exc)
-                    self._queue.task_done()
+            except Exception:
+                log.exception("storing %d gate events together failed; storing them one by one", len(batch))
+                await self._write_one_by_one(batch)
                 continue
             for item, event in zip(batch, stored, strict=True):
                 if not item.done.done():
@@ -121,6 +118,27 @@ class EventLog:
             for _ in batch:
                 self._queue.task_done()
             self.notify(stored)
+
+    async def _write_one_by_one(self, batch: list[_Pending]) -> None:
+        """One bad row must not fail every scan committed with it."""
+        stored = []
+        for item in batch:
+            try:
+                [event] = await self._write([item])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("storing a gate event failed")
+                if not item.done.done():
+                    item.done.set_exception(exc)
+            else:
+                stored.append(event)
+                if not item.done.done():
+                    item.done.set_result(event)
+                self._bus.publish(CHANNEL, event.message(item.gate_name, item.person_name))
+            finally:
+                self._queue.task_done()
+        self.notify(stored)
 
     def notify(self, stored: list[StoredEvent]) -> None:
         for listener in self.listeners:

@@ -8,6 +8,7 @@ department and position, dropped whenever access changes here or on another proc
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,9 @@ from tortoise.expressions import Q
 from api import clock
 from api.models import Grant
 from resolvers import schedules
+
+# Changes arrive on the bus at once; this bounds how long a lost message could keep a stale copy.
+MAX_AGE_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +86,16 @@ class GrantCache:
     def __init__(self) -> None:
         self._current: GrantIndex | None = None
         self._generation = 0
+        self._loaded_at = 0.0
         self._lock = asyncio.Lock()
 
     async def get(self) -> GrantIndex:
         while True:
             current = self._current
-            if current is not None:
+            if current is not None and time.monotonic() - self._loaded_at < MAX_AGE_SECONDS:
                 return current
+            if current is not None:
+                self.invalidate()  # a lost bus message must not keep an old copy for ever
             async with self._lock:
                 if self._current is not None:
                     return self._current
@@ -97,6 +104,7 @@ class GrantCache:
                 # A change announced while we were reading makes this copy stale: read again.
                 if generation == self._generation:
                     self._current = loaded
+                    self._loaded_at = time.monotonic()
                     return loaded
 
     def invalidate(self) -> None:

@@ -13,7 +13,7 @@ from resolvers.errors import UserError, not_found, parse_id
 from resolvers.event_log import StoredEvent
 from resolvers.people import ID_NUMBER
 from resolvers.runtime import Runtime
-from resolvers.scan_decision import DirectionRequired, access_policy, passage_direction
+from resolvers.scan_decision import after_visitor_passage, policy
 from resolvers.topology import GateNode
 
 
@@ -35,10 +35,6 @@ async def remote_open(rt: Runtime, actor: Actor, gate_id: str, reason: str) -> S
     online = await online_devices(rt, topo.gate_devices.get(gate.id, frozenset()))
     if not online:
         raise UserError("UNAVAILABLE", "no device of this gate is online", "gateId")
-    for device_id in online:
-        await send_command(
-            rt, device_id, gate.id, "open", {"durationMs": rt.settings.door_open_ms * 2, "reason": why}, actor.person_id
-        )
     row = {
         "at": clock.now(),
         "gate_id": gate.id,
@@ -51,7 +47,13 @@ async def remote_open(rt: Runtime, actor: Actor, gate_id: str, reason: str) -> S
         "direction": None,
         "payload": {"operatorId": actor.person_id, "operatorName": actor.display_name, "text": why},
     }
-    return await rt.events.record(row, gate.name, None)
+    # Stored before anything is pushed: the door opens only once the record of it exists.
+    event = await rt.events.record(row, gate.name, None)
+    for device_id in online:
+        await send_command(
+            rt, device_id, gate.id, "open", {"durationMs": rt.settings.door_open_ms * 2, "reason": why}, actor.person_id
+        )
+    return event
 
 
 @dataclass(frozen=True)
@@ -77,17 +79,17 @@ async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> 
     stored = rt.sealer.open_text(person.id_number_enc, ID_NUMBER)
     if stored[-4:].upper() != last4:
         raise UserError("MISMATCH", "the document does not match the one on file", "documentNumberLast4")
-    try:
-        way = passage_direction(gate, entry.direction.value)
-    except DirectionRequired as exc:
-        raise UserError("INVALID", str(exc), "direction") from None
-    if gate.direction.value not in (way.value, "BOTH"):
+    if gate.direction.value not in (entry.direction.value, "BOTH"):
         raise UserError("INVALID", f"this gate only lets people {gate.direction.value}", "direction")
+    way = entry.direction
     topo = await rt.topology.get()
+    visit = None
     if person.status is not PersonStatus.ACTIVE:
         reason = "revoked"
     else:
-        reason = await access_policy(rt, topo, gate, way, person.id, person.department_id, person.position)
+        reason, visit = await policy(
+            rt, topo, gate, way, person.id, person.kind.value, person.department_id, person.position
+        )
     granted = reason in ("ok", "anti_passback_soft")
     row = {
         "at": clock.now(),
@@ -104,4 +106,6 @@ async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> 
     event = await rt.events.record(row, gate.name, person.display_name)
     if granted:
         await presence.apply_passage(rt, topo, person.id, gate.zone_id, way)
+        if visit is not None:
+            await after_visitor_passage(rt, topo, gate, way, visit)
     return event, person

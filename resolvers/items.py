@@ -55,7 +55,7 @@ def label_code(rt: Runtime, kind: str, row_id: int) -> str:
 
 def read_label(rt: Runtime, code: object) -> Label | None:
     """The asset or item a label names, or None when it is not one of ours (forged or garbled)."""
-    if not isinstance(code, str) or len(code) > 64:
+    if not isinstance(code, str) or len(code) > 64 or not code.isascii():
         return None
     parts = code.split(":")
     if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != 9 or parts[1][0] not in "AI":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 from api import clock, passtoken
 from api.models import Credential, Decision, Direction, EntryMethod, GateEvent
 from resolvers import presence
+from resolvers.errors import is_id
 from resolvers.event_log import CHANNEL, StoredEvent
 from resolvers.runtime import Runtime
 from resolvers.scan_decision import UNVERIFIED
@@ -53,9 +54,9 @@ def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]
             raise BadBatch("each event is an object")
         seq, gate, at, credential = item.get("seq"), item.get("gateId"), item.get("at"), item.get("credential")
         granted, reason, direction = item.get("granted"), item.get("reason"), item.get("direction")
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-            raise BadBatch("seq must be a positive whole number")
-        if not isinstance(gate, str) or not gate.isdigit() or int(gate) not in device_gates:
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**62:
+            raise BadBatch("seq must be a whole number from 1 to 2^62")
+        if not isinstance(gate, str) or not is_id(gate) or int(gate) not in device_gates:
             raise BadBatch(f"event {seq}: gate is not one of this device's")
         if not isinstance(granted, bool) or not isinstance(reason, str) or not 0 < len(reason) <= 32:
             raise BadBatch(f"event {seq}: granted (boolean) and reason are required")
@@ -67,6 +68,8 @@ def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]
             when = None
         if when is None or when.tzinfo is None:
             raise BadBatch(f"event {seq}: at must be an ISO 8601 time with an offset")
+        if when > clock.now() + timedelta(minutes=5):
+            raise BadBatch(f"event {seq}: at lies in the future")
         ref = item.get("ref")
         if ref is not None and (not isinstance(ref, (str, int)) or isinstance(ref, bool) or len(str(ref)) > 128):
             raise BadBatch(f"event {seq}: ref must be the scan's ref")
@@ -130,20 +133,34 @@ async def ingest(rt: Runtime, device_id: int, events: list[OfflineEvent]) -> tup
     return len(stored), len(events) - len(stored)
 
 
-async def _people(events: list[OfflineEvent]) -> dict[str, tuple[int, str]]:
+async def _people(events: list[OfflineEvent]) -> dict[str, tuple[int, str, bytes, int]]:
     cids = {p.cid for e in events if (p := passtoken.parse(e.credential)) is not None}
-    rows = await Credential.filter(cid__in=cids).values("cid", "person_id", "person__display_name")
-    return {r["cid"]: (r["person_id"], r["person__display_name"]) for r in rows}
+    rows = await Credential.filter(cid__in=cids).values(
+        "cid", "person_id", "person__display_name", "public_key", "period"
+    )
+    return {r["cid"]: (r["person_id"], r["person__display_name"], bytes(r["public_key"]), r["period"]) for r in rows}
+
+
+def _genuine(parsed: passtoken.ParsedToken | None, owner: tuple[int, str, bytes, int] | None, at: datetime) -> bool:
+    """The server checks again what the gate says it checked: the signature, and a step that fits
+    the time the gate reports. A device (or a stolen device secret) cannot put a person at a gate."""
+    if parsed is None or owner is None:
+        return False
+    return (
+        passtoken.verify_signature(parsed, owner[2])
+        and passtoken.step_window(parsed.step, at.timestamp(), owner[3]) is None
+    )
 
 
 async def _store(
-    rt: Runtime, device_id: int, topo: Any, e: OfflineEvent, people: dict[str, tuple[int, str]]
+    rt: Runtime, device_id: int, topo: Any, e: OfflineEvent, people: dict[str, tuple[int, str, bytes, int]]
 ) -> tuple[StoredEvent, str, str | None]:
     gate = topo.gates[e.gate_id]
     parsed = passtoken.parse(e.credential)
     owner = people.get(parsed.cid) if parsed is not None else None
-    # The gate verified the signature for every reason but these; only then is the person named.
-    if e.reason in UNVERIFIED or owner is None:
+    # The person is named only when the token really was theirs, at that time.
+    verified = e.reason not in UNVERIFIED and _genuine(parsed, owner, e.at)
+    if not verified:
         owner = None
     row = await GateEvent.create(
         at=e.at,
@@ -159,7 +176,8 @@ async def _store(
         device_seq=e.seq,
         device_ref=e.ref,
         offline=True,
-        payload={"uploadedAt": clock.now().isoformat()},
+        # What the gate reported happened (the door did open); an unverified claim names nobody.
+        payload={"uploadedAt": clock.now().isoformat(), "verified": verified},
     )
     event = StoredEvent(
         id=row.id,

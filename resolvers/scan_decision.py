@@ -168,26 +168,47 @@ async def decide_scan(
             if earlier is not None:
                 return earlier  # the same person scanning twice at one turnstile: same answer, no new entry
 
-    visit: Visit | None = None
-    lockdown = topo.lockdown_mode(gate)
-    if lockdown == "LOCKDOWN" or (lockdown == "EVACUATION" and way is Direction.IN):
-        reason = "lockdown"  # nobody passes a locked gate; during an evacuation nobody enters
-    elif cred["person__kind"] == PersonKind.VISITOR.value:
-        visit = await visits.visit_of_visitor(person_id)
-        reason = await visitor_policy(rt, topo, gate, way, person_id, visit, badge is not None)
-    else:
-        reason = await access_policy(
-            rt, topo, gate, way, person_id, cred["person__department_id"], cred["person__position"]
-        )
+    reason, visit = await policy(
+        rt,
+        topo,
+        gate,
+        way,
+        person_id,
+        cred["person__kind"],
+        cred["person__department_id"],
+        cred["person__position"],
+        badge is not None,
+    )
     granted = reason in ("ok", "anti_passback_soft")
     outcome = await _record(rt, gate, base, reason, person_id, name, cid, granted=granted)
     if granted:
         await presence.apply_passage(rt, topo, person_id, gate.zone_id, way)
         if visit is not None:
-            await _after_visitor_passage(rt, topo, gate, way, visit)
+            await after_visitor_passage(rt, topo, gate, way, visit)
     if parsed is not None:
         await rt.state.settle_token(parsed.cid, parsed.step, gate.id, outcome.to_json(), ttl)
     return outcome
+
+
+async def policy(
+    rt: Runtime,
+    topo: Topology,
+    gate: GateNode,
+    way: Direction,
+    person_id: int,
+    person_kind: str,
+    department_id: int | None,
+    position: str | None,
+    badge: bool = False,
+) -> tuple[str, Visit | None]:
+    """The rules after the credential checks, for a scan and a guard's manual entry alike."""
+    lockdown = topo.lockdown_mode(gate)
+    if lockdown == "LOCKDOWN" or (lockdown == "EVACUATION" and way is Direction.IN):
+        return "lockdown", None  # nobody passes a locked gate; during an evacuation nobody enters
+    if person_kind == PersonKind.VISITOR.value:
+        visit = await visits.visit_of_visitor(person_id)
+        return await visitor_policy(rt, topo, gate, way, person_id, visit, badge), visit
+    return await access_policy(rt, topo, gate, way, person_id, department_id, position), None
 
 
 async def visitor_policy(
@@ -205,11 +226,15 @@ async def visitor_policy(
     zone_ids = (await visits.visit_zone_ids([visit.id]))[visit.id]
     if not any(gate.zone_id in topo.zones_opening(z) for z in zone_ids):
         return "no_access"
-    if badge and topo.zones[gate.zone_id].parent_id is None and visit.site_entries >= 1:
-        return "badge_used"  # a printed badge lets its holder into the site once per check-in
     if visit.escorted and not await _escort_present(gate.id, visit):
         return "escort_required"
-    return await _anti_passback(rt, topo, gate, person_id)
+    reason = await _anti_passback(rt, topo, gate, person_id)
+    if reason != "anti_passback" and badge and topo.zones[gate.zone_id].parent_id is None:
+        # A printed badge lets its holder into the site once per check-in. The entry is claimed
+        # with a conditional update, so a photo of the badge at the next turnstile loses the race.
+        if not await Visit.filter(id=visit.id, site_entries=0).update(site_entries=1):
+            return "badge_used"
+    return reason
 
 
 async def _escort_present(gate_id: int, visit: Visit) -> bool:
@@ -220,13 +245,11 @@ async def _escort_present(gate_id: int, visit: Visit) -> bool:
     ).exists()
 
 
-async def _after_visitor_passage(rt: Runtime, topo: Topology, gate: GateNode, way: Direction, visit: Visit) -> None:
+async def after_visitor_passage(rt: Runtime, topo: Topology, gate: GateNode, way: Direction, visit: Visit) -> None:
     if topo.zones[gate.zone_id].parent_id is not None:
         return
     if way is Direction.OUT:
         await visits.check_out(rt, None, str(visit.id))  # leaving the site ends the visit and its pass
-    else:
-        await Visit.filter(id=visit.id).update(site_entries=visit.site_entries + 1)
 
 
 async def _await_settled(

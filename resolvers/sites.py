@@ -24,7 +24,7 @@ from api.models import (
     ZoneKind,
 )
 from resolvers import audit, validation
-from resolvers.errors import UserError, not_found, parse_id
+from resolvers.errors import UserError, is_id, not_found, parse_id
 from resolvers.runtime import Runtime
 
 
@@ -149,7 +149,7 @@ async def register_device(rt: Runtime, name: str, kind: DeviceKind, gate_ids: li
 
 
 async def authenticate_device(rt: Runtime, device_id: object, secret: object) -> Device | None:
-    if not isinstance(device_id, str) or not isinstance(secret, str) or not device_id.isdigit() or len(device_id) > 18:
+    if not isinstance(device_id, str) or not isinstance(secret, str) or not is_id(device_id) or len(device_id) > 18:
         return None
     device = await Device.get_or_none(id=int(device_id))
     if device is None or device.status is DeviceStatus.RETIRED:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from api.models import AntiPassback, DeviceGate, Gate, GateDirection, Lockdown, Zone, ZoneKind
 
 CHANNEL = "topology"
+# Changes arrive on the bus at once; this bounds how long a lost message could keep a stale copy.
+MAX_AGE_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +132,17 @@ class TopologyCache:
     def __init__(self) -> None:
         self._current: Topology | None = None
         self._generation = 0
+        self._loaded_at = 0.0
         self._last_forced = 0.0
         self._lock = asyncio.Lock()
 
     async def get(self) -> Topology:
         while True:
             current = self._current
-            if current is not None:
+            if current is not None and time.monotonic() - self._loaded_at < MAX_AGE_SECONDS:
                 return current
+            if current is not None:
+                self.invalidate()  # a lost bus message must not keep an old copy for ever
             async with self._lock:
                 if self._current is not None:
                     return self._current
@@ -146,6 +151,7 @@ class TopologyCache:
                 # A change announced while we were reading makes this copy stale: read again.
                 if generation == self._generation:
                     self._current = loaded
+                    self._loaded_at = time.monotonic()
                     return loaded
 
     def invalidate(self) -> None:

@@ -34,7 +34,12 @@ def username(value: str, field: str = "username") -> str:
 
 def prc_id_problem(value: str) -> str | None:
     """Why an 18-character PRC resident ID number is invalid, or None when it is valid."""
-    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+    if (
+        len(value) != 18
+        or not value.isascii()
+        or not value[:17].isdigit()
+        or not (value[17].isdigit() or value[17] == "X")
+    ):
         return "must be 18 characters: 17 digits and a check digit (0-9 or X)"
     try:
         born = datetime.strptime(value[6:14], "%Y%m%d").date()

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 from api import models as m
 from api.models import AccessRequestStatus, IdentityDocument
 from resolvers import access_requests, access_reviews, audit, grants, people
+from resolvers.errors import is_id
 from schema.context import Info, actor_of
 from schema.pagination import Connection, PageInfo, check_first, decode_cursor, page_of
 from schema.payloads import attempt
@@ -152,7 +153,7 @@ class AccessQuery:
         until: datetime | None = None,
     ) -> Connection[AuditEntry]:
         first = check_first(first)
-        actor = int(actor_id) if actor_id is not None and actor_id.isdigit() else None
+        actor = int(actor_id) if actor_id is not None and is_id(actor_id) else None
         if actor_id is not None and actor is None:
             return Connection(edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None))
         rows = await audit.page(
@@ -169,7 +170,7 @@ class AccessQuery:
 
     @strawberry.field(permission_classes=[IsReviewer], description="Who may enter the zone, and through which grant.")
     async def zone_access_review(self, info: Info, zone_id: strawberry.ID) -> list[AccessLine]:
-        if not zone_id.isdigit():
+        if not is_id(zone_id):
             return []
         lines = await access_reviews.who_can_enter(info.context.rt, int(zone_id))
         scope = await grants.people_scope(actor_of(info))

@@ -10,6 +10,7 @@ import strawberry
 from api import models as m
 from resolvers import attendance, grants
 from resolvers.actor import Actor
+from resolvers.errors import is_id
 from schema.context import Info, actor_of
 from schema.errors import bad_input, forbidden
 from schema.pagination import Connection, check_first, decode_cursor, page_of
@@ -138,7 +139,7 @@ async def _may_read_attendance(actor: Actor, person: m.Person) -> None:
 
 
 async def _department_scope(actor: Actor, department_id: strawberry.ID | None) -> int | None:
-    wanted = int(department_id) if department_id is not None and department_id.isdigit() else None
+    wanted = int(department_id) if department_id is not None and is_id(department_id) else None
     if department_id is not None and wanted is None:
         raise bad_input("no such department")
     if actor.has_any(*ATTENDANCE_READERS):
@@ -169,7 +170,7 @@ class AttendanceQuery:
         to: date,
     ) -> list[AttendanceDay]:
         _days(from_, to)
-        person = await m.Person.get_or_none(id=int(person_id)) if person_id.isdigit() else None
+        person = await m.Person.get_or_none(id=int(person_id)) if is_id(person_id) else None
         if person is None:
             return []
         await _may_read_attendance(actor_of(info), person)
@@ -217,7 +218,7 @@ class AttendanceQuery:
     async def muster(self, info: Info, zone_id: strawberry.ID | None = None) -> list[MusterLine]:
         rt = info.context.rt
         topo = await rt.topology.get()
-        wanted = topo.subtree(int(zone_id)) if zone_id is not None and zone_id.isdigit() else None
+        wanted = topo.subtree(int(zone_id)) if zone_id is not None and is_id(zone_id) else None
         inside = await rt.state.everyone_inside()
         if wanted is not None:
             inside = {p: z & wanted for p, z in inside.items() if z & wanted}
@@ -263,7 +264,7 @@ class AttendanceQuery:
         if status is not None:
             query = query.filter(status=status)
         if host_id is not None:
-            query = query.filter(host_id=int(host_id) if host_id.isdigit() else -1)
+            query = query.filter(host_id=int(host_id) if is_id(host_id) else -1)
         if since is not None:
             query = query.filter(expected_end__gte=since)
         if until is not None:

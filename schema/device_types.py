@@ -9,6 +9,7 @@ import strawberry
 from api import models as m
 from api.models import DeviceKind, DeviceStatus, MaintenanceKind
 from resolvers import device_fleet, lockdowns
+from resolvers.errors import is_id
 from schema.context import Info, actor_of
 from schema.payloads import attempt
 from schema.permissions import IsGateStaff, IsSiteAdmin
@@ -163,7 +164,7 @@ class DeviceQuery:
     async def maintenance_plans(self, device_id: strawberry.ID | None = None) -> list[MaintenancePlan]:
         query = m.MaintenancePlan.all()
         if device_id is not None:
-            query = query.filter(device_id=int(device_id) if device_id.isdigit() else -1)
+            query = query.filter(device_id=int(device_id) if is_id(device_id) else -1)
         return [MaintenancePlan.of(p) for p in await query.order_by("next_due")]
 
     @strawberry.field(permission_classes=[IsGateStaff], description="Plans whose next date has passed.")

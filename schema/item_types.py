@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from api import models as m
 from api.models import AssetStatus, ItemCategory, RequestKind, RequestStatus
 from resolvers import approvals, item_checks, item_flows, items
+from resolvers.errors import is_id
 from schema.context import Info, actor_of
 from schema.pagination import Connection, check_first, decode_cursor, page_of
 from schema.payloads import attempt
@@ -247,11 +248,11 @@ class ItemQuery:
     ) -> list[Asset]:
         query = m.Asset.all()
         if item_id is not None:
-            query = query.filter(item_id=int(item_id) if item_id.isdigit() else -1)
+            query = query.filter(item_id=int(item_id) if is_id(item_id) else -1)
         if status is not None:
             query = query.filter(status=status)
         if holder_id is not None:
-            query = query.filter(holder_person_id=int(holder_id) if holder_id.isdigit() else -1)
+            query = query.filter(holder_person_id=int(holder_id) if is_id(holder_id) else -1)
         rt = info.context.rt
         return [Asset.of(r, items.label_code(rt, "A", r.id)) for r in await query.order_by("id").limit(1000)]
 
@@ -297,7 +298,7 @@ class ItemQuery:
         first = check_first(first)
 
         def num(v: strawberry.ID | None) -> int | None:
-            return (int(v) if v.isdigit() else -1) if v is not None else None
+            return (int(v) if is_id(v) else -1) if v is not None else None
 
         rows = await items.movements(
             first,

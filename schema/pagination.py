@@ -41,7 +41,7 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
         return None
     try:
         prefix, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if prefix != kind or not value.isdigit():
+        if prefix != kind or not (value.isascii() and value.isdigit()) or len(value) > 19:
             raise ValueError
         return int(value)
     except ValueError:

@@ -11,7 +11,7 @@ from api import clock
 from api import models as m
 from api.models import Decision, EntryMethod
 from resolvers import credentials, event_queries, grants, people
-from resolvers.errors import UserError
+from resolvers.errors import UserError, is_id
 from schema.context import Info, actor_of
 from schema.errors import bad_input, forbidden
 from schema.pagination import Connection, check_first, decode_cursor, page_of
@@ -34,7 +34,7 @@ from schema.types import (
 def _id(value: strawberry.ID | None, what: str) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not is_id(value) or len(value) > 18:
         raise bad_input(f"no such {what}")
     return int(value)
 

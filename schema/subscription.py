@@ -13,7 +13,7 @@ from graphql.error import GraphQLError
 from api import clock
 from realtime.bus import SubscriberOverflow
 from resolvers import alerts, credentials, event_log, sessions
-from resolvers.errors import UserError
+from resolvers.errors import UserError, is_id
 from schema.context import Info
 from schema.errors import bad_input, unauthenticated
 from schema.permissions import IsAuthenticated, IsGateStaff
@@ -42,7 +42,7 @@ class CoreSubscription:
         rt = info.context.rt
         wanted: int | None = None
         if zone_id is not None:
-            if not zone_id.isdigit() or int(zone_id) not in (await rt.topology.get()).zones:
+            if not is_id(zone_id) or int(zone_id) not in (await rt.topology.get()).zones:
                 raise bad_input("no such zone")
             wanted = int(zone_id)
         last_check = [time.monotonic()]
@@ -86,7 +86,9 @@ class CoreSubscription:
             credential = await credentials.custodial_credential_for(rt, actor)
         except UserError as exc:
             raise GraphQLError(exc.message, extensions={"code": exc.code}) from None
+        last_check = [time.monotonic()]
         while True:
+            await still_allowed(info, last_check)
             if not await credentials.credential_still_active(credential.id):
                 raise GraphQLError("this pass has been revoked", extensions={"code": "NOT_ALLOWED"})
             now = clock.unix()

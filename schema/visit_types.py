@@ -71,7 +71,8 @@ class Visit:
         host = await info.context.loaders.person.load(self.host_id_)
         return host.display_name if host else ""
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[IsEmployee],
+                      description="The host's record; a visitor sees hostName only.")
     async def host(self, info: Info) -> Person | None:
         row = await info.context.loaders.person.load(self.host_id_)
         return Person.of(row) if row else None
