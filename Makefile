@@ -39,6 +39,7 @@ schema: $(VENV)/.installed
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.scan_throughput
+	$(BIN)/python -m bench.attendance_bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,654 @@
+"""Scan throughput and decision latency over the device WebSocket (`make bench`).
+
+    python -m bench.scan_throughput [--seconds N] [--devices N] [--backends sqlite,postgres]
+
+For each target — the bare baseline (bench/baseline_server.py), then one real
+`gatehouse serve` process (one uvicorn worker) per backend — it connects `--devices`
+simulated gates and runs:
+
+1. a short closed-loop warm-up (not reported);
+2. closed loop, `--inflight` scans outstanding per device, for `--seconds`: max throughput;
+3. open loop at `--rate` scans/s in total for `--seconds`, latency from the scheduled send.
+
+Set-up is not measured: a fresh SQLite file, or a fresh PostgreSQL database plus a
+unique Redis prefix; the site is seeded through the ORM (one zone without
+anti-passback, one gate and device per simulated gate, one department granted the
+zone, one employee with an ACTIVE phone credential per token); tokens are signed
+before each run. Every scan uses a (credential, step) pair of its own, so every
+decision should be `granted` / `ok`; anything else is printed.
+
+Results: a table on stdout and the same figures in var/bench-results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.loadgen import (
+    CpuMeter,
+    GateClient,
+    MachineMeter,
+    RunResult,
+    run_closed,
+    run_open,
+    split_even,
+    split_round_robin,
+)
+from bench.seed import (
+    BenchCredential,
+    BenchDevice,
+    make_credentials,
+    scan_frames,
+    seed_in_subprocess,
+    sign_tokens,
+    write_key_file,
+)
+from tests.harness import (
+    POSTGRES_URL,
+    REDIS_URL,
+    ServerProcess,
+    Site,
+    create_postgres_database,
+    drop_postgres_database,
+    free_port,
+    reachable,
+)
+
+PROJECT = Path(__file__).resolve().parent.parent
+RESULTS_FILE = PROJECT / "var" / "bench-results.json"
+AIM_THROUGHPUT = 1000.0  # scans/s sustained, closed loop
+AIM_P99_MS = 20.0  # at AIM_RATE, open loop
+AIM_RATE = 500.0
+MAX_SECONDS = 20.0  # tokens signed at step current+1 stay valid >= 30 s after signing
+EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Disconnect|Closed)\b[^:\n]*(?::[^\n]{0,80})?)$", re.M)
+PROFILE_MODES = {"python": ["--nonblocking"], "gil": ["--nonblocking", "--gil"], "native": ["--native"]}
+DISTURBED_PERCENT = 25.0  # other processes' CPU (% of one core) above which a run is flagged
+QUIET_CORES = 0.15  # busy CPU (in cores) below which the machine counts as quiet
+
+
+@dataclass
+class Pools:
+    warmup: list[BenchCredential]
+    closed: list[BenchCredential]
+    open: list[BenchCredential]
+
+
+@dataclass
+class Row:
+    target: str
+    result: RunResult
+    server_cpu: float | None  # percent of one core over the run
+    store_cpu: float | None  # PostgreSQL + Redis, percent of one core
+    other_cpu: float | None  # everything else on the machine (other jobs), percent of one core
+    server_us_per_scan: float | None = None  # server CPU per answered scan: capacity of one core
+    ratio: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out = {"target": self.target, **self.result.summary()}
+        out["serverCpuPercent"] = self.server_cpu
+        out["storeCpuPercent"] = self.store_cpu
+        out["otherCpuPercent"] = self.other_cpu
+        out["serverCpuMicrosecondsPerScan"] = self.server_us_per_scan
+        out["ratioToBaseline"] = round(self.ratio, 3) if self.ratio is not None else None
+        out["disturbed"] = self.disturbed
+        return out
+
+    @property
+    def disturbed(self) -> bool:
+        """Other processes used a noticeable share of the machine during the run."""
+        return self.other_cpu is not None and self.other_cpu > DISTURBED_PERCENT
+
+
+def profile_path(target: str, label: str) -> Path:
+    return PROJECT / "var" / f"bench-profile-{target}-{label}.txt"
+
+
+async def start_profiler(
+    args: argparse.Namespace, target: str, label: str, pid: int
+) -> asyncio.subprocess.Process | None:
+    """py-spy (if --profile and installed) sampling the server for the length of the run."""
+    if not args.profile or target == "baseline":
+        return None
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        print("  --profile: py-spy is not installed (.venv/bin/pip install py-spy)", flush=True)
+        return None
+    out = profile_path(target, label)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = await asyncio.create_subprocess_exec(
+        spy,
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        "250",
+        "--format",
+        "raw",
+        *PROFILE_MODES[args.profile_mode],
+        "--duration",
+        str(max(1, int(args.seconds))),
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.sleep(0.3)  # let it attach
+    return proc
+
+
+async def finish_profiler(proc: asyncio.subprocess.Process, target: str, label: str) -> None:
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return
+    if proc.returncode != 0:
+        print(f"  py-spy failed: {err.decode(errors='replace')[-500:]}", flush=True)
+    else:
+        print(f"  {target}: {label} profile in {profile_path(target, label).relative_to(PROJECT)}", flush=True)
+
+
+async def wait_for_quiet(max_wait: float) -> tuple[float, float]:
+    """Wait (at most `max_wait` s) until the machine is nearly idle: other jobs distort every figure.
+
+    Returns the seconds waited and the last busy level (cores) measured over 0.5 s; our own
+    server and load generator are idle at this point."""
+    start = time.monotonic()
+    meter = MachineMeter()
+    while True:
+        meter.start()
+        await asyncio.sleep(0.5)
+        busy = meter.seconds() / 0.5
+        waited = time.monotonic() - start
+        if busy <= QUIET_CORES or waited >= max_wait:
+            return waited, busy
+
+
+def _host_port(url: str, default: int) -> tuple[str, int]:
+    rest = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    host, _, port = rest.partition(":")
+    return host or "127.0.0.1", int(port or default)
+
+
+async def _exercise(
+    target: str,
+    base_url: str,
+    devices: list[BenchDevice],
+    pools: Pools,
+    args: argparse.Namespace,
+    server_pid: int,
+    store_names: tuple[str, ...] = (),
+    reuse_tokens: bool = False,
+) -> list[Row]:
+    clients = [GateClient(base_url, d) for d in devices]
+    await asyncio.gather(*(c.connect() for c in clients))
+    rows: list[Row] = []
+
+    def frames_for(per_device: list[list[str]]) -> tuple[list[list[str]], list[int]]:
+        firsts = [c.reserve_refs(len(t)) for c, t in zip(clients, per_device, strict=True)]
+        frames = [scan_frames(c.device, f, t) for c, f, t in zip(clients, firsts, per_device, strict=True)]
+        return frames, firsts
+
+    def closed(pool: list[BenchCredential], seconds: float, budget: int) -> Callable[[], Awaitable[RunResult]]:
+        tokens, _ = sign_tokens(pool)
+        if reuse_tokens:  # the baseline keeps no replay memory: tokens may repeat
+            tokens = (tokens * (budget // len(tokens) + 1))[:budget]
+        frames, firsts = frames_for(split_even(tokens, len(clients)))
+        return lambda: run_closed(clients, frames, firsts, seconds, args.inflight, args.drain)
+
+    def opened() -> Callable[[], Awaitable[RunResult]]:
+        total = int(args.rate * args.seconds)
+        tokens, _ = sign_tokens(pools.open[:total])
+        if len(tokens) < total:
+            tokens = (tokens * (total // len(tokens) + 1))[:total]
+        frames, firsts = frames_for(split_round_robin(tokens, len(clients)))
+        return lambda: run_open(clients, frames, firsts, args.rate, args.seconds, args.drain)
+
+    async def measured(label: str, run: Callable[[], Awaitable[RunResult]]) -> Row:
+        spy = await start_profiler(args, target, label, server_pid)
+        server = CpuMeter([server_pid])
+        store = CpuMeter(names=store_names) if store_names else None
+        whole = MachineMeter()
+        server.start()
+        whole.start()
+        if store is not None:
+            store.start()
+        result = await run()
+        if spy is not None:
+            await finish_profiler(spy, target, label)
+        wall = max(result.wall, 1e-9)
+        server_s = server.seconds()
+        store_s = store.seconds() if store is not None else 0.0
+        other_s = max(0.0, whole.seconds() - server_s - store_s - result.client_cpu)
+        return Row(
+            target,
+            result,
+            round(100.0 * server_s / wall, 1),
+            round(100.0 * store_s / wall, 1) if store is not None else None,
+            round(100.0 * other_s / wall, 1),
+            round(1e6 * server_s / result.answered, 1) if result.answered else None,
+        )
+
+    async def settle(label: str) -> None:
+        waited, busy = await wait_for_quiet(args.quiet_wait)
+        if busy > QUIET_CORES:
+            print(
+                f"  {target}: WARNING the machine is busy before the {label} run "
+                f"({busy * 100:.0f}% of a core used by other processes after {waited:.0f} s): figures are distorted",
+                flush=True,
+            )
+
+    try:
+        warm = await closed(pools.warmup, args.warmup, len(pools.warmup) * 4)()
+        print(f"  {target}: warm-up {warm.answered} scans, {warm.rate:,.0f}/s", flush=True)
+        for label in ("closed", "open"):
+            # Tokens are signed just before their run (not measured).
+            await settle(label)
+            run = closed(pools.closed, args.seconds, int(args.seconds * 8000)) if label == "closed" else opened()
+            row = await measured(label, run)
+            r = row.result
+            print(
+                f"  {target}: {label} {r.rate:,.0f} scans/s, p99 {r.percentile(0.99) * 1000:.2f} ms, "
+                f"{r.granted}/{r.answered + r.lost} granted, {r.lost} lost"
+                + (", tokens ran out" if r.exhausted else ""),
+                flush=True,
+            )
+            rows.append(row)
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+    return rows
+
+
+def _spawn_baseline(tmp: Path, keys: Path, port: int) -> subprocess.Popen[bytes]:
+    with open(tmp / "baseline.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.baseline_server", "--port", str(port), "--keys", str(keys)],
+            cwd=PROJECT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def bench_baseline(tmp: Path, keys: Path, pools: Pools, args: argparse.Namespace) -> list[Row]:
+    port = free_port()
+    proc = _spawn_baseline(tmp, keys, port)
+    try:
+        deadline = time.monotonic() + 20
+        while not reachable("127.0.0.1", port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("baseline server did not start: " + (tmp / "baseline.log").read_text()[-2000:])
+            await asyncio.sleep(0.05)
+        devices = [BenchDevice(str(i + 1), "-", str(i + 1)) for i in range(args.devices)]
+        return await _exercise("baseline", f"ws://127.0.0.1:{port}", devices, pools, args, proc.pid, reuse_tokens=True)
+    finally:
+        await asyncio.to_thread(_stop, proc)
+
+
+async def bench_backend(
+    backend: str, tmp: Path, key_file: Path, credentials: list[BenchCredential], pools: Pools, args: argparse.Namespace
+) -> tuple[list[Row], dict[str, Any]]:
+    work = tmp / backend
+    work.mkdir()
+    database_url: str | None = None
+    redis_prefix: str | None = None
+    info: dict[str, Any] = {"backend": backend}
+    if backend == "postgres":
+        database_url = await create_postgres_database()
+        site = Site(work, database_url=database_url, redis_url=REDIS_URL)
+        redis_prefix = f"ghbench:{uuid.uuid4().hex[:8]}:"
+        site.env["GATEHOUSE_REDIS_PREFIX"] = redis_prefix
+        info.update(database=database_url, redis=REDIS_URL, redisPrefix=redis_prefix)
+    else:
+        site = Site(work)
+        site.env.pop("GATEHOUSE_REDIS_URL", None)
+        info.update(database=site.env["GATEHOUSE_DATABASE_URL"])
+    try:
+        t = time.perf_counter()
+        devices = await seed_in_subprocess(site.env, args.devices, key_file)
+        info["seedSeconds"] = round(time.perf_counter() - t, 2)
+        server: ServerProcess = await asyncio.to_thread(site.start_server)
+        print(
+            f"  {backend}: seeded {len(credentials):,} credentials and {len(devices)} gates in "
+            f"{info['seedSeconds']} s; server pid {server.proc.pid if server.proc else '?'} on :{server.port}",
+            flush=True,
+        )
+        assert server.proc is not None
+        store_names = ("postgres", "redis-server") if backend == "postgres" else ()
+        rows = await _exercise(backend, server.ws, devices, pools, args, server.proc.pid, store_names)
+        log_text = server.log_path.read_text(errors="replace") if server.log_path else ""
+        info["serverTracebacks"] = log_text.count("Traceback (most recent call last)")
+        errors = Counter(m.group(1) for m in EXCEPTION_LINE.finditer(log_text))
+        info["serverExceptions"] = dict(errors.most_common(10))
+        if info["serverTracebacks"]:
+            print(
+                f"  {backend}: the server logged {info['serverTracebacks']} tracebacks; exceptions: "
+                + ", ".join(f"{name} x{n}" for name, n in errors.most_common(5)),
+                flush=True,
+            )
+        return rows, info
+    finally:
+        await asyncio.to_thread(site.stop)
+        if database_url is not None:
+            await drop_postgres_database(database_url)
+        if redis_prefix is not None:
+            await _drop_redis_prefix(redis_prefix)
+
+
+async def _drop_redis_prefix(prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    r = aioredis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in r.scan_iter(match=prefix + "*", count=1000)]
+        for i in range(0, len(keys), 1000):
+            await r.delete(*keys[i : i + 1000])
+    finally:
+        await r.aclose()
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None or value != value else format(value, spec)
+
+
+def print_table(rows: list[Row]) -> None:
+    head = (
+        f"{'backend':<10} {'mode':<13} {'scans/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'x base':>7} {'granted':>8} {'lost':>5} {'srv cpu':>8} {'us/scan':>8} {'db cpu':>7} {'gen cpu':>8} "
+        f"{'other':>6}"
+    )
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        r = row.result
+        s = r.summary()
+        mode = "closed" if r.mode == "closed" else f"open@{r.target_rate:.0f}/s"
+        print(
+            f"{row.target:<10} {mode:<13} {r.rate:>8,.0f} {_fmt(s['p50Ms'], '.2f'):>7} {_fmt(s['p99Ms'], '.2f'):>7} "
+            f"{_fmt(s['maxMs'], '.1f'):>7} {_fmt(row.ratio, '.2f'):>7} {s['grantedPercent']:>7.1f}% {r.lost:>5} "
+            f"{_fmt(row.server_cpu, '.0f'):>7}% {_fmt(row.server_us_per_scan, '.0f'):>8} "
+            f"{_fmt(row.store_cpu, '.0f'):>6}% "
+            f"{_fmt(s['clientCpuPercent'], '.0f'):>7}% {_fmt(row.other_cpu, '.0f'):>5}%"
+            + (" DISTURBED" if row.disturbed else "")
+        )
+    notes = []
+    for row in rows:
+        bad = {k: v for k, v in row.result.reasons.items() if k != "ok"}
+        if bad or row.result.other_frames:
+            notes.append(
+                f"  {row.target} {row.result.mode}: non-ok reasons {bad}, other frames {dict(row.result.other_frames)}"
+            )
+    if notes:
+        print("NOT ALL SCANS WERE ok:")
+        print("\n".join(notes))
+
+
+def check_aims(rows: list[Row]) -> list[dict[str, Any]]:
+    out = []
+    for backend in dict.fromkeys(r.target for r in rows if r.target != "baseline"):
+        closed = next((r for r in rows if r.target == backend and r.result.mode == "closed"), None)
+        opened = next((r for r in rows if r.target == backend and r.result.mode == "open"), None)
+        if closed is not None:
+            r = closed.result
+            all_ok = not r.lost and r.reasons.get("ok", 0) == r.answered
+            ok = r.rate >= AIM_THROUGHPUT and all_ok
+            out.append(
+                {
+                    "backend": backend,
+                    "aim": f">= {AIM_THROUGHPUT:,.0f} scans/s sustained",
+                    "measured": f"{r.rate:,.0f} scans/s" + ("" if all_ok else " (not all ok)"),
+                    "met": ok,
+                    "disturbed": closed.disturbed,
+                }
+            )
+        if opened is not None:
+            r = opened.result
+            p99 = r.percentile(0.99) * 1000
+            at = r.target_rate or 0
+            all_ok = not r.lost and r.reasons.get("ok", 0) == r.answered
+            ok = p99 <= AIM_P99_MS and all_ok and at >= AIM_RATE
+            out.append(
+                {
+                    "backend": backend,
+                    "aim": f"p99 <= {AIM_P99_MS:.0f} ms at {AIM_RATE:.0f} scans/s",
+                    "measured": f"p99 {p99:.2f} ms at {at:.0f} scans/s" + ("" if all_ok else " (not all ok)"),
+                    "met": ok,
+                    "disturbed": opened.disturbed,
+                }
+            )
+    return out
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    commit = dirty = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+        dirty = bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpuModel": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadGeneratorLoop": loop,
+        "gitCommit": commit,
+        "gitDirty": dirty,
+    }
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    for b in backends:
+        if b not in ("sqlite", "postgres"):
+            print(f"unknown backend {b!r} (sqlite, postgres)", file=sys.stderr)
+            return 2
+    skipped: dict[str, str] = {}
+    if "postgres" in backends:
+        missing = [
+            f"{name} at {host}:{port}"
+            for name, (host, port) in (
+                ("PostgreSQL", _host_port(POSTGRES_URL, 5432)),
+                ("Redis", _host_port(REDIS_URL, 6379)),
+            )
+            if not reachable(host, port)
+        ]
+        if missing:
+            skipped["postgres"] = "unreachable: " + ", ".join(missing)
+            backends.remove("postgres")
+            print(f"note: skipping PostgreSQL + Redis ({skipped['postgres']})")
+
+    info = machine()
+    print(
+        f"Gatehouse scan benchmark: {info['cpus']} CPUs ({info['cpuModel']}), Python {info['python']}, "
+        f"load generator on {info['loadGeneratorLoop']}; {args.devices} gates, closed loop {args.inflight} in flight "
+        f"per gate, open loop {args.rate:.0f} scans/s, {args.seconds:.0f} s per run; server at "
+        f"{(info['gitCommit'] or '?')[:10]}{' (uncommitted changes)' if info['gitDirty'] else ''}",
+        flush=True,
+    )
+    n_warm = max(args.devices * args.inflight * 2, int(args.warmup * 2500))
+    n_closed = int(args.seconds * args.closed_rate_cap)
+    n_open = int(args.rate * args.seconds)
+    t = time.perf_counter()
+    credentials = make_credentials(n_warm + n_closed + n_open)
+    pools = Pools(credentials[:n_warm], credentials[n_warm : n_warm + n_closed], credentials[n_warm + n_closed :])
+    print(f"  generated {len(credentials):,} phone key pairs in {time.perf_counter() - t:.1f} s", flush=True)
+    gc.collect()
+    gc.freeze()
+
+    tmp = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
+    rows: list[Row] = []
+    backend_info: list[dict[str, Any]] = []
+    try:
+        key_file = tmp / "public-keys.json"
+        write_key_file(key_file, credentials)
+        rows += await bench_baseline(tmp, key_file, pools, args)
+        for backend in backends:
+            got, meta = await bench_backend(backend, tmp, key_file, credentials, pools, args)
+            rows += got
+            backend_info.append(meta)
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    base = {r.result.mode: r.result.rate for r in rows if r.target == "baseline"}
+    for row in rows:
+        ref = base.get(row.result.mode)
+        row.ratio = row.result.rate / ref if ref else None
+
+    print()
+    print_table(rows)
+    aims = check_aims(rows)
+    print()
+    for aim in aims:
+        print(
+            f"aim {aim['backend']:<9} {aim['aim']:<32} {aim['measured']:<42} {'MET' if aim['met'] else 'MISSED'}"
+            + (" (run DISTURBED by other processes)" if aim["disturbed"] else "")
+        )
+    for name, why in skipped.items():
+        print(f"skipped {name}: {why}")
+    print(
+        "\nx base: scans/s over the baseline's in the same mode (bare websockets + Ed25519 verify, same run).\n"
+        "closed: p50/p99 from the real send, with every gate keeping scans in flight (so they include queueing).\n"
+        "open: p50/p99 from the scheduled send; lost = never answered (counted in p99 at the time waited).\n"
+        "cpu, % of one core over the run: srv = the server process (us/scan = its CPU per answered scan, the\n"
+        "figure least moved by other load), db = PostgreSQL + Redis, gen = this load generator, other = every\n"
+        f"other process on the machine; above {DISTURBED_PERCENT:.0f}% the run is marked DISTURBED."
+    )
+
+    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_FILE.write_text(
+        json.dumps(
+            {
+                "generatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "machine": info,
+                "parameters": {
+                    "seconds": args.seconds,
+                    "devices": args.devices,
+                    "inflightPerDevice": args.inflight,
+                    "openLoopRate": args.rate,
+                    "warmupSeconds": args.warmup,
+                    "drainSeconds": args.drain,
+                    "credentials": len(credentials),
+                    "compression": None,
+                },
+                "results": [r.as_json() for r in rows],
+                "aims": aims,
+                "backends": backend_info,
+                "skipped": skipped,
+                "totalSeconds": round(time.monotonic() - started, 1),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {RESULTS_FILE.relative_to(PROJECT)} ({time.monotonic() - started:.0f} s in all)")
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.scan_throughput", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured run (default 10)")
+    parser.add_argument("--devices", type=int, default=50, help="simulated gates, one connection each (default 50)")
+    parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument("--inflight", type=int, default=4, help="closed loop: scans outstanding per gate (default 4)")
+    parser.add_argument("--rate", type=float, default=AIM_RATE, help="open loop: scans/s in total (default 500)")
+    parser.add_argument("--warmup", type=float, default=1.5, help="closed-loop warm-up seconds, not reported")
+    parser.add_argument("--drain", type=float, default=5.0, help="seconds to wait for replies after a run")
+    parser.add_argument(
+        "--closed-rate-cap",
+        type=float,
+        default=2500.0,
+        help="closed loop: tokens per second of run to sign for the real server (a faster server runs out early)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=15.0,
+        help="before each measured run, wait up to this many seconds for other processes to go idle",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the server with py-spy during each measured run (var/bench-profile-*.txt, collapsed stacks)",
+    )
+    parser.add_argument(
+        "--profile-mode",
+        choices=sorted(PROFILE_MODES),
+        default="python",
+        help="with --profile: python = Python stacks, the server never paused (default); gil = only samples "
+        "holding the GIL; native = with C frames (pauses the server at each sample: slower figures)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server logs)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.seconds <= MAX_SECONDS:
+        parser.error(f"--seconds must be between 1 and {MAX_SECONDS:.0f} (pass tokens live 30 s)")
+    if not 1 <= args.devices <= 1000:
+        parser.error("--devices must be between 1 and 1000")
+    if not 1 <= args.inflight <= 32:
+        parser.error("--inflight must be between 1 and 32 (the server allows 32 per device)")
+    if not 1 <= args.rate <= 20000:
+        parser.error("--rate must be between 1 and 20000")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        return runner.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
