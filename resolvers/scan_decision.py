@@ -226,12 +226,15 @@ async def visitor_policy(
     zone_ids = (await visits.visit_zone_ids([visit.id]))[visit.id]
     if not any(gate.zone_id in topo.zones_opening(z) for z in zone_ids):
         return "no_access"
+    site_gate = topo.zones[gate.zone_id].parent_id is None
+    if badge and site_gate and visit.site_entries >= 1:
+        return "badge_used"  # a printed badge lets its holder into the site once per check-in
     if visit.escorted and not await _escort_present(gate.id, visit):
         return "escort_required"
     reason = await _anti_passback(rt, topo, gate, person_id)
-    if reason != "anti_passback" and badge and topo.zones[gate.zone_id].parent_id is None:
-        # A printed badge lets its holder into the site once per check-in. The entry is claimed
-        # with a conditional update, so a photo of the badge at the next turnstile loses the race.
+    if reason != "anti_passback" and badge and site_gate:
+        # The entry is claimed with a conditional update, so a photo of the badge scanned at the
+        # next turnstile at the same moment loses the race.
         if not await Visit.filter(id=visit.id, site_entries=0).update(site_entries=1):
             return "badge_used"
     return reason
