@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from resolvers.topology import Topology
 
 log = logging.getLogger("gatehouse.devices")
 MAX_SCANS_IN_FLIGHT = 32
+ANSWERS_KEPT = 1000
 
 
 class DeviceConnection:
@@ -41,6 +43,7 @@ class DeviceConnection:
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
         self.test_scan_seen = device.test_scan_at is not None
+        self._answered: OrderedDict[str, dict[str, Any]] = OrderedDict()
         # Devices that decide offline say so in hello ("capabilities": ["offline"]); only they get
         # snapshots and revocation frames, so firmware that predates them sees nothing new.
         self.offline_capable = False
@@ -106,8 +109,9 @@ class DeviceConnection:
         except Exception:
             # Whatever one frame does wrong, the device keeps its connection and hears why.
             log.exception("frame %s from device %s failed", frame.type, self.device_id)
-            await self.send(error_frame(f"the server could not handle this {frame.type} frame", frame.ref,
-                                        code="server_error"))
+            await self.send(
+                error_frame(f"the server could not handle this {frame.type} frame", frame.ref, code="server_error")
+            )
 
     async def _dispatch(self, frame: Frame) -> None:
         if frame.type == "scan":
@@ -138,7 +142,7 @@ class DeviceConnection:
         ref = frame.data["ref"]
         ref_key = str(ref)
         try:
-            remembered = await self.rt.state.recall_ref(self.device_id, ref_key)
+            remembered = self._answered.get(ref_key) or await self.rt.state.recall_ref(self.device_id, ref_key)
             if remembered is not None:
                 await self.send(remembered)
                 return
@@ -152,11 +156,16 @@ class DeviceConnection:
                 await self.send(error_frame(str(exc), ref))
                 return
             reply = outcome.frame(ref, self.rt.settings.door_open_ms)
+            # Remembered on this connection before it is sent (a resend right after the answer finds
+            # it), shared with other workers after: the device is not kept waiting for that.
+            self._answered[ref_key] = reply
+            if len(self._answered) > ANSWERS_KEPT:
+                self._answered.popitem(last=False)
+            await self.send(reply)
             await self.rt.state.remember_ref(self.device_id, ref_key, reply)
             if not self.test_scan_seen and outcome.event_id is not None:
                 self.test_scan_seen = True
                 await Device.filter(id=self.device_id, test_scan_at=None).update(test_scan_at=clock.now())
-            await self.send(reply)
         except Exception:
             log.exception("scan %s from device %s failed", ref, self.device_id)
             # Fail closed: the door stays shut and the device hears why.

@@ -56,6 +56,22 @@ class ScanState:
     async def inside(self, person_id: int) -> set[int]:
         raise NotImplementedError
 
+    async def finish(
+        self,
+        settle: tuple[str, int, int, dict[str, Any], int] | None,
+        person_id: int | None,
+        enter: int | None,
+        leave: Iterable[int] | None,
+    ) -> None:
+        """After a decision: record it for the token (cid, step, gate, decision, ttl) and move the
+        person in or out. One round trip on Redis; the scan path waits for it once, not twice."""
+        if settle is not None:
+            await self.settle_token(*settle)
+        if person_id is not None and enter is not None:
+            await self.enter(person_id, enter)
+        if person_id is not None and leave is not None:
+            await self.leave(person_id, leave)
+
     async def enter(self, person_id: int, zone_id: int) -> None:
         raise NotImplementedError
 
@@ -234,6 +250,24 @@ class RedisScanState(ScanState):
 
     async def inside(self, person_id: int) -> set[int]:
         return {int(z) for z in await self._r.smembers(f"{self.P}in:{person_id}")}
+
+    async def finish(
+        self,
+        settle: tuple[str, int, int, dict[str, Any], int] | None,
+        person_id: int | None,
+        enter: int | None,
+        leave: Iterable[int] | None,
+    ) -> None:
+        zones = list(leave or ())
+        async with self._r.pipeline(transaction=False) as pipe:
+            if settle is not None:
+                cid, step, gate_id, decision, ttl = settle
+                pipe.set(f"{self.P}tok:{cid}:{step}", _encode_use(gate_id, decision), ex=ttl)
+            if person_id is not None and enter is not None:
+                pipe.sadd(f"{self.P}in:{person_id}", enter)
+            if person_id is not None and zones:
+                pipe.srem(f"{self.P}in:{person_id}", *zones)
+            await pipe.execute()
 
     async def enter(self, person_id: int, zone_id: int) -> None:
         await self._r.sadd(f"{self.P}in:{person_id}", zone_id)

@@ -16,6 +16,13 @@ from resolvers.topology import Topology
 log = logging.getLogger("gatehouse.presence")
 
 
+def change(topo: Topology, zone_id: int, direction: Direction) -> tuple[int | None, set[int] | None]:
+    """(zone entered, zones left) by a passage through a gate of `zone_id`."""
+    if direction is Direction.IN:
+        return zone_id, None
+    return None, topo.subtree(zone_id)
+
+
 async def apply_passage(rt: Runtime, topo: Topology, person_id: int, zone_id: int, direction: Direction) -> None:
     if direction is Direction.IN:
         await rt.state.enter(person_id, zone_id)

@@ -181,12 +181,11 @@ async def decide_scan(
     )
     granted = reason in ("ok", "anti_passback_soft")
     outcome = await _record(rt, gate, base, reason, person_id, name, cid, granted=granted)
-    if granted:
-        await presence.apply_passage(rt, topo, person_id, gate.zone_id, way)
-        if visit is not None:
-            await after_visitor_passage(rt, topo, gate, way, visit)
-    if parsed is not None:
-        await rt.state.settle_token(parsed.cid, parsed.step, gate.id, outcome.to_json(), ttl)
+    enter, leave = presence.change(topo, gate.zone_id, way) if granted else (None, None)
+    settle = (parsed.cid, parsed.step, gate.id, outcome.to_json(), ttl) if parsed is not None else None
+    await rt.state.finish(settle, person_id if granted else None, enter, leave)
+    if granted and visit is not None:
+        await after_visitor_passage(rt, topo, gate, way, visit)
     return outcome
 
 
