@@ -18,9 +18,26 @@ def dialect_of(url: str) -> str:
     return "sqlite" if url.startswith("sqlite") else "postgres"
 
 
+def _lighter_postgres_connections() -> None:
+    """asyncpg resets every connection it takes back into the pool (RESET ALL, UNLISTEN, unlock
+    all advisory locks, ...): a round trip per query on the scan path. Gatehouse sets no session
+    state, listens to nothing and takes advisory locks on a connection of its own, so the reset
+    is left out; asyncpg still rolls back any open transaction on release."""
+    import asyncpg
+    from tortoise.backends.asyncpg.client import AsyncpgDBClient
+
+    class NoResetConnection(asyncpg.connection.Connection):
+        def get_reset_query(self) -> str:
+            return ""
+
+    AsyncpgDBClient.connection_class = NoResetConnection
+
+
 async def connect(database_url: str) -> None:
     if database_url.startswith("sqlite://") and not database_url.startswith("sqlite://:memory:"):
         Path(database_url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+    if dialect_of(database_url) == "postgres":
+        _lighter_postgres_connections()
     # Uvicorn runs the lifespan in a task of its own; requests must still find the connections.
     await Tortoise.init(db_url=database_url, modules={"models": MODELS}, _enable_global_fallback=True)
 
