@@ -26,6 +26,7 @@ from schema.permissions import (
     IsItemReader,
     IsWarehouse,
 )
+from schema.streams import messages_for
 from schema.types import UserError
 
 
@@ -513,7 +514,7 @@ class ItemSubscription:
         permission_classes=[IsEmployee], description="Requests reaching a step the caller may decide, as they arrive."
     )
     async def approval_queue_updates(self, info: Info) -> AsyncGenerator[ItemRequest, None]:
-        from schema.subscription import still_allowed
+        from schema.streams import still_allowed
 
         actor = actor_of(info)
         last_check = [time.monotonic()]
@@ -532,31 +533,20 @@ class ItemSubscription:
         description="Reminders about the caller's borrowed assets past their return date.",
     )
     async def loan_reminders(self, info: Info) -> AsyncGenerator[Asset, None]:
-        from schema.subscription import still_allowed
-
-        actor = actor_of(info)
-        last_check = [time.monotonic()]
-        async with info.context.rt.bus.subscribe(item_flows.REMINDERS) as sub:
-            async for message in sub:
-                if message.get("personId") != actor.person_id:
-                    continue
-                await still_allowed(info, last_check)
-                row = await m.Asset.get_or_none(id=message["assetId"])
-                if row is not None:
-                    yield Asset.of(row, items.label_code(info.context.rt, "A", row.id))
+        person = actor_of(info).person_id
+        async for message in messages_for(info, item_flows.REMINDERS, lambda msg: msg.get("personId") == person):
+            row = await m.Asset.get_or_none(id=message["assetId"])
+            if row is not None:
+                yield Asset.of(row, items.label_code(info.context.rt, "A", row.id))
 
     @strawberry.subscription(permission_classes=[IsGateStaff], description="Declared versus scanned, live.")
     async def item_check_updates(
         self, info: Info, gate_id: strawberry.ID | None = None
     ) -> AsyncGenerator[ItemCheck, None]:
-        from schema.subscription import still_allowed
+        def at_gate(message: dict[str, object]) -> bool:
+            return gate_id is None or str(message.get("gateId")) == gate_id
 
-        last_check = [time.monotonic()]
-        async with info.context.rt.bus.subscribe(item_checks.CHANNEL) as sub:
-            async for message in sub:
-                if gate_id is not None and str(message.get("gateId")) != gate_id:
-                    continue
-                await still_allowed(info, last_check)
-                row = await m.ItemCheck.get_or_none(id=message["checkId"])
-                if row is not None:
-                    yield ItemCheck.of(row)
+        async for message in messages_for(info, item_checks.CHANNEL, at_gate):
+            row = await m.ItemCheck.get_or_none(id=message["checkId"])
+            if row is not None:
+                yield ItemCheck.of(row)

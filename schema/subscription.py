@@ -12,25 +12,13 @@ from graphql.error import GraphQLError
 
 from api import clock
 from realtime.bus import SubscriberOverflow
-from resolvers import alerts, credentials, event_log, sessions
+from resolvers import alerts, credentials, event_log
 from resolvers.errors import UserError, is_id
 from schema.context import Info
-from schema.errors import bad_input, unauthenticated
+from schema.errors import bad_input
 from schema.permissions import IsAuthenticated, IsGateStaff
+from schema.streams import still_allowed
 from schema.types import DeviceAlert, GateEvent, PassToken
-
-RECHECK_SECONDS = 5.0
-
-
-async def still_allowed(info: Info, last_check: list[float]) -> None:
-    """Re-check the subscriber now and then: a revoked guard stops receiving events."""
-    now = time.monotonic()
-    if now - last_check[0] < RECHECK_SECONDS:
-        return
-    last_check[0] = now
-    actor = info.context.actor
-    if actor is None or not await sessions.session_alive(actor):
-        raise unauthenticated("your session has ended")
 
 
 @strawberry.type

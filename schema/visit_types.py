@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncGenerator
 from datetime import date, datetime
 
@@ -18,6 +17,7 @@ from schema.enums import Gender, VisitStatus
 from schema.errors import forbidden
 from schema.payloads import attempt
 from schema.permissions import GATE_STAFF, IsAuthenticated, IsEmployee, IsGateStaff, IsSiteAdmin
+from schema.streams import messages_for
 from schema.types import Person, Session, UserError, Zone
 
 
@@ -71,8 +71,7 @@ class Visit:
         host = await info.context.loaders.person.load(self.host_id_)
         return host.display_name if host else ""
 
-    @strawberry.field(permission_classes=[IsEmployee],
-                      description="The host's record; a visitor sees hostName only.")
+    @strawberry.field(permission_classes=[IsEmployee], description="The host's record; a visitor sees hostName only.")
     async def host(self, info: Info) -> Person | None:
         row = await info.context.loaders.person.load(self.host_id_)
         return Person.of(row) if row else None
@@ -336,35 +335,19 @@ class VisitMutation:
 class VisitSubscription:
     @strawberry.subscription(permission_classes=[IsEmployee], description="The host's visitors as they check in.")
     async def visitor_arrivals(self, info: Info) -> AsyncGenerator[VisitorArrival, None]:
-        from schema.subscription import still_allowed
-
-        actor = actor_of(info)
-        last_check = [time.monotonic()]
-        async with info.context.rt.bus.subscribe(visits.ARRIVALS) as sub:
-            async for message in sub:
-                if message.get("hostId") != actor.person_id:
-                    continue
-                await still_allowed(info, last_check)
-                row = await m.Visit.get_or_none(id=message["visitId"])
-                if row is not None:
-                    info.context.fresh_loaders()
-                    yield VisitorArrival(at=datetime.fromisoformat(message["at"]), visit=Visit.of(row))
+        host = actor_of(info).person_id
+        async for message in messages_for(info, visits.ARRIVALS, lambda msg: msg.get("hostId") == host):
+            row = await m.Visit.get_or_none(id=message["visitId"])
+            if row is not None:
+                yield VisitorArrival(at=datetime.fromisoformat(message["at"]), visit=Visit.of(row))
 
     @strawberry.subscription(
         permission_classes=[IsEmployee],
         description="Reminders about the host's visits starting soon and still not approved.",
     )
     async def visit_reminders(self, info: Info) -> AsyncGenerator[Visit, None]:
-        from schema.subscription import still_allowed
-
-        actor = actor_of(info)
-        last_check = [time.monotonic()]
-        async with info.context.rt.bus.subscribe(visits.REMINDERS) as sub:
-            async for message in sub:
-                if message.get("hostId") != actor.person_id:
-                    continue
-                await still_allowed(info, last_check)
-                row = await m.Visit.get_or_none(id=message["visitId"])
-                if row is not None:
-                    info.context.fresh_loaders()
-                    yield Visit.of(row)
+        host = actor_of(info).person_id
+        async for message in messages_for(info, visits.REMINDERS, lambda msg: msg.get("hostId") == host):
+            row = await m.Visit.get_or_none(id=message["visitId"])
+            if row is not None:
+                yield Visit.of(row)
