@@ -16,19 +16,22 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from api import db, label_routes, report_routes
-from api.settings import Settings
+from api import label_routes, report_routes
 from devices.endpoint import device_endpoint
 from devices.hub import DeviceHub
-from resolvers import badges, sessions, snapshots
-from resolvers.anomalies import AnomalyDetector
-from resolvers.device_fleet import FleetUpkeep
-from resolvers.errors import UserError
+from resolvers.attendance.anomalies import AnomalyDetector
+from resolvers.core import db
+from resolvers.core.errors import UserError
+from resolvers.core.settings import Settings
+from resolvers.devices import snapshots
+from resolvers.devices.fleet import FleetUpkeep
+from resolvers.people import sessions
 from resolvers.runtime import Runtime
-from resolvers.visit_upkeep import VisitUpkeep
-from schema.context import Context
-from schema.permissions import GATE_STAFF
-from schema.schema import schema
+from resolvers.visits import badges
+from resolvers.visits.upkeep import VisitUpkeep
+from schema.core.context import Context
+from schema.core.permissions import GATE_STAFF
+from schema.root import schema
 
 log = logging.getLogger("gatehouse")
 

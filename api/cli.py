@@ -10,8 +10,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from api import db
-from api.settings import PROJECT_DIR, Settings, SettingsError
+from resolvers.core import db
+from resolvers.core.settings import PROJECT_DIR, Settings, SettingsError
 
 T = TypeVar("T")
 DEMO_FILE = PROJECT_DIR / "var" / "demo-credentials.txt"
@@ -33,10 +33,10 @@ async def _with_database(settings: Settings, work: Callable[..., Awaitable[T]]) 
 
 
 async def _create_admin(settings: Settings, username: str, password: str, name: str) -> str:
-    from api.models import Person, PersonKind, Role
-    from api.passwords import hash_password
-    from resolvers import validation
-    from resolvers.errors import UserError
+    from resolvers.core import validation
+    from resolvers.core.errors import UserError
+    from resolvers.core.models import Person, PersonKind, Role
+    from resolvers.core.passwords import hash_password
 
     try:
         clean = validation.username(username)
@@ -63,7 +63,7 @@ async def _create_admin(settings: Settings, username: str, password: str, name: 
 
 
 async def _demo(settings: Settings) -> str:
-    from resolvers import demo
+    from api import demo
 
     async def work(rt: object) -> str:
         if not await demo.is_empty():
@@ -142,11 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "migrate":
             print(asyncio.run(_migrate(settings)))
         elif args.command == "print-schema":
-            from schema.schema import sdl
+            from schema.root import sdl
 
             sys.stdout.write(sdl())
         elif args.command == "print-permissions":
-            from schema.permission_matrix import markdown
+            from schema.core.permission_matrix import markdown
 
             sys.stdout.write(markdown())
         return 0

@@ -6,9 +6,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.models import Asset, Item, Role
-from resolvers import items, sessions
-from resolvers.errors import is_id
+from resolvers.core.errors import is_id
+from resolvers.core.models import Asset, Item, Role
+from resolvers.items import catalogue as items
+from resolvers.people import sessions
 from resolvers.runtime import Runtime
 
 PRINTERS = frozenset({Role.ADMIN, Role.WAREHOUSE, Role.ASSET_MANAGER})

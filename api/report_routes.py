@@ -9,10 +9,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.models import Role
-from resolvers import grants, report_files, reports, sessions
-from resolvers.actor import Actor
-from resolvers.errors import UserError, is_id
+from resolvers.access import grants
+from resolvers.attendance import report_files, reports
+from resolvers.core.actor import Actor
+from resolvers.core.errors import UserError, is_id
+from resolvers.core.models import Role
+from resolvers.people import sessions
 from resolvers.runtime import Runtime
 
 READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR})

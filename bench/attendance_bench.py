@@ -67,7 +67,7 @@ def workdays(first: date, last: date) -> list[date]:
 
 
 async def seed(employees: int) -> dict[str, Any]:
-    from api.models import (
+    from resolvers.core.models import (
         AntiPassback,
         Decision,
         Department,
@@ -163,12 +163,12 @@ async def timed(label: str, repeat: int, fn: Any, results: list[dict[str, Any]])
 async def run_backend(database_url: str, employees: int, repeat: int, profile: bool) -> dict[str, Any]:
     from tortoise.functions import Count
 
-    from api import db
-    from api.models import Decision, GateEvent
-    from api.settings import Settings
-    from resolvers import attendance
-    from resolvers.event_queries import events_page
+    from resolvers.attendance import attendance
+    from resolvers.core import db
+    from resolvers.core.models import Decision, GateEvent
+    from resolvers.core.settings import Settings
     from resolvers.runtime import Runtime
+    from resolvers.scan.event_queries import events_page
 
     tmp = Path(tempfile.mkdtemp(prefix="gatehouse-attendance-bench-"))
     settings = Settings.from_env(

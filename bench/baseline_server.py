@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gatehouse_gate import passtoken
 from websockets.asyncio.server import ServerConnection, serve
-
-from api import passtoken
 
 PERIOD = 15
 

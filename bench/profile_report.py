@@ -31,19 +31,19 @@ COMPONENTS: list[tuple[str, str]] = [
     ("pypika_tortoise/", "ORM query building (Tortoise + pypika)"),
     ("tortoise/", "ORM query building (Tortoise + pypika)"),
     ("cryptography/", "pass token (parse + Ed25519 verify)"),
-    ("api/passtoken.py", "pass token (parse + Ed25519 verify)"),
+    ("gatehouse_gate/passtoken.py", "pass token (parse + Ed25519 verify)"),
     ("websockets/", "WebSocket protocol (uvicorn, websockets, starlette)"),
     ("uvicorn/", "WebSocket protocol (uvicorn, websockets, starlette)"),
     ("starlette/", "WebSocket protocol (uvicorn, websockets, starlette)"),
     ("json/", "JSON"),
-    ("resolvers/event_log.py", "event log (app)"),
+    ("resolvers/scan/event_log.py", "event log (app)"),
     ("realtime/", "scan state / bus (app)"),
     ("devices/", "device endpoint (app)"),
     ("resolvers/", "scan decision and policy (app)"),
     ("api/", "other app code"),
 ]
 OUTSIDE = "(outside the app)"  # a task of a library's own (asyncpg's release, redis-py's, uvicorn's)
-APP_PREFIXES = ("api/", "resolvers/", "devices/", "realtime/", "schema/")
+APP_PREFIXES = ("api/", "gatehouse_gate/", "resolvers/", "devices/", "realtime/", "schema/")
 
 
 def parse_frame(text: str) -> tuple[str, str, str]:

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from api import passtoken
+from gatehouse_gate import passtoken
 
 PERIOD = 15
 PROJECT = Path(__file__).resolve().parent.parent
@@ -89,9 +88,9 @@ async def seed_database(
     database: the benchmark runs this through `python -m bench.seed` (see `seed_in_subprocess`)."""
     from tortoise import connections
 
-    from api import db
-    from api.crypto import Keys, Sealer
-    from api.models import (
+    from resolvers.core import db
+    from resolvers.core.crypto import Keys, Sealer
+    from resolvers.core.models import (
         AntiPassback,
         Credential,
         CredentialKind,

@@ -13,16 +13,21 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from api import clock
-from api.models import Device, DoorReport
 from devices.hub import DeviceHub
 from devices.protocol import BadMessage, Frame, error_frame, parse_frame
-from resolvers import device_commands, device_fleet, item_checks, offline_events, sites, snapshots
-from resolvers.alerts import raise_alert
-from resolvers.errors import is_id
+from resolvers.access import sites
+from resolvers.access.topology import Topology
+from resolvers.alerts.raising import raise_alert
+from resolvers.core import clock
+from resolvers.core.errors import is_id
+from resolvers.core.models import Device, DoorReport
+from resolvers.devices import commands as device_commands
+from resolvers.devices import fleet as device_fleet
+from resolvers.devices import offline_uploads as offline_events
+from resolvers.devices import snapshots
+from resolvers.items import gate_checks as item_checks
 from resolvers.runtime import Runtime
-from resolvers.scan_decision import DirectionRequired, ScanOutcome, decide_scan
-from resolvers.topology import Topology
+from resolvers.scan.decision import DirectionRequired, ScanOutcome, decide_scan
 
 log = logging.getLogger("gatehouse.devices")
 MAX_SCANS_IN_FLIGHT = 32

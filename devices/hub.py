@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from realtime.bus import Bus
-from resolvers.device_commands import CHANNEL as COMMANDS
-from resolvers.device_fleet import SESSIONS
-from resolvers.people import REVOCATIONS
+from resolvers.devices.commands import CHANNEL as COMMANDS
+from resolvers.devices.fleet import SESSIONS
+from resolvers.people.people import REVOCATIONS
 from resolvers.runtime import ACCESS_CHANNEL
 
 log = logging.getLogger("gatehouse.devices")

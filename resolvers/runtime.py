@@ -9,14 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.crypto import Keys, Sealer, load_master_key
-from api.settings import Settings
 from realtime.bus import Bus, make_bus
 from realtime.scan_state import ScanState, make_scan_state
-from resolvers import topology
-from resolvers.event_log import EventLog
-from resolvers.grant_index import GrantCache
-from resolvers.topology import TopologyCache
+from resolvers.access import topology
+from resolvers.access.grant_index import GrantCache
+from resolvers.access.topology import TopologyCache
+from resolvers.core.crypto import Keys, Sealer, load_master_key
+from resolvers.core.settings import Settings
+from resolvers.scan.event_log import EventLog
 
 log = logging.getLogger("gatehouse.runtime")
 ACCESS_CHANNEL = "access_changed"
@@ -59,7 +59,7 @@ class Runtime:
         ):
             await listener.start()
             self.background.append(listener)
-        from resolvers.presence import rebuild_presence_if_needed
+        from resolvers.scan.presence import rebuild_presence_if_needed
 
         await rebuild_presence_if_needed(self)
 

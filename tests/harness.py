@@ -25,8 +25,7 @@ import httpx
 import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from api import passtoken
+from gatehouse_gate import passtoken
 
 PROJECT = Path(__file__).resolve().parent.parent
 GATEHOUSE = [sys.executable, "-m", "api.cli"]

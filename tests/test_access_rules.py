@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from gatehouse_gate import passtoken
 from graphql import OperationDefinitionNode, parse
 
-from api import passtoken
+from api.demo import make_prc_id
 from mobile_contracts import documents
-from resolvers.demo import make_prc_id
 from tests.harness import Demo, Gate, Phone, ServerProcess, Site
 
 DEMO_USERS = ["admin", "security", "hr", "guard", "alice", "carol", "bob", "dave"]

@@ -13,7 +13,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from resolvers.attendance import AttendanceDay, Correction, MonthSummary, Passage, Shift, compute_days, summarise
+from resolvers.attendance.attendance import (
+    AttendanceDay,
+    Correction,
+    MonthSummary,
+    Passage,
+    Shift,
+    compute_days,
+    summarise,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZULU = ZoneInfo("UTC")

@@ -16,7 +16,7 @@ from graphql import DocumentNode, OperationDefinitionNode, Source, parse, valida
 
 from mobile_contracts import HERE as CONTRACTS_DIR
 from mobile_contracts import documents
-from schema.schema import schema, sdl
+from schema.root import schema, sdl
 
 PROJECT = Path(__file__).resolve().parent.parent
 SHARED_GRAPHQL = PROJECT.parent / "shared" / "contracts" / "graphql"

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from gatehouse_gate import passtoken
 from websockets.exceptions import ConnectionClosed
 
-from api import passtoken
-from resolvers.demo import make_prc_id
+from api.demo import make_prc_id
 from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
 
 PERIOD = passtoken.DEFAULT_PERIOD

@@ -20,15 +20,15 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from gatehouse_gate import passtoken
 from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from graphql import OperationDefinitionNode, parse
 
-from api import passtoken
+from api.demo import make_prc_id
 from mobile_contracts import documents
-from resolvers.demo import make_prc_id
-from schema.schema import schema
+from schema.root import schema
 from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
 
 # --------------------------------------------------------------------------- documents

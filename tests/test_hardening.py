@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from resolvers.demo import make_prc_id
+from api.demo import make_prc_id
 from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess
 
 OFFBOARD = "mutation($id: ID!) { offboardEmployee(id: $id) { employee { id } errors { code field } } }"

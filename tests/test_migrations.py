@@ -2,7 +2,7 @@
 exactly what the models want, on SQLite and on PostgreSQL.
 
 The reference is a second, empty database built by Tortoise's own schema generator
-(`Tortoise.generate_schemas`) from `api.models`. Both are introspected the same way
+(`Tortoise.generate_schemas`) from `resolvers.core.models`. Both are introspected the same way
 (SQLite: `PRAGMA table_info` / `index_list` / `foreign_key_list`; PostgreSQL:
 `information_schema.columns`, `pg_index`, `pg_constraint`), so a model change that
 comes without a migration fails here and says which tables and columns differ.
@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import pytest
 from tortoise import Tortoise
 
-from api import db
+from resolvers.core import db
 from tests.harness import PROJECT, create_postgres_database, drop_postgres_database
 
 T = TypeVar("T")
@@ -207,7 +207,8 @@ def schema_differences(migrated: Schema, wanted: Schema) -> list[str]:
 
 def explain(differences: list[str]) -> str:
     return (
-        "the migrated schema differs from what api/models.py wants; add a migration in api/migrations "
+        "the migrated schema differs from what resolvers/core/models.py wants; "
+        "add a migration in resolvers/core/migrations "
         "(for both dialects) that makes these go away:\n  " + "\n  ".join(differences)
     )
 

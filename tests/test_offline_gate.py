@@ -29,10 +29,10 @@ import pytest
 import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from gatehouse_gate import passtoken
+from gatehouse_gate.agent import Door, GateAgent, GpioDoor
+from gatehouse_gate.offline import BadSnapshot, OfflineDecider, verify_snapshot
 
-from api import passtoken
-from devices.agent import Door, GateAgent, GpioDoor
-from devices.offline import BadSnapshot, OfflineDecider, verify_snapshot
 from tests.harness import PROJECT, Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
 
 PERIOD = passtoken.DEFAULT_PERIOD
@@ -487,7 +487,7 @@ async def test_gate_agent_cli_reads_qr_lines_from_stdin_and_prints_json_results(
     command = [
         sys.executable,
         "-m",
-        "devices.agent",
+        "gatehouse_gate.agent",
         "run",
         "--server",
         server.ws,

@@ -1,7 +1,7 @@
-"""The permission matrix (schema/permission_matrix.py) kept honest three ways.
+"""The permission matrix (schema/core/permission_matrix.py) kept honest three ways.
 
 (a) README.md carries the matrix exactly as the permission classes declare it.
-(b) The weekly schedule windows on grants (resolvers/schedules.py), unit-tested.
+(b) The weekly schedule windows on grants (resolvers/access/schedules.py), unit-tested.
 (c) A refusal test generated from the same rows: every role-restricted root field is
     sent, with dummy arguments built from the schema's SDL, signed out (UNAUTHENTICATED)
     and by every role the field does not admit (FORBIDDEN), against one real server.
@@ -36,12 +36,12 @@ from graphql import (
     is_composite_type,
 )
 
-from api.models import Role
-from resolvers import schedules
-from resolvers.demo import make_prc_id
-from resolvers.errors import UserError
-from schema import permission_matrix
-from schema.schema import schema
+from api.demo import make_prc_id
+from resolvers.access import schedules
+from resolvers.core.errors import UserError
+from resolvers.core.models import Role
+from schema.core import permission_matrix
+from schema.root import schema
 from tests.harness import PROJECT, ServerProcess, Site
 
 UTC_TZ = ZoneInfo("UTC")

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from resolvers.demo import make_prc_id
+from api.demo import make_prc_id
 from tests.harness import Demo, ServerProcess, Site
 
 DEMO_USERS = ["admin", "security", "hr", "guard", "alice", "carol", "bob", "dave"]

@@ -29,9 +29,9 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from graphql import OperationDefinitionNode, OperationType, parse
 
-from api.auth_tokens import issue_access_token
-from api.crypto import Keys
 from mobile_contracts import documents
+from resolvers.core.crypto import Keys
+from resolvers.people.auth_tokens import issue_access_token
 from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
 
 # --------------------------------------------------------------------------- documents

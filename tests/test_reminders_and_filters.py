@@ -12,12 +12,13 @@ import httpx
 import pytest
 import websockets
 
-from api import db
-from api.models import Asset, AssetStatus, Item, ItemCategory, ItemMovement, Person, Visit, VisitStatus
-from api.settings import Settings
-from resolvers import item_flows, visits
+from resolvers.core import db
+from resolvers.core.models import Asset, AssetStatus, Item, ItemCategory, ItemMovement, Person, Visit, VisitStatus
+from resolvers.core.settings import Settings
+from resolvers.items import flows as item_flows
 from resolvers.runtime import Runtime
-from resolvers.visit_upkeep import remind_pending
+from resolvers.visits import visits
+from resolvers.visits.upkeep import remind_pending
 from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess
 
 

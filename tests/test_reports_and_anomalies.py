@@ -30,11 +30,11 @@ import openpyxl
 import pypdfium2 as pdfium
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from gatehouse_gate import passtoken
 from PIL import Image
 
-from api import passtoken
-from resolvers.demo import make_prc_id
-from resolvers.report_files import ATTENDANCE_COLUMNS
+from api.demo import make_prc_id
+from resolvers.attendance.report_files import ATTENDANCE_COLUMNS
 from tests.harness import (
     Demo,
     Gate,

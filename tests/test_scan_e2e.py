@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 import websockets
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from gatehouse_gate import passtoken
 from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 from websockets.exceptions import ConnectionClosed
 
-from api import passtoken
-from resolvers.demo import make_prc_id
+from api.demo import make_prc_id
 from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess
 
 # ---------------------------------------------------------------------------
@@ -39,7 +39,7 @@ FINANCE = "Finance door"
 MANAGEMENT = "Management door"
 MAINTENANCE = "Maintenance door"
 
-# Index of each demo person in resolvers/demo.py's staff list (their ID number depends on it).
+# Index of each demo person in api/demo.py's staff list (their ID number depends on it).
 DEMO_STAFF_INDEX = {"admin": 0, "security": 1, "hr": 2, "guard": 3, "alice": 4, "carol": 5, "bob": 6, "dave": 7}
 PERIOD = passtoken.DEFAULT_PERIOD
 

@@ -32,14 +32,19 @@ import httpx
 import pypdfium2
 import pytest
 import zxingcpp
+from gatehouse_gate import passtoken
 from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from graphql import OperationDefinitionNode, parse
 from PIL import Image
 
-from api import db, passtoken
-from api.models import (
+from api.demo import load_demo, make_prc_id
+from mobile_contracts import documents
+from resolvers.access.topology import load_topology
+from resolvers.core import db
+from resolvers.core.actor import Actor
+from resolvers.core.models import (
     Decision,
     DeviceAlert,
     Direction,
@@ -50,16 +55,12 @@ from api.models import (
     PersonKind,
     VisitStatus,
 )
-from api.models import Gate as GateRow
-from api.models import Visit as VisitRow
-from api.settings import Settings
-from mobile_contracts import documents
-from resolvers import visits
-from resolvers.actor import Actor
-from resolvers.demo import load_demo, make_prc_id
+from resolvers.core.models import Gate as GateRow
+from resolvers.core.models import Visit as VisitRow
+from resolvers.core.settings import Settings
 from resolvers.runtime import Runtime
-from resolvers.topology import load_topology
-from resolvers.visit_upkeep import alert_overstays, anonymise_old_visits
+from resolvers.visits import visits
+from resolvers.visits.upkeep import alert_overstays, anonymise_old_visits
 from tests.harness import Demo, Gate, Phone, ServerProcess
 
 # --------------------------------------------------------------------------- contract documents

@@ -1,0 +1,354 @@
+"""`gatehouse-gate`: the reference gate agent, and a simulator of many gates.
+
+`run` reads QR text lines from stdin the way a USB keyboard-wedge scanner types them,
+asks the server while the link is up, decides from the signed snapshot while it is
+down (fail closed once the snapshot expires), buffers those events with a sequence
+number on disk, and uploads them when the link is back. The door is driven through
+a pluggable output: `log`, `gpio:<pin>` (sysfs) or an `http(s)://` relay URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+from gatehouse_gate.offline import BadSnapshot, OfflineDecider, verify_snapshot
+
+log = logging.getLogger("gatehouse.gate")
+ONLINE_ANSWER_SECONDS = 2.0
+UPLOAD_BATCH = 500
+
+
+class Door:
+    """Where an open goes. Subclasses drive real hardware.
+
+    `hold` keeps the door open (an evacuation) until `close` — the `release` command.
+    """
+
+    async def open(self, gate_id: str, duration_ms: int, hold: bool = False) -> None:
+        print(f"door {gate_id}: " + ("held open" if hold else f"open for {duration_ms} ms"), flush=True)
+
+    async def close(self, gate_id: str) -> None:
+        print(f"door {gate_id}: closed", flush=True)
+
+
+class GpioDoor(Door):
+    def __init__(self, pin: int, root: Path = Path("/sys/class/gpio")) -> None:
+        self.value = root / f"gpio{pin}" / "value"
+        self.held = False
+
+    async def open(self, gate_id: str, duration_ms: int, hold: bool = False) -> None:
+        self.value.write_text("1")
+        if hold or duration_ms <= 0:
+            self.held = True
+            return
+        await asyncio.sleep(duration_ms / 1000)
+        if not self.held:
+            self.value.write_text("0")
+
+    async def close(self, gate_id: str) -> None:
+        self.held = False
+        self.value.write_text("0")
+
+
+class HttpRelayDoor(Door):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def open(self, gate_id: str, duration_ms: int, hold: bool = False) -> None:
+        body = json.dumps({"gateId": gate_id, "durationMs": duration_ms, "hold": hold}).encode()
+        request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
+        await asyncio.to_thread(urllib.request.urlopen, request, None, 5)
+
+
+def make_door(spec: str) -> Door:
+    if spec == "log":
+        return Door()
+    if spec.startswith("gpio:") and spec[5:].isascii() and spec[5:].isdigit():
+        return GpioDoor(int(spec[5:]))
+    if spec.startswith(("http://", "https://")):
+        return HttpRelayDoor(spec)
+    raise ValueError(f"--door must be log, gpio:<pin> or an http(s) URL, not {spec!r}")
+
+
+class EventBuffer:
+    """Offline decisions, one JSON line each, kept until the server acknowledges them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.events: list[dict[str, Any]] = []
+        self.next_seq = 1
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    self.events.append(json.loads(line))
+            self.next_seq = max((e["seq"] for e in self.events), default=0) + 1
+        seq_file = path.with_suffix(".seq")
+        if seq_file.exists():
+            self.next_seq = max(self.next_seq, int(seq_file.read_text() or 1))
+
+    def add(self, event: dict[str, Any]) -> dict[str, Any]:
+        event = {"seq": self.next_seq, **event}
+        self.next_seq += 1
+        self.events.append(event)
+        with self.path.open("a") as f:
+            f.write(json.dumps(event) + "\n")
+        self.path.with_suffix(".seq").write_text(str(self.next_seq))
+        return event
+
+    def acknowledge(self, up_to: int) -> None:
+        self.events = [e for e in self.events if e["seq"] > up_to]
+        self.path.write_text("".join(json.dumps(e) + "\n" for e in self.events))
+
+
+class GateAgent:
+    def __init__(self, server: str, device_id: str, secret: str, state_dir: Path, door: Door) -> None:
+        self.url = server.rstrip("/") + "/devices/ws"
+        self.device_id = device_id
+        self.secret = secret
+        self.door = door
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = state_dir
+        self.buffer = EventBuffer(state_dir / "offline-events.jsonl")
+        self.decider: OfflineDecider | None = None
+        self.server_key: str | None = None
+        self.ws: Any = None
+        self.online = asyncio.Event()
+        self.pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.gates: dict[str, dict[str, Any]] = {}
+        self.refs = 0
+        self.stopping = False
+        self._door_tasks: set[asyncio.Task[None]] = set()
+        self._uploader: asyncio.Task[None] | None = None
+        self._load_snapshot()
+
+    def _load_snapshot(self) -> None:
+        path = self.state_dir / "snapshot.json"
+        if path.exists():
+            saved = json.loads(path.read_text())
+            try:
+                self.server_key = saved["serverKey"]
+                self.decider = OfflineDecider(verify_snapshot(saved["frame"], saved["serverKey"]))
+            except (BadSnapshot, KeyError):
+                log.warning("the saved snapshot does not verify; deciding offline is off until a new one")
+
+    async def run_link(self) -> None:
+        """Keep the link up; reconnect with backoff; upload buffered events after each connect."""
+        delay = 0.5
+        while not self.stopping:
+            try:
+                async with websockets.connect(self.url, max_size=2**21, open_timeout=5) as ws:
+                    self.ws = ws
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "hello",
+                                "deviceId": self.device_id,
+                                "secret": self.secret,
+                                "firmware": "gatehouse-gate/1",
+                                "capabilities": ["offline"],
+                            }
+                        )
+                    )
+                    welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    if welcome.get("type") != "welcome":
+                        raise ConnectionError(f"no welcome: {welcome}")
+                    self.server_key = self.server_key or welcome.get("snapshotKey")
+                    self.gates = {g["id"]: g for g in welcome.get("gates", [])}
+                    self.online.set()
+                    delay = 0.5
+                    self.kick_upload()
+                    try:
+                        async for raw in ws:
+                            await self._on_frame(json.loads(raw))
+                    finally:
+                        if self._uploader is not None:
+                            self._uploader.cancel()
+            except (TimeoutError, OSError, ConnectionError, websockets.WebSocketException) as exc:
+                log.info("link down: %s", exc)
+            finally:
+                self.online.clear()
+                self.ws = None
+                for fut in self.pending.values():
+                    if not fut.done():
+                        fut.set_exception(ConnectionError("link lost"))
+                self.pending.clear()
+            if not self.stopping:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    async def _on_frame(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "decision":
+            fut = self.pending.pop(str(frame.get("ref")), None)
+            if fut is not None and not fut.done():
+                fut.set_result(frame)
+        elif kind == "snapshot" and self.server_key:
+            try:
+                snapshot = verify_snapshot(frame, self.server_key)
+            except BadSnapshot:
+                log.warning("ignored a snapshot whose signature does not verify")
+                return
+            if self.decider is None:
+                self.decider = OfflineDecider(snapshot)
+            else:
+                self.decider.replace(snapshot)
+            (self.state_dir / "snapshot.json").write_text(json.dumps({"serverKey": self.server_key, "frame": frame}))
+            await self._send({"type": "snapshot_ack", "issuedAt": snapshot["issuedAt"]})
+        elif kind == "revoke" and self.decider is not None:
+            self.decider.revoked |= set(frame.get("credentialIds", []))
+        elif kind == "command":
+            await self._command(frame)
+        elif kind == "events_ack":
+            self.buffer.acknowledge(int(frame.get("upTo", 0)))
+
+    async def _command(self, frame: dict[str, Any]) -> None:
+        gate = str(frame.get("gateId", ""))
+        if frame.get("command") == "open":
+            # Acknowledge at once; the door stays open for its duration on its own.
+            hold = bool(frame.get("hold"))
+            task = asyncio.create_task(self.door.open(gate, int(frame.get("durationMs", 3000)), hold))
+            self._door_tasks.add(task)
+            task.add_done_callback(self._door_tasks.discard)
+            if hold and self.decider is not None:
+                self.decider.evacuated.add(gate)
+        elif frame.get("command") == "lockdown" and self.decider is not None:
+            self.decider.locked.add(gate)
+        elif frame.get("command") == "release":
+            if self.decider is not None:
+                self.decider.locked.discard(gate)
+                self.decider.evacuated.discard(gate)
+            await self.door.close(gate)
+        await self._send({"type": "ack", "id": frame.get("id")})
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(websockets.WebSocketException):
+                await self.ws.send(json.dumps(frame))
+
+    def kick_upload(self) -> None:
+        """Send buffered events now if the link is up (one uploader at a time)."""
+        if self.ws is not None and self.buffer.events and (self._uploader is None or self._uploader.done()):
+            self._uploader = asyncio.create_task(self.upload())
+
+    async def upload(self) -> None:
+        while self.buffer.events and self.ws is not None:
+            batch = self.buffer.events[:UPLOAD_BATCH]
+            await self._send({"type": "events", "ref": f"up-{batch[-1]['seq']}", "events": batch})
+            await asyncio.sleep(0.2)
+            if self.buffer.events and self.buffer.events[0]["seq"] <= batch[-1]["seq"]:
+                await asyncio.sleep(1)  # not acknowledged yet: send again (the server stores each once)
+
+    async def scan(self, gate_id: str, token: str, direction: str | None = None) -> tuple[bool, str, bool]:
+        """(granted, reason, decided offline)."""
+        gate = self.gates.get(gate_id, {})
+        way: str = direction or (gate["direction"] if gate.get("direction") in ("IN", "OUT") else "IN")
+        if self.online.is_set() and self.ws is not None:
+            self.refs += 1
+            ref = f"{self.device_id}-{int(time.time())}-{self.refs}"
+            fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self.pending[ref] = fut
+            frame = {"type": "scan", "ref": ref, "gateId": gate_id, "credential": token}
+            if gate.get("direction") == "BOTH":
+                frame["direction"] = way
+            try:
+                await self.ws.send(json.dumps(frame))
+                answer = await asyncio.wait_for(fut, ONLINE_ANSWER_SECONDS)
+                if answer.get("granted"):
+                    await self.door.open(gate_id, int(answer.get("open", {}).get("durationMs", 3000)))
+                return bool(answer.get("granted")), str(answer.get("reason")), False
+            except (TimeoutError, ConnectionError, websockets.WebSocketException):
+                self.pending.pop(ref, None)
+                # The server may still decide the frame it got: the ref lets it keep only one of the two.
+                return await self.decide_offline(gate_id, token, way, ref)
+        return await self.decide_offline(gate_id, token, way)
+
+    async def decide_offline(
+        self, gate_id: str, token: str, direction: str, ref: str | None = None
+    ) -> tuple[bool, str, bool]:
+        now = datetime.now(UTC)
+        if self.decider is None:
+            granted, reason = False, "snapshot_expired"
+        else:
+            granted, reason, _ = self.decider.decide(gate_id, token, direction, now)
+            self.decider.forget_old_steps(now)
+        event: dict[str, Any] = {
+            "gateId": gate_id,
+            "at": now.isoformat(),
+            "credential": token,
+            "granted": granted,
+            "reason": reason,
+            "direction": direction,
+        }
+        if ref is not None:
+            event["ref"] = ref
+        self.buffer.add(event)
+        self.kick_upload()  # the link may be up though this answer came too late: send it now
+        if granted:
+            await self.door.open(gate_id, 3000)
+        return granted, reason, True
+
+
+async def _run(args: argparse.Namespace) -> int:
+    agent = GateAgent(args.server, args.device_id, args.secret, Path(args.state_dir), make_door(args.door))
+    link = asyncio.create_task(agent.run_link())
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(agent.online.wait(), 5)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        token = line.decode(errors="replace").strip("\r\n")  # a wedge scanner ends each code with Enter
+        if not token:
+            continue
+        granted, reason, offline = await agent.scan(args.gate, token, args.direction)
+        print(json.dumps({"granted": granted, "reason": reason, "offline": offline}), flush=True)
+    # Input ended: give buffered events a moment to go up.
+    if agent.buffer.events and agent.online.is_set():
+        await agent.upload()
+    agent.stopping = True
+    link.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await link
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gatehouse_gate.simulator import add_simulate_parser, run_simulation
+
+    parser = argparse.ArgumentParser(prog="gatehouse-gate", description="Gatehouse reference gate agent")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one gate: QR lines on stdin, door through --door")
+    run.add_argument("--server", required=True, help="ws://host:port")
+    run.add_argument("--device-id", required=True)
+    run.add_argument("--secret", required=True)
+    run.add_argument("--gate", required=True, help="the gate id this scanner serves")
+    run.add_argument("--direction", choices=["IN", "OUT"], help="for a BOTH gate")
+    run.add_argument("--door", default="log", help="log, gpio:<pin> or an http(s) relay URL")
+    run.add_argument("--state-dir", default="var/gate", help="snapshot and offline events are kept here")
+    add_simulate_parser(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        if args.command == "run":
+            make_door(args.door)
+            return asyncio.run(_run(args))
+        return asyncio.run(run_simulation(args))
+    except ValueError as exc:
+        print(f"gatehouse-gate: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Every live grant, in memory, for the scan path: the grant check costs no query.
+
+Grants change rarely and every scan needs them. Each process keeps an index by person,
+department and position, dropped whenever access changes here or on another process
+(the `access_changed` bus message), and read again on the next scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.expressions import Q
+
+from resolvers.access import schedules
+from resolvers.core import clock
+from resolvers.core.models import Grant
+
+# Changes arrive on the bus at once; this bounds how long a lost message could keep a stale copy.
+MAX_AGE_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class LiveGrant:
+    zone_id: int
+    valid_from: datetime | None
+    valid_until: datetime | None
+    schedule: list[dict[str, Any]]
+
+    def applies(self, at: datetime) -> bool:
+        return (self.valid_from is None or self.valid_from <= at) and (
+            self.valid_until is None or at < self.valid_until
+        )
+
+
+@dataclass
+class GrantIndex:
+    by_person: dict[int, list[LiveGrant]] = field(default_factory=dict)
+    by_department: dict[int, list[LiveGrant]] = field(default_factory=dict)
+    by_position: dict[str, list[LiveGrant]] = field(default_factory=dict)
+
+    @classmethod
+    async def load(cls) -> GrantIndex:
+        index = cls()
+        rows = (
+            await Grant.filter(revoked_at=None)
+            .filter(Q(valid_until=None) | Q(valid_until__gt=clock.now()))
+            .values("zone_id", "person_id", "department_id", "position", "valid_from", "valid_until", "schedule")
+        )
+        for r in rows:
+            grant = LiveGrant(r["zone_id"], r["valid_from"], r["valid_until"], list(r["schedule"] or []))
+            if r["person_id"] is not None:
+                index.by_person.setdefault(r["person_id"], []).append(grant)
+            elif r["department_id"] is not None:
+                index.by_department.setdefault(r["department_id"], []).append(grant)
+            elif r["position"]:
+                index.by_position.setdefault(r["position"].lower(), []).append(grant)
+        return index
+
+    def verdict(
+        self,
+        person_id: int,
+        department_id: int | None,
+        position: str | None,
+        zones: set[int],
+        at: datetime,
+        tz: ZoneInfo,
+    ) -> str:
+        """`ok`, `outside_schedule` (a grant applies, but not at this hour) or `no_access`."""
+        candidates = [
+            *self.by_person.get(person_id, ()),
+            *(self.by_department.get(department_id, ()) if department_id is not None else ()),
+            *(self.by_position.get(position.lower(), ()) if position else ()),
+        ]
+        live = [g for g in candidates if g.zone_id in zones and g.applies(at)]
+        if not live:
+            return "no_access"
+        return "ok" if any(schedules.allows(g.schedule, at, tz) for g in live) else "outside_schedule"
+
+
+class GrantCache:
+    def __init__(self) -> None:
+        self._current: GrantIndex | None = None
+        self._generation = 0
+        self._loaded_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> GrantIndex:
+        while True:
+            current = self._current
+            if current is not None and time.monotonic() - self._loaded_at < MAX_AGE_SECONDS:
+                return current
+            if current is not None:
+                self.invalidate()  # a lost bus message must not keep an old copy for ever
+            async with self._lock:
+                if self._current is not None:
+                    return self._current
+                generation = self._generation
+                loaded = await GrantIndex.load()
+                # A change announced while we were reading makes this copy stale: read again.
+                if generation == self._generation:
+                    self._current = loaded
+                    self._loaded_at = time.monotonic()
+                    return loaded
+
+    def invalidate(self) -> None:
+        self._generation += 1
+        self._current = None

@@ -1,0 +1,82 @@
+"""Access reviews (POLICY 3.1.2 "reviewed periodically"): who can enter a zone and why,
+grants nobody used, grants past their review date."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tortoise.expressions import Q
+
+from resolvers.core import clock
+from resolvers.core.models import Decision, GateEvent, Grant, Person, PersonKind, PersonStatus
+from resolvers.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class AccessLine:
+    person: Person
+    grant: Grant
+    via: str  # PERSON, DEPARTMENT or POSITION
+
+
+async def who_can_enter(rt: Runtime, zone_id: int) -> list[AccessLine]:
+    """Every active employee who may enter the zone's gates, with the grant that lets them."""
+    topo = await rt.topology.get()
+    now = clock.now()
+    live = (
+        await Grant.filter(zone_id__in=topo.zones_opening(zone_id), revoked_at=None)
+        .filter(Q(valid_from=None) | Q(valid_from__lte=now))
+        .filter(Q(valid_until=None) | Q(valid_until__gt=now))
+        .order_by("id")
+    )
+    people = await Person.filter(kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE).order_by("id")
+    lines: list[AccessLine] = []
+    for grant in live:
+        for person in people:
+            if grant.person_id == person.id:
+                lines.append(AccessLine(person, grant, "PERSON"))
+            elif grant.department_id is not None and grant.department_id == person.department_id:
+                lines.append(AccessLine(person, grant, "DEPARTMENT"))
+            elif grant.position and grant.position.lower() == person.position.lower():
+                lines.append(AccessLine(person, grant, "POSITION"))
+    return lines
+
+
+async def unused(rt: Runtime, days: int) -> list[Grant]:
+    """Live grants that opened nothing for anyone they cover in the last `days` days."""
+    topo = await rt.topology.get()
+    now = clock.now()
+    since = now - timedelta(days=days)
+    out = []
+    live = await Grant.filter(revoked_at=None, created_at__lt=since).filter(
+        Q(valid_until=None) | Q(valid_until__gt=now)
+    )
+    for grant in live:
+        covered = Person.filter(kind=PersonKind.EMPLOYEE)
+        if grant.person_id is not None:
+            covered = covered.filter(id=grant.person_id)
+        elif grant.department_id is not None:
+            covered = covered.filter(department_id=grant.department_id)
+        else:
+            covered = covered.filter(position__iexact=grant.position or "")
+        ids = await covered.values_list("id", flat=True)
+        used = await GateEvent.filter(
+            person_id__in=list(ids),
+            zone_id__in=topo.subtree(grant.zone_id),
+            decision=Decision.GRANTED,
+            direction="IN",
+            at__gte=since,
+        ).exists()
+        if not used:
+            out.append(grant)
+    return out
+
+
+async def due_for_review() -> list[Grant]:
+    now = clock.now()
+    return (
+        await Grant.filter(revoked_at=None, review_due_at__lte=now)
+        .filter(Q(valid_until=None) | Q(valid_until__gt=now))
+        .order_by("review_due_at")
+    )

@@ -1,0 +1,160 @@
+"""Zones (a tree), gates and gate devices: the site's shape, set by ADMIN and SECURITY_ADMIN."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from tortoise.transactions import in_transaction
+
+from resolvers.core import validation
+from resolvers.core.crypto import random_token
+from resolvers.core.errors import UserError, is_id, not_found, parse_id
+from resolvers.core.models import (
+    AntiPassback,
+    Department,
+    Device,
+    DeviceGate,
+    DeviceKind,
+    DeviceStatus,
+    Gate,
+    GateDirection,
+    Person,
+    PersonKind,
+    PersonStatus,
+    Zone,
+    ZoneKind,
+)
+from resolvers.people import audit
+from resolvers.runtime import Runtime
+
+
+async def find_zone(zone_id: str | None, field: str) -> Zone:
+    zone = await Zone.get_or_none(id=parse_id(zone_id, "zone", field))
+    if zone is None:
+        raise not_found("zone", field)
+    return zone
+
+
+@dataclass(frozen=True)
+class ZoneSpec:
+    name: str | None
+    parent_id: str | None = None
+    anti_passback: AntiPassback | None = None
+    kind: ZoneKind | None = None
+    department_id: str | None = None
+    responsible_id: str | None = None
+
+
+async def _owner(department_id: str | None) -> int | None:
+    if department_id is None:
+        return None
+    dept = await Department.get_or_none(id=parse_id(department_id, "department", "departmentId"))
+    if dept is None:
+        raise not_found("department", "departmentId")
+    return dept.id
+
+
+async def _responsible(person_id: str | None) -> int | None:
+    if person_id is None:
+        return None
+    person = await Person.get_or_none(
+        id=parse_id(person_id, "person", "responsibleId"), kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE
+    )
+    if person is None:
+        raise not_found("employee", "responsibleId")
+    return person.id
+
+
+async def create_zone(rt: Runtime, spec: ZoneSpec) -> Zone:
+    clean = validation.name(spec.name or "", "name")
+    parent = await find_zone(spec.parent_id, "parentId") if spec.parent_id is not None else None
+    department_id = await _owner(spec.department_id)
+    responsible_id = await _responsible(spec.responsible_id)
+    if await Zone.filter(name=clean, parent_id=parent.id if parent else None).exists():
+        raise UserError("CONFLICT", f"a zone named {clean!r} exists at that place", "name")
+    zone = await Zone.create(
+        name=clean,
+        parent=parent,
+        anti_passback=spec.anti_passback or AntiPassback.OFF,
+        kind=spec.kind or ZoneKind.OFFICE,
+        department_id=department_id,
+        responsible_id=responsible_id,
+    )
+    audit.note_change("zone", zone.id, None, _describe(zone))
+    rt.topology_changed()
+    return zone
+
+
+def _describe(zone: Zone) -> dict[str, object]:
+    return {
+        "name": zone.name,
+        "parent": zone.parent_id,
+        "antiPassback": zone.anti_passback,
+        "kind": zone.kind,
+        "department": zone.department_id,
+        "responsible": zone.responsible_id,
+    }
+
+
+async def update_zone(rt: Runtime, zone_id: str, spec: ZoneSpec, move_to_root: bool) -> Zone:
+    zone = await find_zone(zone_id, "id")
+    before = _describe(zone)
+    if spec.name is not None:
+        zone.name = validation.name(spec.name, "name")
+    if move_to_root:
+        zone.parent_id = None
+    elif spec.parent_id is not None:
+        parent = await find_zone(spec.parent_id, "parentId")
+        topo = await rt.topology.get()
+        if parent.id in topo.subtree(zone.id):
+            raise UserError("INVALID", "a zone cannot be placed inside itself or its own sub-zone", "parentId")
+        zone.parent_id = parent.id
+    if spec.anti_passback is not None:
+        zone.anti_passback = spec.anti_passback
+    if spec.kind is not None:
+        zone.kind = spec.kind
+    if spec.department_id is not None:
+        zone.department_id = await _owner(spec.department_id)
+    if spec.responsible_id is not None:
+        zone.responsible_id = await _responsible(spec.responsible_id)
+    await zone.save()
+    audit.note_change("zone", zone.id, before, _describe(zone))
+    rt.topology_changed()
+    return zone
+
+
+async def create_gate(rt: Runtime, name: str, zone_id: str, direction: GateDirection) -> Gate:
+    clean = validation.name(name, "name")
+    zone = await find_zone(zone_id, "zoneId")
+    gate = await Gate.create(name=clean, zone=zone, direction=direction)
+    rt.topology_changed()
+    return gate
+
+
+async def register_device(rt: Runtime, name: str, kind: DeviceKind, gate_ids: list[str]) -> tuple[Device, str]:
+    """A new gate device and its secret, which is shown this once and stored only as a keyed hash."""
+    clean = validation.name(name, "name")
+    if not gate_ids:
+        raise UserError("INVALID", "a device serves at least one gate", "gateIds")
+    wanted = {parse_id(g, "gate", "gateIds") for g in gate_ids}
+    gates = await Gate.filter(id__in=wanted)
+    if len(gates) != len(wanted):
+        raise not_found("gate", "gateIds")
+    secret = random_token(24)
+    async with in_transaction():
+        device = await Device.create(name=clean, kind=kind, secret_hash=rt.sealer.device_secret_hash(secret))
+        await DeviceGate.bulk_create([DeviceGate(device=device, gate=g) for g in gates])
+    rt.topology_changed()
+    return device, secret
+
+
+async def authenticate_device(rt: Runtime, device_id: object, secret: object) -> Device | None:
+    if not isinstance(device_id, str) or not isinstance(secret, str) or not is_id(device_id) or len(device_id) > 18:
+        return None
+    device = await Device.get_or_none(id=int(device_id))
+    if device is None or device.status is DeviceStatus.RETIRED:
+        return None
+    if not hmac.compare_digest(device.secret_hash, rt.sealer.device_secret_hash(secret)):
+        return None
+    return device

@@ -1,0 +1,134 @@
+"""Anomaly rules (POLICY 6.2 "anomalies spotted early"), run on every committed event off
+the scan path, raising alerts that guards get live and the supervision team lists.
+
+Repeated denials of one credential or at one gate, entries outside schedule or at night,
+anti-passback violations, an exit with no entry, and a door opened with no decision
+(tailgating). Forced and held-open doors, overstaying visitors and silent devices are
+raised where they are seen (devices/endpoint.py, visit and fleet upkeep).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from datetime import datetime, timedelta
+
+from resolvers.alerts.raising import raise_alert
+from resolvers.core.models import Decision, GateEvent
+from resolvers.runtime import Runtime
+from resolvers.scan.event_log import StoredEvent
+
+WINDOW = timedelta(minutes=5)
+CREDENTIAL_DENIALS = 3
+GATE_DENIALS = 10
+NIGHT_START, NIGHT_END = 22, 6
+TAILGATE_SECONDS = 10
+THROTTLE_SECONDS = 600.0
+
+
+class AnomalyDetector:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._denials_by_credential: dict[str, deque[datetime]] = defaultdict(deque)
+        self._denials_by_gate: dict[int, deque[datetime]] = defaultdict(deque)
+        self._raised: dict[tuple[str, object], float] = {}
+
+    async def on_events(self, events: list[StoredEvent]) -> None:
+        topo = await self.rt.topology.get()
+        for e in events:
+            if e.decision == Decision.DENIED.value:
+                await self._denied(e)
+            if e.reason in ("anti_passback", "anti_passback_soft"):
+                await self._raise("anti_passback", e.person_id, e, f"anti-passback violation at gate {e.gate_id}")
+            if e.reason == "outside_schedule":
+                await self._raise("outside_schedule", e.person_id, e, f"entry outside schedule at gate {e.gate_id}")
+            if e.decision == Decision.GRANTED.value and e.direction == "IN" and self._at_night(e.at):
+                await self._raise("night_entry", e.person_id, e, f"entry at night at gate {e.gate_id}")
+            zone = topo.zones.get(e.zone_id)
+            if (
+                e.decision == Decision.GRANTED.value
+                and e.direction == "OUT"
+                and e.person_id is not None
+                and zone is not None
+                and zone.parent_id is None
+                and not await self._entered(e)
+            ):
+                await self._raise(
+                    "exit_without_entry",
+                    e.person_id,
+                    e,
+                    f"person {e.person_id} left through gate {e.gate_id} with no entry recorded",
+                )
+
+    async def on_door_opened(self, device_id: int, gate_id: int, at: datetime) -> None:
+        """A door that opened with no granted decision or remote open just before: tailgating or a fault."""
+        since = at - timedelta(seconds=TAILGATE_SECONDS)
+        until = at + timedelta(seconds=2)  # clock skew between the device and the server, no more
+        if not await GateEvent.filter(
+            gate_id=gate_id, decision=Decision.GRANTED, at__gte=since, at__lte=until
+        ).exists():
+            key = ("door_without_decision", gate_id)
+            if self._fresh(key):
+                await raise_alert(
+                    self.rt,
+                    "door_without_decision",
+                    f"gate {gate_id} opened with no decision",
+                    device_id=device_id,
+                    gate_id=gate_id,
+                )
+
+    def _at_night(self, at: datetime) -> bool:
+        hour = at.astimezone(self.rt.settings.tz).hour
+        return hour >= NIGHT_START or hour < NIGHT_END
+
+    async def _entered(self, e: StoredEvent) -> bool:
+        since = e.at - timedelta(hours=24)
+        return await GateEvent.filter(
+            person_id=e.person_id,
+            zone_id=e.zone_id,
+            direction="IN",
+            decision=Decision.GRANTED,
+            at__gte=since,
+            id__lt=e.id,
+        ).exists()
+
+    async def _denied(self, e: StoredEvent) -> None:
+        if e.credential_cid:
+            recent = self._trim(self._denials_by_credential[e.credential_cid], e.at)
+            recent.append(e.at)
+            if len(recent) >= CREDENTIAL_DENIALS:
+                await self._raise(
+                    "repeated_denials_credential",
+                    e.credential_cid,
+                    e,
+                    f"{len(recent)} denials of credential {e.credential_cid} within 5 minutes",
+                )
+        recent = self._trim(self._denials_by_gate[e.gate_id], e.at)
+        recent.append(e.at)
+        if len(recent) >= GATE_DENIALS:
+            await self._raise(
+                "repeated_denials_gate", e.gate_id, e, f"{len(recent)} denials at gate {e.gate_id} within 5 minutes"
+            )
+
+    @staticmethod
+    def _trim(times: deque[datetime], now: datetime) -> deque[datetime]:
+        while times and now - times[0] > WINDOW:
+            times.popleft()
+        return times
+
+    def _fresh(self, key: tuple[str, object]) -> bool:
+        now = time.monotonic()
+        if now - self._raised.get(key, -THROTTLE_SECONDS) < THROTTLE_SECONDS:
+            return False
+        self._raised[key] = now
+        return True
+
+    async def _raise(self, kind: str, subject: object, e: StoredEvent, message: str) -> None:
+        if self._fresh((kind, subject)):
+            await raise_alert(
+                self.rt,
+                kind,
+                message,
+                gate_id=e.gate_id,
+                payload={"eventId": e.id, "personId": e.person_id, "reason": e.reason},
+            )

@@ -1,0 +1,330 @@
+"""Attendance from site passages (POLICY 2.3): first in, last out, time inside, and how the
+day went against the person's shift — late, left early, absent, missing exit.
+
+The rules are pure functions over passages (so hand-built sequences test them); the
+loaders at the bottom read passages through the site's outermost gates (IN and OUT of a
+root zone), manual entries included, and HR's corrections.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.transactions import in_transaction
+
+from resolvers.access.schedules import minutes_of
+from resolvers.core import clock, validation
+from resolvers.core.actor import Actor
+from resolvers.core.errors import UserError, not_found, parse_id
+from resolvers.core.models import (
+    AttendanceCorrection,
+    Decision,
+    Department,
+    GateEvent,
+    Person,
+    PersonKind,
+    WorkSchedule,
+)
+from resolvers.people import audit
+from resolvers.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    at: datetime
+    direction: str  # IN or OUT
+    method: str = "QR"
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    weekdays: frozenset[int]
+    start: time
+    end: time
+    grace: timedelta
+
+    @property
+    def crosses_midnight(self) -> bool:
+        return self.end <= self.start
+
+    def bounds(self, day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+        start = datetime.combine(day, self.start, tzinfo=tz)
+        end_day = day + timedelta(days=1) if self.crosses_midnight else day
+        return start, datetime.combine(end_day, self.end, tzinfo=tz)
+
+    def workday_of(self, local: datetime) -> date:
+        """The day of the shift a passage belongs to: the day begins halfway through the time
+        off before the shift, so a night shift's morning stays with the evening it began, and
+        an arrival just before a midnight start counts for the shift it arrives for."""
+        s = self.start.hour * 60 + self.start.minute
+        e = self.end.hour * 60 + self.end.minute
+        length = (e - s) % 1440 or 1440
+        day_begins = s - (1440 - length) // 2  # minutes after (or before, if negative) local midnight
+        return (local - timedelta(minutes=day_begins)).date()
+
+
+@dataclass
+class AttendanceDay:
+    day: date
+    first_in: datetime | None = None
+    last_out: datetime | None = None
+    inside: timedelta = timedelta()
+    passages: int = 0
+    workday: bool = False
+    late: bool = False
+    left_early: bool = False
+    absent: bool = False
+    missing_exit: bool = False
+    corrected: bool = False
+    correction_reason: str = ""
+    shift_start: datetime | None = None
+    shift_end: datetime | None = None
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Correction:
+    first_in: datetime | None
+    last_out: datetime | None
+    reason: str
+
+
+def shift_of(row: WorkSchedule | None) -> Shift | None:
+    if row is None:
+        return None
+    s, e = minutes_of(row.start, "start"), minutes_of(row.end, "end")
+    return Shift(
+        frozenset(row.weekdays), time(s // 60, s % 60), time(e // 60, e % 60), timedelta(minutes=row.grace_minutes)
+    )
+
+
+def compute_days(
+    passages: list[Passage],
+    shift: Shift | None,
+    tz: ZoneInfo,
+    first: date,
+    last: date,
+    corrections: dict[date, Correction] | None = None,
+) -> list[AttendanceDay]:
+    """One row per day in [first, last] that is a workday or has passages."""
+    corrections = corrections or {}
+    by_day: dict[date, list[Passage]] = defaultdict(list)
+    for p in sorted(passages, key=lambda p: p.at):
+        local = p.at.astimezone(tz)
+        by_day[shift.workday_of(local) if shift else local.date()].append(p)
+    out = []
+    day = first
+    while day <= last:
+        workday = shift is not None and day.isoweekday() in shift.weekdays
+        todays = by_day.get(day, [])
+        if workday or todays or day in corrections:
+            out.append(_one_day(day, todays, shift if workday else None, tz, corrections.get(day)))
+        day += timedelta(days=1)
+    return out
+
+
+def _one_day(
+    day: date, passages: list[Passage], shift: Shift | None, tz: ZoneInfo, correction: Correction | None
+) -> AttendanceDay:
+    row = AttendanceDay(day=day, passages=len(passages), workday=shift is not None)
+    open_since: datetime | None = None
+    for p in passages:
+        if p.direction == "IN":
+            if open_since is None:  # a second IN while inside (a duplicate, or soft anti-passback) adds nothing
+                open_since = p.at
+            if row.first_in is None:
+                row.first_in = p.at
+        else:
+            row.last_out = p.at
+            if open_since is not None:
+                row.inside += p.at - open_since
+                open_since = None
+            elif row.first_in is None:
+                row.flags.append("exit_without_entry")
+    row.missing_exit = open_since is not None
+    if correction is not None:
+        row.corrected, row.correction_reason = True, correction.reason
+        row.first_in = correction.first_in or row.first_in
+        row.last_out = correction.last_out or row.last_out
+        if row.first_in and row.last_out and row.last_out > row.first_in:
+            row.inside = row.last_out - row.first_in
+            row.missing_exit = False
+    if shift is not None:
+        row.shift_start, row.shift_end = shift.bounds(day, tz)
+        row.absent = row.first_in is None
+        row.late = row.first_in is not None and row.first_in > row.shift_start + shift.grace
+        row.left_early = (
+            row.last_out is not None and not row.missing_exit and row.last_out < row.shift_end - shift.grace
+        )
+    return row
+
+
+# --- reading the log -------------------------------------------------------------------------
+
+
+async def site_zone_ids(rt: Runtime) -> list[int]:
+    topo = await rt.topology.get()
+    return [z.id for z in topo.zones.values() if z.parent_id is None]
+
+
+async def schedules_for(people: list[dict[str, Any]]) -> dict[int, Shift | None]:
+    rows = {s.id: s for s in await WorkSchedule.all()}
+    dept_schedule = {d["id"]: d["work_schedule_id"] for d in await Department.all().values("id", "work_schedule_id")}
+    out = {}
+    for p in people:
+        sid = p["work_schedule_id"] or dept_schedule.get(p["department_id"])
+        out[p["id"]] = shift_of(rows.get(sid)) if sid else None
+    return out
+
+
+async def days_for(
+    rt: Runtime, person_ids: list[int] | None, first: date, last: date, department_id: int | None = None
+) -> dict[int, list[AttendanceDay]]:
+    tz = rt.settings.tz
+    people_q = Person.filter(kind=PersonKind.EMPLOYEE)
+    if person_ids is not None:
+        people_q = people_q.filter(id__in=person_ids)
+    if department_id is not None:
+        people_q = people_q.filter(department_id=department_id)
+    people = await people_q.order_by("id").values("id", "department_id", "work_schedule_id")
+    ids = [p["id"] for p in people]
+    shifts = await schedules_for(people)
+    start = (datetime.combine(first, time.min, tzinfo=tz) - timedelta(days=1)).astimezone(UTC)
+    end = (datetime.combine(last, time.min, tzinfo=tz) + timedelta(days=2)).astimezone(UTC)
+    rows = (
+        await GateEvent.filter(
+            person_id__in=ids,
+            decision=Decision.GRANTED,
+            direction__not_isnull=True,
+            zone_id__in=await site_zone_ids(rt),
+            at__gte=start,
+            at__lt=end,
+        )
+        .order_by("at")
+        .values("person_id", "at", "direction", "method")
+    )
+    passages: dict[int, list[Passage]] = defaultdict(list)
+    for r in rows:
+        passages[r["person_id"]].append(Passage(r["at"], r["direction"], r["method"] or ""))
+    corrections: dict[int, dict[date, Correction]] = defaultdict(dict)
+    for c in await AttendanceCorrection.filter(person_id__in=ids, day__gte=first, day__lte=last).order_by("id"):
+        # Corrections of one day add up, field by field: a later one fixes what it names.
+        earlier = corrections[c.person_id].get(c.day)
+        corrections[c.person_id][c.day] = Correction(
+            c.first_in or (earlier.first_in if earlier else None),
+            c.last_out or (earlier.last_out if earlier else None),
+            c.reason if earlier is None else f"{earlier.reason}; {c.reason}",
+        )
+    return {pid: compute_days(passages.get(pid, []), shifts[pid], tz, first, last, corrections.get(pid)) for pid in ids}
+
+
+@dataclass(frozen=True)
+class MonthSummary:
+    person_id: int
+    workdays: int
+    present: int
+    extra_days: int
+    late: int
+    left_early: int
+    absent: int
+    missing_exit: int
+    hours_inside: float
+
+
+def summarise(person_id: int, days: list[AttendanceDay]) -> MonthSummary:
+    """`present` counts the workdays the person came (any day they came, for someone with no
+    shift); days off they came anyway are `extra_days`, so present + absent = workdays."""
+    workdays = sum(d.workday for d in days)
+    scheduled = workdays > 0
+    return MonthSummary(
+        person_id=person_id,
+        workdays=workdays,
+        present=sum(d.first_in is not None and (d.workday or not scheduled) for d in days),
+        extra_days=sum(d.first_in is not None and not d.workday and scheduled for d in days),
+        late=sum(d.late for d in days),
+        left_early=sum(d.left_early for d in days),
+        absent=sum(d.absent for d in days),
+        missing_exit=sum(d.missing_exit for d in days),
+        hours_inside=round(sum(d.inside.total_seconds() for d in days) / 3600, 2),
+    )
+
+
+def month_bounds(year: int, month: int) -> tuple[date, date]:
+    if not (2000 <= year <= 2100 and 1 <= month <= 12):
+        raise UserError("INVALID", "month must be YYYY-MM between 2000 and 2100", "month")
+    first = date(year, month, 1)
+    nxt = date(year + (month == 12), month % 12 + 1, 1)
+    return first, nxt - timedelta(days=1)
+
+
+# --- changing it -----------------------------------------------------------------------------
+
+
+async def create_schedule(name: str, weekdays: list[int], start: str, end: str, grace: int) -> WorkSchedule:
+    clean = validation.name(name, "name")
+    minutes_of(start, "start")
+    minutes_of(end, "end")
+    if start == end:
+        raise UserError("INVALID", "a shift's start and end differ", "end")
+    if not weekdays or any(not 1 <= d <= 7 for d in weekdays):
+        raise UserError("INVALID", "weekdays are 1 (Monday) to 7 (Sunday), at least one", "weekdays")
+    if not 0 <= grace <= 240:
+        raise UserError("INVALID", "grace is 0 to 240 minutes", "graceMinutes")
+    if await WorkSchedule.filter(name=clean).exists():
+        raise UserError("CONFLICT", "a schedule with this name exists", "name")
+    row = await WorkSchedule.create(
+        name=clean, weekdays=sorted(set(weekdays)), start=start, end=end, grace_minutes=grace
+    )
+    audit.note_change("work_schedule", row.id, None, {"name": clean, "start": start, "end": end})
+    return row
+
+
+async def assign_schedule(schedule_id: str | None, person_id: str | None, department_id: str | None) -> None:
+    if (person_id is None) == (department_id is None):
+        raise UserError("INVALID", "give exactly one of personId and departmentId", "personId")
+    sid = None
+    if schedule_id is not None:
+        row = await WorkSchedule.get_or_none(id=parse_id(schedule_id, "schedule", "scheduleId"))
+        if row is None:
+            raise not_found("schedule", "scheduleId")
+        sid = row.id
+    if person_id is not None:
+        if not await Person.filter(id=parse_id(person_id, "person", "personId")).update(work_schedule_id=sid):
+            raise not_found("person", "personId")
+    elif not await Department.filter(id=parse_id(department_id, "department", "departmentId")).update(
+        work_schedule_id=sid
+    ):
+        raise not_found("department", "departmentId")
+    audit.note_change("schedule_assignment", person_id or department_id, None, {"schedule": sid})
+
+
+async def correct(
+    actor: Actor, person_id: str, day: date, first_in: datetime | None, last_out: datetime | None, reason: str
+) -> AttendanceCorrection:
+    person = await Person.get_or_none(id=parse_id(person_id, "person", "personId"), kind=PersonKind.EMPLOYEE)
+    if person is None:
+        raise not_found("employee", "personId")
+    why = validation.name(reason, "reason", max_length=500)
+    if first_in is None and last_out is None:
+        raise UserError("INVALID", "give firstIn, lastOut or both", "firstIn")
+    if first_in is not None and last_out is not None and last_out <= first_in:
+        raise UserError("INVALID", "must be after firstIn", "lastOut")
+    if day > clock.now().date() + timedelta(days=1):
+        raise UserError("INVALID", "a day that has not come yet", "day")
+    async with in_transaction():
+        row = await AttendanceCorrection.create(
+            person_id=person.id,
+            day=day,
+            first_in=first_in,
+            last_out=last_out,
+            reason=why,
+            corrected_by_id=actor.person_id,
+        )
+    audit.note_change(
+        "attendance", f"{person.id}:{day.isoformat()}", None, {"firstIn": first_in, "lastOut": last_out, "reason": why}
+    )
+    return row

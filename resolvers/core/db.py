@@ -1,0 +1,104 @@
+"""Database start-up: connect, then bring the schema up to date through the migrations."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import tortoise.context
+from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+MODELS = ["resolvers.core.models"]
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def dialect_of(url: str) -> str:
+    return "sqlite" if url.startswith("sqlite") else "postgres"
+
+
+def _lighter_postgres_connections() -> None:
+    """asyncpg resets every connection it takes back into the pool (RESET ALL, UNLISTEN, unlock
+    all advisory locks, ...): a round trip per query on the scan path. Gatehouse sets no session
+    state, listens to nothing and takes advisory locks on a connection of its own, so the reset
+    is left out; asyncpg still rolls back any open transaction on release."""
+    import asyncpg
+    from tortoise.backends.asyncpg.client import AsyncpgDBClient
+
+    class NoResetConnection(asyncpg.connection.Connection):
+        def get_reset_query(self) -> str:
+            return ""
+
+    AsyncpgDBClient.connection_class = NoResetConnection
+
+
+async def connect(database_url: str) -> None:
+    if database_url.startswith("sqlite://") and not database_url.startswith("sqlite://:memory:"):
+        Path(database_url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+    if dialect_of(database_url) == "postgres":
+        _lighter_postgres_connections()
+    # Uvicorn runs the lifespan in a task of its own; requests must still find the connections.
+    await Tortoise.init(db_url=database_url, modules={"models": MODELS}, _enable_global_fallback=True)
+
+
+async def close() -> None:
+    await connections.close_all()
+    tortoise.context._global_context = None
+
+
+def migration_files(dialect: str) -> list[Path]:
+    return sorted(MIGRATIONS_DIR.glob(f"[0-9][0-9][0-9][0-9]_*.{dialect}.sql"))
+
+
+def _statements(sql: str) -> list[str]:
+    """Statements end with `;` at the end of a line (a `;` inside a comment string does not)."""
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in re.split(r";[ \t]*$", "\n".join(lines), flags=re.MULTILINE) if s.strip()]
+
+
+async def migrate(database_url: str) -> list[str]:
+    """Apply the migrations this database has not seen, each in its own transaction."""
+    dialect = dialect_of(database_url)
+    conn: BaseDBAsyncClient = connections.get("default")
+    lock = None
+    if dialect == "postgres":
+        # Two processes starting at once must not both apply a migration. The lock lives on a
+        # connection of its own, held for the whole run (a pooled connection would drop it).
+        import asyncpg
+
+        lock = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+        await lock.execute("SELECT pg_advisory_lock(714022)")
+    try:
+        await conn.execute_script(
+            "CREATE TABLE IF NOT EXISTS gatehouse_migration ("
+            " name VARCHAR(200) NOT NULL PRIMARY KEY,"
+            " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+        )
+        _, rows = await conn.execute_query("SELECT name FROM gatehouse_migration")
+        done = {row["name"] for row in rows}
+        applied: list[str] = []
+        for path in migration_files(dialect):
+            name = path.name.split(".", 1)[0]
+            if name in done:
+                continue
+            async with in_transaction() as tx:
+                for statement in _statements(path.read_text()):
+                    await tx.execute_script(statement)
+                await tx.execute_query(
+                    "INSERT INTO gatehouse_migration (name) VALUES (" + _param(dialect) + ")", [name]
+                )
+            applied.append(name)
+        return applied
+    finally:
+        if lock is not None:
+            await lock.close()  # closing the session releases its advisory lock
+
+
+def _param(dialect: str) -> str:
+    return "?" if dialect == "sqlite" else "$1"
+
+
+async def start(database_url: str) -> list[str]:
+    await connect(database_url)
+    return await migrate(database_url)

@@ -1,0 +1,90 @@
+"""Settings come from the environment (GATEHOUSE_*), never from code changes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot run with."""
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None
+    redis_prefix: str
+    key_file: Path
+    secret_key: str | None
+    time_zone: str
+    heartbeat_seconds: int = 30
+    hello_timeout_seconds: float = 5.0
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    door_open_ms: int = 3000
+    visitor_retention_days: int = 30
+    upkeep_seconds: int = 30
+    allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    trusted_proxies: frozenset[str] = frozenset()
+    graphiql: bool = True
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        var_dir = PROJECT_DIR / "var"
+        database_url = env.get("GATEHOUSE_DATABASE_URL") or f"sqlite://{var_dir / 'gatehouse.sqlite3'}"
+        if not database_url.startswith(("sqlite://", "postgres://", "postgresql://", "asyncpg://")):
+            raise SettingsError(
+                "GATEHOUSE_DATABASE_URL must start with sqlite:// or postgres://, "
+                f"got {database_url.split(':', 1)[0]!r}"
+            )
+        redis_url = env.get("GATEHOUSE_REDIS_URL") or None
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("GATEHOUSE_REDIS_URL must start with redis://, rediss:// or unix://")
+        time_zone = env.get("GATEHOUSE_TIME_ZONE") or "UTC"
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"GATEHOUSE_TIME_ZONE {time_zone!r} is not an IANA time zone") from None
+        origins = tuple(o.strip() for o in env.get("GATEHOUSE_ALLOWED_ORIGINS", "").split(",") if o.strip())
+        return cls(
+            database_url=database_url,
+            redis_url=redis_url,
+            redis_prefix=env.get("GATEHOUSE_REDIS_PREFIX") or "gatehouse:",
+            key_file=Path(env.get("GATEHOUSE_KEY_FILE") or var_dir / "gatehouse.key"),
+            secret_key=env.get("GATEHOUSE_SECRET_KEY") or None,
+            time_zone=time_zone,
+            heartbeat_seconds=_int(env, "GATEHOUSE_HEARTBEAT_SECONDS", 30),
+            access_token_minutes=_int(env, "GATEHOUSE_ACCESS_TOKEN_MINUTES", 15),
+            refresh_token_days=_int(env, "GATEHOUSE_REFRESH_TOKEN_DAYS", 30),
+            door_open_ms=_int(env, "GATEHOUSE_DOOR_OPEN_MS", 3000),
+            visitor_retention_days=_int(env, "GATEHOUSE_VISITOR_RETENTION_DAYS", 30),
+            upkeep_seconds=_int(env, "GATEHOUSE_UPKEEP_SECONDS", 30),
+            allowed_origins=origins,
+            trusted_proxies=frozenset(
+                p.strip() for p in env.get("GATEHOUSE_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
+            graphiql=env.get("GATEHOUSE_GRAPHIQL", "1") not in ("0", "false", "no"),
+        )

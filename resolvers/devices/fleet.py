@@ -1,0 +1,325 @@
+"""The device fleet (POLICY 5): lifecycle, secrets, health against targets, maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from resolvers.alerts.raising import raise_alert
+from resolvers.core import clock, validation
+from resolvers.core.crypto import random_token
+from resolvers.core.errors import UserError, not_found, parse_id
+from resolvers.core.models import (
+    Decision,
+    Device,
+    DeviceHealthSample,
+    DeviceKind,
+    DeviceStatus,
+    DeviceTarget,
+    GateEvent,
+    MaintenanceKind,
+    MaintenancePlan,
+    MaintenanceRecord,
+)
+from resolvers.devices.commands import retry_unacknowledged
+from resolvers.people import audit
+from resolvers.runtime import Runtime
+
+log = logging.getLogger("gatehouse.fleet")
+SESSIONS = "device_sessions"
+# Allowed lifecycle moves (retirement is its own step and final).
+MOVES = {
+    DeviceStatus.COMMISSIONED: {DeviceStatus.IN_SERVICE},
+    DeviceStatus.IN_SERVICE: {DeviceStatus.UNDER_REPAIR},
+    DeviceStatus.UNDER_REPAIR: {DeviceStatus.IN_SERVICE},
+}
+
+
+async def get_device(device_id: str, field: str = "id") -> Device:
+    device = await Device.get_or_none(id=parse_id(device_id, "device", field))
+    if device is None:
+        raise not_found("device", field)
+    return device
+
+
+async def commission(device_id: str) -> Device:
+    """Registered → commissioned, once the checklist is complete (POLICY 5.2)."""
+    device = await get_device(device_id)
+    if device.status is DeviceStatus.COMMISSIONED:
+        return device
+    if device.status is not DeviceStatus.REGISTERED:
+        raise UserError("NOT_ALLOWED", f"a {device.status.value} device cannot be commissioned")
+    missing = [
+        name
+        for name, done in (
+            ("network reached", device.network_reached_at),
+            ("configuration loaded", device.config_loaded_at),
+            ("test scan decided", device.test_scan_at),
+        )
+        if done is None
+    ]
+    if missing:
+        raise UserError("NOT_ALLOWED", "the commissioning checklist is not complete: " + ", ".join(missing))
+    device.status = DeviceStatus.COMMISSIONED
+    await device.save(update_fields=["status"])
+    audit.note_change("device", device.id, {"status": "REGISTERED"}, {"status": "COMMISSIONED"})
+    return device
+
+
+async def set_status(device_id: str, status: DeviceStatus) -> Device:
+    device = await get_device(device_id)
+    if device.status is status:
+        return device
+    if status not in MOVES.get(device.status, set()):
+        raise UserError("NOT_ALLOWED", f"a {device.status.value} device cannot become {status.value}", "status")
+    before = device.status.value
+    device.status = status
+    await device.save(update_fields=["status"])
+    audit.note_change("device", device.id, {"status": before}, {"status": status.value})
+    return device
+
+
+async def retire(rt: Runtime, device_id: str) -> Device:
+    """Final: the device is refused on connect (4401) and its live connection is closed."""
+    device = await get_device(device_id)
+    if device.status is not DeviceStatus.RETIRED:
+        before = device.status.value
+        device.status = DeviceStatus.RETIRED
+        await device.save(update_fields=["status"])
+        audit.note_change("device", device.id, {"status": before}, {"status": "RETIRED"})
+    rt.bus.publish(SESSIONS, {"deviceId": device.id, "connection": "retired", "closeCode": 4401})
+    return device
+
+
+async def link_asset(rt: Runtime, device_id: str, label_code: str) -> Device:
+    """Record which labelled asset the device is, so scrapping the asset retires it."""
+    from resolvers.items import catalogue as items
+
+    device = await get_device(device_id)
+    asset = await items.asset_by_label(rt, label_code)
+    if await Device.filter(asset_id=asset.id).exclude(id=device.id).exists():
+        raise UserError("CONFLICT", "another device is this asset", "labelCode")
+    device.asset_id = asset.id
+    await device.save(update_fields=["asset_id"])
+    audit.note_change("device", device.id, None, {"asset": asset.id})
+    return device
+
+
+async def retire_scrapped(rt: Runtime, asset_id: int) -> list[Device]:
+    """An asset disposed of through the scrapping flow: any device it was is retired with it."""
+    retired = []
+    for device in await Device.filter(asset_id=asset_id).exclude(status=DeviceStatus.RETIRED):
+        retired.append(await retire(rt, str(device.id)))
+    return retired
+
+
+async def rotate_secret(rt: Runtime, device_id: str) -> tuple[Device, str]:
+    """A new secret, shown once; the old one stops working and the live connection must reconnect."""
+    device = await get_device(device_id)
+    if device.status is DeviceStatus.RETIRED:
+        raise UserError("NOT_ALLOWED", "a retired device has no secret")
+    secret = random_token(24)
+    device.secret_hash = rt.sealer.device_secret_hash(secret)
+    await device.save(update_fields=["secret_hash"])
+    audit.note_change("device", device.id, None, {"secretRotated": True})
+    rt.bus.publish(SESSIONS, {"deviceId": device.id, "connection": "rotated", "closeCode": 4401})
+    return device, secret
+
+
+async def record_heartbeat(device: Device | int, stats: object) -> None:
+    """Heartbeat counters are totals since the device booted; store the difference."""
+    device_id = device if isinstance(device, int) else device.id
+    row = await Device.get_or_none(id=device_id)
+    if row is None:
+        return
+    now = clock.now()
+    fresh = {
+        k: v
+        for k, v in (stats.items() if isinstance(stats, dict) else ())
+        if k in ("scans", "decodeFailures", "recognitionAttempts", "recognitionSuccesses")
+        and isinstance(v, int)
+        and not isinstance(v, bool)
+        and 0 <= v < 2**40
+    }
+    delta = {}
+    for key, value in fresh.items():
+        previous = row.last_stats.get(key, 0)
+        delta[key] = value - previous if value >= previous else value  # counters restart with the device
+    if fresh:
+        await DeviceHealthSample.create(
+            device_id=device_id,
+            at=now,
+            scans=delta.get("scans", 0),
+            decode_failures=delta.get("decodeFailures", 0),
+            recognition_attempts=delta.get("recognitionAttempts", 0),
+            recognition_successes=delta.get("recognitionSuccesses", 0),
+        )
+    await Device.filter(id=device_id).update(
+        last_seen_at=now, last_stats={**row.last_stats, **fresh}, offline_alerted_at=None
+    )
+
+
+@dataclass(frozen=True)
+class Health:
+    window_minutes: int
+    scans: int
+    decode_failures: int
+    decode_success: float | None
+    decisions: int
+    denied_ratio: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    recognition_success: float | None
+    problems: list[str]
+
+
+async def target_for(kind: DeviceKind) -> DeviceTarget:
+    return await DeviceTarget.get_or_none(kind=kind) or DeviceTarget(kind=kind)
+
+
+async def set_target(kind: DeviceKind, values: dict[str, float | None]) -> DeviceTarget:
+    target = await target_for(kind)
+    for name, value in values.items():
+        if value is None:
+            continue
+        if value < 0 or (name != "max_latency_ms" and value > 1):
+            raise UserError("INVALID", "rates are fractions from 0 to 1; latency is positive milliseconds", name)
+        setattr(target, name, value)
+    await target.save()
+    audit.note_change("device_target", kind.value, None, values)
+    return target
+
+
+async def health(device: Device, window_minutes: int = 60) -> Health:
+    since = clock.now() - timedelta(minutes=window_minutes)
+    samples = await DeviceHealthSample.filter(device_id=device.id, at__gte=since).values(
+        "scans", "decode_failures", "recognition_attempts", "recognition_successes"
+    )
+    scans = sum(s["scans"] for s in samples)
+    failures = sum(s["decode_failures"] for s in samples)
+    attempts = sum(s["recognition_attempts"] for s in samples)
+    successes = sum(s["recognition_successes"] for s in samples)
+    events = await GateEvent.filter(device_id=device.id, at__gte=since, decision__not_isnull=True).values(
+        "decision", "latency_ms"
+    )
+    denied = sum(1 for e in events if e["decision"] == Decision.DENIED.value)
+    latencies = sorted(e["latency_ms"] for e in events if e["latency_ms"] is not None)
+    target = await target_for(device.kind)
+    decode_success = (scans - failures) / scans if scans else None
+    recognition = successes / attempts if attempts else None
+    p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] if latencies else None
+    problems = []
+    if decode_success is not None and decode_success < target.min_decode_success:
+        problems.append(f"decode success {decode_success:.1%} below {target.min_decode_success:.1%}")
+    if recognition is not None and recognition < target.min_recognition_success:
+        problems.append(f"recognition success {recognition:.1%} below {target.min_recognition_success:.1%}")
+    if p95 is not None and p95 > target.max_latency_ms:
+        problems.append(f"p95 decision latency {p95:.0f} ms above {target.max_latency_ms:.0f} ms")
+    if events and denied / len(events) > target.max_denied_ratio:
+        problems.append(f"denied ratio {denied / len(events):.0%} above {target.max_denied_ratio:.0%}")
+    return Health(
+        window_minutes=window_minutes,
+        scans=scans,
+        decode_failures=failures,
+        decode_success=decode_success,
+        decisions=len(events),
+        denied_ratio=denied / len(events) if events else None,
+        latency_p50_ms=latencies[len(latencies) // 2] if latencies else None,
+        latency_p95_ms=p95,
+        recognition_success=recognition,
+        problems=problems,
+    )
+
+
+async def add_plan(device_id: str, kind: MaintenanceKind, interval_days: int, first_due_days: int | None) -> Any:
+    device = await get_device(device_id, "deviceId")
+    if not 1 <= interval_days <= 3650:
+        raise UserError("INVALID", "between 1 and 3650 days", "intervalDays")
+    first = interval_days if first_due_days is None else first_due_days
+    if not 0 <= first <= 3650:
+        raise UserError("INVALID", "between 0 and 3650 days", "firstDueDays")
+    plan = await MaintenancePlan.create(
+        device_id=device.id, kind=kind, interval_days=interval_days, next_due=clock.now() + timedelta(days=first)
+    )
+    audit.note_change("maintenance_plan", plan.id, None, {"device": device.id, "kind": kind.value})
+    return plan
+
+
+async def record_maintenance(
+    actor_id: int, device_id: str, kind: MaintenanceKind, notes: str | None, plan_id: str | None
+) -> MaintenanceRecord:
+    device = await get_device(device_id, "deviceId")
+    plan = None
+    if plan_id is not None:
+        plan = await MaintenancePlan.get_or_none(id=parse_id(plan_id, "plan", "planId"), device_id=device.id)
+        if plan is None:
+            raise not_found("maintenance plan of this device", "planId")
+    text = validation.name(notes, "notes", max_length=1000) if notes and notes.strip() else ""
+    now = clock.now()
+    record = await MaintenanceRecord.create(
+        device_id=device.id, plan_id=plan.id if plan else None, kind=kind, done_at=now, done_by_id=actor_id, notes=text
+    )
+    if plan is not None:
+        plan.next_due = now + timedelta(days=plan.interval_days)
+        await plan.save(update_fields=["next_due"])
+    return record
+
+
+async def overdue() -> list[MaintenancePlan]:
+    return await MaintenancePlan.filter(next_due__lt=clock.now()).order_by("next_due")
+
+
+async def check_fleet(rt: Runtime) -> None:
+    """Offline devices and devices below target each raise one alert per episode."""
+    now = clock.now()
+    silent_for = timedelta(seconds=3 * rt.settings.heartbeat_seconds)
+    watched = [DeviceStatus.COMMISSIONED, DeviceStatus.IN_SERVICE]
+    for device in await Device.filter(status__in=watched, offline_alerted_at=None):
+        if await rt.state.device_connection(device.id) is not None:
+            continue
+        if device.last_seen_at is None or now - device.last_seen_at > silent_for:
+            if await Device.filter(id=device.id, offline_alerted_at=None).update(offline_alerted_at=now):
+                await raise_alert(rt, "offline", f"device {device.name} is offline", device_id=device.id)
+    for device in await Device.filter(status__in=watched):
+        if device.health_alerted_at is not None and now - device.health_alerted_at < timedelta(hours=1):
+            continue
+        report = await health(device)
+        if report.problems and await Device.filter(id=device.id).update(health_alerted_at=now):
+            await raise_alert(
+                rt, "below_target", f"device {device.name}: " + "; ".join(report.problems), device_id=device.id
+            )
+
+
+class FleetUpkeep:
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="fleet-upkeep")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        # Retries are due to the second; the fleet check runs at the upkeep interval.
+        last_check = 0.0
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await retry_unacknowledged(self._rt)
+                if time.monotonic() - last_check >= self._rt.settings.upkeep_seconds:
+                    last_check = time.monotonic()
+                    await check_fleet(self._rt)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("fleet upkeep failed")

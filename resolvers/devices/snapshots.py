@@ -1,0 +1,154 @@
+"""Signed offline snapshots: what a gate needs to decide alone while its link is down.
+
+For each device: its gates, every credential that may pass one of them (with the
+public key, the grant windows and schedules), the credentials revoked lately, and
+the lockdowns in force; issued at, valid 24 h; signed with the server's Ed25519 key
+(derived from the master key, so every worker signs with the same key).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tortoise.expressions import Q
+
+from resolvers.core import clock
+from resolvers.core.models import (
+    Credential,
+    CredentialKind,
+    CredentialStatus,
+    Grant,
+    Person,
+    PersonKind,
+    PersonStatus,
+    Visit,
+    VisitStatus,
+    VisitZone,
+)
+from resolvers.runtime import Runtime
+
+VALID_FOR = timedelta(hours=24)
+VERSION = 1
+
+
+def signing_key(rt: Runtime) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(rt.keys.snapshot_seed)
+
+
+def public_key_b64(rt: Runtime) -> str:
+    raw = signing_key(rt).public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def canonical(snapshot: dict[str, Any]) -> bytes:
+    return json.dumps(snapshot, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+async def build(rt: Runtime, device_id: int) -> dict[str, Any]:
+    topo = await rt.topology.get()
+    now = clock.now()
+    gate_ids = sorted(topo.device_gates.get(device_id, ()))
+    gates = [topo.gates[g] for g in gate_ids if g in topo.gates]
+    # Which of this device's gates a grant on zone Z opens.
+    opening: dict[int, list[int]] = {}
+    for gate in gates:
+        for zone_id in topo.zones_opening(gate.zone_id):
+            opening.setdefault(zone_id, []).append(gate.id)
+
+    live = (
+        await Grant.filter(zone_id__in=list(opening), revoked_at=None)
+        .filter(Q(valid_until=None) | Q(valid_until__gt=now))
+        .values("zone_id", "person_id", "department_id", "position", "valid_from", "valid_until", "schedule")
+    )
+    employees = await Person.filter(kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE).values(
+        "id", "department_id", "position", "display_name"
+    )
+    access: dict[int, list[dict[str, Any]]] = {}
+    names = {p["id"]: p["display_name"] for p in employees}
+    for grant in live:
+        for person in employees:
+            covered = (
+                grant["person_id"] == person["id"]
+                or (grant["department_id"] is not None and grant["department_id"] == person["department_id"])
+                or (grant["position"] and grant["position"].lower() == (person["position"] or "").lower())
+            )
+            if covered:
+                access.setdefault(person["id"], []).append(
+                    {
+                        "gateIds": [str(g) for g in opening[grant["zone_id"]]],
+                        "validFrom": _iso(grant["valid_from"]),
+                        "validUntil": _iso(grant["valid_until"]),
+                        "schedule": grant["schedule"] or [],
+                    }
+                )
+    # Checked-in visitors who need no escort: the visit's zones until expectedEnd.
+    for visit in await Visit.filter(status=VisitStatus.CHECKED_IN, escorted=False, expected_end__gt=now):
+        if visit.visitor_id is None:
+            continue
+        zones = [r["zone_id"] for r in await VisitZone.filter(visit_id=visit.id).values("zone_id")]
+        gate_list = sorted({g for z in zones for g in _gates_opened_by(topo, z, gates)})
+        if gate_list:
+            names[visit.visitor_id] = visit.visitor_name
+            access.setdefault(visit.visitor_id, []).append(
+                {
+                    "gateIds": [str(g) for g in gate_list],
+                    "validFrom": None,
+                    "validUntil": visit.expected_end.isoformat(),
+                    "schedule": [],
+                }
+            )
+
+    credentials = []
+    for cred in await Credential.filter(
+        person_id__in=list(access),
+        status=CredentialStatus.ACTIVE,
+        kind__in=[CredentialKind.PHONE, CredentialKind.CUSTODIAL],
+    ).order_by("id"):
+        credentials.append(
+            {
+                "cid": cred.cid,
+                "publicKey": base64.b64encode(bytes(cred.public_key)).decode(),
+                "period": cred.period,
+                "personId": str(cred.person_id),
+                "name": names.get(cred.person_id, ""),
+                "validUntil": _iso(cred.valid_until),
+                "access": access[cred.person_id],
+            }
+        )
+    revoked = await Credential.filter(
+        status__in=[CredentialStatus.REVOKED, CredentialStatus.SUPERSEDED], ended_at__gte=now - VALID_FOR
+    ).values_list("cid", flat=True)
+    locked = [str(g.id) for g in gates if topo.lockdown_mode(g) == "LOCKDOWN"]
+    evacuated = [str(g.id) for g in gates if topo.lockdown_mode(g) == "EVACUATION"]
+    return {
+        "version": VERSION,
+        "deviceId": str(device_id),
+        "issuedAt": now.isoformat(),
+        "validUntil": (now + VALID_FOR).isoformat(),
+        "timeZone": rt.settings.time_zone,
+        "gates": [{"id": str(g.id), "zoneId": str(g.zone_id), "direction": g.direction.value} for g in gates],
+        "credentials": credentials,
+        "revoked": sorted(str(c) for c in revoked),
+        "lockedGates": locked,
+        "evacuatedGates": evacuated,
+    }
+
+
+def _gates_opened_by(topo: Any, zone_id: int, gates: list[Any]) -> list[int]:
+    opened = topo.zones_opening(zone_id)
+    return [g.id for g in gates if g.zone_id in opened]
+
+
+async def signed_frame(rt: Runtime, device_id: int) -> dict[str, Any]:
+    snapshot = await build(rt, device_id)
+    signature = signing_key(rt).sign(canonical(snapshot))
+    return {"type": "snapshot", "snapshot": snapshot, "signature": base64.b64encode(signature).decode()}

@@ -1,0 +1,177 @@
+"""Departments, onboarding and offboarding (POLICY 3.1.1, 3.1.4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.transactions import in_transaction
+
+from resolvers.core import clock, validation
+from resolvers.core.actor import Actor
+from resolvers.core.crypto import mask
+from resolvers.core.errors import Forbidden, UserError, not_found, parse_id
+from resolvers.core.models import (
+    Credential,
+    CredentialStatus,
+    Department,
+    Gender,
+    Grant,
+    IdentityDocument,
+    Person,
+    PersonKind,
+    PersonStatus,
+    RefreshSession,
+    Role,
+)
+from resolvers.core.passwords import generate_password, hash_password
+from resolvers.people import audit, ratelimit
+from resolvers.runtime import Runtime
+
+# Roles only an ADMIN may hand out or take away (contracts/README.md).
+PRIVILEGED_ROLES = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})
+
+REVOCATIONS = "credential_revocations"
+ID_NUMBER = "person.id_number"
+PHONE = "person.phone"
+
+
+async def create_department(name: str, parent_id: str | None, head_id: str | None) -> Department:
+    clean = validation.name(name, "name")
+    parent = None
+    if parent_id is not None:
+        parent = await Department.get_or_none(id=parse_id(parent_id, "department", "parentId"))
+        if parent is None:
+            raise not_found("department", "parentId")
+    head = None
+    if head_id is not None:
+        head = await Person.get_or_none(id=parse_id(head_id, "person", "headId"), kind=PersonKind.EMPLOYEE)
+        if head is None:
+            raise not_found("person", "headId")
+    if await Department.filter(name=clean).exists():
+        raise UserError("CONFLICT", f"a department named {clean!r} exists", "name")
+    return await Department.create(name=clean, parent=parent, head_id=head.id if head else None)
+
+
+@dataclass(frozen=True)
+class OnboardInput:
+    display_name: str
+    gender: Gender | None
+    id_number: str
+    phone: str
+    department_id: str
+    position: str
+    username: str
+    roles: list[Role] | None
+    document_type: IdentityDocument = IdentityDocument.ID_CARD
+
+
+def _check_role_grant(actor: Actor, roles: set[Role]) -> None:
+    if roles & PRIVILEGED_ROLES and Role.ADMIN not in actor.roles:
+        raise Forbidden("only an ADMIN may give the roles ADMIN, SECURITY_ADMIN or AUDITOR")
+
+
+async def onboard_employee(rt: Runtime, actor: Actor, data: OnboardInput) -> tuple[Person, str]:
+    roles = set(data.roles) if data.roles else {Role.EMPLOYEE}
+    roles.add(Role.EMPLOYEE)
+    _check_role_grant(actor, roles)
+    display_name = validation.name(data.display_name, "displayName")
+    username = validation.username(data.username)
+    position = validation.name(data.position, "position")
+    id_number = validation.identity_number(data.id_number, data.document_type)
+    phone = validation.phone(data.phone)
+    department = await Department.get_or_none(id=parse_id(data.department_id, "department", "departmentId"))
+    if department is None:
+        raise not_found("department", "departmentId")
+    if await Person.filter(username=username).exists():
+        raise UserError("CONFLICT", "this username is taken", "username")
+    id_hash = rt.sealer.lookup_hash(id_number, ID_NUMBER)
+    if await Person.filter(id_number_hash=id_hash, kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE).exists():
+        raise UserError("CONFLICT", "an active employee already has this ID number", "idNumber")
+    password = generate_password()
+    person = await Person.create(
+        kind=PersonKind.EMPLOYEE,
+        username=username,
+        password_hash=hash_password(password),
+        display_name=display_name,
+        gender=data.gender,
+        document_type=data.document_type,
+        id_number_enc=rt.sealer.seal(id_number, ID_NUMBER),
+        id_number_hash=id_hash,
+        id_number_masked=mask(id_number),
+        phone_enc=rt.sealer.seal(phone, PHONE),
+        phone_hash=rt.sealer.lookup_hash(phone, PHONE),
+        phone_masked=mask(phone, head=3, tail=2),
+        department=department,
+        position=position,
+        roles=sorted(r.value for r in roles),
+    )
+    return person, password
+
+
+async def offboard_employee(rt: Runtime, actor: Actor, person_id: str) -> Person:
+    """Revoke every credential, grant and session of the person at once. Idempotent."""
+    person = await Person.get_or_none(id=parse_id(person_id, "person", "id"), kind=PersonKind.EMPLOYEE)
+    if person is None:
+        raise not_found("person", "id")
+    held = {Role(r) for r in person.roles}
+    if held & PRIVILEGED_ROLES and Role.ADMIN not in actor.roles:
+        raise Forbidden("only an ADMIN may offboard someone who holds ADMIN, SECURITY_ADMIN or AUDITOR")
+    if person.id == actor.person_id:
+        raise UserError("NOT_ALLOWED", "you cannot offboard yourself", "id")
+    if person.status is PersonStatus.OFFBOARDED:
+        return person
+    now = clock.now()
+    revoked = await Credential.filter(person_id=person.id, status=CredentialStatus.ACTIVE).values_list("cid", flat=True)
+    async with in_transaction():
+        person.status = PersonStatus.OFFBOARDED
+        person.offboarded_at = now
+        await person.save(update_fields=["status", "offboarded_at"])
+        await Credential.filter(person_id=person.id, status=CredentialStatus.ACTIVE).update(
+            status=CredentialStatus.REVOKED, ended_at=now
+        )
+        await Grant.filter(person_id=person.id, revoked_at=None).update(revoked_at=now)
+        await RefreshSession.filter(person_id=person.id, revoked_at=None).update(revoked_at=now)
+    audit.note_change("person", person.id, {"status": "ACTIVE"}, {"status": "OFFBOARDED"})
+    # Gates that decide offline hold these credentials: tell every connected device at once.
+    rt.access_changed()
+    rt.bus.publish(REVOCATIONS, {"credentialIds": [str(c) for c in revoked], "personId": person.id})
+    return person
+
+
+async def unlock_account(rt: Runtime, person_id: str) -> Person:
+    person = await get_person(person_id)
+    before = {"lockedAt": person.locked_at}
+    await ratelimit.unlock(rt, person)
+    audit.note_change("person", person.id, before, {"lockedAt": None})
+    return person
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    id_number: str | None
+    phone: str | None
+    document_type: IdentityDocument
+
+
+async def read_personal_data(rt: Runtime, actor: Actor, person_id: str, address: str) -> PersonalData:
+    """Unmasked ID and phone numbers; every read is written to the audit log first."""
+    person = await get_person(person_id)
+    await audit.record(actor, "readPersonalData", address=address, target_type="person", target_id=person.id)
+    return PersonalData(
+        id_number=rt.sealer.open_text(person.id_number_enc, ID_NUMBER) if person.id_number_enc else None,
+        phone=rt.sealer.open_text(person.phone_enc, PHONE) if person.phone_enc else None,
+        document_type=person.document_type,
+    )
+
+
+async def find_by_id_number(rt: Runtime, id_number: str, document: IdentityDocument) -> list[Person]:
+    """A guard with an ID card in hand finds the person by the keyed hash of its number."""
+    clean = validation.identity_number(id_number, document)
+    return await Person.filter(id_number_hash=rt.sealer.lookup_hash(clean, ID_NUMBER)).order_by("-id")
+
+
+async def get_person(person_id: str) -> Person:
+    person = await Person.get_or_none(id=parse_id(person_id, "person", "id"))
+    if person is None:
+        raise not_found("person", "id")
+    return person

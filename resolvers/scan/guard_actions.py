@@ -1,0 +1,111 @@
+"""What a guard does at a gate: open it remotely, or register someone who cannot scan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from resolvers.access.topology import GateNode
+from resolvers.core import clock, validation
+from resolvers.core.actor import Actor
+from resolvers.core.errors import UserError, not_found, parse_id
+from resolvers.core.models import Decision, Direction, EntryMethod, IdentityDocument, Person, PersonStatus
+from resolvers.devices.commands import online_devices, send_command
+from resolvers.people.people import ID_NUMBER
+from resolvers.runtime import Runtime
+from resolvers.scan import presence
+from resolvers.scan.decision import after_visitor_passage, policy
+from resolvers.scan.event_log import StoredEvent
+
+
+async def _gate(rt: Runtime, gate_id: str, field: str = "gateId") -> GateNode:
+    gid = parse_id(gate_id, "gate", field)
+    topo = await rt.topology.get()
+    gate = topo.gates.get(gid)
+    if gate is None:
+        gate = (await rt.topology.reload()).gates.get(gid)
+    if gate is None:
+        raise not_found("gate", field)
+    return gate
+
+
+async def remote_open(rt: Runtime, actor: Actor, gate_id: str, reason: str) -> StoredEvent:
+    gate = await _gate(rt, gate_id)
+    why = validation.name(reason, "reason", max_length=500)
+    topo = await rt.topology.get()
+    online = await online_devices(rt, topo.gate_devices.get(gate.id, frozenset()))
+    if not online:
+        raise UserError("UNAVAILABLE", "no device of this gate is online", "gateId")
+    row = {
+        "at": clock.now(),
+        "gate_id": gate.id,
+        "zone_id": gate.zone_id,
+        "device_id": online[0],
+        "operator_id": actor.person_id,
+        "decision": Decision.GRANTED,
+        "reason": "remote_open",
+        "method": EntryMethod.REMOTE,
+        "direction": None,
+        "payload": {"operatorId": actor.person_id, "operatorName": actor.display_name, "text": why},
+    }
+    # Stored before anything is pushed: the door opens only once the record of it exists.
+    event = await rt.events.record(row, gate.name, None)
+    for device_id in online:
+        await send_command(
+            rt, device_id, gate.id, "open", {"durationMs": rt.settings.door_open_ms * 2, "reason": why}, actor.person_id
+        )
+    return event
+
+
+@dataclass(frozen=True)
+class ManualEntry:
+    person_id: str
+    gate_id: str
+    direction: Direction
+    document_type: IdentityDocument
+    document_last4: str
+    note: str | None
+
+
+async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> tuple[StoredEvent, Person]:
+    """The guard checked a document; the person's access rules still decide (POLICY 3.1.3)."""
+    gate = await _gate(rt, entry.gate_id)
+    last4 = validation.last4(entry.document_last4, "documentNumberLast4")
+    note = validation.name(entry.note, "note", max_length=500) if entry.note else None
+    person = await Person.get_or_none(id=parse_id(entry.person_id, "person", "personId"))
+    if person is None:
+        raise not_found("person", "personId")
+    if person.id_number_enc is None:
+        raise UserError("MISMATCH", "no identity document is on file for this person", "documentNumberLast4")
+    stored = rt.sealer.open_text(person.id_number_enc, ID_NUMBER)
+    if stored[-4:].upper() != last4:
+        raise UserError("MISMATCH", "the document does not match the one on file", "documentNumberLast4")
+    if gate.direction.value not in (entry.direction.value, "BOTH"):
+        raise UserError("INVALID", f"this gate only lets people {gate.direction.value}", "direction")
+    way = entry.direction
+    topo = await rt.topology.get()
+    visit = None
+    if person.status is not PersonStatus.ACTIVE:
+        reason = "revoked"
+    else:
+        reason, visit = await policy(
+            rt, topo, gate, way, person.id, person.kind.value, person.department_id, person.position
+        )
+    granted = reason in ("ok", "anti_passback_soft")
+    row = {
+        "at": clock.now(),
+        "gate_id": gate.id,
+        "zone_id": gate.zone_id,
+        "person_id": person.id,
+        "operator_id": actor.person_id,
+        "decision": Decision.GRANTED if granted else Decision.DENIED,
+        "reason": reason,
+        "method": EntryMethod.MANUAL,
+        "direction": way,
+        "payload": {"documentType": entry.document_type.value, "note": note, "operatorId": actor.person_id},
+    }
+    event = await rt.events.record(row, gate.name, person.display_name)
+    if granted:
+        await presence.apply_passage(rt, topo, person.id, gate.zone_id, way)
+        if visit is not None:
+            await after_visitor_passage(rt, topo, gate, way, visit)
+    return event, person

@@ -1,0 +1,493 @@
+"""Visits (POLICY 3.2): invitation → registration → approval → check-in → exit.
+
+States and transitions follow contracts/README.md "Visits in detail". Repeating a
+transition that already happened changes nothing; any other transition is
+`NOT_ALLOWED`. Every change that ends a visit revokes the visitor's passes at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from resolvers.access import grants
+from resolvers.alerts.raising import raise_alert
+from resolvers.core import clock, validation
+from resolvers.core.actor import Actor
+from resolvers.core.crypto import mask, sha256_hex
+from resolvers.core.errors import Forbidden, UserError, not_found, parse_id
+from resolvers.core.models import (
+    Credential,
+    CredentialStatus,
+    Department,
+    Gender,
+    IdentityDocument,
+    Person,
+    PersonKind,
+    Role,
+    Visit,
+    VisitStatus,
+    VisitZone,
+    WatchlistEntry,
+    Zone,
+)
+from resolvers.people import ratelimit
+from resolvers.people.people import ID_NUMBER, PHONE
+from resolvers.people.sessions import SessionTokens, open_session
+from resolvers.runtime import Runtime
+
+ARRIVALS = "visitor_arrivals"
+REMINDERS = "visit_reminders"
+CHECK_IN_EARLY = timedelta(minutes=30)
+MAX_VISIT = timedelta(days=14)
+BEFORE_CHECK_IN = (VisitStatus.INVITED, VisitStatus.PENDING_APPROVAL, VisitStatus.APPROVED)
+ENDED = (VisitStatus.REJECTED, VisitStatus.CHECKED_OUT, VisitStatus.CANCELLED, VisitStatus.EXPIRED)
+# Who may name any zone for a visitor, and who may run any visit's transitions.
+ZONE_ANYWHERE = frozenset({Role.ADMIN, Role.SECURITY_ADMIN})
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def _new_invite_code() -> str:
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def _code_hash(code: str) -> str:
+    return sha256_hex("invite:" + code.replace("-", "").replace(" ", "").upper())
+
+
+@dataclass(frozen=True)
+class InviteInput:
+    visitor_name: str
+    phone: str
+    purpose: str
+    expected_start: datetime
+    expected_end: datetime
+    zone_ids: list[str]
+
+
+async def _check_zones(actor: Actor, zone_ids: list[str]) -> list[Zone]:
+    if not zone_ids:
+        raise UserError("INVALID", "name at least one zone", "zoneIds")
+    wanted = {parse_id(z, "zone", "zoneIds") for z in zone_ids}
+    zones = await Zone.filter(id__in=wanted)
+    if len(zones) != len(wanted):
+        raise not_found("zone", "zoneIds")
+    if not actor.has_any(*ZONE_ANYWHERE):
+        from resolvers.access.topology import load_topology
+
+        topo = await load_topology()
+        now = clock.now()
+        for zone in zones:
+            # A visit to Z opens Z's whole subtree: the host must hold a grant on Z or above it.
+            covering = {zone.id, *topo.ancestors(zone.id)}
+            if not await grants.has_grant(actor.person_id, actor.department_id, covering, now):
+                raise UserError("NOT_ALLOWED", f"you may not enter {zone.name} yourself", "zoneIds")
+    return zones
+
+
+def _check_window(start: datetime, end: datetime) -> None:
+    if end <= start:
+        raise UserError("INVALID", "must be after expectedStart", "expectedEnd")
+    if end <= clock.now():
+        raise UserError("INVALID", "the visit would already have ended", "expectedEnd")
+    if end - start > MAX_VISIT:
+        raise UserError("INVALID", f"a visit lasts at most {MAX_VISIT.days} days", "expectedEnd")
+
+
+async def invite(rt: Runtime, actor: Actor, data: InviteInput) -> tuple[Visit, str]:
+    """A booking; the invite code is returned this once and stored only hashed."""
+    name = validation.name(data.visitor_name, "visitorName")
+    phone = validation.phone(data.phone)
+    purpose = validation.name(data.purpose, "purpose", max_length=500)
+    _check_window(data.expected_start, data.expected_end)
+    zones = await _check_zones(actor, data.zone_ids)
+    code = _new_invite_code()
+    async with in_transaction():
+        visit = await Visit.create(
+            host_id=actor.person_id,
+            visitor_name=name,
+            phone_enc=rt.sealer.seal(phone, PHONE),
+            phone_hash=rt.sealer.lookup_hash(phone, PHONE),
+            phone_masked=mask(phone, head=3, tail=2),
+            purpose=purpose,
+            expected_start=data.expected_start,
+            expected_end=data.expected_end,
+            status=VisitStatus.INVITED,
+            invite_code_hash=_code_hash(code),
+        )
+        await VisitZone.bulk_create([VisitZone(visit_id=visit.id, zone_id=z.id) for z in zones])
+    return visit, code
+
+
+@dataclass(frozen=True)
+class EmergencyInput:
+    visitor_name: str
+    phone: str
+    id_number: str
+    document_type: IdentityDocument
+    reason: str
+    expected_end: datetime
+    zone_ids: list[str]
+
+
+async def file_emergency(rt: Runtime, actor: Actor, data: EmergencyInput) -> Visit:
+    """A walk-in without a booking (POLICY 3.2.3): the host's department head must approve it;
+    the visitor is then limited to the named zones and escorted throughout."""
+    name = validation.name(data.visitor_name, "visitorName")
+    phone = validation.phone(data.phone)
+    reason = validation.name(data.reason, "reason", max_length=500)
+    id_number = validation.identity_number(data.id_number, data.document_type)
+    now = clock.now()
+    _check_window(now, data.expected_end)
+    zones = await _check_zones(actor, data.zone_ids)
+    head_id = await _department_head(actor)
+    if head_id is None:
+        raise UserError("NOT_ALLOWED", "your department has no head to approve an emergency visit")
+    await _refuse_if_blocked(rt, id_number, "idNumber", host=actor)
+    async with in_transaction():
+        visitor = await _create_visitor(rt, name, id_number, data.document_type, None)
+        visit = await Visit.create(
+            host_id=actor.person_id,
+            visitor_id=visitor.id,
+            visitor_name=name,
+            phone_enc=rt.sealer.seal(phone, PHONE),
+            phone_hash=rt.sealer.lookup_hash(phone, PHONE),
+            phone_masked=mask(phone, head=3, tail=2),
+            purpose=reason,
+            expected_start=now,
+            expected_end=data.expected_end,
+            status=VisitStatus.PENDING_APPROVAL,
+            emergency=True,
+            emergency_reason=reason,
+            escorted=True,
+            escort_ids=[actor.person_id],
+        )
+        await VisitZone.bulk_create([VisitZone(visit_id=visit.id, zone_id=z.id) for z in zones])
+    return visit
+
+
+async def _department_head(actor: Actor) -> int | None:
+    if actor.department_id is None:
+        return None
+    dept = await Department.get_or_none(id=actor.department_id)
+    if dept is None or dept.head_id is None or dept.head_id == actor.person_id:
+        return None
+    return dept.head_id
+
+
+async def _create_visitor(
+    rt: Runtime, name: str, id_number: str, document: IdentityDocument, gender: Gender | None
+) -> Person:
+    return await Person.create(
+        kind=PersonKind.VISITOR,
+        display_name=name,
+        gender=gender,
+        document_type=document,
+        id_number_enc=rt.sealer.seal(id_number, ID_NUMBER),
+        id_number_hash=rt.sealer.lookup_hash(id_number, ID_NUMBER),
+        id_number_masked=mask(id_number),
+        roles=[],
+    )
+
+
+async def _refuse_if_blocked(
+    rt: Runtime, id_number: str, field: str, host: Actor | None = None, visit: Visit | None = None
+) -> None:
+    hashed = rt.sealer.lookup_hash(id_number, ID_NUMBER)
+    entry = await WatchlistEntry.filter(id_number_hash=hashed, lifted_at=None).first()
+    if entry is None:
+        return
+    await raise_alert(
+        rt,
+        "watchlist",
+        f"a blocked person ({entry.id_number_masked}) tried to visit",
+        payload={
+            "visitId": visit.id if visit else None,
+            "hostId": host.person_id if host else None,
+            "watchlistEntry": entry.id,
+        },
+    )
+    raise UserError("NOT_ALLOWED", "this person may not visit; security has been told", field)
+
+
+@dataclass(frozen=True)
+class VisitorDetails:
+    id_number: str
+    gender: Gender | None
+    company: str | None
+    document_type: IdentityDocument
+
+
+async def complete_registration(
+    rt: Runtime, code: str, details: VisitorDetails, address: str = ""
+) -> tuple[Visit, SessionTokens]:
+    """The visitor completes their own details with the invite code and is signed in."""
+    await ratelimit.check_address(rt, "invite", address, ratelimit.INVITE_ADDRESS_LIMIT)
+    visit = await Visit.get_or_none(invite_code_hash=_code_hash(code)) if isinstance(code, str) else None
+    if visit is not None:
+        visit = await expire_if_due(visit)
+    if visit is None or visit.status is not VisitStatus.INVITED:
+        await ratelimit.failed(rt, "invite", address)
+        raise UserError("INVALID", "this invite code is not valid", "inviteCode")
+    id_number = validation.identity_number(details.id_number, details.document_type)
+    company = validation.name(details.company, "company") if details.company and details.company.strip() else ""
+    await _refuse_if_blocked(rt, id_number, "idNumber", visit=visit)
+    async with in_transaction():
+        locked = await Visit.filter(id=visit.id, status=VisitStatus.INVITED).select_for_update().first()
+        if locked is None:
+            raise UserError("INVALID", "this invite code is not valid", "inviteCode")
+        visitor = await _create_visitor(rt, visit.visitor_name, id_number, details.document_type, details.gender)
+        locked.visitor_id = visitor.id
+        locked.company = company
+        locked.status = VisitStatus.PENDING_APPROVAL
+        locked.invite_code_hash = None  # used: it signs nobody in again
+        await locked.save(update_fields=["visitor_id", "company", "status", "invite_code_hash"])
+    tokens = await open_session(rt, visitor)
+    return locked, tokens
+
+
+async def get_visit(visit_id: str, field: str = "id") -> Visit:
+    visit = await Visit.get_or_none(id=parse_id(visit_id, "visit", field))
+    if visit is None:
+        raise not_found("visit", field)
+    return await expire_if_due(visit)
+
+
+def _may_act_as_host(actor: Actor, visit: Visit) -> None:
+    if visit.host_id != actor.person_id:
+        raise Forbidden("only the visit's host may do this")
+
+
+async def _set_status(visit: Visit, status: VisitStatus, **fields: object) -> Visit:
+    visit.status = status
+    for name, value in fields.items():
+        setattr(visit, name, value)
+    await visit.save(update_fields=["status", *fields])
+    return visit
+
+
+async def _revoke_passes(visit: Visit) -> None:
+    if visit.visitor_id is not None:
+        await Credential.filter(person_id=visit.visitor_id, status=CredentialStatus.ACTIVE).update(
+            status=CredentialStatus.REVOKED, ended_at=clock.now()
+        )
+
+
+async def approve(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
+    visit = await get_visit(visit_id)
+    if visit.emergency:
+        # An emergency walk-in is signed off by the host's department head, not the host.
+        host = await Person.get(id=visit.host_id)
+        dept = await Department.get_or_none(id=host.department_id) if host.department_id else None
+        if dept is None or dept.head_id != actor.person_id:
+            raise Forbidden("an emergency visit is approved by the host's department head")
+    else:
+        _may_act_as_host(actor, visit)
+    if visit.status is VisitStatus.APPROVED:
+        return visit
+    if visit.status is not VisitStatus.PENDING_APPROVAL:
+        raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be approved")
+    return await _set_status(visit, VisitStatus.APPROVED, approved_by_id=actor.person_id, approved_at=clock.now())
+
+
+async def reject(rt: Runtime, actor: Actor, visit_id: str, reason: str) -> Visit:
+    visit = await get_visit(visit_id)
+    _may_act_as_host(actor, visit)
+    why = validation.name(reason, "reason", max_length=500)
+    if visit.status is VisitStatus.REJECTED:
+        return visit
+    if visit.status not in BEFORE_CHECK_IN:
+        raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be rejected")
+    async with in_transaction():
+        await _set_status(visit, VisitStatus.REJECTED, rejected_reason=why, invite_code_hash=None)
+        await _revoke_passes(visit)
+    rt.access_changed()
+    return visit
+
+
+async def end(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
+    """The host ends the visit: before check-in it is cancelled, after it the visitor is out."""
+    visit = await get_visit(visit_id)
+    _may_act_as_host(actor, visit)
+    if visit.status in (VisitStatus.CHECKED_OUT, VisitStatus.CANCELLED):
+        return visit
+    async with in_transaction():
+        if visit.status in BEFORE_CHECK_IN:
+            await _set_status(visit, VisitStatus.CANCELLED, invite_code_hash=None)
+        elif visit.status is VisitStatus.CHECKED_IN:
+            await _set_status(
+                visit, VisitStatus.CHECKED_OUT, checked_out_at=clock.now(), checked_out_by_id=actor.person_id
+            )
+        else:
+            raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be ended")
+        await _revoke_passes(visit)
+    rt.access_changed()
+    return visit
+
+
+async def check_in(rt: Runtime, actor: Actor, visit_id: str, id_last4: str) -> Visit:
+    """At the gate, after the guard compared the visitor's ID document (POLICY 3.2.2)."""
+    visit = await get_visit(visit_id)
+    last4 = validation.last4(id_last4, "idNumberLast4")
+    if visit.status is VisitStatus.CHECKED_IN:
+        raise UserError("CONFLICT", "this visitor is already checked in")
+    if visit.status is VisitStatus.EXPIRED:
+        raise UserError("EXPIRED", "this visit has expired")
+    if visit.status is not VisitStatus.APPROVED:
+        raise UserError(
+            "NOT_ALLOWED", f"a {visit.status.value} visit cannot be checked in; the host must book and approve it"
+        )
+    now = clock.now()
+    if now < visit.expected_start - CHECK_IN_EARLY:
+        raise UserError("NOT_ALLOWED", "too early: check-in opens 30 minutes before the visit")
+    if now > visit.expected_end:
+        raise UserError("EXPIRED", "the visit's time is over")
+    visitor = await Person.get(id=visit.visitor_id)
+    assert visitor.id_number_enc is not None
+    id_number = rt.sealer.open_text(visitor.id_number_enc, ID_NUMBER)
+    await _refuse_if_blocked(rt, id_number, "idNumberLast4", visit=visit)
+    if id_number[-4:].upper() != last4:
+        raise UserError("MISMATCH", "the ID document does not match the registration", "idNumberLast4")
+    async with in_transaction():
+        locked = await Visit.filter(id=visit.id, status=VisitStatus.APPROVED).select_for_update().first()
+        if locked is None:
+            raise UserError("CONFLICT", "this visitor is already checked in")
+        await _set_status(
+            locked, VisitStatus.CHECKED_IN, checked_in_at=now, checked_in_by_id=actor.person_id, site_entries=0
+        )
+    rt.access_changed()
+    rt.bus.publish(ARRIVALS, {"hostId": locked.host_id, "visitId": locked.id, "at": now.isoformat()})
+    return locked
+
+
+async def check_out(rt: Runtime, actor: Actor | None, visit_id: str) -> Visit:
+    """A guard checks the visitor out (or the visitor's own scan leaving the site does)."""
+    visit = await get_visit(visit_id)
+    if visit.status is VisitStatus.CHECKED_OUT:
+        return visit
+    if visit.status is not VisitStatus.CHECKED_IN:
+        raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be checked out")
+    async with in_transaction():
+        await _set_status(
+            visit,
+            VisitStatus.CHECKED_OUT,
+            checked_out_at=clock.now(),
+            checked_out_by_id=actor.person_id if actor else None,
+        )
+        await _revoke_passes(visit)
+    rt.access_changed()
+    return visit
+
+
+async def expire_if_due(visit: Visit) -> Visit:
+    """A visit not checked in by `expectedEnd` expires, and its invite code dies with it."""
+    if visit.status in BEFORE_CHECK_IN and visit.expected_end <= clock.now():
+        await Visit.filter(id=visit.id, status=visit.status).update(status=VisitStatus.EXPIRED, invite_code_hash=None)
+        visit.status = VisitStatus.EXPIRED
+        visit.invite_code_hash = None
+        await _revoke_passes(visit)
+    return visit
+
+
+async def expire_due_visits() -> int:
+    due = await Visit.filter(status__in=BEFORE_CHECK_IN, expected_end__lte=clock.now())
+    for visit in due:
+        await expire_if_due(visit)
+    return len(due)
+
+
+async def visit_of_visitor(person_id: int) -> Visit | None:
+    visit = await Visit.filter(visitor_id=person_id).order_by("-id").first()
+    return await expire_if_due(visit) if visit else None
+
+
+async def visit_zone_ids(visit_ids: list[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {v: [] for v in visit_ids}
+    for link in await VisitZone.filter(visit_id__in=visit_ids).order_by("zone_id").values("visit_id", "zone_id"):
+        out[link["visit_id"]].append(link["zone_id"])
+    return out
+
+
+def day_bounds(day: date, tz_name: str) -> tuple[datetime, datetime]:
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(tz_name)
+    # In UTC: SQLite compares the stored UTC text, so a local offset would shift the day.
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+async def expected_on(day: date, tz_name: str) -> list[Visit]:
+    """Visits whose window meets that day, any status but REJECTED and CANCELLED, by start."""
+    await expire_due_visits()
+    start, end = day_bounds(day, tz_name)
+    return (
+        await Visit.filter(expected_start__lt=end, expected_end__gt=start)
+        .exclude(status__in=[VisitStatus.REJECTED, VisitStatus.CANCELLED])
+        .order_by("expected_start", "id")
+    )
+
+
+async def overstaying() -> list[Visit]:
+    return await Visit.filter(status=VisitStatus.CHECKED_IN, expected_end__lt=clock.now()).order_by("expected_end")
+
+
+async def hosted_page(host_id: int, first: int, before_id: int | None) -> list[Visit]:
+    query = Visit.filter(host_id=host_id)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    return await query.order_by("-id").limit(first + 1)
+
+
+async def pending_head_approvals(actor: Actor) -> list[Visit]:
+    """Emergency visits waiting for this department head's sign-off."""
+    headed = await Department.filter(head_id=actor.person_id).values_list("id", flat=True)
+    if not headed:
+        return []
+    hosts = await Person.filter(department_id__in=list(headed)).values_list("id", flat=True)
+    return await Visit.filter(Q(host_id__in=list(hosts)), emergency=True, status=VisitStatus.PENDING_APPROVAL).order_by(
+        "id"
+    )
+
+
+async def block(rt: Runtime, actor: Actor, id_number: str, document: IdentityDocument, reason: str) -> WatchlistEntry:
+    clean = validation.identity_number(id_number, document)
+    why = validation.name(reason, "reason", max_length=500)
+    return await WatchlistEntry.create(
+        id_number_hash=rt.sealer.lookup_hash(clean, ID_NUMBER),
+        id_number_masked=mask(clean),
+        reason=why,
+        created_by_id=actor.person_id,
+    )
+
+
+async def unblock(entry_id: str) -> WatchlistEntry:
+    entry = await WatchlistEntry.get_or_none(id=parse_id(entry_id, "watchlist entry", "id"))
+    if entry is None:
+        raise not_found("watchlist entry", "id")
+    if entry.lifted_at is None:
+        entry.lifted_at = clock.now()
+        await entry.save(update_fields=["lifted_at"])
+    return entry
+
+
+async def add_escort(actor: Actor, visit_id: str, escort_id: str) -> Visit:
+    visit = await get_visit(visit_id)
+    _may_act_as_host(actor, visit)
+    person = await Person.get_or_none(
+        id=parse_id(escort_id, "person", "escortId"), kind=PersonKind.EMPLOYEE, status="ACTIVE"
+    )
+    if person is None:
+        raise not_found("employee", "escortId")
+    if visit.status in ENDED:
+        raise UserError("NOT_ALLOWED", "the visit has ended")
+    if person.id not in visit.escort_ids:
+        visit.escort_ids = [*visit.escort_ids, person.id]
+        await visit.save(update_fields=["escort_ids"])
+    return visit

@@ -1,0 +1,53 @@
+"""The per-request context: the runtime, the caller (resolved once) and fresh loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from resolvers.core.actor import Actor
+from resolvers.runtime import Runtime
+from schema.core.loaders import Loaders
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    response: Response | None
+    rt: Runtime
+    actor: Actor | None
+    loaders: Loaders = field(default_factory=Loaders.new)
+    connection_params: dict[str, Any] | None = None
+
+    @property
+    def address(self) -> str:
+        """The client's address; behind a trusted proxy, the address the proxy saw."""
+        client = self.request.client
+        host = client.host if client else ""
+        if host and host in self.rt.settings.trusted_proxies:
+            forwarded = self.request.headers.get("x-forwarded-for", "")
+            hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+            while hops and hops[-1] in self.rt.settings.trusted_proxies:
+                hops.pop()
+            if hops:
+                return hops[-1][:64]
+        return host
+
+    def fresh_loaders(self) -> None:
+        """Subscriptions live long: each pushed item gets loaders of its own."""
+        self.loaders = Loaders.new()
+
+
+Info = strawberry.Info[Context, None]
+
+
+def actor_of(info: Info) -> Actor:
+    """The caller of a field whose permission class already required a signed-in caller."""
+    actor = info.context.actor
+    assert actor is not None
+    return actor

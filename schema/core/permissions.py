@@ -1,0 +1,102 @@
+"""Who may call what: declared on fields, never checked by hand inside resolvers.
+
+The role matrix (contracts/README.md "Who may call what") lives in ROLE_SETS; the
+row-level rule for a person's own data lives in `OwnerOr`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.permission import BasePermission
+
+from resolvers.core.models import Role
+from schema.core.context import Info
+from schema.core.errors import forbidden, unauthenticated
+
+OPERATORS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR})
+PEOPLE_ADMINS = frozenset({Role.ADMIN, Role.HR})
+SITE_ADMINS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN})
+GATE_STAFF = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.GUARD})
+GRANTORS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.DEPARTMENT_HEAD})
+AUDIT_READERS = frozenset({Role.ADMIN, Role.AUDITOR})
+# Who may see another person's pass and access log (besides the person).
+PERSONAL_OVERSIGHT = frozenset({Role.ADMIN, Role.SECURITY_ADMIN})
+
+
+class IsAuthenticated(BasePermission):
+    message = "sign in first"
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        if info.context.actor is None:
+            raise unauthenticated()
+        return True
+
+
+class IsEmployee(BasePermission):
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        actor = info.context.actor
+        if actor is None:
+            raise unauthenticated()
+        if not actor.is_employee:
+            raise forbidden("only employees may do this")
+        return True
+
+
+class _HasRole(BasePermission):
+    allowed: frozenset[Role] = frozenset()
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        actor = info.context.actor
+        if actor is None:
+            raise unauthenticated()
+        if not actor.has_any(*self.allowed):
+            raise forbidden(f"needs one of the roles {', '.join(sorted(r.value for r in self.allowed))}")
+        return True
+
+
+def HasRole(roles: frozenset[Role], name: str) -> type[BasePermission]:
+    return type(name, (_HasRole,), {"allowed": roles})
+
+
+IsOperator = HasRole(OPERATORS, "IsOperator")
+IsPeopleAdmin = HasRole(PEOPLE_ADMINS, "IsPeopleAdmin")
+IsSiteAdmin = HasRole(SITE_ADMINS, "IsSiteAdmin")
+IsGateStaff = HasRole(GATE_STAFF, "IsGateStaff")
+# Reads of people and the site: operators, gate staff, department heads (their own people) and auditors.
+IsStaff = HasRole(OPERATORS | GATE_STAFF | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsStaff")
+ATTENDANCE_READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR})
+IsAttendanceReader = HasRole(ATTENDANCE_READERS | {Role.DEPARTMENT_HEAD}, "IsAttendanceReader")
+WAREHOUSE_STAFF = frozenset({Role.ADMIN, Role.WAREHOUSE})
+ITEM_READERS = frozenset(
+    {
+        Role.ADMIN,
+        Role.WAREHOUSE,
+        Role.PROCUREMENT,
+        Role.ASSET_MANAGER,
+        Role.AUDITOR,
+        Role.EXECUTIVE,
+        Role.SECURITY_ADMIN,
+    }
+)
+IsWarehouse = HasRole(WAREHOUSE_STAFF, "IsWarehouse")
+IsCatalogueKeeper = HasRole(WAREHOUSE_STAFF | {Role.ASSET_MANAGER}, "IsCatalogueKeeper")
+IsItemReader = HasRole(ITEM_READERS, "IsItemReader")
+IsFrontDesk = HasRole(OPERATORS | GATE_STAFF, "IsFrontDesk")
+IsEventReader = HasRole(GATE_STAFF | {Role.AUDITOR}, "IsEventReader")
+IsReviewer = HasRole(SITE_ADMINS | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsReviewer")
+IsGrantor = HasRole(GRANTORS, "IsGrantor")
+IsAuditReader = HasRole(AUDIT_READERS, "IsAuditReader")
+IsAdmin = HasRole(frozenset({Role.ADMIN}), "IsAdmin")
+
+
+class OwnerOrOversight(BasePermission):
+    """A person's own pass and log: themselves, or ADMIN / SECURITY_ADMIN."""
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        actor = info.context.actor
+        if actor is None:
+            raise unauthenticated()
+        if getattr(source, "id", None) == str(actor.person_id) or actor.has_any(*PERSONAL_OVERSIGHT):
+            return True
+        raise forbidden("only the person themselves or security may see this")
