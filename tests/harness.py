@@ -1,23 +1,32 @@
 """Test harness: real server processes, real clients, real databases.
 
-A `Site` is a database loaded with the demo site (`gatehouse demo`), served by one
-or more real `gatehouse serve` processes on free loopback ports.
+A `Site` is a database loaded with the demo site, served by one or more real
+`gatehouse serve` processes on free loopback ports. The demo is loaded once per test
+session (`gatehouse demo` into a `SiteTemplate`, every demo user signed in once); each
+test serves its own copy of that database (a file copy on SQLite, `CREATE DATABASE ...
+TEMPLATE` on PostgreSQL), so nothing leaks between tests and no test pays for the load.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import multiprocessing
 import os
 import re
 import secrets
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +41,27 @@ GATEHOUSE = [sys.executable, "-m", "api.cli"]
 POSTGRES_URL = os.environ.get("GATEHOUSE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("GATEHOUSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Servers are forked from a process that has imported the server once (tests/server_child.py);
+# GATEHOUSE_TEST_FORK=0 starts each one as a fresh `python -m api.cli serve` instead.
+FORK_SERVERS = os.environ.get("GATEHOUSE_TEST_FORK", "1").lower() not in ("0", "false", "no")
+# Tokens signed in on the template outlive any test session.
+TEMPLATE_TOKEN_MINUTES = "720"
+DEMO_USERS = (
+    "admin",
+    "security",
+    "hr",
+    "guard",
+    "alice",
+    "carol",
+    "bob",
+    "dave",
+    "fiona",
+    "wendy",
+    "paul",
+    "amy",
+    "eve",
+    "audrey",
+)
 
 
 def free_port() -> int:
@@ -55,28 +85,86 @@ def need_service(name: str, host: str, port: int) -> str | None:
     return f"{name} is not reachable at {host}:{port}"
 
 
-async def create_postgres_database() -> str:
-    """A fresh database on the test server; returns its URL."""
+async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float, what: str) -> None:
+    """Wait until `check()` holds (polling every 20 ms); fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+@cache
+def _ssl_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def http_client(**kwargs: Any) -> httpx.AsyncClient:
+    """An httpx client. Building one loads the CA bundle (~20-60 ms of CPU) unless it is handed a
+    ready SSL context: the suite makes thousands, so they share one (loopback is plain HTTP anyway)."""
+    kwargs.setdefault("timeout", 30)
+    return httpx.AsyncClient(verify=_ssl_context(), **kwargs)
+
+
+def sync_http_client(**kwargs: Any) -> httpx.Client:
+    kwargs.setdefault("timeout", 30)
+    return httpx.Client(verify=_ssl_context(), **kwargs)
+
+
+def _healthy(port: int) -> bool:
+    """GET /healthz answers 200 (a raw request: cheaper than a client per poll)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def _admin_dsn() -> str:
+    return POSTGRES_URL.replace("postgres://", "postgresql://", 1)
+
+
+def postgres_url_of(name: str) -> str:
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+
+async def create_postgres_database(template: str | None = None) -> str:
+    """A fresh database on the test server (empty, or a copy of `template`); returns its URL."""
     import asyncpg
 
     name = "gh_" + uuid.uuid4().hex[:12]
-    conn = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1))
+    conn = await asyncpg.connect(_admin_dsn())
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     finally:
         await conn.close()
-    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    return postgres_url_of(name)
 
 
 async def drop_postgres_database(url: str) -> None:
     import asyncpg
 
     name = url.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1))
+    conn = await asyncpg.connect(_admin_dsn())
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+# --------------------------------------------------------------------------- the demo site
 
 
 @dataclass
@@ -85,6 +173,8 @@ class Demo:
     device_id: str
     device_secret: str
     gates: dict[str, str]
+    # Access tokens of the demo users, signed in once on the template (see SiteTemplate).
+    tokens: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str) -> Demo:
@@ -95,11 +185,93 @@ class Demo:
         return cls(passwords, m.group(1), m.group(2), {k.strip(): v for k, v in gates.items()})
 
 
+@dataclass(frozen=True)
+class Ids:
+    """Names → ids of the demo site, as an admin reads them through the API."""
+
+    zones: dict[str, str]
+    departments: dict[str, str]
+    people: dict[str, str]  # username → person id
+    members: dict[str, list[str]]  # department name → usernames, by id
+
+    QUERY = "{ zones { id name } departments { id name } people(first: 100) { edges { node { id username department { name } } } } }"
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Ids:
+        members: dict[str, list[str]] = {}
+        people: dict[str, str] = {}
+        for edge in data["people"]["edges"]:
+            node = edge["node"]
+            if node["username"]:
+                people[node["username"]] = node["id"]
+            if node["department"]:
+                members.setdefault(node["department"]["name"], []).append(node["username"])
+        return cls(
+            {z["name"]: z["id"] for z in data["zones"]},
+            {d["name"]: d["id"] for d in data["departments"]},
+            people,
+            members,
+        )
+
+
+# --------------------------------------------------------------------------- server processes
+
+
+class _ForkedProcess:
+    """The parts of `subprocess.Popen` the tests use, for a process forked by the fork server."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess) -> None:
+        self.process = process
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        return self.process.exitcode
+
+    def terminate(self) -> None:
+        self.process.terminate()
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise subprocess.TimeoutExpired("gatehouse serve", timeout or 0)
+        return self.process.exitcode
+
+
+@cache
+def _fork_context() -> Any:
+    from tests.server_child import PRELOAD
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    # The fork server must import `tests.server_child` and the server from this tree, wherever
+    # pytest was started: it inherits PYTHONPATH from this process when it starts.
+    paths = [str(PROJECT), str(PROJECT / "devices" / "gate_agent")]
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([*paths, *([old] if old else [])])
+    try:
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+    finally:
+        if old is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = old
+    return context
+
+
 @dataclass
 class ServerProcess:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    proc: subprocess.Popen[bytes] | _ForkedProcess | None = None
     log_path: Path | None = None
 
     @property
@@ -112,24 +284,27 @@ class ServerProcess:
 
     def start(self, log_dir: Path) -> None:
         self.log_path = log_dir / f"server-{self.port}.log"
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [*GATEHOUSE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=PROJECT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        argv = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if FORK_SERVERS:
+            from tests.server_child import run_cli
+
+            process = _fork_context().Process(
+                target=run_cli, args=(argv, self.env, str(PROJECT), str(self.log_path)), daemon=True
+            )
+            process.start()
+            self.proc = _ForkedProcess(process)
+        else:
+            with open(self.log_path, "wb") as log:
+                self.proc = subprocess.Popen(
+                    [*GATEHOUSE, *argv], cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log()}")
-            try:
-                if httpx.get(self.http + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+            if _healthy(self.port):
+                return
+            time.sleep(0.02)  # polling the condition: is the server up?
         raise RuntimeError(f"server did not start: {self.log()}")
 
     def stop(self) -> None:
@@ -145,23 +320,34 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path else ""
 
 
+def _site_env(tmp: Path, database_url: str | None, secret_key: str | None) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GATEHOUSE_DATABASE_URL": database_url or f"sqlite://{tmp / 'gatehouse.sqlite3'}",
+        "GATEHOUSE_SECRET_KEY": secret_key or base64.b64encode(secrets.token_bytes(32)).decode(),
+        "GATEHOUSE_KEY_FILE": str(tmp / "unused.key"),
+        "GATEHOUSE_GRAPHIQL": "0",
+    }
+
+
 class Site:
     """A demo site on a database, and the server processes that serve it."""
 
-    def __init__(self, tmp: Path, database_url: str | None = None, redis_url: str | None = None) -> None:
+    def __init__(
+        self, tmp: Path, database_url: str | None = None, redis_url: str | None = None, secret_key: str | None = None
+    ) -> None:
         self.tmp = tmp
-        self.env = {
-            **os.environ,
-            "GATEHOUSE_DATABASE_URL": database_url or f"sqlite://{tmp / 'gatehouse.sqlite3'}",
-            "GATEHOUSE_SECRET_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
-            "GATEHOUSE_KEY_FILE": str(tmp / "unused.key"),
-            "GATEHOUSE_GRAPHIQL": "0",
-        }
+        self.env = _site_env(tmp, database_url, secret_key)
         if redis_url:
             self.env["GATEHOUSE_REDIS_URL"] = redis_url
             self.env["GATEHOUSE_REDIS_PREFIX"] = f"ghtest:{uuid.uuid4().hex[:8]}:"
         self.servers: list[ServerProcess] = []
         self.demo: Demo | None = None
+        self.ids: Ids | None = None
+
+    @property
+    def database_url(self) -> str:
+        return self.env["GATEHOUSE_DATABASE_URL"]
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -185,37 +371,179 @@ class Site:
         for server in self.servers:
             server.stop()
 
+    def client(self, username: str | None = None, server: int = 0) -> GraphQLClient:
+        """A client of one of the servers, signed in as a demo user (or anonymous)."""
+        return GraphQLClient(self.servers[server], demo=self.demo, as_=username)
+
+
+@dataclass(frozen=True)
+class SiteTemplate:
+    """The demo site loaded once (`gatehouse demo`), every demo user signed in, names → ids read;
+    each test serves its own copy (same secret key, passwords, tokens and ids)."""
+
+    env: dict[str, str]
+    demo: Demo
+    ids: Ids
+
+    @classmethod
+    def build(cls, tmp: Path, database_url: str | None = None) -> SiteTemplate:
+        site = Site(tmp, database_url)
+        demo = site.load_demo()
+        server = site.start_server(GATEHOUSE_ACCESS_TOKEN_MINUTES=TEMPLATE_TOKEN_MINUTES)
+        try:
+            with sync_http_client() as http:
+
+                def ask(query: str, variables: dict[str, Any], token: str | None = None) -> Any:
+                    headers = {"Authorization": f"Bearer {token}"} if token else {}
+                    body = http.post(
+                        server.http + "/graphql", json={"query": query, "variables": variables}, headers=headers
+                    ).json()
+                    assert not body.get("errors"), body
+                    return body["data"]
+
+                for username in DEMO_USERS:
+                    login = ask(LOGIN, {"u": username, "p": demo.passwords[username]})["login"]
+                    assert login["errors"] == [], login
+                    demo.tokens[username] = login["session"]["accessToken"]
+                ids = Ids.of(ask(Ids.QUERY, {}, demo.tokens["admin"]))
+        finally:
+            site.stop()  # a clean shutdown folds SQLite's write-ahead log into the file
+        return cls(site.env, demo, ids)
+
+    @property
+    def database_url(self) -> str:
+        return self.env["GATEHOUSE_DATABASE_URL"]
+
+    def sqlite_copy(self, tmp: Path, redis_url: str | None = None) -> Site:
+        source = Path(self.database_url.removeprefix("sqlite://"))
+        for suffix in ("", "-wal"):  # the file, and its write-ahead log if one was left
+            if Path(f"{source}{suffix}").exists():
+                shutil.copy(f"{source}{suffix}", tmp / f"gatehouse.sqlite3{suffix}")
+        return self._site(tmp, None, redis_url)
+
+    async def postgres_copy(self, tmp: Path, redis_url: str | None = None) -> Site:
+        url = await create_postgres_database(template=self.database_url.rsplit("/", 1)[1])
+        return self._site(tmp, url, redis_url)
+
+    def _site(self, tmp: Path, database_url: str | None, redis_url: str | None) -> Site:
+        site = Site(tmp, database_url, redis_url, secret_key=self.env["GATEHOUSE_SECRET_KEY"])
+        site.demo = Demo(
+            dict(self.demo.passwords),
+            self.demo.device_id,
+            self.demo.device_secret,
+            dict(self.demo.gates),
+            dict(self.demo.tokens),
+        )
+        site.ids = self.ids
+        return site
+
+
+# --------------------------------------------------------------------------- GraphQL over HTTP
+
+LOGIN = (
+    "mutation($u:String!,$p:String!){login(username:$u,password:$p)"
+    "{session{accessToken refreshToken} errors{code message field}}}"
+)
+
+
+def error_codes(answer: dict[str, Any]) -> list[str | None]:
+    """The `extensions.code` of each top-level error."""
+    return [(e.get("extensions") or {}).get("code") for e in answer.get("errors") or []]
+
 
 class GraphQLClient:
-    def __init__(self, server: ServerProcess, token: str | None = None) -> None:
+    """GraphQL over HTTP to one server, as one caller.
+
+    The caller is a bearer `token`, or `as_` a demo user (whose token the template signed in);
+    `__call__`/`ok`/`op` may name another caller per request with `token=` (a token, or a demo
+    username). `op` posts a contract operation by name (with `operationName`, as the apps do)
+    from `operations`, an index of operation name → document text.
+    """
+
+    def __init__(
+        self,
+        server: ServerProcess,
+        token: str | None = None,
+        *,
+        demo: Demo | None = None,
+        as_: str | None = None,
+        operations: dict[str, str] | None = None,
+    ) -> None:
         self.server = server
+        self.demo = demo
+        self.operations = operations or {}
+        if as_ is not None:
+            token = self._token_of(as_)
         self.token = token
 
+    def _token_of(self, caller: str) -> str:
+        """A demo username stands for its token; anything else is a token already."""
+        if self.demo is not None and caller in self.demo.tokens:
+            return self.demo.tokens[caller]
+        return caller
+
+    def as_(self, caller: str | None) -> GraphQLClient:
+        """The same server as another caller: a demo username, a token, or None (anonymous)."""
+        client = GraphQLClient(self.server, demo=self.demo, operations=self.operations)
+        client.token = None if caller is None else self._token_of(caller)
+        return client
+
     async def __call__(
-        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        token: str | None = None,
+        *,
+        operation: str | None = None,
     ) -> dict[str, Any]:
-        tok = token if token is not None else self.token
+        """The answer (status 200 or 400, never a 500)."""
+        tok = self._token_of(token) if token is not None else self.token
+        body: dict[str, Any] = {"query": query, "variables": variables or {}}
+        if operation:
+            body["operationName"] = operation
         headers = {"Authorization": f"Bearer {tok}"} if tok else {}
-        async with httpx.AsyncClient(timeout=30) as client:
-            r = await client.post(
-                self.server.http + "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-            )
+        async with http_client() as client:
+            r = await client.post(self.server.http + "/graphql", json=body, headers=headers)
         assert r.status_code in (200, 400), (r.status_code, r.text)
-        body: dict[str, Any] = r.json()
-        return body
+        answer: dict[str, Any] = r.json()
+        return answer
 
     async def ok(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
         body = await self(query, variables, token)
         assert not body.get("errors"), body
         return body["data"]
 
+    async def op(self, name: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+        """A contract operation, sent exactly as the apps send it; the whole answer."""
+        return await self(self.operations[name], variables, token, operation=name)
+
+    async def op_ok(self, name: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
+        body = await self.op(name, variables, token)
+        assert not body.get("errors"), body
+        return body["data"]
+
     async def login(self, username: str, password: str) -> GraphQLClient:
-        data = await self.ok(
-            "mutation($u:String!,$p:String!){login(username:$u,password:$p){session{accessToken} errors{code}}}",
-            {"u": username, "p": password},
-        )
+        """Signs in for real (a password check on the server); a client holding the new session."""
+        data = await self.ok(LOGIN, {"u": username, "p": password})
         assert data["login"]["errors"] == [], data
-        return GraphQLClient(self.server, data["login"]["session"]["accessToken"])
+        client = self.as_(None)
+        client.token = data["login"]["session"]["accessToken"]
+        return client
+
+
+def operation_index(documents: dict[str, str]) -> dict[str, str]:
+    """Operation name → the text of the document that holds it (contract files hold several)."""
+    from graphql import OperationDefinitionNode, parse
+
+    index: dict[str, str] = {}
+    for text in documents.values():
+        for definition in parse(text).definitions:
+            if isinstance(definition, OperationDefinitionNode) and definition.name:
+                index[definition.name.value] = text
+    return index
+
+
+# --------------------------------------------------------------------------- phones and gates
 
 
 class Phone:
@@ -246,8 +574,48 @@ class Phone:
         return passtoken.sign(self.cid, step, self.key)
 
 
+class FreshPass:
+    """A bound phone that never shows the same (credential, step) twice: a token verified at one
+    gate is `replayed` everywhere after, so each scan needs a step no gate has seen. It hands out
+    the next step, the current one, or the one before while it stays safely inside the server's
+    window (steps −1..+1); with all three used it waits for the next step boundary."""
+
+    def __init__(self, phone: Phone | None = None, period: int = passtoken.DEFAULT_PERIOD) -> None:
+        self.phone = phone or Phone()
+        self.period = period
+        self.used: set[int] = set()
+
+    @property
+    def cid(self) -> str:
+        assert self.phone.cid is not None
+        return self.phone.cid
+
+    async def fresh(self) -> str:
+        while True:
+            now = time.time()
+            current = passtoken.current_step(now, self.period)
+            boundary = (current + 1) * self.period
+            for step in (current + 1, current, current - 1):
+                if step in self.used or (step == current - 1 and boundary - now < 3):
+                    continue
+                self.used.add(step)
+                return passtoken.sign(self.cid, step, self.phone.key)
+            # Every step the server accepts now has been shown: the real clock must move on.
+            await asyncio.sleep(boundary - now + 0.05)
+
+    token = fresh
+
+    def forged(self) -> str:
+        """This credential's id and a current step, signed with a key that is not the phone's."""
+        step = passtoken.current_step(time.time(), self.period)
+        return passtoken.sign(self.cid, step, Ed25519PrivateKey.generate())
+
+
 class Gate:
     """A gate device on the real WebSocket protocol."""
+
+    firmware = "test-1.0"
+    capabilities: tuple[str, ...] = ()
 
     def __init__(self, server: ServerProcess, device_id: str, secret: str) -> None:
         self.server = server
@@ -258,11 +626,17 @@ class Gate:
         self._n = 0
         self.pending: list[dict[str, Any]] = []
 
-    async def connect(self) -> Gate:
+    async def connect(self) -> Any:
         self.ws = await websockets.connect(self.server.ws + "/devices/ws", max_size=None)
-        await self.ws.send(
-            json.dumps({"type": "hello", "deviceId": self.device_id, "secret": self.secret, "firmware": "test-1.0"})
-        )
+        hello: dict[str, Any] = {
+            "type": "hello",
+            "deviceId": self.device_id,
+            "secret": self.secret,
+            "firmware": self.firmware,
+        }
+        if self.capabilities:
+            hello["capabilities"] = list(self.capabilities)
+        await self.ws.send(json.dumps(hello))
         self.welcome = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
         assert self.welcome["type"] == "welcome", self.welcome
         return self
@@ -304,3 +678,21 @@ class Gate:
             reply = await self.recv_type("decision")
             if reply.get("ref") == frame["ref"]:
                 return reply
+
+
+class OfflineGate(Gate):
+    """A device whose hello announces the `offline` capability: it gets snapshots and revocations."""
+
+    firmware = "test-offline-1.0"
+    capabilities = ("offline",)
+
+
+@contextlib.asynccontextmanager
+async def connected(gate: Gate) -> Any:
+    """The gate connected for the block, closed after it (whatever the block did to the link)."""
+    await gate.connect()
+    try:
+        yield gate
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(gate.close(), 5)

@@ -1,0 +1,53 @@
+"""`gatehouse serve` in a process forked from a parent that has already imported the server.
+
+A fresh interpreter spends most of a test server's start-up importing Strawberry, Tortoise,
+uvicorn, fpdf and the schema (about 1.5 s of CPU on the test machine); the suite starts
+hundreds of servers. The harness keeps one multiprocessing fork server per test process with
+those modules preloaded (PRELOAD) and forks each server from it: still a separate OS process
+running the real CLI entry point (`api.cli.main(["serve", ...])`) with its own environment,
+log, port and event loop, started and stopped with signals like any other.
+
+Nothing here may start a thread, open a connection or an event loop at import: the fork
+server imports this module and the server's modules, nothing more.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# What a server imports on its way to "Application startup complete".
+PRELOAD = [
+    "tests.server_child",
+    "api.cli",
+    "api.app",
+    "uvicorn",
+    "uvicorn.main",
+    "uvicorn.server",
+    "uvicorn.config",
+    "uvicorn.lifespan.on",
+    "uvicorn.loops.auto",
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.auto",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.protocols.http.h11_impl",
+    "uvicorn.protocols.websockets.websockets_sansio_impl",
+    "tortoise.backends.sqlite",
+    "tortoise.backends.asyncpg",
+    "asyncpg",
+    "redis.asyncio",
+]
+
+
+def run_cli(argv: list[str], env: dict[str, str], cwd: str, log_path: str) -> None:
+    """The child: the parent's environment replaced by `env`, output to `log_path`, then the CLI."""
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    from api.cli import main
+
+    sys.exit(main(argv))
