@@ -194,7 +194,10 @@ class Ids:
     people: dict[str, str]  # username → person id
     members: dict[str, list[str]]  # department name → usernames, by id
 
-    QUERY = "{ zones { id name } departments { id name } people(first: 100) { edges { node { id username department { name } } } } }"
+    QUERY = (
+        "{ zones { id name } departments { id name }"
+        " people(first: 100) { edges { node { id username department { name } } } } }"
+    )
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> Ids:
