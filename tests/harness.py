@@ -455,12 +455,12 @@ def error_codes(answer: dict[str, Any]) -> list[str | None]:
 
 
 class GraphQLClient:
-    """GraphQL over HTTP to one server, as one caller.
+    """GraphQL over HTTP to one server: the suite's one client.
 
-    The caller is a bearer `token`, or `as_` a demo user (whose token the template signed in);
-    `__call__`/`ok`/`op` may name another caller per request with `token=` (a token, or a demo
-    username). `op` posts a contract operation by name (with `operationName`, as the apps do)
-    from `operations`, an index of operation name → document text.
+    A client has a default caller (`token`); any request may name another with `as_` (a demo
+    username, whose token the template signed in, or a bearer token) or `token`. Every answer
+    is a 200 or 400, never a 500 nor an INTERNAL_SERVER_ERROR. `op` posts a contract operation
+    by name with its `operationName`, as the apps do, from `operations` (name → document).
     """
 
     def __init__(
@@ -474,10 +474,14 @@ class GraphQLClient:
     ) -> None:
         self.server = server
         self.demo = demo
-        self.operations = operations or {}
-        if as_ is not None:
-            token = self._token_of(as_)
-        self.token = token
+        self.operations = operations if operations is not None else {}
+        self.token = self._token_of(as_) if as_ is not None else token
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        """Demo username → the token that stands for it (a test may swap in a session of its own)."""
+        assert self.demo is not None
+        return self.demo.tokens
 
     def _token_of(self, caller: str) -> str:
         """A demo username stands for its token; anything else is a token already."""
@@ -485,53 +489,65 @@ class GraphQLClient:
             return self.demo.tokens[caller]
         return caller
 
-    def as_(self, caller: str | None) -> GraphQLClient:
-        """The same server as another caller: a demo username, a token, or None (anonymous)."""
+    def user(self, caller: str | None) -> GraphQLClient:
+        """This server, as another caller: a demo username, a token, or None (anonymous)."""
         client = GraphQLClient(self.server, demo=self.demo, operations=self.operations)
         client.token = None if caller is None else self._token_of(caller)
         return client
 
-    async def __call__(
+    async def raw(
         self,
         query: str,
         variables: dict[str, Any] | None = None,
-        token: str | None = None,
-        *,
-        operation: str | None = None,
+        as_: str | None = None,
+        op: str | None = None,
     ) -> dict[str, Any]:
-        """The answer (status 200 or 400, never a 500)."""
-        tok = self._token_of(token) if token is not None else self.token
-        body: dict[str, Any] = {"query": query, "variables": variables or {}}
-        if operation:
-            body["operationName"] = operation
-        headers = {"Authorization": f"Bearer {tok}"} if tok else {}
+        """The whole answer. `op` names a contract operation to send instead of `query`."""
+        token = self._token_of(as_) if as_ is not None else self.token
+        body: dict[str, Any] = {"query": self.operations[op] if op else query, "variables": variables or {}}
+        if op:
+            body["operationName"] = op
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with http_client() as client:
             r = await client.post(self.server.http + "/graphql", json=body, headers=headers)
         assert r.status_code in (200, 400), (r.status_code, r.text)
         answer: dict[str, Any] = r.json()
+        assert "INTERNAL_SERVER_ERROR" not in error_codes(answer), answer
         return answer
 
-    async def ok(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
-        body = await self(query, variables, token)
+    async def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None, *, as_: str | None = None
+    ) -> dict[str, Any]:
+        return await self.raw(query, variables, as_ if as_ is not None else token)
+
+    async def ok(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None, *, as_: str | None = None
+    ) -> Any:
+        """The `data` of an answer that must have no errors."""
+        body = await self.raw(query, variables, as_ if as_ is not None else token)
         assert not body.get("errors"), body
         return body["data"]
 
-    async def op(self, name: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+    async def op(self, name: str, variables: dict[str, Any] | None = None, as_: str | None = None) -> dict[str, Any]:
         """A contract operation, sent exactly as the apps send it; the whole answer."""
-        return await self(self.operations[name], variables, token, operation=name)
+        return await self.raw("", variables, as_, op=name)
 
-    async def op_ok(self, name: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
-        body = await self.op(name, variables, token)
+    async def op_ok(self, name: str, variables: dict[str, Any] | None = None, as_: str | None = None) -> Any:
+        body = await self.op(name, variables, as_)
         assert not body.get("errors"), body
         return body["data"]
+
+    async def sign_in(self, username: str, password: str) -> dict[str, Any]:
+        """The `login` payload (session and errors): a real password check on the server."""
+        data = await self.ok(LOGIN, {"u": username, "p": password})
+        payload: dict[str, Any] = data["login"]
+        return payload
 
     async def login(self, username: str, password: str) -> GraphQLClient:
-        """Signs in for real (a password check on the server); a client holding the new session."""
-        data = await self.ok(LOGIN, {"u": username, "p": password})
-        assert data["login"]["errors"] == [], data
-        client = self.as_(None)
-        client.token = data["login"]["session"]["accessToken"]
-        return client
+        """Signs in for real; a client holding the new session."""
+        payload = await self.sign_in(username, password)
+        assert payload["errors"] == [], payload
+        return self.user(payload["session"]["accessToken"])
 
 
 def operation_index(documents: dict[str, str]) -> dict[str, str]:
@@ -699,3 +715,52 @@ async def connected(gate: Gate) -> Any:
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(gate.close(), 5)
+
+
+# --------------------------------------------------------------------------- a site as the tests see it
+
+
+class World:
+    """A demo site served by a fresh server, as a test sees it: one client that can be any demo
+    user (`api`, `client(username)`), names → ids, the demo gate device (connected on first use)
+    and phones bound on demand. Test files extend it with their domain's steps."""
+
+    def __init__(self, site: Site, server: ServerProcess | None = None, operations: dict[str, str] | None = None):
+        assert site.demo is not None and site.ids is not None, "a World is a copy of the demo template"
+        self.site = site
+        self.server = server or site.servers[0]
+        self.demo: Demo = site.demo
+        self.ids: Ids = site.ids
+        self.api = GraphQLClient(self.server, demo=self.demo, operations=operations)
+        self.gate_: Gate | None = None
+        self.passes: dict[str, FreshPass] = {}
+
+    def client(self, username: str | None) -> GraphQLClient:
+        """The server as a demo user (signed in on the template), or anonymous."""
+        return self.api.user(username)
+
+    def gate_id(self, name: str) -> str:
+        return self.demo.gates[name]
+
+    async def connect_gate(self, gate_class: type[Gate] = Gate) -> Gate:
+        assert self.gate_ is None, "one connection of the demo device at a time"
+        self.gate_ = await gate_class(self.server, self.demo.device_id, self.demo.device_secret).connect()
+        return self.gate_
+
+    @property
+    def gate(self) -> Gate:
+        assert self.gate_ is not None
+        return self.gate_
+
+    async def pass_of(self, username: str) -> FreshPass:
+        """The user's phone, bound on first use, handing out tokens no gate has seen."""
+        if username not in self.passes:
+            fresh = FreshPass()
+            await fresh.phone.bind(self.client(username))
+            self.passes[username] = fresh
+        return self.passes[username]
+
+    async def close(self) -> None:
+        if self.gate_ is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.gate_.close(), 5)
