@@ -14,12 +14,10 @@ import asyncio
 import contextlib
 import io
 import re
-import shutil
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,7 +28,7 @@ from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 from PIL import Image
 
-from tests.harness import Demo, Gate, GraphQLClient, ServerProcess, Site
+from tests.harness import Demo, Gate, GraphQLClient, Ids, ServerProcess, Site
 
 LABEL = re.compile(r"^GHI1:A[A-Z2-7]{8}:[A-Z2-7]{8}$")
 
@@ -150,24 +148,19 @@ class Shop:
     server: ServerProcess
     demo: Demo
     api: GraphQLClient
+    ids: Ids
     paper: str = ""
     laptop: str = ""
     location: str = ""
     eng: str = ""
     fin: str = ""
-    clients: dict[str, GraphQLClient] = field(default_factory=dict)
-    ids: dict[str, str] = field(default_factory=dict)
 
     async def user(self, name: str) -> GraphQLClient:
-        if name not in self.clients:
-            client = await self.api.login(name, self.demo.passwords[name])
-            self.ids[name] = (await client.ok("{ me { id } }"))["me"]["id"]
-            self.clients[name] = client
-        return self.clients[name]
+        """The server as a demo user (signed in once, on the template)."""
+        return self.api.user(name)
 
     async def pid(self, name: str) -> str:
-        await self.user(name)
-        return self.ids[name]
+        return self.ids.people[name]
 
     def gate(self, name: str) -> str:
         return self.demo.gates[name]
@@ -262,36 +255,10 @@ class Shop:
         return [e["node"] for e in reversed(data["edges"])]
 
 
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    """The demo site loaded once; each test serves its own copy of the database."""
-    site = Site(tmp_path_factory.mktemp("items-demo"))
-    site.load_demo()
-    return site
-
-
 @pytest.fixture
-def item_site(tmp_path: Path, demo_template: Site) -> Iterator[Site]:
-    """A fresh copy of the demo database (same keys and passwords) behind its own server process."""
-    files = list(demo_template.tmp.glob("gatehouse.sqlite3*"))
-    assert files, "the demo database was not written"
-    for path in files:
-        shutil.copy(path, tmp_path / path.name)
-    site = Site(tmp_path)
-    site.env = {**demo_template.env, "GATEHOUSE_DATABASE_URL": f"sqlite://{tmp_path / 'gatehouse.sqlite3'}"}
-    site.demo = demo_template.demo
-    site.start_server()
-    try:
-        yield site
-    finally:
-        site.stop()
-
-
-@pytest.fixture
-async def shop(item_site: Site) -> Shop:
-    assert item_site.demo is not None
-    server = item_site.servers[0]
-    shop = Shop(server, item_site.demo, GraphQLClient(server))
+async def shop(server: ServerProcess, sqlite_site: Site) -> Shop:
+    assert sqlite_site.demo is not None and sqlite_site.ids is not None
+    shop = Shop(server, sqlite_site.demo, GraphQLClient(server, demo=sqlite_site.demo), sqlite_site.ids)
     wendy = await shop.user("wendy")
     items = {i["name"]: i for i in (await wendy.ok(ITEMS))["items"]}
     assert {n: (i["serialized"], i["inStock"]) for n, i in items.items()} == {
