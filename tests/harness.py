@@ -200,6 +200,11 @@ class Ids:
     )
 
     @classmethod
+    async def read(cls, server: ServerProcess, token: str) -> Ids:
+        """Read again now (after a test changed the site)."""
+        return cls.of(await GraphQLClient(server, token).ok(cls.QUERY))
+
+    @classmethod
     def of(cls, data: dict[str, Any]) -> Ids:
         members: dict[str, list[str]] = {}
         people: dict[str, str] = {}

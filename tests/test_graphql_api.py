@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from gatehouse_gate import passtoken
@@ -29,7 +28,7 @@ from graphql import OperationDefinitionNode, parse
 from api.demo import make_prc_id
 from mobile_contracts import documents
 from schema.root import schema
-from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
+from tests.harness import Demo, Gate, GraphQLClient, Ids, Phone, ServerProcess, Site, SiteTemplate
 
 # --------------------------------------------------------------------------- documents
 
@@ -79,18 +78,9 @@ async def post(
     token: str | None = None,
     operation: str | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"query": query, "variables": variables or {}}
-    if operation:
-        body["operationName"] = operation
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(timeout=30) as client:
-        r = await client.post(server.http + "/graphql", json=body, headers=headers)
-    assert r.status_code != 500, r.text
-    assert r.status_code in (200, 400), (r.status_code, r.text)
-    answer: dict[str, Any] = r.json()
-    for error in answer.get("errors") or []:
-        assert error.get("extensions", {}).get("code") != "INTERNAL_SERVER_ERROR", answer
-    return answer
+    """One request (never a 500, never an internal error); `operation` names the operation to run."""
+    client = GraphQLClient(server, operations={operation: query} if operation else None)
+    return await client.raw(query, variables, token, op=operation)
 
 
 async def ok(
@@ -118,8 +108,8 @@ async def login(server: ServerProcess, username: str, password: str) -> dict[str
 
 
 async def token_of(server: ServerProcess, demo: Demo, username: str) -> str:
-    session = await login(server, username, demo.passwords[username])
-    return str(session["accessToken"])
+    """The demo user's access token (signed in once, on the session's template)."""
+    return demo.tokens[username]
 
 
 async def subscribe_first(
@@ -142,26 +132,6 @@ async def subscribe_first(
 
 
 # --------------------------------------------------------------------------- site helpers
-
-
-class Ids:
-    """Names → ids of the demo site, read through the API as admin."""
-
-    def __init__(self, zones: dict[str, str], departments: dict[str, str], people: dict[str, str]) -> None:
-        self.zones = zones
-        self.departments = departments
-        self.people = people
-
-    @classmethod
-    async def read(cls, server: ServerProcess, admin: str) -> Ids:
-        site = await ok(server, "Site", token=admin)
-        deps = (await post(server, DEPARTMENTS, token=admin))["data"]["departments"]
-        people = await ok(server, "People", {"first": 100}, admin)
-        return cls(
-            {z["name"]: z["id"] for z in site["zones"]},
-            {d["name"]: d["id"] for d in deps},
-            {e["node"]["username"]: e["node"]["id"] for e in people["people"]["edges"]},
-        )
 
 
 SNAPSHOT = """query {
@@ -278,20 +248,9 @@ async def admin(server: ServerProcess, demo: Demo) -> str:
 
 
 @pytest.fixture
-async def ids(server: ServerProcess, admin: str) -> Ids:
-    return await Ids.read(server, admin)
-
-
-@pytest.fixture(scope="module")
-def shared_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Demo]]:
-    """One server for the tests that leave the site as they found it (refusals compare before and after)."""
-    site = Site(tmp_path_factory.mktemp("refusals"))
-    demo = site.load_demo()
-    server = site.start_server()
-    try:
-        yield server, demo
-    finally:
-        site.stop()
+def ids(sqlite_site: Site) -> Ids:
+    assert sqlite_site.ids is not None
+    return sqlite_site.ids
 
 
 @dataclass
@@ -304,16 +263,16 @@ class Shared:
     ids: Ids
 
 
-_shared: dict[int, Shared] = {}
-
-
-@pytest.fixture
-async def shared(shared_site: tuple[ServerProcess, Demo]) -> Shared:
-    server, demo = shared_site
-    if server.port not in _shared:  # signing in costs a password hash: once per module
-        admin = await token_of(server, demo, "admin")
-        _shared[server.port] = Shared(server, demo, admin, await Ids.read(server, admin))
-    return _shared[server.port]
+@pytest.fixture(scope="module")
+def shared(demo_template: SiteTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    """One server for the tests that leave the site as they found it (refusals compare before and after)."""
+    site = demo_template.sqlite_copy(tmp_path_factory.mktemp("refusals"))
+    server = site.start_server()
+    assert site.demo is not None and site.ids is not None
+    try:
+        yield Shared(server, site.demo, site.demo.tokens["admin"], site.ids)
+    finally:
+        site.stop()
 
 
 def test_every_console_and_employee_operation_is_covered() -> None:
