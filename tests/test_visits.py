@@ -61,7 +61,7 @@ from resolvers.core.settings import Settings
 from resolvers.runtime import Runtime
 from resolvers.visits import visits
 from resolvers.visits.upkeep import alert_overstays, anonymise_old_visits
-from tests.harness import Demo, Gate, Phone, ServerProcess
+from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site, http_client
 
 # --------------------------------------------------------------------------- contract documents
 
@@ -117,17 +117,8 @@ async def post(
     operation: str | None = None,
 ) -> dict[str, Any]:
     """One GraphQL request over HTTP; never a 500 and never an internal error."""
-    body: dict[str, Any] = {"query": query, "variables": variables or {}}
-    if operation:
-        body["operationName"] = operation
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(timeout=30) as client:
-        r = await client.post(server.http + "/graphql", json=body, headers=headers)
-    assert r.status_code in (200, 400), (r.status_code, r.text)
-    answer: dict[str, Any] = r.json()
-    for error in answer.get("errors") or []:
-        assert error.get("extensions", {}).get("code") != "INTERNAL_SERVER_ERROR", answer
-    return answer
+    client = GraphQLClient(server, operations={operation: query} if operation else None)
+    return await client.raw(query, variables, token, op=operation)
 
 
 async def send(
@@ -214,24 +205,12 @@ class SiteView:
         return self.demo.gates[name]
 
 
-async def login(server: ServerProcess, username: str, password: str) -> str:
-    data = await ok(server, "Login", {"username": username, "password": password})
-    assert data["login"]["errors"] == [], data
-    return str(data["login"]["session"]["accessToken"])
-
-
 @pytest.fixture
-async def site(server: ServerProcess, demo: Demo) -> SiteView:
-    tokens = {u: await login(server, u, demo.passwords[u]) for u in USERS}
-    zones = (await ok(server, "Site", token=tokens["admin"]))["zones"]
-    people = (await ok(server, "People", {"first": 100}, tokens["admin"]))["people"]["edges"]
-    return SiteView(
-        server,
-        demo,
-        tokens,
-        {z["name"]: z["id"] for z in zones},
-        {e["node"]["username"]: e["node"]["id"] for e in people if e["node"]["username"]},
-    )
+def site(server: ServerProcess, sqlite_site: Site) -> SiteView:
+    """The demo users signed in (once, on the session's template) and the site's names → ids."""
+    demo, ids = sqlite_site.demo, sqlite_site.ids
+    assert demo is not None and ids is not None
+    return SiteView(server, demo, {u: demo.tokens[u] for u in USERS}, ids.zones, ids.people)
 
 
 @pytest.fixture
@@ -440,7 +419,7 @@ async def issue_badge(site: SiteView, visit_id: str) -> dict[str, Any]:
 
 async def get_file(server: ServerProcess, url: str, token: str | None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with http_client() as client:
         return await client.get(server.http + url, headers=headers)
 
 
