@@ -8,12 +8,14 @@ the machine promises both. The run ends with the time each test file took and th
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -32,6 +34,7 @@ from tests.harness import (
 )
 
 os.environ.setdefault("GATEHOUSE_TIME_ZONE", "UTC")
+T = TypeVar("T")
 
 
 def _host_port(url: str, default: int) -> tuple[str, int]:
@@ -68,16 +71,23 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> SiteTemplate:
     return SiteTemplate.build(tmp_path_factory.mktemp("demo-template"))
 
 
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to completion from sync code, even inside a running event loop (a session
+    fixture may first be asked for by `request.getfixturevalue` in an async test)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 @pytest.fixture(scope="session")
 def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteTemplate]:
     """The demo site on a PostgreSQL database of its own, loaded once per session; tests clone it."""
     require("PostgreSQL", POSTGRES_URL, 5432)
-    url = asyncio.run(create_postgres_database())
+    url = _run(create_postgres_database())
     try:
         yield SiteTemplate.build(tmp_path_factory.mktemp("postgres-template"), url)
     finally:
         with contextlib.suppress(Exception):
-            asyncio.run(drop_postgres_database(url))
+            _run(drop_postgres_database(url))
 
 
 # --------------------------------------------------------------------------- a site per test

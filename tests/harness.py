@@ -737,25 +737,27 @@ class World:
         self.demo: Demo = site.demo
         self.ids: Ids = site.ids
         self.api = GraphQLClient(self.server, demo=self.demo, operations=operations)
-        self.gate_: Gate | None = None
+        self.device_: Gate | None = None
         self.passes: dict[str, FreshPass] = {}
 
     def client(self, username: str | None) -> GraphQLClient:
         """The server as a demo user (signed in on the template), or anonymous."""
         return self.api.user(username)
 
-    def gate_id(self, name: str) -> str:
+    def gate(self, name: str) -> str:
+        """The id of the demo gate called `name`."""
         return self.demo.gates[name]
 
-    async def connect_gate(self, gate_class: type[Gate] = Gate) -> Gate:
-        assert self.gate_ is None, "one connection of the demo device at a time"
-        self.gate_ = await gate_class(self.server, self.demo.device_id, self.demo.device_secret).connect()
-        return self.gate_
+    async def connect_device(self, gate_class: type[Gate] = Gate) -> Gate:
+        """The demo's gate device (it serves every demo gate), connected."""
+        assert self.device_ is None, "one connection of the demo device at a time"
+        self.device_ = await gate_class(self.server, self.demo.device_id, self.demo.device_secret).connect()
+        return self.device_
 
     @property
-    def gate(self) -> Gate:
-        assert self.gate_ is not None
-        return self.gate_
+    def device(self) -> Gate:
+        assert self.device_ is not None
+        return self.device_
 
     async def pass_of(self, username: str) -> FreshPass:
         """The user's phone, bound on first use, handing out tokens no gate has seen."""
@@ -766,6 +768,6 @@ class World:
         return self.passes[username]
 
     async def close(self) -> None:
-        if self.gate_ is not None:
+        if self.device_ is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.gate_.close(), 5)
+                await asyncio.wait_for(self.device_.close(), 5)

@@ -92,11 +92,11 @@ class World(harness.World):
     """A fresh copy of the demo site on its own server: nothing leaks between tests."""
 
     async def scan(self, username: str, gate_name: str, direction: str | None = "IN") -> dict[str, Any]:
-        if self.gate_ is None:
-            await self.connect_gate()
+        if self.device_ is None:
+            await self.connect_device()
         p = await self.pass_of(username)
         both = gate_name in ("Engineering door", "Finance door")
-        return await self.gate.scan(self.gate_id(gate_name), await p.token(), direction if both else None)
+        return await self.device.scan(self.gate(gate_name), await p.token(), direction if both else None)
 
     async def grant(self, as_: str, **input: Any) -> dict[str, Any]:
         data = await self.api.ok(GRANT, {"input": input}, as_=as_)
@@ -519,7 +519,7 @@ async def test_unused_grants(world: World) -> None:
 async def test_offboarding_ends_passes_sessions_and_tells_the_gates(world: World) -> None:
     w = world
     # A device that decides offline holds credentials: it is the one told of revocations.
-    await w.connect_gate(OfflineGate)
+    await w.connect_device(OfflineGate)
     session = await w.api.sign_in("alice", w.demo.passwords["alice"])
     assert session["errors"] == []
     old_access, old_refresh = session["session"]["accessToken"], session["session"]["refreshToken"]
@@ -534,7 +534,7 @@ async def test_offboarding_ends_passes_sessions_and_tells_the_gates(world: World
         "employee": {"id": w.ids.people["alice"], "status": "OFFBOARDED"},
         "errors": [],
     }
-    frame = await w.gate.recv_type("revoke")
+    frame = await w.device.recv_type("revoke")
     assert frame == {"type": "revoke", "credentialIds": [alice_pass.phone.cid]}
 
     reply = await w.scan("alice", "Engineering door")
@@ -570,7 +570,7 @@ async def test_offboarding_ends_passes_sessions_and_tells_the_gates(world: World
     repeat = await w.api.op("OffboardEmployee", {"id": w.ids.people["alice"]}, as_="hr")
     assert repeat["data"]["offboardEmployee"]["employee"]["status"] == "OFFBOARDED"
     with pytest.raises(asyncio.TimeoutError):
-        await w.gate.recv_type("revoke", timeout=1.5)
+        await w.device.recv_type("revoke", timeout=1.5)
 
 
 async def test_offboarding_revokes_the_persons_own_grants(world: World) -> None:
