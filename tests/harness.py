@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import websockets
@@ -40,6 +40,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 GATEHOUSE = [sys.executable, "-m", "api.cli"]
 POSTGRES_URL = os.environ.get("GATEHOUSE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("GATEHOUSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Servers are forked from a process that has imported the server once (tests/server_child.py);
 # GATEHOUSE_TEST_FORK=0 starts each one as a fresh `python -m api.cli serve` instead.
@@ -771,3 +772,38 @@ class World:
         if self.device_ is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.device_.close(), 5)
+
+
+# --------------------------------------------------------------------------- time a test moves
+
+
+class SteppedClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock a test moves forward: timers (`asyncio.sleep`, `call_later`,
+    timeouts) fall due when the test says time has passed, not when the machine gets round to it.
+    For code that runs in the test's own process (the gate agent, the offline decider)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.offset
+
+    async def advance(self, seconds: float) -> None:
+        """Let `seconds` pass on this loop's clock, then run what fell due (and what that wakes)."""
+        self.offset += seconds
+        for _ in range(20):  # turns of the loop, not time: due timers run, then the tasks they resume
+            await asyncio.sleep(0)
+
+
+async def on_stepped_clock(scenario: Callable[[SteppedClockLoop], Awaitable[T]]) -> T:
+    """Run `scenario(loop)` on a SteppedClockLoop of its own (in a worker thread, beside the test's loop)."""
+
+    def run() -> T:
+        loop = SteppedClockLoop()
+        try:
+            return loop.run_until_complete(scenario(loop))
+        finally:
+            loop.close()
+
+    return await asyncio.to_thread(run)
