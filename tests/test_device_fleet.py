@@ -10,18 +10,16 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from gatehouse_gate import passtoken
 from websockets.exceptions import ConnectionClosed
 
 from api.demo import make_prc_id
-from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
+from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site, connected, http_client
 
 PERIOD = passtoken.DEFAULT_PERIOD
 
@@ -94,7 +92,8 @@ PLANS = "query($d: ID) { maintenancePlans(deviceId: $d) { id deviceId kind inter
 
 
 async def login(api: GraphQLClient, demo: Demo, username: str) -> GraphQLClient:
-    return await api.login(username, demo.passwords[username])
+    """The demo user (signed in once, on the session's template)."""
+    return GraphQLClient(api.server, demo=demo, as_=username)
 
 
 async def register_device(admin: GraphQLClient, name: str, gate_ids: list[str]) -> tuple[str, str]:
@@ -163,16 +162,6 @@ async def connect_refused_with(server: ServerProcess, device_id: str, secret: st
         return await close_code(ws)
 
 
-@contextlib.asynccontextmanager
-async def connected(gate: Gate) -> AsyncIterator[Gate]:
-    await gate.connect()
-    try:
-        yield gate
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(gate.close(), 5)
-
-
 async def next_commands(gate: Gate, count: int, timeout: float = 10) -> list[dict[str, Any]]:
     """The next `count` command frames (including any already set aside in `pending`)."""
     commands = [f for f in gate.pending if f.get("type") == "command"]
@@ -225,7 +214,7 @@ async def test_200_devices_reconnecting_at_once_lose_no_event(
     exit_gate = demo.gates["Lobby turnstile out"]  # OUT: anyone with a valid pass may leave
     admin = await login(api, demo, "admin")
 
-    async with httpx.AsyncClient(base_url=server.http, timeout=30) as http:
+    async with http_client(base_url=server.http, timeout=30) as http:
 
         async def call(query: str, variables: dict[str, Any], token: str | None = None) -> Any:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -306,7 +295,7 @@ async def test_200_devices_reconnecting_at_once_lose_no_event(
     watched: list[dict[str, Any]] = []
 
     async def ask_me() -> None:
-        async with httpx.AsyncClient(base_url=server.http, timeout=10) as http:
+        async with http_client(base_url=server.http, timeout=10) as http:
             while not stop.is_set():
                 r = await http.post(
                     "/graphql",
