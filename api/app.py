@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from api import label_routes, report_routes
+from api import label_routes, report_routes, sql_log
 from devices.endpoint import device_endpoint
 from devices.hub import DeviceHub
 from resolvers.attendance.anomalies import AnomalyDetector
@@ -101,6 +101,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.sql_log is not None:
+            sql_log.enable(settings.sql_log)
         applied = await db.start(settings.database_url)
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
