@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from api import label_routes, report_routes
+from api import label_routes, report_routes, sql_log
 from api.graphql_http import GatehouseGraphQL
 from devices.endpoint import device_endpoint
 from devices.hub import DeviceHub
@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.sql_log is not None:
+            sql_log.enable(settings.sql_log)
         applied = await db.start(settings.database_url)
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
