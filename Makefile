@@ -44,4 +44,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.attendance_bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/graphql_http_audit/node_modules
