@@ -174,8 +174,9 @@ class Demo:
     device_id: str
     device_secret: str
     gates: dict[str, str]
-    # Access tokens of the demo users, signed in once on the template (see SiteTemplate).
+    # The sessions of the demo users, signed in once on the template (see SiteTemplate).
     tokens: dict[str, str] = field(default_factory=dict)
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str) -> Demo:
@@ -414,6 +415,7 @@ class SiteTemplate:
                     login = ask(LOGIN, {"u": username, "p": demo.passwords[username]})["login"]
                     assert login["errors"] == [], login
                     demo.tokens[username] = login["session"]["accessToken"]
+                    demo.refresh_tokens[username] = login["session"]["refreshToken"]
                 ids = Ids.of(ask(Ids.QUERY, {}, demo.tokens["admin"]))
         finally:
             site.stop()  # a clean shutdown folds SQLite's write-ahead log into the file
@@ -442,6 +444,7 @@ class SiteTemplate:
             self.demo.device_secret,
             dict(self.demo.gates),
             dict(self.demo.tokens),
+            dict(self.demo.refresh_tokens),
         )
         site.ids = self.ids
         return site

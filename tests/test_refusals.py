@@ -32,7 +32,7 @@ from graphql import OperationDefinitionNode, OperationType, parse
 from mobile_contracts import documents
 from resolvers.core.crypto import Keys
 from resolvers.people.auth_tokens import issue_access_token
-from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
+from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site, SiteTemplate, http_client
 
 # --------------------------------------------------------------------------- documents
 
@@ -238,7 +238,7 @@ CASES = [(op, caller) for op in TABLE for caller in CALLERS]
 
 async def post(server: ServerProcess, body: Any, token: str | None = None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with http_client() as client:
         if isinstance(body, (str, bytes)):
             r = await client.post(
                 server.http + "/graphql", content=body, headers={**headers, "Content-Type": "application/json"}
@@ -332,29 +332,22 @@ def foreign_token(ctx: Ctx, username: str) -> str:
 # --------------------------------------------------------------------------- fixtures
 
 
-def _sync_post(server: ServerProcess, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    r = httpx.post(server.http + "/graphql", json={"query": query, "variables": variables}, headers=headers)
-    body = r.json()
-    assert not body.get("errors"), body
-    return body["data"]
-
-
 @pytest.fixture(scope="module")
-def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
+def ctx(demo_template: SiteTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
     """One demo site for the whole table: every case either is refused or writes nothing that matters."""
-    site = Site(tmp_path_factory.mktemp("refusals"))
-    demo = site.load_demo()
+    site = demo_template.sqlite_copy(tmp_path_factory.mktemp("refusals"))
     server = site.start_server()
+    demo, ids = demo_template.demo, demo_template.ids
     try:
-        login = "mutation($u:String!,$p:String!){login(username:$u,password:$p){session{accessToken refreshToken}}}"
-        tokens, refresh_tokens = {}, {}
-        for user in (*USERS, "bob"):
-            session = _sync_post(server, login, {"u": user, "p": demo.passwords[user]})["login"]["session"]
-            tokens[user], refresh_tokens[user] = session["accessToken"], session["refreshToken"]
-        people = _sync_post(server, "query{people(first:100){edges{node{id username}}}}", {}, tokens["admin"])
-        by_name = {e["node"]["username"]: e["node"]["id"] for e in people["people"]["edges"]}
-        yield Ctx(site, server, demo, tokens, refresh_tokens, by_name)
+        users = (*USERS, "bob")  # signed in on the template
+        yield Ctx(
+            site,
+            server,
+            demo,
+            {u: demo.tokens[u] for u in users},
+            {u: demo.refresh_tokens[u] for u in users},
+            dict(ids.people),
+        )
     finally:
         site.stop()
 
