@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import mmap
 import multiprocessing
 import os
 import re
@@ -20,12 +21,14 @@ import secrets
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -224,6 +227,50 @@ class Ids:
         )
 
 
+# --------------------------------------------------------------------------- the servers' clock
+
+
+class ServerClock:
+    """The wall clock of a site's servers, which the test moves forward instead of waiting.
+
+    The servers read the time through `resolvers.core.clock`; the harness's servers read it as the
+    real clock plus an offset kept in a small file both sides map (tests/server_child.py). The
+    test's phones sign pass tokens on the same clock. Offsets only grow: time never runs back."""
+
+    def __init__(self, path: Path) -> None:
+        path.write_bytes(struct.pack("d", 0.0))
+        self.path = path
+        fd = os.open(path, os.O_RDWR)
+        self._shared = mmap.mmap(fd, 8)
+        os.close(fd)
+
+    @property
+    def offset(self) -> float:
+        value: float = struct.unpack_from("d", self._shared)[0]
+        return value
+
+    def unix(self) -> float:
+        return time.time() + self.offset
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.unix(), UTC)
+
+    def advance(self, seconds: float) -> None:
+        assert seconds >= 0, "the servers' clock only moves forward"
+        struct.pack_into("d", self._shared, 0, self.offset + seconds)
+
+    def advance_to(self, moment: datetime) -> None:
+        """The servers' time is now `moment` (if it was not later already)."""
+        self.advance(max(0.0, (moment - self.now()).total_seconds()))
+
+    def start_of_step(self, period: int = passtoken.DEFAULT_PERIOD) -> float:
+        """Move just past the next pass-token step boundary: a whole step lies ahead, so tokens of
+        steps −1, 0 and +1 stay valid for the next 14 s whatever the machine's load. The time."""
+        now = self.unix()
+        self.advance(period - now % period + 0.05)
+        return self.unix()
+
+
 # --------------------------------------------------------------------------- server processes
 
 
@@ -283,6 +330,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | _ForkedProcess | None = None
     log_path: Path | None = None
+    clock: ServerClock | None = None  # when the server follows a test clock
 
     @property
     def http(self) -> str:
@@ -306,7 +354,11 @@ class ServerProcess:
         else:
             with open(self.log_path, "wb") as log:
                 self.proc = subprocess.Popen(
-                    [*GATEHOUSE, *argv], cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                    [sys.executable, "-m", "tests.server_child", *argv],
+                    cwd=PROJECT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -351,6 +403,8 @@ class Site:
         if redis_url:
             self.env["GATEHOUSE_REDIS_URL"] = redis_url
             self.env["GATEHOUSE_REDIS_PREFIX"] = f"ghtest:{uuid.uuid4().hex[:8]}:"
+        self.clock = ServerClock(tmp / "clock")
+        self.env["GATEHOUSE_TEST_CLOCK_FILE"] = str(self.clock.path)
         self.servers: list[ServerProcess] = []
         self.demo: Demo | None = None
         self.ids: Ids | None = None
@@ -372,7 +426,7 @@ class Site:
         return self.demo
 
     def start_server(self, **extra_env: str) -> ServerProcess:
-        server = ServerProcess(env={**self.env, **extra_env})
+        server = ServerProcess(env={**self.env, **extra_env}, clock=self.clock)
         server.start(self.tmp)
         self.servers.append(server)
         return server
@@ -577,9 +631,13 @@ def operation_index(documents: dict[str, str]) -> dict[str, str]:
 class Phone:
     """A phone holding its own Ed25519 key, as the employee app does."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: ServerClock | None = None) -> None:
         self.key = Ed25519PrivateKey.generate()
         self.cid: str | None = None
+        self.clock = clock  # a phone bound through a server keeps that server's time
+
+    def time(self) -> float:
+        return self.clock.unix() if self.clock is not None else time.time()
 
     @property
     def public_key(self) -> str:
@@ -594,11 +652,13 @@ class Phone:
         )
         assert data["bindPhone"]["errors"] == [], data
         self.cid = data["bindPhone"]["credential"]["id"]
+        if self.clock is None:
+            self.clock = client.server.clock
         return self.cid
 
     def token(self, at: float | None = None, step_offset: int = 0) -> str:
         assert self.cid is not None
-        step = passtoken.current_step(time.time() if at is None else at, 15) + step_offset
+        step = passtoken.current_step(self.time() if at is None else at, 15) + step_offset
         return passtoken.sign(self.cid, step, self.key)
 
 
@@ -620,7 +680,7 @@ class FreshPass:
 
     async def fresh(self) -> str:
         while True:
-            now = time.time()
+            now = self.phone.time()
             current = passtoken.current_step(now, self.period)
             boundary = (current + 1) * self.period
             for step in (current + 1, current, current - 1):
@@ -628,14 +688,17 @@ class FreshPass:
                     continue
                 self.used.add(step)
                 return passtoken.sign(self.cid, step, self.phone.key)
-            # Every step the server accepts now has been shown: the real clock must move on.
-            await asyncio.sleep(boundary - now + 0.05)
+            # Every step the server accepts now has been shown: time must move on to the next one.
+            if self.phone.clock is not None:
+                self.phone.clock.advance(boundary - now + 0.05)
+            else:
+                await asyncio.sleep(boundary - now + 0.05)
 
     token = fresh
 
     def forged(self) -> str:
         """This credential's id and a current step, signed with a key that is not the phone's."""
-        step = passtoken.current_step(time.time(), self.period)
+        step = passtoken.current_step(self.phone.time(), self.period)
         return passtoken.sign(self.cid, step, Ed25519PrivateKey.generate())
 
 

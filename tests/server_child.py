@@ -8,7 +8,8 @@ running the real CLI entry point (`api.cli.main(["serve", ...])`) with its own e
 log, port and event loop, started and stopped with signals like any other.
 
 Nothing here may start a thread, open a connection or an event loop at import: the fork
-server imports this module and the server's modules, nothing more.
+server imports this module and the server's modules, nothing more. The same entry point
+also puts a server on the test's clock (`follow_test_clock`).
 """
 
 from __future__ import annotations
@@ -39,8 +40,47 @@ PRELOAD = [
 ]
 
 
+CLOCK_FILE = "GATEHOUSE_TEST_CLOCK_FILE"
+
+
+def follow_test_clock(path: str) -> None:
+    """Read the time as the real clock plus the offset the test keeps in `path` (tests/harness.py
+    ServerClock). Every rule that looks at the time reads `resolvers.core.clock`; so the test moves
+    a visit past its end, a loan past its return date or a pass token into a fresh step without
+    waiting for it. Timers (`asyncio.sleep`, heartbeats) keep the machine's own monotonic clock."""
+    import mmap
+    import struct
+    import time
+    from datetime import UTC, datetime
+
+    from resolvers.core import clock
+
+    fd = os.open(path, os.O_RDONLY)
+    shared = mmap.mmap(fd, 8, prot=mmap.PROT_READ)
+    os.close(fd)
+
+    def unix() -> float:
+        offset: float = struct.unpack_from("d", shared)[0]
+        return time.time() + offset
+
+    def now() -> datetime:
+        return datetime.fromtimestamp(unix(), UTC)
+
+    clock.unix = unix
+    clock.now = now
+
+
+def main(argv: list[str]) -> int:
+    """The CLI, on the test's clock when the environment names one."""
+    if os.environ.get(CLOCK_FILE):
+        follow_test_clock(os.environ[CLOCK_FILE])
+    from api.cli import main as cli
+
+    return cli(argv)
+
+
 def run_cli(argv: list[str], env: dict[str, str], cwd: str, log_path: str) -> None:
-    """The child: the parent's environment replaced by `env`, output to `log_path`, then the CLI."""
+    """The forked child: the parent's environment replaced by `env`, output to `log_path`, then the CLI."""
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -48,6 +88,8 @@ def run_cli(argv: list[str], env: dict[str, str], cwd: str, log_path: str) -> No
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
-    from api.cli import main
-
     sys.exit(main(argv))
+
+
+if __name__ == "__main__":  # GATEHOUSE_TEST_FORK=0: a fresh interpreter per server
+    sys.exit(main(sys.argv[1:]))

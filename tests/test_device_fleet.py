@@ -122,7 +122,7 @@ class Tokens:
 
     def next(self, phone: Phone) -> str:
         assert phone.cid is not None
-        current = passtoken.current_step(time.time(), PERIOD)
+        current = passtoken.current_step(phone.time(), PERIOD)
         for step in (current, current + 1):
             if (phone.cid, step) not in self.used:
                 self.used.add((phone.cid, step))
@@ -137,14 +137,11 @@ def stranger_token() -> str:
     return phone.token()
 
 
-async def settle_into_step(min_left: float) -> float:
-    """Now, after the next step boundary if fewer than `min_left` seconds of this step remain."""
-    now = time.time()
-    left = PERIOD - (now % PERIOD)
-    if left < min_left:
-        await asyncio.sleep(left + 0.05)
-        now = time.time()
-    return now
+async def settle_into_step(server: ServerProcess, min_left: float) -> float:
+    """Now, at the start of a step (the server's clock moves just past the next boundary), so at
+    least `min_left` seconds of it remain however slow the machine is."""
+    assert server.clock is not None and min_left < PERIOD
+    return server.clock.start_of_step(PERIOD)
 
 
 async def close_code(ws: Any, timeout: float = 10) -> int | None:
@@ -268,7 +265,7 @@ async def test_200_devices_reconnecting_at_once_lose_no_event(
 
     # Round one: each device scans a distinct valid token. Steps −1, 0 and +1 are accepted only
     # while this step lasts, so start with enough of it left.
-    now = await settle_into_step(min_left=10)
+    now = await settle_into_step(server, min_left=10)
     step = passtoken.current_step(now, PERIOD)
     plan = [(phone, name, s) for s in (step - 1, step, step + 1) for phone, name in phones][:DEVICES]
     first_frames = [

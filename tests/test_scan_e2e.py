@@ -181,18 +181,14 @@ async def connected(server: ServerProcess, device_id: str, secret: str) -> Async
             await asyncio.wait_for(gate.close(), 5)
 
 
-async def settle_into_step(min_left: float = 8.0) -> float:
-    """Now, moved past a step boundary if fewer than `min_left` seconds of this step remain.
+async def settle_into_step(server: ServerProcess) -> float:
+    """Now, at the start of a step: the server's clock moves just past the next step boundary.
 
     Tokens of steps −1, 0 and +1 are all accepted only while the current step lasts; a test
-    that uses the step before must not straddle a boundary.
+    that uses the step before must not straddle a boundary, however slow the machine is.
     """
-    now = time.time()
-    left = PERIOD - (now % PERIOD)
-    if left < min_left:
-        await asyncio.sleep(left + 0.05)
-        now = time.time()
-    return now
+    assert server.clock is not None
+    return server.clock.start_of_step(PERIOD)
 
 
 def decision_of(reply: dict[str, Any]) -> tuple[bool, str]:
@@ -559,7 +555,7 @@ async def test_grants_open_own_zone_and_ancestors_but_not_siblings(
     _dave, dave_phone = await bound_phone(api, demo, "dave")
     admin = await login(api, demo, "admin")
     eng, lobby_in = demo.gates[ENGINEERING], demo.gates[LOBBY_IN]
-    t0 = await settle_into_step()  # uses the step before: must not straddle a boundary
+    t0 = await settle_into_step(server)  # uses the step before: must not straddle a boundary
     async with connected(server, demo.device_id, demo.device_secret) as gate:
         # Finance's grant does not reach the Engineering office (a sibling).
         assert_denied(await gate.scan(eng, bob_phone.token(at=t0), direction="IN"), "no_access")
@@ -582,7 +578,7 @@ async def test_hard_anti_passback_refuses_second_entry_until_exit(
 ) -> None:
     alice, phone = await bound_phone(api, demo, "alice")
     lobby_in, lobby_out = demo.gates[LOBBY_IN], demo.gates[LOBBY_OUT]
-    t0 = await settle_into_step()  # uses the step before: must not straddle a boundary
+    t0 = await settle_into_step(server)  # uses the step before: must not straddle a boundary
     async with connected(server, demo.device_id, demo.device_secret) as gate:
         assert_granted(await gate.scan(lobby_in, phone.token(at=t0)), lobby_in, "Alice Li")
         assert_denied(await gate.scan(lobby_in, phone.token(at=t0, step_offset=1)), "anti_passback")
