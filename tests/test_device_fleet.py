@@ -19,7 +19,7 @@ from gatehouse_gate import passtoken
 from websockets.exceptions import ConnectionClosed
 
 from api.demo import make_prc_id
-from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site, connected, http_client
+from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site, connected, eventually, http_client
 
 PERIOD = passtoken.DEFAULT_PERIOD
 
@@ -312,8 +312,9 @@ async def test_200_devices_reconnecting_at_once_lose_no_event(
 
     background = [asyncio.create_task(ask_me()), asyncio.create_task(keep_scanning())]
     try:
-        await asyncio.sleep(0.3)
-        # Every device loses its link at once, without a close handshake ...
+        # The console and the watcher are both at work ...
+        await eventually(lambda: bool(me_answers and watched), 30, "the background traffic to start")
+        # ... when every device loses its link at once, without a close handshake ...
         for g in gates:
             g.ws.transport.abort()
         # ... and all come back at once: the first scan again (same ref), then a new one.
@@ -329,7 +330,8 @@ async def test_200_devices_reconnecting_at_once_lose_no_event(
             asyncio.gather(*(come_back(g, f, t) for g, f, t in zip(gates, first_frames, second_tokens, strict=True))),
             45,
         )
-        await asyncio.sleep(0.3)
+        # ... and the console and the watcher kept going throughout (at least five answers each).
+        await eventually(lambda: len(me_answers) >= 5 and len(watched) >= 5, 30, "five answers of each kind")
     finally:
         stop.set()
         results = await asyncio.gather(*background, return_exceptions=True)
