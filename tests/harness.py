@@ -5,6 +5,10 @@ A `Site` is a database loaded with the demo site, served by one or more real
 session (`gatehouse demo` into a `SiteTemplate`, every demo user signed in once); each
 test serves its own copy of that database (a file copy on SQLite, `CREATE DATABASE ...
 TEMPLATE` on PostgreSQL), so nothing leaks between tests and no test pays for the load.
+
+Servers are forked from a process that imported the server once (tests/server_child.py)
+and read the time on their site's `ServerClock`, which a test moves forward instead of
+waiting. `GraphQLClient` is the suite's one client; `World` is a site as a test sees it.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ REDIS_URL = os.environ.get("GATEHOUSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Servers are forked from a process that has imported the server once (tests/server_child.py);
-# GATEHOUSE_TEST_FORK=0 starts each one as a fresh `python -m api.cli serve` instead.
+# GATEHOUSE_TEST_FORK=0 starts each one in a fresh interpreter instead (`python -m tests.server_child serve`).
 FORK_SERVERS = os.environ.get("GATEHOUSE_TEST_FORK", "1").lower() not in ("0", "false", "no")
 # Tokens signed in on the template outlive any test session.
 TEMPLATE_TOKEN_MINUTES = "720"
