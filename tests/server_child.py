@@ -19,6 +19,9 @@ import sys
 
 # What a server imports on its way to "Application startup complete".
 PRELOAD = [
+    # The parent's main script (pytest's), which multiprocessing would otherwise import again
+    # in every child before running it; imported once here, the children find it loaded.
+    "__main__",
     "tests.server_child",
     "api.cli",
     "api.app",
