@@ -40,6 +40,7 @@ PRELOAD = [
     "tortoise.backends.asyncpg",
     "asyncpg",
     "redis.asyncio",
+    "tests.server_frozen",  # last: freezes what the others loaded
 ]
 
 
