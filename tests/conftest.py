@@ -31,6 +31,7 @@ from tests.harness import (
     create_postgres_database,
     drop_postgres_database,
     need_service,
+    reap_servers,
 )
 
 os.environ.setdefault("GATEHOUSE_TIME_ZONE", "UTC")
@@ -100,7 +101,7 @@ def sqlite_site(tmp_path: Path, demo_template: SiteTemplate) -> Iterator[Site]:
     try:
         yield site
     finally:
-        site.stop()
+        site.let_go()
 
 
 @pytest.fixture
@@ -161,6 +162,13 @@ async def scale_site(tmp_path: Path, postgres_template: SiteTemplate, require_re
 
 _started = time.monotonic()
 _seconds_per_file: defaultdict[str, float] = defaultdict(float)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reaped_servers() -> Iterator[None]:
+    """Servers a test let go of (its teardown does not wait for their shutdown) are collected here."""
+    yield
+    reap_servers()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -373,17 +373,33 @@ class ServerProcess:
             time.sleep(0.02)  # polling the condition: is the server up?
         raise RuntimeError(f"server did not start: {self.log()}")
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """SIGTERM: the server shuts down cleanly. `wait=False` lets it finish on its own."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            if wait:
+                self.wait_stopped()
+
+    def wait_stopped(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path else ""
+
+
+_stopping: list[ServerProcess] = []
+
+
+def reap_servers() -> None:
+    """Wait for the servers let go of (Site.let_go) to have exited."""
+    while _stopping:
+        _stopping.pop().wait_stopped()
 
 
 def _site_env(tmp: Path, database_url: str | None, secret_key: str | None) -> dict[str, str]:
@@ -436,8 +452,18 @@ class Site:
         return server
 
     def stop(self) -> None:
+        """Every server stopped cleanly (they shut down side by side)."""
         for server in self.servers:
-            server.stop()
+            server.stop(wait=False)
+        for server in self.servers:
+            server.wait_stopped()
+
+    def let_go(self) -> None:
+        """Every server told to stop, without waiting for it (a test's teardown: nothing reads
+        this site again; `reap_servers` collects them before the session ends)."""
+        for server in self.servers:
+            server.stop(wait=False)
+        _stopping.extend(self.servers)
 
     def client(self, username: str | None = None, server: int = 0) -> GraphQLClient:
         """A client of one of the servers, signed in as a demo user (or anonymous)."""
