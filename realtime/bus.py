@@ -99,6 +99,10 @@ class Bus:
         """Publish a typed message on its channel (never waits, like `publish`)."""
         self.publish(message.CHANNEL, message.encode())
 
+    def has_subscribers(self, channel: str) -> bool:
+        """Whether a message on `channel` could reach anyone: on Redis, always (other workers)."""
+        return True
+
     @contextlib.asynccontextmanager
     async def receive(self, kind: type[M]) -> AsyncIterator[Received[M]]:
         """Subscribe to `kind`'s channel and iterate its decoded messages."""
@@ -124,6 +128,9 @@ class Bus:
 class MemoryBus(Bus):
     def publish(self, channel: str, message: dict[str, Any]) -> None:
         self._fan_out(channel, message)
+
+    def has_subscribers(self, channel: str) -> bool:
+        return channel in self._subscribers
 
 
 class RedisBus(Bus):

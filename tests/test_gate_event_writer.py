@@ -157,6 +157,11 @@ async def test_a_scan_is_stored_then_moves_presence_and_settles_then_is_publishe
     assert message.person == site.alice and message.decision == "GRANTED"
 
 
+async def test_with_nobody_listening_on_this_process_the_message_is_not_built(site: Site) -> None:
+    stored = await writer.record(site.rt, passage(site, site.lobby_in, Reason.OK))
+    assert site.steps == [f"store {stored.id}", f"presence {site.alice.id} enter={site.lobby_in.zone_id} settle=None"]
+
+
 async def test_a_denied_passage_names_the_person_but_moves_nobody(site: Site) -> None:
     rt = site.rt
     async with rt.bus.receive(GateEventMessage) as messages:
@@ -172,7 +177,9 @@ async def test_a_manual_exit_takes_the_person_out_before_guards_hear_of_it(site:
     await writer.record(rt, passage(site, site.lobby_in, Reason.OK, method=EntryMethod.MANUAL))
     assert await rt.state.inside(site.alice.id) == {site.lobby_in.zone_id}
     site.steps.clear()
-    stored = await writer.record(rt, passage(site, site.lobby_out, Reason.OK, method=EntryMethod.MANUAL))
+    async with rt.bus.receive(GateEventMessage) as messages:
+        stored = await writer.record(rt, passage(site, site.lobby_out, Reason.OK, method=EntryMethod.MANUAL))
+        assert (await next_message(messages)).id == stored.id
     assert site.steps == [
         f"store {stored.id}",
         f"presence {site.alice.id} enter=None settle=None",

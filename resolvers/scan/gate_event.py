@@ -8,7 +8,6 @@ reason; the person is present only when the event may name them (contracts/READM
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,7 +84,24 @@ class GateEventRecord:
         }
 
     def stored_as(self, event_id: int) -> GateEventRecord:
-        return dataclasses.replace(self, id=event_id)
+        # Spelled out rather than dataclasses.replace, which costs twice as much on the scan path.
+        return GateEventRecord(
+            self.at,
+            self.gate,
+            self.reason,
+            self.method,
+            self.direction,
+            self.person,
+            self.device_id,
+            self.operator_id,
+            self.credential_cid,
+            self.offline,
+            self.device_seq,
+            self.device_ref,
+            self.latency_ms,
+            self.payload,
+            event_id,
+        )
 
     def message(self) -> GateEventMessage:
         if self.id is None:

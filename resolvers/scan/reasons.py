@@ -43,18 +43,20 @@ class Reason(StrEnum):
     FORCED = "forced"
     HELD_OPEN = "held_open"
 
+    # Looked up by value: a str hashes once and keeps it, an enum member hashes in Python each
+    # time, and these are asked several times on every scan.
     @property
     def grants(self) -> bool:
-        return self in _GRANTS
+        return self._value_ in _GRANTS
 
     @property
     def is_alarm(self) -> bool:
-        return self in _ALARMS
+        return self._value_ in _ALARMS
 
     @property
     def verified(self) -> bool:
         """False when decided before the signature was checked: the event may not name anyone."""
-        return self not in _UNVERIFIED
+        return self._value_ not in _UNVERIFIED
 
     @property
     def decision(self) -> Decision | None:
@@ -73,8 +75,11 @@ class Reason(StrEnum):
             return None
 
 
-_GRANTS = frozenset({Reason.OK, Reason.ANTI_PASSBACK_SOFT, Reason.EXIT_AFTER_REVOCATION, Reason.REMOTE_OPEN})
-_ALARMS = frozenset({Reason.FORCED, Reason.HELD_OPEN})
+_GRANTS = frozenset(
+    r.value for r in (Reason.OK, Reason.ANTI_PASSBACK_SOFT, Reason.EXIT_AFTER_REVOCATION, Reason.REMOTE_OPEN)
+)
+_ALARMS = frozenset(r.value for r in (Reason.FORCED, Reason.HELD_OPEN))
 _UNVERIFIED = frozenset(
-    {Reason.MALFORMED, Reason.UNKNOWN_CREDENTIAL, Reason.EXPIRED, Reason.NOT_YET_VALID, Reason.BAD_SIGNATURE}
+    r.value
+    for r in (Reason.MALFORMED, Reason.UNKNOWN_CREDENTIAL, Reason.EXPIRED, Reason.NOT_YET_VALID, Reason.BAD_SIGNATURE)
 )

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
+from realtime.messages import GateEventMessage
 from resolvers.access.topology import GateNode, Topology
 from resolvers.core import clock
 from resolvers.core.models import Decision, GateEvent
@@ -42,7 +43,7 @@ async def record(
     """Store one event, update presence (and settle the scan's token), publish it; returns it stored."""
     stored = await rt.events.store(event)
     await _presence(rt, stored, topo, token)
-    rt.bus.send(stored.message())
+    _publish(rt, stored)
     return stored
 
 
@@ -60,7 +61,7 @@ async def record_uploaded(rt: Runtime, events: Sequence[GateEventRecord]) -> lis
     for event in stored:
         # An upload can arrive after newer passages: only the latest by time says where someone is.
         await _presence(rt, event, topo, None, unless_newer=True)
-        rt.bus.send(event.message())
+        _publish(rt, event)
     return stored
 
 
@@ -80,6 +81,12 @@ async def record_door_alarm(
         payload={"state": state},
     )
     return await record(rt, event)
+
+
+def _publish(rt: Runtime, event: GateEventRecord) -> None:
+    # With nobody listening (one process, no guard watching) the message is not even built.
+    if rt.bus.has_subscribers(GateEventMessage.CHANNEL):
+        rt.bus.send(event.message())
 
 
 async def _presence(
