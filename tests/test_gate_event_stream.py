@@ -125,7 +125,7 @@ async def test_guards_feeds_render_pushed_events_without_a_query_per_event(sqlit
         for feed in feeds:
             await feed.ready(gate, demo.gates[MAINTENANCE])
 
-        await settle_into_step()
+        await settle_into_step(server)
         with statements(sql_log) as sent:
             for name in ("Alice Li", "Bob Wang"):
                 phone = walkers[name][1]
@@ -149,7 +149,7 @@ async def test_guards_feeds_render_pushed_events_without_a_query_per_event(sqlit
         # A guard asking for more of the person than the message carries reads it, once per event.
         curious = await stack.enter_async_context(Feed(server, guards[0].token or "", MORE_OF_THE_PERSON))
         await curious.ready(gate, demo.gates[MAINTENANCE])
-        await settle_into_step()
+        await settle_into_step(server)
         with statements(sql_log) as sent:
             phone = walkers["Carol Chen"][1]
             assert_granted(await gate.scan(lobby_in, phone.token()), lobby_in, "Carol Chen")

@@ -181,14 +181,23 @@ async def connected(server: ServerProcess, device_id: str, secret: str) -> Async
             await asyncio.wait_for(gate.close(), 5)
 
 
-async def settle_into_step(server: ServerProcess) -> float:
+async def settle_into_step(server: ServerProcess | None = None, min_left: float = 8.0) -> float:
     """Now, at the start of a step: the server's clock moves just past the next step boundary.
 
     Tokens of steps −1, 0 and +1 are all accepted only while the current step lasts; a test
     that uses the step before must not straddle a boundary, however slow the machine is.
+    Without a server (on the test's clock), it waits for the next step if fewer than `min_left`
+    seconds of this one remain.
     """
-    assert server.clock is not None
-    return server.clock.start_of_step(PERIOD)
+    if server is not None:
+        assert server.clock is not None
+        return server.clock.start_of_step(PERIOD)
+    now = time.time()
+    left = PERIOD - (now % PERIOD)
+    if left < min_left:
+        await asyncio.sleep(left + 0.05)  # the real clock: only for servers not on a test clock
+        now = time.time()
+    return now
 
 
 def decision_of(reply: dict[str, Any]) -> tuple[bool, str]:
