@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,6 +30,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from graphql import OperationDefinitionNode, OperationType, parse
 
+from api.demo import make_prc_id
 from mobile_contracts import documents
 from resolvers.core.crypto import Keys
 from resolvers.people.auth_tokens import issue_access_token
@@ -117,6 +119,63 @@ async def scan_at_unknown_gate(ctx: Ctx) -> None:
         await gate.close()
 
 
+_visitor_numbers = itertools.count(600)
+_hosts_may_invite: set[int] = set()  # servers where hr holds a grant to invite into
+
+
+async def visitors_arrive(ctx: Ctx) -> None:
+    """A visitor arrives for every employee who may subscribe: invited by them, registered,
+    approved, checked in at the desk (each host's VisitorArrivals hears of their own)."""
+    client = GraphQLClient(ctx.server)
+    zones = {z["name"]: z["id"] for z in (await client.ok("{ zones { id name } }", token=ctx.tokens["admin"]))["zones"]}
+    if ctx.server.port not in _hosts_may_invite:  # a host invites only into a zone they may enter themselves
+        granted = await client.ok(
+            "mutation($i: GrantAccessInput!) { grantAccess(input: $i) { errors { code } } }",
+            {"i": {"zoneId": zones["Lobby"], "personId": ctx.people["hr"]}},
+            token=ctx.tokens["admin"],
+        )
+        assert granted["grantAccess"]["errors"] == [], granted
+        _hosts_may_invite.add(ctx.server.port)
+    start = datetime.now(UTC).replace(microsecond=0)
+    for host in sorted(EMPLOYEES):
+        zone = zones["Engineering office" if host == "alice" else "Lobby"]
+        invited = (
+            await client.ok(
+                "mutation($i: InviteVisitorInput!)"
+                " { inviteVisitor(input: $i) { visit { id inviteCode } errors { code } } }",
+                {
+                    "i": {
+                        "visitorName": f"Visitor of {host}",
+                        "phone": "+8613900000001",
+                        "purpose": "refusals table",
+                        "expectedStart": start.isoformat(),
+                        "expectedEnd": (start + timedelta(hours=2)).isoformat(),
+                        "zoneIds": [zone],
+                    }
+                },
+                token=ctx.tokens[host],
+            )
+        )["inviteVisitor"]
+        assert invited["errors"] == [], invited
+        visit, id_number = invited["visit"]["id"], make_prc_id("310101", "19910303", f"{next(_visitor_numbers):03d}")
+        registered = await client.ok(
+            "mutation($c: String!, $i: VisitorDetailsInput!) { completeVisitorRegistration(inviteCode: $c, input: $i)"
+            " { errors { code } } }",
+            {"c": invited["visit"]["inviteCode"], "i": {"idNumber": id_number}},
+        )
+        assert registered["completeVisitorRegistration"]["errors"] == [], registered
+        approved = await client.ok(
+            "mutation($id: ID!) { approveVisit(id: $id) { errors { code } } }", {"id": visit}, token=ctx.tokens[host]
+        )
+        assert approved["approveVisit"]["errors"] == [], approved
+        checked_in = await client.ok(
+            "mutation($id: ID!, $l: String!) { checkInVisitor(id: $id, idNumberLast4: $l) { errors { code } } }",
+            {"id": visit, "l": id_number[-4:]},
+            token=ctx.tokens["guard"],
+        )
+        assert checked_in["checkInVisitor"]["errors"] == [], checked_in
+
+
 @dataclass(frozen=True)
 class Row:
     allowed: frozenset[str]
@@ -191,7 +250,7 @@ TABLE: dict[str, Row] = {
     "RejectVisit": Row(EMPLOYEES, lambda c: {"id": NOWHERE, "reason": "No"}),
     "EndVisit": Row(EMPLOYEES, lambda c: {"id": NOWHERE}),
     "MyHostedVisits": Row(SIGNED_IN, lambda c: {"first": 1}),
-    "VisitorArrivals": Row(EMPLOYEES),
+    "VisitorArrivals": Row(EMPLOYEES, trigger=visitors_arrive),
     # visitor.graphql: registration needs only the invite code; the rest is the caller's own.
     "CompleteVisitorRegistration": Row(
         ANYONE, lambda c: {"inviteCode": "NOT-A-CODE", "input": {"idNumber": "11010119900101100X"}}
