@@ -920,3 +920,88 @@ async def on_stepped_clock(scenario: Callable[[SteppedClockLoop], Awaitable[T]])
             loop.close()
 
     return await asyncio.to_thread(run)
+
+
+# --------------------------------------------------------------------------- a guard's live feed
+
+# The guard app's `gateEvents` subscription (mobile_contracts/guard.graphql), as the app sends it.
+GATE_EVENTS_SUBSCRIPTION = """
+subscription GateEvents($zoneId: ID) {
+  gateEvents(zoneId: $zoneId) {
+    id at decision reason method direction
+    gate { id name }
+    person { id displayName }
+  }
+}
+"""
+
+
+class GuardFeed:
+    """A guard's live `gateEvents` subscription over graphql-transport-ws (gql client), with any
+    document that selects `gateEvents { reason gate { id } ... }`.
+
+    graphql-transport-ws does not confirm that a subscription is running, so `ready()` sends
+    probe events (a malformed scan at a gate) until one comes through.
+    """
+
+    PROBE = "PROBE-NOT-A-TOKEN"
+
+    def __init__(self, server: ServerProcess, token: str, document: str = GATE_EVENTS_SUBSCRIPTION) -> None:
+        from gql import Client
+        from gql.transport.websockets import WebsocketsTransport
+
+        transport = WebsocketsTransport(
+            url=server.ws + "/graphql",
+            init_payload={"authorization": f"Bearer {token}"},
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        )
+        self.client = Client(transport=transport)
+        self.document = document
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> GuardFeed:
+        from gql import gql
+
+        session = await asyncio.wait_for(self.client.connect_async(), 10)
+
+        async def pump() -> None:
+            async for result in session.subscribe(gql(self.document)):
+                await self.events.put(result["gateEvents"])
+
+        self._task = asyncio.create_task(pump())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.client.close_async(), 10)
+
+    async def ready(self, gate: Gate, probe_gate_id: str, timeout: float = 15) -> None:
+        """Wait until the subscription delivers: probe until a probe event arrives."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._task is not None and self._task.done():
+                self._task.result()  # the subscription failed: raise why
+                raise AssertionError("the gateEvents subscription ended")
+            reply = await gate.scan(probe_gate_id, self.PROBE)
+            assert (reply["type"], reply["granted"], reply["reason"]) == ("decision", False, "malformed"), reply
+            with contextlib.suppress(TimeoutError):
+                await self.next(lambda e: e["gate"]["id"] == probe_gate_id and e["reason"] == "malformed", 0.5)
+                return
+        raise AssertionError("the gateEvents subscription never delivered a probe event")
+
+    async def next(self, match: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
+        """The next event that matches (others, such as late probes, are skipped)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.events.get()
+                if match(event):
+                    return event
+
+    async def passages(self, count: int) -> list[dict[str, Any]]:
+        """The next `count` events that are not probes."""
+        return [await self.next(lambda e: e["reason"] != "malformed") for _ in range(count)]

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,12 +21,10 @@ import pytest
 import websockets
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gatehouse_gate import passtoken
-from gql import Client, gql
-from gql.transport.websockets import WebsocketsTransport
 from websockets.exceptions import ConnectionClosed
 
 from api.demo import make_prc_id
-from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess
+from tests.harness import Demo, Gate, GraphQLClient, GuardFeed, Phone, ServerProcess
 
 # ---------------------------------------------------------------------------
 # Demo site facts
@@ -52,16 +50,6 @@ def demo_id_number(username: str) -> str:
 # ---------------------------------------------------------------------------
 # GraphQL documents (the contract's, exactly as the apps send them)
 # ---------------------------------------------------------------------------
-
-GATE_EVENTS_SUBSCRIPTION = """
-subscription GateEvents($zoneId: ID) {
-  gateEvents(zoneId: $zoneId) {
-    id at decision reason method direction
-    gate { id name }
-    person { id displayName }
-  }
-}
-"""
 
 REMOTE_OPEN = """
 mutation RemoteOpen($gateId: ID!, $reason: String!) {
@@ -275,66 +263,6 @@ def scan_frame_of_size(size: int, ref: str, gate_id: str) -> str:
     text = json.dumps(frame)
     assert len(text.encode()) == size
     return text
-
-
-class GuardFeed:
-    """A guard app's live `gateEvents` subscription over graphql-transport-ws (gql client).
-
-    graphql-transport-ws does not confirm that a subscription is running, so `ready()`
-    sends probe events (a malformed scan at a gate) until one comes through.
-    """
-
-    PROBE = "PROBE-NOT-A-TOKEN"
-
-    def __init__(self, server: ServerProcess, token: str) -> None:
-        transport = WebsocketsTransport(
-            url=server.ws + "/graphql",
-            init_payload={"authorization": f"Bearer {token}"},
-            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        )
-        self.client = Client(transport=transport)
-        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> GuardFeed:
-        session = await asyncio.wait_for(self.client.connect_async(), 10)
-
-        async def pump() -> None:
-            async for result in session.subscribe(gql(GATE_EVENTS_SUBSCRIPTION)):
-                await self.events.put(result["gateEvents"])
-
-        self._task = asyncio.create_task(pump())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.client.close_async(), 10)
-
-    async def ready(self, gate: Gate, probe_gate_id: str, timeout: float = 15) -> None:
-        """Wait until the subscription delivers: probe until a probe event arrives."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._task is not None and self._task.done():
-                self._task.result()  # the subscription failed: raise why
-                raise AssertionError("the gateEvents subscription ended")
-            reply = await gate.scan(probe_gate_id, self.PROBE)
-            assert decision_of(reply) == (False, "malformed"), reply
-            with contextlib.suppress(TimeoutError):
-                await self.next(lambda e: e["gate"]["id"] == probe_gate_id and e["reason"] == "malformed", 0.5)
-                return
-        raise AssertionError("the gateEvents subscription never delivered a probe event")
-
-    async def next(self, match: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
-        """The next event that matches (others, such as late probes, are skipped)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                event = await self.events.get()
-                if match(event):
-                    return event
 
 
 async def run_with_timeout(coro: Awaitable[Any], timeout: float = 20) -> Any:
