@@ -9,7 +9,7 @@ from tortoise.transactions import in_transaction
 
 from resolvers.core import validation
 from resolvers.core.crypto import random_token
-from resolvers.core.errors import UserError, is_id, not_found, parse_id
+from resolvers.core.errors import ErrorCode, UserError, is_id, not_found, parse_id
 from resolvers.core.models import (
     AntiPassback,
     Department,
@@ -72,7 +72,7 @@ async def create_zone(rt: Runtime, spec: ZoneSpec) -> Zone:
     department_id = await _owner(spec.department_id)
     responsible_id = await _responsible(spec.responsible_id)
     if await Zone.filter(name=clean, parent_id=parent.id if parent else None).exists():
-        raise UserError("CONFLICT", f"a zone named {clean!r} exists at that place", "name")
+        raise UserError(ErrorCode.CONFLICT, f"a zone named {clean!r} exists at that place", "name")
     zone = await Zone.create(
         name=clean,
         parent=parent,
@@ -108,7 +108,7 @@ async def update_zone(rt: Runtime, zone_id: str, spec: ZoneSpec, move_to_root: b
         parent = await find_zone(spec.parent_id, "parentId")
         topo = await rt.topology.get()
         if parent.id in topo.subtree(zone.id):
-            raise UserError("INVALID", "a zone cannot be placed inside itself or its own sub-zone", "parentId")
+            raise UserError(ErrorCode.INVALID, "a zone cannot be placed inside itself or its own sub-zone", "parentId")
         zone.parent_id = parent.id
     if spec.anti_passback is not None:
         zone.anti_passback = spec.anti_passback
@@ -136,7 +136,7 @@ async def register_device(rt: Runtime, name: str, kind: DeviceKind, gate_ids: li
     """A new gate device and its secret, which is shown this once and stored only as a keyed hash."""
     clean = validation.name(name, "name")
     if not gate_ids:
-        raise UserError("INVALID", "a device serves at least one gate", "gateIds")
+        raise UserError(ErrorCode.INVALID, "a device serves at least one gate", "gateIds")
     wanted = {parse_id(g, "gate", "gateIds") for g in gate_ids}
     gates = await Gate.filter(id__in=wanted)
     if len(gates) != len(wanted):

@@ -13,7 +13,7 @@ from typing import Any
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock, validation
 from resolvers.core.crypto import random_token
-from resolvers.core.errors import UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import (
     Decision,
     Device,
@@ -53,7 +53,7 @@ async def commission(device_id: str) -> Device:
     if device.status is DeviceStatus.COMMISSIONED:
         return device
     if device.status is not DeviceStatus.REGISTERED:
-        raise UserError("NOT_ALLOWED", f"a {device.status.value} device cannot be commissioned")
+        raise UserError(ErrorCode.NOT_ALLOWED, f"a {device.status.value} device cannot be commissioned")
     missing = [
         name
         for name, done in (
@@ -64,7 +64,7 @@ async def commission(device_id: str) -> Device:
         if done is None
     ]
     if missing:
-        raise UserError("NOT_ALLOWED", "the commissioning checklist is not complete: " + ", ".join(missing))
+        raise UserError(ErrorCode.NOT_ALLOWED, "the commissioning checklist is not complete: " + ", ".join(missing))
     device.status = DeviceStatus.COMMISSIONED
     await device.save(update_fields=["status"])
     audit.note_change("device", device.id, {"status": "REGISTERED"}, {"status": "COMMISSIONED"})
@@ -76,7 +76,7 @@ async def set_status(device_id: str, status: DeviceStatus) -> Device:
     if device.status is status:
         return device
     if status not in MOVES.get(device.status, set()):
-        raise UserError("NOT_ALLOWED", f"a {device.status.value} device cannot become {status.value}", "status")
+        raise UserError(ErrorCode.NOT_ALLOWED, f"a {device.status.value} device cannot become {status.value}", "status")
     before = device.status.value
     device.status = status
     await device.save(update_fields=["status"])
@@ -103,7 +103,7 @@ async def link_asset(rt: Runtime, device_id: str, label_code: str) -> Device:
     device = await get_device(device_id)
     asset = await items.asset_by_label(rt, label_code)
     if await Device.filter(asset_id=asset.id).exclude(id=device.id).exists():
-        raise UserError("CONFLICT", "another device is this asset", "labelCode")
+        raise UserError(ErrorCode.CONFLICT, "another device is this asset", "labelCode")
     device.asset_id = asset.id
     await device.save(update_fields=["asset_id"])
     audit.note_change("device", device.id, None, {"asset": asset.id})
@@ -122,7 +122,7 @@ async def rotate_secret(rt: Runtime, device_id: str) -> tuple[Device, str]:
     """A new secret, shown once; the old one stops working and the live connection must reconnect."""
     device = await get_device(device_id)
     if device.status is DeviceStatus.RETIRED:
-        raise UserError("NOT_ALLOWED", "a retired device has no secret")
+        raise UserError(ErrorCode.NOT_ALLOWED, "a retired device has no secret")
     secret = random_token(24)
     device.secret_hash = rt.sealer.device_secret_hash(secret)
     await device.save(update_fields=["secret_hash"])
@@ -188,7 +188,9 @@ async def set_target(kind: DeviceKind, values: dict[str, float | None]) -> Devic
         if value is None:
             continue
         if value < 0 or (name != "max_latency_ms" and value > 1):
-            raise UserError("INVALID", "rates are fractions from 0 to 1; latency is positive milliseconds", name)
+            raise UserError(
+                ErrorCode.INVALID, "rates are fractions from 0 to 1; latency is positive milliseconds", name
+            )
         setattr(target, name, value)
     await target.save()
     audit.note_change("device_target", kind.value, None, values)
@@ -239,10 +241,10 @@ async def health(device: Device, window_minutes: int = 60) -> Health:
 async def add_plan(device_id: str, kind: MaintenanceKind, interval_days: int, first_due_days: int | None) -> Any:
     device = await get_device(device_id, "deviceId")
     if not 1 <= interval_days <= 3650:
-        raise UserError("INVALID", "between 1 and 3650 days", "intervalDays")
+        raise UserError(ErrorCode.INVALID, "between 1 and 3650 days", "intervalDays")
     first = interval_days if first_due_days is None else first_due_days
     if not 0 <= first <= 3650:
-        raise UserError("INVALID", "between 0 and 3650 days", "firstDueDays")
+        raise UserError(ErrorCode.INVALID, "between 0 and 3650 days", "firstDueDays")
     plan = await MaintenancePlan.create(
         device_id=device.id, kind=kind, interval_days=interval_days, next_due=clock.now() + timedelta(days=first)
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
-from resolvers.core.errors import Forbidden, UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, parse_id
 from resolvers.core.models import Department, ItemRequest, RequestKind, RequestStatus, Role
 from resolvers.people import audit
 from resolvers.runtime import Runtime
@@ -76,9 +76,9 @@ async def submit(
     owner_department_id: int | None = None,
 ) -> ItemRequest:
     if actor.department_id is None:
-        raise UserError("NOT_ALLOWED", "requests are made for a department; you have none")
+        raise UserError(ErrorCode.NOT_ALLOWED, "requests are made for a department; you have none")
     if not 1 <= quantity <= 1_000_000:
-        raise UserError("INVALID", "between 1 and 1,000,000", "quantity")
+        raise UserError(ErrorCode.INVALID, "between 1 and 1,000,000", "quantity")
     request = ItemRequest(
         kind=kind,
         requester_id=actor.person_id,
@@ -105,7 +105,7 @@ async def get_request(request_id: str | int, field: str = "id") -> ItemRequest:
 async def decide(rt: Runtime, actor: Actor, request_id: str, approve: bool, comment: str | None) -> ItemRequest:
     request = await get_request(request_id)
     if request.status is not RequestStatus.PENDING:
-        raise UserError("NOT_ALLOWED", f"this request is {request.status.value}; nothing to decide")
+        raise UserError(ErrorCode.NOT_ALLOWED, f"this request is {request.status.value}; nothing to decide")
     found = current_step(request)
     assert found is not None  # a PENDING request always has a pending step
     index, step = found
@@ -115,7 +115,7 @@ async def decide(rt: Runtime, actor: Actor, request_id: str, approve: bool, comm
         raise Forbidden("nobody approves their own request")
     note = validation.name(comment, "comment", max_length=500) if comment and comment.strip() else ""
     if not approve and not note:
-        raise UserError("INVALID", "say why the request is rejected", "comment")
+        raise UserError(ErrorCode.INVALID, "say why the request is rejected", "comment")
     steps = [dict(s) for s in request.steps]
     steps[index].update(
         status="APPROVED" if approve else "REJECTED", by=actor.person_id, at=clock.now().isoformat(), comment=note
@@ -131,7 +131,7 @@ async def decide(rt: Runtime, actor: Actor, request_id: str, approve: bool, comm
         steps=request.steps, status=request.status, history=request.history, updated_at=clock.now()
     )
     if not updated:
-        raise UserError("CONFLICT", "someone else decided this step just now; look again")
+        raise UserError(ErrorCode.CONFLICT, "someone else decided this step just now; look again")
     audit.note_change("item_request", request.id, {"step": index}, {"step": index, "approved": approve})
     announce(rt, request)
     return await get_request(request.id)
@@ -144,10 +144,10 @@ async def resubmit(
     if request.requester_id != actor.person_id:
         raise Forbidden("only the requester resubmits")
     if request.status is not RequestStatus.REJECTED:
-        raise UserError("NOT_ALLOWED", "only a rejected request is resubmitted")
+        raise UserError(ErrorCode.NOT_ALLOWED, "only a rejected request is resubmitted")
     if quantity is not None:
         if not 1 <= quantity <= 1_000_000:
-            raise UserError("INVALID", "between 1 and 1,000,000", "quantity")
+            raise UserError(ErrorCode.INVALID, "between 1 and 1,000,000", "quantity")
         request.quantity = quantity
     if details:
         request.details = {**request.details, **details}

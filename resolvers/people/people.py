@@ -9,7 +9,7 @@ from tortoise.transactions import in_transaction
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
 from resolvers.core.crypto import mask
-from resolvers.core.errors import Forbidden, UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, parse_id
 from resolvers.core.models import (
     Credential,
     CredentialStatus,
@@ -48,7 +48,7 @@ async def create_department(name: str, parent_id: str | None, head_id: str | Non
         if head is None:
             raise not_found("person", "headId")
     if await Department.filter(name=clean).exists():
-        raise UserError("CONFLICT", f"a department named {clean!r} exists", "name")
+        raise UserError(ErrorCode.CONFLICT, f"a department named {clean!r} exists", "name")
     return await Department.create(name=clean, parent=parent, head_id=head.id if head else None)
 
 
@@ -83,10 +83,10 @@ async def onboard_employee(rt: Runtime, actor: Actor, data: OnboardInput) -> tup
     if department is None:
         raise not_found("department", "departmentId")
     if await Person.filter(username=username).exists():
-        raise UserError("CONFLICT", "this username is taken", "username")
+        raise UserError(ErrorCode.CONFLICT, "this username is taken", "username")
     id_hash = rt.sealer.lookup_hash(id_number, ID_NUMBER)
     if await Person.filter(id_number_hash=id_hash, kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE).exists():
-        raise UserError("CONFLICT", "an active employee already has this ID number", "idNumber")
+        raise UserError(ErrorCode.CONFLICT, "an active employee already has this ID number", "idNumber")
     password = generate_password()
     person = await Person.create(
         kind=PersonKind.EMPLOYEE,
@@ -117,7 +117,7 @@ async def offboard_employee(rt: Runtime, actor: Actor, person_id: str) -> Person
     if held & PRIVILEGED_ROLES and Role.ADMIN not in actor.roles:
         raise Forbidden("only an ADMIN may offboard someone who holds ADMIN, SECURITY_ADMIN or AUDITOR")
     if person.id == actor.person_id:
-        raise UserError("NOT_ALLOWED", "you cannot offboard yourself", "id")
+        raise UserError(ErrorCode.NOT_ALLOWED, "you cannot offboard yourself", "id")
     if person.status is PersonStatus.OFFBOARDED:
         return person
     now = clock.now()
