@@ -531,13 +531,13 @@ async def test_hr_corrects_a_missing_exit_and_the_correction_is_audited(world: W
     admin = await world.as_("admin")
     log = await admin.ok(
         '{auditLog(first:20,action:"correctAttendance")'
-        "{edges{node{actorId actorName action outcome targetType targetId}}}}"
+        "{edges{node{actor{id} actorName action outcome targetType targetId}}}}"
     )
     entries = [e["node"] for e in log["auditLog"]["edges"]]
     done = [e for e in entries if e["outcome"] == "ok"]
     assert done == [
         {
-            "actorId": world.people["hr"],
+            "actor": {"id": world.people["hr"]},
             "actorName": "Hana HR",
             "action": "correctAttendance",
             "outcome": "ok",
@@ -545,7 +545,7 @@ async def test_hr_corrects_a_missing_exit_and_the_correction_is_audited(world: W
             "targetId": f"{world.people['alice']}:{today.isoformat()}",
         }
     ]
-    by_alice = [e for e in entries if e["actorId"] == world.people["alice"]]
+    by_alice = [e for e in entries if e["actor"] == {"id": world.people["alice"]}]
     assert [e["outcome"] for e in by_alice] == ["error:FORBIDDEN"]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
 from resolvers.access import schedules
 from resolvers.access.sites import find_zone
@@ -31,6 +31,15 @@ async def people_scope(actor: Actor) -> set[int] | None:
     if actor.has_any(Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.GUARD, Role.AUDITOR):
         return None
     return await headed_departments(actor)
+
+
+def in_scope(scope: set[int] | None) -> Q:
+    """Grants a caller with this people scope may see: of the scope's departments and their
+    people (a grant by position spans departments, so only an unscoped caller sees it)."""
+    if scope is None:
+        return Q()
+    people = Subquery(Person.filter(department_id__in=scope).values("id"))
+    return Q(department_id__in=scope) | Q(person_id__in=people)
 
 
 async def headed_departments(actor: Actor) -> set[int]:
@@ -176,6 +185,14 @@ async def has_grant(person_id: int, department_id: int | None, zones: set[int], 
         .filter(Q(valid_until=None) | Q(valid_until__gt=at))
         .exists()
     )
+
+
+async def grants_of_person(person_id: int) -> list[Grant]:
+    """The live grants that let this person in (their own, their department's); [] for nobody."""
+    person = await Person.get_or_none(id=person_id)
+    if person is None:
+        return []
+    return await active_grants(person.id, person.department_id)
 
 
 async def active_grants(person_id: int, department_id: int | None, position: str | None = None) -> list[Grant]:

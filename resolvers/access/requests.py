@@ -100,14 +100,23 @@ async def reject(rt: Runtime, actor: Actor, request_id: str, note: str | None) -
     return request
 
 
-async def to_decide(rt: Runtime, actor: Actor) -> list[AccessRequest]:
+async def to_decide(rt: Runtime, actor: Actor, first: int, after_id: int | None = None) -> list[AccessRequest]:
+    """Pending requests the caller decides, oldest first (a queue), up to first + 1."""
     topo = await rt.topology.get()
     query = AccessRequest.filter(status=AccessRequestStatus.PENDING)
     if not actor.has_any(*DECIDE_ANY):
         mine = [z.id for z in topo.zones.values() if z.responsible_id == actor.person_id]
+        if not mine:
+            return []
         query = query.filter(zone_id__in=mine)
-    return await query.order_by("id")
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(first + 1)
 
 
-async def mine(actor: Actor) -> list[AccessRequest]:
-    return await AccessRequest.filter(person_id=actor.person_id).order_by("-id")
+async def mine(actor: Actor, first: int, before_id: int | None = None) -> list[AccessRequest]:
+    """The caller's own requests, newest first, up to first + 1."""
+    query = AccessRequest.filter(person_id=actor.person_id)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    return await query.order_by("-id").limit(first + 1)

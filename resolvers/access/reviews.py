@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from tortoise.expressions import Q
 
+from resolvers.access import grants
 from resolvers.core import clock
 from resolvers.core.models import Decision, GateEvent, Grant, Person, PersonKind, PersonStatus
 from resolvers.runtime import Runtime
@@ -20,8 +21,9 @@ class AccessLine:
     via: str  # PERSON, DEPARTMENT or POSITION
 
 
-async def who_can_enter(rt: Runtime, zone_id: int) -> list[AccessLine]:
-    """Every active employee who may enter the zone's gates, with the grant that lets them."""
+async def who_can_enter(rt: Runtime, zone_id: int, scope: set[int] | None = None) -> list[AccessLine]:
+    """Every active employee who may enter the zone's gates, with the grant that lets them,
+    ordered by grant then person; with a scope (a department head), their departments' people only."""
     topo = await rt.topology.get()
     now = clock.now()
     live = (
@@ -30,7 +32,10 @@ async def who_can_enter(rt: Runtime, zone_id: int) -> list[AccessLine]:
         .filter(Q(valid_until=None) | Q(valid_until__gt=now))
         .order_by("id")
     )
-    people = await Person.filter(kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE).order_by("id")
+    employees = Person.filter(kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE)
+    if scope is not None:
+        employees = employees.filter(department_id__in=scope)
+    people = await employees.order_by("id")
     lines: list[AccessLine] = []
     for grant in live:
         for person in people:
@@ -43,14 +48,17 @@ async def who_can_enter(rt: Runtime, zone_id: int) -> list[AccessLine]:
     return lines
 
 
-async def unused(rt: Runtime, days: int) -> list[Grant]:
-    """Live grants that opened nothing for anyone they cover in the last `days` days."""
+async def unused(rt: Runtime, days: int, scope: set[int] | None = None) -> list[Grant]:
+    """Live grants that opened nothing for anyone they cover in the last `days` days, by id;
+    with a scope (a department head), those of their departments and their people only."""
     topo = await rt.topology.get()
     now = clock.now()
     since = now - timedelta(days=days)
     out = []
-    live = await Grant.filter(revoked_at=None, created_at__lt=since).filter(
-        Q(valid_until=None) | Q(valid_until__gt=now)
+    live = (
+        await Grant.filter(grants.in_scope(scope), revoked_at=None, created_at__lt=since)
+        .filter(Q(valid_until=None) | Q(valid_until__gt=now))
+        .order_by("id")
     )
     for grant in live:
         covered = Person.filter(kind=PersonKind.EMPLOYEE)
@@ -73,10 +81,14 @@ async def unused(rt: Runtime, days: int) -> list[Grant]:
     return out
 
 
-async def due_for_review() -> list[Grant]:
+async def due_for_review_page(scope: set[int] | None, first: int, after_id: int | None) -> list[Grant]:
+    """Live grants past their review date that the caller may see, oldest grant first, up to
+    first + 1 of them. Paged by grant id, not by due date: marking a grant reviewed moves its
+    date, and a reviewer working through the list must not lose their place by doing so."""
     now = clock.now()
-    return (
-        await Grant.filter(revoked_at=None, review_due_at__lte=now)
-        .filter(Q(valid_until=None) | Q(valid_until__gt=now))
-        .order_by("review_due_at")
+    query = Grant.filter(grants.in_scope(scope), revoked_at=None, review_due_at__lte=now).filter(
+        Q(valid_until=None) | Q(valid_until__gt=now)
     )
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(first + 1)

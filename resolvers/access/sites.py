@@ -29,6 +29,16 @@ from resolvers.people import audit
 from resolvers.runtime import Runtime
 
 
+async def all_zones() -> list[Zone]:
+    """Every zone, in creation order (a site has tens of zones: the list is not paged)."""
+    return await Zone.all().order_by("id")
+
+
+async def all_gates() -> list[Gate]:
+    """Every gate, in creation order (bounded by the site's doors: not paged)."""
+    return await Gate.all().order_by("id")
+
+
 async def find_zone(zone_id: str | None, field: str) -> Zone:
     zone = await Zone.get_or_none(id=parse_id(zone_id, "zone", field))
     if zone is None:

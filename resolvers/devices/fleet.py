@@ -272,8 +272,26 @@ async def record_maintenance(
     return record
 
 
-async def overdue() -> list[MaintenancePlan]:
-    return await MaintenancePlan.filter(next_due__lt=clock.now()).order_by("next_due")
+async def all_devices() -> list[Device]:
+    """Every device, retired ones too (a fleet is tens of devices per site: not paged)."""
+    return await Device.all().order_by("id")
+
+
+async def plans_page(device_id: int | None, first: int, after_id: int | None) -> list[MaintenancePlan]:
+    """Maintenance plans (of one device, or all), by id, up to first + 1 after `after_id`."""
+    query = MaintenancePlan.all() if device_id is None else MaintenancePlan.filter(device_id=device_id)
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(first + 1)
+
+
+async def overdue_page(first: int, after_id: int | None) -> list[MaintenancePlan]:
+    """Plans whose next date has passed, by id, up to first + 1 after `after_id`. Paged by id
+    rather than by date: recording the work moves the date, and must not lose the reader's place."""
+    query = MaintenancePlan.filter(next_due__lt=clock.now())
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(first + 1)
 
 
 async def check_fleet(rt: Runtime) -> None:

@@ -35,6 +35,25 @@ ID_NUMBER = "person.id_number"
 PHONE = "person.phone"
 
 
+async def all_departments() -> list[Department]:
+    """The organisation chart, by name (a site has tens of departments: not paged)."""
+    return await Department.all().order_by("name")
+
+
+async def people_page(
+    first: int, after_id: int | None, *, scope: set[int] | None = None, department_id: int | None = None
+) -> list[Person]:
+    """Employees by id, up to first + 1 after `after_id`; a scope limits them to those departments."""
+    query = Person.filter(kind=PersonKind.EMPLOYEE)
+    if scope is not None:
+        query = query.filter(department_id__in=scope)
+    if department_id is not None:
+        query = query.filter(department_id=department_id)
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(first + 1)
+
+
 async def create_department(name: str, parent_id: str | None, head_id: str | None) -> Department:
     clean = validation.name(name, "name")
     parent = None
