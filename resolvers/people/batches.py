@@ -82,17 +82,35 @@ async def visits_of_visitors(person_ids: Sequence[int]) -> list[Visit | None]:
     return [await visit_domain.expire_if_due(latest[p]) if p in latest else None for p in person_ids]
 
 
+# SQLite refuses a compound SELECT of more than 500 parts: a batch reads at most this many
+# groups per statement (a page holds at most 100 rows, so one statement in practice).
+GROUPS_PER_STATEMENT = 100
+
+
 async def _newest_per_group(
     table: str, group_column: str, groups: Sequence[int], limit: int, before_id: int | None
 ) -> list[int]:
     """The ids of the `limit` newest rows of each group (ids below `before_id` only), in one
-    statement: a UNION ALL of one small keyset read per group, each served by the table's
-    (group, id) index and stopping after `limit` rows, on SQLite and PostgreSQL alike. (A
-    window function would number every row of every group first: a person's whole log.)"""
-    if not groups or limit <= 0:
+    statement per GROUPS_PER_STATEMENT groups: a UNION ALL of one small keyset read per group,
+    each served by the table's (group, id) index and stopping after `limit` rows, on SQLite and
+    PostgreSQL alike. (A window function would number every row of every group first: a
+    person's whole log.)"""
+    if limit <= 0:
         return []
     conn = connections.get("default")
     postgres = conn.capabilities.dialect == "postgres"
+    ids: list[int] = []
+    for start in range(0, len(groups), GROUPS_PER_STATEMENT):
+        chunk = groups[start : start + GROUPS_PER_STATEMENT]
+        sql, params = _union_of_pages(table, group_column, chunk, limit, before_id, postgres)
+        _, rows = await conn.execute_query(sql, params)
+        ids += [int(row[0]) for row in rows]
+    return ids
+
+
+def _union_of_pages(
+    table: str, group_column: str, groups: Sequence[int], limit: int, before_id: int | None, postgres: bool
+) -> tuple[str, list[int]]:
     params: list[int] = []
 
     def mark(value: int) -> str:
@@ -101,8 +119,8 @@ async def _newest_per_group(
 
     parts = []
     for n, group in enumerate(groups):
-        below = f" AND id < {mark(before_id)}" if before_id is not None else ""
-        where = f"{group_column} = {mark(group)}{below}"
+        where = f"{group_column} = {mark(group)}"  # marks in the order they appear: SQLite's `?` are positional
+        if before_id is not None:
+            where += f" AND id < {mark(before_id)}"
         parts.append(f"SELECT id FROM (SELECT id FROM {table} WHERE {where} ORDER BY id DESC LIMIT {mark(limit)}) g{n}")
-    _, rows = await conn.execute_query(" UNION ALL ".join(parts), params)
-    return [int(row[0]) for row in rows]
+    return " UNION ALL ".join(parts), params

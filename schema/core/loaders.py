@@ -37,10 +37,6 @@ class Loaders:
         self._rt = rt
         self._by_batch: dict[Callable[..., Any], DataLoader[Any, Any]] = {}
 
-    @classmethod
-    def new(cls, rt: Runtime | None = None) -> Loaders:
-        return cls(rt)
-
     def of(self, batch: Callable[[list[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]:
         """This request's loader over `batch` (a module-level function: the function is the key)."""
         loader = self._by_batch.get(batch)
