@@ -17,7 +17,7 @@ from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from api import label_routes, report_routes
-from devices.endpoint import device_endpoint
+from devices.endpoint import DeviceEndpoint
 from devices.hub import DeviceHub
 from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import db
@@ -125,7 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            WebSocketRoute("/devices/ws", device_endpoint),
+            WebSocketRoute("/devices/ws", DeviceEndpoint(rt, hub, anomalies).serve),
             Route("/badges/{visit_id:int}.{fmt:str}", badge_file),
             *report_routes.routes,
             *label_routes.routes,
@@ -135,5 +135,4 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.runtime = rt
     app.state.device_hub = hub
-    app.state.anomalies = anomalies
     return app
