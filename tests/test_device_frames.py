@@ -236,9 +236,7 @@ DECLARE = """mutation($g: ID!, $items: [DeclaredItemInput!]!) {
   declareItems(gateId: $g, direction: "OUT", items: $items) { check { id } errors { code message } } }"""
 ZONES = "{ zones { id name } }"
 PEOPLE = "{ people(first: 50) { edges { node { id username } } } }"
-GRANT = (
-    """mutation($input: GrantAccessInput!) { grantAccess(input: $input) { grant { id } errors { code message } } }"""
-)
+GRANT = "mutation($i: GrantAccessInput!) { grantAccess(input: $i) { grant { id } errors { code message } } }"
 OFFBOARD = "mutation($id: ID!) { offboardEmployee(id: $id) { employee { id } errors { code } } }"
 
 PLAIN_SESSION = {"welcome", "decision", "error", "command", "item_result"}
