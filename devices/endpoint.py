@@ -134,16 +134,13 @@ class DeviceConnection:
             await self.send(error_frame(str(exc), exc.ref))
             return
         try:
-            await self._dispatch(frame)
+            await HANDLERS[frame.type](self, frame)
         except Exception:
             # Whatever one frame does wrong, the device keeps its connection and hears why.
             log.exception("frame %s from device %s failed", frame.type, self.device_id)
             await self.send(
                 error_frame(f"the server could not handle this {frame.type} frame", frame.ref, code="server_error")
             )
-
-    async def _dispatch(self, frame: Frame[Any]) -> None:
-        await HANDLERS[frame.type](self, frame)
 
     @handles("scan")
     async def _start_scan(self, frame: Frame[inc.Scan]) -> None:

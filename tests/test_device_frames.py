@@ -191,25 +191,31 @@ def test_a_refused_frame_names_the_field_and_keeps_its_ref() -> None:
 # --------------------------------------------------------------------------- the contract's samples
 
 
+def json_objects(text: str) -> Iterator[str]:
+    """Each outermost `{…}` of a text."""
+    depth = start = 0
+    for i, char in enumerate(text):
+        if char == "{":
+            start = i if depth == 0 else start
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                yield text[start : i + 1]
+
+
 def protocol_samples(text: str) -> Iterator[tuple[str, str]]:
     """(type, JSON text) of every frame in the document's ```json blocks and inline `{"type": …}`
     spans; `"a" | "b"` gives one frame per alternative, and `<…>` placeholders become null."""
-    inline = re.findall(r'`(\{"type".*?\})`', text)
-    for block in [*re.findall(r"```json\n(.*?)```", text, re.S), *inline]:
-        depth, start = 0, 0
-        for i, char in enumerate(block):
-            if char == "{":
-                depth, start = depth + 1, (i if depth == 0 else start)
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    frame = re.sub(r"<[^>]*>", "null", block[start : i + 1])
-                    kind = re.search(r'"type":\s*"(\w+)"', frame)
-                    assert kind, frame
-                    choice = re.search(r'"[^"]*"(\s*\|\s*"[^"]*")+', frame)
-                    options = re.findall(r'"[^"]*"', choice.group(0)) if choice else [None]
-                    for option in options:
-                        yield kind.group(1), frame if option is None else frame.replace(choice.group(0), option)  # type: ignore[union-attr]
+    blocks = [*re.findall(r"```json\n(.*?)```", text, re.S), *re.findall(r'`(\{"type".*?\})`', text)]
+    for sample in (frame for block in blocks for frame in json_objects(block)):
+        frame = re.sub(r"<[^>]*>", "null", sample)
+        kind = re.search(r'"type":\s*"(\w+)"', frame)
+        assert kind, frame
+        choice = re.search(r'"[^"]*"(\s*\|\s*"[^"]*")+', frame)
+        options = re.findall(r'"[^"]*"', choice.group(0)) if choice else []
+        for variant in [frame.replace(choice.group(0), o) for o in options] if choice else [frame]:
+            yield kind.group(1), variant
 
 
 @pytest.mark.skipif(not PROTOCOL_DOC.exists(), reason="../shared/contracts is not beside the project")

@@ -25,7 +25,8 @@ def documents() -> dict[str, str]:
     """File name → text, for every frame type of both directions."""
     out = {}
     for name, frame in sorted({**INCOMING, **OUTGOING}.items()):
-        schema = {"$comment": GENERATED_BY, **frame.json_schema()}
+        body = frame.json_schema()
+        schema = {"$schema": body.pop("$schema"), "$comment": GENERATED_BY, **body}
         out[f"{name}.json"] = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
     return out
 
