@@ -10,17 +10,31 @@ import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 
-from schema.access.types import AccessMutation, AccessQuery
-from schema.attendance.types import AttendanceMutation, AttendanceQuery
+from schema.access.mutations import AccessMutation
+from schema.access.queries import AccessQuery
+from schema.alerts.queries import AlertQuery
+from schema.alerts.subscriptions import AlertSubscription
+from schema.attendance.mutations import AttendanceMutation
+from schema.attendance.queries import AttendanceQuery
 from schema.core.audit_extension import AuditMutations
 from schema.core.errors import EXPECTED_CODES, ErrorCodes
-from schema.core.mutations import CoreMutation
-from schema.core.queries import CoreQuery
 from schema.core.scalars import StrictDate, StrictDateTime
-from schema.core.subscriptions import CoreSubscription
-from schema.devices.types import DeviceMutation, DeviceQuery
-from schema.items.types import ItemMutation, ItemQuery, ItemSubscription
-from schema.visits.types import VisitMutation, VisitQuery, VisitSubscription
+from schema.devices.mutations import DeviceMutation
+from schema.devices.queries import DeviceQuery
+from schema.items.mutations import ItemMutation
+from schema.items.queries import ItemQuery
+from schema.items.subscriptions import ItemSubscription
+from schema.passes.mutations import PassMutation
+from schema.passes.queries import PassQuery
+from schema.passes.subscriptions import PassSubscription
+from schema.people.mutations import PeopleMutation
+from schema.people.queries import PeopleQuery
+from schema.scan.mutations import ScanMutation
+from schema.scan.queries import ScanQuery
+from schema.scan.subscriptions import ScanSubscription
+from schema.visits.mutations import VisitMutation
+from schema.visits.queries import VisitQuery
+from schema.visits.subscriptions import VisitSubscription
 
 log = logging.getLogger("gatehouse.graphql")
 
@@ -37,18 +51,39 @@ class GatehouseSchema(strawberry.Schema):
             log.warning("GraphQL error: %s", error.message)
 
 
-@strawberry.type
-class Query(CoreQuery, VisitQuery, AccessQuery, DeviceQuery, AttendanceQuery, ItemQuery):
+# The root types are the union of every domain's roots; each domain's fields live in
+# schema/<domain>/{queries,mutations,subscriptions}.py.
+@strawberry.type(description="Everything a client may read.")
+class Query(
+    PeopleQuery,
+    PassQuery,
+    AccessQuery,
+    ScanQuery,
+    AlertQuery,
+    DeviceQuery,
+    VisitQuery,
+    ItemQuery,
+    AttendanceQuery,
+):
     pass
 
 
-@strawberry.type
-class Mutation(CoreMutation, VisitMutation, AccessMutation, DeviceMutation, AttendanceMutation, ItemMutation):
+@strawberry.type(description="Everything a client may change.")
+class Mutation(
+    PeopleMutation,
+    PassMutation,
+    AccessMutation,
+    ScanMutation,
+    DeviceMutation,
+    VisitMutation,
+    ItemMutation,
+    AttendanceMutation,
+):
     pass
 
 
-@strawberry.type
-class Subscription(CoreSubscription, VisitSubscription, ItemSubscription):
+@strawberry.type(description="What a client may follow live.")
+class Subscription(PassSubscription, ScanSubscription, AlertSubscription, VisitSubscription, ItemSubscription):
     pass
 
 

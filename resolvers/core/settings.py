@@ -45,6 +45,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     trusted_proxies: frozenset[str] = frozenset()
     graphiql: bool = True
+    sql_log: Path | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -87,4 +88,5 @@ class Settings:
                 p.strip() for p in env.get("GATEHOUSE_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
             graphiql=env.get("GATEHOUSE_GRAPHIQL", "1") not in ("0", "false", "no"),
+            sql_log=Path(env["GATEHOUSE_SQL_LOG"]) if env.get("GATEHOUSE_SQL_LOG") else None,
         )

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
+
+from resolvers.core.errors import is_id
 
 log = logging.getLogger("gatehouse.graphql")
 
@@ -72,3 +75,11 @@ class ErrorCodes(MaskErrors):
                 masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
                 out.append(masked)
         return out
+
+
+def optional_id(value: strawberry.ID | None, what: str) -> int | None:
+    if value is None:
+        return None
+    if not is_id(value) or len(value) > 18:
+        raise bad_input(f"no such {what}")
+    return int(value)

@@ -1,20 +1,72 @@
-"""Fleet fields (POLICY 5): lifecycle, health, maintenance, lockdowns and evacuations."""
+"""GraphQL object types and mutation payloads: devices."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import strawberry
 
+from resolvers.core import models
+from schema.access.types import Gate
+from schema.core.context import Info
+from schema.core.enums import (
+    DeviceKind,
+    DeviceStatus,
+)
+from schema.core.payloads import UserError
+
+if TYPE_CHECKING:
+    pass
 from resolvers.core import models as m
-from resolvers.core.errors import is_id
-from resolvers.core.models import DeviceKind, DeviceStatus, MaintenanceKind
-from resolvers.devices import fleet as device_fleet
-from resolvers.devices import lockdowns
-from schema.core.context import Info, actor_of
-from schema.core.payloads import attempt
-from schema.core.permissions import IsGateStaff, IsSiteAdmin
-from schema.core.types import Device, UserError
+from resolvers.core.models import MaintenanceKind
+
+
+@strawberry.type
+class Device:
+    id: strawberry.ID
+    name: str
+    kind: DeviceKind
+    firmware: str
+    last_seen_at: datetime | None
+    retired: bool
+    status: DeviceStatus
+    network_reached_at: datetime | None
+    config_loaded_at: datetime | None
+    test_scan_at: datetime | None
+
+    @classmethod
+    def of(cls, row: models.Device) -> Device:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            kind=row.kind,
+            firmware=row.firmware,
+            last_seen_at=row.last_seen_at,
+            retired=row.status is models.DeviceStatus.RETIRED,
+            status=row.status,
+            network_reached_at=row.network_reached_at,
+            config_loaded_at=row.config_loaded_at,
+            test_scan_at=row.test_scan_at,
+        )
+
+    @strawberry.field
+    async def online(self, info: Info) -> bool:
+        return await info.context.rt.state.device_connection(int(self.id)) is not None
+
+    @strawberry.field
+    async def gates(self, info: Info) -> list[Gate]:
+        topo = await info.context.rt.topology.get()
+        ids = sorted(topo.device_gates.get(int(self.id), ()))
+        rows = await info.context.loaders.gate.load_many(ids)
+        return [Gate.of(r) for r in rows if r is not None]
+
+
+@strawberry.type
+class RegisterDevicePayload:
+    device: Device | None = None
+    device_secret: str | None = strawberry.field(default=None, description="Shown once; stored only hashed.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -134,157 +186,3 @@ class DeviceTargetPayload:
 
 def _device(row: m.Device | None) -> Device | None:
     return Device.of(row) if row else None
-
-
-@strawberry.type
-class DeviceQuery:
-    @strawberry.field(permission_classes=[IsGateStaff], description="A device's figures over a rolling window.")
-    async def device_health(self, device_id: strawberry.ID, window_minutes: int = 60) -> DeviceHealth | None:
-        device, _ = await attempt(device_fleet.get_device(device_id, "deviceId"))
-        if device is None:
-            return None
-        h = await device_fleet.health(device, max(1, min(window_minutes, 7 * 24 * 60)))
-        return DeviceHealth(
-            window_minutes=h.window_minutes,
-            scans=h.scans,
-            decode_failures=h.decode_failures,
-            decode_success=h.decode_success,
-            decisions=h.decisions,
-            denied_ratio=h.denied_ratio,
-            latency_p50_ms=h.latency_p50_ms,
-            latency_p95_ms=h.latency_p95_ms,
-            recognition_success=h.recognition_success,
-            problems=h.problems,
-        )
-
-    @strawberry.field(permission_classes=[IsGateStaff])
-    async def device_targets(self) -> list[DeviceTarget]:
-        return [DeviceTarget.of(await device_fleet.target_for(kind)) for kind in DeviceKind]
-
-    @strawberry.field(permission_classes=[IsGateStaff])
-    async def maintenance_plans(self, device_id: strawberry.ID | None = None) -> list[MaintenancePlan]:
-        query = m.MaintenancePlan.all()
-        if device_id is not None:
-            query = query.filter(device_id=int(device_id) if is_id(device_id) else -1)
-        return [MaintenancePlan.of(p) for p in await query.order_by("next_due")]
-
-    @strawberry.field(permission_classes=[IsGateStaff], description="Plans whose next date has passed.")
-    async def overdue_maintenance(self) -> list[MaintenancePlan]:
-        return [MaintenancePlan.of(p) for p in await device_fleet.overdue()]
-
-    @strawberry.field(permission_classes=[IsGateStaff], description="Lockdowns and evacuations in force.")
-    async def lockdowns(self) -> list[Lockdown]:
-        return [Lockdown.of(r) for r in await lockdowns.active()]
-
-
-@strawberry.type
-class DeviceMutation:
-    @strawberry.mutation(
-        permission_classes=[IsSiteAdmin],
-        description="Registered → commissioned, once network, configuration and a test scan are done.",
-    )
-    async def commission_device(self, id: strawberry.ID) -> DevicePayload:
-        row, errors = await attempt(device_fleet.commission(id))
-        return DevicePayload(device=_device(row), errors=errors)
-
-    @strawberry.mutation(permission_classes=[IsSiteAdmin], description="IN_SERVICE or UNDER_REPAIR.")
-    async def set_device_status(self, id: strawberry.ID, status: DeviceStatus) -> DevicePayload:
-        row, errors = await attempt(device_fleet.set_status(id, status))
-        return DevicePayload(device=_device(row), errors=errors)
-
-    @strawberry.mutation(permission_classes=[IsSiteAdmin], description="Final: the device is refused from now on.")
-    async def retire_device(self, info: Info, id: strawberry.ID) -> DevicePayload:
-        row, errors = await attempt(device_fleet.retire(info.context.rt, id))
-        return DevicePayload(device=_device(row), errors=errors)
-
-    @strawberry.mutation(
-        permission_classes=[IsSiteAdmin],
-        description="The device is this labelled asset: scrapping the asset retires the device.",
-    )
-    async def link_device_asset(self, info: Info, id: strawberry.ID, label_code: str) -> DevicePayload:
-        row, errors = await attempt(device_fleet.link_asset(info.context.rt, id, label_code))
-        return DevicePayload(device=_device(row), errors=errors)
-
-    @strawberry.mutation(permission_classes=[IsSiteAdmin])
-    async def rotate_device_secret(self, info: Info, id: strawberry.ID) -> DevicePayload:
-        result, errors = await attempt(device_fleet.rotate_secret(info.context.rt, id))
-        if result is None:
-            return DevicePayload(errors=errors)
-        return DevicePayload(device=Device.of(result[0]), device_secret=result[1])
-
-    @strawberry.mutation(permission_classes=[IsSiteAdmin])
-    async def set_device_target(
-        self,
-        kind: DeviceKind,
-        min_decode_success: float | None = None,
-        min_recognition_success: float | None = None,
-        max_latency_ms: float | None = None,
-        max_denied_ratio: float | None = None,
-    ) -> DeviceTargetPayload:
-        values = {
-            "min_decode_success": min_decode_success,
-            "min_recognition_success": min_recognition_success,
-            "max_latency_ms": max_latency_ms,
-            "max_denied_ratio": max_denied_ratio,
-        }
-        row, errors = await attempt(device_fleet.set_target(kind, values))
-        return DeviceTargetPayload(target=DeviceTarget.of(row) if row else None, errors=errors)
-
-    @strawberry.mutation(permission_classes=[IsSiteAdmin])
-    async def add_maintenance_plan(
-        self, device_id: strawberry.ID, kind: MaintenanceKind, interval_days: int, first_due_days: int | None = None
-    ) -> MaintenancePlanPayload:
-        row, errors = await attempt(device_fleet.add_plan(device_id, kind, interval_days, first_due_days))
-        return MaintenancePlanPayload(plan=MaintenancePlan.of(row) if row else None, errors=errors)
-
-    @strawberry.mutation(permission_classes=[IsGateStaff], description="Work done on a device (by plan or not).")
-    async def record_maintenance(
-        self,
-        info: Info,
-        device_id: strawberry.ID,
-        kind: MaintenanceKind,
-        notes: str | None = None,
-        plan_id: strawberry.ID | None = None,
-    ) -> MaintenanceRecordPayload:
-        row, errors = await attempt(
-            device_fleet.record_maintenance(actor_of(info).person_id, device_id, kind, notes, plan_id)
-        )
-        record = None
-        if row is not None:
-            record = MaintenanceRecord(
-                id=strawberry.ID(str(row.id)),
-                device_id=strawberry.ID(str(row.device_id)),
-                kind=row.kind,
-                done_at=row.done_at,
-                notes=row.notes,
-            )
-        return MaintenanceRecordPayload(record=record, errors=errors)
-
-    @strawberry.mutation(
-        permission_classes=[IsGateStaff],
-        description="Shut a gate, a zone with its sub-zones, or (neither given) the whole site.",
-    )
-    async def lockdown(
-        self, info: Info, reason: str, zone_id: strawberry.ID | None = None, gate_id: strawberry.ID | None = None
-    ) -> LockdownPayload:
-        row, errors = await attempt(
-            lockdowns.start(info.context.rt, actor_of(info), "LOCKDOWN", zone_id, gate_id, reason)
-        )
-        return LockdownPayload(lockdown=Lockdown.of(row) if row else None, errors=errors)
-
-    @strawberry.mutation(
-        permission_classes=[IsGateStaff],
-        description="Open every gate of a zone (or the site) and hold them open; nobody enters.",
-    )
-    async def evacuate(
-        self, info: Info, reason: str, zone_id: strawberry.ID | None = None, gate_id: strawberry.ID | None = None
-    ) -> LockdownPayload:
-        row, errors = await attempt(
-            lockdowns.start(info.context.rt, actor_of(info), "EVACUATION", zone_id, gate_id, reason)
-        )
-        return LockdownPayload(lockdown=Lockdown.of(row) if row else None, errors=errors)
-
-    @strawberry.mutation(permission_classes=[IsGateStaff])
-    async def release_lockdown(self, info: Info, id: strawberry.ID) -> LockdownPayload:
-        row, errors = await attempt(lockdowns.release(info.context.rt, actor_of(info), id))
-        return LockdownPayload(lockdown=Lockdown.of(row) if row else None, errors=errors)

@@ -1,4 +1,4 @@
-"""Input types, named and shaped as contracts/README.md has them."""
+"""GraphQL input types: access."""
 
 from __future__ import annotations
 
@@ -8,21 +8,9 @@ import strawberry
 
 from schema.core.enums import (
     AntiPassback,
-    DeviceKind,
-    Direction,
     GateDirection,
-    Gender,
-    IdentityDocument,
-    Role,
     ZoneKind,
 )
-
-
-@strawberry.input
-class CreateDepartmentInput:
-    name: str
-    parent_id: strawberry.ID | None = None
-    head_id: strawberry.ID | None = None
 
 
 @strawberry.input
@@ -59,26 +47,6 @@ class CreateGateInput:
     direction: GateDirection
 
 
-@strawberry.input
-class RegisterDeviceInput:
-    name: str
-    kind: DeviceKind
-    gate_ids: list[strawberry.ID]
-
-
-@strawberry.input
-class OnboardEmployeeInput:
-    display_name: str
-    gender: Gender | None = None
-    id_number: str
-    phone: str
-    department_id: strawberry.ID
-    position: str
-    username: str
-    roles: list[Role] | None = None
-    document_type: IdentityDocument | None = IdentityDocument.ID_CARD
-
-
 @strawberry.input(description="A weekly window in the site's time zone; end before start crosses midnight.")
 class ScheduleWindowInput:
     weekdays: list[int] = strawberry.field(description="1 = Monday … 7 = Sunday")
@@ -98,13 +66,3 @@ class GrantAccessInput:
     valid_until: datetime | None = None
     position: str | None = strawberry.field(default=None, description="Everyone holding this position.")
     schedule: list[ScheduleWindowInput] | None = None
-
-
-@strawberry.input
-class ManualEntryInput:
-    person_id: strawberry.ID
-    gate_id: strawberry.ID
-    direction: Direction
-    document_type: IdentityDocument
-    document_number_last4: str
-    note: str | None = None

@@ -1,0 +1,14 @@
+"""GraphQL input types: attendance."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.input
+class WorkScheduleInput:
+    name: str
+    weekdays: list[int] = strawberry.field(description="1 = Monday … 7 = Sunday")
+    start: str = strawberry.field(description="HH:MM in the site's time zone")
+    end: str = strawberry.field(description="HH:MM; before start means the shift ends the next day")
+    grace_minutes: int = 5

@@ -1,0 +1,80 @@
+"""Root mutation fields: people."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers.people import people, sessions
+from schema.core.context import Info, actor_of
+from schema.core.enums import IdentityDocument
+from schema.core.payloads import attempt
+from schema.core.permissions import (
+    IsAdmin,
+    IsPeopleAdmin,
+)
+from schema.people.inputs import CreateDepartmentInput, OnboardEmployeeInput
+from schema.people.types import (
+    Department,
+    DepartmentPayload,
+    EmployeePayload,
+    LoginPayload,
+    OnboardEmployeePayload,
+    Person,
+    PersonPayload,
+    Session,
+)
+
+
+def _session(tokens: sessions.SessionTokens | None) -> Session | None:
+    if tokens is None:
+        return None
+    return Session(access_token=tokens.access_token, refresh_token=tokens.refresh_token, expires_at=tokens.expires_at)
+
+
+@strawberry.type
+class PeopleMutation:
+    @strawberry.mutation
+    async def login(self, info: Info, username: str, password: str) -> LoginPayload:
+        tokens, errors = await attempt(
+            sessions.login(info.context.rt, username.strip().lower(), password, info.context.address)
+        )
+        return LoginPayload(session=_session(tokens), errors=errors)
+
+    @strawberry.mutation
+    async def refresh_session(self, info: Info, refresh_token: str) -> LoginPayload:
+        tokens, errors = await attempt(sessions.refresh(info.context.rt, refresh_token))
+        return LoginPayload(session=_session(tokens), errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsPeopleAdmin])
+    async def create_department(self, info: Info, input: CreateDepartmentInput) -> DepartmentPayload:
+        row, errors = await attempt(people.create_department(input.name, input.parent_id, input.head_id))
+        return DepartmentPayload(department=Department.of(row) if row else None, errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsPeopleAdmin])
+    async def onboard_employee(self, info: Info, input: OnboardEmployeeInput) -> OnboardEmployeePayload:
+        data = people.OnboardInput(
+            display_name=input.display_name,
+            gender=input.gender,
+            id_number=input.id_number,
+            phone=input.phone,
+            department_id=input.department_id,
+            position=input.position,
+            username=input.username,
+            roles=input.roles,
+            document_type=input.document_type or IdentityDocument.ID_CARD,
+        )
+        result, errors = await attempt(people.onboard_employee(info.context.rt, actor_of(info), data))
+        if result is None:
+            return OnboardEmployeePayload(errors=errors)
+        person, password = result
+        return OnboardEmployeePayload(employee=Person.of(person), initial_password=password)
+
+    @strawberry.mutation(permission_classes=[IsPeopleAdmin])
+    async def offboard_employee(self, info: Info, id: strawberry.ID) -> EmployeePayload:
+        row, errors = await attempt(people.offboard_employee(info.context.rt, actor_of(info), id))
+        return EmployeePayload(employee=Person.of(row) if row else None, errors=errors)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Lift a lock left by repeated failed sign-ins.")
+    async def unlock_account(self, info: Info, person_id: strawberry.ID) -> PersonPayload:
+        row, errors = await attempt(people.unlock_account(info.context.rt, person_id))
+        return PersonPayload(person=Person.of(row) if row else None, errors=errors)

@@ -1,0 +1,112 @@
+"""Root query fields: people."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from resolvers.access import grants
+from resolvers.core import models as m
+from resolvers.core.errors import is_id
+from resolvers.core.models import IdentityDocument
+from resolvers.people import audit, people
+from schema.core.context import Info, actor_of
+from schema.core.errors import forbidden, optional_id
+from schema.core.pagination import Connection, PageInfo, check_first, decode_cursor, page_of
+from schema.core.payloads import attempt
+from schema.core.permissions import (
+    IsAuditReader,
+    IsAuthenticated,
+    IsFrontDesk,
+    IsOperator,
+    IsPeopleAdmin,
+    IsStaff,
+)
+from schema.people.types import AuditEntry, Department, Person, PersonalData
+
+
+@strawberry.type
+class PeopleQuery:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in person.")
+    async def me(self, info: Info) -> Person:
+        actor = info.context.actor
+        assert actor is not None
+        return Person.of(await people.get_person(str(actor.person_id)))
+
+    @strawberry.field(permission_classes=[IsStaff])
+    async def person(self, info: Info, id: strawberry.ID) -> Person | None:
+        row, _ = await attempt(people.get_person(id))
+        if row is None:
+            return None
+        scope = await grants.people_scope(actor_of(info))
+        if scope is not None and row.department_id not in scope:
+            raise forbidden("you may see your own department's people only")
+        return Person.of(row)
+
+    @strawberry.field(permission_classes=[IsStaff])
+    async def people(
+        self, info: Info, first: int = 50, after: str | None = None, department_id: strawberry.ID | None = None
+    ) -> Connection[Person]:
+        first = check_first(first)
+        query = m.Person.filter(kind=m.PersonKind.EMPLOYEE)
+        scope = await grants.people_scope(actor_of(info))
+        if scope is not None:
+            query = query.filter(department_id__in=scope)
+        if department_id is not None:
+            query = query.filter(department_id=optional_id(department_id, "department"))
+        cursor = decode_cursor("person", after)
+        if cursor is not None:
+            query = query.filter(id__gt=cursor)
+        rows = await query.order_by("id").limit(first + 1)
+        return page_of(rows, first, "person", Person.of)
+
+    @strawberry.field(permission_classes=[IsOperator])
+    async def departments(self) -> list[Department]:
+        return [Department.of(r) for r in await m.Department.all().order_by("name")]
+
+    @strawberry.field(permission_classes=[IsAuditReader], description="The audit log, newest first.")
+    async def audit_log(
+        self,
+        first: int = 50,
+        after: str | None = None,
+        actor_id: strawberry.ID | None = None,
+        action: str | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Connection[AuditEntry]:
+        first = check_first(first)
+        actor = int(actor_id) if actor_id is not None and is_id(actor_id) else None
+        if actor_id is not None and actor is None:
+            return Connection(edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None))
+        rows = await audit.page(
+            first,
+            decode_cursor("audit", after),
+            actor_id=actor,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            since=since,
+            until=until,
+        )
+        return page_of(rows, first, "audit", AuditEntry.of)
+
+    @strawberry.field(
+        permission_classes=[IsPeopleAdmin], description="Unmasked ID and phone numbers. Every read is audited."
+    )
+    async def personal_data(self, info: Info, person_id: strawberry.ID) -> PersonalData | None:
+        data, _ = await attempt(
+            people.read_personal_data(info.context.rt, actor_of(info), person_id, info.context.address)
+        )
+        if data is None:
+            return None
+        return PersonalData(id_number=data.id_number, phone=data.phone, document_type=data.document_type)
+
+    @strawberry.field(permission_classes=[IsFrontDesk], description="Find people by the ID document in hand.")
+    async def people_by_id_number(
+        self, info: Info, id_number: str, document_type: IdentityDocument = IdentityDocument.ID_CARD
+    ) -> list[Person]:
+        rows, _ = await attempt(people.find_by_id_number(info.context.rt, id_number, document_type))
+        return [Person.of(r) for r in rows or []]

@@ -1,0 +1,36 @@
+"""How many SQL statements a server process sent while a block ran (GATEHOUSE_SQL_LOG).
+
+Start the server with `site.start_server(GATEHOUSE_SQL_LOG=str(path))`; only one request
+should be in flight inside the block, or the count includes the others'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Statements:
+    lines: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _read(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+@contextlib.contextmanager
+def statements(path: Path) -> Iterator[Statements]:
+    """The statements written to the SQL log `path` while the block ran."""
+    before = len(_read(path))
+    out = Statements()
+    yield out
+    out.lines = _read(path)[before:]
