@@ -30,6 +30,7 @@ from resolvers.devices.connections import DeviceSession
 from resolvers.items import gate_checks as item_checks
 from resolvers.runtime import Runtime
 from resolvers.scan.decision import DirectionRequired, ScanOutcome, decide_scan
+from resolvers.scan.reasons import Reason
 
 log = logging.getLogger("gatehouse.devices")
 MAX_SCANS_IN_FLIGHT = 32
@@ -198,7 +199,7 @@ class DeviceConnection:
             log.exception("scan %s from device %s failed", ref, self.device_id)
             # Fail closed: the door stays shut and the device hears why.
             with contextlib.suppress(Exception):
-                await self.send(ScanOutcome(False, "unavailable").frame(ref, 0))
+                await self.send(ScanOutcome.refused(Reason.UNAVAILABLE).frame(ref, 0))
 
     @handles("heartbeat")
     async def _heartbeat(self, frame: Frame[inc.Heartbeat]) -> None:

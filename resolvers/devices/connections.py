@@ -19,8 +19,7 @@ from resolvers.core import clock
 from resolvers.core.errors import is_id
 from resolvers.core.models import Device, DoorReport
 from resolvers.runtime import Runtime
-
-DOOR_ALARMS = frozenset({"forced", "held_open"})
+from resolvers.scan.writer import record_door_alarm
 
 
 @dataclass(frozen=True)
@@ -71,31 +70,16 @@ async def record_door_report(
     rt: Runtime, anomalies: AnomalyDetector, device_id: int, gate: GateNode, state: str, at: str | None
 ) -> None:
     """A door sensor report: stored; a door opened with no decision just before is an
-    anomaly (tailgating); a forced or held-open door is an alarm."""
+    anomaly (tailgating); a forced or held-open door is an alarm (a gate event and an alert)."""
     reported = _device_time(at)
     await DoorReport.create(device_id=device_id, gate_id=gate.id, state=state, reported_at=reported)
     if state == "opened":
         await anomalies.on_door_opened(device_id, gate.id, reported or clock.now())
-    if state in DOOR_ALARMS:
-        await door_alarm(rt, device_id, gate, state, reported or clock.now())
-
-
-async def door_alarm(rt: Runtime, device_id: int, gate: GateNode, state: str, at: datetime) -> None:
-    """A forced or held-open door becomes a gate event (guards see it in the live feed) and
-    an alert. The one place a door alarm is written."""
-    row = {
-        "at": at,
-        "gate_id": gate.id,
-        "zone_id": gate.zone_id,
-        "device_id": device_id,
-        "decision": None,
-        "reason": state,
-        "method": None,
-        "direction": None,
-        "payload": {"state": state},
-    }
-    await rt.events.record(row, gate.name, None)
-    await raise_alert(rt, state, f"door {state.replace('_', ' ')} at {gate.name}", device_id=device_id, gate_id=gate.id)
+    # Forced or held open: the gate-event writer stores an alarm event (other states are none).
+    if await record_door_alarm(rt, device_id, gate, state, reported) is not None:
+        await raise_alert(
+            rt, state, f"door {state.replace('_', ' ')} at {gate.name}", device_id=device_id, gate_id=gate.id
+        )
 
 
 async def record_silence(rt: Runtime, device_id: int, device_name: str, seconds: int) -> None:
