@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 from tortoise.models import Model
@@ -12,6 +12,8 @@ from tortoise.models import Model
 from resolvers.core.models import Department, Gate, Person, Visit, VisitZone, Zone
 
 M = TypeVar("M", bound=Model)
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def _by_id(model: type[M]) -> DataLoader[int, M | None]:
@@ -42,6 +44,18 @@ class Loaders:
     gate: DataLoader[int, Gate | None]
     visit: DataLoader[int, Visit | None]
     visit_zones: DataLoader[int, list[Zone]]
+    # ---- schema-b (visits, items, attendance): any domain's batch function, one loader per request
+    _by_batch: dict[Callable[..., Any], DataLoader[Any, Any]] = field(default_factory=dict)
+
+    def of(self, batch: Callable[[list[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]:
+        """This request's loader over `batch` (a module-level function in resolvers/<domain>/batches.py:
+        the function is the key), so a domain adds a relation without a field here."""
+        loader = self._by_batch.get(batch)
+        if loader is None:
+            loader = self._by_batch[batch] = DataLoader(load_fn=batch)
+        return loader
+
+    # ---- end schema-b
 
     @classmethod
     def new(cls) -> Loaders:
