@@ -27,11 +27,13 @@ serve: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # Regenerate the committed SDL after a deliberate schema change (a test fails when they differ).
 schema: $(VENV)/.installed
@@ -42,4 +44,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.attendance_bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/graphql_http_audit/node_modules

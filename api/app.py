@@ -6,17 +6,14 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from api import label_routes, report_routes, sql_log
+from api.graphql_http import GatehouseGraphQL
 from devices.endpoint import device_endpoint
 from devices.hub import DeviceHub
 from resolvers.attendance.anomalies import AnomalyDetector
@@ -29,42 +26,9 @@ from resolvers.people import sessions
 from resolvers.runtime import Runtime
 from resolvers.visits import badges
 from resolvers.visits.upkeep import VisitUpkeep
-from schema.core.context import Context
 from schema.core.permissions import GATE_STAFF
-from schema.root import schema
 
 log = logging.getLogger("gatehouse")
-
-
-class GatehouseGraphQL(GraphQL[Context, None]):
-    def __init__(self, rt: Runtime) -> None:
-        super().__init__(
-            schema,
-            graphql_ide="graphiql" if rt.settings.graphiql else None,
-            allow_queries_via_get=False,
-            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
-        )
-        self.rt = rt
-
-    async def get_context(self, request: Request | WebSocket, response: Response | Any = None) -> Context:
-        actor = None
-        if isinstance(request, Request):
-            actor = await sessions.actor_from_bearer(self.rt, request.headers.get("authorization"))
-        return Context(request=request, response=response, rt=self.rt, actor=actor)
-
-    async def process_result(self, request: Request, result: Any) -> Any:
-        data = await super().process_result(request, result)
-        # Errors raised before execution (a syntax error) skip the schema's extensions: code them here.
-        for error in (data.get("errors") or []) if isinstance(data, dict) else []:
-            if isinstance(error, dict) and not (error.get("extensions") or {}).get("code"):
-                error.setdefault("extensions", {})["code"] = "GRAPHQL_PARSE_FAILED"
-        return data
-
-    async def on_ws_connect(self, context: Context) -> Any:
-        params = context.connection_params or {}
-        header = params.get("authorization") or params.get("Authorization")
-        context.actor = await sessions.actor_from_bearer(self.rt, header if isinstance(header, str) else None)
-        return await super().on_ws_connect(context)
 
 
 async def badge_file(request: Request) -> Response:

@@ -33,31 +33,20 @@ async def _with_database(settings: Settings, work: Callable[..., Awaitable[T]]) 
 
 
 async def _create_admin(settings: Settings, username: str, password: str, name: str) -> str:
-    from resolvers.core import validation
     from resolvers.core.errors import UserError
-    from resolvers.core.models import Person, PersonKind, Role
-    from resolvers.core.passwords import hash_password
+    from resolvers.people.admins import checked_input, create_admin
 
     try:
-        clean = validation.username(username)
-        display = validation.name(name, "name")
+        checked_input(username, password, name)
     except UserError as exc:
         raise CommandError(f"{exc.field}: {exc.message}") from None
-    if len(password) < 10:
-        raise CommandError("password: use at least 10 characters")
 
     async def work(rt: object) -> str:
-        if await Person.filter(username=clean).exists():
-            raise CommandError(f"username {clean!r} is taken")
-        person = await Person.create(
-            kind=PersonKind.EMPLOYEE,
-            username=clean,
-            password_hash=hash_password(password),
-            display_name=display,
-            position="Administrator",
-            roles=[Role.ADMIN.value, Role.EMPLOYEE.value],
-        )
-        return f"created admin {clean!r} (person {person.id})"
+        try:
+            person = await create_admin(username, password, name)
+        except UserError as exc:
+            raise CommandError(f"{exc.field}: {exc.message}") from None
+        return f"created admin {person.username!r} (person {person.id})"
 
     return await _with_database(settings, work)
 

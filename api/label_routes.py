@@ -6,9 +6,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from resolvers.core.errors import is_id
-from resolvers.core.models import Asset, Item, Role
+from resolvers.core.errors import UserError, is_id
+from resolvers.core.models import Role
 from resolvers.items import catalogue as items
+from resolvers.items import labels
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
 
@@ -32,12 +33,10 @@ async def label_sheet(request: Request) -> Response:
             {"error": "BAD_USER_INPUT", "message": f"assets=1,2,3 (1 to {MAX_LABELS} ids)", "field": "assets"},
             status_code=400,
         )
-    ids = [int(p) for p in parts]
-    assets = {a.id: a for a in await Asset.filter(id__in=ids)}
-    if len(assets) != len(set(ids)):
-        return JSONResponse({"error": "NOT_FOUND", "message": "no such asset", "field": "assets"}, status_code=404)
-    names = {i.id: i.name for i in await Item.filter(id__in={a.item_id for a in assets.values()})}
-    codes = [(items.label_code(rt, "A", i), f"{names[assets[i].item_id]} #{i}") for i in ids]
+    try:
+        codes = await labels.asset_labels(rt, [int(p) for p in parts])
+    except UserError as exc:
+        return JSONResponse({"error": exc.code, "message": exc.message, "field": exc.field}, status_code=404)
     if request.path_params["fmt"] == "png":
         return Response(items.label_sheet_png(codes), media_type="image/png")
     return Response(items.label_sheet_pdf(codes), media_type="application/pdf")

@@ -4,7 +4,7 @@ A device whose hello says `"capabilities": ["offline"]` gets `welcome.snapshotKe
 snapshots; it decides from them while the server is unreachable and uploads those decisions
 (`events` → `events_ack`) when the link is back. These tests use real server processes on one
 database (a server is stopped and another started on the same data), the reference gate agent
-(`devices.agent.GateAgent`, also as the `gatehouse-gate run` subprocess) and, for frames the
+(`gatehouse_gate.agent.GateAgent`, also as the `gatehouse-gate run` subprocess) and, for frames the
 agent never sends wrong, raw device connections.
 """
 
@@ -487,7 +487,7 @@ async def test_gate_agent_cli_reads_qr_lines_from_stdin_and_prints_json_results(
     command = [
         sys.executable,
         "-m",
-        "gatehouse_gate.agent",
+        "gatehouse_gate.cli",
         "run",
         "--server",
         server.ws,

@@ -1,0 +1,2 @@
+"""Attendance from passages against shifts, reports and their files (CSV, XLSX, charts, PDF),
+anomaly rules."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import datetime
 
 from resolvers.core import clock
 from resolvers.core.errors import UserError
@@ -84,6 +84,3 @@ def window(valid_from: datetime | None, valid_until: datetime | None) -> None:
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
         raise UserError("INVALID", "must be after validFrom", "validUntil")
 
-
-def is_day(value: object) -> bool:
-    return isinstance(value, date) and not isinstance(value, datetime)

@@ -1,0 +1,2 @@
+"""The GraphQL face of resolvers/devices/: types, inputs and root fields, thin (parse, call
+resolvers/devices/, map)."""

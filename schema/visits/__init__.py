@@ -1,0 +1,2 @@
+"""The GraphQL face of resolvers/visits/: types, inputs and root fields, thin (parse, call
+resolvers/visits/, map)."""

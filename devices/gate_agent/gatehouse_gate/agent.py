@@ -1,15 +1,14 @@
-"""`gatehouse-gate`: the reference gate agent, and a simulator of many gates.
+"""The reference gate agent: one gate controller on the device protocol.
 
-`run` reads QR text lines from stdin the way a USB keyboard-wedge scanner types them,
-asks the server while the link is up, decides from the signed snapshot while it is
-down (fail closed once the snapshot expires), buffers those events with a sequence
-number on disk, and uploads them when the link is back. The door is driven through
-a pluggable output: `log`, `gpio:<pin>` (sysfs) or an `http(s)://` relay URL.
+`gatehouse-gate run` (gatehouse_gate.cli) reads QR text lines from stdin the way a USB
+keyboard-wedge scanner types them, asks the server while the link is up, decides from the
+signed snapshot while it is down (fail closed once the snapshot expires), buffers those
+events with a sequence number on disk, and uploads them when the link is back. The door is
+driven through a pluggable output: `log`, `gpio:<pin>` (sysfs) or an `http(s)://` relay URL.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -300,8 +299,8 @@ class GateAgent:
         return granted, reason, True
 
 
-async def _run(args: argparse.Namespace) -> int:
-    agent = GateAgent(args.server, args.device_id, args.secret, Path(args.state_dir), make_door(args.door))
+async def run_scanner(agent: GateAgent, gate_id: str, direction: str | None) -> int:
+    """Serve one gate from stdin: one QR text per line in, one JSON result per line out."""
     link = asyncio.create_task(agent.run_link())
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(agent.online.wait(), 5)
@@ -312,7 +311,7 @@ async def _run(args: argparse.Namespace) -> int:
         token = line.decode(errors="replace").strip("\r\n")  # a wedge scanner ends each code with Enter
         if not token:
             continue
-        granted, reason, offline = await agent.scan(args.gate, token, args.direction)
+        granted, reason, offline = await agent.scan(gate_id, token, direction)
         print(json.dumps({"granted": granted, "reason": reason, "offline": offline}), flush=True)
     # Input ended: give buffered events a moment to go up.
     if agent.buffer.events and agent.online.is_set():
@@ -322,33 +321,3 @@ async def _run(args: argparse.Namespace) -> int:
     with contextlib.suppress(asyncio.CancelledError):
         await link
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from gatehouse_gate.simulator import add_simulate_parser, run_simulation
-
-    parser = argparse.ArgumentParser(prog="gatehouse-gate", description="Gatehouse reference gate agent")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run one gate: QR lines on stdin, door through --door")
-    run.add_argument("--server", required=True, help="ws://host:port")
-    run.add_argument("--device-id", required=True)
-    run.add_argument("--secret", required=True)
-    run.add_argument("--gate", required=True, help="the gate id this scanner serves")
-    run.add_argument("--direction", choices=["IN", "OUT"], help="for a BOTH gate")
-    run.add_argument("--door", default="log", help="log, gpio:<pin> or an http(s) relay URL")
-    run.add_argument("--state-dir", default="var/gate", help="snapshot and offline events are kept here")
-    add_simulate_parser(sub)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    try:
-        if args.command == "run":
-            make_door(args.door)
-            return asyncio.run(_run(args))
-        return asyncio.run(run_simulation(args))
-    except ValueError as exc:
-        print(f"gatehouse-gate: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

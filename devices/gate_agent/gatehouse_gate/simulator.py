@@ -1,4 +1,4 @@
-"""`gatehouse-gate simulate`: many gates at once, for tests, demos and benchmarks.
+"""`gatehouse-gate simulate` (gatehouse_gate.cli): many gates at once, for tests, demos and benchmarks.
 
 The fleet file is JSON: {"devices": [{"id", "secret", "gateId", "direction"?}, ...],
 "credentials": [{"cid", "seed"}, ...]} where `seed` is a phone key's 32-byte Ed25519 seed
@@ -8,7 +8,6 @@ Scans are paced at --rate in total; every scan uses a (credential, step) never u
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import json
@@ -29,14 +28,6 @@ class QuietDoor(Door):
 
     async def close(self, gate_id: str) -> None:
         return None
-
-
-def add_simulate_parser(sub: Any) -> None:
-    sim = sub.add_parser("simulate", help="drive many gates from a fleet file")
-    sim.add_argument("--server", required=True)
-    sim.add_argument("--fleet", required=True, help="JSON file with devices and credentials")
-    sim.add_argument("--seconds", type=float, default=10.0)
-    sim.add_argument("--rate", type=float, default=50.0, help="scans per second, all gates together")
 
 
 class TokenSource:
@@ -61,14 +52,16 @@ class TokenSource:
         return None
 
 
-async def run_simulation(args: argparse.Namespace) -> int:
-    fleet = json.loads(await asyncio.to_thread(Path(args.fleet).read_text))
-    if args.rate <= 0 or args.seconds <= 0:
+async def run_simulation(server: str, fleet_file: Path, seconds: float, rate: float) -> int:
+    """Drive every device of the fleet for `seconds` at `rate` scans per second in total;
+    print one JSON summary line (scans, reasons, offline decisions, p50/p99 latency)."""
+    if rate <= 0 or seconds <= 0:
         raise ValueError("--rate and --seconds must be positive")
+    fleet = json.loads(await asyncio.to_thread(fleet_file.read_text))
     tokens = TokenSource(fleet.get("credentials", []))
     with tempfile.TemporaryDirectory() as tmp:
         agents = [
-            (GateAgent(args.server, str(d["id"]), d["secret"], Path(tmp) / str(d["id"]), QuietDoor()), d)
+            (GateAgent(server, str(d["id"]), d["secret"], Path(tmp) / str(d["id"]), QuietDoor()), d)
             for d in fleet.get("devices", [])
         ]
         if not agents:
@@ -78,7 +71,7 @@ async def run_simulation(args: argparse.Namespace) -> int:
         reasons: collections.Counter[str] = collections.Counter()
         latencies: list[float] = []
         offline = 0
-        interval = 1.0 / args.rate
+        interval = 1.0 / rate
         start = time.perf_counter()
         tasks = []
 
@@ -91,7 +84,7 @@ async def run_simulation(args: argparse.Namespace) -> int:
             offline += was_offline
 
         n = 0
-        while time.perf_counter() - start < args.seconds:
+        while time.perf_counter() - start < seconds:
             token = tokens.next()
             if token is None:
                 break

@@ -1,0 +1,140 @@
+"""GraphQL over HTTP and graphql-transport-ws on /graphql: Strawberry's ASGI view, the caller's
+bearer token, and both response media types of the GraphQL-over-HTTP spec.
+
+`application/json` stays the answer for every client that does not ask otherwise (no `Accept`,
+`*/*`, or `application/json`, as the shipped apps send): status 200 and `data: null` on a request
+error, exactly as before. A client that prefers `application/graphql-response+json` gets that media
+type, and a request error (the document fails to parse or validate, or a variable fails to coerce)
+is then answered 400 without a `data` entry, so it can tell "my request is wrong" from "a field
+failed" by the status alone. Field errors are 200 with `data` in both media types.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from resolvers.people import sessions
+from resolvers.runtime import Runtime
+from schema.core.context import Context
+from schema.root import schema
+
+APPLICATION_JSON = "application/json"
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+# Media ranges that application/json satisfies, by specificity: the most specific one present sets
+# its quality (RFC 9110 §12.5.1). Wildcards never select graphql-response+json: the spec keeps
+# application/json the default for them until its "watershed".
+_JSON_RANGES = {APPLICATION_JSON: 2, "application/*": 1, "*/*": 0}
+
+
+def _quality(params: str) -> float | None:
+    """The `q` of one Accept entry (1 when absent); None when it cannot be read."""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                q = float(value.strip())
+            except ValueError:
+                return None
+            return q if 0 <= q <= 1 else None
+    return 1.0
+
+
+def response_media_type(accept: str | None) -> str:
+    """The media type to answer with, given the request's `Accept` header.
+
+    graphql-response+json when the client names it with a quality above zero and ranks it above
+    whatever application/json would satisfy (higher q, then a named type over a wildcard, then
+    the earlier entry); application/json otherwise — also when nothing listed is one we speak,
+    which the spec allows instead of a 406 and which is how this server has always answered.
+    """
+    graphql: tuple[float, int, int] | None = None
+    json: tuple[float, int, int] | None = None
+    for index, entry in enumerate((accept or "").split(",")):
+        media_range, _, params = entry.partition(";")
+        media_range = media_range.strip().lower()
+        q = _quality(params)
+        if q is None:
+            continue
+        if media_range == GRAPHQL_RESPONSE_JSON:
+            if graphql is None:
+                graphql = (q, 2, -index)
+        elif media_range in _JSON_RANGES:
+            specificity = _JSON_RANGES[media_range]
+            if json is None or specificity > json[1]:
+                json = (q, specificity, -index)
+    if graphql is not None and graphql[0] > 0 and (json is None or graphql > json):
+        return GRAPHQL_RESPONSE_JSON
+    return APPLICATION_JSON
+
+
+def is_request_error(body: GraphQLHTTPResponse) -> bool:
+    """A request error in the spec's sense: raised before execution, so no `data` and no error
+    has a `path`. (A non-null root field that fails also nulls `data`, but its error has a path:
+    that is a field error, answered 200.)"""
+    errors = body.get("errors") or []
+    return body.get("data") is None and bool(errors) and not any(isinstance(e, dict) and "path" in e for e in errors)
+
+
+class GatehouseGraphQL(GraphQL[Context, None]):
+    """/graphql over HTTP and graphql-transport-ws, the caller taken from its bearer token."""
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if rt.settings.graphiql else None,
+            allow_queries_via_get=False,
+            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        )
+        self.rt = rt
+
+    async def get_context(self, request: Request | WebSocket, response: Response | Any = None) -> Context:
+        actor = None
+        if isinstance(request, Request):
+            actor = await sessions.actor_from_bearer(self.rt, request.headers.get("authorization"))
+        return Context(request=request, response=response, rt=self.rt, actor=actor)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        # Negotiated once per request; the sub-response's media type is the one the answer will carry.
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        return sub_response
+
+    async def process_result(self, request: Request, result: Any) -> Any:
+        data = await super().process_result(request, result)
+        # Errors raised before execution (a syntax error) skip the schema's extensions: code them here.
+        for error in (data.get("errors") or []) if isinstance(data, dict) else []:
+            if isinstance(error, dict) and not (error.get("extensions") or {}).get("code"):
+                error.setdefault("extensions", {})["code"] = "GRAPHQL_PARSE_FAILED"
+        return data
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        graphql_response = sub_response.media_type == GRAPHQL_RESPONSE_JSON
+        request_error = isinstance(response_data, dict) and is_request_error(response_data)
+        if graphql_response and request_error and isinstance(response_data, dict):
+            # The GraphQL spec leaves `data` out when execution never started; application/json
+            # clients have always read `data: null`, so only this media type drops it.
+            response_data.pop("data", None)
+        response = super().create_response(response_data, sub_response)
+        # The body depends on Accept: a cache between client and server must key on it.
+        response.headers.add_vary_header("Accept")
+        if graphql_response:
+            response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
+            if request_error:
+                response.status_code = 400
+        return response
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        params = context.connection_params or {}
+        header = params.get("authorization") or params.get("Authorization")
+        context.actor = await sessions.actor_from_bearer(self.rt, header if isinstance(header, str) else None)
+        return await super().on_ws_connect(context)

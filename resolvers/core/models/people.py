@@ -1,0 +1,133 @@
+"""Departments, people, sessions and the audit log."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Role(str, Enum):
+    EMPLOYEE = "EMPLOYEE"
+    DEPARTMENT_HEAD = "DEPARTMENT_HEAD"
+    HR = "HR"
+    SECURITY_ADMIN = "SECURITY_ADMIN"
+    GUARD = "GUARD"
+    WAREHOUSE = "WAREHOUSE"
+    PROCUREMENT = "PROCUREMENT"
+    ASSET_MANAGER = "ASSET_MANAGER"
+    EXECUTIVE = "EXECUTIVE"
+    AUDITOR = "AUDITOR"
+    ADMIN = "ADMIN"
+
+
+class Gender(str, Enum):
+    FEMALE = "FEMALE"
+    MALE = "MALE"
+    OTHER = "OTHER"
+    UNDISCLOSED = "UNDISCLOSED"
+
+
+class IdentityDocument(str, Enum):
+    WORK_BADGE = "WORK_BADGE"
+    ID_CARD = "ID_CARD"
+    PASSPORT = "PASSPORT"
+    OTHER = "OTHER"
+
+
+class PersonStatus(str, Enum):
+    ACTIVE = "ACTIVE"
+    OFFBOARDED = "OFFBOARDED"
+
+
+class PersonKind(str, Enum):
+    EMPLOYEE = "EMPLOYEE"
+    VISITOR = "VISITOR"
+
+
+class Department(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200, unique=True)
+    parent: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "models.Department", null=True, related_name="children", on_delete=fields.RESTRICT
+    )
+    parent_id: int | None
+    # A plain column: a foreign key here and Person.department would form a cycle
+    # the schema generator cannot order; resolvers check that the person exists.
+    head_id = fields.IntField(null=True)
+    work_schedule_id = fields.IntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "department"
+
+
+class Person(Model):
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(PersonKind, max_length=16, default=PersonKind.EMPLOYEE)
+    username = fields.CharField(max_length=100, unique=True, null=True)
+    password_hash = fields.CharField(max_length=200, null=True)
+    display_name = fields.CharField(max_length=200)
+    gender = fields.CharEnumField(Gender, max_length=16, null=True)
+    document_type = fields.CharEnumField(IdentityDocument, max_length=16, default=IdentityDocument.ID_CARD)
+    id_number_enc = fields.BinaryField(null=True)
+    id_number_hash = fields.CharField(max_length=64, null=True, db_index=True)
+    id_number_masked = fields.CharField(max_length=64, null=True)
+    phone_enc = fields.BinaryField(null=True)
+    phone_hash = fields.CharField(max_length=64, null=True, db_index=True)
+    phone_masked = fields.CharField(max_length=64, null=True)
+    department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "models.Department", null=True, related_name="members", on_delete=fields.RESTRICT
+    )
+    department_id: int | None
+    position = fields.CharField(max_length=200, default="")
+    roles: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    status = fields.CharEnumField(PersonStatus, max_length=16, default=PersonStatus.ACTIVE)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    offboarded_at = fields.DatetimeField(null=True)
+    # Set after repeated failed logins; only an admin lifts it.
+    locked_at = fields.DatetimeField(null=True)
+    # The person's own work schedule; else their department's (attendance).
+    work_schedule_id = fields.IntField(null=True)
+
+    class Meta:
+        table = "person"
+
+
+class RefreshSession(Model):
+    """One login; the refresh token rotates within it and revoking it ends the access tokens too."""
+
+    id = fields.IntField(primary_key=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="sessions", on_delete=fields.CASCADE
+    )
+    person_id: int
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    rotated_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "refresh_session"
+
+
+class AuditEntry(Model):
+    """Append-only: who did what, when, from where; before and after for changes."""
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField()
+    actor_id = fields.IntField(null=True)
+    actor_name = fields.CharField(max_length=200, default="")
+    address = fields.CharField(max_length=64, default="")
+    action = fields.CharField(max_length=100)
+    target_type = fields.CharField(max_length=50, default="")
+    target_id = fields.CharField(max_length=50, default="")
+    outcome = fields.CharField(max_length=100, default="ok")
+    detail: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "audit_entry"
+        indexes = (("actor_id", "id"), ("action", "id"), ("target_type", "target_id"))
