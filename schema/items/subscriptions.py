@@ -15,7 +15,7 @@ from schema.core.permissions import (
     IsEmployee,
     IsGateStaff,
 )
-from schema.core.streams import messages_for
+from schema.core.streams import messages_for, still_allowed
 from schema.items.types import Asset, ItemCheck, ItemRequest
 
 
@@ -25,8 +25,6 @@ class ItemSubscription:
         permission_classes=[IsEmployee], description="Requests reaching a step the caller may decide, as they arrive."
     )
     async def approval_queue_updates(self, info: Info) -> AsyncGenerator[ItemRequest, None]:
-        from schema.core.streams import still_allowed
-
         actor = actor_of(info)
         last_check = [time.monotonic()]
         async with info.context.rt.bus.subscribe(approvals.CHANNEL) as sub:
@@ -37,6 +35,7 @@ class ItemSubscription:
                 await still_allowed(info, last_check)
                 row = await listings.find_request(message["requestId"])
                 if row is not None and row.requester_id != actor.person_id:
+                    info.context.fresh_loaders()  # each pushed request reads its relations afresh
                     yield ItemRequest.of(row)
 
     @strawberry.subscription(
