@@ -28,6 +28,8 @@ from resolvers.devices import snapshots
 from resolvers.items import gate_checks as item_checks
 from resolvers.runtime import Runtime
 from resolvers.scan.decision import DirectionRequired, ScanOutcome, decide_scan
+from resolvers.scan.reasons import Reason
+from resolvers.scan.writer import record_door_alarm
 
 log = logging.getLogger("gatehouse.devices")
 MAX_SCANS_IN_FLIGHT = 32
@@ -175,7 +177,7 @@ class DeviceConnection:
             log.exception("scan %s from device %s failed", ref, self.device_id)
             # Fail closed: the door stays shut and the device hears why.
             with contextlib.suppress(Exception):
-                await self.send(ScanOutcome(False, "unavailable").frame(ref, 0))
+                await self.send(ScanOutcome.refused(Reason.UNAVAILABLE).frame(ref, 0))
 
     async def _heartbeat(self, frame: Frame) -> None:
         await self.rt.state.set_device_connection(self.device_id, self.connection_id, self._offline_after())
@@ -229,18 +231,7 @@ class DeviceConnection:
             await self.ws.app.state.anomalies.on_door_opened(self.device_id, gate_id, reported or clock.now())
         if state in ("forced", "held_open"):
             gate = topo.gates[gate_id]
-            row = {
-                "at": reported or clock.now(),
-                "gate_id": gate_id,
-                "zone_id": gate.zone_id,
-                "device_id": self.device_id,
-                "decision": None,
-                "reason": state,
-                "method": None,
-                "direction": None,
-                "payload": {"state": state},
-            }
-            await self.rt.events.record(row, gate.name, None)
+            await record_door_alarm(self.rt, self.device_id, gate, state, reported)
             await raise_alert(
                 self.rt,
                 state,

@@ -5,6 +5,9 @@ process, `RedisBus` when GATEHOUSE_REDIS_URL is set so an event published by one
 worker reaches subscribers on every worker. `publish` never waits on the network:
 it queues the message and a background task sends it, so the scan path is never
 held up by a slow subscriber or a slow Redis.
+
+`send` and `receive` carry the typed messages of realtime/messages.py (one per channel);
+`publish` and `subscribe` are the raw JSON layer underneath.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Generic
+
+from realtime.messages import BusMessage, M, MalformedMessage
 
 log = logging.getLogger("gatehouse.bus")
 
@@ -55,6 +60,26 @@ class Subscription:
         return message
 
 
+class Received(Generic[M]):
+    """The messages of one channel, decoded; a malformed one is logged and skipped, never raised,
+    so a bad publisher cannot end a subscriber's stream. An overflow still ends it."""
+
+    def __init__(self, sub: Subscription, kind: type[M]) -> None:
+        self._sub = sub
+        self._kind = kind
+
+    def __aiter__(self) -> Received[M]:
+        return self
+
+    async def __anext__(self) -> M:
+        while True:
+            raw = await self._sub.__anext__()
+            try:
+                return self._kind.decode(raw)
+            except MalformedMessage as exc:
+                log.warning("dropped a malformed message: %s", exc)
+
+
 class Bus:
     """Local fan-out shared by both backends; subclasses say how a message travels."""
 
@@ -69,6 +94,20 @@ class Bus:
 
     def publish(self, channel: str, message: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    def send(self, message: BusMessage) -> None:
+        """Publish a typed message on its channel (never waits, like `publish`)."""
+        self.publish(message.CHANNEL, message.encode())
+
+    def has_subscribers(self, channel: str) -> bool:
+        """Whether a message on `channel` could reach anyone: on Redis, always (other workers)."""
+        return True
+
+    @contextlib.asynccontextmanager
+    async def receive(self, kind: type[M]) -> AsyncIterator[Received[M]]:
+        """Subscribe to `kind`'s channel and iterate its decoded messages."""
+        async with self.subscribe(kind.CHANNEL) as sub:
+            yield Received(sub, kind)
 
     def _fan_out(self, channel: str, message: dict[str, Any]) -> None:
         for sub in list(self._subscribers.get(channel, ())):
@@ -89,6 +128,9 @@ class Bus:
 class MemoryBus(Bus):
     def publish(self, channel: str, message: dict[str, Any]) -> None:
         self._fan_out(channel, message)
+
+    def has_subscribers(self, channel: str) -> bool:
+        return channel in self._subscribers
 
 
 class RedisBus(Bus):

@@ -10,16 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from realtime.bus import Bus, make_bus
+from realtime.messages import AccessChanged, TopologyChanged
 from realtime.scan_state import ScanState, make_scan_state
-from resolvers.access import topology
 from resolvers.access.grant_index import GrantCache
 from resolvers.access.topology import TopologyCache
 from resolvers.core.crypto import Keys, Sealer, load_master_key
 from resolvers.core.settings import Settings
 from resolvers.scan.event_log import EventLog
+from resolvers.scan.presence import rebuild_presence_if_needed
 
 log = logging.getLogger("gatehouse.runtime")
-ACCESS_CHANNEL = "access_changed"
+ACCESS_CHANNEL = AccessChanged.CHANNEL
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Runtime:
             bus=bus,
             state=make_scan_state(settings.redis_url, settings.redis_prefix),
             topology=TopologyCache(),
-            events=EventLog(bus),
+            events=EventLog(),
             grant_index=GrantCache(),
         )
 
@@ -54,14 +55,12 @@ class Runtime:
         await self.state.connect()
         self.events.start()
         for listener in (
-            _DropOnMessage(self.bus, topology.CHANNEL, self.topology.invalidate),
-            _DropOnMessage(self.bus, ACCESS_CHANNEL, self.grant_index.invalidate),
+            _DropOnMessage(self.bus, TopologyChanged.CHANNEL, self.topology.invalidate),
+            _DropOnMessage(self.bus, AccessChanged.CHANNEL, self.grant_index.invalidate),
         ):
             await listener.start()
             self.background.append(listener)
-        from resolvers.scan.presence import rebuild_presence_if_needed
-
-        await rebuild_presence_if_needed(self)
+        await rebuild_presence_if_needed(self.state, self.topology)
 
     async def stop(self) -> None:
         for task in self.background:
@@ -74,16 +73,19 @@ class Runtime:
         """Who may pass where has changed: this process reads grants again at once, other
         processes when the bus tells them, and gates get a fresh offline snapshot."""
         self.grant_index.invalidate()
-        self.bus.publish(ACCESS_CHANNEL, {"changed": True})
+        self.bus.send(AccessChanged())
 
     def topology_changed(self) -> None:
         self.access_changed()
         self.topology.invalidate()
-        self.bus.publish(topology.CHANNEL, {"changed": True})
+        self.bus.send(TopologyChanged())
 
 
 class _DropOnMessage:
-    """Drops one of this process's in-memory copies when another process announces a change."""
+    """Drops one of this process's in-memory copies when another process announces a change.
+
+    Any message on the channel counts, even one this release cannot decode: dropping a copy
+    for nothing costs a reload, keeping a stale one would let revoked access through."""
 
     def __init__(self, bus: Bus, channel: str, drop: Callable[[], None]) -> None:
         self._bus = bus

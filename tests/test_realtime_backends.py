@@ -10,13 +10,16 @@ sharing one Redis use two instances on the same prefix.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from realtime.bus import SUBSCRIBER_QUEUE_SIZE, Bus, MemoryBus, RedisBus, SubscriberOverflow, Subscription
+from realtime.bus import SUBSCRIBER_QUEUE_SIZE, Bus, MemoryBus, Received, RedisBus, SubscriberOverflow, Subscription
+from realtime.messages import AccessChanged, BusMessage, GateEventMessage, GateRef, PersonRef
 from realtime.scan_state import MemoryScanState, RedisScanState, ScanState
 from tests.harness import REDIS_URL
 
@@ -216,6 +219,58 @@ async def test_redis_bus_delivers_queued_messages_before_disconnecting(redis_bac
             sender.publish("events", {"n": i})
         await sender.disconnect()
         assert [(await next_message(sub))["n"] for _ in range(50)] == list(range(50))
+
+
+# --- typed messages on the bus ------------------------------------------------------------
+
+EVENT = GateEventMessage(
+    id=1,
+    at=datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+    gate=GateRef(3, "Lobby turnstile in", "IN"),
+    zone_id=1,
+    reason="ok",
+    decision="GRANTED",
+    method="QR",
+    direction="IN",
+    offline=False,
+    person=PersonRef(5, "Alice Li"),
+)
+
+
+async def next_typed(messages: Received[Any], timeout: float = 5) -> BusMessage:
+    message: BusMessage = await asyncio.wait_for(messages.__anext__(), timeout)
+    return message
+
+
+async def test_a_typed_message_arrives_as_sent_on_its_channel_only(backend: Backend) -> None:
+    bus = await backend.bus()
+    async with bus.receive(GateEventMessage) as events, bus.receive(AccessChanged) as access:
+        bus.send(EVENT)
+        bus.send(AccessChanged())
+        assert await next_typed(events) == EVENT
+        assert await next_typed(access) == AccessChanged()
+
+
+async def test_a_malformed_message_is_dropped_and_the_stream_goes_on(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = await backend.bus()
+    async with bus.receive(GateEventMessage) as events:
+        with caplog.at_level(logging.WARNING, logger="gatehouse.bus"):
+            bus.publish(GateEventMessage.CHANNEL, {"id": 2})  # no version
+            bus.publish(GateEventMessage.CHANNEL, {**EVENT.encode(), "id": "two"})
+            bus.publish(GateEventMessage.CHANNEL, {**EVENT.encode(), "gate": None})
+            bus.send(EVENT)
+            assert await next_typed(events) == EVENT, "the good message after three bad ones"
+        dropped = [r.getMessage() for r in caplog.records if r.name == "gatehouse.bus"]
+        assert len(dropped) == 3 and all("malformed" in d and "gate_events" in d for d in dropped), dropped
+
+
+async def test_a_message_from_a_newer_release_is_read_without_its_new_fields(backend: Backend) -> None:
+    bus = await backend.bus()
+    async with bus.receive(GateEventMessage) as events:
+        bus.publish(GateEventMessage.CHANNEL, {**EVENT.encode(), "version": 2, "temperature": 36.6})
+        assert await next_typed(events) == EVENT
 
 
 # --- the scan state ------------------------------------------------------------------------

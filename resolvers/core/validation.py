@@ -83,4 +83,3 @@ def last4(value: str, field: str) -> str:
 def window(valid_from: datetime | None, valid_until: datetime | None) -> None:
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
         raise UserError("INVALID", "must be after validFrom", "validUntil")
-

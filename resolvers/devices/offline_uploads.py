@@ -1,8 +1,8 @@
 """Events a gate decided while its link was down, uploaded on reconnect.
 
 Each carries the device's sequence number; (device, seq) is stored once, however often
-the batch arrives. The events are marked `offline`, published to guards like any other,
-and granted passages update presence.
+the batch arrives. The events are marked `offline` and go through the one gate event writer
+(resolvers/scan/writer.py) like any other: stored, then presence, then published to guards.
 """
 
 from __future__ import annotations
@@ -10,19 +10,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from gatehouse_gate import passtoken
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
+from realtime.messages import PersonRef
+from resolvers.access.topology import Topology
 from resolvers.core import clock
 from resolvers.core.errors import is_id
-from resolvers.core.models import Credential, Decision, Direction, EntryMethod, GateEvent
+from resolvers.core.models import Credential, Direction, EntryMethod, GateEvent
 from resolvers.runtime import Runtime
-from resolvers.scan import presence
-from resolvers.scan.decision import UNVERIFIED
-from resolvers.scan.event_log import CHANNEL, StoredEvent
+from resolvers.scan import writer
+from resolvers.scan.gate_event import GateEventRecord
+from resolvers.scan.reasons import Reason
 
 log = logging.getLogger("gatehouse.offline")
 MAX_BATCH = 1000
@@ -39,7 +38,7 @@ class OfflineEvent:
     at: datetime
     credential: str
     granted: bool
-    reason: str
+    reason: Reason
     direction: Direction
     ref: str | None = None  # the online scan's ref, when the gate gave up waiting for its answer
 
@@ -61,6 +60,11 @@ def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]
             raise BadBatch(f"event {seq}: gate is not one of this device's")
         if not isinstance(granted, bool) or not isinstance(reason, str) or not 0 < len(reason) <= 32:
             raise BadBatch(f"event {seq}: granted (boolean) and reason are required")
+        known = Reason.parse(reason)
+        if known is None or known.is_alarm:
+            raise BadBatch(f"event {seq}: {reason[:32]!r} is not a scan decision's reason")
+        if known.grants != granted:
+            raise BadBatch(f"event {seq}: reason {known.value} does not {'grant' if granted else 'deny'}")
         if direction not in ("IN", "OUT") or not isinstance(credential, str) or len(credential) > 512:
             raise BadBatch(f"event {seq}: direction IN/OUT and the credential text are required")
         try:
@@ -81,7 +85,7 @@ def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]
                 when,
                 credential,
                 granted,
-                reason,
+                known,
                 Direction(direction),
                 str(ref) if ref is not None else None,
             )
@@ -108,29 +112,7 @@ async def ingest(rt: Runtime, device_id: int, events: list[OfflineEvent]) -> tup
     fresh = [e for e in events if e.seq not in known and (e.ref is None or e.ref not in decided)]
     fresh = list({e.seq: e for e in fresh}.values())  # one per seq even if a batch repeats one
     people = await _people(fresh)
-    stored: list[tuple[StoredEvent, str, str | None]] = []
-    try:
-        async with in_transaction():
-            for e in fresh:
-                stored.append(await _store(rt, device_id, topo, e, people))
-    except IntegrityError:
-        # Another upload of the same batch won the race: store one by one what is still new.
-        stored = []
-        for e in fresh:
-            try:
-                stored.append(await _store(rt, device_id, topo, e, people))
-            except IntegrityError:
-                known.add(e.seq)
-    rt.events.notify([event for event, _, _ in stored])
-    for event, gate_name, person_name in stored:
-        rt.bus.publish(CHANNEL, event.message(gate_name, person_name))
-        if event.decision == Decision.GRANTED.value and event.person_id is not None and event.direction:
-            # An upload can arrive after newer passages: only the latest by time says where someone is.
-            newer = await GateEvent.filter(
-                person_id=event.person_id, decision=Decision.GRANTED, direction__not_isnull=True, at__gt=event.at
-            ).exists()
-            if not newer:
-                await presence.apply_passage(rt, topo, event.person_id, event.zone_id, Direction(event.direction))
+    stored = await writer.record_uploaded(rt, [_event(device_id, topo, e, people) for e in fresh])
     return len(stored), len(events) - len(stored)
 
 
@@ -153,44 +135,25 @@ def _genuine(parsed: passtoken.ParsedToken | None, owner: tuple[int, str, bytes,
     )
 
 
-async def _store(
-    rt: Runtime, device_id: int, topo: Any, e: OfflineEvent, people: dict[str, tuple[int, str, bytes, int]]
-) -> tuple[StoredEvent, str, str | None]:
-    gate = topo.gates[e.gate_id]
+def _event(
+    device_id: int, topo: Topology, e: OfflineEvent, people: dict[str, tuple[int, str, bytes, int]]
+) -> GateEventRecord:
     parsed = passtoken.parse(e.credential)
     owner = people.get(parsed.cid) if parsed is not None else None
     # The person is named only when the token really was theirs, at that time.
-    verified = e.reason not in UNVERIFIED and _genuine(parsed, owner, e.at)
-    if not verified:
-        owner = None
-    row = await GateEvent.create(
+    verified = e.reason.verified and _genuine(parsed, owner, e.at)
+    return GateEventRecord(
         at=e.at,
-        gate_id=gate.id,
-        zone_id=gate.zone_id,
-        device_id=device_id,
-        person_id=owner[0] if owner else None,
-        credential_cid=parsed.cid if parsed else None,
-        decision=Decision.GRANTED if e.granted else Decision.DENIED,
+        gate=topo.gates[e.gate_id],
         reason=e.reason,
         method=EntryMethod.QR,
         direction=e.direction,
+        person=PersonRef(owner[0], owner[1]) if owner is not None and verified else None,
+        device_id=device_id,
+        credential_cid=parsed.cid if parsed else None,
+        offline=True,
         device_seq=e.seq,
         device_ref=e.ref,
-        offline=True,
         # What the gate reported happened (the door did open); an unverified claim names nobody.
         payload={"uploadedAt": clock.now().isoformat(), "verified": verified},
     )
-    event = StoredEvent(
-        id=row.id,
-        at=row.at,
-        gate_id=gate.id,
-        zone_id=gate.zone_id,
-        person_id=row.person_id,
-        decision=row.decision.value if row.decision else None,
-        reason=row.reason,
-        method=EntryMethod.QR.value,
-        direction=e.direction.value,
-        offline=True,
-        credential_cid=row.credential_cid,
-    )
-    return event, gate.name, owner[1] if owner else None

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from gatehouse_gate import passtoken
 
+from realtime.messages import PersonRef
 from resolvers.access.topology import GateNode, Topology
 from resolvers.alerts.raising import raise_alert_throttled
 from resolvers.core import clock
@@ -36,46 +36,18 @@ from resolvers.core.models import (
 )
 from resolvers.passes.credential_lookup import credential_row
 from resolvers.runtime import Runtime
-from resolvers.scan import presence
+from resolvers.scan import writer
+from resolvers.scan.gate_event import GateEventRecord
+from resolvers.scan.outcome import ScanOutcome
+from resolvers.scan.reasons import Reason
 from resolvers.visits import badges, visits
 
-# Reasons decided before the signature is checked: the claimed credential proves nothing.
-UNVERIFIED = frozenset({"malformed", "unknown_credential", "expired", "not_yet_valid", "bad_signature"})
 SETTLE_WAIT_SECONDS = 2.0
 ESCORT_WINDOW_SECONDS = 30
 
 
 class DirectionRequired(ValueError):
     """A scan at a BOTH gate that does not say which way (the device gets an error frame)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ScanOutcome:
-    granted: bool
-    reason: str
-    person_name: str | None = None
-    gate_id: int | None = None
-    event_id: int | None = None
-
-    def frame(self, ref: Any, door_open_ms: int) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "decision", "ref": ref, "granted": self.granted, "reason": self.reason}
-        if self.granted:
-            out["person"] = {"displayName": self.person_name}
-            out["open"] = {"gateId": str(self.gate_id), "durationMs": door_open_ms}
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "granted": self.granted,
-            "reason": self.reason,
-            "person": self.person_name,
-            "gate": self.gate_id,
-            "event": self.event_id,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ScanOutcome:
-        return cls(data["granted"], data["reason"], data.get("person"), data.get("gate"), data.get("event"))
 
 
 def passage_direction(gate: GateNode, requested: str | None) -> Direction:
@@ -86,7 +58,7 @@ def passage_direction(gate: GateNode, requested: str | None) -> Direction:
     return Direction(gate.direction.value)
 
 
-async def resolve_gate(rt: Runtime, device_id: int, gate_id: int | None) -> tuple[Topology, GateNode | None, str]:
+async def resolve_gate(rt: Runtime, device_id: int, gate_id: int | None) -> tuple[Topology, GateNode | None, Reason]:
     """The gate, or the device-misconfiguration reason (`gate_unknown`, `not_your_gate`)."""
     topo = await rt.topology.get()
     gate = topo.gates.get(gate_id) if gate_id is not None else None
@@ -95,48 +67,38 @@ async def resolve_gate(rt: Runtime, device_id: int, gate_id: int | None) -> tupl
         topo = await rt.topology.reload_if_older(1.0)
         gate = topo.gates.get(gate_id) if gate_id is not None else None
     if gate is None:
-        return topo, None, "gate_unknown"
+        return topo, None, Reason.GATE_UNKNOWN
     if gate.id not in topo.device_gates.get(device_id, ()):
-        return topo, gate, "not_your_gate"
-    return topo, gate, "ok"
+        return topo, gate, Reason.NOT_YOUR_GATE
+    return topo, gate, Reason.OK
 
 
 async def decide_scan(
     rt: Runtime, device_id: int, gate_id: int | None, token: str, direction: str | None, ref: str | None = None
 ) -> ScanOutcome:
     topo, gate, gate_check = await resolve_gate(rt, device_id, gate_id)
-    if gate is None or gate_check != "ok":
+    if gate is None or gate_check is not Reason.OK:
         await raise_alert_throttled(
             rt,
-            gate_check,
+            gate_check.value,
             f"device {device_id} scanned at gate {gate_id}, which is "
             + ("unknown" if gate is None else "not assigned to it"),
             device_id=device_id,
             gate_id=gate_id if gate is not None else None,
         )
-        return ScanOutcome(False, gate_check)
-    way = passage_direction(gate, direction)
+        return ScanOutcome.refused(gate_check)
+    scan = _Scan(rt, topo, gate, passage_direction(gate, direction), device_id, ref)
     now_unix = clock.unix()
-    base = {
-        "gate_id": gate.id,
-        "zone_id": gate.zone_id,
-        "device_id": device_id,
-        "method": EntryMethod.QR,
-        "direction": way,
-        "device_ref": ref,
-        "latency_started": time.perf_counter(),
-    }
 
     parsed = passtoken.parse(token)
     badge = badges.parse(token) if parsed is None else None
     if parsed is None and badge is None:
-        return await _record(rt, gate, base, "malformed", None, None, None)
+        return await scan.record(Reason.MALFORMED)
     cid = parsed.cid if parsed is not None else badge.cid  # type: ignore[union-attr]
     cred = await credential_row(cid)
     if cred is None or (badge is not None) != (cred["kind"] == CredentialKind.BADGE.value):
-        return await _record(rt, gate, base, "unknown_credential", None, None, cid)
-    person_id: int = cred["person_id"]
-    name: str = cred["person__display_name"]
+        return await scan.record(Reason.UNKNOWN_CREDENTIAL, cid=cid)
+    person = PersonRef(cred["person_id"], cred["person__display_name"])
     public_key = bytes(cred["public_key"])
 
     def genuine() -> bool:
@@ -150,46 +112,76 @@ async def decide_scan(
         or (cred["valid_until"] is not None and cred["valid_until"] <= clock.now())
     ):
         # Name the person only if the token is really theirs.
-        owner = person_id if genuine() else None
-        return await _record(rt, gate, base, "revoked", owner, name if owner else None, cid)
+        return await scan.record(Reason.REVOKED, person if genuine() else None, cid)
 
     if parsed is not None:
         window = passtoken.step_window(parsed.step, now_unix, cred["period"])
         if window is not None:
-            return await _record(rt, gate, base, window, None, None, cid)
+            return await scan.record(Reason(window), cid=cid)
     if not genuine():
-        return await _record(rt, gate, base, "bad_signature", None, None, cid)
+        return await scan.record(Reason.BAD_SIGNATURE, cid=cid)
 
-    ttl = 0
+    token_use = None
     if parsed is not None:
         ttl = cred["period"] * (2 * passtoken.SKEW_STEPS + 2) + 5
         claim = await rt.state.claim_token(parsed.cid, parsed.step, gate.id, ttl)
         if not claim.fresh:
             if claim.gate_id != gate.id:
-                return await _record(rt, gate, base, "replayed", person_id, name, cid)
+                return await scan.record(Reason.REPLAYED, person, cid)
             earlier = await _await_settled(rt, parsed.cid, parsed.step, gate.id, ttl, claim.decision)
             if earlier is not None:
                 return earlier  # the same person scanning twice at one turnstile: same answer, no new entry
+        token_use = writer.TokenUse(parsed.cid, parsed.step, ttl)
 
     reason, visit = await policy(
         rt,
         topo,
         gate,
-        way,
-        person_id,
+        scan.way,
+        person.id,
         cred["person__kind"],
         cred["person__department_id"],
         cred["person__position"],
         badge is not None,
     )
-    granted = reason in ("ok", "anti_passback_soft")
-    outcome = await _record(rt, gate, base, reason, person_id, name, cid, granted=granted)
-    enter, leave = presence.change(topo, gate.zone_id, way) if granted else (None, None)
-    settle = (parsed.cid, parsed.step, gate.id, outcome.to_json(), ttl) if parsed is not None else None
-    await rt.state.finish(settle, person_id if granted else None, enter, leave)
-    if granted and visit is not None:
-        await after_visitor_passage(rt, topo, gate, way, visit)
+    outcome = await scan.record(reason, person, cid, token_use)
+    if reason.grants and visit is not None:
+        await after_visitor_passage(rt, topo, gate, scan.way, visit)
     return outcome
+
+
+class _Scan:
+    """One scan being decided: what every outcome of it records."""
+
+    def __init__(
+        self, rt: Runtime, topo: Topology, gate: GateNode, way: Direction, device_id: int, ref: str | None
+    ) -> None:
+        self.rt, self.topo, self.gate, self.way = rt, topo, gate, way
+        self.device_id, self.ref = device_id, ref
+        self.started = time.perf_counter()
+
+    async def record(
+        self,
+        reason: Reason,
+        person: PersonRef | None = None,
+        cid: str | None = None,
+        token: writer.TokenUse | None = None,
+    ) -> ScanOutcome:
+        event = GateEventRecord(
+            at=clock.now(),
+            gate=self.gate,
+            reason=reason,
+            method=EntryMethod.QR,
+            direction=self.way,
+            person=person,
+            device_id=self.device_id,
+            credential_cid=cid,
+            device_ref=self.ref,
+            # The decision's own time (the commit that follows is shared by the batch).
+            latency_ms=(time.perf_counter() - self.started) * 1000,
+        )
+        stored = await writer.record(self.rt, event, topo=self.topo, token=token)
+        return ScanOutcome.of(stored)
 
 
 async def policy(
@@ -202,11 +194,11 @@ async def policy(
     department_id: int | None,
     position: str | None,
     badge: bool = False,
-) -> tuple[str, Visit | None]:
+) -> tuple[Reason, Visit | None]:
     """The rules after the credential checks, for a scan and a guard's manual entry alike."""
     lockdown = topo.lockdown_mode(gate)
     if lockdown == "LOCKDOWN" or (lockdown == "EVACUATION" and way is Direction.IN):
-        return "lockdown", None  # nobody passes a locked gate; during an evacuation nobody enters
+        return Reason.LOCKDOWN, None  # nobody passes a locked gate; during an evacuation nobody enters
     if person_kind == PersonKind.VISITOR.value:
         visit = await visits.visit_of_visitor(person_id)
         return await visitor_policy(rt, topo, gate, way, person_id, visit, badge), visit
@@ -215,30 +207,30 @@ async def policy(
 
 async def visitor_policy(
     rt: Runtime, topo: Topology, gate: GateNode, way: Direction, person_id: int, visit: Visit | None, badge: bool
-) -> str:
+) -> Reason:
     """A visitor's pass works in the visit's zones, from check-in until `expectedEnd`."""
     if visit is None or visit.status in (VisitStatus.INVITED, VisitStatus.PENDING_APPROVAL, VisitStatus.APPROVED):
-        return "no_access"
+        return Reason.NO_ACCESS
     if visit.status is not VisitStatus.CHECKED_IN:
-        return "revoked"
+        return Reason.REVOKED
     if way is Direction.OUT:
-        return "ok"  # people may always leave, an overstaying visitor too
+        return Reason.OK  # people may always leave, an overstaying visitor too
     if clock.now() > visit.expected_end:
-        return "outside_schedule"
+        return Reason.OUTSIDE_SCHEDULE
     zone_ids = (await visits.visit_zone_ids([visit.id]))[visit.id]
     if not any(gate.zone_id in topo.zones_opening(z) for z in zone_ids):
-        return "no_access"
+        return Reason.NO_ACCESS
     site_gate = topo.zones[gate.zone_id].parent_id is None
     if badge and site_gate and visit.site_entries >= 1:
-        return "badge_used"  # a printed badge lets its holder into the site once per check-in
+        return Reason.BADGE_USED  # a printed badge lets its holder into the site once per check-in
     if visit.escorted and not await _escort_present(gate.id, visit):
-        return "escort_required"
+        return Reason.ESCORT_REQUIRED
     reason = await _anti_passback(rt, topo, gate, person_id)
-    if reason != "anti_passback" and badge and site_gate:
+    if reason is not Reason.ANTI_PASSBACK and badge and site_gate:
         # The entry is claimed with a conditional update, so a photo of the badge scanned at the
         # next turnstile at the same moment loses the race.
         if not await Visit.filter(id=visit.id, site_entries=0).update(site_entries=1):
-            return "badge_used"
+            return Reason.BADGE_USED
     return reason
 
 
@@ -279,45 +271,20 @@ async def access_policy(
     person_id: int,
     department_id: int | None,
     position: str | None,
-) -> str:
+) -> Reason:
     if way is Direction.OUT:
-        return "ok"  # people may always leave; the passage is still verified and recorded
+        return Reason.OK  # people may always leave; the passage is still verified and recorded
     index = await rt.grant_index.get()
-    verdict = index.verdict(
-        person_id, department_id, position, topo.zones_opening(gate.zone_id), clock.now(), rt.settings.tz
+    verdict = Reason(
+        index.verdict(person_id, department_id, position, topo.zones_opening(gate.zone_id), clock.now(), rt.settings.tz)
     )
-    if verdict != "ok":
+    if verdict is not Reason.OK:
         return verdict
     return await _anti_passback(rt, topo, gate, person_id)
 
 
-async def _anti_passback(rt: Runtime, topo: Topology, gate: GateNode, person_id: int) -> str:
+async def _anti_passback(rt: Runtime, topo: Topology, gate: GateNode, person_id: int) -> Reason:
     zone = topo.zones[gate.zone_id]
     if zone.anti_passback is not AntiPassback.OFF and gate.zone_id in await rt.state.inside(person_id):
-        return "anti_passback" if zone.anti_passback is AntiPassback.HARD else "anti_passback_soft"
-    return "ok"
-
-
-async def _record(
-    rt: Runtime,
-    gate: GateNode,
-    base: dict[str, Any],
-    reason: str,
-    person_id: int | None,
-    person_name: str | None,
-    cid: str | None,
-    granted: bool = False,
-) -> ScanOutcome:
-    row = {k: v for k, v in base.items() if k != "latency_started"}
-    # The decision's own time (the commit that follows is shared by the batch).
-    row["latency_ms"] = (time.perf_counter() - base["latency_started"]) * 1000
-    row = dict(
-        row,
-        at=clock.now(),
-        person_id=person_id,
-        credential_cid=cid,
-        reason=reason,
-        decision=Decision.GRANTED if granted else Decision.DENIED,
-    )
-    event = await rt.events.record(row, gate.name, person_name)
-    return ScanOutcome(granted, reason, person_name, gate.id, event.id)
+        return Reason.ANTI_PASSBACK if zone.anti_passback is AntiPassback.HARD else Reason.ANTI_PASSBACK_SOFT
+    return Reason.OK

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from realtime.messages import PersonRef
 from resolvers.access.topology import GateNode
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
 from resolvers.core.errors import UserError, not_found, parse_id
-from resolvers.core.models import Decision, Direction, EntryMethod, IdentityDocument, Person, PersonStatus
+from resolvers.core.models import Direction, EntryMethod, IdentityDocument, Person, PersonStatus
 from resolvers.devices.commands import online_devices, send_command
 from resolvers.people.people import ID_NUMBER
 from resolvers.runtime import Runtime
-from resolvers.scan import presence
+from resolvers.scan import writer
 from resolvers.scan.decision import after_visitor_passage, policy
-from resolvers.scan.event_log import StoredEvent
+from resolvers.scan.gate_event import GateEventRecord
+from resolvers.scan.reasons import Reason
 
 
 async def _gate(rt: Runtime, gate_id: str, field: str = "gateId") -> GateNode:
@@ -28,27 +30,24 @@ async def _gate(rt: Runtime, gate_id: str, field: str = "gateId") -> GateNode:
     return gate
 
 
-async def remote_open(rt: Runtime, actor: Actor, gate_id: str, reason: str) -> StoredEvent:
+async def remote_open(rt: Runtime, actor: Actor, gate_id: str, reason: str) -> GateEventRecord:
     gate = await _gate(rt, gate_id)
     why = validation.name(reason, "reason", max_length=500)
     topo = await rt.topology.get()
     online = await online_devices(rt, topo.gate_devices.get(gate.id, frozenset()))
     if not online:
         raise UserError("UNAVAILABLE", "no device of this gate is online", "gateId")
-    row = {
-        "at": clock.now(),
-        "gate_id": gate.id,
-        "zone_id": gate.zone_id,
-        "device_id": online[0],
-        "operator_id": actor.person_id,
-        "decision": Decision.GRANTED,
-        "reason": "remote_open",
-        "method": EntryMethod.REMOTE,
-        "direction": None,
-        "payload": {"operatorId": actor.person_id, "operatorName": actor.display_name, "text": why},
-    }
+    opened = GateEventRecord(
+        at=clock.now(),
+        gate=gate,
+        reason=Reason.REMOTE_OPEN,
+        method=EntryMethod.REMOTE,
+        device_id=online[0],
+        operator_id=actor.person_id,
+        payload={"operatorId": actor.person_id, "operatorName": actor.display_name, "text": why},
+    )
     # Stored before anything is pushed: the door opens only once the record of it exists.
-    event = await rt.events.record(row, gate.name, None)
+    event = await writer.record(rt, opened, topo=topo)
     for device_id in online:
         await send_command(
             rt, device_id, gate.id, "open", {"durationMs": rt.settings.door_open_ms * 2, "reason": why}, actor.person_id
@@ -66,7 +65,7 @@ class ManualEntry:
     note: str | None
 
 
-async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> tuple[StoredEvent, Person]:
+async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> tuple[GateEventRecord, Person]:
     """The guard checked a document; the person's access rules still decide (POLICY 3.1.3)."""
     gate = await _gate(rt, entry.gate_id)
     last4 = validation.last4(entry.document_last4, "documentNumberLast4")
@@ -85,27 +84,22 @@ async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> 
     topo = await rt.topology.get()
     visit = None
     if person.status is not PersonStatus.ACTIVE:
-        reason = "revoked"
+        reason = Reason.REVOKED
     else:
         reason, visit = await policy(
             rt, topo, gate, way, person.id, person.kind.value, person.department_id, person.position
         )
-    granted = reason in ("ok", "anti_passback_soft")
-    row = {
-        "at": clock.now(),
-        "gate_id": gate.id,
-        "zone_id": gate.zone_id,
-        "person_id": person.id,
-        "operator_id": actor.person_id,
-        "decision": Decision.GRANTED if granted else Decision.DENIED,
-        "reason": reason,
-        "method": EntryMethod.MANUAL,
-        "direction": way,
-        "payload": {"documentType": entry.document_type.value, "note": note, "operatorId": actor.person_id},
-    }
-    event = await rt.events.record(row, gate.name, person.display_name)
-    if granted:
-        await presence.apply_passage(rt, topo, person.id, gate.zone_id, way)
-        if visit is not None:
-            await after_visitor_passage(rt, topo, gate, way, visit)
+    passage = GateEventRecord(
+        at=clock.now(),
+        gate=gate,
+        reason=reason,
+        method=EntryMethod.MANUAL,
+        direction=way,
+        person=PersonRef(person.id, person.display_name),
+        operator_id=actor.person_id,
+        payload={"documentType": entry.document_type.value, "note": note, "operatorId": actor.person_id},
+    )
+    event = await writer.record(rt, passage, topo=topo)
+    if reason.grants and visit is not None:
+        await after_visitor_passage(rt, topo, gate, way, visit)
     return event, person

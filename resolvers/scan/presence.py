@@ -2,16 +2,17 @@
 
 An IN passage puts a person inside the gate's zone; an OUT passage takes them out
 of it and its sub-zones. The live state sits in realtime.scan_state; when that
-store is empty (first start, a restarted Redis) it is rebuilt from the event log.
+store is empty (first start, a restarted Redis) it is rebuilt from the event log. Passages
+change it in one place only: resolvers/scan/writer.py, right after storing them.
 """
 
 from __future__ import annotations
 
 import logging
 
-from resolvers.access.topology import Topology
+from realtime.scan_state import ScanState
+from resolvers.access.topology import Topology, TopologyCache
 from resolvers.core.models import Decision, Direction, GateEvent
-from resolvers.runtime import Runtime
 
 log = logging.getLogger("gatehouse.presence")
 
@@ -21,13 +22,6 @@ def change(topo: Topology, zone_id: int, direction: Direction) -> tuple[int | No
     if direction is Direction.IN:
         return zone_id, None
     return None, topo.subtree(zone_id)
-
-
-async def apply_passage(rt: Runtime, topo: Topology, person_id: int, zone_id: int, direction: Direction) -> None:
-    if direction is Direction.IN:
-        await rt.state.enter(person_id, zone_id)
-    else:
-        await rt.state.leave(person_id, topo.subtree(zone_id))
 
 
 def replay(topo: Topology, passages: list[tuple[int, int, str]]) -> dict[int, set[int]]:
@@ -42,15 +36,16 @@ def replay(topo: Topology, passages: list[tuple[int, int, str]]) -> dict[int, se
     return {p: z for p, z in inside.items() if z}
 
 
-async def rebuild_presence_if_needed(rt: Runtime) -> None:
-    if not await rt.state.needs_presence_rebuild():
+async def rebuild_presence_if_needed(state: ScanState, topology: TopologyCache) -> None:
+    """At start-up (it takes the runtime's parts, not the runtime, which is built from this)."""
+    if not await state.needs_presence_rebuild():
         return
-    topo = await rt.topology.get()
+    topo = await topology.get()
     rows = (
         await GateEvent.filter(decision=Decision.GRANTED, person_id__not_isnull=True, direction__not_isnull=True)
         .order_by("at", "id")  # by time: offline uploads arrive late but happened when they say
         .values_list("person_id", "zone_id", "direction")
     )
     inside = replay(topo, [(p, z, d) for p, z, d in rows])
-    await rt.state.load_presence(inside)
+    await state.load_presence(inside)
     log.info("presence rebuilt from %d passages: %d people inside somewhere", len(rows), len(inside))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.scan import guard_actions
-from resolvers.scan.event_log import StoredEvent
 from schema.core.context import Info, actor_of
 from schema.core.enums import Direction
 from schema.core.payloads import attempt
@@ -14,28 +13,12 @@ from schema.scan.inputs import ManualEntryInput
 from schema.scan.types import GateEvent, GateEventPayload
 
 
-def _event(stored: StoredEvent) -> GateEvent:
-    return GateEvent.of_row(
-        {
-            "id": stored.id,
-            "at": stored.at,
-            "decision": stored.decision,
-            "reason": stored.reason,
-            "method": stored.method,
-            "direction": stored.direction,
-            "offline": stored.offline,
-            "gate_id": stored.gate_id,
-            "person_id": stored.person_id,
-        }
-    )
-
-
 @strawberry.type
 class ScanMutation:
     @strawberry.mutation(permission_classes=[IsGateStaff])
     async def remote_open(self, info: Info, gate_id: strawberry.ID, reason: str) -> GateEventPayload:
         stored, errors = await attempt(guard_actions.remote_open(info.context.rt, actor_of(info), gate_id, reason))
-        return GateEventPayload(event=_event(stored) if stored else None, errors=errors)
+        return GateEventPayload(event=GateEvent.of_record(stored) if stored else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsGateStaff])
     async def record_manual_entry(self, info: Info, input: ManualEntryInput) -> GateEventPayload:
@@ -48,4 +31,4 @@ class ScanMutation:
             note=input.note,
         )
         result, errors = await attempt(guard_actions.record_manual_entry(info.context.rt, actor_of(info), entry))
-        return GateEventPayload(event=_event(result[0]) if result else None, errors=errors)
+        return GateEventPayload(event=GateEvent.of_record(result[0]) if result else None, errors=errors)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
+from realtime.messages import GateEventMessage, PersonRef
 from resolvers.core import models
+from resolvers.scan.gate_event import GateEventRecord
 from schema.access.types import Gate
 from schema.core.context import Info
 from schema.core.enums import (
@@ -19,8 +23,9 @@ from schema.core.pagination import Connection, page_of
 from schema.core.payloads import UserError
 from schema.people.types import Person
 
-if TYPE_CHECKING:
-    pass
+# What a gate event carries of its person (the bus message, the writer's record): asking for
+# no more than this costs no query, which matters for subscriptions — one render per guard per event.
+CARRIED_PERSON_FIELDS = frozenset({"id", "displayName", "__typename"})
 
 
 @strawberry.type
@@ -34,6 +39,9 @@ class GateEvent:
     offline: bool
     gate_id_: strawberry.Private[int]
     person_id_: strawberry.Private[int | None]
+    # Set when built from a bus message or a just-written record, which carry them.
+    carried_gate_: strawberry.Private[Gate | None] = None
+    carried_person_: strawberry.Private[PersonRef | None] = None
 
     @classmethod
     def of_row(cls, row: dict[str, Any]) -> GateEvent:
@@ -50,23 +58,54 @@ class GateEvent:
         )
 
     @classmethod
-    def of_message(cls, msg: dict[str, Any]) -> GateEvent:
-        return cls.of_row(
-            {
-                "id": msg["id"],
-                "at": datetime.fromisoformat(msg["at"]),
-                "decision": msg["decision"],
-                "reason": msg["reason"],
-                "method": msg["method"],
-                "direction": msg["direction"],
-                "offline": msg["offline"],
-                "gate_id": msg["gateId"],
-                "person_id": msg["personId"],
-            }
+    def of_message(cls, msg: GateEventMessage) -> GateEvent:
+        """An event as the bus carries it; ValueError for a value this release does not know."""
+        return cls(
+            id=strawberry.ID(str(msg.id)),
+            at=msg.at,
+            decision=models.Decision(msg.decision) if msg.decision else None,
+            reason=msg.reason,
+            method=models.EntryMethod(msg.method) if msg.method else None,
+            direction=models.Direction(msg.direction) if msg.direction else None,
+            offline=msg.offline,
+            gate_id_=msg.gate.id,
+            person_id_=msg.person.id if msg.person is not None else None,
+            carried_gate_=Gate(
+                id=strawberry.ID(str(msg.gate.id)),
+                name=msg.gate.name,
+                direction=models.GateDirection(msg.gate.direction),
+                zone_id_=msg.zone_id,
+            ),
+            carried_person_=msg.person,
+        )
+
+    @classmethod
+    def of_record(cls, event: GateEventRecord) -> GateEvent:
+        """An event the writer just stored (a guard's remote open or manual entry)."""
+        assert event.id is not None, "only a stored event has an id"
+        return cls(
+            id=strawberry.ID(str(event.id)),
+            at=event.at,
+            decision=event.decision,
+            reason=event.reason.value,
+            method=event.method,
+            direction=event.direction,
+            offline=event.offline,
+            gate_id_=event.gate_id,
+            person_id_=event.person_id,
+            carried_gate_=Gate(
+                id=strawberry.ID(str(event.gate.id)),
+                name=event.gate.name,
+                direction=event.gate.direction,
+                zone_id_=event.gate.zone_id,
+            ),
+            carried_person_=event.person,
         )
 
     @strawberry.field
     async def gate(self, info: Info) -> Gate:
+        if self.carried_gate_ is not None:
+            return self.carried_gate_
         row = await info.context.loaders.gate.load(self.gate_id_)
         assert row is not None  # gates with events cannot be deleted (RESTRICT)
         return Gate.of(row)
@@ -75,8 +114,25 @@ class GateEvent:
     async def person(self, info: Info) -> Person | None:
         if self.person_id_ is None:
             return None
+        if self.carried_person_ is not None and _asks_only(info, CARRIED_PERSON_FIELDS):
+            # Strawberry reads a Person's plain fields by attribute, and only `id` and
+            # `displayName` were asked for: the carried reference answers them as they are.
+            return cast(Person, self.carried_person_)
         row = await info.context.loaders.person.load(self.person_id_)
         return Person.of(row) if row else None
+
+
+def _asks_only(info: Info, allowed: frozenset[str]) -> bool:
+    """Whether the selection under the current field names no field outside `allowed`."""
+    return all(name in allowed for field in info.selected_fields for name in _field_names(field.selections))
+
+
+def _field_names(selections: list[Selection]) -> Iterator[str]:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection.name
+        else:  # a fragment: its fields are the current field's too
+            yield from _field_names(selection.selections)
 
 
 def event_connection(rows: list[dict[str, Any]], first: int) -> Connection[GateEvent]:

@@ -1,0 +1,48 @@
+"""What a device is told about one scan, and what is remembered of it for a retry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from resolvers.scan.gate_event import GateEventRecord
+from resolvers.scan.reasons import Reason
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOutcome:
+    granted: bool
+    reason: Reason
+    person_name: str | None = None
+    gate_id: int | None = None
+    event_id: int | None = None
+
+    @classmethod
+    def of(cls, event: GateEventRecord) -> ScanOutcome:
+        name = event.person.display_name if event.person is not None else None
+        return cls(event.granted, event.reason, name, event.gate_id, event.id)
+
+    @classmethod
+    def refused(cls, reason: Reason) -> ScanOutcome:
+        """A refusal that is no gate event (the device named a gate it does not serve, or the server failed)."""
+        return cls(False, reason)
+
+    def frame(self, ref: Any, door_open_ms: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "decision", "ref": ref, "granted": self.granted, "reason": self.reason.value}
+        if self.granted:
+            out["person"] = {"displayName": self.person_name}
+            out["open"] = {"gateId": str(self.gate_id), "durationMs": door_open_ms}
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "granted": self.granted,
+            "reason": self.reason.value,
+            "person": self.person_name,
+            "gate": self.gate_id,
+            "event": self.event_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScanOutcome:
+        return cls(data["granted"], Reason(data["reason"]), data.get("person"), data.get("gate"), data.get("event"))
