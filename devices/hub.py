@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
+from devices.frames.outgoing import Revoke
 from realtime.bus import Bus
 from resolvers.devices.commands import CHANNEL as COMMANDS
 from resolvers.devices.fleet import SESSIONS
@@ -30,7 +31,7 @@ class DeviceLink(Protocol):
     connection_id: str
     offline_capable: bool
 
-    async def send(self, frame: dict[str, Any]) -> None: ...
+    async def send(self, frame: Mapping[str, Any]) -> None: ...
 
     async def close(self, code: int, reason: str) -> None: ...
 
@@ -124,7 +125,7 @@ class DeviceHub:
 
     async def _on_revocation(self, message: dict[str, Any]) -> None:
         # A new frame type; firmware that does not know it ignores it.
-        frame = {"type": "revoke", "credentialIds": message.get("credentialIds", [])}
+        frame: Revoke = {"type": "revoke", "credentialIds": message.get("credentialIds", [])}
         for link in list(self._links.values()):
             if link.offline_capable:
                 with contextlib.suppress(Exception):
