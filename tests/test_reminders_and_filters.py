@@ -170,7 +170,8 @@ async def test_a_device_scrapped_as_an_asset_is_retired(server: ServerProcess, a
             {"g": [gate_id]},
         )
     )["registerDevice"]
-    label = (await users["wendy"].ok("{ assets(status: IN_STOCK) { labelCode } }"))["assets"][0]["labelCode"]
+    in_stock = await users["wendy"].ok("{ assets(first: 1, status: IN_STOCK) { edges { node { labelCode } } } }")
+    label = in_stock["assets"]["edges"][0]["node"]["labelCode"]
     linked = await users["admin"].ok(
         "mutation($d: ID!, $l: String!) { linkDeviceAsset(id: $d, labelCode: $l) { device { id } errors { code } } }",
         {"d": device["device"]["id"], "l": label},

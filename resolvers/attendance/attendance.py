@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from resolvers.access.schedules import minutes_of
@@ -253,12 +254,37 @@ def summarise(person_id: int, days: list[AttendanceDay]) -> MonthSummary:
     )
 
 
-def month_bounds(year: int, month: int) -> tuple[date, date]:
-    if not (2000 <= year <= 2100 and 1 <= month <= 12):
-        raise UserError(ErrorCode.INVALID, "month must be YYYY-MM between 2000 and 2100", "month")
-    first = date(year, month, 1)
-    nxt = date(year + (month == 12), month % 12 + 1, 1)
-    return first, nxt - timedelta(days=1)
+# --- pages for the API ------------------------------------------------------------------------
+
+
+async def report_page(
+    rt: Runtime, first: int, after_id: int | None, first_day: date, last_day: date, department_id: int | None
+) -> list[MonthSummary]:
+    """Up to first + 1 employees' summaries over the period, by person id after `after_id`.
+
+    The page's people are chosen first and only their days are computed: a report over the
+    whole company costs a page at a time, not everyone's month in one answer."""
+    people = Person.filter(kind=PersonKind.EMPLOYEE)
+    if department_id is not None:
+        people = people.filter(department_id=department_id)
+    if after_id is not None:
+        people = people.filter(id__gt=after_id)
+    ids: list[int] = [p["id"] for p in await people.order_by("id").limit(first + 1).values("id")]
+    if not ids:
+        return []
+    days = await days_for(rt, ids, first_day, last_day, department_id)
+    return [summarise(pid, days[pid]) for pid in ids if pid in days]
+
+
+async def schedules_page(first: int, after_id: int | None) -> list[WorkSchedule]:
+    """Work schedules by name."""
+    query = WorkSchedule.all()
+    if after_id is not None:
+        anchor = await WorkSchedule.filter(id=after_id).values_list("name", flat=True)
+        if not anchor:
+            return []
+        query = query.filter(Q(name__gt=anchor[0]) | Q(name=anchor[0], id__gt=after_id))
+    return await query.order_by("name", "id").limit(first + 1)
 
 
 # --- changing it -----------------------------------------------------------------------------

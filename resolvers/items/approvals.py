@@ -39,11 +39,19 @@ def current_step(request: ItemRequest) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
-async def may_act(actor: Actor, step: dict[str, Any]) -> bool:
+def step_is_for(actor: Actor, step: dict[str, Any], headed: set[int]) -> bool:
+    """A step names a role, or the head of a department (`headed`: the departments the actor heads)."""
     if step["who"] == "role":
         return Role(step["role"]) in actor.roles
-    dept = await Department.get_or_none(id=step["departmentId"]) if step.get("departmentId") else None
-    return dept is not None and dept.head_id == actor.person_id
+    return step.get("departmentId") in headed
+
+
+async def headed_by(actor: Actor) -> set[int]:
+    return {d["id"] for d in await Department.filter(head_id=actor.person_id).values("id")}
+
+
+async def may_act(actor: Actor, step: dict[str, Any]) -> bool:
+    return step_is_for(actor, step, set() if step["who"] == "role" else await headed_by(actor))
 
 
 def _history(request: ItemRequest, actor: Actor | None, action: str, comment: str = "") -> None:
@@ -162,14 +170,26 @@ async def resubmit(
     return request
 
 
-async def queue(actor: Actor) -> list[ItemRequest]:
-    """Requests whose current step is the caller's to decide."""
-    out = []
-    for request in await ItemRequest.filter(status=RequestStatus.PENDING).order_by("id"):
+async def queue_page(actor: Actor, first: int, after_id: int | None) -> list[ItemRequest]:
+    """Up to first + 1 requests whose current step is the caller's to decide, oldest first,
+    after the request `after_id`. Whose step it is lives in each request's JSON steps, so
+    pending requests are read in batches and sorted out here; the caller's departments once."""
+    headed = await headed_by(actor)
+
+    def mine(request: ItemRequest) -> bool:
         found = current_step(request)
-        if found and request.requester_id != actor.person_id and await may_act(actor, found[1]):
-            out.append(request)
-    return out
+        return found is not None and request.requester_id != actor.person_id and step_is_for(actor, found[1], headed)
+
+    out: list[ItemRequest] = []
+    batch = max(first + 1, 100)
+    cursor = after_id or 0
+    while len(out) <= first:
+        rows = await ItemRequest.filter(status=RequestStatus.PENDING, id__gt=cursor).order_by("id").limit(batch)
+        out += [r for r in rows if mine(r)]
+        if len(rows) < batch:
+            break
+        cursor = rows[-1].id
+    return out[: first + 1]
 
 
 async def mark(

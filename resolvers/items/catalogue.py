@@ -148,11 +148,6 @@ async def take_stock(item_id: int, location_id: int, quantity: int) -> bool:
     return bool(updated)
 
 
-async def stock_of(item_id: int) -> int:
-    rows = await StockLevel.filter(item_id=item_id).values("quantity")
-    return sum(r["quantity"] for r in rows)
-
-
 async def move(
     kind: str,
     item_id: int,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -465,7 +464,3 @@ async def remind_overdue(rt: Runtime) -> int:
 
 async def overdue_loans() -> list[Asset]:
     return await Asset.filter(status=AssetStatus.LENT, due_back__lt=clock.now()).order_by("due_back")
-
-
-def request_summary(request: ItemRequest) -> dict[str, Any]:
-    return {"id": request.id, "kind": request.kind.value, "status": request.status.value}

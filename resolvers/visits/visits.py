@@ -11,7 +11,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from resolvers.access import grants
@@ -435,26 +434,11 @@ async def expected_on(day: date, tz_name: str) -> list[Visit]:
     )
 
 
-async def overstaying() -> list[Visit]:
-    return await Visit.filter(status=VisitStatus.CHECKED_IN, expected_end__lt=clock.now()).order_by("expected_end")
-
-
 async def hosted_page(host_id: int, first: int, before_id: int | None) -> list[Visit]:
     query = Visit.filter(host_id=host_id)
     if before_id is not None:
         query = query.filter(id__lt=before_id)
     return await query.order_by("-id").limit(first + 1)
-
-
-async def pending_head_approvals(actor: Actor) -> list[Visit]:
-    """Emergency visits waiting for this department head's sign-off."""
-    headed = await Department.filter(head_id=actor.person_id).values_list("id", flat=True)
-    if not headed:
-        return []
-    hosts = await Person.filter(department_id__in=list(headed)).values_list("id", flat=True)
-    return await Visit.filter(Q(host_id__in=list(hosts)), emergency=True, status=VisitStatus.PENDING_APPROVAL).order_by(
-        "id"
-    )
 
 
 async def block(rt: Runtime, actor: Actor, id_number: str, document: IdentityDocument, reason: str) -> WatchlistEntry:

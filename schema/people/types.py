@@ -131,7 +131,7 @@ class Person:
         first = check_first(first)
         key = PersonEvents(int(self.id), first, decode_cursor("ev", after))
         rows = await info.context.loaders.access_log.load(key)
-        return event_connection(rows, first)
+        return event_connection(rows, first, after)
 
 
 @strawberry.type(description="A signed-in session: send `Authorization: Bearer <accessToken>`.")

@@ -135,8 +135,8 @@ def _field_names(selections: list[Selection]) -> Iterator[str]:
             yield from _field_names(selection.selections)
 
 
-def event_connection(rows: list[dict[str, Any]], first: int) -> Connection[GateEvent]:
-    return page_of(rows, first, "ev", GateEvent.of_row, key=lambda r: int(r["id"]))
+def event_connection(rows: list[dict[str, Any]], first: int, after: str | None) -> Connection[GateEvent]:
+    return page_of(rows, first, "ev", GateEvent.of_row, key=lambda r: int(r["id"]), after=after)
 
 
 @strawberry.type

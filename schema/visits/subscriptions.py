@@ -7,8 +7,7 @@ from datetime import datetime
 
 import strawberry
 
-from resolvers.core import models as m
-from resolvers.visits import visits
+from resolvers.visits import listings, visits
 from schema.core.context import Info, actor_of
 from schema.core.permissions import IsEmployee
 from schema.core.streams import messages_for
@@ -21,7 +20,7 @@ class VisitSubscription:
     async def visitor_arrivals(self, info: Info) -> AsyncGenerator[VisitorArrival, None]:
         host = actor_of(info).person_id
         async for message in messages_for(info, visits.ARRIVALS, lambda msg: msg.get("hostId") == host):
-            row = await m.Visit.get_or_none(id=message["visitId"])
+            row = await listings.find_visit(message["visitId"])
             if row is not None:
                 yield VisitorArrival(at=datetime.fromisoformat(message["at"]), visit=Visit.of(row))
 
@@ -32,6 +31,6 @@ class VisitSubscription:
     async def visit_reminders(self, info: Info) -> AsyncGenerator[Visit, None]:
         host = actor_of(info).person_id
         async for message in messages_for(info, visits.REMINDERS, lambda msg: msg.get("hostId") == host):
-            row = await m.Visit.get_or_none(id=message["visitId"])
+            row = await listings.find_visit(message["visitId"])
             if row is not None:
                 yield Visit.of(row)
