@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
+from strawberry.permission import PermissionExtension
 from strawberry.scalars import JSON
 
 from resolvers.core import models
@@ -20,7 +21,7 @@ from schema.core.enums import (
 )
 from schema.core.pagination import Connection, check_first, decode_cursor, page_of
 from schema.core.payloads import UserError
-from schema.core.permissions import OwnerOrOversight
+from schema.core.permissions import OwnerOrOversight, SeesPersonalNumbers
 from schema.passes.types import Pass
 
 if TYPE_CHECKING:
@@ -65,9 +66,14 @@ class Person:
     position: str = strawberry.field(description="Job title; a grant may name a position.")
     gender: Gender | None = strawberry.field(description="As given; null when not given.")
     id_number_masked: str | None = strawberry.field(
-        description="The identity document number, at most the first 3 and last 4 characters shown."
+        description="The identity document number, at most the first 3 and last 4 characters shown; "
+        "null unless the reader is the person, HR or security.",
+        extensions=[PermissionExtension(permissions=[SeesPersonalNumbers()], fail_silently=True)],
     )
-    phone_masked: str | None = strawberry.field(description="The phone number, masked.")
+    phone_masked: str | None = strawberry.field(
+        description="The phone number, masked; null unless the reader is the person, HR or security.",
+        extensions=[PermissionExtension(permissions=[SeesPersonalNumbers()], fail_silently=True)],
+    )
     department_id_: strawberry.Private[int | None]
 
     @classmethod
