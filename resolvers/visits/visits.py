@@ -276,7 +276,7 @@ async def _revoke_passes(visit: Visit) -> None:
         )
 
 
-async def approve(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
+async def approve(actor: Actor, visit_id: str) -> Visit:
     visit = await get_visit(visit_id)
     if visit.emergency:
         # An emergency walk-in is signed off by the host's department head, not the host.
