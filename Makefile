@@ -35,9 +35,10 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-# Regenerate the committed SDL after a deliberate schema change (a test fails when they differ).
+# Regenerate the committed SDL and device frame schemas after a deliberate change (tests fail when they differ).
 schema: $(VENV)/.installed
 	$(BIN)/gatehouse print-schema > schema.graphql
+	$(BIN)/python -m devices.frames.publish
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.scan_throughput

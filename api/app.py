@@ -14,7 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from api import label_routes, report_routes, sql_log
 from api.graphql_http import GatehouseGraphQL
-from devices.endpoint import device_endpoint
+from devices.endpoint import DeviceEndpoint
 from devices.hub import DeviceHub
 from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import db
@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            WebSocketRoute("/devices/ws", device_endpoint),
+            WebSocketRoute("/devices/ws", DeviceEndpoint(rt, hub, anomalies).serve),
             Route("/badges/{visit_id:int}.{fmt:str}", badge_file),
             *report_routes.routes,
             *label_routes.routes,
@@ -101,5 +101,4 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.runtime = rt
     app.state.device_hub = hub
-    app.state.anomalies = anomalies
     return app

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from resolvers.access import grants
 from resolvers.attendance import report_files, reports
 from resolvers.core.actor import Actor
-from resolvers.core.errors import UserError, is_id
+from resolvers.core.errors import ErrorCode, UserError, is_id
 from resolvers.core.models import Role
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
@@ -40,13 +40,13 @@ def _day(request: Request, name: str) -> date:
             raise ValueError
         return date.fromisoformat(raw)
     except ValueError:
-        raise UserError("INVALID", f"{name} must be a day, YYYY-MM-DD", name) from None
+        raise UserError(ErrorCode.INVALID, f"{name} must be a day, YYYY-MM-DD", name) from None
 
 
 async def _department(request: Request, actor: Actor, report: str) -> int | None:
     raw = request.query_params.get("departmentId")
     if raw is not None and not is_id(raw):
-        raise UserError("INVALID", "departmentId must be an id", "departmentId")
+        raise UserError(ErrorCode.INVALID, "departmentId must be an id", "departmentId")
     wanted = int(raw) if raw is not None else None
     if actor.has_any(*READERS):
         return wanted

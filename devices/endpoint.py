@@ -8,39 +8,62 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from datetime import datetime
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from devices.frames import incoming as inc
+from devices.frames.incoming import INCOMING
+from devices.frames.outgoing import EventsAck, Welcome
 from devices.hub import DeviceHub
 from devices.protocol import BadMessage, Frame, error_frame, parse_frame
-from resolvers.access import sites
 from resolvers.access.topology import Topology
-from resolvers.alerts.raising import raise_alert
+from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import clock
 from resolvers.core.errors import is_id
-from resolvers.core.models import Device, DoorReport
 from resolvers.devices import commands as device_commands
+from resolvers.devices import connections, snapshots
 from resolvers.devices import fleet as device_fleet
 from resolvers.devices import offline_uploads as offline_events
-from resolvers.devices import snapshots
+from resolvers.devices.connections import DeviceSession
 from resolvers.items import gate_checks as item_checks
 from resolvers.runtime import Runtime
 from resolvers.scan.decision import DirectionRequired, ScanOutcome, decide_scan
 from resolvers.scan.reasons import Reason
-from resolvers.scan.writer import record_door_alarm
 
 log = logging.getLogger("gatehouse.devices")
 MAX_SCANS_IN_FLIGHT = 32
 ANSWERS_KEPT = 1000
 
+Handler = Callable[["DeviceConnection", Frame[Any]], Awaitable[None]]
+H = TypeVar("H", bound=Callable[..., Awaitable[None]])
+# Incoming frame type → the DeviceConnection method that handles it (registered by @handles).
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(kind: str) -> Callable[[H], H]:
+    """Registers a DeviceConnection method as the handler of one declared incoming frame type."""
+    if kind not in INCOMING:
+        raise TypeError(f"{kind!r} is not a declared incoming frame (devices/frames/incoming.py)")
+
+    def register(method: H) -> H:
+        if kind in HANDLERS:
+            raise TypeError(f"{kind!r} frames already have a handler")
+        HANDLERS[kind] = method
+        return method
+
+    return register
+
 
 class DeviceConnection:
-    def __init__(self, ws: WebSocket, rt: Runtime, hub: DeviceHub, device: Device) -> None:
+    def __init__(
+        self, ws: WebSocket, rt: Runtime, hub: DeviceHub, anomalies: AnomalyDetector, device: DeviceSession
+    ) -> None:
         self.ws = ws
         self.rt = rt
         self.hub = hub
+        self.anomalies = anomalies
         self.device_id = device.id
         self.device_name = device.name
         self.connection_id = hub.new_connection_id()
@@ -49,13 +72,13 @@ class DeviceConnection:
         self._in_flight = asyncio.Semaphore(MAX_SCANS_IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
-        self.test_scan_seen = device.test_scan_at is not None
+        self.test_scan_seen = device.test_scan_done
         self._answered: OrderedDict[str, dict[str, Any]] = OrderedDict()
         # Devices that decide offline say so in hello ("capabilities": ["offline"]); only they get
         # snapshots and revocation frames, so firmware that predates them sees nothing new.
         self.offline_capable = False
 
-    async def send(self, frame: dict[str, Any]) -> None:
+    async def send(self, frame: Mapping[str, Any]) -> None:
         if self.closed:
             return
         async with self._send_lock:
@@ -69,7 +92,7 @@ class DeviceConnection:
             with contextlib.suppress(Exception):
                 await self.ws.close(code, reason)
 
-    def welcome(self, topo: Topology) -> dict[str, Any]:
+    def welcome(self, topo: Topology) -> Welcome:
         gates = [topo.gates[g] for g in sorted(topo.device_gates.get(self.device_id, ())) if g in topo.gates]
         return {
             "type": "welcome",
@@ -112,7 +135,7 @@ class DeviceConnection:
             await self.send(error_frame(str(exc), exc.ref))
             return
         try:
-            await self._dispatch(frame)
+            await HANDLERS[frame.type](self, frame)
         except Exception:
             # Whatever one frame does wrong, the device keeps its connection and hears why.
             log.exception("frame %s from device %s failed", frame.type, self.device_id)
@@ -120,32 +143,31 @@ class DeviceConnection:
                 error_frame(f"the server could not handle this {frame.type} frame", frame.ref, code="server_error")
             )
 
-    async def _dispatch(self, frame: Frame) -> None:
-        if frame.type == "scan":
-            await self._in_flight.acquire()
-            task = asyncio.create_task(self._scan(frame))
-            self._tasks.add(task)
-            task.add_done_callback(self._scan_done)
-        elif frame.type == "heartbeat":
-            await self._heartbeat(frame)
-        elif frame.type == "door":
-            await self._door(frame)
-        elif frame.type == "ack":
-            await device_commands.acknowledge(self.device_id, frame.data["id"])
-        elif frame.type == "snapshot_ack":
-            await Device.filter(id=self.device_id, config_loaded_at=None).update(config_loaded_at=clock.now())
-        elif frame.type == "events":
-            await self._upload(frame)
-        elif frame.type == "item":
-            await self._item(frame)
-        elif frame.type == "hello":
-            await self.send(error_frame("already connected: hello comes once", frame.ref))
+    @handles("scan")
+    async def _start_scan(self, frame: Frame[inc.Scan]) -> None:
+        # Decided concurrently (up to MAX_SCANS_IN_FLIGHT): a slow decision does not hold the next scan.
+        await self._in_flight.acquire()
+        task = asyncio.create_task(self._scan(frame))
+        self._tasks.add(task)
+        task.add_done_callback(self._scan_done)
+
+    @handles("ack")
+    async def _ack(self, frame: Frame[inc.Ack]) -> None:
+        await device_commands.acknowledge(self.device_id, frame.data["id"])
+
+    @handles("snapshot_ack")
+    async def _snapshot_ack(self, frame: Frame[inc.SnapshotAck]) -> None:
+        await connections.record_snapshot_loaded(self.device_id)
+
+    @handles("hello")
+    async def _hello_again(self, frame: Frame[inc.Hello]) -> None:
+        await self.send(error_frame("already connected: hello comes once", frame.ref))
 
     def _scan_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self._in_flight.release()
 
-    async def _scan(self, frame: Frame) -> None:
+    async def _scan(self, frame: Frame[inc.Scan]) -> None:
         ref = frame.data["ref"]
         ref_key = str(ref)
         try:
@@ -172,28 +194,29 @@ class DeviceConnection:
             await self.rt.state.remember_ref(self.device_id, ref_key, reply)
             if not self.test_scan_seen and outcome.event_id is not None:
                 self.test_scan_seen = True
-                await Device.filter(id=self.device_id, test_scan_at=None).update(test_scan_at=clock.now())
+                await connections.record_test_scan(self.device_id)
         except Exception:
             log.exception("scan %s from device %s failed", ref, self.device_id)
             # Fail closed: the door stays shut and the device hears why.
             with contextlib.suppress(Exception):
                 await self.send(ScanOutcome.refused(Reason.UNAVAILABLE).frame(ref, 0))
 
-    async def _heartbeat(self, frame: Frame) -> None:
+    @handles("heartbeat")
+    async def _heartbeat(self, frame: Frame[inc.Heartbeat]) -> None:
         await self.rt.state.set_device_connection(self.device_id, self.connection_id, self._offline_after())
         await device_fleet.record_heartbeat(self.device_id, frame.data.get("stats"))
 
-    async def _item(self, frame: Frame) -> None:
-        topo = await self.rt.topology.get()
-        gate_text = frame.data["gateId"]
-        gate_id = int(gate_text) if is_id(gate_text) and len(gate_text) <= 18 else -1
-        if gate_id not in topo.device_gates.get(self.device_id, ()):
+    @handles("item")
+    async def _item(self, frame: Frame[inc.Item]) -> None:
+        gate = await connections.served_gate(self.rt, self.device_id, frame.data["gateId"])
+        if gate is None:
             await self.send(error_frame("item scan at a gate this device does not serve", frame.ref))
             return
-        result = await item_checks.scan_label(self.rt, self.device_id, gate_id, frame.data["code"])
-        await self.send({"type": "item_result", "ref": frame.ref, **result})
+        result = await item_checks.scan_label(self.rt, self.device_id, gate.id, frame.data["code"])
+        await self.send({"type": "item_result", "ref": frame.data["ref"], **result})
 
-    async def _upload(self, frame: Frame) -> None:
+    @handles("events")
+    async def _upload(self, frame: Frame[inc.Events]) -> None:
         # Scans this connection is still deciding come first: an uploaded event that carries the
         # ref of one of them (its answer came too late for the gate) must find it stored.
         if self._tasks:
@@ -207,38 +230,24 @@ class DeviceConnection:
             await self.send(error_frame(str(exc), frame.ref))
             return
         stored, duplicates = await offline_events.ingest(self.rt, self.device_id, events)
-        await self.send(
-            {
-                "type": "events_ack",
-                "ref": frame.ref,
-                "upTo": max(e.seq for e in events),
-                "stored": stored,
-                "duplicates": duplicates,
-            }
-        )
+        ack: EventsAck = {
+            "type": "events_ack",
+            "ref": frame.ref,
+            "upTo": max(e.seq for e in events),
+            "stored": stored,
+            "duplicates": duplicates,
+        }
+        await self.send(ack)
 
-    async def _door(self, frame: Frame) -> None:
-        topo = await self.rt.topology.get()
-        gate_text = frame.data["gateId"]
-        gate_id = int(gate_text) if is_id(gate_text) and len(gate_text) <= 18 else -1
-        if gate_id not in topo.device_gates.get(self.device_id, ()):
+    @handles("door")
+    async def _door(self, frame: Frame[inc.Door]) -> None:
+        gate = await connections.served_gate(self.rt, self.device_id, frame.data["gateId"])
+        if gate is None:
             await self.send(error_frame("door report for a gate this device does not serve", frame.ref))
             return
-        state = frame.data["state"]
-        reported = _parse_time(frame.data.get("at"))
-        await DoorReport.create(device_id=self.device_id, gate_id=gate_id, state=state, reported_at=reported)
-        if state == "opened":
-            await self.ws.app.state.anomalies.on_door_opened(self.device_id, gate_id, reported or clock.now())
-        if state in ("forced", "held_open"):
-            gate = topo.gates[gate_id]
-            await record_door_alarm(self.rt, self.device_id, gate, state, reported)
-            await raise_alert(
-                self.rt,
-                state,
-                f"door {state.replace('_', ' ')} at {gate.name}",
-                device_id=self.device_id,
-                gate_id=gate_id,
-            )
+        await connections.record_door_report(
+            self.rt, self.anomalies, self.device_id, gate, frame.data["state"], frame.data.get("at")
+        )
 
     def _offline_after(self) -> int:
         return 3 * self.rt.settings.heartbeat_seconds
@@ -248,65 +257,60 @@ class DeviceConnection:
         while True:
             await asyncio.sleep(min(limit / 3, 5))
             if time.monotonic() - self.last_frame > limit:
-                await raise_alert(
-                    self.rt,
-                    "offline",
-                    f"device {self.device_name} sent nothing for {limit} s",
-                    device_id=self.device_id,
-                )
+                await connections.record_silence(self.rt, self.device_id, self.device_name, limit)
                 await self.close(4408, "no frame within 3 heartbeats")
                 return
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
+# Every declared incoming frame has its handler: a declaration added without one fails at import.
+if _unhandled := set(INCOMING) - set(HANDLERS):
+    raise TypeError(f"incoming frames with no handler: {sorted(_unhandled)}")
 
 
-async def device_endpoint(ws: WebSocket) -> None:
-    rt: Runtime = ws.app.state.runtime
-    hub: DeviceHub = ws.app.state.device_hub
-    await ws.accept()
+class DeviceEndpoint:
+    """`/devices/ws`, built with what its connections need (mounted as `DeviceEndpoint(...).serve`)."""
+
+    def __init__(self, rt: Runtime, hub: DeviceHub, anomalies: AnomalyDetector) -> None:
+        self.rt = rt
+        self.hub = hub
+        self.anomalies = anomalies
+
+    async def serve(self, ws: WebSocket) -> None:
+        rt, hub = self.rt, self.hub
+        await ws.accept()
+        try:
+            message = await asyncio.wait_for(ws.receive(), timeout=rt.settings.hello_timeout_seconds)
+        except TimeoutError:
+            await ws.close(4408, "no hello within 5 s")
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+        hello = _hello(message.get("text") or message.get("bytes") or b"")
+        device = None
+        if hello is not None:
+            device = await connections.connect(rt, hello["deviceId"], hello["secret"], hello.get("firmware"))
+        if hello is None or device is None:
+            await ws.close(4401, "bad or missing device credentials")
+            return
+        conn = DeviceConnection(ws, rt, hub, self.anomalies, device)
+        conn.offline_capable = "offline" in hello.get("capabilities", ())
+        await hub.attach(conn)
+        await rt.state.set_device_connection(device.id, conn.connection_id, conn._offline_after())
+        try:
+            await conn.send(conn.welcome(await rt.topology.get()))
+            if conn.offline_capable:
+                await conn.send(await snapshots.signed_frame(rt, device.id))
+            await conn.run()
+        finally:
+            hub.detach(conn)
+            await rt.state.clear_device_connection(device.id, conn.connection_id)
+
+
+def _hello(raw: str | bytes) -> inc.Hello | None:
+    """The first frame, when it is a well-formed hello."""
     try:
-        message = await asyncio.wait_for(ws.receive(), timeout=rt.settings.hello_timeout_seconds)
-    except TimeoutError:
-        await ws.close(4408, "no hello within 5 s")
-        return
-    if message["type"] == "websocket.disconnect":
-        return
-    try:
-        hello = parse_frame(message.get("text") or message.get("bytes") or b"")
+        frame = parse_frame(raw)
     except BadMessage:
-        hello = None
-    device = None
-    if hello is not None and hello.type == "hello":
-        device = await sites.authenticate_device(rt, hello.data["deviceId"], hello.data["secret"])
-    if device is None:
-        await ws.close(4401, "bad or missing device credentials")
-        return
-    conn = DeviceConnection(ws, rt, hub, device)
-    firmware = hello.data.get("firmware") if hello is not None else None
-    now = clock.now()
-    await Device.filter(id=device.id).update(
-        last_seen_at=now,
-        firmware=firmware[:64] if isinstance(firmware, str) else device.firmware,
-        offline_alerted_at=None,
-    )
-    await Device.filter(id=device.id, network_reached_at=None).update(network_reached_at=now)
-    await hub.attach(conn)
-    await rt.state.set_device_connection(device.id, conn.connection_id, conn._offline_after())
-    try:
-        capabilities = hello.data.get("capabilities") if hello is not None else None
-        conn.offline_capable = isinstance(capabilities, list) and "offline" in capabilities
-        await conn.send(conn.welcome(await rt.topology.get()))
-        if conn.offline_capable:
-            await conn.send(await snapshots.signed_frame(rt, device.id))
-        await conn.run()
-    finally:
-        hub.detach(conn)
-        await rt.state.clear_device_connection(device.id, conn.connection_id)
+        return None
+    hello: inc.Hello | None = frame.data if frame.type == "hello" else None
+    return hello

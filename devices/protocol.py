@@ -1,32 +1,21 @@
-"""Device frames: parsing and the shape every incoming `type` must have (protocol v1)."""
+"""Device frames off the wire: size limits, JSON, and the declared shape of each incoming
+`type` (devices/frames/incoming.py). A frame that fails gets an `error` frame, never a crash."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar
+
+from devices.frames.incoming import INCOMING
+from devices.frames.outgoing import Error
 
 MAX_FRAME_BYTES = 64 * 1024
 # An offline upload may carry up to 1,000 events; it may use the whole transport limit.
 MAX_EVENTS_FRAME_BYTES = 1024 * 1024
 # Frames up to this size get an error frame; uvicorn closes larger ones with 1009.
 TRANSPORT_MAX_BYTES = 1024 * 1024 + 4096
-
-DOOR_STATES = frozenset({"opened", "closed", "forced", "held_open"})
-
-# type → required fields and their JSON types
-REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "hello": {"deviceId": str, "secret": str},
-    "scan": {"ref": (str, int), "gateId": str, "credential": str},
-    "ack": {"id": str},
-    "heartbeat": {},
-    "door": {"gateId": str, "state": str},
-    # Protocol additions (v1 devices never send them): offline operation.
-    "snapshot_ack": {"issuedAt": str},
-    "events": {"events": list},
-    # Item labels scanned at a gate (items issue); answered by an `item_result` frame.
-    "item": {"ref": (str, int), "gateId": str, "code": str},
-}
+T = TypeVar("T")
 
 
 class BadMessage(ValueError):
@@ -36,16 +25,15 @@ class BadMessage(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(Generic[T]):
+    """A frame that has its declared shape: `data` is the declaration's TypedDict."""
+
     type: str
-    data: dict[str, Any]
-
-    @property
-    def ref(self) -> Any:
-        return self.data.get("ref")
+    data: T
+    ref: str | int | None  # echoed in any error about this frame
 
 
-def error_frame(message: str, ref: Any = None, code: str = "bad_message") -> dict[str, Any]:
+def error_frame(message: str, ref: Any = None, code: Literal["bad_message", "server_error"] = "bad_message") -> Error:
     return {"type": "error", "ref": ref, "code": code, "message": message}
 
 
@@ -64,7 +52,7 @@ def _ref_of(raw: str | bytes) -> Any:
     return ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) else None
 
 
-def parse_frame(raw: str | bytes) -> Frame:
+def parse_frame(raw: str | bytes) -> Frame[Any]:
     size = len(raw.encode() if isinstance(raw, str) else raw)
     limit = MAX_EVENTS_FRAME_BYTES if size > MAX_FRAME_BYTES and _looks_like_events(raw) else MAX_FRAME_BYTES
     if size > limit:
@@ -79,23 +67,10 @@ def parse_frame(raw: str | bytes) -> Frame:
     if not isinstance(ref, (str, int)) or isinstance(ref, bool):
         ref = None
     kind = data.get("type")
-    if not isinstance(kind, str) or kind not in REQUIRED:
+    declared = INCOMING.get(kind) if isinstance(kind, str) else None
+    if declared is None:
         raise BadMessage(f"unknown frame type {kind!r}", ref)
-    for name, expected in REQUIRED[kind].items():
-        if name not in data:
-            raise BadMessage(f"{kind} frame misses {name!r}", ref)
-        value = data[name]
-        if not isinstance(value, expected) or isinstance(value, bool):
-            raise BadMessage(f"{kind} frame field {name!r} has the wrong type", ref)
-    if kind == "scan":
-        if isinstance(data["ref"], str) and not (0 < len(data["ref"]) <= 128):
-            raise BadMessage("scan ref must be 1–128 characters", ref)
-        credential = data["credential"]
-        if credential != credential.strip() or any(c.isspace() for c in credential):
-            raise BadMessage("credential must be the token alone: no whitespace or newline", ref)
-        direction = data.get("direction")
-        if direction is not None and direction not in ("IN", "OUT"):
-            raise BadMessage('direction must be "IN" or "OUT"', ref)
-    if kind == "door" and data["state"] not in DOOR_STATES:
-        raise BadMessage(f"door state must be one of {sorted(DOOR_STATES)}", ref)
-    return Frame(kind, data)
+    complaint = declared.check(data)
+    if complaint is not None:
+        raise BadMessage(complaint, ref)
+    return Frame(declared.name, data, ref)

@@ -48,18 +48,18 @@ MARK_REVIEWED = "mutation($id: ID!) { markGrantReviewed(id: $id) { grant { id } 
 PERSON_GRANTS = (
     "query($p: ID!) { grants(personId: $p) { id validUntil zone { name } person { id } department { name } } }"
 )
-REVIEW = """query($z: ID!) { zoneAccessReview(zoneId: $z) {
-  via person { id username department { name } } grant { id zone { name } } } }"""
-UNUSED = "query($d: Int!) { unusedGrants(days: $d) { id zone { name } } }"
-DUE = "{ grantsDueForReview { id zone { name } } }"
+REVIEW = """query($z: ID!) { zoneAccessReview(zoneId: $z, first: 100) { edges { node {
+  via person { id username department { name } } grant { id zone { name } } } } } }"""
+UNUSED = "query($d: Int!) { unusedGrants(days: $d, first: 100) { edges { node { id zone { name } } } } }"
+DUE = "{ grantsDueForReview(first: 100) { edges { node { id zone { name } } } } }"
 REQUEST = """mutation($z: ID!, $r: String!, $d: Int!) { requestZoneAccess(zoneId: $z, reason: $r, days: $d) {
   request { id status days reason person { username } zone { name } } errors { code field } } }"""
 REQUEST_FIELDS = "request { id status decidedAt grant { id validFrom validUntil zone { name } person { username } } }"
 APPROVE = f"mutation($id: ID!) {{ approveAccessRequest(id: $id) {{ {REQUEST_FIELDS} errors {{ code field }} }} }}"
 REJECT = f'mutation($id: ID!) {{ rejectAccessRequest(id: $id, note: "no") {{ {REQUEST_FIELDS} errors {{ code }} }} }}'
-TO_DECIDE = "{ accessRequestsToDecide { id status person { username } zone { name } } }"
+TO_DECIDE = "{ accessRequestsToDecide(first: 100) { edges { node { id status person { username } zone { name } } } } }"
 AUDIT = """query($first: Int!, $action: String) { auditLog(first: $first, action: $action) {
-  edges { node { id at actorId actorName address action targetType targetId outcome detail } } } }"""
+  edges { node { id at actor { id } actorName address action targetType targetId outcome detail } } } }"""
 LOGIN = """mutation($username: String!, $password: String!) { login(username: $username, password: $password) {
   session { accessToken refreshToken } errors { code message field } } }"""
 PEOPLE = "{ people(first: 100) { edges { node { id username department { name } } } } }"  # ordered by id
@@ -80,6 +80,16 @@ def codes(answer: dict[str, Any]) -> list[str | None]:
 
 def user_errors(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
     return [(e["code"], e.get("field")) for e in payload["errors"]]
+
+
+def nodes(connection: dict[str, Any]) -> list[Any]:
+    """The rows of a connection's page."""
+    return [edge["node"] for edge in connection["edges"]]
+
+
+def actor_id(entry: dict[str, Any]) -> str | None:
+    """The id of an audit entry's actor; None when nobody was signed in."""
+    return entry["actor"]["id"] if entry["actor"] else None
 
 
 def instant(text: str) -> datetime:
@@ -276,7 +286,7 @@ async def test_department_head_review_shows_only_their_own_people(world: World) 
     if answer.get("errors"):
         assert codes(answer) == ["FORBIDDEN"]
         return
-    departments = {line["person"]["department"]["name"] for line in answer["data"]["zoneAccessReview"]}
+    departments = {line["person"]["department"]["name"] for line in nodes(answer["data"]["zoneAccessReview"])}
     assert departments <= {"Engineering"}, answer
 
 
@@ -303,9 +313,9 @@ async def test_a_maintenance_request_is_decided_by_the_areas_responsible_head(wo
     for who in ("alice", "bob", "carol", "hr"):
         answer = await world.api.raw(APPROVE, {"id": request["id"]}, as_=who)
         assert codes(answer) == ["FORBIDDEN"], (who, answer)
-    assert (await world.api.ok(TO_DECIDE, as_="carol"))["accessRequestsToDecide"] == []
+    assert nodes((await world.api.ok(TO_DECIDE, as_="carol"))["accessRequestsToDecide"]) == []
 
-    to_decide = (await world.api.ok(TO_DECIDE, as_="security"))["accessRequestsToDecide"]
+    to_decide = nodes((await world.api.ok(TO_DECIDE, as_="security"))["accessRequestsToDecide"])
     assert to_decide == [
         {
             "id": request["id"],
@@ -325,7 +335,7 @@ async def test_a_maintenance_request_is_decided_by_the_areas_responsible_head(wo
     assert before - timedelta(seconds=5) <= instant(grant["validFrom"]) <= after + timedelta(seconds=5)
     until = instant(grant["validUntil"])
     assert before + timedelta(days=2) - timedelta(seconds=5) <= until <= after + timedelta(days=2, seconds=5)
-    assert (await world.api.ok(TO_DECIDE, as_="security"))["accessRequestsToDecide"] == []
+    assert nodes((await world.api.ok(TO_DECIDE, as_="security"))["accessRequestsToDecide"]) == []
 
     reply = await world.scan("alice", "Maintenance door")
     assert (reply["granted"], reply["reason"]) == (True, "ok")
@@ -335,8 +345,8 @@ async def test_a_maintenance_request_is_decided_by_the_areas_responsible_head(wo
     assert repeat["request"]["grant"]["id"] == grant["id"]
     rejected = (await world.api.ok(REJECT, {"id": request["id"]}, as_="security"))["rejectAccessRequest"]
     assert [e["code"] for e in rejected["errors"]] == ["NOT_ALLOWED"]
-    mine = await world.api.ok("{ myAccessRequests { id status } }", as_="alice")
-    assert mine["myAccessRequests"] == [{"id": request["id"], "status": "APPROVED"}]
+    mine = await world.api.ok("{ myAccessRequests { edges { node { id status } } } }", as_="alice")
+    assert nodes(mine["myAccessRequests"]) == [{"id": request["id"], "status": "APPROVED"}]
 
 
 async def test_requests_are_for_maintenance_areas_only(world: World) -> None:
@@ -350,7 +360,10 @@ async def test_requests_are_for_maintenance_areas_only(world: World) -> None:
         assert user_errors(asked["requestZoneAccess"]) == [("INVALID", "days")]
     asked = await world.api.ok(REQUEST, {"z": "999999", "r": "please", "d": 1}, as_="bob")
     assert user_errors(asked["requestZoneAccess"]) == [("NOT_FOUND", "zoneId")]
-    assert (await world.api.ok("{ myAccessRequests { id } }", as_="bob"))["myAccessRequests"] == []
+    assert (
+        nodes((await world.api.ok("{ myAccessRequests { edges { node { id } } } }", as_="bob"))["myAccessRequests"])
+        == []
+    )
 
 
 async def test_a_rejected_request_grants_nothing_and_nobody_decides_their_own(world: World) -> None:
@@ -379,7 +392,7 @@ async def test_a_rejected_request_grants_nothing_and_nobody_decides_their_own(wo
 
 
 def _lines(review: dict[str, Any]) -> list[tuple[str, str, str]]:
-    return [(x["person"]["username"], x["via"], x["grant"]["zone"]["name"]) for x in review["zoneAccessReview"]]
+    return [(x["person"]["username"], x["via"], x["grant"]["zone"]["name"]) for x in nodes(review["zoneAccessReview"])]
 
 
 def _shift(db: sqlite3.Connection, column: str, by: timedelta, where: str = "1=1") -> None:
@@ -427,13 +440,13 @@ async def test_zone_access_review_lists_who_may_enter_and_why(world: World) -> N
         ("bob", "POSITION"),
     }
     assert len(_lines(lobby)) == len(by_department) + 3
-    assert (await world.api.ok(REVIEW, {"z": "999999"}, as_="security"))["zoneAccessReview"] == []
+    assert nodes((await world.api.ok(REVIEW, {"z": "999999"}, as_="security"))["zoneAccessReview"]) == []
     denied = await world.api.raw(REVIEW, {"z": eng}, as_="hr")
     assert codes(denied) == ["FORBIDDEN"]
 
 
 async def test_grants_due_for_review_and_marking_them_reviewed(world: World) -> None:
-    assert (await world.api.ok(DUE, as_="security"))["grantsDueForReview"] == []
+    assert nodes((await world.api.ok(DUE, as_="security"))["grantsDueForReview"]) == []
     eng_grant = next(
         g
         for g in (await world.api.ok(PERSON_GRANTS, {"p": world.ids.people["alice"]}, as_="admin"))["grants"]
@@ -441,13 +454,13 @@ async def test_grants_due_for_review_and_marking_them_reviewed(world: World) -> 
     )
     with world.db() as db:
         _shift(db, "review_due_at", timedelta(days=-91), f"id = {int(eng_grant['id'])}")
-    due = (await world.api.ok(DUE, as_="carol"))["grantsDueForReview"]
+    due = nodes((await world.api.ok(DUE, as_="carol"))["grantsDueForReview"])
     assert due == [{"id": eng_grant["id"], "zone": {"name": "Engineering office"}}]
 
     before = datetime.now(UTC)
     marked = await world.api.ok(MARK_REVIEWED, {"id": eng_grant["id"]}, as_="carol")
     assert marked["markGrantReviewed"] == {"grant": {"id": eng_grant["id"]}, "errors": []}
-    assert (await world.api.ok(DUE, as_="security"))["grantsDueForReview"] == []
+    assert nodes((await world.api.ok(DUE, as_="security"))["grantsDueForReview"]) == []
 
     with world.db() as db:
         reviewed_at, reviewed_by, due_at = db.execute(
@@ -458,7 +471,7 @@ async def test_grants_due_for_review_and_marking_them_reviewed(world: World) -> 
     assert datetime.fromisoformat(due_at) - datetime.fromisoformat(reviewed_at) == timedelta(days=90)
 
     entry = (await world.audit("markGrantReviewed"))[0]
-    assert (entry["actorId"], entry["targetType"], entry["targetId"]) == (
+    assert (actor_id(entry), entry["targetType"], entry["targetId"]) == (
         world.ids.people["carol"],
         "grant",
         eng_grant["id"],
@@ -476,10 +489,10 @@ async def test_grants_due_for_review_and_marking_them_reviewed(world: World) -> 
 
 async def test_unused_grants(world: World) -> None:
     # Grants younger than the window are never "unused": created_at must be before now - days.
-    assert (await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"] == []
+    assert nodes((await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"]) == []
     with world.db() as db:
         _shift(db, "created_at", timedelta(days=-10))
-    unused = (await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"]
+    unused = nodes((await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"])
     assert sorted(g["zone"]["name"] for g in unused) == [
         "Engineering office",
         "Finance office",
@@ -492,7 +505,7 @@ async def test_unused_grants(world: World) -> None:
     assert reply["granted"] is True
     # A refused passage (bob at the Engineering door) uses nothing.
     assert (await world.scan("bob", "Engineering door"))["granted"] is False
-    unused = (await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"]
+    unused = nodes((await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"])
     assert sorted(g["zone"]["name"] for g in unused) == [
         "Finance office",
         "Lobby",
@@ -501,15 +514,15 @@ async def test_unused_grants(world: World) -> None:
     ]
     # A Lobby passage of a Security member uses the Lobby grant.
     assert (await world.scan("guard", "Lobby turnstile in"))["granted"] is True
-    unused = (await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"]
+    unused = nodes((await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"])
     assert sorted(g["zone"]["name"] for g in unused) == ["Finance office", "Maintenance area", "Management area"]
     # A department head sees only their department's grants and their people's (carol's own grant).
-    mine = (await world.api.ok(UNUSED, {"d": 1}, as_="carol"))["unusedGrants"]
+    mine = nodes((await world.api.ok(UNUSED, {"d": 1}, as_="carol"))["unusedGrants"])
     assert sorted(g["zone"]["name"] for g in mine) == ["Management area"]
     # A revoked grant is not listed.
     fin = next(g for g in unused if g["zone"]["name"] == "Finance office")
     await world.api.ok(REVOKE, {"id": fin["id"]}, as_="admin")
-    unused = (await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"]
+    unused = nodes((await world.api.ok(UNUSED, {"d": 1}, as_="security"))["unusedGrants"])
     assert sorted(g["zone"]["name"] for g in unused) == ["Maintenance area", "Management area"]
 
 
@@ -629,7 +642,7 @@ async def test_console_mutations_are_audited_with_redacted_input_and_changes(wor
     by_action = {e["action"]: e for e in reversed(entries)}  # the newest of each action
     for action in ("onboardEmployee", "grantAccess", "offboardEmployee", "updateZone"):
         e = by_action[action]
-        assert (e["actorId"], e["actorName"], e["address"], e["outcome"]) == (admin_id, "Ada Admin", "127.0.0.1", "ok")
+        assert (actor_id(e), e["actorName"], e["address"], e["outcome"]) == (admin_id, "Ada Admin", "127.0.0.1", "ok")
         assert instant(e["at"]) > datetime.now(UTC) - timedelta(minutes=5)
     assert [e["action"] for e in entries[:4]] == ["updateZone", "offboardEmployee", "grantAccess", "onboardEmployee"]
 
@@ -671,7 +684,7 @@ async def test_refused_and_forbidden_mutations_are_audited(world: World) -> None
     )
     assert codes(forbidden) == ["FORBIDDEN"]
     entries = await world.audit("grantAccess")
-    assert [(e["actorId"], e["actorName"], e["outcome"]) for e in entries[:2]] == [
+    assert [(actor_id(e), e["actorName"], e["outcome"]) for e in entries[:2]] == [
         (world.ids.people["hr"], "Hana HR", "error:FORBIDDEN"),
         (world.ids.people["admin"], "Ada Admin", "refused:NOT_FOUND"),
     ]
@@ -682,7 +695,7 @@ async def test_refused_and_forbidden_mutations_are_audited(world: World) -> None
     anonymous = await world.api.raw(GRANT, {"input": {"zoneId": world.ids.zones["Lobby"]}})
     assert codes(anonymous) == ["UNAUTHENTICATED"]
     latest = (await world.audit("grantAccess"))[0]
-    assert (latest["actorId"], latest["outcome"]) == (None, "error:UNAUTHENTICATED")
+    assert (actor_id(latest), latest["outcome"]) == (None, "error:UNAUTHENTICATED")
 
 
 async def test_the_audit_log_refuses_update_and_delete(world: World) -> None:
@@ -785,12 +798,12 @@ async def test_personal_data_is_unmasked_for_hr_and_every_read_is_audited(world:
         "documentType": "ID_CARD",
     }
     [entry] = await world.audit("readPersonalData")
-    assert (entry["actorId"], entry["actorName"], entry["address"]) == (world.ids.people["hr"], "Hana HR", "127.0.0.1")
+    assert (actor_id(entry), entry["actorName"], entry["address"]) == (world.ids.people["hr"], "Hana HR", "127.0.0.1")
     assert (entry["targetType"], entry["targetId"], entry["outcome"]) == ("person", bob, "ok")
 
     await world.api.ok(PERSONAL_DATA, {"id": world.ids.people["alice"]}, as_="admin")
     reads = await world.audit("readPersonalData")
-    assert [(e["actorId"], e["targetId"]) for e in reads] == [
+    assert [(actor_id(e), e["targetId"]) for e in reads] == [
         (world.ids.people["admin"], world.ids.people["alice"]),
         (world.ids.people["hr"], bob),
     ]
@@ -854,7 +867,7 @@ async def test_five_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(w
     again = await world.api.sign_in("alice", world.demo.passwords["alice"])
     assert again["errors"] == [] and again["session"]["accessToken"]
     entry = (await world.audit("unlockAccount"))[0]
-    assert (entry["actorId"], entry["targetType"], entry["targetId"]) == (
+    assert (actor_id(entry), entry["targetType"], entry["targetId"]) == (
         world.ids.people["admin"],
         "person",
         world.ids.people["alice"],

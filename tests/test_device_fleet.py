@@ -47,11 +47,11 @@ query($first: Int!, $after: String, $gateId: ID) {
   }
 }
 """
-LOCKDOWN_FIELDS = "lockdown { id mode zoneId gateId reason releasedAt } errors { code message field }"
+LOCKDOWN_FIELDS = "lockdown { id mode zone { id } gate { id } reason releasedAt } errors { code message field }"
 LOCKDOWN = f"mutation($z: ID!, $r: String!) {{ lockdown(zoneId: $z, reason: $r) {{ {LOCKDOWN_FIELDS} }} }}"
 EVACUATE = f"mutation($z: ID!, $r: String!) {{ evacuate(zoneId: $z, reason: $r) {{ {LOCKDOWN_FIELDS} }} }}"
 RELEASE = f"mutation($id: ID!) {{ releaseLockdown(id: $id) {{ {LOCKDOWN_FIELDS} }} }}"
-LOCKDOWNS = "{ lockdowns { id mode zoneId gateId reason releasedAt } }"
+LOCKDOWNS = "{ lockdowns { id mode zone { id } gate { id } reason releasedAt } }"
 DEVICE_FIELDS = "device { id status retired } deviceSecret errors { code message field }"
 COMMISSION = f"mutation($id: ID!) {{ commissionDevice(id: $id) {{ {DEVICE_FIELDS} }} }}"
 SET_STATUS = f"mutation($id: ID!, $s: DeviceStatus!) {{ setDeviceStatus(id: $id, status: $s) {{ {DEVICE_FIELDS} }} }}"
@@ -69,7 +69,7 @@ mutation($min: Float) {
   }
 }
 """
-PLAN_FIELDS = "plan { id deviceId kind intervalDays nextDue } errors { code message field }"
+PLAN_FIELDS = "plan { id device { id } kind intervalDays nextDue } errors { code message field }"
 ADD_PLAN = f"""
 mutation($d: ID!, $k: MaintenanceKind!, $i: Int!, $f: Int) {{
   addMaintenancePlan(deviceId: $d, kind: $k, intervalDays: $i, firstDueDays: $f) {{ {PLAN_FIELDS} }}
@@ -78,12 +78,14 @@ mutation($d: ID!, $k: MaintenanceKind!, $i: Int!, $f: Int) {{
 RECORD_MAINTENANCE = """
 mutation($d: ID!, $k: MaintenanceKind!, $p: ID, $n: String) {
   recordMaintenance(deviceId: $d, kind: $k, planId: $p, notes: $n) {
-    record { id deviceId kind doneAt notes } errors { code message field }
+    record { id device { id } kind doneAt notes } errors { code message field }
   }
 }
 """
-OVERDUE = "{ overdueMaintenance { id deviceId kind intervalDays nextDue } }"
-PLANS = "query($d: ID) { maintenancePlans(deviceId: $d) { id deviceId kind intervalDays nextDue } }"
+OVERDUE = "{ overdueMaintenance { edges { node { id device { id } kind intervalDays nextDue } } } }"
+PLANS = (
+    "query($d: ID) { maintenancePlans(deviceId: $d) { edges { node { id device { id } kind intervalDays nextDue } } } }"
+)
 
 
 # ---------------------------------------------------------------------------
@@ -108,6 +110,11 @@ async def zone_id(client: GraphQLClient, name: str) -> str:
     zones = (await client.ok("{ zones { id name } }"))["zones"]
     [zone] = [z["id"] for z in zones if z["name"] == name]
     return str(zone)
+
+
+def nodes(connection: dict[str, Any]) -> list[Any]:
+    """The rows of a connection's page."""
+    return [edge["node"] for edge in connection["edges"]]
 
 
 def forbidden(body: dict[str, Any]) -> bool:
@@ -398,10 +405,10 @@ async def test_lockdown_release_and_evacuation_reach_every_device_of_the_zone(
         started = (await guard.ok(LOCKDOWN, {"z": lobby, "r": "intruder reported"}))["lockdown"]
         assert started["errors"] == [], started
         lockdown = started["lockdown"]
-        assert {k: lockdown[k] for k in ("mode", "zoneId", "gateId", "reason", "releasedAt")} == {
+        assert {k: lockdown[k] for k in ("mode", "zone", "gate", "reason", "releasedAt")} == {
             "mode": "LOCKDOWN",
-            "zoneId": lobby,
-            "gateId": None,
+            "zone": {"id": lobby},
+            "gate": None,
             "reason": "intruder reported",
             "releasedAt": None,
         }
@@ -450,7 +457,7 @@ async def test_lockdown_release_and_evacuation_reach_every_device_of_the_zone(
         started = (await guard.ok(EVACUATE, {"z": lobby, "r": "fire alarm"}))["evacuate"]
         assert started["errors"] == [], started
         evacuation = started["lockdown"]
-        assert (evacuation["mode"], evacuation["zoneId"]) == ("EVACUATION", lobby)
+        assert (evacuation["mode"], evacuation["zone"]) == ("EVACUATION", {"id": lobby})
         main_commands = await next_commands(main, 6)
         door_commands = await next_commands(door, 1)
         for command, gate in [(c, c["gateId"]) for c in main_commands + door_commands]:
@@ -611,19 +618,19 @@ async def test_maintenance_plan_overdue_until_done(server: ServerProcess, api: G
     added = (await admin.ok(ADD_PLAN, {"d": device, "k": "CLEANING", "i": 30, "f": 0}))["addMaintenancePlan"]
     assert added["errors"] == [], added
     plan = added["plan"]
-    assert (plan["deviceId"], plan["kind"], plan["intervalDays"]) == (device, "CLEANING", 30)
+    assert (plan["device"], plan["kind"], plan["intervalDays"]) == ({"id": device}, "CLEANING", 30)
     later = (await admin.ok(ADD_PLAN, {"d": device, "k": "CALIBRATION", "i": 90, "f": None}))["addMaintenancePlan"]
     assert later["errors"] == [], later
-    assert (await guard.ok(OVERDUE))["overdueMaintenance"] == [plan]
+    assert nodes((await guard.ok(OVERDUE))["overdueMaintenance"]) == [plan]
 
     recorded = (await guard.ok(RECORD_MAINTENANCE, {"d": device, "k": "CLEANING", "p": plan["id"], "n": "lens wiped"}))[
         "recordMaintenance"
     ]
     assert recorded["errors"] == [], recorded
-    assert (recorded["record"]["deviceId"], recorded["record"]["notes"]) == (device, "lens wiped")
+    assert (recorded["record"]["device"], recorded["record"]["notes"]) == ({"id": device}, "lens wiped")
     done_at = datetime.fromisoformat(recorded["record"]["doneAt"])
-    assert (await guard.ok(OVERDUE))["overdueMaintenance"] == []
-    plans = {p["id"]: p for p in (await guard.ok(PLANS, {"d": device}))["maintenancePlans"]}
+    assert nodes((await guard.ok(OVERDUE))["overdueMaintenance"]) == []
+    plans = {p["id"]: p for p in nodes((await guard.ok(PLANS, {"d": device}))["maintenancePlans"])}
     assert datetime.fromisoformat(plans[plan["id"]]["nextDue"]) - done_at == timedelta(days=30)
     assert datetime.fromisoformat(plans[plan["id"]]["nextDue"]) > datetime.fromisoformat(plan["nextDue"])
 
@@ -637,7 +644,7 @@ async def test_maintenance_plan_overdue_until_done(server: ServerProcess, api: G
         ]
         assert bad["plan"] is None, bad
         assert [(e["code"], e["field"]) for e in bad["errors"]] == [("INVALID", field)], bad
-    assert len((await guard.ok(PLANS, {"d": device}))["maintenancePlans"]) == 2
+    assert len(nodes((await guard.ok(PLANS, {"d": device}))["maintenancePlans"])) == 2
 
 
 # ---------------------------------------------------------------------------

@@ -32,10 +32,24 @@ from tests.harness import Demo, Gate, GraphQLClient, Ids, ServerProcess, Site
 
 LABEL = re.compile(r"^GHI1:A[A-Z2-7]{8}:[A-Z2-7]{8}$")
 
-REQUEST = "id kind status requesterId itemId quantity fulfilledQuantity details steps history"
+REQUEST = "id kind status requester { id } item { id } quantity fulfilledQuantity details steps history"
 ERRORS = "errors { code message field }"
-ASSET = "id itemId status holderPersonId dueBack labelCode"
-CHECK = "id personId gateId direction declared scanned problems status"
+ASSET = "id item { id } status holder { id } dueBack labelCode"
+CHECK = "id person { id } gate { id } direction declared scanned problems status"
+
+LOCATIONS = "{ stockLocations(first: 100) { edges { node { id name } } pageInfo { hasNextPage } } }"
+
+
+def nodes(connection: dict[str, Any]) -> list[dict[str, Any]]:
+    """A whole list read as one page (the test's lists are short)."""
+    assert connection["pageInfo"]["hasNextPage"] is False, connection["pageInfo"]
+    return [edge["node"] for edge in connection["edges"]]
+
+
+def ref(node: dict[str, Any] | None) -> str | None:
+    """The id of a related object (null stays null)."""
+    return node["id"] if node is not None else None
+
 
 PURCHASE = f"""
 mutation($name: String!, $spec: String!, $quantity: Int!, $budget: Float!, $neededBy: DateTime, $itemId: ID) {{
@@ -98,23 +112,26 @@ DECIDE = f"""
 mutation($id: ID!, $allow: Boolean!, $note: String) {{
   decideItemCheck(id: $id, allow: $allow, note: $note) {{ check {{ {CHECK} }} {ERRORS} }}
 }}"""
-ITEMS = "{ items { id name spec category serialized unit inStock } }"
+ITEMS = """
+{ items(first: 100) { edges { node { id name spec category serialized unit inStock } } pageInfo { hasNextPage } } }"""
 ASSETS = f"""
 query($itemId: ID, $status: AssetStatus, $holder: ID) {{
-  assets(itemId: $itemId, status: $status, holderId: $holder) {{ {ASSET} }}
+  assets(first: 100, itemId: $itemId, status: $status, holderId: $holder) {{
+    edges {{ node {{ {ASSET} }} }} pageInfo {{ hasNextPage }}
+  }}
 }}"""
 MOVEMENTS = """
 query($first: Int!, $assetId: ID, $itemId: ID, $personId: ID, $kind: String, $category: ItemCategory) {
   itemMovements(first: $first, assetId: $assetId, itemId: $itemId, personId: $personId, kind: $kind,
                 category: $category) {
-    edges { node { id kind itemId assetId quantity personId gateId requestId notes } }
+    edges { node { id kind item { id } asset { id } quantity person { id } gate { id } request { id } notes } }
     pageInfo { hasNextPage }
   }
 }"""
-QUEUE = f"{{ approvalQueue {{ {REQUEST} }} }}"
-OVERDUE = f"{{ overdueLoans {{ {ASSET} }} }}"
+QUEUE = f"{{ approvalQueue(first: 100) {{ edges {{ node {{ {REQUEST} }} }} pageInfo {{ hasNextPage }} }} }}"
+OVERDUE = f"{{ overdueLoans(first: 100) {{ edges {{ node {{ {ASSET} }} }} pageInfo {{ hasNextPage }} }} }}"
 ALERTS = "{ deviceAlerts(first: 20) { id kind message gateId } }"
-QUEUE_UPDATES = "subscription { approvalQueueUpdates { id kind status requesterId steps } }"
+QUEUE_UPDATES = "subscription { approvalQueueUpdates { id kind status requester { id } steps } }"
 
 
 def error_codes(body: dict[str, Any]) -> list[str | None]:
@@ -210,12 +227,11 @@ class Shop:
 
     async def in_stock_laptops(self) -> list[dict[str, Any]]:
         wendy = await self.user("wendy")
-        assets: list[dict[str, Any]] = (await wendy.ok(ASSETS, {"itemId": self.laptop, "status": "IN_STOCK"}))["assets"]
-        return assets
+        return nodes((await wendy.ok(ASSETS, {"itemId": self.laptop, "status": "IN_STOCK"}))["assets"])
 
     async def asset(self, asset_id: str) -> dict[str, Any]:
         wendy = await self.user("wendy")
-        found = [a for a in (await wendy.ok(ASSETS))["assets"] if a["id"] == asset_id]
+        found = [a for a in nodes((await wendy.ok(ASSETS))["assets"]) if a["id"] == asset_id]
         assert len(found) == 1, found
         return found[0]
 
@@ -234,14 +250,15 @@ class Shop:
 
     async def stock(self, item: str) -> int:
         alice = await self.user("alice")
-        found = [i for i in (await alice.ok(ITEMS))["items"] if i["id"] == item]
+        found = [i for i in nodes((await alice.ok(ITEMS))["items"]) if i["id"] == item]
         assert len(found) == 1
         in_stock: int = found[0]["inStock"]
         return in_stock
 
     async def request(self, request_id: str) -> dict[str, Any]:
         wendy = await self.user("wendy")
-        rows = (await wendy.ok(f"{{ itemRequests {{ {REQUEST} }} }}"))["itemRequests"]
+        query = f"{{ itemRequests(first: 100) {{ edges {{ node {{ {REQUEST} }} }} pageInfo {{ hasNextPage }} }} }}"
+        rows = nodes((await wendy.ok(query))["itemRequests"])
         found = [r for r in rows if r["id"] == request_id]
         assert len(found) == 1, rows
         row: dict[str, Any] = found[0]
@@ -260,13 +277,13 @@ async def shop(server: ServerProcess, sqlite_site: Site) -> Shop:
     assert sqlite_site.demo is not None and sqlite_site.ids is not None
     shop = Shop(server, sqlite_site.demo, GraphQLClient(server, demo=sqlite_site.demo), sqlite_site.ids)
     wendy = await shop.user("wendy")
-    items = {i["name"]: i for i in (await wendy.ok(ITEMS))["items"]}
+    items = {i["name"]: i for i in nodes((await wendy.ok(ITEMS))["items"])}
     assert {n: (i["serialized"], i["inStock"]) for n, i in items.items()} == {
         "A4 paper": (False, 40),
         "Laptop": (True, 3),
     }
     shop.paper, shop.laptop = items["A4 paper"]["id"], items["Laptop"]["id"]
-    locations = (await wendy.ok("{ stockLocations { id name } }"))["stockLocations"]
+    locations = nodes((await wendy.ok(LOCATIONS))["stockLocations"])
     assert [loc["name"] for loc in locations] == ["Main warehouse"]
     shop.location = locations[0]["id"]
     carol = await (await shop.user("carol")).ok("{ me { department { id name } } }")
@@ -341,13 +358,13 @@ async def test_purchase_goes_head_then_procurement_and_is_received_in_parts(shop
         assert (user_errors(refused), refused["request"]) == ([("INVALID", where)], None), bad
     request = await shop.submit("alice", PURCHASE, variables, "requestPurchase")
     rid = request["id"]
-    assert (request["kind"], request["requesterId"], request["quantity"], request["fulfilledQuantity"]) == (
+    assert (request["kind"], ref(request["requester"]), request["quantity"], request["fulfilledQuantity"]) == (
         "PURCHASE",
         await shop.pid("alice"),
         4,
         0,
     )
-    assert request["itemId"] is None
+    assert request["item"] is None
     assert request["details"] == {
         "name": "Oscilloscope",
         "spec": "100 MHz, 2 channels",
@@ -399,9 +416,9 @@ async def test_purchase_goes_head_then_procurement_and_is_received_in_parts(shop
     assert (first["request"]["status"], first["request"]["fulfilledQuantity"]) == ("APPROVED", 2)
     codes = first["labelCodes"]
     assert len(codes) == 2 and len(set(codes)) == 2 and all(LABEL.match(c) for c in codes), codes
-    item_id = first["request"]["itemId"]
+    item_id = ref(first["request"]["item"])
     assert item_id is not None
-    item = next(i for i in (await alice.ok(ITEMS))["items"] if i["id"] == item_id)
+    item = next(i for i in nodes((await alice.ok(ITEMS))["items"]) if i["id"] == item_id)
     assert item == {
         "id": item_id,
         "name": "Oscilloscope",
@@ -411,7 +428,7 @@ async def test_purchase_goes_head_then_procurement_and_is_received_in_parts(shop
         "unit": "pcs",
         "inStock": 2,
     }
-    assets = (await wendy.ok(ASSETS, {"itemId": item_id}))["assets"]
+    assets = nodes((await wendy.ok(ASSETS, {"itemId": item_id}))["assets"])
     assert sorted(a["labelCode"] for a in assets) == sorted(codes)
     assert {a["status"] for a in assets} == {"IN_STOCK"}
     receipt_one = first["request"]["details"]["receipts"]
@@ -431,7 +448,7 @@ async def test_purchase_goes_head_then_procurement_and_is_received_in_parts(shop
     assert user_errors(late) == [("NOT_ALLOWED", "requestId")]
     assert await shop.stock(item_id) == 4
     moves = await shop.movements(itemId=item_id)
-    assert [(m["kind"], m["requestId"], m["notes"]) for m in moves] == [("RECEIVE", rid, "DN-1")] * 2 + [
+    assert [(m["kind"], ref(m["request"]), m["notes"]) for m in moves] == [("RECEIVE", rid, "DN-1")] * 2 + [
         ("RECEIVE", rid, "DN-2")
     ] * 2
     # Only the warehouse receives.
@@ -536,7 +553,7 @@ async def test_nobody_approves_their_own_request(shop: Shop) -> None:
     refused = await carol(REJECT, {"id": own["id"], "comment": "never mind"})
     assert error_codes(refused) == ["FORBIDDEN"]
     assert (await shop.request(own["id"]))["status"] == "PENDING"
-    assert (await carol.ok(QUEUE))["approvalQueue"] == []
+    assert nodes((await carol.ok(QUEUE))["approvalQueue"]) == []
 
 
 # --------------------------------------------------------------------------- requisition (4.3)
@@ -563,7 +580,7 @@ async def test_requisition_issues_from_stock_and_never_more_than_there_is(shop: 
     assert user_errors(again) == [("NOT_ALLOWED", "requestId")]
     assert await shop.stock(shop.paper) == 35
     moves = await shop.movements(itemId=shop.paper, kind="ISSUE")
-    assert [(m["quantity"], m["personId"], m["requestId"]) for m in moves] == [(5, await shop.pid("alice"), rid)]
+    assert [(m["quantity"], ref(m["person"]), ref(m["request"])) for m in moves] == [(5, await shop.pid("alice"), rid)]
 
     # A hundred reams asked for, thirty-five there: refused, and nothing is taken.
     big = await shop.requisition("alice", shop.paper, 100)
@@ -627,12 +644,12 @@ async def test_a_serialized_requisition_takes_exactly_its_quantity_of_distinct_l
 
     done = await issue([two, one])
     assert done["errors"] == [] and done["request"]["status"] == "FULFILLED"
-    held = (await wendy.ok(ASSETS, {"itemId": shop.laptop, "holder": await shop.pid("alice")}))["assets"]
+    held = nodes((await wendy.ok(ASSETS, {"itemId": shop.laptop, "holder": await shop.pid("alice")}))["assets"])
     assert sorted((a["labelCode"], a["status"]) for a in held) == sorted([(one, "ISSUED"), (two, "ISSUED")])
     assert await shop.stock(shop.laptop) == 0
     moves = await shop.movements(itemId=shop.laptop, kind="ISSUE")
-    assert sorted(m["assetId"] for m in moves) == sorted(a["id"] for a in laptops[:2])
-    assert {m["personId"] for m in moves} == {await shop.pid("alice")}
+    assert sorted(ref(m["asset"]) for m in moves) == sorted(a["id"] for a in laptops[:2])
+    assert {ref(m["person"]) for m in moves} == {await shop.pid("alice")}
 
     # An issued laptop is not issued a second time.
     more = (await shop.requisition("alice", shop.laptop, 1))["id"]
@@ -691,9 +708,10 @@ async def test_borrowing_needs_both_heads_then_lends_and_returns_with_inspection
     assert lent["details"]["lent"] == [int(laptop["id"])]
     assert lent["history"][-1]["action"] == f"lent until {due.date()}"
     asset = await shop.asset(laptop["id"])
-    assert (asset["status"], asset["holderPersonId"]) == ("LENT", await shop.pid("bob"))
+    assert (asset["status"], ref(asset["holder"])) == ("LENT", await shop.pid("bob"))
     assert datetime.fromisoformat(asset["dueBack"]) == due
-    assert [a["id"] for a in (await wendy.ok(ASSETS, {"holder": await shop.pid("bob")}))["assets"]] == [laptop["id"]]
+    lent_to_bob = nodes((await wendy.ok(ASSETS, {"holder": await shop.pid("bob")}))["assets"])
+    assert [a["id"] for a in lent_to_bob] == [laptop["id"]]
 
     # Only what is lent comes back, after an inspection that says FINE or DAMAGED.
     other = next(a for a in await shop.in_stock_laptops() if a["id"] != laptop["id"])
@@ -712,10 +730,10 @@ async def test_borrowing_needs_both_heads_then_lends_and_returns_with_inspection
         )
     )["returnLentItem"]
     assert back["errors"] == []
-    assert {k: back["asset"][k] for k in ("id", "status", "holderPersonId", "dueBack")} == {
+    assert {k: back["asset"][k] for k in ("id", "status", "holder", "dueBack")} == {
         "id": laptop["id"],
         "status": "IN_STOCK",
-        "holderPersonId": None,
+        "holder": None,
         "dueBack": None,
     }
     cleared = await shop.request(rid)
@@ -732,7 +750,7 @@ async def test_borrowing_needs_both_heads_then_lends_and_returns_with_inspection
         ("LEND", ""),
         ("RETURN", "FINE: no scratches"),
     ]
-    assert moves[1]["requestId"] == moves[2]["requestId"] == rid
+    assert ref(moves[1]["request"]) == ref(moves[2]["request"]) == rid
 
 
 async def test_a_borrowing_is_lent_once(shop: Shop) -> None:
@@ -741,9 +759,76 @@ async def test_a_borrowing_is_lent_once(shop: Shop) -> None:
     first, second = (a["labelCode"] for a in (await shop.in_stock_laptops())[:2])
     await shop.lend(request["id"], [first])
     again = (await wendy.ok(LEND, {"id": request["id"], "codes": [second]}))["lendItems"]
-    lent_to_bob = (await wendy.ok(ASSETS, {"holder": await shop.pid("bob")}))["assets"]
+    lent_to_bob = nodes((await wendy.ok(ASSETS, {"holder": await shop.pid("bob")}))["assets"])
     assert [a["labelCode"] for a in lent_to_bob] == [first]
     assert user_errors(again) == [("NOT_ALLOWED", "requestId")]
+
+
+MY_ASSETS = """
+query($first: Int!, $after: String) {
+  myAssets(first: $first, after: $after) {
+    edges { node { labelCode dueBack item { name } holder { id } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+CATALOGUE = """
+query($first: Int!, $after: String) {
+  items(first: $first, after: $after) { edges { node { name } } pageInfo { hasNextPage endCursor } }
+}"""
+
+
+async def pages(client: GraphQLClient, query: str, field: str, variables: dict[str, Any] | None = None) -> list[Any]:
+    """Every row of a connection read one row per page, following endCursor."""
+    rows: list[Any] = []
+    after = None
+    while True:
+        page = (await client.ok(query, {**(variables or {}), "first": 1, "after": after}))[field]
+        rows += [edge["node"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return rows
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_my_assets_come_due_first_then_undated_and_page_without_gaps(shop: Shop) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    later = await shop.lent_laptop("bob", now + timedelta(days=3))
+    sooner = await shop.lent_laptop("bob", now + timedelta(days=2))
+    # Something of Finance's own, issued to bob for good: no return date.
+    wendy = await shop.user("wendy")
+    variables = {"name": "Calculator", "spec": "desk", "quantity": 1, "budget": 20.0}
+    bought = (await shop.submit("bob", PURCHASE, variables, "requestPurchase"))["id"]
+    await shop.decide("fiona", bought)
+    await shop.decide("paul", bought)
+    receipt = {
+        "quantity": 1,
+        "locationId": shop.location,
+        "deliveryNote": "DN-C",
+        "specOk": True,
+        "qualityOk": True,
+        "serialized": True,
+    }
+    received = (await wendy.ok(RECEIVE, {"id": bought, "receipt": receipt}))["receivePurchase"]
+    [calculator] = received["labelCodes"]
+    wanted = (await shop.requisition("bob", ref(received["request"]["item"]) or "", 1))["id"]
+    await shop.decide("fiona", wanted)
+    issued = await wendy.ok(ISSUE, {"id": wanted, "location": shop.location, "codes": [calculator]})
+    assert issued["issueRequisition"]["errors"] == []
+
+    bob = await shop.user("bob")
+    whole = (await bob.ok(MY_ASSETS, {"first": 100}))["myAssets"]
+    mine = nodes(whole)
+    assert [(a["labelCode"], a["item"]["name"]) for a in mine] == [
+        (sooner["labelCode"], "Laptop"),
+        (later["labelCode"], "Laptop"),
+        (calculator, "Calculator"),
+    ]
+    assert [a["dueBack"] is None for a in mine] == [False, False, True]
+    assert {a["holder"]["id"] for a in mine} == {await shop.pid("bob")}
+    assert await pages(bob, MY_ASSETS, "myAssets") == mine
+    assert nodes((await (await shop.user("alice")).ok(MY_ASSETS, {"first": 100}))["myAssets"]) == []
+    # The catalogue pages by name the same way.
+    by_name = [i["name"] for i in await pages(bob, CATALOGUE, "items")]
+    assert by_name == ["A4 paper", "Calculator", "Laptop"]
 
 
 async def test_overdue_loans_lists_a_loan_past_its_return_date(shop: Shop) -> None:
@@ -753,19 +838,17 @@ async def test_overdue_loans_lists_a_loan_past_its_return_date(shop: Shop) -> No
     assert short["id"] != long["id"]
     wendy = await shop.user("wendy")
     if datetime.now(UTC) < due_soon - timedelta(seconds=1):
-        assert (await wendy.ok(OVERDUE))["overdueLoans"] == []
+        assert nodes((await wendy.ok(OVERDUE))["overdueLoans"]) == []
     assert shop.server.clock is not None
     shop.server.clock.advance_to(due_soon + timedelta(seconds=1))  # the server's time moves past the due date
-    overdue = (await wendy.ok(OVERDUE))["overdueLoans"]
-    assert [(a["id"], a["status"], a["holderPersonId"]) for a in overdue] == [
-        (short["id"], "LENT", await shop.pid("bob"))
-    ]
+    overdue = nodes((await wendy.ok(OVERDUE))["overdueLoans"])
+    assert [(a["id"], a["status"], ref(a["holder"])) for a in overdue] == [(short["id"], "LENT", await shop.pid("bob"))]
     assert overdue[0]["labelCode"] == short["labelCode"]
     assert error_codes(await (await shop.user("alice"))(OVERDUE)) == ["FORBIDDEN"]
     # Returned, it is no longer overdue.
     back = {"code": short["labelCode"], "condition": "DAMAGED", "location": shop.location, "notes": "dented"}
     assert (await wendy.ok(RETURN, back))["returnLentItem"]["asset"]["status"] == "IN_STOCK"
-    assert (await wendy.ok(OVERDUE))["overdueLoans"] == []
+    assert nodes((await wendy.ok(OVERDUE))["overdueLoans"]) == []
 
 
 # --------------------------------------------------------------------------- scrapping (4.5)
@@ -781,7 +864,7 @@ async def test_scrapping_goes_head_appraisal_leadership_then_disposal(shop: Shop
     assert (user_errors(forged), forged["request"]) == ([("INVALID", "labelCode")], None)
     request = await shop.submit("alice", SCRAP, {"code": code, "reason": "screen cracked"}, "requestScrap")
     rid = request["id"]
-    assert (request["kind"], request["itemId"], request["quantity"]) == ("SCRAP", shop.laptop, 1)
+    assert (request["kind"], ref(request["item"]), request["quantity"]) == ("SCRAP", shop.laptop, 1)
     assert (request["details"]["assetId"], request["details"]["reason"]) == (int(victim["id"]), "screen cracked")
     assert request["steps"] == [
         {"who": "head", "departmentId": int(shop.eng), "status": "PENDING"},
@@ -832,7 +915,7 @@ async def test_scrapping_goes_head_appraisal_leadership_then_disposal(shop: Shop
         ("RECEIVE", "opening stock"),
         ("DISPOSE", "RECYCLING: GreenCycle ticket 88"),
     ]
-    assert moves[1]["requestId"] == rid
+    assert ref(moves[1]["request"]) == rid
 
     # Never again issued, lent, scrapped or carried out.
     req = (await shop.requisition("alice", shop.laptop, 1))["id"]
@@ -976,7 +1059,7 @@ async def test_gate_item_checks_clear_hold_and_refuse_and_every_movement_is_trac
     async with gate_device(shop) as gate:
         # bob carries out the laptop lent to him: known, no problem, and the guard clears it.
         check = await declare(shop, "bob", out, lent["labelCode"])
-        assert (check["personId"], check["gateId"], check["direction"]) == (await shop.pid("bob"), out, "OUT")
+        assert (ref(check["person"]), ref(check["gate"]), check["direction"]) == (await shop.pid("bob"), out, "OUT")
         assert check["declared"] == [{"description": "laptop", "labelCode": lent["labelCode"], "quantity": 1}]
         reply = await scan_item(gate, out, lent["labelCode"], "bob-1")
         assert reply == {
@@ -1045,17 +1128,17 @@ async def test_gate_item_checks_clear_hold_and_refuse_and_every_movement_is_trac
 
     moves = await shop.movements(assetId=lent["id"])
     assert [m["kind"] for m in moves] == ["RECEIVE", "LEND", "GATE_OUT", "RETURN"]
-    assert (moves[2]["personId"], moves[2]["gateId"]) == (await shop.pid("bob"), out)
+    assert (ref(moves[2]["person"]), ref(moves[2]["gate"])) == (await shop.pid("bob"), out)
     gate_out = await shop.movements(kind="GATE_OUT")
-    assert [(m["assetId"], m["personId"]) for m in gate_out] == [
+    assert [(ref(m["asset"]), ref(m["person"])) for m in gate_out] == [
         (lent["id"], await shop.pid("bob")),
         (others[0]["id"], await shop.pid("carol")),
     ]
     assert [m["kind"] for m in await shop.movements(personId=await shop.pid("bob"))] == ["LEND", "GATE_OUT"]
     assert [m["kind"] for m in await shop.movements(personId=await shop.pid("carol"))] == ["GATE_OUT"]
     office = await shop.movements(category="OFFICE_SUPPLIES")
-    assert [(m["kind"], m["itemId"], m["quantity"]) for m in office] == [("RECEIVE", shop.paper, 40)]
-    assert {m["itemId"] for m in await shop.movements(category="OTHER")} == {shop.laptop}
+    assert [(m["kind"], ref(m["item"]), m["quantity"]) for m in office] == [("RECEIVE", shop.paper, 40)]
+    assert {ref(m["item"]) for m in await shop.movements(category="OTHER")} == {shop.laptop}
     assert await shop.movements(category="MAINTENANCE_PARTS") == []
     assert await shop.movements(kind="DISPOSE") == []
     for who in ("alice", "bob", "guard"):
@@ -1080,7 +1163,7 @@ async def test_approval_queue_lists_exactly_the_callers_pending_steps(shop: Shop
     s1 = (await shop.submit("alice", SCRAP, {"code": scrap_code, "reason": "old"}, "requestScrap"))["id"]
 
     async def queue(who: str) -> list[tuple[str, str]]:
-        rows = (await (await shop.user(who)).ok(QUEUE))["approvalQueue"]
+        rows = nodes((await (await shop.user(who)).ok(QUEUE))["approvalQueue"])
         assert {r["status"] for r in rows} <= {"PENDING"}
         return [(r["id"], r["kind"]) for r in rows]
 
@@ -1131,7 +1214,7 @@ async def test_approval_queue_updates_push_a_new_borrowing_to_its_first_approver
             "id": request["id"],
             "kind": "BORROW",
             "status": "PENDING",
-            "requesterId": await shop.pid("bob"),
+            "requester": {"id": await shop.pid("bob")},
             "steps": request["steps"],
         }
         # carol's step comes second: she hears of it only once fiona has approved.

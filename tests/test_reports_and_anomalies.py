@@ -253,9 +253,18 @@ ATTENDANCE = (
     " shiftStart shiftEnd}}"
 )
 REPORT = (
-    "query($f:Date!,$t:Date!,$d:ID){attendanceReport(from:$f,to:$t,departmentId:$d)"
-    "{person{id displayName} workdays present extraDays late leftEarly absent missingExit hoursInside}}"
+    "query($f:Date!,$t:Date!,$d:ID,$n:Int=100,$a:String){attendanceReport(from:$f,to:$t,departmentId:$d,first:$n,"
+    "after:$a){edges{node{person{id displayName} workdays present extraDays late leftEarly absent missingExit"
+    " hoursInside}} pageInfo{hasNextPage endCursor}}}"
 )
+
+
+def nodes(connection: dict[str, Any]) -> list[dict[str, Any]]:
+    """A whole list read as one page (the test's lists are short)."""
+    assert connection["pageInfo"]["hasNextPage"] is False, connection["pageInfo"]
+    return [edge["node"] for edge in connection["edges"]]
+
+
 CORRECT = (
     "mutation($p:ID!,$d:Date!,$r:String!,$i:DateTime,$o:DateTime){correctAttendance(personId:$p,day:$d,reason:$r,"
     "firstIn:$i,lastOut:$o){day{day firstIn lastOut minutesInside late leftEarly absent missingExit corrected"
@@ -305,8 +314,10 @@ def summary_line(world: World, username: str, name: str, **counts: float) -> dic
 async def test_attendance_from_scans_and_manual_entries(world: World, device: Gate) -> None:
     schedule_id = await office_hours_for_engineering(world)
     hr = await world.as_("hr")
-    schedules = await hr.ok("{workSchedules{id name start end}}")
-    assert schedules["workSchedules"] == [{"id": schedule_id, "name": "Office hours", "start": "09:00", "end": "18:00"}]
+    schedules = await hr.ok("{workSchedules(first:100){edges{node{id name start end}} pageInfo{hasNextPage}}}")
+    assert nodes(schedules["workSchedules"]) == [
+        {"id": schedule_id, "name": "Office hours", "start": "09:00", "end": "18:00"}
+    ]
 
     # Alice scans in and out at about noon; Bob, without his phone, is registered by the guard.
     alice = await phone_of(world, "alice")
@@ -371,8 +382,8 @@ async def test_attendance_from_scans_and_manual_entries(world: World, device: Ga
         summary_line(world, "carol", "Carol Chen", workdays=2, absent=2),
     ]
     report = await hr.ok(REPORT, {**period, "d": world.departments["Engineering"]})
-    assert report["attendanceReport"] == engineering
-    everyone = (await hr.ok(REPORT, period))["attendanceReport"]
+    assert nodes(report["attendanceReport"]) == engineering
+    everyone = nodes((await hr.ok(REPORT, period))["attendanceReport"])
     assert [line["person"]["id"] for line in everyone] == [world.people[u] for u in STAFF]
     by_id = {line["person"]["id"]: line for line in everyone}
     assert by_id[world.people["bob"]] == summary_line(world, "bob", "Bob Wang", present=1)
@@ -387,22 +398,32 @@ async def test_attendance_from_scans_and_manual_entries(world: World, device: Ga
 
     # Carol heads Engineering: its report and its people's days, not Finance's.
     carol = await world.as_("carol")
-    assert (await carol.ok(REPORT, {**period, "d": world.departments["Engineering"]}))[
-        "attendanceReport"
-    ] == engineering
-    assert (await carol.ok(REPORT, period))["attendanceReport"] == engineering  # her department by default
+    assert nodes((await carol.ok(REPORT, {**period, "d": world.departments["Engineering"]}))["attendanceReport"]) == (
+        engineering
+    )
+    assert nodes((await carol.ok(REPORT, period))["attendanceReport"]) == engineering  # her department by default
     assert error_codes(await carol(REPORT, {**period, "d": world.departments["Finance"]})) == ["FORBIDDEN"]
     assert (await carol.ok(ATTENDANCE, {"p": world.people["alice"], **period}))["attendance"] == rows
     assert error_codes(await carol(ATTENDANCE, {"p": world.people["bob"], **period})) == ["FORBIDDEN"]
     # Fiona heads Finance: the other way round.
     fiona = await world.as_("fiona")
-    finance = (await fiona.ok(REPORT, period))["attendanceReport"]
+    finance = nodes((await fiona.ok(REPORT, period))["attendanceReport"])
     assert [line["person"]["id"] for line in finance] == [world.people[u] for u in ("bob", "fiona", "paul")]
     assert error_codes(await fiona(REPORT, {**period, "d": world.departments["Engineering"]})) == ["FORBIDDEN"]
     # The executive and the auditor read everyone's.
     for reader in ("eve", "audrey"):
         client = await world.as_(reader)
-        assert (await client.ok(REPORT, period))["attendanceReport"] == everyone, reader
+        assert nodes((await client.ok(REPORT, period))["attendanceReport"]) == everyone, reader
+    # Read a page at a time, the report is the same, in the same order.
+    paged: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = (await hr.ok(REPORT, {**period, "n": 2, "a": after}))["attendanceReport"]
+        paged += [edge["node"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert paged == everyone
 
     # Input checks.
     assert error_codes(await hr(REPORT, {"f": today.isoformat(), "t": yesterday.isoformat()})) == ["BAD_USER_INPUT"]
@@ -482,13 +503,13 @@ async def test_hr_corrects_a_missing_exit_and_the_correction_is_audited(world: W
     admin = await world.as_("admin")
     log = await admin.ok(
         '{auditLog(first:20,action:"correctAttendance")'
-        "{edges{node{actorId actorName action outcome targetType targetId}}}}"
+        "{edges{node{actor{id} actorName action outcome targetType targetId}}}}"
     )
     entries = [e["node"] for e in log["auditLog"]["edges"]]
     done = [e for e in entries if e["outcome"] == "ok"]
     assert done == [
         {
-            "actorId": world.people["hr"],
+            "actor": {"id": world.people["hr"]},
             "actorName": "Hana HR",
             "action": "correctAttendance",
             "outcome": "ok",
@@ -496,7 +517,7 @@ async def test_hr_corrects_a_missing_exit_and_the_correction_is_audited(world: W
             "targetId": f"{world.people['alice']}:{today.isoformat()}",
         }
     ]
-    by_alice = [e for e in entries if e["actorId"] == world.people["alice"]]
+    by_alice = [e for e in entries if e["actor"] == {"id": world.people["alice"]}]
     assert [e["outcome"] for e in by_alice] == ["error:FORBIDDEN"]
 
 

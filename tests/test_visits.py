@@ -83,8 +83,15 @@ INVITE_CODE = re.compile(r"^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$")
 # The server's own operations (not in the shipped apps' contracts).
 VISIT = "query Visit($id: ID!) { visit(id: $id) { id status inviteCode emergency escorted visitorName } }"
 HOSTED_CODES = "query { me { hostedVisits(first: 20) { edges { node { id inviteCode } } } } }"
-OVERSTAYING = "query { overstayingVisits { id status overstaying } }"
-PENDING_EMERGENCIES = "query { pendingEmergencyVisits { id status emergency escorted visitorName } }"
+OVERSTAYING = "query { overstayingVisits(first: 100) { edges { node { id status overstaying } } } }"
+PENDING_EMERGENCIES = """
+query { pendingEmergencyVisits(first: 100) { edges { node { id status emergency escorted visitorName } } } }"""
+
+
+def nodes(connection: dict[str, Any]) -> list[dict[str, Any]]:
+    return [edge["node"] for edge in connection["edges"]]
+
+
 FILE_EMERGENCY = """
 mutation($input: EmergencyVisitInput!) {
   fileEmergencyVisit(input: $input) { visit { id status emergency escorted } errors { code message field } }
@@ -857,11 +864,11 @@ async def test_an_overstaying_visitor_is_refused_and_listed(site: SiteView, gate
     phone = PhonePass()
     await phone.bind_ok(site, visitor.token)
     assert await scan(gate, site, "Engineering door", await phone.fresh(), "IN") == "granted:ok"
-    assert (await query_ok(site.server, OVERSTAYING, token=site.tokens["guard"]))["overstayingVisits"] == []
+    assert nodes((await query_ok(site.server, OVERSTAYING, token=site.tokens["guard"]))["overstayingVisits"]) == []
 
     await wait_until(site, end)
     assert await scan(gate, site, "Engineering door", await phone.fresh(), "IN") == "outside_schedule"
-    over = (await query_ok(site.server, OVERSTAYING, token=site.tokens["guard"]))["overstayingVisits"]
+    over = nodes((await query_ok(site.server, OVERSTAYING, token=site.tokens["guard"]))["overstayingVisits"])
     assert over == [{"id": visitor.visit_id, "status": "CHECKED_IN", "overstaying": True}]
     # A checked-in visit does not expire: the guard still has to see the visitor out.
     assert await status_of(site, visitor.visit_id) == "CHECKED_IN"
@@ -917,14 +924,15 @@ async def test_emergency_walk_in_needs_the_department_head_and_an_escort(site: S
     # The host does not sign it; the host's department head does.
     assert error_codes(await approve(site, vid, "alice")) == ["FORBIDDEN"]
     for who in ("alice", "bob"):
-        pending = (await query_ok(server, PENDING_EMERGENCIES, token=site.tokens[who]))["pendingEmergencyVisits"]
+        pending = nodes((await query_ok(server, PENDING_EMERGENCIES, token=site.tokens[who]))["pendingEmergencyVisits"])
         assert pending == [], who
-    pending = (await query_ok(server, PENDING_EMERGENCIES, token=site.tokens["carol"]))["pendingEmergencyVisits"]
+    pending = nodes((await query_ok(server, PENDING_EMERGENCIES, token=site.tokens["carol"]))["pendingEmergencyVisits"])
     assert pending == [
         {"id": vid, "status": "PENDING_APPROVAL", "emergency": True, "escorted": True, "visitorName": "Walk-in Wu"}
     ]
     await approve_ok(site, vid, "carol")
-    assert (await query_ok(server, PENDING_EMERGENCIES, token=site.tokens["carol"]))["pendingEmergencyVisits"] == []
+    left = nodes((await query_ok(server, PENDING_EMERGENCIES, token=site.tokens["carol"]))["pendingEmergencyVisits"])
+    assert left == []
 
     checked = await check_in(site, vid, id_number[-4:])
     assert checked == {"visit": {"id": vid, "status": "CHECKED_IN"}, "errors": []}
@@ -948,6 +956,10 @@ async def test_emergency_walk_in_needs_the_department_head_and_an_escort(site: S
     assert error_codes(await post(server, ADD_ESCORT, escort, site.tokens["bob"])) == ["FORBIDDEN"]
     added = await query_ok(server, ADD_ESCORT, escort, site.tokens["alice"])
     assert added["addVisitEscort"] == {"visit": {"id": vid, "status": "CHECKED_IN", "escorted": True}, "errors": []}
+    escorts = await query_ok(
+        server, "query($id: ID!) { visit(id: $id) { escorts { id } } }", {"id": vid}, site.tokens["alice"]
+    )
+    assert escorts["visit"]["escorts"] == [{"id": site.people["alice"]}, {"id": site.people["carol"]}]
     assert await scan(gate, site, "Lobby turnstile in", badge) == "granted:ok"
 
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
 from resolvers.access import schedules
 from resolvers.access.sites import find_zone
 from resolvers.access.topology import Topology
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
-from resolvers.core.errors import Forbidden, UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, parse_id
 from resolvers.core.models import Department, Grant, Person, PersonKind, PersonStatus, Role
 from resolvers.people import audit
 from resolvers.runtime import Runtime
@@ -31,6 +31,15 @@ async def people_scope(actor: Actor) -> set[int] | None:
     if actor.has_any(Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.GUARD, Role.AUDITOR):
         return None
     return await headed_departments(actor)
+
+
+def in_scope(scope: set[int] | None) -> Q:
+    """Grants a caller with this people scope may see: of the scope's departments and their
+    people (a grant by position spans departments, so only an unscoped caller sees it)."""
+    if scope is None:
+        return Q()
+    people = Subquery(Person.filter(department_id__in=scope).values("id"))
+    return Q(department_id__in=scope) | Q(person_id__in=people)
 
 
 async def headed_departments(actor: Actor) -> set[int]:
@@ -58,7 +67,7 @@ async def _check_head_scope(
     if target_dept not in headed:
         raise Forbidden("you may change grants of your own department only")
     if topo.owner_department(zone_id) not in headed:
-        raise UserError("NOT_ALLOWED", "this zone is not one of your department's areas", "zoneId")
+        raise UserError(ErrorCode.NOT_ALLOWED, "this zone is not one of your department's areas", "zoneId")
 
 
 async def grant_access(
@@ -74,10 +83,10 @@ async def grant_access(
     request_id: int | None = None,
 ) -> Grant:
     if sum(x is not None for x in (person_id, department_id, position)) != 1:
-        raise UserError("INVALID", "give exactly one of personId, departmentId and position", "personId")
+        raise UserError(ErrorCode.INVALID, "give exactly one of personId, departmentId and position", "personId")
     validation.window(valid_from, valid_until)
     if valid_until is not None and valid_until <= clock.now():
-        raise UserError("INVALID", "the grant would already have ended", "validUntil")
+        raise UserError(ErrorCode.INVALID, "the grant would already have ended", "validUntil")
     windows = schedules.validate(schedule or [])
     zone = await find_zone(zone_id, "zoneId")
     person = None
@@ -88,7 +97,7 @@ async def grant_access(
         if person is None:
             raise not_found("person", "personId")
         if person.status is not PersonStatus.ACTIVE or person.kind is not PersonKind.EMPLOYEE:
-            raise UserError("NOT_ALLOWED", "only active employees get grants", "personId")
+            raise UserError(ErrorCode.NOT_ALLOWED, "only active employees get grants", "personId")
     elif department_id is not None:
         department = await Department.get_or_none(id=parse_id(department_id, "department", "departmentId"))
         if department is None:
@@ -151,7 +160,7 @@ async def mark_reviewed(rt: Runtime, actor: Actor, grant_id: str) -> Grant:
     """An access review kept this grant: who and when, and the next review date."""
     grant = await _grant_in_scope(rt, actor, grant_id)
     if grant.revoked_at is not None:
-        raise UserError("NOT_ALLOWED", "this grant is revoked", "id")
+        raise UserError(ErrorCode.NOT_ALLOWED, "this grant is revoked", "id")
     now = clock.now()
     grant.reviewed_at, grant.reviewed_by_id, grant.review_due_at = now, actor.person_id, now + REVIEW_EVERY
     await grant.save(update_fields=["reviewed_at", "reviewed_by_id", "review_due_at"])
@@ -176,6 +185,14 @@ async def has_grant(person_id: int, department_id: int | None, zones: set[int], 
         .filter(Q(valid_until=None) | Q(valid_until__gt=at))
         .exists()
     )
+
+
+async def grants_of_person(person_id: int) -> list[Grant]:
+    """The live grants that let this person in (their own, their department's); [] for nobody."""
+    person = await Person.get_or_none(id=person_id)
+    if person is None:
+        return []
+    return await active_grants(person.id, person.department_id)
 
 
 async def active_grants(person_id: int, department_id: int | None, position: str | None = None) -> list[Grant]:

@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 from resolvers.access import grants
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
-from resolvers.core.errors import Forbidden, UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, parse_id
 from resolvers.core.models import AccessRequest, AccessRequestStatus, Role, ZoneKind
 from resolvers.people import audit
 from resolvers.runtime import Runtime
@@ -26,14 +26,14 @@ async def request_access(rt: Runtime, actor: Actor, zone_id: str, reason: str, d
     if zone is None:
         raise not_found("zone", "zoneId")
     if zone.kind is not ZoneKind.MAINTENANCE:
-        raise UserError("NOT_ALLOWED", "requests are for maintenance areas; other access is granted", "zoneId")
+        raise UserError(ErrorCode.NOT_ALLOWED, "requests are for maintenance areas; other access is granted", "zoneId")
     if zone.responsible_id is None:
-        raise UserError("NOT_ALLOWED", "this area has no responsible head to decide", "zoneId")
+        raise UserError(ErrorCode.NOT_ALLOWED, "this area has no responsible head to decide", "zoneId")
     why = validation.name(reason, "reason", max_length=500)
     if not 1 <= days <= MAX_DAYS:
-        raise UserError("INVALID", f"between 1 and {MAX_DAYS} days", "days")
+        raise UserError(ErrorCode.INVALID, f"between 1 and {MAX_DAYS} days", "days")
     if await AccessRequest.filter(person_id=actor.person_id, zone_id=zid, status=AccessRequestStatus.PENDING).exists():
-        raise UserError("CONFLICT", "you already asked for this area", "zoneId")
+        raise UserError(ErrorCode.CONFLICT, "you already asked for this area", "zoneId")
     return await AccessRequest.create(person_id=actor.person_id, zone_id=zid, reason=why, days=days)
 
 
@@ -55,7 +55,7 @@ async def approve(rt: Runtime, actor: Actor, request_id: str, note: str | None) 
     if request.status is AccessRequestStatus.APPROVED:
         return request
     if request.status is not AccessRequestStatus.PENDING:
-        raise UserError("NOT_ALLOWED", "this request was already decided")
+        raise UserError(ErrorCode.NOT_ALLOWED, "this request was already decided")
     now = clock.now()
     # The head acts within their authority over the area, so the grant is given as security would.
     grantor = Actor(
@@ -91,7 +91,7 @@ async def reject(rt: Runtime, actor: Actor, request_id: str, note: str | None) -
     if request.status is AccessRequestStatus.REJECTED:
         return request
     if request.status is not AccessRequestStatus.PENDING:
-        raise UserError("NOT_ALLOWED", "this request was already decided")
+        raise UserError(ErrorCode.NOT_ALLOWED, "this request was already decided")
     request.status = AccessRequestStatus.REJECTED
     request.decided_by_id, request.decided_at = actor.person_id, clock.now()
     request.decision_note = (note or "")[:500]
@@ -100,14 +100,23 @@ async def reject(rt: Runtime, actor: Actor, request_id: str, note: str | None) -
     return request
 
 
-async def to_decide(rt: Runtime, actor: Actor) -> list[AccessRequest]:
+async def to_decide(rt: Runtime, actor: Actor, first: int, after_id: int | None = None) -> list[AccessRequest]:
+    """Pending requests the caller decides, oldest first (a queue), up to first + 1."""
     topo = await rt.topology.get()
     query = AccessRequest.filter(status=AccessRequestStatus.PENDING)
     if not actor.has_any(*DECIDE_ANY):
         mine = [z.id for z in topo.zones.values() if z.responsible_id == actor.person_id]
+        if not mine:
+            return []
         query = query.filter(zone_id__in=mine)
-    return await query.order_by("id")
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(first + 1)
 
 
-async def mine(actor: Actor) -> list[AccessRequest]:
-    return await AccessRequest.filter(person_id=actor.person_id).order_by("-id")
+async def mine(actor: Actor, first: int, before_id: int | None = None) -> list[AccessRequest]:
+    """The caller's own requests, newest first, up to first + 1."""
+    query = AccessRequest.filter(person_id=actor.person_id)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    return await query.order_by("-id").limit(first + 1)

@@ -3,11 +3,13 @@ grants nobody used, grants past their review date."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
 from tortoise.expressions import Q
 
+from resolvers.access import grants
 from resolvers.core import clock
 from resolvers.core.models import Decision, GateEvent, Grant, Person, PersonKind, PersonStatus
 from resolvers.runtime import Runtime
@@ -20,8 +22,9 @@ class AccessLine:
     via: str  # PERSON, DEPARTMENT or POSITION
 
 
-async def who_can_enter(rt: Runtime, zone_id: int) -> list[AccessLine]:
-    """Every active employee who may enter the zone's gates, with the grant that lets them."""
+async def who_can_enter(rt: Runtime, zone_id: int, scope: set[int] | None = None) -> list[AccessLine]:
+    """Every active employee who may enter the zone's gates, with the grant that lets them,
+    ordered by grant then person; with a scope (a department head), their departments' people only."""
     topo = await rt.topology.get()
     now = clock.now()
     live = (
@@ -30,7 +33,10 @@ async def who_can_enter(rt: Runtime, zone_id: int) -> list[AccessLine]:
         .filter(Q(valid_until=None) | Q(valid_until__gt=now))
         .order_by("id")
     )
-    people = await Person.filter(kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE).order_by("id")
+    employees = Person.filter(kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE)
+    if scope is not None:
+        employees = employees.filter(department_id__in=scope)
+    people = await employees.order_by("id")
     lines: list[AccessLine] = []
     for grant in live:
         for person in people:
@@ -43,40 +49,55 @@ async def who_can_enter(rt: Runtime, zone_id: int) -> list[AccessLine]:
     return lines
 
 
-async def unused(rt: Runtime, days: int) -> list[Grant]:
-    """Live grants that opened nothing for anyone they cover in the last `days` days."""
+async def unused(rt: Runtime, days: int, scope: set[int] | None = None) -> list[Grant]:
+    """Live grants that opened nothing for anyone they cover in the last `days` days, by id;
+    with a scope (a department head), those of their departments and their people only.
+
+    Three queries however many grants: the live grants, the employees, and who entered which
+    zone in the window; the matching is done here."""
     topo = await rt.topology.get()
     now = clock.now()
     since = now - timedelta(days=days)
-    out = []
-    live = await Grant.filter(revoked_at=None, created_at__lt=since).filter(
-        Q(valid_until=None) | Q(valid_until__gt=now)
+    live = (
+        await Grant.filter(grants.in_scope(scope), revoked_at=None, created_at__lt=since)
+        .filter(Q(valid_until=None) | Q(valid_until__gt=now))
+        .order_by("id")
     )
-    for grant in live:
-        covered = Person.filter(kind=PersonKind.EMPLOYEE)
+    if not live:
+        return []
+    employees = await Person.filter(kind=PersonKind.EMPLOYEE).values_list("id", "department_id", "position")
+    entered: dict[int, set[int]] = defaultdict(set)
+    passages = (
+        GateEvent.filter(decision=Decision.GRANTED, direction="IN", at__gte=since, person_id__not_isnull=True)
+        .distinct()
+        .values_list("person_id", "zone_id")
+    )
+    for person_id, zone_id in await passages:
+        entered[person_id].add(zone_id)
+
+    def covers(grant: Grant, person_id: int, department_id: int | None, position: str) -> bool:
         if grant.person_id is not None:
-            covered = covered.filter(id=grant.person_id)
-        elif grant.department_id is not None:
-            covered = covered.filter(department_id=grant.department_id)
-        else:
-            covered = covered.filter(position__iexact=grant.position or "")
-        ids = await covered.values_list("id", flat=True)
-        used = await GateEvent.filter(
-            person_id__in=list(ids),
-            zone_id__in=topo.subtree(grant.zone_id),
-            decision=Decision.GRANTED,
-            direction="IN",
-            at__gte=since,
-        ).exists()
-        if not used:
+            return grant.person_id == person_id
+        if grant.department_id is not None:
+            return grant.department_id == department_id
+        return position.lower() == (grant.position or "").lower()
+
+    out = []
+    for grant in live:
+        zones = topo.subtree(grant.zone_id)
+        if not any(entered[p] & zones for p, dept, position in employees if covers(grant, p, dept, position)):
             out.append(grant)
     return out
 
 
-async def due_for_review() -> list[Grant]:
+async def due_for_review_page(scope: set[int] | None, first: int, after_id: int | None) -> list[Grant]:
+    """Live grants past their review date that the caller may see, oldest grant first, up to
+    first + 1 of them. Paged by grant id, not by due date: marking a grant reviewed moves its
+    date, and a reviewer working through the list must not lose their place by doing so."""
     now = clock.now()
-    return (
-        await Grant.filter(revoked_at=None, review_due_at__lte=now)
-        .filter(Q(valid_until=None) | Q(valid_until__gt=now))
-        .order_by("review_due_at")
+    query = Grant.filter(grants.in_scope(scope), revoked_at=None, review_due_at__lte=now).filter(
+        Q(valid_until=None) | Q(valid_until__gt=now)
     )
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(first + 1)

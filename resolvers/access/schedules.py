@@ -7,7 +7,7 @@ from typing import Any
 
 from gatehouse_gate.schedules import allows, minutes
 
-from resolvers.core.errors import UserError
+from resolvers.core.errors import ErrorCode, UserError
 
 __all__ = ["MAX_WINDOWS", "allows", "minutes_of", "validate"]
 MAX_WINDOWS = 14
@@ -16,21 +16,21 @@ MAX_WINDOWS = 14
 def minutes_of(text: object, field: str) -> int:
     value = minutes(text)
     if value is None:
-        raise UserError("INVALID", "times are HH:MM, 00:00-23:59", field)
+        raise UserError(ErrorCode.INVALID, "times are HH:MM, 00:00-23:59", field)
     return value
 
 
 def validate(windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Normalised windows: weekdays 1 (Monday) to 7, start/end HH:MM; end before start crosses midnight."""
     if len(windows) > MAX_WINDOWS:
-        raise UserError("INVALID", f"at most {MAX_WINDOWS} windows", "schedule")
+        raise UserError(ErrorCode.INVALID, f"at most {MAX_WINDOWS} windows", "schedule")
     out = []
     for w in windows:
         days = w.get("weekdays")
         if not isinstance(days, list) or not days or any(not isinstance(d, int) or not 1 <= d <= 7 for d in days):
-            raise UserError("INVALID", "weekdays are 1 (Monday) to 7 (Sunday), at least one", "schedule")
+            raise UserError(ErrorCode.INVALID, "weekdays are 1 (Monday) to 7 (Sunday), at least one", "schedule")
         start, end = minutes_of(w.get("start"), "schedule"), minutes_of(w.get("end"), "schedule")
         if start == end:
-            raise UserError("INVALID", "a window's start and end differ", "schedule")
+            raise UserError(ErrorCode.INVALID, "a window's start and end differ", "schedule")
         out.append({"weekdays": sorted(set(days)), "start": w["start"], "end": w["end"]})
     return out

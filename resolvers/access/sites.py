@@ -9,7 +9,7 @@ from tortoise.transactions import in_transaction
 
 from resolvers.core import validation
 from resolvers.core.crypto import random_token
-from resolvers.core.errors import UserError, is_id, not_found, parse_id
+from resolvers.core.errors import ErrorCode, UserError, is_id, not_found, parse_id
 from resolvers.core.models import (
     AntiPassback,
     Department,
@@ -27,6 +27,16 @@ from resolvers.core.models import (
 )
 from resolvers.people import audit
 from resolvers.runtime import Runtime
+
+
+async def all_zones() -> list[Zone]:
+    """Every zone, in creation order (a site has tens of zones: the list is not paged)."""
+    return await Zone.all().order_by("id")
+
+
+async def all_gates() -> list[Gate]:
+    """Every gate, in creation order (bounded by the site's doors: not paged)."""
+    return await Gate.all().order_by("id")
 
 
 async def find_zone(zone_id: str | None, field: str) -> Zone:
@@ -72,7 +82,7 @@ async def create_zone(rt: Runtime, spec: ZoneSpec) -> Zone:
     department_id = await _owner(spec.department_id)
     responsible_id = await _responsible(spec.responsible_id)
     if await Zone.filter(name=clean, parent_id=parent.id if parent else None).exists():
-        raise UserError("CONFLICT", f"a zone named {clean!r} exists at that place", "name")
+        raise UserError(ErrorCode.CONFLICT, f"a zone named {clean!r} exists at that place", "name")
     zone = await Zone.create(
         name=clean,
         parent=parent,
@@ -108,7 +118,7 @@ async def update_zone(rt: Runtime, zone_id: str, spec: ZoneSpec, move_to_root: b
         parent = await find_zone(spec.parent_id, "parentId")
         topo = await rt.topology.get()
         if parent.id in topo.subtree(zone.id):
-            raise UserError("INVALID", "a zone cannot be placed inside itself or its own sub-zone", "parentId")
+            raise UserError(ErrorCode.INVALID, "a zone cannot be placed inside itself or its own sub-zone", "parentId")
         zone.parent_id = parent.id
     if spec.anti_passback is not None:
         zone.anti_passback = spec.anti_passback
@@ -136,7 +146,7 @@ async def register_device(rt: Runtime, name: str, kind: DeviceKind, gate_ids: li
     """A new gate device and its secret, which is shown this once and stored only as a keyed hash."""
     clean = validation.name(name, "name")
     if not gate_ids:
-        raise UserError("INVALID", "a device serves at least one gate", "gateIds")
+        raise UserError(ErrorCode.INVALID, "a device serves at least one gate", "gateIds")
     wanted = {parse_id(g, "gate", "gateIds") for g in gate_ids}
     gates = await Gate.filter(id__in=wanted)
     if len(gates) != len(wanted):

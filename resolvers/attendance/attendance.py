@@ -14,12 +14,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from resolvers.access.schedules import minutes_of
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
-from resolvers.core.errors import UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import (
     AttendanceCorrection,
     Decision,
@@ -253,12 +254,37 @@ def summarise(person_id: int, days: list[AttendanceDay]) -> MonthSummary:
     )
 
 
-def month_bounds(year: int, month: int) -> tuple[date, date]:
-    if not (2000 <= year <= 2100 and 1 <= month <= 12):
-        raise UserError("INVALID", "month must be YYYY-MM between 2000 and 2100", "month")
-    first = date(year, month, 1)
-    nxt = date(year + (month == 12), month % 12 + 1, 1)
-    return first, nxt - timedelta(days=1)
+# --- pages for the API ------------------------------------------------------------------------
+
+
+async def report_page(
+    rt: Runtime, first: int, after_id: int | None, first_day: date, last_day: date, department_id: int | None
+) -> list[MonthSummary]:
+    """Up to first + 1 employees' summaries over the period, by person id after `after_id`.
+
+    The page's people are chosen first and only their days are computed: a report over the
+    whole company costs a page at a time, not everyone's month in one answer."""
+    people = Person.filter(kind=PersonKind.EMPLOYEE)
+    if department_id is not None:
+        people = people.filter(department_id=department_id)
+    if after_id is not None:
+        people = people.filter(id__gt=after_id)
+    ids: list[int] = [p["id"] for p in await people.order_by("id").limit(first + 1).values("id")]
+    if not ids:
+        return []
+    days = await days_for(rt, ids, first_day, last_day, department_id)
+    return [summarise(pid, days[pid]) for pid in ids if pid in days]
+
+
+async def schedules_page(first: int, after_id: int | None) -> list[WorkSchedule]:
+    """Work schedules by name."""
+    query = WorkSchedule.all()
+    if after_id is not None:
+        anchor = await WorkSchedule.filter(id=after_id).values_list("name", flat=True)
+        if not anchor:
+            return []
+        query = query.filter(Q(name__gt=anchor[0]) | Q(name=anchor[0], id__gt=after_id))
+    return await query.order_by("name", "id").limit(first + 1)
 
 
 # --- changing it -----------------------------------------------------------------------------
@@ -269,13 +295,13 @@ async def create_schedule(name: str, weekdays: list[int], start: str, end: str, 
     minutes_of(start, "start")
     minutes_of(end, "end")
     if start == end:
-        raise UserError("INVALID", "a shift's start and end differ", "end")
+        raise UserError(ErrorCode.INVALID, "a shift's start and end differ", "end")
     if not weekdays or any(not 1 <= d <= 7 for d in weekdays):
-        raise UserError("INVALID", "weekdays are 1 (Monday) to 7 (Sunday), at least one", "weekdays")
+        raise UserError(ErrorCode.INVALID, "weekdays are 1 (Monday) to 7 (Sunday), at least one", "weekdays")
     if not 0 <= grace <= 240:
-        raise UserError("INVALID", "grace is 0 to 240 minutes", "graceMinutes")
+        raise UserError(ErrorCode.INVALID, "grace is 0 to 240 minutes", "graceMinutes")
     if await WorkSchedule.filter(name=clean).exists():
-        raise UserError("CONFLICT", "a schedule with this name exists", "name")
+        raise UserError(ErrorCode.CONFLICT, "a schedule with this name exists", "name")
     row = await WorkSchedule.create(
         name=clean, weekdays=sorted(set(weekdays)), start=start, end=end, grace_minutes=grace
     )
@@ -285,7 +311,7 @@ async def create_schedule(name: str, weekdays: list[int], start: str, end: str, 
 
 async def assign_schedule(schedule_id: str | None, person_id: str | None, department_id: str | None) -> None:
     if (person_id is None) == (department_id is None):
-        raise UserError("INVALID", "give exactly one of personId and departmentId", "personId")
+        raise UserError(ErrorCode.INVALID, "give exactly one of personId and departmentId", "personId")
     sid = None
     if schedule_id is not None:
         row = await WorkSchedule.get_or_none(id=parse_id(schedule_id, "schedule", "scheduleId"))
@@ -310,11 +336,11 @@ async def correct(
         raise not_found("employee", "personId")
     why = validation.name(reason, "reason", max_length=500)
     if first_in is None and last_out is None:
-        raise UserError("INVALID", "give firstIn, lastOut or both", "firstIn")
+        raise UserError(ErrorCode.INVALID, "give firstIn, lastOut or both", "firstIn")
     if first_in is not None and last_out is not None and last_out <= first_in:
-        raise UserError("INVALID", "must be after firstIn", "lastOut")
+        raise UserError(ErrorCode.INVALID, "must be after firstIn", "lastOut")
     if day > clock.now().date() + timedelta(days=1):
-        raise UserError("INVALID", "a day that has not come yet", "day")
+        raise UserError(ErrorCode.INVALID, "a day that has not come yet", "day")
     async with in_transaction():
         row = await AttendanceCorrection.create(
             person_id=person.id,

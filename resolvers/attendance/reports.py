@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from resolvers.attendance import attendance
-from resolvers.core.errors import UserError
+from resolvers.core.errors import ErrorCode, UserError
 from resolvers.core.models import Decision, Department, DeviceAlert, GateEvent, ItemMovement, Person, Visit
 from resolvers.runtime import Runtime
 
@@ -24,9 +24,9 @@ class Series:
 
 def _range(rt: Runtime, first: date, last: date) -> tuple[datetime, datetime]:
     if last < first:
-        raise UserError("INVALID", "must not be before from", "to")
+        raise UserError(ErrorCode.INVALID, "must not be before from", "to")
     if (last - first).days >= MAX_DAYS:
-        raise UserError("INVALID", f"at most {MAX_DAYS} days", "to")
+        raise UserError(ErrorCode.INVALID, f"at most {MAX_DAYS} days", "to")
     tz = rt.settings.tz
     # Bounds in UTC: SQLite compares the stored UTC text, so a local offset would shift the day.
     start = datetime.combine(first, time.min, tzinfo=tz).astimezone(UTC)
@@ -50,7 +50,7 @@ def _buckets(
 
 def _by(by: str) -> str:
     if by not in ("hour", "day"):
-        raise UserError("INVALID", "by is hour or day", "by")
+        raise UserError(ErrorCode.INVALID, "by is hour or day", "by")
     return by
 
 

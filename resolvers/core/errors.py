@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TypeGuard
+
+
+class ErrorCode(StrEnum):
+    """The one vocabulary of failure codes: `UserError.code` in a payload and `extensions.code`
+    on a GraphQL error carry these same upper-snake strings (contracts/README.md), so a client
+    reads one list. The values are the wire strings: never rename one."""
+
+    # Payload errors (UserError): the caller can fix the input and try again.
+    INVALID = "INVALID"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    EXPIRED = "EXPIRED"
+    MISMATCH = "MISMATCH"
+    NOT_ALLOWED = "NOT_ALLOWED"
+    UNAVAILABLE = "UNAVAILABLE"
+    # GraphQL errors (extensions.code): the request as a whole is refused.
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    RATE_LIMITED = "RATE_LIMITED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
 class UserError(Exception):
     """Something the caller can fix: validation, not found, conflict. Nothing was written."""
 
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = ErrorCode(code)  # a code outside the vocabulary fails here, not on the wire
         self.message = message
         self.field = field
 
@@ -31,14 +54,8 @@ class RateLimited(Exception):
         self.message = message
 
 
-class Unauthenticated(Exception):
-    def __init__(self, message: str = "sign in first") -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def not_found(what: str, field: str | None = None) -> UserError:
-    return UserError("NOT_FOUND", f"no such {what}", field)
+    return UserError(ErrorCode.NOT_FOUND, f"no such {what}", field)
 
 
 def is_id(text: object) -> TypeGuard[str]:

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 
 from resolvers.core import clock
-from resolvers.core.errors import UserError
+from resolvers.core.errors import ErrorCode, UserError
 from resolvers.core.models import IdentityDocument
 
 _PRC_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -18,16 +18,18 @@ _USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}")
 def name(value: str, field: str, max_length: int = 200) -> str:
     cleaned = " ".join(value.split()) if isinstance(value, str) else ""
     if not cleaned:
-        raise UserError("INVALID", "must not be empty", field)
+        raise UserError(ErrorCode.INVALID, "must not be empty", field)
     if len(cleaned) > max_length:
-        raise UserError("INVALID", f"must be at most {max_length} characters", field)
+        raise UserError(ErrorCode.INVALID, f"must be at most {max_length} characters", field)
     return cleaned
 
 
 def username(value: str, field: str = "username") -> str:
     if not isinstance(value, str) or not _USERNAME_RE.fullmatch(value):
         raise UserError(
-            "INVALID", "2–64 letters, digits, dots, dashes or underscores, starting with a letter or digit", field
+            ErrorCode.INVALID,
+            "2–64 letters, digits, dots, dashes or underscores, starting with a letter or digit",
+            field,
         )
     return value.lower()
 
@@ -56,30 +58,30 @@ def prc_id_problem(value: str) -> str | None:
 def identity_number(value: str, document: IdentityDocument, field: str = "idNumber") -> str:
     cleaned = value.strip().upper() if isinstance(value, str) else ""
     if not cleaned:
-        raise UserError("INVALID", "must not be empty", field)
+        raise UserError(ErrorCode.INVALID, "must not be empty", field)
     if document is IdentityDocument.ID_CARD:
         problem = prc_id_problem(cleaned)
         if problem:
-            raise UserError("INVALID", f"ID card number {problem}", field)
+            raise UserError(ErrorCode.INVALID, f"ID card number {problem}", field)
     elif len(cleaned) < 4 or len(cleaned) > 64 or not cleaned.replace("-", "").isalnum():
-        raise UserError("INVALID", "document number must be 4–64 letters or digits", field)
+        raise UserError(ErrorCode.INVALID, "document number must be 4–64 letters or digits", field)
     return cleaned
 
 
 def phone(value: str, field: str = "phone") -> str:
     cleaned = re.sub(r"[\s\-()]", "", value) if isinstance(value, str) else ""
     if not _PHONE_RE.fullmatch(cleaned):
-        raise UserError("INVALID", "must be a phone number of 6–20 digits, optionally starting with +", field)
+        raise UserError(ErrorCode.INVALID, "must be a phone number of 6–20 digits, optionally starting with +", field)
     return cleaned
 
 
 def last4(value: str, field: str) -> str:
     cleaned = value.strip().upper() if isinstance(value, str) else ""
     if len(cleaned) != 4 or not cleaned.isalnum():
-        raise UserError("INVALID", "must be the last 4 characters of the document number", field)
+        raise UserError(ErrorCode.INVALID, "must be the last 4 characters of the document number", field)
     return cleaned
 
 
 def window(valid_from: datetime | None, valid_until: datetime | None) -> None:
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
-        raise UserError("INVALID", "must be after validFrom", "validUntil")
+        raise UserError(ErrorCode.INVALID, "must be after validFrom", "validUntil")

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from realtime.messages import DeviceSessionMessage
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock, validation
 from resolvers.core.crypto import random_token
-from resolvers.core.errors import UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import (
     Decision,
     Device,
@@ -31,7 +32,6 @@ from resolvers.people import audit
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("gatehouse.fleet")
-SESSIONS = "device_sessions"
 # Allowed lifecycle moves (retirement is its own step and final).
 MOVES = {
     DeviceStatus.COMMISSIONED: {DeviceStatus.IN_SERVICE},
@@ -53,7 +53,7 @@ async def commission(device_id: str) -> Device:
     if device.status is DeviceStatus.COMMISSIONED:
         return device
     if device.status is not DeviceStatus.REGISTERED:
-        raise UserError("NOT_ALLOWED", f"a {device.status.value} device cannot be commissioned")
+        raise UserError(ErrorCode.NOT_ALLOWED, f"a {device.status.value} device cannot be commissioned")
     missing = [
         name
         for name, done in (
@@ -64,7 +64,7 @@ async def commission(device_id: str) -> Device:
         if done is None
     ]
     if missing:
-        raise UserError("NOT_ALLOWED", "the commissioning checklist is not complete: " + ", ".join(missing))
+        raise UserError(ErrorCode.NOT_ALLOWED, "the commissioning checklist is not complete: " + ", ".join(missing))
     device.status = DeviceStatus.COMMISSIONED
     await device.save(update_fields=["status"])
     audit.note_change("device", device.id, {"status": "REGISTERED"}, {"status": "COMMISSIONED"})
@@ -76,7 +76,7 @@ async def set_status(device_id: str, status: DeviceStatus) -> Device:
     if device.status is status:
         return device
     if status not in MOVES.get(device.status, set()):
-        raise UserError("NOT_ALLOWED", f"a {device.status.value} device cannot become {status.value}", "status")
+        raise UserError(ErrorCode.NOT_ALLOWED, f"a {device.status.value} device cannot become {status.value}", "status")
     before = device.status.value
     device.status = status
     await device.save(update_fields=["status"])
@@ -92,7 +92,7 @@ async def retire(rt: Runtime, device_id: str) -> Device:
         device.status = DeviceStatus.RETIRED
         await device.save(update_fields=["status"])
         audit.note_change("device", device.id, {"status": before}, {"status": "RETIRED"})
-    rt.bus.publish(SESSIONS, {"deviceId": device.id, "connection": "retired", "closeCode": 4401})
+    rt.bus.send(DeviceSessionMessage(device_id=device.id, connection="retired", close_code=4401))
     return device
 
 
@@ -103,7 +103,7 @@ async def link_asset(rt: Runtime, device_id: str, label_code: str) -> Device:
     device = await get_device(device_id)
     asset = await items.asset_by_label(rt, label_code)
     if await Device.filter(asset_id=asset.id).exclude(id=device.id).exists():
-        raise UserError("CONFLICT", "another device is this asset", "labelCode")
+        raise UserError(ErrorCode.CONFLICT, "another device is this asset", "labelCode")
     device.asset_id = asset.id
     await device.save(update_fields=["asset_id"])
     audit.note_change("device", device.id, None, {"asset": asset.id})
@@ -122,12 +122,12 @@ async def rotate_secret(rt: Runtime, device_id: str) -> tuple[Device, str]:
     """A new secret, shown once; the old one stops working and the live connection must reconnect."""
     device = await get_device(device_id)
     if device.status is DeviceStatus.RETIRED:
-        raise UserError("NOT_ALLOWED", "a retired device has no secret")
+        raise UserError(ErrorCode.NOT_ALLOWED, "a retired device has no secret")
     secret = random_token(24)
     device.secret_hash = rt.sealer.device_secret_hash(secret)
     await device.save(update_fields=["secret_hash"])
     audit.note_change("device", device.id, None, {"secretRotated": True})
-    rt.bus.publish(SESSIONS, {"deviceId": device.id, "connection": "rotated", "closeCode": 4401})
+    rt.bus.send(DeviceSessionMessage(device_id=device.id, connection="rotated", close_code=4401))
     return device, secret
 
 
@@ -188,7 +188,9 @@ async def set_target(kind: DeviceKind, values: dict[str, float | None]) -> Devic
         if value is None:
             continue
         if value < 0 or (name != "max_latency_ms" and value > 1):
-            raise UserError("INVALID", "rates are fractions from 0 to 1; latency is positive milliseconds", name)
+            raise UserError(
+                ErrorCode.INVALID, "rates are fractions from 0 to 1; latency is positive milliseconds", name
+            )
         setattr(target, name, value)
     await target.save()
     audit.note_change("device_target", kind.value, None, values)
@@ -239,10 +241,10 @@ async def health(device: Device, window_minutes: int = 60) -> Health:
 async def add_plan(device_id: str, kind: MaintenanceKind, interval_days: int, first_due_days: int | None) -> Any:
     device = await get_device(device_id, "deviceId")
     if not 1 <= interval_days <= 3650:
-        raise UserError("INVALID", "between 1 and 3650 days", "intervalDays")
+        raise UserError(ErrorCode.INVALID, "between 1 and 3650 days", "intervalDays")
     first = interval_days if first_due_days is None else first_due_days
     if not 0 <= first <= 3650:
-        raise UserError("INVALID", "between 0 and 3650 days", "firstDueDays")
+        raise UserError(ErrorCode.INVALID, "between 0 and 3650 days", "firstDueDays")
     plan = await MaintenancePlan.create(
         device_id=device.id, kind=kind, interval_days=interval_days, next_due=clock.now() + timedelta(days=first)
     )
@@ -270,8 +272,26 @@ async def record_maintenance(
     return record
 
 
-async def overdue() -> list[MaintenancePlan]:
-    return await MaintenancePlan.filter(next_due__lt=clock.now()).order_by("next_due")
+async def all_devices() -> list[Device]:
+    """Every device, retired ones too (a fleet is tens of devices per site: not paged)."""
+    return await Device.all().order_by("id")
+
+
+async def plans_page(device_id: int | None, first: int, after_id: int | None) -> list[MaintenancePlan]:
+    """Maintenance plans (of one device, or all), by id, up to first + 1 after `after_id`."""
+    query = MaintenancePlan.all() if device_id is None else MaintenancePlan.filter(device_id=device_id)
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(first + 1)
+
+
+async def overdue_page(first: int, after_id: int | None) -> list[MaintenancePlan]:
+    """Plans whose next date has passed, by id, up to first + 1 after `after_id`. Paged by id
+    rather than by date: recording the work moves the date, and must not lose the reader's place."""
+    query = MaintenancePlan.filter(next_due__lt=clock.now())
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(first + 1)
 
 
 async def check_fleet(rt: Runtime) -> None:

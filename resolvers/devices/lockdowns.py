@@ -10,7 +10,7 @@ from __future__ import annotations
 from resolvers.access.topology import Topology
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
-from resolvers.core.errors import UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import Lockdown
 from resolvers.devices.commands import send_command
 from resolvers.people import audit
@@ -30,7 +30,7 @@ def _affected_gates(topo: Topology, zone_id: int | None, gate_id: int | None) ->
 
 async def _target(rt: Runtime, zone_id: str | None, gate_id: str | None) -> tuple[int | None, int | None]:
     if zone_id is not None and gate_id is not None:
-        raise UserError("INVALID", "name a zone or a gate, not both", "gateId")
+        raise UserError(ErrorCode.INVALID, "name a zone or a gate, not both", "gateId")
     topo = await rt.topology.get()
     zid = parse_id(zone_id, "zone", "zoneId") if zone_id is not None else None
     gid = parse_id(gate_id, "gate", "gateId") if gate_id is not None else None

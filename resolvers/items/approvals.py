@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from realtime.messages import RequestChanged
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
-from resolvers.core.errors import Forbidden, UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, parse_id
 from resolvers.core.models import Department, ItemRequest, RequestKind, RequestStatus, Role
 from resolvers.people import audit
 from resolvers.runtime import Runtime
-
-CHANNEL = "approvals"
 
 
 async def steps_for(
@@ -39,11 +38,19 @@ def current_step(request: ItemRequest) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
-async def may_act(actor: Actor, step: dict[str, Any]) -> bool:
+def step_is_for(actor: Actor, step: dict[str, Any], headed: set[int]) -> bool:
+    """A step names a role, or the head of a department (`headed`: the departments the actor heads)."""
     if step["who"] == "role":
         return Role(step["role"]) in actor.roles
-    dept = await Department.get_or_none(id=step["departmentId"]) if step.get("departmentId") else None
-    return dept is not None and dept.head_id == actor.person_id
+    return step.get("departmentId") in headed
+
+
+async def headed_by(actor: Actor) -> set[int]:
+    return {d["id"] for d in await Department.filter(head_id=actor.person_id).values("id")}
+
+
+async def may_act(actor: Actor, step: dict[str, Any]) -> bool:
+    return step_is_for(actor, step, set() if step["who"] == "role" else await headed_by(actor))
 
 
 def _history(request: ItemRequest, actor: Actor | None, action: str, comment: str = "") -> None:
@@ -61,9 +68,7 @@ def _history(request: ItemRequest, actor: Actor | None, action: str, comment: st
 
 def announce(rt: Runtime, request: ItemRequest) -> None:
     step = current_step(request)
-    rt.bus.publish(
-        CHANNEL, {"requestId": request.id, "status": request.status.value, "step": step[1] if step else None}
-    )
+    rt.bus.send(RequestChanged(request_id=request.id, status=request.status.value, step=step[1] if step else None))
 
 
 async def submit(
@@ -76,9 +81,9 @@ async def submit(
     owner_department_id: int | None = None,
 ) -> ItemRequest:
     if actor.department_id is None:
-        raise UserError("NOT_ALLOWED", "requests are made for a department; you have none")
+        raise UserError(ErrorCode.NOT_ALLOWED, "requests are made for a department; you have none")
     if not 1 <= quantity <= 1_000_000:
-        raise UserError("INVALID", "between 1 and 1,000,000", "quantity")
+        raise UserError(ErrorCode.INVALID, "between 1 and 1,000,000", "quantity")
     request = ItemRequest(
         kind=kind,
         requester_id=actor.person_id,
@@ -105,7 +110,7 @@ async def get_request(request_id: str | int, field: str = "id") -> ItemRequest:
 async def decide(rt: Runtime, actor: Actor, request_id: str, approve: bool, comment: str | None) -> ItemRequest:
     request = await get_request(request_id)
     if request.status is not RequestStatus.PENDING:
-        raise UserError("NOT_ALLOWED", f"this request is {request.status.value}; nothing to decide")
+        raise UserError(ErrorCode.NOT_ALLOWED, f"this request is {request.status.value}; nothing to decide")
     found = current_step(request)
     assert found is not None  # a PENDING request always has a pending step
     index, step = found
@@ -115,7 +120,7 @@ async def decide(rt: Runtime, actor: Actor, request_id: str, approve: bool, comm
         raise Forbidden("nobody approves their own request")
     note = validation.name(comment, "comment", max_length=500) if comment and comment.strip() else ""
     if not approve and not note:
-        raise UserError("INVALID", "say why the request is rejected", "comment")
+        raise UserError(ErrorCode.INVALID, "say why the request is rejected", "comment")
     steps = [dict(s) for s in request.steps]
     steps[index].update(
         status="APPROVED" if approve else "REJECTED", by=actor.person_id, at=clock.now().isoformat(), comment=note
@@ -131,7 +136,7 @@ async def decide(rt: Runtime, actor: Actor, request_id: str, approve: bool, comm
         steps=request.steps, status=request.status, history=request.history, updated_at=clock.now()
     )
     if not updated:
-        raise UserError("CONFLICT", "someone else decided this step just now; look again")
+        raise UserError(ErrorCode.CONFLICT, "someone else decided this step just now; look again")
     audit.note_change("item_request", request.id, {"step": index}, {"step": index, "approved": approve})
     announce(rt, request)
     return await get_request(request.id)
@@ -144,10 +149,10 @@ async def resubmit(
     if request.requester_id != actor.person_id:
         raise Forbidden("only the requester resubmits")
     if request.status is not RequestStatus.REJECTED:
-        raise UserError("NOT_ALLOWED", "only a rejected request is resubmitted")
+        raise UserError(ErrorCode.NOT_ALLOWED, "only a rejected request is resubmitted")
     if quantity is not None:
         if not 1 <= quantity <= 1_000_000:
-            raise UserError("INVALID", "between 1 and 1,000,000", "quantity")
+            raise UserError(ErrorCode.INVALID, "between 1 and 1,000,000", "quantity")
         request.quantity = quantity
     if details:
         request.details = {**request.details, **details}
@@ -162,14 +167,26 @@ async def resubmit(
     return request
 
 
-async def queue(actor: Actor) -> list[ItemRequest]:
-    """Requests whose current step is the caller's to decide."""
-    out = []
-    for request in await ItemRequest.filter(status=RequestStatus.PENDING).order_by("id"):
+async def queue_page(actor: Actor, first: int, after_id: int | None) -> list[ItemRequest]:
+    """Up to first + 1 requests whose current step is the caller's to decide, oldest first,
+    after the request `after_id`. Whose step it is lives in each request's JSON steps, so
+    pending requests are read in batches and sorted out here; the caller's departments once."""
+    headed = await headed_by(actor)
+
+    def mine(request: ItemRequest) -> bool:
         found = current_step(request)
-        if found and request.requester_id != actor.person_id and await may_act(actor, found[1]):
-            out.append(request)
-    return out
+        return found is not None and request.requester_id != actor.person_id and step_is_for(actor, found[1], headed)
+
+    out: list[ItemRequest] = []
+    batch = max(first + 1, 100)
+    cursor = after_id or 0
+    while len(out) <= first:
+        rows = await ItemRequest.filter(status=RequestStatus.PENDING, id__gt=cursor).order_by("id").limit(batch)
+        out += [r for r in rows if mine(r)]
+        if len(rows) < batch:
+            break
+        cursor = rows[-1].id
+    return out[: first + 1]
 
 
 async def mark(

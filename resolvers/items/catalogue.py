@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tortoise.transactions import in_transaction
 
 from resolvers.core import clock, validation
-from resolvers.core.errors import UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import (
     Asset,
     AssetStatus,
@@ -96,7 +96,7 @@ async def create_item(
 async def create_location(name: str, zone_id: str | None) -> StockLocation:
     clean = validation.name(name, "name")
     if await StockLocation.filter(name=clean).exists():
-        raise UserError("CONFLICT", "a location with this name exists", "name")
+        raise UserError(ErrorCode.CONFLICT, "a location with this name exists", "name")
     return await StockLocation.create(name=clean, zone_id=parse_id(zone_id, "zone", "zoneId") if zone_id else None)
 
 
@@ -117,7 +117,7 @@ async def get_location(location_id: str | int, field: str = "locationId") -> Sto
 async def asset_by_label(rt: Runtime, code: str, field: str = "labelCode") -> Asset:
     label = read_label(rt, code)
     if label is None or label.kind != "A":
-        raise UserError("INVALID", "this is not a valid asset label (forged or damaged)", field)
+        raise UserError(ErrorCode.INVALID, "this is not a valid asset label (forged or damaged)", field)
     asset = await Asset.get_or_none(id=label.id)
     if asset is None:
         raise not_found("asset", field)
@@ -146,11 +146,6 @@ async def take_stock(item_id: int, location_id: int, quantity: int) -> bool:
         quantity=F("quantity") - quantity
     )
     return bool(updated)
-
-
-async def stock_of(item_id: int) -> int:
-    rows = await StockLevel.filter(item_id=item_id).values("quantity")
-    return sum(r["quantity"] for r in rows)
 
 
 async def move(

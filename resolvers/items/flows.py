@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from realtime.messages import LoanReminder
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
-from resolvers.core.errors import UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import (
     Asset,
     AssetStatus,
@@ -39,10 +39,12 @@ DISPOSALS = ("SALE", "RECYCLING", "DONATION")
 
 def _approved(request: ItemRequest, kind: RequestKind) -> None:
     if request.kind is not kind:
-        raise UserError("INVALID", f"this is a {request.kind.value} request", "requestId")
+        raise UserError(ErrorCode.INVALID, f"this is a {request.kind.value} request", "requestId")
     if request.status is not RequestStatus.APPROVED:
         raise UserError(
-            "NOT_ALLOWED", f"this request is {request.status.value}; every approval step comes first", "requestId"
+            ErrorCode.NOT_ALLOWED,
+            f"this request is {request.status.value}; every approval step comes first",
+            "requestId",
         )
 
 
@@ -67,7 +69,7 @@ async def request_purchase(
         "receipts": [],
     }
     if budget < 0:
-        raise UserError("INVALID", "a budget is not negative", "budget")
+        raise UserError(ErrorCode.INVALID, "a budget is not negative", "budget")
     item = await items.get_item(item_id) if item_id is not None else None
     return await approvals.submit(rt, actor, RequestKind.PURCHASE, item.id if item else None, quantity, details)
 
@@ -88,14 +90,14 @@ async def request_borrow(
 ) -> ItemRequest:
     item = await items.get_item(item_id)
     if not item.serialized:
-        raise UserError("INVALID", "only labelled assets are lent", "itemId")
+        raise UserError(ErrorCode.INVALID, "only labelled assets are lent", "itemId")
     owner = await Department.get_or_none(id=parse_id(owner_department_id, "department", "ownerDepartmentId"))
     if owner is None:
         raise not_found("department", "ownerDepartmentId")
     if owner.id == actor.department_id:
-        raise UserError("INVALID", "borrowing is from another department", "ownerDepartmentId")
+        raise UserError(ErrorCode.INVALID, "borrowing is from another department", "ownerDepartmentId")
     if due_back <= clock.now():
-        raise UserError("INVALID", "the return date has passed", "dueBack")
+        raise UserError(ErrorCode.INVALID, "the return date has passed", "dueBack")
     details = {
         "ownerDepartmentId": owner.id,
         "dueBack": due_back.isoformat(),
@@ -109,9 +111,9 @@ async def request_borrow(
 async def request_scrap(rt: Runtime, actor: Actor, label_code: str, reason: str) -> ItemRequest:
     asset = await items.asset_by_label(rt, label_code)
     if not items.usable(asset):
-        raise UserError("NOT_ALLOWED", "this asset is already being scrapped", "labelCode")
+        raise UserError(ErrorCode.NOT_ALLOWED, "this asset is already being scrapped", "labelCode")
     if asset.status is not AssetStatus.IN_STOCK:
-        raise UserError("NOT_ALLOWED", "bring the asset back to stock before scrapping it", "labelCode")
+        raise UserError(ErrorCode.NOT_ALLOWED, "bring the asset back to stock before scrapping it", "labelCode")
     details = {
         "assetId": asset.id,
         "reason": validation.name(reason, "reason", max_length=500),
@@ -146,7 +148,7 @@ async def receive(rt: Runtime, actor: Actor, request_id: str, receipt: Receipt) 
     note = validation.name(receipt.delivery_note, "deliveryNote", max_length=100)
     remaining = request.quantity - request.fulfilled_quantity
     if not 1 <= receipt.quantity:
-        raise UserError("INVALID", "at least one", "quantity")
+        raise UserError(ErrorCode.INVALID, "at least one", "quantity")
     problems = []
     if receipt.quantity > remaining:
         problems.append(f"delivered {receipt.quantity}, only {remaining} outstanding")
@@ -163,7 +165,9 @@ async def receive(rt: Runtime, actor: Actor, request_id: str, receipt: Receipt) 
             id=request.id, status=RequestStatus.APPROVED, fulfilled_quantity=request.fulfilled_quantity
         ).update(fulfilled_quantity=request.fulfilled_quantity + accepted)
         if not claimed:
-            raise UserError("CONFLICT", "another receipt for this request was booked just now; look again", "requestId")
+            raise UserError(
+                ErrorCode.CONFLICT, "another receipt for this request was booked just now; look again", "requestId"
+            )
         if request.item_id is None:
             item = await Item.create(
                 name=request.details["name"],
@@ -244,17 +248,19 @@ async def issue(rt: Runtime, actor: Actor, request_id: str, location_id: str, la
             status=RequestStatus.FULFILLED
         )
         if not claimed:
-            raise UserError("CONFLICT", "this requisition was just issued", "requestId")
+            raise UserError(ErrorCode.CONFLICT, "this requisition was just issued", "requestId")
         if item.serialized:
             assets = await _scanned_assets(rt, label_codes, item, request.quantity)
             for asset in assets:
                 if asset.owner_department_id not in (None, request.department_id):
                     raise UserError(
-                        "NOT_ALLOWED", f"asset {asset.id} belongs to another department: borrow it", "labelCodes"
+                        ErrorCode.NOT_ALLOWED,
+                        f"asset {asset.id} belongs to another department: borrow it",
+                        "labelCodes",
                     )
                 if asset.status is not AssetStatus.IN_STOCK:
                     raise UserError(
-                        "NOT_ALLOWED", f"asset {asset.id} is {asset.status.value}, not in stock", "labelCodes"
+                        ErrorCode.NOT_ALLOWED, f"asset {asset.id} is {asset.status.value}, not in stock", "labelCodes"
                     )
             for asset in assets:
                 taken = await Asset.filter(id=asset.id, status=AssetStatus.IN_STOCK).update(
@@ -264,7 +270,9 @@ async def issue(rt: Runtime, actor: Actor, request_id: str, location_id: str, la
                     location_id=None,
                 )
                 if not taken:
-                    raise UserError("CONFLICT", f"asset {asset.id} was just taken by another request", "labelCodes")
+                    raise UserError(
+                        ErrorCode.CONFLICT, f"asset {asset.id} was just taken by another request", "labelCodes"
+                    )
                 await items.move(
                     "ISSUE",
                     item.id,
@@ -276,7 +284,7 @@ async def issue(rt: Runtime, actor: Actor, request_id: str, location_id: str, la
                 )
         else:
             if not await items.take_stock(item.id, location.id, request.quantity):
-                raise UserError("NOT_ALLOWED", f"not enough {item.name} at {location.name}", "quantity")
+                raise UserError(ErrorCode.NOT_ALLOWED, f"not enough {item.name} at {location.name}", "quantity")
             await items.move(
                 "ISSUE",
                 item.id,
@@ -295,13 +303,13 @@ async def issue(rt: Runtime, actor: Actor, request_id: str, location_id: str, la
 
 async def _scanned_assets(rt: Runtime, codes: list[str], item: Item, quantity: int) -> list[Asset]:
     if len(set(codes)) != quantity:
-        raise UserError("INVALID", f"scan {quantity} different labels", "labelCodes")
+        raise UserError(ErrorCode.INVALID, f"scan {quantity} different labels", "labelCodes")
     assets = [await items.asset_by_label(rt, code, "labelCodes") for code in codes]
     for asset in assets:
         if asset.item_id != item.id:
-            raise UserError("MISMATCH", f"asset {asset.id} is not a {item.name}", "labelCodes")
+            raise UserError(ErrorCode.MISMATCH, f"asset {asset.id} is not a {item.name}", "labelCodes")
         if not items.usable(asset):
-            raise UserError("NOT_ALLOWED", f"asset {asset.id} is scrapped", "labelCodes")
+            raise UserError(ErrorCode.NOT_ALLOWED, f"asset {asset.id} is scrapped", "labelCodes")
     return assets
 
 
@@ -318,12 +326,12 @@ async def lend(rt: Runtime, actor: Actor, request_id: str, label_codes: list[str
             fulfilled_quantity=request.quantity
         )
         if not claimed:
-            raise UserError("NOT_ALLOWED", "this borrowing has already been lent", "requestId")
+            raise UserError(ErrorCode.NOT_ALLOWED, "this borrowing has already been lent", "requestId")
         assets = await _scanned_assets(rt, label_codes, item, request.quantity)
         for asset in assets:
             if asset.owner_department_id not in (owner, None) or asset.status is not AssetStatus.IN_STOCK:
                 raise UserError(
-                    "NOT_ALLOWED", f"asset {asset.id} is not the lending department's, in stock", "labelCodes"
+                    ErrorCode.NOT_ALLOWED, f"asset {asset.id} is not the lending department's, in stock", "labelCodes"
                 )
             lent = await Asset.filter(id=asset.id, status=AssetStatus.IN_STOCK).update(
                 status=AssetStatus.LENT,
@@ -332,7 +340,7 @@ async def lend(rt: Runtime, actor: Actor, request_id: str, label_codes: list[str
                 due_back=due,
             )
             if not lent:
-                raise UserError("CONFLICT", f"asset {asset.id} was just taken", "labelCodes")
+                raise UserError(ErrorCode.CONFLICT, f"asset {asset.id} was just taken", "labelCodes")
             await items.move(
                 "LEND",
                 item.id,
@@ -353,11 +361,11 @@ async def return_lent(
 ) -> Asset:
     """A lent asset comes back: inspected (fine or damaged), scanned, cleared."""
     if condition not in ("FINE", "DAMAGED"):
-        raise UserError("INVALID", "condition is FINE or DAMAGED", "condition")
+        raise UserError(ErrorCode.INVALID, "condition is FINE or DAMAGED", "condition")
     asset = await items.asset_by_label(rt, label_code)
     location = await items.get_location(location_id)
     if asset.status is not AssetStatus.LENT:
-        raise UserError("NOT_ALLOWED", "this asset is not lent", "labelCode")
+        raise UserError(ErrorCode.NOT_ALLOWED, "this asset is not lent", "labelCode")
     request = await ItemRequest.filter(kind=RequestKind.BORROW, status=RequestStatus.APPROVED).all()
     owning = next((r for r in request if asset.id in r.details.get("lent", [])), None)
     async with in_transaction():
@@ -394,18 +402,18 @@ async def dispose(
     rt: Runtime, actor: Actor, request_id: str, label_code: str, method: str, notes: str | None
 ) -> ItemRequest:
     if method not in DISPOSALS:
-        raise UserError("INVALID", "disposal is SALE, RECYCLING or DONATION", "method")
+        raise UserError(ErrorCode.INVALID, "disposal is SALE, RECYCLING or DONATION", "method")
     request = await approvals.get_request(request_id, "requestId")
     _approved(request, RequestKind.SCRAP)
     asset = await items.asset_by_label(rt, label_code)
     if asset.id != request.details.get("assetId"):
-        raise UserError("MISMATCH", "this label is not the asset the request scraps", "labelCode")
+        raise UserError(ErrorCode.MISMATCH, "this label is not the asset the request scraps", "labelCode")
     async with in_transaction():
         claimed = await ItemRequest.filter(id=request.id, status=RequestStatus.APPROVED).update(
             status=RequestStatus.FULFILLED
         )
         if not claimed:
-            raise UserError("CONFLICT", "this asset was just disposed of", "requestId")
+            raise UserError(ErrorCode.CONFLICT, "this asset was just disposed of", "requestId")
         await Asset.filter(id=asset.id).update(status=AssetStatus.DISPOSED, location_id=None)
         await items.move(
             "DISPOSE",
@@ -423,7 +431,6 @@ async def dispose(
     return request
 
 
-REMINDERS = "loan_reminders"
 REMIND_EVERY = timedelta(hours=24)
 
 
@@ -443,21 +450,10 @@ async def remind_overdue(rt: Runtime) -> int:
             department_id=asset.holder_department_id,
             notes=f"due back {asset.due_back.isoformat() if asset.due_back else ''}",
         )
-        rt.bus.publish(
-            REMINDERS,
-            {
-                "personId": asset.holder_person_id,
-                "assetId": asset.id,
-                "dueBack": asset.due_back.isoformat() if asset.due_back else None,
-            },
-        )
+        rt.bus.send(LoanReminder(person_id=asset.holder_person_id, asset_id=asset.id, due_back=asset.due_back))
         sent += 1
     return sent
 
 
 async def overdue_loans() -> list[Asset]:
     return await Asset.filter(status=AssetStatus.LENT, due_back__lt=clock.now()).order_by("due_back")
-
-
-def request_summary(request: ItemRequest) -> dict[str, Any]:
-    return {"id": request.id, "kind": request.kind.value, "status": request.status.value}

@@ -7,46 +7,48 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from realtime.messages import ItemCheckChanged
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
-from resolvers.core.errors import UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import Asset, AssetStatus, Item, ItemCheck, ItemMovement, Person, PersonStatus, Role
 from resolvers.devices.commands import online_devices, send_command
 from resolvers.items import catalogue as items
 from resolvers.people import audit
 from resolvers.runtime import Runtime
 
-CHANNEL = "item_checks"
 _GATE_STAFF = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.GUARD})
 OPEN_FOR = timedelta(minutes=30)
 
 
 def publish(rt: Runtime, check: ItemCheck) -> None:
-    rt.bus.publish(CHANNEL, {"checkId": check.id, "gateId": check.gate_id, "status": check.status})
+    rt.bus.send(ItemCheckChanged(check_id=check.id, gate_id=check.gate_id, status=check.status))
 
 
 async def declare(
     rt: Runtime, actor: Actor, person_id: str | None, gate_id: str, direction: str, declared: list[dict[str, Any]]
 ) -> ItemCheck:
     if direction not in ("IN", "OUT"):
-        raise UserError("INVALID", "direction is IN or OUT", "direction")
+        raise UserError(ErrorCode.INVALID, "direction is IN or OUT", "direction")
     topo = await rt.topology.get()
     gid = parse_id(gate_id, "gate", "gateId")
     if gid not in topo.gates:
         raise not_found("gate", "gateId")
     pid = actor.person_id if person_id is None else parse_id(person_id, "person", "personId")
     if person_id is not None and pid != actor.person_id and not actor.has_any(*_GATE_STAFF):
-        raise UserError("NOT_ALLOWED", "you declare your own items; a guard may declare for someone", "personId")
+        raise UserError(
+            ErrorCode.NOT_ALLOWED, "you declare your own items; a guard may declare for someone", "personId"
+        )
     if not await Person.filter(id=pid, status=PersonStatus.ACTIVE).exists():
         raise not_found("person", "personId")
     if not declared or len(declared) > 200:
-        raise UserError("INVALID", "declare 1 to 200 lines", "items")
+        raise UserError(ErrorCode.INVALID, "declare 1 to 200 lines", "items")
     lines = []
     for line in declared:
         quantity = line.get("quantity", 1)
         if not isinstance(quantity, int) or not 1 <= quantity <= 10_000:
-            raise UserError("INVALID", "quantity 1 to 10,000", "items")
+            raise UserError(ErrorCode.INVALID, "quantity 1 to 10,000", "items")
         lines.append(
             {
                 "description": validation.name(line.get("description") or "", "items", max_length=200),
@@ -144,10 +146,10 @@ async def decide(rt: Runtime, actor: Actor, check_id: str, allow: bool, note: st
     if check is None:
         raise not_found("item check", "id")
     if check.status != "HELD":
-        raise UserError("NOT_ALLOWED", f"this check is {check.status}; a guard decides held checks only")
+        raise UserError(ErrorCode.NOT_ALLOWED, f"this check is {check.status}; a guard decides held checks only")
     why = validation.name(note, "note", max_length=500) if note and note.strip() else ""
     if allow and any(e.get("problem") == "scrapped" for e in check.scanned):
-        raise UserError("NOT_ALLOWED", "a scrapped asset never passes a gate", "allow")
+        raise UserError(ErrorCode.NOT_ALLOWED, "a scrapped asset never passes a gate", "allow")
     audit.note_change("item_check", check.id, {"status": "HELD"}, {"allow": allow, "note": why})
     if not allow:
         check.status, check.decided_by_id, check.decided_at = "REFUSED", actor.person_id, clock.now()
@@ -190,5 +192,5 @@ async def _open_check(check_id: str) -> ItemCheck:
     if check is None:
         raise not_found("item check", "id")
     if check.status != "OPEN":
-        raise UserError("NOT_ALLOWED", f"this check is {check.status}")
+        raise UserError(ErrorCode.NOT_ALLOWED, f"this check is {check.status}")
     return check

@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
-from resolvers.core.errors import UserError
+from resolvers.core.errors import ErrorCode, UserError
 from resolvers.core.models import Credential, CredentialKind, CredentialStatus, Person, PersonKind, PersonStatus
 from resolvers.runtime import Runtime
 from resolvers.visits import visits
@@ -44,25 +44,25 @@ async def ensure_may_hold_pass(actor: Actor) -> None:
     """Employees hold a pass while active; a visitor's pass ends with the visit."""
     person = await Person.get_or_none(id=actor.person_id)
     if person is None or person.status is not PersonStatus.ACTIVE:
-        raise UserError("NOT_ALLOWED", "this account may not hold a pass")
+        raise UserError(ErrorCode.NOT_ALLOWED, "this account may not hold a pass")
     if person.kind is PersonKind.VISITOR:
         visit = await visits.visit_of_visitor(person.id)
         if visit is None or visit.status in visits.ENDED:
-            raise UserError("NOT_ALLOWED", "your visit has ended; the pass is no longer valid")
+            raise UserError(ErrorCode.NOT_ALLOWED, "your visit has ended; the pass is no longer valid")
 
 
 async def bind_phone(rt: Runtime, actor: Actor, public_key: str, device_name: str) -> Credential:
     raw = passtoken.decode_public_key(public_key)
     if raw is None:
         raise UserError(
-            "INVALID",
+            ErrorCode.INVALID,
             "must be a raw 32-byte Ed25519 public key in padded standard base64 (44 characters)",
             "publicKey",
         )
     name = validation.name(device_name, "deviceName", max_length=100)
     await ensure_may_hold_pass(actor)
     if await Credential.filter(public_key=raw).exists():
-        raise UserError("CONFLICT", "this key is already registered; generate a new key pair", "publicKey")
+        raise UserError(ErrorCode.CONFLICT, "this key is already registered; generate a new key pair", "publicKey")
     credential = await _replace_active(actor.person_id, CredentialKind.PHONE, raw, None, name)
     rt.access_changed()
     return credential
@@ -104,7 +104,7 @@ async def custodial_credential_for(rt: Runtime, actor: Actor) -> Credential:
         return await issue_custodial(rt, actor, "custodial pass")
     if credential.kind is not CredentialKind.CUSTODIAL:
         raise UserError(
-            "NOT_ALLOWED",
+            ErrorCode.NOT_ALLOWED,
             "your pass is held by your phone; ask for a custodial pass to replace it (requestCustodialPass)",
         )
     return credential
@@ -112,7 +112,7 @@ async def custodial_credential_for(rt: Runtime, actor: Actor) -> Credential:
 
 def sign_current(rt: Runtime, credential: Credential, unix_seconds: float) -> PassToken:
     if credential.private_key_enc is None:
-        raise UserError("NOT_ALLOWED", "this pass is held by a phone")
+        raise UserError(ErrorCode.NOT_ALLOWED, "this pass is held by a phone")
     key = Ed25519PrivateKey.from_private_bytes(rt.sealer.open(credential.private_key_enc, PRIVATE_KEY))
     step = passtoken.current_step(unix_seconds, credential.period)
     return PassToken(

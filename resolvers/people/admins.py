@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from resolvers.core import validation
-from resolvers.core.errors import UserError
+from resolvers.core.errors import ErrorCode, UserError
 from resolvers.core.models import Person, PersonKind, Role
 from resolvers.core.passwords import hash_password
 
@@ -15,14 +15,14 @@ def checked_input(username: str, password: str, name: str) -> tuple[str, str]:
     clean = validation.username(username)
     display = validation.name(name, "name")
     if len(password) < MIN_PASSWORD:
-        raise UserError("INVALID", f"use at least {MIN_PASSWORD} characters", "password")
+        raise UserError(ErrorCode.INVALID, f"use at least {MIN_PASSWORD} characters", "password")
     return clean, display
 
 
 async def create_admin(username: str, password: str, name: str) -> Person:
     clean, display = checked_input(username, password, name)
     if await Person.filter(username=clean).exists():
-        raise UserError("CONFLICT", f"username {clean!r} is taken", "username")
+        raise UserError(ErrorCode.CONFLICT, f"username {clean!r} is taken", "username")
     return await Person.create(
         kind=PersonKind.EMPLOYEE,
         username=clean,

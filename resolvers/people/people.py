@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
+from realtime.messages import CredentialsRevoked
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
 from resolvers.core.crypto import mask
-from resolvers.core.errors import Forbidden, UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, parse_id
 from resolvers.core.models import (
     Credential,
     CredentialStatus,
@@ -30,9 +31,27 @@ from resolvers.runtime import Runtime
 # Roles only an ADMIN may hand out or take away (contracts/README.md).
 PRIVILEGED_ROLES = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})
 
-REVOCATIONS = "credential_revocations"
 ID_NUMBER = "person.id_number"
 PHONE = "person.phone"
+
+
+async def all_departments() -> list[Department]:
+    """The organisation chart, by name (a site has tens of departments: not paged)."""
+    return await Department.all().order_by("name")
+
+
+async def people_page(
+    first: int, after_id: int | None, *, scope: set[int] | None = None, department_id: int | None = None
+) -> list[Person]:
+    """Employees by id, up to first + 1 after `after_id`; a scope limits them to those departments."""
+    query = Person.filter(kind=PersonKind.EMPLOYEE)
+    if scope is not None:
+        query = query.filter(department_id__in=scope)
+    if department_id is not None:
+        query = query.filter(department_id=department_id)
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(first + 1)
 
 
 async def create_department(name: str, parent_id: str | None, head_id: str | None) -> Department:
@@ -48,7 +67,7 @@ async def create_department(name: str, parent_id: str | None, head_id: str | Non
         if head is None:
             raise not_found("person", "headId")
     if await Department.filter(name=clean).exists():
-        raise UserError("CONFLICT", f"a department named {clean!r} exists", "name")
+        raise UserError(ErrorCode.CONFLICT, f"a department named {clean!r} exists", "name")
     return await Department.create(name=clean, parent=parent, head_id=head.id if head else None)
 
 
@@ -83,10 +102,10 @@ async def onboard_employee(rt: Runtime, actor: Actor, data: OnboardInput) -> tup
     if department is None:
         raise not_found("department", "departmentId")
     if await Person.filter(username=username).exists():
-        raise UserError("CONFLICT", "this username is taken", "username")
+        raise UserError(ErrorCode.CONFLICT, "this username is taken", "username")
     id_hash = rt.sealer.lookup_hash(id_number, ID_NUMBER)
     if await Person.filter(id_number_hash=id_hash, kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE).exists():
-        raise UserError("CONFLICT", "an active employee already has this ID number", "idNumber")
+        raise UserError(ErrorCode.CONFLICT, "an active employee already has this ID number", "idNumber")
     password = generate_password()
     person = await Person.create(
         kind=PersonKind.EMPLOYEE,
@@ -117,7 +136,7 @@ async def offboard_employee(rt: Runtime, actor: Actor, person_id: str) -> Person
     if held & PRIVILEGED_ROLES and Role.ADMIN not in actor.roles:
         raise Forbidden("only an ADMIN may offboard someone who holds ADMIN, SECURITY_ADMIN or AUDITOR")
     if person.id == actor.person_id:
-        raise UserError("NOT_ALLOWED", "you cannot offboard yourself", "id")
+        raise UserError(ErrorCode.NOT_ALLOWED, "you cannot offboard yourself", "id")
     if person.status is PersonStatus.OFFBOARDED:
         return person
     now = clock.now()
@@ -134,7 +153,7 @@ async def offboard_employee(rt: Runtime, actor: Actor, person_id: str) -> Person
     audit.note_change("person", person.id, {"status": "ACTIVE"}, {"status": "OFFBOARDED"})
     # Gates that decide offline hold these credentials: tell every connected device at once.
     rt.access_changed()
-    rt.bus.publish(REVOCATIONS, {"credentialIds": [str(c) for c in revoked], "personId": person.id})
+    rt.bus.send(CredentialsRevoked(credential_ids=tuple(str(c) for c in revoked), person_id=person.id))
     return person
 
 

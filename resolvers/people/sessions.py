@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 from resolvers.core import clock
 from resolvers.core.actor import Actor
 from resolvers.core.crypto import random_token, sha256_hex
-from resolvers.core.errors import RateLimited, UserError
+from resolvers.core.errors import ErrorCode, RateLimited, UserError
 from resolvers.core.models import Person, PersonKind, PersonStatus, RefreshSession, Role
 from resolvers.core.passwords import DUMMY_HASH, verify_password
 from resolvers.people import ratelimit
@@ -45,12 +45,12 @@ async def login(rt: Runtime, username: str, password: str, address: str = "") ->
     if person is None or person.password_hash is None:
         verify_password(password, DUMMY_HASH)  # same cost whether or not the account exists
         await ratelimit.failed_login(rt, address, None)
-        raise UserError("INVALID", "wrong username or password")
+        raise UserError(ErrorCode.INVALID, "wrong username or password")
     if not verify_password(password, person.password_hash):
         await ratelimit.failed_login(rt, address, person)
-        raise UserError("INVALID", "wrong username or password")
+        raise UserError(ErrorCode.INVALID, "wrong username or password")
     if person.status is not PersonStatus.ACTIVE:
-        raise UserError("NOT_ALLOWED", "this account is closed")
+        raise UserError(ErrorCode.NOT_ALLOWED, "this account is closed")
     await ratelimit.succeeded_login(rt, person)
     return await open_session(rt, person)
 
@@ -65,11 +65,11 @@ async def refresh(rt: Runtime, refresh_token: str) -> SessionTokens:
             .first()
         )
         if session is None or session.revoked_at is not None:
-            raise UserError("INVALID", "this session is not valid; sign in again")
+            raise UserError(ErrorCode.INVALID, "this session is not valid; sign in again")
         if session.expires_at <= now:
-            raise UserError("EXPIRED", "this session has expired; sign in again")
+            raise UserError(ErrorCode.EXPIRED, "this session has expired; sign in again")
         if session.person.status is not PersonStatus.ACTIVE:
-            raise UserError("NOT_ALLOWED", "this account is closed")
+            raise UserError(ErrorCode.NOT_ALLOWED, "this account is closed")
         new_refresh = random_token()
         session.token_hash = sha256_hex(new_refresh)
         session.rotated_at = now

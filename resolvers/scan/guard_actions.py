@@ -8,7 +8,7 @@ from realtime.messages import PersonRef
 from resolvers.access.topology import GateNode
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
-from resolvers.core.errors import UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import Direction, EntryMethod, IdentityDocument, Person, PersonStatus
 from resolvers.devices.commands import online_devices, send_command
 from resolvers.people.people import ID_NUMBER
@@ -36,7 +36,7 @@ async def remote_open(rt: Runtime, actor: Actor, gate_id: str, reason: str) -> G
     topo = await rt.topology.get()
     online = await online_devices(rt, topo.gate_devices.get(gate.id, frozenset()))
     if not online:
-        raise UserError("UNAVAILABLE", "no device of this gate is online", "gateId")
+        raise UserError(ErrorCode.UNAVAILABLE, "no device of this gate is online", "gateId")
     opened = GateEventRecord(
         at=clock.now(),
         gate=gate,
@@ -74,12 +74,12 @@ async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> 
     if person is None:
         raise not_found("person", "personId")
     if person.id_number_enc is None:
-        raise UserError("MISMATCH", "no identity document is on file for this person", "documentNumberLast4")
+        raise UserError(ErrorCode.MISMATCH, "no identity document is on file for this person", "documentNumberLast4")
     stored = rt.sealer.open_text(person.id_number_enc, ID_NUMBER)
     if stored[-4:].upper() != last4:
-        raise UserError("MISMATCH", "the document does not match the one on file", "documentNumberLast4")
+        raise UserError(ErrorCode.MISMATCH, "the document does not match the one on file", "documentNumberLast4")
     if gate.direction.value not in (entry.direction.value, "BOTH"):
-        raise UserError("INVALID", f"this gate only lets people {gate.direction.value}", "direction")
+        raise UserError(ErrorCode.INVALID, f"this gate only lets people {gate.direction.value}", "direction")
     way = entry.direction
     topo = await rt.topology.get()
     visit = None

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tortoise.transactions import in_transaction
 
 from resolvers.core import clock
-from resolvers.core.errors import UserError
+from resolvers.core.errors import ErrorCode, UserError
 from resolvers.core.models import Credential, CredentialKind, CredentialStatus, Person, Visit, VisitStatus
 from resolvers.runtime import Runtime
 from resolvers.visits.visits import get_visit
@@ -68,7 +68,7 @@ async def issue(rt: Runtime, visit_id: str) -> Badge:
     """A badge for a checked-in visitor; it replaces any pass they held."""
     visit = await get_visit(visit_id)
     if visit.status is not VisitStatus.CHECKED_IN:
-        raise UserError("NOT_ALLOWED", "a badge is printed at check-in, for a checked-in visitor")
+        raise UserError(ErrorCode.NOT_ALLOWED, "a badge is printed at check-in, for a checked-in visitor")
     assert visit.visitor_id is not None
     cid = passtoken.new_cid()
     async with in_transaction():
@@ -83,25 +83,25 @@ async def issue(rt: Runtime, visit_id: str) -> Badge:
             period=0,
             device_name="printed badge",
         )
-    return await _badge(rt, visit, f"{PREFIX}:{cid}:{_mac(rt, cid)}")
+    return await _badge(visit, f"{PREFIX}:{cid}:{_mac(rt, cid)}")
 
 
 async def current(rt: Runtime, visit_id: str) -> Badge:
     """The badge last issued for this visit, while it is still valid."""
     visit = await get_visit(str(visit_id))
     if visit.visitor_id is None:
-        raise UserError("NOT_FOUND", "no badge for this visit")
+        raise UserError(ErrorCode.NOT_FOUND, "no badge for this visit")
     credential = (
         await Credential.filter(person_id=visit.visitor_id, kind=CredentialKind.BADGE, status=CredentialStatus.ACTIVE)
         .order_by("-id")
         .first()
     )
     if credential is None:
-        raise UserError("NOT_FOUND", "no valid badge for this visit")
-    return await _badge(rt, visit, f"{PREFIX}:{credential.cid}:{_mac(rt, credential.cid)}")
+        raise UserError(ErrorCode.NOT_FOUND, "no valid badge for this visit")
+    return await _badge(visit, f"{PREFIX}:{credential.cid}:{_mac(rt, credential.cid)}")
 
 
-async def _badge(rt: Runtime, visit: Visit, code: str) -> Badge:
+async def _badge(visit: Visit, code: str) -> Badge:
     host = await Person.get(id=visit.host_id)
     return Badge(
         code=code,

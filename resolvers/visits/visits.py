@@ -11,15 +11,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from realtime.messages import VisitorArrived
 from resolvers.access import grants
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
 from resolvers.core.crypto import mask, sha256_hex
-from resolvers.core.errors import Forbidden, UserError, not_found, parse_id
+from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, parse_id
 from resolvers.core.models import (
     Credential,
     CredentialStatus,
@@ -40,8 +40,6 @@ from resolvers.people.people import ID_NUMBER, PHONE
 from resolvers.people.sessions import SessionTokens, open_session
 from resolvers.runtime import Runtime
 
-ARRIVALS = "visitor_arrivals"
-REMINDERS = "visit_reminders"
 CHECK_IN_EARLY = timedelta(minutes=30)
 MAX_VISIT = timedelta(days=14)
 BEFORE_CHECK_IN = (VisitStatus.INVITED, VisitStatus.PENDING_APPROVAL, VisitStatus.APPROVED)
@@ -72,7 +70,7 @@ class InviteInput:
 
 async def _check_zones(actor: Actor, zone_ids: list[str]) -> list[Zone]:
     if not zone_ids:
-        raise UserError("INVALID", "name at least one zone", "zoneIds")
+        raise UserError(ErrorCode.INVALID, "name at least one zone", "zoneIds")
     wanted = {parse_id(z, "zone", "zoneIds") for z in zone_ids}
     zones = await Zone.filter(id__in=wanted)
     if len(zones) != len(wanted):
@@ -86,17 +84,17 @@ async def _check_zones(actor: Actor, zone_ids: list[str]) -> list[Zone]:
             # A visit to Z opens Z's whole subtree: the host must hold a grant on Z or above it.
             covering = {zone.id, *topo.ancestors(zone.id)}
             if not await grants.has_grant(actor.person_id, actor.department_id, covering, now):
-                raise UserError("NOT_ALLOWED", f"you may not enter {zone.name} yourself", "zoneIds")
+                raise UserError(ErrorCode.NOT_ALLOWED, f"you may not enter {zone.name} yourself", "zoneIds")
     return zones
 
 
 def _check_window(start: datetime, end: datetime) -> None:
     if end <= start:
-        raise UserError("INVALID", "must be after expectedStart", "expectedEnd")
+        raise UserError(ErrorCode.INVALID, "must be after expectedStart", "expectedEnd")
     if end <= clock.now():
-        raise UserError("INVALID", "the visit would already have ended", "expectedEnd")
+        raise UserError(ErrorCode.INVALID, "the visit would already have ended", "expectedEnd")
     if end - start > MAX_VISIT:
-        raise UserError("INVALID", f"a visit lasts at most {MAX_VISIT.days} days", "expectedEnd")
+        raise UserError(ErrorCode.INVALID, f"a visit lasts at most {MAX_VISIT.days} days", "expectedEnd")
 
 
 async def invite(rt: Runtime, actor: Actor, data: InviteInput) -> tuple[Visit, str]:
@@ -147,7 +145,7 @@ async def file_emergency(rt: Runtime, actor: Actor, data: EmergencyInput) -> Vis
     zones = await _check_zones(actor, data.zone_ids)
     head_id = await _department_head(actor)
     if head_id is None:
-        raise UserError("NOT_ALLOWED", "your department has no head to approve an emergency visit")
+        raise UserError(ErrorCode.NOT_ALLOWED, "your department has no head to approve an emergency visit")
     await _refuse_if_blocked(rt, id_number, "idNumber", host=actor)
     async with in_transaction():
         visitor = await _create_visitor(rt, name, id_number, data.document_type, None)
@@ -212,7 +210,7 @@ async def _refuse_if_blocked(
             "watchlistEntry": entry.id,
         },
     )
-    raise UserError("NOT_ALLOWED", "this person may not visit; security has been told", field)
+    raise UserError(ErrorCode.NOT_ALLOWED, "this person may not visit; security has been told", field)
 
 
 @dataclass(frozen=True)
@@ -233,14 +231,14 @@ async def complete_registration(
         visit = await expire_if_due(visit)
     if visit is None or visit.status is not VisitStatus.INVITED:
         await ratelimit.failed(rt, "invite", address)
-        raise UserError("INVALID", "this invite code is not valid", "inviteCode")
+        raise UserError(ErrorCode.INVALID, "this invite code is not valid", "inviteCode")
     id_number = validation.identity_number(details.id_number, details.document_type)
     company = validation.name(details.company, "company") if details.company and details.company.strip() else ""
     await _refuse_if_blocked(rt, id_number, "idNumber", visit=visit)
     async with in_transaction():
         locked = await Visit.filter(id=visit.id, status=VisitStatus.INVITED).select_for_update().first()
         if locked is None:
-            raise UserError("INVALID", "this invite code is not valid", "inviteCode")
+            raise UserError(ErrorCode.INVALID, "this invite code is not valid", "inviteCode")
         visitor = await _create_visitor(rt, visit.visitor_name, id_number, details.document_type, details.gender)
         locked.visitor_id = visitor.id
         locked.company = company
@@ -278,7 +276,7 @@ async def _revoke_passes(visit: Visit) -> None:
         )
 
 
-async def approve(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
+async def approve(actor: Actor, visit_id: str) -> Visit:
     visit = await get_visit(visit_id)
     if visit.emergency:
         # An emergency walk-in is signed off by the host's department head, not the host.
@@ -291,7 +289,7 @@ async def approve(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
     if visit.status is VisitStatus.APPROVED:
         return visit
     if visit.status is not VisitStatus.PENDING_APPROVAL:
-        raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be approved")
+        raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be approved")
     return await _set_status(visit, VisitStatus.APPROVED, approved_by_id=actor.person_id, approved_at=clock.now())
 
 
@@ -302,7 +300,7 @@ async def reject(rt: Runtime, actor: Actor, visit_id: str, reason: str) -> Visit
     if visit.status is VisitStatus.REJECTED:
         return visit
     if visit.status not in BEFORE_CHECK_IN:
-        raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be rejected")
+        raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be rejected")
     async with in_transaction():
         await _set_status(visit, VisitStatus.REJECTED, rejected_reason=why, invite_code_hash=None)
         await _revoke_passes(visit)
@@ -324,7 +322,7 @@ async def end(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
                 visit, VisitStatus.CHECKED_OUT, checked_out_at=clock.now(), checked_out_by_id=actor.person_id
             )
         else:
-            raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be ended")
+            raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be ended")
         await _revoke_passes(visit)
     rt.access_changed()
     return visit
@@ -335,33 +333,34 @@ async def check_in(rt: Runtime, actor: Actor, visit_id: str, id_last4: str) -> V
     visit = await get_visit(visit_id)
     last4 = validation.last4(id_last4, "idNumberLast4")
     if visit.status is VisitStatus.CHECKED_IN:
-        raise UserError("CONFLICT", "this visitor is already checked in")
+        raise UserError(ErrorCode.CONFLICT, "this visitor is already checked in")
     if visit.status is VisitStatus.EXPIRED:
-        raise UserError("EXPIRED", "this visit has expired")
+        raise UserError(ErrorCode.EXPIRED, "this visit has expired")
     if visit.status is not VisitStatus.APPROVED:
         raise UserError(
-            "NOT_ALLOWED", f"a {visit.status.value} visit cannot be checked in; the host must book and approve it"
+            ErrorCode.NOT_ALLOWED,
+            f"a {visit.status.value} visit cannot be checked in; the host must book and approve it",
         )
     now = clock.now()
     if now < visit.expected_start - CHECK_IN_EARLY:
-        raise UserError("NOT_ALLOWED", "too early: check-in opens 30 minutes before the visit")
+        raise UserError(ErrorCode.NOT_ALLOWED, "too early: check-in opens 30 minutes before the visit")
     if now > visit.expected_end:
-        raise UserError("EXPIRED", "the visit's time is over")
+        raise UserError(ErrorCode.EXPIRED, "the visit's time is over")
     visitor = await Person.get(id=visit.visitor_id)
     assert visitor.id_number_enc is not None
     id_number = rt.sealer.open_text(visitor.id_number_enc, ID_NUMBER)
     await _refuse_if_blocked(rt, id_number, "idNumberLast4", visit=visit)
     if id_number[-4:].upper() != last4:
-        raise UserError("MISMATCH", "the ID document does not match the registration", "idNumberLast4")
+        raise UserError(ErrorCode.MISMATCH, "the ID document does not match the registration", "idNumberLast4")
     async with in_transaction():
         locked = await Visit.filter(id=visit.id, status=VisitStatus.APPROVED).select_for_update().first()
         if locked is None:
-            raise UserError("CONFLICT", "this visitor is already checked in")
+            raise UserError(ErrorCode.CONFLICT, "this visitor is already checked in")
         await _set_status(
             locked, VisitStatus.CHECKED_IN, checked_in_at=now, checked_in_by_id=actor.person_id, site_entries=0
         )
     rt.access_changed()
-    rt.bus.publish(ARRIVALS, {"hostId": locked.host_id, "visitId": locked.id, "at": now.isoformat()})
+    rt.bus.send(VisitorArrived(host_id=locked.host_id, visit_id=locked.id, at=now))
     return locked
 
 
@@ -371,7 +370,7 @@ async def check_out(rt: Runtime, actor: Actor | None, visit_id: str) -> Visit:
     if visit.status is VisitStatus.CHECKED_OUT:
         return visit
     if visit.status is not VisitStatus.CHECKED_IN:
-        raise UserError("NOT_ALLOWED", f"a {visit.status.value} visit cannot be checked out")
+        raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be checked out")
     async with in_transaction():
         await _set_status(
             visit,
@@ -434,26 +433,11 @@ async def expected_on(day: date, tz_name: str) -> list[Visit]:
     )
 
 
-async def overstaying() -> list[Visit]:
-    return await Visit.filter(status=VisitStatus.CHECKED_IN, expected_end__lt=clock.now()).order_by("expected_end")
-
-
 async def hosted_page(host_id: int, first: int, before_id: int | None) -> list[Visit]:
     query = Visit.filter(host_id=host_id)
     if before_id is not None:
         query = query.filter(id__lt=before_id)
     return await query.order_by("-id").limit(first + 1)
-
-
-async def pending_head_approvals(actor: Actor) -> list[Visit]:
-    """Emergency visits waiting for this department head's sign-off."""
-    headed = await Department.filter(head_id=actor.person_id).values_list("id", flat=True)
-    if not headed:
-        return []
-    hosts = await Person.filter(department_id__in=list(headed)).values_list("id", flat=True)
-    return await Visit.filter(Q(host_id__in=list(hosts)), emergency=True, status=VisitStatus.PENDING_APPROVAL).order_by(
-        "id"
-    )
 
 
 async def block(rt: Runtime, actor: Actor, id_number: str, document: IdentityDocument, reason: str) -> WatchlistEntry:
@@ -486,7 +470,7 @@ async def add_escort(actor: Actor, visit_id: str, escort_id: str) -> Visit:
     if person is None:
         raise not_found("employee", "escortId")
     if visit.status in ENDED:
-        raise UserError("NOT_ALLOWED", "the visit has ended")
+        raise UserError(ErrorCode.NOT_ALLOWED, "the visit has ended")
     if person.id not in visit.escort_ids:
         visit.escort_ids = [*visit.escort_ids, person.id]
         await visit.save(update_fields=["escort_ids"])

@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import strawberry
 
 from resolvers.core import models
 from schema.core.context import Info
-from schema.core.enums import (
-    AntiPassback,
-    GateDirection,
-)
+from schema.core.enums import AccessRequestStatus, AntiPassback, GateDirection
 from schema.core.payloads import UserError
 from schema.people.types import Department, Person
 
-if TYPE_CHECKING:
-    pass
-from resolvers.core import models as m
-from resolvers.core.models import AccessRequestStatus
 
-
-@strawberry.type
+@strawberry.type(
+    description="An area of the site, in a tree. Access to a zone opens its gates, its sub-zones' and its "
+    "ancestors' (the way in), never a sibling's."
+)
 class Zone:
-    id: strawberry.ID
-    name: str
-    anti_passback: AntiPassback
+    id: strawberry.ID = strawberry.field(description="Opaque.")
+    name: str = strawberry.field(description="Unique among its siblings.")
+    anti_passback: AntiPassback = strawberry.field(description="How a second IN without an OUT is treated.")
     parent_id_: strawberry.Private[int | None]
 
     @classmethod
@@ -35,7 +29,7 @@ class Zone:
             id=strawberry.ID(str(row.id)), name=row.name, anti_passback=row.anti_passback, parent_id_=row.parent_id
         )
 
-    @strawberry.field
+    @strawberry.field(description="The zone this one lies in; null for a top-level zone.")
     async def parent(self, info: Info) -> Zone | None:
         if self.parent_id_ is None:
             return None
@@ -43,30 +37,32 @@ class Zone:
         return Zone.of(row) if row else None
 
 
-@strawberry.type
+@strawberry.type(description="A door, turnstile or barrier into a zone; its devices decide who passes.")
 class Gate:
-    id: strawberry.ID
-    name: str
-    direction: GateDirection
+    id: strawberry.ID = strawberry.field(description="Opaque; devices name it in their scans.")
+    name: str = strawberry.field(description="As guards know it.")
+    direction: GateDirection = strawberry.field(description="Which way it lets people pass.")
     zone_id_: strawberry.Private[int]
 
     @classmethod
     def of(cls, row: models.Gate) -> Gate:
         return cls(id=strawberry.ID(str(row.id)), name=row.name, direction=row.direction, zone_id_=row.zone_id)
 
-    @strawberry.field
+    @strawberry.field(description="The zone it leads into.")
     async def zone(self, info: Info) -> Zone:
         row = await info.context.loaders.zone.load(self.zone_id_)
         assert row is not None  # a gate's zone cannot be deleted (RESTRICT)
         return Zone.of(row)
 
 
-@strawberry.type
+@strawberry.type(
+    description="Leave to enter a zone: for one person, a department's members, or everyone holding a position."
+)
 class Grant:
-    id: strawberry.ID
-    valid_from: datetime | None
-    valid_until: datetime | None
-    revoked_at: datetime | None
+    id: strawberry.ID = strawberry.field(description="Opaque.")
+    valid_from: datetime | None = strawberry.field(description="Null: from when it was given.")
+    valid_until: datetime | None = strawberry.field(description="Null: until revoked.")
+    revoked_at: datetime | None = strawberry.field(description="When it was revoked; null while it stands.")
     zone_id_: strawberry.Private[int]
     person_id_: strawberry.Private[int | None]
     department_id_: strawberry.Private[int | None]
@@ -83,20 +79,20 @@ class Grant:
             department_id_=row.department_id,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The zone it opens (with its sub-zones and the way in).")
     async def zone(self, info: Info) -> Zone:
         row = await info.context.loaders.zone.load(self.zone_id_)
-        assert row is not None
+        assert row is not None  # a granted zone cannot be deleted (RESTRICT)
         return Zone.of(row)
 
-    @strawberry.field
+    @strawberry.field(description="The person it is for; null for a department's or a position's grant.")
     async def person(self, info: Info) -> Person | None:
         if self.person_id_ is None:
             return None
         row = await info.context.loaders.person.load(self.person_id_)
         return Person.of(row) if row else None
 
-    @strawberry.field
+    @strawberry.field(description="The department whose members it covers (not sub-departments'); else null.")
     async def department(self, info: Info) -> Department | None:
         if self.department_id_ is None:
             return None
@@ -104,39 +100,39 @@ class Grant:
         return Department.of(row) if row else None
 
 
-@strawberry.type
+@strawberry.type(description="The answer to createZone and updateZone.")
 class ZonePayload:
-    zone: Zone | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    zone: Zone | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
 
 
-@strawberry.type
+@strawberry.type(description="The answer to createGate.")
 class GatePayload:
-    gate: Gate | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    gate: Gate | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
 
 
-@strawberry.type
+@strawberry.type(description="The answer to grantAccess, revokeGrant and markGrantReviewed.")
 class GrantPayload:
-    grant: Grant | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    grant: Grant | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
 
 
-@strawberry.type
+@strawberry.type(description="An employee's request for time-limited access to a maintenance area.")
 class AccessRequest:
-    id: strawberry.ID
-    status: AccessRequestStatus
-    reason: str
-    days: int
-    created_at: datetime
-    decided_at: datetime | None
-    decision_note: str
+    id: strawberry.ID = strawberry.field(description="Opaque.")
+    status: AccessRequestStatus = strawberry.field(description="PENDING until the area's head decides.")
+    reason: str = strawberry.field(description="Why the employee asks.")
+    days: int = strawberry.field(description="How many days of access, from approval.")
+    created_at: datetime = strawberry.field(description="When it was asked.")
+    decided_at: datetime | None = strawberry.field(description="When it was approved or rejected.")
+    decision_note: str = strawberry.field(description="The decider's note; empty when none.")
     person_id_: strawberry.Private[int]
     zone_id_: strawberry.Private[int]
     grant_id_: strawberry.Private[int | None]
 
     @classmethod
-    def of(cls, row: m.AccessRequest) -> AccessRequest:
+    def of(cls, row: models.AccessRequest) -> AccessRequest:
         return cls(
             id=strawberry.ID(str(row.id)),
             status=row.status,
@@ -150,34 +146,36 @@ class AccessRequest:
             grant_id_=row.grant_id,
         )
 
-    @strawberry.field
+    @strawberry.field(description="Who asks.")
     async def person(self, info: Info) -> Person | None:
         row = await info.context.loaders.person.load(self.person_id_)
         return Person.of(row) if row else None
 
-    @strawberry.field
+    @strawberry.field(description="The maintenance area asked for.")
     async def zone(self, info: Info) -> Zone | None:
         row = await info.context.loaders.zone.load(self.zone_id_)
         return Zone.of(row) if row else None
 
-    @strawberry.field
-    async def grant(self) -> Grant | None:
-        row = await m.Grant.get_or_none(id=self.grant_id_) if self.grant_id_ else None
+    @strawberry.field(description="The grant an approval gave; null until approved.")
+    async def grant(self, info: Info) -> Grant | None:
+        if self.grant_id_ is None:
+            return None
+        row = await info.context.loaders.grant.load(self.grant_id_)
         return Grant.of(row) if row else None
 
 
-@strawberry.type
+@strawberry.type(description="One way into a zone: who may enter, and the grant that lets them.")
 class AccessLine:
-    person: Person
-    grant: Grant
-    via: str = strawberry.field(description="PERSON, DEPARTMENT or POSITION")
+    person: Person = strawberry.field(description="An active employee who may enter.")
+    grant: Grant = strawberry.field(description="The grant that lets them in.")
+    via: str = strawberry.field(description="PERSON, DEPARTMENT or POSITION: what the grant names.")
 
 
-@strawberry.type
+@strawberry.type(description="The answer to requestZoneAccess, approveAccessRequest and rejectAccessRequest.")
 class AccessRequestPayload:
-    request: AccessRequest | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    request: AccessRequest | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
 
 
-def _maybe(row: m.AccessRequest | None) -> AccessRequest | None:
+def _maybe(row: models.AccessRequest | None) -> AccessRequest | None:
     return AccessRequest.of(row) if row else None

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from resolvers.core import models as m
+from resolvers.alerts import log
 from schema.alerts.types import DeviceAlert
 from schema.core.pagination import Connection, check_first, decode_cursor, page_of
 from schema.core.permissions import (
@@ -17,11 +17,12 @@ from schema.core.permissions import (
 
 @strawberry.type
 class AlertQuery:
-    @strawberry.field(permission_classes=[IsGateStaff])
+    # A plain list of the newest `first`: the guard app's DeviceAlertLog document reads it so.
+    # The whole log, paged, is `alerts`.
+    @strawberry.field(permission_classes=[IsGateStaff], description="The newest device alerts, newest first.")
     async def device_alerts(self, first: int = 50) -> list[DeviceAlert]:
         first = check_first(first)
-        rows = await m.DeviceAlert.all().order_by("-id").limit(first)
-        return [DeviceAlert.of(r) for r in rows]
+        return [DeviceAlert.of(r) for r in await log.recent(first)]
 
     @strawberry.field(
         permission_classes=[IsEventReader],
@@ -31,13 +32,5 @@ class AlertQuery:
         self, first: int = 50, after: str | None = None, kind: str | None = None, since: datetime | None = None
     ) -> Connection[DeviceAlert]:
         first = check_first(first)
-        query = m.DeviceAlert.all()
-        if kind:
-            query = query.filter(kind=kind)
-        if since is not None:
-            query = query.filter(at__gte=since)
-        cursor = decode_cursor("alert", after)
-        if cursor is not None:
-            query = query.filter(id__lt=cursor)
-        rows = await query.order_by("-id").limit(first + 1)
-        return page_of(rows, first, "alert", DeviceAlert.of)
+        rows = await log.page(first, decode_cursor("alert", after), kind=kind, since=since)
+        return page_of(rows, first, "alert", DeviceAlert.of, after=after)

@@ -24,14 +24,17 @@ from schema.core.permissions import (
 
 @strawberry.type
 class AttendanceMutation:
-    @strawberry.mutation(permission_classes=[IsPeopleAdmin])
+    @strawberry.mutation(permission_classes=[IsPeopleAdmin], description="Add a shift people can be given.")
     async def create_work_schedule(self, input: WorkScheduleInput) -> WorkSchedulePayload:
         row, errors = await attempt(
             attendance.create_schedule(input.name, list(input.weekdays), input.start, input.end, input.grace_minutes)
         )
         return WorkSchedulePayload(schedule=WorkSchedule.of(row) if row else None, errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsPeopleAdmin], description="scheduleId null removes the schedule.")
+    @strawberry.mutation(
+        permission_classes=[IsPeopleAdmin],
+        description="Give a person or a whole department a shift; scheduleId null removes it.",
+    )
     async def assign_work_schedule(
         self,
         schedule_id: strawberry.ID | None = None,

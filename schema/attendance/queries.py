@@ -9,20 +9,20 @@ import strawberry
 
 from resolvers.access import grants
 from resolvers.attendance import attendance
+from resolvers.attendance import muster as roll_call
 from resolvers.core import models as m
 from resolvers.core.actor import Actor
 from resolvers.core.errors import is_id
-from schema.access.types import Zone
 from schema.attendance.types import AttendanceDay, AttendanceSummary, MusterLine, WorkSchedule
 from schema.core.context import Info, actor_of
 from schema.core.errors import bad_input, forbidden
+from schema.core.pagination import Connection, check_first, decode_cursor, page_of
 from schema.core.permissions import (
     ATTENDANCE_READERS,
     IsAttendanceReader,
     IsAuthenticated,
     IsGateStaff,
 )
-from schema.people.types import Person
 
 
 async def _may_read_attendance(actor: Actor, person: m.Person) -> None:
@@ -57,6 +57,7 @@ def _days(first: date, last: date) -> None:
 
 @strawberry.type
 class AttendanceQuery:
+    # A plain list: at most 366 days of one person, checked by _days.
     @strawberry.field(permission_classes=[IsAuthenticated], description="A person's days between two dates.")
     async def attendance(
         self,
@@ -66,62 +67,57 @@ class AttendanceQuery:
         to: date,
     ) -> list[AttendanceDay]:
         _days(from_, to)
-        person = await m.Person.get_or_none(id=int(person_id)) if is_id(person_id) else None
+        person = await info.context.loaders.person.load(int(person_id)) if is_id(person_id) else None
         if person is None:
             return []
         await _may_read_attendance(actor_of(info), person)
         days = await attendance.days_for(info.context.rt, [person.id], from_, to)
         return [AttendanceDay.of(d) for d in days.get(person.id, [])]
 
-    @strawberry.field(permission_classes=[IsAttendanceReader], description="Per person over a period (a month).")
+    # A connection: the period is bounded but the people are not; a page's days are computed
+    # for that page's people only (resolvers.attendance.attendance.report_page).
+    @strawberry.field(
+        permission_classes=[IsAttendanceReader],
+        description="Each employee's attendance over a period (a month), by person.",
+    )
     async def attendance_report(
         self,
         info: Info,
         from_: Annotated[date, strawberry.argument(name="from")],
         to: date,
         department_id: strawberry.ID | None = None,
-    ) -> list[AttendanceSummary]:
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[AttendanceSummary]:
+        first = check_first(first)
         _days(from_, to)
         department = await _department_scope(actor_of(info), department_id)
-        days = await attendance.days_for(info.context.rt, None, from_, to, department)
-        people = {p.id: p for p in await m.Person.filter(id__in=list(days))}
-        out = []
-        for pid, rows in days.items():
-            s = attendance.summarise(pid, rows)
-            out.append(
-                AttendanceSummary(
-                    person=Person.of(people[pid]),
-                    workdays=s.workdays,
-                    present=s.present,
-                    extra_days=s.extra_days,
-                    late=s.late,
-                    left_early=s.left_early,
-                    absent=s.absent,
-                    missing_exit=s.missing_exit,
-                    hours_inside=s.hours_inside,
-                )
-            )
-        return out
+        rows = await attendance.report_page(
+            info.context.rt, first, decode_cursor("person", after), from_, to, department
+        )
+        return page_of(rows, first, "person", AttendanceSummary.of, key=lambda s: s.person_id, after=after)
 
-    @strawberry.field(permission_classes=[IsAttendanceReader])
-    async def work_schedules(self) -> list[WorkSchedule]:
-        return [WorkSchedule.of(r) for r in await m.WorkSchedule.all().order_by("name")]
+    @strawberry.field(permission_classes=[IsAttendanceReader], description="Work schedules, by name.")
+    async def work_schedules(self, first: int = 50, after: str | None = None) -> Connection[WorkSchedule]:
+        first = check_first(first)
+        rows = await attendance.schedules_page(first, decode_cursor("schedule", after))
+        return page_of(rows, first, "schedule", WorkSchedule.of, after=after)
 
+    # A plain list: a roll call is one snapshot of who is inside now, read whole; pages read
+    # at different instants would miss or repeat people walking between them.
     @strawberry.field(
         permission_classes=[IsGateStaff],
         description="Who is inside each zone now (with its sub-zones), for an evacuation roll call.",
     )
     async def muster(self, info: Info, zone_id: strawberry.ID | None = None) -> list[MusterLine]:
-        rt = info.context.rt
-        topo = await rt.topology.get()
-        wanted = topo.subtree(int(zone_id)) if zone_id is not None and is_id(zone_id) else None
-        inside = await rt.state.everyone_inside()
-        if wanted is not None:
-            inside = {p: z & wanted for p, z in inside.items() if z & wanted}
-        people = {p.id: p for p in await m.Person.filter(id__in=list(inside))}
-        zones = {z.id: z for z in await m.Zone.filter(id__in={z for zs in inside.values() for z in zs})}
+        # A zone id that cannot be one asks for no zone in particular: everyone inside.
+        inside = await roll_call.inside_now(
+            info.context.rt, int(zone_id) if zone_id is not None and is_id(zone_id) else None
+        )
+        people = list(inside)
+        known = await info.context.loaders.person.load_many(people)
         return [
-            MusterLine(person=Person.of(people[pid]), zones=[Zone.of(zones[z]) for z in sorted(zs) if z in zones])
-            for pid, zs in sorted(inside.items())
-            if pid in people
+            MusterLine(person_id_=pid, zone_ids_=inside[pid])
+            for pid, row in zip(people, known, strict=True)
+            if row is not None
         ]

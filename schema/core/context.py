@@ -21,8 +21,11 @@ class Context:
     response: Response | None
     rt: Runtime
     actor: Actor | None
-    loaders: Loaders = field(default_factory=Loaders.new)
     connection_params: dict[str, Any] | None = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.rt)
 
     @property
     def address(self) -> str:
@@ -40,7 +43,7 @@ class Context:
 
     def fresh_loaders(self) -> None:
         """Subscriptions live long: each pushed item gets loaders of its own."""
-        self.loaders = Loaders.new()
+        self.loaders = Loaders(self.rt)
 
 
 Info = strawberry.Info[Context, None]

@@ -9,25 +9,42 @@ import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from resolvers.core.errors import is_id
+from resolvers.core.errors import ErrorCode, is_id
 
 log = logging.getLogger("gatehouse.graphql")
 
+# Refusals that are answers, not faults: not logged as errors.
 EXPECTED_CODES = frozenset(
-    {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "RATE_LIMITED", "GRAPHQL_VALIDATION_FAILED", "NOT_FOUND"}
+    {
+        ErrorCode.UNAUTHENTICATED,
+        ErrorCode.FORBIDDEN,
+        ErrorCode.BAD_USER_INPUT,
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.GRAPHQL_VALIDATION_FAILED,
+        ErrorCode.NOT_FOUND,
+    }
 )
 
 
+def coded(code: ErrorCode, message: str) -> GraphQLError:
+    """A GraphQL error whose `extensions.code` is a code of the one vocabulary."""
+    return GraphQLError(message, extensions={"code": code.value})
+
+
 def unauthenticated(message: str = "sign in first") -> GraphQLError:
-    return GraphQLError(message, extensions={"code": "UNAUTHENTICATED"})
+    return coded(ErrorCode.UNAUTHENTICATED, message)
 
 
 def forbidden(message: str = "your role may not do this") -> GraphQLError:
-    return GraphQLError(message, extensions={"code": "FORBIDDEN"})
+    return coded(ErrorCode.FORBIDDEN, message)
 
 
 def bad_input(message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
+    return coded(ErrorCode.BAD_USER_INPUT, message)
+
+
+def rate_limited(message: str) -> GraphQLError:
+    return coded(ErrorCode.RATE_LIMITED, message)
 
 
 def _code(error: GraphQLError) -> str | None:
@@ -66,13 +83,13 @@ class ErrorCodes(MaskErrors):
                 ) or "Expected value of type" in error.message
                 error.extensions = {
                     **(error.extensions or {}),
-                    "code": "BAD_USER_INPUT" if bad_value else "GRAPHQL_VALIDATION_FAILED",
+                    "code": (ErrorCode.BAD_USER_INPUT if bad_value else ErrorCode.GRAPHQL_VALIDATION_FAILED).value,
                 }
                 out.append(error)
             else:
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)
                 masked = self.anonymise_error(error)
-                masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+                masked.extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value}
                 out.append(masked)
         return out
 

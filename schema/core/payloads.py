@@ -1,29 +1,25 @@
-"""Shared GraphQL conventions."""
+"""Mutation payloads: what the user can fix is data (`errors`), what they may not do is raised."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import strawberry
-
-if TYPE_CHECKING:
-    pass
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from graphql.error import GraphQLError
+import strawberry
 
-from resolvers.core.errors import Forbidden, RateLimited
+from resolvers.core.errors import ErrorCode, Forbidden, RateLimited
 from resolvers.core.errors import UserError as DomainUserError
 from resolvers.people import audit
-from schema.core.errors import forbidden
+from schema.core.errors import forbidden, rate_limited
 
 
-@strawberry.type
+@strawberry.type(description="Something the caller can fix (validation, not found, conflict); nothing was changed.")
 class UserError:
-    code: str
-    message: str
-    field: str | None = None
+    code: ErrorCode = strawberry.field(description="What went wrong, from the same vocabulary as `extensions.code`.")
+    message: str = strawberry.field(description="For people: what to change.")
+    field: str | None = strawberry.field(
+        default=None, description='The camelCase input field at fault ("idNumber"); null when no one field is.'
+    )
 
 
 T = TypeVar("T")
@@ -39,4 +35,4 @@ async def attempt(work: Awaitable[T]) -> tuple[T | None, list[UserError]]:
     except Forbidden as exc:
         raise forbidden(exc.message) from None
     except RateLimited as exc:
-        raise GraphQLError(exc.message, extensions={"code": "RATE_LIMITED"}) from None
+        raise rate_limited(exc.message) from None

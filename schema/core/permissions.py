@@ -90,6 +90,23 @@ IsAuditReader = HasRole(AUDIT_READERS, "IsAuditReader")
 IsAdmin = HasRole(frozenset({Role.ADMIN}), "IsAdmin")
 
 
+PERSONAL_DATA_READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.GUARD})
+
+
+class SeesPersonalNumbers(BasePermission):
+    """Masked ID and phone numbers: the person themselves, HR and security (gate staff compare
+    documents). A person reached through another record (an item's holder, a visit's host)
+    shows everyone else null there, not an error, so listings stay readable."""
+
+    message = "personal numbers are for the person, HR and security"
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        actor = info.context.actor
+        if actor is None:
+            return False
+        return getattr(source, "id", None) == str(actor.person_id) or actor.has_any(*PERSONAL_DATA_READERS)
+
+
 class OwnerOrOversight(BasePermission):
     """A person's own pass and log: themselves, or ADMIN / SECURITY_ADMIN."""
 

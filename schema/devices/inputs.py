@@ -9,8 +9,8 @@ from schema.core.enums import (
 )
 
 
-@strawberry.input
+@strawberry.input(description="A new gate device.")
 class RegisterDeviceInput:
-    name: str
-    kind: DeviceKind
-    gate_ids: list[strawberry.ID]
+    name: str = strawberry.field(description="As technicians know it.")
+    kind: DeviceKind = strawberry.field(description="What it is.")
+    gate_ids: list[strawberry.ID] = strawberry.field(description="The gates it serves: at least one.")

@@ -30,7 +30,9 @@ from schema.devices.types import (
 
 @strawberry.type
 class DeviceMutation:
-    @strawberry.mutation(permission_classes=[IsSiteAdmin])
+    @strawberry.mutation(
+        permission_classes=[IsSiteAdmin], description="Add a device serving some gates; it starts REGISTERED."
+    )
     async def register_device(self, info: Info, input: RegisterDeviceInput) -> RegisterDevicePayload:
         result, errors = await attempt(
             sites.register_device(info.context.rt, input.name, input.kind, list(input.gate_ids))
@@ -66,14 +68,19 @@ class DeviceMutation:
         row, errors = await attempt(device_fleet.link_asset(info.context.rt, id, label_code))
         return DevicePayload(device=_device(row), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsSiteAdmin])
+    @strawberry.mutation(
+        permission_classes=[IsSiteAdmin], description="A new device secret; the old one stops working at once."
+    )
     async def rotate_device_secret(self, info: Info, id: strawberry.ID) -> DevicePayload:
         result, errors = await attempt(device_fleet.rotate_secret(info.context.rt, id))
         if result is None:
             return DevicePayload(errors=errors)
         return DevicePayload(device=Device.of(result[0]), device_secret=result[1])
 
-    @strawberry.mutation(permission_classes=[IsSiteAdmin])
+    @strawberry.mutation(
+        permission_classes=[IsSiteAdmin],
+        description="Change what a kind of device should achieve; a null keeps that figure.",
+    )
     async def set_device_target(
         self,
         kind: DeviceKind,
@@ -91,7 +98,7 @@ class DeviceMutation:
         row, errors = await attempt(device_fleet.set_target(kind, values))
         return DeviceTargetPayload(target=DeviceTarget.of(row) if row else None, errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsSiteAdmin])
+    @strawberry.mutation(permission_classes=[IsSiteAdmin], description="Plan recurring maintenance of a device.")
     async def add_maintenance_plan(
         self, device_id: strawberry.ID, kind: MaintenanceKind, interval_days: int, first_due_days: int | None = None
     ) -> MaintenancePlanPayload:
@@ -110,16 +117,7 @@ class DeviceMutation:
         row, errors = await attempt(
             device_fleet.record_maintenance(actor_of(info).person_id, device_id, kind, notes, plan_id)
         )
-        record = None
-        if row is not None:
-            record = MaintenanceRecord(
-                id=strawberry.ID(str(row.id)),
-                device_id=strawberry.ID(str(row.device_id)),
-                kind=row.kind,
-                done_at=row.done_at,
-                notes=row.notes,
-            )
-        return MaintenanceRecordPayload(record=record, errors=errors)
+        return MaintenanceRecordPayload(record=MaintenanceRecord.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(
         permission_classes=[IsGateStaff],
@@ -145,7 +143,7 @@ class DeviceMutation:
         )
         return LockdownPayload(lockdown=Lockdown.of(row) if row else None, errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsGateStaff])
+    @strawberry.mutation(permission_classes=[IsGateStaff], description="End a lockdown or evacuation.")
     async def release_lockdown(self, info: Info, id: strawberry.ID) -> LockdownPayload:
         row, errors = await attempt(lockdowns.release(info.context.rt, actor_of(info), id))
         return LockdownPayload(lockdown=Lockdown.of(row) if row else None, errors=errors)

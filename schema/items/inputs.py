@@ -7,20 +7,24 @@ import strawberry
 from resolvers.core.models import ItemCategory
 
 
-@strawberry.input
+@strawberry.input(description="One line of what a person declares they carry through a gate.")
 class DeclaredItemInput:
-    description: str
-    quantity: int = 1
-    label_code: str | None = None
+    description: str = strawberry.field(description="What it is, in the person's words.")
+    quantity: int = strawberry.field(default=1, description="How many.")
+    label_code: str | None = strawberry.field(default=None, description="The label's code, for a labelled asset.")
 
 
-@strawberry.input
+@strawberry.input(description="Goods arriving against an approved purchase, as the warehouse checked them.")
 class ReceiptInput:
-    quantity: int
-    location_id: strawberry.ID
-    delivery_note: str
-    spec_ok: bool
-    quality_ok: bool
-    notes: str | None = None
-    category: ItemCategory | None = None
-    serialized: bool = False
+    quantity: int = strawberry.field(description="How many arrived now (a receipt may be partial).")
+    location_id: strawberry.ID = strawberry.field(description="Where they are put.")
+    delivery_note: str = strawberry.field(description="The supplier's delivery note number.")
+    spec_ok: bool = strawberry.field(description="They match the requested specification.")
+    quality_ok: bool = strawberry.field(description="They passed the quality check.")
+    notes: str | None = strawberry.field(default=None, description="Anything else the warehouse noticed.")
+    category: ItemCategory | None = strawberry.field(
+        default=None, description="For something new: the catalogue category of the item it becomes."
+    )
+    serialized: bool = strawberry.field(
+        default=False, description="For something new: each unit becomes a labelled asset."
+    )

@@ -38,7 +38,7 @@ from schema.items.types import (
 
 @strawberry.type
 class ItemMutation:
-    @strawberry.mutation(permission_classes=[IsCatalogueKeeper])
+    @strawberry.mutation(permission_classes=[IsCatalogueKeeper], description="Add an item to the catalogue.")
     async def create_item(
         self,
         name: str,
@@ -51,14 +51,15 @@ class ItemMutation:
         row, errors = await attempt(items.create_item(name, spec, category, serialized, unit, department_id))
         return ItemPayload(item=Item.of(row) if row else None, errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsCatalogueKeeper])
+    @strawberry.mutation(permission_classes=[IsCatalogueKeeper], description="Add a place where stock is kept.")
     async def create_stock_location(self, name: str, zone_id: strawberry.ID | None = None) -> LocationPayload:
         row, errors = await attempt(items.create_location(name, zone_id))
-        return LocationPayload(
-            location=StockLocation(id=strawberry.ID(str(row.id)), name=row.name) if row else None, errors=errors
-        )
+        return LocationPayload(location=StockLocation.of(row) if row else None, errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsEmployee])
+    @strawberry.mutation(
+        permission_classes=[IsEmployee],
+        description="Ask to buy something: the department head, then procurement, decide.",
+    )
     async def request_purchase(
         self,
         info: Info,
@@ -76,7 +77,10 @@ class ItemMutation:
         )
         return ItemRequestPayload(request=_request(row), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsEmployee])
+    @strawberry.mutation(
+        permission_classes=[IsEmployee],
+        description="Ask for stock or an asset from the warehouse: the department head decides.",
+    )
     async def request_requisition(
         self, info: Info, item_id: strawberry.ID, quantity: int, purpose: str, needed_by: datetime | None = None
     ) -> ItemRequestPayload:
@@ -85,7 +89,10 @@ class ItemMutation:
         )
         return ItemRequestPayload(request=_request(row), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsEmployee])
+    @strawberry.mutation(
+        permission_classes=[IsEmployee],
+        description="Borrow another department's asset until dueBack: both heads decide.",
+    )
     async def request_borrow(
         self,
         info: Info,
@@ -102,7 +109,10 @@ class ItemMutation:
         )
         return ItemRequestPayload(request=_request(row), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsEmployee])
+    @strawberry.mutation(
+        permission_classes=[IsEmployee],
+        description="Ask to scrap an asset: the head, the asset manager, then an executive decide.",
+    )
     async def request_scrap(self, info: Info, label_code: str, reason: str) -> ItemRequestPayload:
         row, errors = await attempt(item_flows.request_scrap(info.context.rt, actor_of(info), label_code, reason))
         return ItemRequestPayload(request=_request(row), errors=errors)
@@ -114,12 +124,17 @@ class ItemMutation:
         row, errors = await attempt(approvals.decide(info.context.rt, actor_of(info), id, True, comment))
         return ItemRequestPayload(request=_request(row), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsEmployee])
+    @strawberry.mutation(
+        permission_classes=[IsEmployee], description="Turn down the current step if it is yours, saying why."
+    )
     async def reject_item_request(self, info: Info, id: strawberry.ID, comment: str) -> ItemRequestPayload:
         row, errors = await attempt(approvals.decide(info.context.rt, actor_of(info), id, False, comment))
         return ItemRequestPayload(request=_request(row), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsEmployee])
+    @strawberry.mutation(
+        permission_classes=[IsEmployee],
+        description="The requester sends a rejected request again (its steps start over).",
+    )
     async def resubmit_item_request(
         self, info: Info, id: strawberry.ID, quantity: int | None = None
     ) -> ItemRequestPayload:
@@ -148,7 +163,10 @@ class ItemMutation:
             return ItemRequestPayload(errors=errors)
         return ItemRequestPayload(request=ItemRequest.of(result[0]), label_codes=result[1])
 
-    @strawberry.mutation(permission_classes=[IsWarehouse])
+    @strawberry.mutation(
+        permission_classes=[IsWarehouse],
+        description="Hand out an approved requisition from a location (assets by their scanned labels).",
+    )
     async def issue_requisition(
         self, info: Info, request_id: strawberry.ID, location_id: strawberry.ID, label_codes: list[str] | None = None
     ) -> ItemRequestPayload:
@@ -157,7 +175,10 @@ class ItemMutation:
         )
         return ItemRequestPayload(request=_request(row), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsWarehouse])
+    @strawberry.mutation(
+        permission_classes=[IsWarehouse],
+        description="Hand out the assets of an approved borrowing (by their scanned labels).",
+    )
     async def lend_items(self, info: Info, request_id: strawberry.ID, label_codes: list[str]) -> ItemRequestPayload:
         row, errors = await attempt(item_flows.lend(info.context.rt, actor_of(info), request_id, label_codes))
         return ItemRequestPayload(request=_request(row), errors=errors)
@@ -169,8 +190,7 @@ class ItemMutation:
         row, errors = await attempt(
             item_flows.return_lent(info.context.rt, actor_of(info), label_code, condition, notes, location_id)
         )
-        rt = info.context.rt
-        return AssetPayload(asset=Asset.of(row, items.label_code(rt, "A", row.id)) if row else None, errors=errors)
+        return AssetPayload(asset=Asset.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsCatalogueKeeper], description="SALE, RECYCLING or DONATION.")
     async def dispose_asset(

@@ -13,7 +13,10 @@ from schema.passes.types import Credential, CredentialPayload
 
 @strawberry.type
 class PassMutation:
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Register the phone's public key as the caller's one active pass; an earlier one is superseded.",
+    )
     async def bind_phone(self, info: Info, public_key: str, device_name: str) -> CredentialPayload:
         row, errors = await attempt(credentials.bind_phone(info.context.rt, actor_of(info), public_key, device_name))
         return CredentialPayload(credential=Credential.of(row) if row else None, errors=errors)

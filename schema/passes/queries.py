@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import strawberry
-from graphql.error import GraphQLError
 
 from resolvers.core import clock
 from resolvers.core.errors import UserError
 from resolvers.passes import credentials
 from schema.core.context import Info
+from schema.core.errors import coded
 from schema.core.permissions import IsAuthenticated
 from schema.passes.types import PassToken
 
@@ -28,5 +28,5 @@ class PassQuery:
             credential = await credentials.custodial_credential_for(info.context.rt, actor)
             token = credentials.sign_current(info.context.rt, credential, clock.unix())
         except UserError as exc:
-            raise GraphQLError(exc.message, extensions={"code": exc.code}) from None
+            raise coded(exc.code, exc.message) from None
         return PassToken(token=token.token, valid_until=datetime.fromtimestamp(token.valid_until_unix, tz=UTC))

@@ -8,12 +8,12 @@ from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 
 import strawberry
-from graphql.error import GraphQLError
 
 from resolvers.core import clock
-from resolvers.core.errors import UserError
+from resolvers.core.errors import ErrorCode, UserError
 from resolvers.passes import credentials
 from schema.core.context import Info
+from schema.core.errors import coded
 from schema.core.permissions import IsAuthenticated
 from schema.core.streams import still_allowed
 from schema.passes.types import PassToken
@@ -32,12 +32,12 @@ class PassSubscription:
         try:
             credential = await credentials.custodial_credential_for(rt, actor)
         except UserError as exc:
-            raise GraphQLError(exc.message, extensions={"code": exc.code}) from None
+            raise coded(exc.code, exc.message) from None
         last_check = [time.monotonic()]
         while True:
             await still_allowed(info, last_check)
             if not await credentials.credential_still_active(credential.id):
-                raise GraphQLError("this pass has been revoked", extensions={"code": "NOT_ALLOWED"})
+                raise coded(ErrorCode.NOT_ALLOWED, "this pass has been revoked")
             now = clock.unix()
             token = credentials.sign_current(rt, credential, now)
             yield PassToken(token=token.token, valid_until=datetime.fromtimestamp(token.valid_until_unix, tz=UTC))

@@ -33,24 +33,27 @@ def _session(tokens: sessions.SessionTokens | None) -> Session | None:
 
 @strawberry.type
 class PeopleMutation:
-    @strawberry.mutation
+    @strawberry.mutation(description="Sign in with a username and password; repeated failures are rate limited.")
     async def login(self, info: Info, username: str, password: str) -> LoginPayload:
         tokens, errors = await attempt(
             sessions.login(info.context.rt, username.strip().lower(), password, info.context.address)
         )
         return LoginPayload(session=_session(tokens), errors=errors)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Trade a refresh token for a new session; the old refresh token stops working.")
     async def refresh_session(self, info: Info, refresh_token: str) -> LoginPayload:
         tokens, errors = await attempt(sessions.refresh(info.context.rt, refresh_token))
         return LoginPayload(session=_session(tokens), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsPeopleAdmin])
+    @strawberry.mutation(permission_classes=[IsPeopleAdmin], description="Add a department to the organisation.")
     async def create_department(self, info: Info, input: CreateDepartmentInput) -> DepartmentPayload:
         row, errors = await attempt(people.create_department(input.name, input.parent_id, input.head_id))
         return DepartmentPayload(department=Department.of(row) if row else None, errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsPeopleAdmin])
+    @strawberry.mutation(
+        permission_classes=[IsPeopleAdmin],
+        description="Create an employee and their first password; only ADMIN gives privileged roles.",
+    )
     async def onboard_employee(self, info: Info, input: OnboardEmployeeInput) -> OnboardEmployeePayload:
         data = people.OnboardInput(
             display_name=input.display_name,
@@ -69,7 +72,10 @@ class PeopleMutation:
         person, password = result
         return OnboardEmployeePayload(employee=Person.of(person), initial_password=password)
 
-    @strawberry.mutation(permission_classes=[IsPeopleAdmin])
+    @strawberry.mutation(
+        permission_classes=[IsPeopleAdmin],
+        description="Revoke every pass, grant and session of an employee at once; repeating it changes nothing.",
+    )
     async def offboard_employee(self, info: Info, id: strawberry.ID) -> EmployeePayload:
         row, errors = await attempt(people.offboard_employee(info.context.rt, actor_of(info), id))
         return EmployeePayload(employee=Person.of(row) if row else None, errors=errors)

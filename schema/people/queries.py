@@ -7,13 +7,12 @@ from datetime import datetime
 import strawberry
 
 from resolvers.access import grants
-from resolvers.core import models as m
 from resolvers.core.errors import is_id
 from resolvers.core.models import IdentityDocument
 from resolvers.people import audit, people
 from schema.core.context import Info, actor_of
 from schema.core.errors import forbidden, optional_id
-from schema.core.pagination import Connection, PageInfo, check_first, decode_cursor, page_of
+from schema.core.pagination import Connection, check_first, decode_cursor, empty_page, page_of
 from schema.core.payloads import attempt
 from schema.core.permissions import (
     IsAuditReader,
@@ -34,7 +33,7 @@ class PeopleQuery:
         assert actor is not None
         return Person.of(await people.get_person(str(actor.person_id)))
 
-    @strawberry.field(permission_classes=[IsStaff])
+    @strawberry.field(permission_classes=[IsStaff], description="A person by id; null for no such person.")
     async def person(self, info: Info, id: strawberry.ID) -> Person | None:
         row, _ = await attempt(people.get_person(id))
         if row is None:
@@ -44,26 +43,25 @@ class PeopleQuery:
             raise forbidden("you may see your own department's people only")
         return Person.of(row)
 
-    @strawberry.field(permission_classes=[IsStaff])
+    @strawberry.field(
+        permission_classes=[IsStaff], description="Employees by id, of one department if given; offboarded ones too."
+    )
     async def people(
         self, info: Info, first: int = 50, after: str | None = None, department_id: strawberry.ID | None = None
     ) -> Connection[Person]:
         first = check_first(first)
-        query = m.Person.filter(kind=m.PersonKind.EMPLOYEE)
-        scope = await grants.people_scope(actor_of(info))
-        if scope is not None:
-            query = query.filter(department_id__in=scope)
-        if department_id is not None:
-            query = query.filter(department_id=optional_id(department_id, "department"))
-        cursor = decode_cursor("person", after)
-        if cursor is not None:
-            query = query.filter(id__gt=cursor)
-        rows = await query.order_by("id").limit(first + 1)
-        return page_of(rows, first, "person", Person.of)
+        rows = await people.people_page(
+            first,
+            decode_cursor("person", after),
+            scope=await grants.people_scope(actor_of(info)),
+            department_id=optional_id(department_id, "department"),
+        )
+        return page_of(rows, first, "person", Person.of, after=after)
 
-    @strawberry.field(permission_classes=[IsOperator])
+    # A plain list: an organisation chart has tens of departments, not thousands.
+    @strawberry.field(permission_classes=[IsOperator], description="Every department, by name.")
     async def departments(self) -> list[Department]:
-        return [Department.of(r) for r in await m.Department.all().order_by("name")]
+        return [Department.of(r) for r in await people.all_departments()]
 
     @strawberry.field(permission_classes=[IsAuditReader], description="The audit log, newest first.")
     async def audit_log(
@@ -80,7 +78,7 @@ class PeopleQuery:
         first = check_first(first)
         actor = int(actor_id) if actor_id is not None and is_id(actor_id) else None
         if actor_id is not None and actor is None:
-            return Connection(edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None))
+            return empty_page()
         rows = await audit.page(
             first,
             decode_cursor("audit", after),
@@ -91,7 +89,7 @@ class PeopleQuery:
             since=since,
             until=until,
         )
-        return page_of(rows, first, "audit", AuditEntry.of)
+        return page_of(rows, first, "audit", AuditEntry.of, after=after)
 
     @strawberry.field(
         permission_classes=[IsPeopleAdmin], description="Unmasked ID and phone numbers. Every read is audited."
@@ -104,6 +102,7 @@ class PeopleQuery:
             return None
         return PersonalData(id_number=data.id_number, phone=data.phone, document_type=data.document_type)
 
+    # A plain list: one document number belongs to a handful of people at most.
     @strawberry.field(permission_classes=[IsFrontDesk], description="Find people by the ID document in hand.")
     async def people_by_id_number(
         self, info: Info, id_number: str, document_type: IdentityDocument = IdentityDocument.ID_CARD

@@ -6,14 +6,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
+from strawberry.permission import PermissionExtension
 from strawberry.scalars import JSON
 
 from resolvers.core import models
-from resolvers.core import models as m
 from resolvers.core.models import IdentityDocument
-from resolvers.passes import credentials as credential_domain
-from resolvers.scan import event_queries
-from resolvers.visits import visits as visit_domain
+from resolvers.people.batches import HostedPage, PersonEvents
 from schema.core.context import Info
 from schema.core.enums import (
     Gender,
@@ -23,7 +21,7 @@ from schema.core.enums import (
 )
 from schema.core.pagination import Connection, check_first, decode_cursor, page_of
 from schema.core.payloads import UserError
-from schema.core.permissions import OwnerOrOversight
+from schema.core.permissions import OwnerOrOversight, SeesPersonalNumbers
 from schema.passes.types import Pass
 
 if TYPE_CHECKING:
@@ -31,10 +29,10 @@ if TYPE_CHECKING:
     from schema.visits.types import Visit
 
 
-@strawberry.type
+@strawberry.type(description="A unit of the organisation; its head approves its people's requests.")
 class Department:
-    id: strawberry.ID
-    name: str
+    id: strawberry.ID = strawberry.field(description="Opaque.")
+    name: str = strawberry.field(description="Unique on the site.")
     parent_id_: strawberry.Private[int | None]
     head_id_: strawberry.Private[int | None]
 
@@ -42,14 +40,14 @@ class Department:
     def of(cls, row: models.Department) -> Department:
         return cls(id=strawberry.ID(str(row.id)), name=row.name, parent_id_=row.parent_id, head_id_=row.head_id)
 
-    @strawberry.field
+    @strawberry.field(description="The department this one belongs to; null at the top.")
     async def parent(self, info: Info) -> Department | None:
         if self.parent_id_ is None:
             return None
         row = await info.context.loaders.department.load(self.parent_id_)
         return Department.of(row) if row else None
 
-    @strawberry.field
+    @strawberry.field(description="Its head (role DEPARTMENT_HEAD); null while it has none.")
     async def head(self, info: Info) -> Person | None:
         if self.head_id_ is None:
             return None
@@ -57,18 +55,25 @@ class Department:
         return Person.of(row) if row else None
 
 
-@strawberry.type
+@strawberry.type(description="An employee, or a visitor signed in for one visit. Personal numbers are shown masked.")
 class Person:
-    id: strawberry.ID
-    display_name: str
-    username: str | None
-    kind: PersonKind
-    status: PersonStatus
-    roles: list[Role]
-    position: str
-    gender: Gender | None
-    id_number_masked: str | None
-    phone_masked: str | None
+    id: strawberry.ID = strawberry.field(description="Opaque.")
+    display_name: str = strawberry.field(description="The name people see.")
+    username: str | None = strawberry.field(description="The sign-in name; null for visitors.")
+    kind: PersonKind = strawberry.field(description="Employee or visitor.")
+    status: PersonStatus = strawberry.field(description="OFFBOARDED: no pass, grant or session any more.")
+    roles: list[Role] = strawberry.field(description="What the person may do; employees always hold EMPLOYEE.")
+    position: str = strawberry.field(description="Job title; a grant may name a position.")
+    gender: Gender | None = strawberry.field(description="As given; null when not given.")
+    id_number_masked: str | None = strawberry.field(
+        description="The identity document number, at most the first 3 and last 4 characters shown; "
+        "null unless the reader is the person, HR or security.",
+        extensions=[PermissionExtension(permissions=[SeesPersonalNumbers()], fail_silently=True)],
+    )
+    phone_masked: str | None = strawberry.field(
+        description="The phone number, masked; null unless the reader is the person, HR or security.",
+        extensions=[PermissionExtension(permissions=[SeesPersonalNumbers()], fail_silently=True)],
+    )
     department_id_: strawberry.Private[int | None]
 
     @classmethod
@@ -87,99 +92,106 @@ class Person:
             department_id_=row.department_id,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The employee's department; null for visitors.")
     async def department(self, info: Info) -> Department | None:
         if self.department_id_ is None:
             return None
         row = await info.context.loaders.department.load(self.department_id_)
         return Department.of(row) if row else None
 
-    @strawberry.field(name="pass", permission_classes=[OwnerOrOversight])
-    async def pass_(self) -> Pass | None:
-        row = await credential_domain.active_credential(int(self.id))
+    @strawberry.field(
+        name="pass",
+        permission_classes=[OwnerOrOversight],
+        description="The active pass (null for none). The person, ADMIN and SECURITY_ADMIN only.",
+    )
+    async def pass_(self, info: Info) -> Pass | None:
+        row = await info.context.loaders.active_pass.load(int(self.id))
         return Pass.of(row) if row else None
 
     @strawberry.field(permission_classes=[OwnerOrOversight], description="A visitor's visit (null for employees).")
-    async def visit(self) -> Annotated[Visit, strawberry.lazy("schema.visits.types")] | None:
+    async def visit(self, info: Info) -> Annotated[Visit, strawberry.lazy("schema.visits.types")] | None:
         from schema.visits.types import Visit
 
         if self.kind is not models.PersonKind.VISITOR:
             return None
-        row = await visit_domain.visit_of_visitor(int(self.id))
+        row = await info.context.loaders.visit_of_visitor.load(int(self.id))
         return Visit.of(row) if row else None
 
     @strawberry.field(permission_classes=[OwnerOrOversight], description="Visits this person hosts, newest first.")
     async def hosted_visits(
-        self, first: int, after: str | None = None
+        self, info: Info, first: int, after: str | None = None
     ) -> Connection[Annotated[Visit, strawberry.lazy("schema.visits.types")]]:
         from schema.visits.types import Visit
 
         first = check_first(first)
-        rows = await visit_domain.hosted_page(int(self.id), first, decode_cursor("visit", after))
-        return page_of(rows, first, "visit", Visit.of)
+        key = HostedPage(int(self.id), first, decode_cursor("visit", after))
+        rows = await info.context.loaders.hosted_visits.load(key)
+        return page_of(rows, first, "visit", Visit.of, after=after)
 
     @strawberry.field(permission_classes=[OwnerOrOversight], description="Passages of this person, newest first.")
     async def access_log(
-        self, first: int, after: str | None = None
+        self, info: Info, first: int, after: str | None = None
     ) -> Connection[Annotated[GateEvent, strawberry.lazy("schema.scan.types")]]:
         from schema.scan.types import event_connection  # the event type names people: import it late
 
         first = check_first(first)
-        rows = await event_queries.events_page(first, decode_cursor("ev", after), person_id=int(self.id))
-        return event_connection(rows, first)
+        key = PersonEvents(int(self.id), first, decode_cursor("ev", after))
+        rows = await info.context.loaders.access_log.load(key)
+        return event_connection(rows, first, after)
 
 
-@strawberry.type
+@strawberry.type(description="A signed-in session: send `Authorization: Bearer <accessToken>`.")
 class Session:
-    access_token: str
-    refresh_token: str
-    expires_at: datetime
+    access_token: str = strawberry.field(description="Short-lived; sent with every request.")
+    refresh_token: str = strawberry.field(description="Trades for a new session (refreshSession), once.")
+    expires_at: datetime = strawberry.field(description="When the access token stops working.")
 
 
-@strawberry.type
+@strawberry.type(description="The answer to login and refreshSession.")
 class LoginPayload:
-    session: Session | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    session: Session | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
 
 
-@strawberry.type
+@strawberry.type(description="The answer to createDepartment.")
 class DepartmentPayload:
-    department: Department | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    department: Department | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
 
 
-@strawberry.type
+@strawberry.type(description="The answer to onboardEmployee.")
 class OnboardEmployeePayload:
-    employee: Person | None = None
-    initial_password: str | None = strawberry.field(default=None, description="Shown once.")
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    employee: Person | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    initial_password: str | None = strawberry.field(
+        default=None, description="The new employee's password, shown this once (only its hash is kept)."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
 
 
-@strawberry.type
+@strawberry.type(description="The answer to offboardEmployee.")
 class EmployeePayload:
-    employee: Person | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    employee: Person | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
 
 
-@strawberry.type
+@strawberry.type(description="One audited operation: who, what, when, from where, and how it ended.")
 class AuditEntry:
-    id: strawberry.ID
-    at: datetime
-    actor_id: strawberry.ID | None
-    actor_name: str
-    address: str
-    action: str
-    target_type: str
-    target_id: str
-    outcome: str
-    detail: JSON
+    id: strawberry.ID = strawberry.field(description="Opaque; entries are never changed or removed.")
+    at: datetime = strawberry.field(description="When the operation ran.")
+    actor_name: str = strawberry.field(description="The caller's name as it was then; empty when signed out.")
+    address: str = strawberry.field(description="The client's address (as a trusted proxy saw it).")
+    action: str = strawberry.field(description="The operation, e.g. `onboardEmployee` or `readPersonalData`.")
+    target_type: str = strawberry.field(description="What kind of row it changed or read, e.g. `person`.")
+    target_id: str = strawberry.field(description="That row's id.")
+    outcome: str = strawberry.field(description="`ok`, `refused:<ErrorCode>` or `error:<extensions.code>`.")
+    detail: JSON = strawberry.field(description="The arguments (secrets redacted) and each change's before/after.")
+    actor_id_: strawberry.Private[int | None]
 
     @classmethod
-    def of(cls, row: m.AuditEntry) -> AuditEntry:
+    def of(cls, row: models.AuditEntry) -> AuditEntry:
         return cls(
             id=strawberry.ID(str(row.id)),
             at=row.at,
-            actor_id=strawberry.ID(str(row.actor_id)) if row.actor_id is not None else None,
             actor_name=row.actor_name,
             address=row.address,
             action=row.action,
@@ -187,17 +199,25 @@ class AuditEntry:
             target_id=row.target_id,
             outcome=row.outcome,
             detail=cast(JSON, row.detail),
+            actor_id_=row.actor_id,
         )
 
+    @strawberry.field(description="Who called; null when nobody was signed in.")
+    async def actor(self, info: Info) -> Person | None:
+        if self.actor_id_ is None:
+            return None
+        row = await info.context.loaders.person.load(self.actor_id_)
+        return Person.of(row) if row else None
 
-@strawberry.type
+
+@strawberry.type(description="A person's identity and phone numbers, unmasked. Every read is audited.")
 class PersonalData:
-    id_number: str | None
-    phone: str | None
-    document_type: IdentityDocument
+    id_number: str | None = strawberry.field(description="The identity document number in full.")
+    phone: str | None = strawberry.field(description="The phone number in full.")
+    document_type: IdentityDocument = strawberry.field(description="Which document the number belongs to.")
 
 
-@strawberry.type
+@strawberry.type(description="The answer to unlockAccount.")
 class PersonPayload:
-    person: Person | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    person: Person | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")

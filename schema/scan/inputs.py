@@ -10,11 +10,13 @@ from schema.core.enums import (
 )
 
 
-@strawberry.input
+@strawberry.input(description="A person who cannot scan, let through by a guard after checking a document.")
 class ManualEntryInput:
-    person_id: strawberry.ID
-    gate_id: strawberry.ID
-    direction: Direction
-    document_type: IdentityDocument
-    document_number_last4: str
-    note: str | None = None
+    person_id: strawberry.ID = strawberry.field(description="Who is passing.")
+    gate_id: strawberry.ID = strawberry.field(description="Where.")
+    direction: Direction = strawberry.field(description="IN or OUT.")
+    document_type: IdentityDocument = strawberry.field(description="The document the guard checked.")
+    document_number_last4: str = strawberry.field(
+        description="Its last 4 characters, compared with the number stored at onboarding (MISMATCH otherwise)."
+    )
+    note: str | None = strawberry.field(default=None, description="Why, for the record.")

@@ -15,12 +15,20 @@ from schema.scan.types import GateEvent, GateEventPayload
 
 @strawberry.type
 class ScanMutation:
-    @strawberry.mutation(permission_classes=[IsGateStaff])
+    @strawberry.mutation(
+        permission_classes=[IsGateStaff],
+        description="Open a gate from the console; answers once the command is sent (UNAVAILABLE if its device is "
+        "offline) and records a REMOTE event with the guard and the reason.",
+    )
     async def remote_open(self, info: Info, gate_id: strawberry.ID, reason: str) -> GateEventPayload:
         stored, errors = await attempt(guard_actions.remote_open(info.context.rt, actor_of(info), gate_id, reason))
         return GateEventPayload(event=GateEvent.of_record(stored) if stored else None, errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsGateStaff])
+    @strawberry.mutation(
+        permission_classes=[IsGateStaff],
+        description="Register a passage by someone who cannot scan; the person's access rules still apply "
+        "(a refusal is a DENIED event, not an error).",
+    )
     async def record_manual_entry(self, info: Info, input: ManualEntryInput) -> GateEventPayload:
         entry = guard_actions.ManualEntry(
             person_id=input.person_id,

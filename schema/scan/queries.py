@@ -47,4 +47,4 @@ class ScanQuery:
             until=until,
         )
         rows = await event_queries.events_page(first, decode_cursor("ev", after), where=where)
-        return event_connection(rows, first)
+        return event_connection(rows, first, after)

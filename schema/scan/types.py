@@ -28,15 +28,21 @@ from schema.people.types import Person
 CARRIED_PERSON_FIELDS = frozenset({"id", "displayName", "__typename"})
 
 
-@strawberry.type
+@strawberry.type(
+    description="One passage or attempt at a gate (a scan, a face, a manual entry, a remote open) "
+    "or a door alarm. Stored before anyone sees it."
+)
 class GateEvent:
-    id: strawberry.ID
-    at: datetime
-    decision: Decision | None
-    reason: str
-    method: EntryMethod | None
-    direction: Direction | None
-    offline: bool
+    id: strawberry.ID = strawberry.field(description="Opaque; also the order events were stored in.")
+    at: datetime = strawberry.field(description="When it happened at the gate.")
+    decision: Decision | None = strawberry.field(description="GRANTED or DENIED; null for a door alarm.")
+    reason: str = strawberry.field(
+        description="The rule that decided (contracts/PASS_TOKEN.md reason codes: ok, no_access, replayed, ...), "
+        "or forced / held_open for a door alarm."
+    )
+    method: EntryMethod | None = strawberry.field(description="QR, FACE, MANUAL or REMOTE; null for a door alarm.")
+    direction: Direction | None = strawberry.field(description="IN or OUT; null for a door alarm.")
+    offline: bool = strawberry.field(description="Decided by the gate alone while its link was down, uploaded later.")
     gate_id_: strawberry.Private[int]
     person_id_: strawberry.Private[int | None]
     # Set when built from a bus message or a just-written record, which carry them.
@@ -102,7 +108,7 @@ class GateEvent:
             carried_person_=event.person,
         )
 
-    @strawberry.field
+    @strawberry.field(description="Where it happened.")
     async def gate(self, info: Info) -> Gate:
         if self.carried_gate_ is not None:
             return self.carried_gate_
@@ -110,7 +116,10 @@ class GateEvent:
         assert row is not None  # gates with events cannot be deleted (RESTRICT)
         return Gate.of(row)
 
-    @strawberry.field
+    @strawberry.field(
+        description="Who passed; null when nobody is named (a door alarm, a remote open, or a scan whose "
+        "token failed before its signature was verified)."
+    )
     async def person(self, info: Info) -> Person | None:
         if self.person_id_ is None:
             return None
@@ -135,11 +144,11 @@ def _field_names(selections: list[Selection]) -> Iterator[str]:
             yield from _field_names(selection.selections)
 
 
-def event_connection(rows: list[dict[str, Any]], first: int) -> Connection[GateEvent]:
-    return page_of(rows, first, "ev", GateEvent.of_row, key=lambda r: int(r["id"]))
+def event_connection(rows: list[dict[str, Any]], first: int, after: str | None) -> Connection[GateEvent]:
+    return page_of(rows, first, "ev", GateEvent.of_row, key=lambda r: int(r["id"]), after=after)
 
 
-@strawberry.type
+@strawberry.type(description="What a guard's gate action recorded.")
 class GateEventPayload:
-    event: GateEvent | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    event: GateEvent | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was recorded.")

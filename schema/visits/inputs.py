@@ -10,30 +10,36 @@ from resolvers.core.models import IdentityDocument
 from schema.core.enums import Gender
 
 
-@strawberry.input
+@strawberry.input(description="A host's booking of a visitor.")
 class InviteVisitorInput:
-    visitor_name: str
-    phone: str
-    purpose: str
-    expected_start: datetime
-    expected_end: datetime
-    zone_ids: list[strawberry.ID]
+    visitor_name: str = strawberry.field(description="The visitor's name.")
+    phone: str = strawberry.field(description="The visitor's phone number (stored encrypted).")
+    purpose: str = strawberry.field(description="Why the visitor comes (up to 500 characters).")
+    expected_start: datetime = strawberry.field(description="When the visit starts.")
+    expected_end: datetime = strawberry.field(description="When it ends: after start, at most 14 days later.")
+    zone_ids: list[strawberry.ID] = strawberry.field(
+        description="Zones the visit opens; the host may name only zones they may enter (ADMIN, SECURITY_ADMIN any)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="What a visitor tells about themselves when registering.")
 class VisitorDetailsInput:
-    id_number: str
-    gender: Gender | None = None
-    company: str | None = None
-    document_type: IdentityDocument | None = IdentityDocument.ID_CARD
+    id_number: str = strawberry.field(description="The identity document's number (stored encrypted).")
+    gender: Gender | None = strawberry.field(default=None, description="Optional.")
+    company: str | None = strawberry.field(default=None, description="The visitor's company, if any.")
+    document_type: IdentityDocument | None = strawberry.field(
+        default=IdentityDocument.ID_CARD, description="An ID_CARD number must be a valid PRC ID number."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A walk-in without booking; the host's department head must approve it.")
 class EmergencyVisitInput:
-    visitor_name: str
-    phone: str
-    id_number: str
-    document_type: IdentityDocument | None = IdentityDocument.ID_CARD
-    reason: str
-    expected_end: datetime
-    zone_ids: list[strawberry.ID]
+    visitor_name: str = strawberry.field(description="The visitor's name.")
+    phone: str = strawberry.field(description="The visitor's phone number (stored encrypted).")
+    id_number: str = strawberry.field(description="The identity document's number, checked at once.")
+    document_type: IdentityDocument | None = strawberry.field(
+        default=IdentityDocument.ID_CARD, description="An ID_CARD number must be a valid PRC ID number."
+    )
+    reason: str = strawberry.field(description="Why the visit cannot wait for a booking.")
+    expected_end: datetime = strawberry.field(description="When it ends; the visit starts now.")
+    zone_ids: list[strawberry.ID] = strawberry.field(description="Zones the visit opens, as for a booking.")

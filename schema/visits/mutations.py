@@ -25,7 +25,10 @@ from schema.visits.types import (
 
 @strawberry.type
 class VisitMutation:
-    @strawberry.mutation(permission_classes=[IsEmployee])
+    @strawberry.mutation(
+        permission_classes=[IsEmployee],
+        description="Book a visitor (the caller hosts): INVITED, with an inviteCode to send them (returned once).",
+    )
     async def invite_visitor(self, info: Info, input: InviteVisitorInput) -> VisitPayload:
         data = visits.InviteInput(
             visitor_name=input.visitor_name,
@@ -41,7 +44,10 @@ class VisitMutation:
         visit, code = result
         return VisitPayload(visit=Visit.of(visit, invite_code=code))
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="The visitor gives their details with the invite code: the visit waits for approval and "
+        "the visitor is signed in."
+    )
     async def complete_visitor_registration(
         self, info: Info, invite_code: str, input: VisitorDetailsInput
     ) -> VisitorRegistrationPayload:
@@ -62,17 +68,25 @@ class VisitMutation:
         )
         return VisitorRegistrationPayload(session=session, visit=Visit.of(visit))
 
-    @strawberry.mutation(permission_classes=[IsEmployee])
+    @strawberry.mutation(
+        permission_classes=[IsEmployee],
+        description="The host approves a registered visit (an emergency one: the host's department head).",
+    )
     async def approve_visit(self, info: Info, id: strawberry.ID) -> VisitPayload:
-        row, errors = await attempt(visits.approve(info.context.rt, actor_of(info), id))
+        row, errors = await attempt(visits.approve(actor_of(info), id))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsEmployee])
+    @strawberry.mutation(
+        permission_classes=[IsEmployee], description="The host turns a visit down before check-in, saying why."
+    )
     async def reject_visit(self, info: Info, id: strawberry.ID, reason: str) -> VisitPayload:
         row, errors = await attempt(visits.reject(info.context.rt, actor_of(info), id, reason))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsEmployee])
+    @strawberry.mutation(
+        permission_classes=[IsEmployee],
+        description="The host ends the visit: cancelled before check-in, checked out after; the pass dies.",
+    )
     async def end_visit(self, info: Info, id: strawberry.ID) -> VisitPayload:
         row, errors = await attempt(visits.end(info.context.rt, actor_of(info), id))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
@@ -102,12 +116,15 @@ class VisitMutation:
         row, errors = await attempt(visits.file_emergency(info.context.rt, actor_of(info), data))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsGateStaff])
+    @strawberry.mutation(
+        permission_classes=[IsGateStaff],
+        description="At the gate, after comparing the visitor's ID document (its last 4 characters).",
+    )
     async def check_in_visitor(self, info: Info, id: strawberry.ID, id_number_last4: str) -> VisitPayload:
         row, errors = await attempt(visits.check_in(info.context.rt, actor_of(info), id, id_number_last4))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsGateStaff])
+    @strawberry.mutation(permission_classes=[IsGateStaff], description="The visitor leaves: the pass dies.")
     async def check_out_visitor(self, info: Info, id: strawberry.ID) -> VisitPayload:
         row, errors = await attempt(visits.check_out(info.context.rt, actor_of(info), id))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
@@ -129,14 +146,17 @@ class VisitMutation:
             )
         )
 
-    @strawberry.mutation(permission_classes=[IsSiteAdmin])
+    @strawberry.mutation(
+        permission_classes=[IsSiteAdmin],
+        description="Block a person from visiting by their ID number (stored only as a keyed hash).",
+    )
     async def block_visitor(
         self, info: Info, id_number: str, reason: str, document_type: IdentityDocument = IdentityDocument.ID_CARD
     ) -> WatchlistPayload:
         row, errors = await attempt(visits.block(info.context.rt, actor_of(info), id_number, document_type, reason))
         return WatchlistPayload(entry=WatchlistEntry.of(row) if row else None, errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsSiteAdmin])
+    @strawberry.mutation(permission_classes=[IsSiteAdmin], description="Lift a block (it stays on record).")
     async def unblock_visitor(self, id: strawberry.ID) -> WatchlistPayload:
         row, errors = await attempt(visits.unblock(id))
         return WatchlistPayload(entry=WatchlistEntry.of(row) if row else None, errors=errors)

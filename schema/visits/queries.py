@@ -6,10 +6,10 @@ from datetime import date, datetime
 
 import strawberry
 
-from resolvers.core import models as m
 from resolvers.core.errors import is_id
-from resolvers.visits import visits
+from resolvers.visits import listings, visits
 from schema.core.context import Info, actor_of
+from schema.core.enums import VisitStatus
 from schema.core.errors import forbidden
 from schema.core.pagination import Connection, check_first, decode_cursor, page_of
 from schema.core.payloads import attempt
@@ -23,6 +23,13 @@ from schema.core.permissions import (
 from schema.visits.types import Visit, WatchlistEntry, may_view_visit
 
 
+def _key(value: strawberry.ID | None) -> int | None:
+    """A filter's id: one that cannot be an id matches nothing (ids are opaque, not validated)."""
+    if value is None:
+        return None
+    return int(value) if is_id(value) else -1
+
+
 @strawberry.type
 class VisitQuery:
     @strawberry.field(permission_classes=[IsEventReader], description="Visits with filters, newest first.")
@@ -30,27 +37,18 @@ class VisitQuery:
         self,
         first: int = 50,
         after: str | None = None,
-        status: m.VisitStatus | None = None,
+        status: VisitStatus | None = None,
         host_id: strawberry.ID | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> Connection[Visit]:
         first = check_first(first)
-        query = m.Visit.all()
-        if status is not None:
-            query = query.filter(status=status)
-        if host_id is not None:
-            query = query.filter(host_id=int(host_id) if is_id(host_id) else -1)
-        if since is not None:
-            query = query.filter(expected_end__gte=since)
-        if until is not None:
-            query = query.filter(expected_start__lt=until)
-        cursor = decode_cursor("visit", after)
-        if cursor is not None:
-            query = query.filter(id__lt=cursor)
-        rows = await query.order_by("-id").limit(first + 1)
-        return page_of(rows, first, "visit", Visit.of)
+        where = listings.VisitFilter(status=status, host_id=_key(host_id), since=since, until=until)
+        rows = await listings.visits_page(first, decode_cursor("visit", after), where)
+        return page_of(rows, first, "visit", Visit.of, after=after)
 
+    # A plain list, not a connection: the guard app's contract (ExpectedVisitors) reads it so,
+    # and one day's visitors are few.
     @strawberry.field(
         permission_classes=[IsGateStaff],
         description="Visits whose window meets that day (site time zone), by expected start.",
@@ -59,11 +57,18 @@ class VisitQuery:
         rows = await visits.expected_on(day, info.context.rt.settings.time_zone)
         return [Visit.of(r) for r in rows]
 
-    @strawberry.field(permission_classes=[IsGateStaff], description="Checked-in visitors past expectedEnd.")
-    async def overstaying_visits(self) -> list[Visit]:
-        return [Visit.of(r) for r in await visits.overstaying()]
+    @strawberry.field(
+        permission_classes=[IsGateStaff], description="Checked-in visitors past expectedEnd, longest overdue first."
+    )
+    async def overstaying_visits(self, first: int = 50, after: str | None = None) -> Connection[Visit]:
+        first = check_first(first)
+        rows = await listings.overstaying_page(first, decode_cursor("visit", after))
+        return page_of(rows, first, "visit", Visit.of, after=after)
 
-    @strawberry.field(permission_classes=[IsAuthenticated])
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="One visit: for its host, its visitor and gate staff; null if there is none.",
+    )
     async def visit(self, info: Info, id: strawberry.ID) -> Visit | None:
         row, _ = await attempt(visits.get_visit(id))
         if row is None:
@@ -74,12 +79,17 @@ class VisitQuery:
 
     @strawberry.field(
         permission_classes=[IsEmployee],
-        description="Emergency visits waiting for the caller's sign-off as department head.",
+        description="Emergency visits waiting for the caller's sign-off as department head, oldest first.",
     )
-    async def pending_emergency_visits(self, info: Info) -> list[Visit]:
-        return [Visit.of(r) for r in await visits.pending_head_approvals(actor_of(info))]
+    async def pending_emergency_visits(
+        self, info: Info, first: int = 50, after: str | None = None
+    ) -> Connection[Visit]:
+        first = check_first(first)
+        rows = await listings.pending_head_approvals_page(actor_of(info), first, decode_cursor("visit", after))
+        return page_of(rows, first, "visit", Visit.of, after=after)
 
-    @strawberry.field(permission_classes=[IsSiteAdmin])
-    async def watchlist(self) -> list[WatchlistEntry]:
-        rows = await m.WatchlistEntry.filter(lifted_at=None).order_by("-id")
-        return [WatchlistEntry.of(r) for r in rows]
+    @strawberry.field(permission_classes=[IsSiteAdmin], description="Blocks in force, newest first.")
+    async def watchlist(self, first: int = 50, after: str | None = None) -> Connection[WatchlistEntry]:
+        first = check_first(first)
+        rows = await listings.watchlist_page(first, decode_cursor("watch", after))
+        return page_of(rows, first, "watch", WatchlistEntry.of, after=after)
