@@ -13,7 +13,6 @@ import base64
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +27,7 @@ from graphql import OperationDefinitionNode, parse
 from api.demo import make_prc_id
 from mobile_contracts import documents
 from schema.root import schema
+from tests import harness
 from tests.harness import Demo, Gate, GraphQLClient, Ids, Phone, ServerProcess, Site, SiteTemplate
 
 # --------------------------------------------------------------------------- documents
@@ -253,24 +253,21 @@ def ids(sqlite_site: Site) -> Ids:
     return sqlite_site.ids
 
 
-@dataclass
-class Shared:
+class Shared(harness.World):
     """The module's shared demo site, with an admin token and its ids."""
 
-    server: ServerProcess
-    demo: Demo
-    admin: str
-    ids: Ids
+    @property
+    def admin(self) -> str:
+        return self.demo.tokens["admin"]
 
 
 @pytest.fixture(scope="module")
 def shared(demo_template: SiteTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
     """One server for the tests that leave the site as they found it (refusals compare before and after)."""
     site = demo_template.sqlite_copy(tmp_path_factory.mktemp("refusals"))
-    server = site.start_server()
-    assert site.demo is not None and site.ids is not None
+    site.start_server()
     try:
-        yield Shared(server, site.demo, site.demo.tokens["admin"], site.ids)
+        yield Shared(site)
     finally:
         site.stop()
 

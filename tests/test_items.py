@@ -16,7 +16,6 @@ import io
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +27,8 @@ from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 from PIL import Image
 
-from tests.harness import Demo, Gate, GraphQLClient, Ids, ServerProcess, Site
+from tests import harness
+from tests.harness import Gate, GraphQLClient, ServerProcess, Site
 
 LABEL = re.compile(r"^GHI1:A[A-Z2-7]{8}:[A-Z2-7]{8}$")
 
@@ -160,27 +160,17 @@ def actions(request: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- the demo shop
 
 
-@dataclass
-class Shop:
-    server: ServerProcess
-    demo: Demo
-    api: GraphQLClient
-    ids: Ids
-    paper: str = ""
-    laptop: str = ""
-    location: str = ""
-    eng: str = ""
-    fin: str = ""
+class Shop(harness.World):
+    """The demo site's warehouse: its items, location and departments, and the workflow steps."""
+
+    paper = laptop = location = eng = fin = ""
 
     async def user(self, name: str) -> GraphQLClient:
         """The server as a demo user (signed in once, on the template)."""
-        return self.api.user(name)
+        return self.client(name)
 
     async def pid(self, name: str) -> str:
         return self.ids.people[name]
-
-    def gate(self, name: str) -> str:
-        return self.demo.gates[name]
 
     # --- workflow steps, each asserting that it worked ------------------------------------------
 
@@ -274,8 +264,7 @@ class Shop:
 
 @pytest.fixture
 async def shop(server: ServerProcess, sqlite_site: Site) -> Shop:
-    assert sqlite_site.demo is not None and sqlite_site.ids is not None
-    shop = Shop(server, sqlite_site.demo, GraphQLClient(server, demo=sqlite_site.demo), sqlite_site.ids)
+    shop = Shop(sqlite_site, server)
     wendy = await shop.user("wendy")
     items = {i["name"]: i for i in nodes((await wendy.ok(ITEMS))["items"])}
     assert {n: (i["serialized"], i["inStock"]) for n, i in items.items()} == {

@@ -60,6 +60,7 @@ from resolvers.core.settings import Settings
 from resolvers.runtime import Runtime
 from resolvers.visits import visits
 from resolvers.visits.upkeep import alert_overstays, anonymise_old_visits
+from tests import harness
 from tests.harness import Demo, FreshPass, Gate, GraphQLClient, ServerProcess, Site, http_client
 
 # --------------------------------------------------------------------------- contract documents
@@ -197,26 +198,26 @@ async def subscription_error_codes(server: ServerProcess, operation: str, token:
 # --------------------------------------------------------------------------- the demo site
 
 
-@dataclass
-class SiteView:
-    """The demo site as the apps see it: signed-in users, and names → ids."""
+class SiteView(harness.World):
+    """The demo site as the apps see it: signed-in users (`tokens`), and names → ids."""
 
-    server: ServerProcess
-    demo: Demo
-    tokens: dict[str, str]
-    zones: dict[str, str]
-    people: dict[str, str]
+    @property
+    def tokens(self) -> dict[str, str]:
+        return self.demo.tokens
 
-    def gate(self, name: str) -> str:
-        return self.demo.gates[name]
+    @property
+    def zones(self) -> dict[str, str]:
+        return self.ids.zones
+
+    @property
+    def people(self) -> dict[str, str]:
+        return self.ids.people
 
 
 @pytest.fixture
 def site(server: ServerProcess, sqlite_site: Site) -> SiteView:
     """The demo users signed in (once, on the session's template) and the site's names → ids."""
-    demo, ids = sqlite_site.demo, sqlite_site.ids
-    assert demo is not None and ids is not None
-    return SiteView(server, demo, {u: demo.tokens[u] for u in USERS}, ids.zones, ids.people)
+    return SiteView(sqlite_site, server, OPERATIONS)
 
 
 @pytest.fixture
