@@ -11,11 +11,11 @@ failed" by the status alone. Field errors are 200 with `data` in both media type
 Before anything runs, the edge bounds what one request may cost (issue 11): the body is read up
 to GATEHOUSE_MAX_BODY_BYTES and refused (413) past it, before JSON parsing or the token look-up;
 each distinct document gets a cached verdict (schema/core/limits.py: tokens, depth, aliases,
-root fields), its cost under the request's variables is summed, anonymous callers may only
-call the root fields that need no sign-in, introspection is for signed-in staff (or while
+root fields), its cost under the request's variables is summed (anonymous callers, who may only
+call OPEN_ROOT_FIELDS, get a small budget), introspection is for signed-in staff (or while
 GraphiQL is on), and a query runs under a time budget (GATEHOUSE_OPERATION_SECONDS). Every
 refusal is a GraphQL error with `extensions.code` (BAD_USER_INPUT plus `extensions.limit`
-naming the limit, UNAUTHENTICATED, or FORBIDDEN), never a 500.
+naming the limit, or FORBIDDEN), never a 500.
 """
 
 from __future__ import annotations
@@ -104,9 +104,10 @@ def is_request_error(body: GraphQLHTTPResponse) -> bool:
     return body.get("data") is None and bool(errors) and not any(isinstance(e, dict) and "path" in e for e in errors)
 
 
-def _open_root_fields() -> frozenset[str]:
-    """Root fields that need no sign-in (no permission class): what anonymous clients need —
-    signing in, refreshing a session, a visitor completing registration with an invite code."""
+def open_root_fields() -> frozenset[str]:
+    """Root fields that need no sign-in (no permission class). A test pins them to what anonymous
+    clients need — signing in, refreshing a session, a visitor completing registration with an
+    invite code — so a new open field is a decision, not an accident."""
     names = {"__typename"}
     for type_name in ("Query", "Mutation", "Subscription"):
         definition = schema.get_type_by_name(type_name)
@@ -116,7 +117,7 @@ def _open_root_fields() -> frozenset[str]:
     return frozenset(names)
 
 
-OPEN_ROOT_FIELDS = _open_root_fields()
+OPEN_ROOT_FIELDS = frozenset({"__typename", "login", "refreshSession", "completeVisitorRegistration"})
 
 # graphql-core's suggestions ("Cannot query field 'x'. Did you mean 'y'?") map the schema out
 # for whoever guesses: shown only to those who may see the schema anyway.
@@ -195,28 +196,25 @@ class GatehouseGraphQL(GraphQL[Context, None]):
         if verdict.refusal is not None:
             return refused(ErrorCode.BAD_USER_INPUT, verdict.refusal, verdict.limit)
         operation = verdict.operation(request_data.operation_name)
-        if operation is not None and actor is None:
-            allowed = OPEN_ROOT_FIELDS | (limits.INTROSPECTION_FIELDS if show_schema else frozenset())
-            closed = [key for key, name in operation.root_fields if name not in allowed]
-            if closed:
-                # One error per closed root field, at its path, as the field's own permission check
-                # would answer; nothing of the operation runs.
-                return ExecutionResult(
-                    data=None,
-                    errors=[
-                        GraphQLError("sign in first", path=[key], extensions={"code": ErrorCode.UNAUTHENTICATED.value})
-                        for key in closed
-                    ],
-                )
         if verdict.introspection and not show_schema:
             return refused(ErrorCode.FORBIDDEN, "introspection is for signed-in staff")
         if operation is not None:
-            cost = limits.cost(schema._schema, verdict, request_data.operation_name, request_data.variables or {})
-            if cost > limits.MAX_COST:
+            # Anonymous clients only sign in, refresh or complete a registration (OPEN_ROOT_FIELDS; every
+            # other root field refuses them before anything below it runs): what may run of their
+            # operation gets a budget that fits that.
+            cost = limits.cost(
+                schema._schema,
+                verdict,
+                request_data.operation_name,
+                request_data.variables or {},
+                only_roots=None if actor is not None else OPEN_ROOT_FIELDS,
+            )
+            budget = limits.MAX_COST if actor is not None else limits.MAX_ANONYMOUS_COST
+            if cost > budget:
                 return refused(
                     ErrorCode.BAD_USER_INPUT,
                     f"the operation would cost {cost} (every field 1, times the items of the lists above it);"
-                    f" at most {limits.MAX_COST}: ask for fewer fields or a smaller `first`",
+                    f" at most {budget}: ask for fewer fields or a smaller `first`",
                     "cost",
                 )
         if operation is None or operation.kind != "query":

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from graphql import OperationDefinitionNode, parse
 
+from api.graphql_http import OPEN_ROOT_FIELDS, open_root_fields
 from mobile_contracts import documents
 from schema.core import limits
 from schema.root import schema
@@ -104,30 +105,42 @@ async def test_documents_past_a_limit_are_refused_with_the_limit_named(
     # A mutation with 1,000 fields once ended in "maximum recursion depth": refused up front.
     thousand = "mutation {" + " ".join(f"m{i}: __typename" for i in range(1000)) + "}"
     assert [code for code, _ in codes(await admin(thousand))] == ["BAD_USER_INPUT"]
-    plain = "mutation {" + " __typename" * 1000 + "}"  # no aliases: merged into one field
-    assert codes(await admin(plain)) == [("BAD_USER_INPUT", "tokens")] or (await admin.ok(plain)) == {
-        "__typename": "Mutation"
-    }
+    plain = "mutation {" + " __typename" * 1000 + "}"  # no aliases: still 1,000 selections
+    assert codes(await admin(plain)) == [("BAD_USER_INPUT", "fields")]
 
 
-async def test_anonymous_callers_run_only_what_anonymous_clients_need(
+def test_anonymous_callers_may_call_only_what_anonymous_clients_need() -> None:
+    # Every other root field refuses an anonymous caller before anything below it runs.
+    assert (
+        open_root_fields()
+        == OPEN_ROOT_FIELDS
+        == {
+            "__typename",
+            "login",
+            "refreshSession",
+            "completeVisitorRegistration",
+        }
+    )
+
+
+async def test_anonymous_callers_get_a_budget_that_fits_signing_in(
     server: ServerProcess, api: GraphQLClient, demo: Demo
 ) -> None:
-    answer = await api("{ me { id } people(first: 1) { edges { node { id } } } }")
-    assert answer["data"] is None
-    assert [(e["extensions"]["code"], e["path"]) for e in answer["errors"]] == [
-        ("UNAUTHENTICATED", ["me"]),
-        ("UNAUTHENTICATED", ["people"]),
-    ]
-    # An open field beside a closed one does not run either: the whole operation is refused.
-    mixed = await api(
-        'mutation { login(username: "alice", password: "wrong") { errors { code } }'
-        ' unlockAccount(personId: "1") { errors { code } } }'
+    page = "query($n:Int!){people(first:$n){edges{node{id displayName department{name}}}}}"
+    # Closed root fields refuse anonymous callers before anything below them runs, whatever they cost.
+    assert [c for c, _ in codes(await api(page, {"n": 100}))] == ["UNAUTHENTICATED"]
+    # What may run for them (an open root field) has a small budget.
+    aliased = (
+        "mutation($u:String!,$p:String!){"
+        + " ".join(f"l{i}: login(username:$u,password:$p){{errors{{code message field}}}}" for i in range(8))
+        + "}"
     )
-    assert mixed["data"] is None
-    assert [(e["extensions"]["code"], e["path"]) for e in mixed["errors"]] == [("UNAUTHENTICATED", ["unlockAccount"])]
-    # What anonymous clients need still works.
-    assert await api.login("alice", demo.passwords["alice"])
+    assert codes(await api(aliased, {"u": "nobody", "p": "x"})) == [("BAD_USER_INPUT", "cost")]
+    admin = await api.login("admin", demo.passwords["admin"])
+    assert (await admin.ok(page, {"n": 100}))["people"]["edges"]
+    # Refused anonymous fields are answered as before: at their path, nothing below them run.
+    answer = await api("{ me { id } }")
+    assert [(e["extensions"]["code"], e["path"]) for e in answer["errors"]] == [("UNAUTHENTICATED", ["me"])]
 
 
 async def test_schema_is_shown_only_to_staff_while_graphiql_is_off(
@@ -138,7 +151,9 @@ async def test_schema_is_shown_only_to_staff_while_graphiql_is_off(
 
     anonymous = await api(introspection)
     assert anonymous["data"] is None
-    assert anonymous["errors"][0]["extensions"]["code"] in ("UNAUTHENTICATED", "FORBIDDEN")
+    assert codes(anonymous) == [("FORBIDDEN", None)]
+    hidden_type = await api('{ __type(name: "Person") { fields { name } } }')
+    assert codes(hidden_type) == [("FORBIDDEN", None)]
     refused = await api(typo)
     assert refused["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "Did you mean" not in refused["errors"][0]["message"]

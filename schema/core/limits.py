@@ -43,7 +43,9 @@ MAX_TOKENS = 2_000
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_ROOT_FIELDS = 20
+MAX_FIELDS = 300  # field selections, fragments expanded (a mutation of 1,000 fields once overflowed the stack)
 MAX_COST = 10_000
+MAX_ANONYMOUS_COST = 200  # signing in costs about 50; what else could an anonymous caller need?
 # A list field that takes no `first` is assumed to hold this many items; a list inside a
 # connection (edges, nodes) is already counted by the connection's `first`.
 UNPAGED_LIST_ITEMS = 10
@@ -79,32 +81,35 @@ class _Walk:
 
     def __init__(self, document: DocumentNode) -> None:
         self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        self._memo: dict[str, tuple[int, int, bool]] = {}
+        self._memo: dict[str, tuple[int, int, bool, int]] = {}
         self._active: set[str] = set()
 
-    def selection_set(self, selection_set: SelectionSetNode | None) -> tuple[int, int, bool]:
-        """(depth, aliases, introspection) below and including this selection set."""
-        depth, aliases, introspection = 0, 0, False
+    def selection_set(self, selection_set: SelectionSetNode | None) -> tuple[int, int, bool, int]:
+        """(depth, aliases, introspection, fields) below and including this selection set."""
+        depth, aliases, introspection, fields = 0, 0, False, 0
         for selection in selection_set.selections if selection_set else ():
             if isinstance(selection, FieldNode):
-                d, a, i = self.selection_set(selection.selection_set)
+                d, a, i, f = self.selection_set(selection.selection_set)
                 depth = max(depth, d + 1)
                 aliases += a + (1 if selection.alias else 0)
                 introspection = introspection or i or selection.name.value in INTROSPECTION_FIELDS
-            elif isinstance(selection, InlineFragmentNode):
-                d, a, i = self.selection_set(selection.selection_set)
-                depth, aliases, introspection = max(depth, d), aliases + a, introspection or i
+                fields += f + 1
+                continue
+            if isinstance(selection, InlineFragmentNode):
+                d, a, i, f = self.selection_set(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode):
-                d, a, i = self.fragment(selection.name.value)
-                depth, aliases, introspection = max(depth, d), aliases + a, introspection or i
-        return depth, aliases, introspection
+                d, a, i, f = self.fragment(selection.name.value)
+            else:
+                continue
+            depth, aliases, introspection, fields = max(depth, d), aliases + a, introspection or i, fields + f
+        return depth, aliases, introspection, fields
 
-    def fragment(self, name: str) -> tuple[int, int, bool]:
+    def fragment(self, name: str) -> tuple[int, int, bool, int]:
         if name in self._memo:
             return self._memo[name]
         definition = self.fragments.get(name)
         if definition is None or name in self._active:
-            return 0, 0, False  # unknown or cyclic: validation refuses the document
+            return 0, 0, False, 0  # unknown or cyclic: validation refuses the document
         self._active.add(name)
         try:
             self._memo[name] = self.selection_set(definition.selection_set)
@@ -146,12 +151,14 @@ def analyse(text: str) -> Verdict:
     for definition in document.definitions:
         if not isinstance(definition, OperationDefinitionNode):
             continue
-        depth, aliases, uses_introspection = walk.selection_set(definition.selection_set)
+        depth, aliases, uses_introspection, fields = walk.selection_set(definition.selection_set)
         introspection = introspection or uses_introspection
         if depth > MAX_DEPTH:
             return Verdict(refusal=f"the operation is nested {depth} deep; at most {MAX_DEPTH}", limit="depth")
         if aliases > MAX_ALIASES:
             return Verdict(refusal=f"the operation has {aliases} aliases; at most {MAX_ALIASES}", limit="aliases")
+        if fields > MAX_FIELDS:
+            return Verdict(refusal=f"the operation selects {fields} fields; at most {MAX_FIELDS}", limit="fields")
         root_fields = _root_fields(walk, definition.selection_set)
         if len(root_fields) > MAX_ROOT_FIELDS:
             return Verdict(refusal=f"the operation selects more than {MAX_ROOT_FIELDS} root fields", limit="rootFields")
@@ -200,6 +207,24 @@ class _Cost:
                 total += self.fragment(selection.name.value)
             if total > MAX_COST:
                 return total
+        return total
+
+    def roots(self, selection_set: SelectionSetNode, root: Any, names: frozenset[str]) -> int:
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                if selection.name.value in names:
+                    total += self.field(selection, root)
+            elif isinstance(selection, InlineFragmentNode):
+                total += self.roots(selection.selection_set, root, names)
+            elif isinstance(selection, FragmentSpreadNode):
+                definition = self.fragments.get(selection.name.value)
+                if definition is not None and selection.name.value not in self._active:
+                    self._active.add(selection.name.value)
+                    try:
+                        total += self.roots(definition.selection_set, root, names)
+                    finally:
+                        self._active.discard(selection.name.value)
         return total
 
     def _untyped(self, selection_set: SelectionSetNode | None) -> int:
@@ -251,8 +276,15 @@ def _clamp(value: Any) -> int | None:
     return min(max(number, 1), MAX_FIRST)
 
 
-def cost(schema: GraphQLSchema, verdict: Verdict, operation_name: str | None, variables: dict[str, Any]) -> int:
-    """The cost of the operation the request names, under its variables."""
+def cost(
+    schema: GraphQLSchema,
+    verdict: Verdict,
+    operation_name: str | None,
+    variables: dict[str, Any],
+    only_roots: frozenset[str] | None = None,
+) -> int:
+    """The cost of the operation the request names, under its variables; with `only_roots`, of
+    those root fields only (the others will not run: they refuse the caller)."""
     if verdict.document is None:
         return 0
     definitions = [
@@ -269,4 +301,7 @@ def cost(schema: GraphQLSchema, verdict: Verdict, operation_name: str | None, va
         "mutation": schema.mutation_type,
         "subscription": schema.subscription_type,
     }[definition.operation.value]
-    return _Cost(schema, verdict.document, variables).selection_set(definition.selection_set, root)
+    walker = _Cost(schema, verdict.document, variables)
+    if only_roots is None:
+        return walker.selection_set(definition.selection_set, root)
+    return walker.roots(definition.selection_set, root, only_roots)
