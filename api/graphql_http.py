@@ -13,14 +13,17 @@ to GATEHOUSE_MAX_BODY_BYTES and refused (413) past it, before JSON parsing or th
 each distinct document gets a cached verdict (schema/core/limits.py: tokens, depth, aliases,
 root fields), its cost under the request's variables is summed (anonymous callers, who may only
 call OPEN_ROOT_FIELDS, get a small budget), introspection is for signed-in staff (or while
-GraphiQL is on), and a query runs under a time budget (GATEHOUSE_OPERATION_SECONDS). Every
-refusal is a GraphQL error with `extensions.code` (BAD_USER_INPUT plus `extensions.limit`
-naming the limit, or FORBIDDEN), never a 500.
+GraphiQL is on), with GATEHOUSE_TRUSTED_DOCUMENTS=1 only the apps' documents run (sent in full
+or by `persistedQuery.sha256Hash`; schema/core/trusted.py) except for ADMIN, and a query runs
+under a time budget (GATEHOUSE_OPERATION_SECONDS). Every refusal is a GraphQL error with
+`extensions.code` (BAD_USER_INPUT plus `extensions.limit` naming the limit, or FORBIDDEN), never
+a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -38,9 +41,10 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from resolvers.core.errors import ErrorCode
+from resolvers.core.models import Role
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
-from schema.core import limits
+from schema.core import limits, trusted
 from schema.core.context import Context
 from schema.root import schema
 
@@ -188,6 +192,14 @@ class GatehouseGraphQL(GraphQL[Context, None]):
         show_schema = self.rt.settings.graphiql or (actor is not None and actor.is_employee)
         request.state.gatehouse_show_schema = show_schema
         query = request_data.query
+        persisted = (request_data.extensions or {}).get("persistedQuery")
+        if query is None and isinstance(persisted, dict):
+            digest = persisted.get("sha256Hash")
+            known = trusted.by_hash(digest) if isinstance(digest, str) else None
+            if known is None:
+                return refused(ErrorCode.BAD_USER_INPUT, "PersistedQueryNotFound: no trusted document has this hash")
+            query = known
+            request_data = dataclasses.replace(request_data, query=known)
         if not isinstance(query, str):
             return await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
@@ -195,6 +207,13 @@ class GatehouseGraphQL(GraphQL[Context, None]):
         verdict = limits.analyse(query)
         if verdict.refusal is not None:
             return refused(ErrorCode.BAD_USER_INPUT, verdict.refusal, verdict.limit)
+        if (
+            self.rt.settings.trusted_documents
+            and verdict.document is not None
+            and not (actor is not None and actor.has_any(Role.ADMIN))
+            and not trusted.is_trusted(verdict.document)
+        ):
+            return refused(ErrorCode.FORBIDDEN, "this server runs only the apps' own documents (trusted documents)")
         operation = verdict.operation(request_data.operation_name)
         if verdict.introspection and not show_schema:
             return refused(ErrorCode.FORBIDDEN, "introspection is for signed-in staff")

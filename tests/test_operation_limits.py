@@ -8,6 +8,7 @@ mean") only to signed-in staff or while GraphiQL is on.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -194,3 +195,46 @@ async def test_a_query_over_its_time_budget_is_cancelled_with_a_code(sqlite_site
     assert codes(answer) == [("BAD_USER_INPUT", "time")]
     async with httpx.AsyncClient() as client:
         assert (await client.get(server.http + "/healthz")).status_code == 200
+
+
+async def test_trusted_documents_only_the_apps_documents_run(sqlite_site: Site) -> None:
+    assert sqlite_site.demo is not None
+    server = sqlite_site.start_server(GATEHOUSE_TRUSTED_DOCUMENTS="1")
+    api = GraphQLClient(server)
+    employee_doc = documents()["employee.graphql"]
+    # Signing in with the app's own document (the whole file, as sent, with its operation name).
+    body = await post(
+        server,
+        {
+            "query": employee_doc,
+            "operationName": "Login",
+            "variables": {"username": "alice", "password": sqlite_site.demo.passwords["alice"]},
+        },
+    )
+    token = body.json()["data"]["login"]["session"]["accessToken"]
+    employee = GraphQLClient(server, token)
+    my_pass = "query MyPass {\n  me { id displayName roles pass { credentialId periodSeconds status } }\n}"
+    assert my_pass in employee_doc
+    # One operation sent on its own, reformatted: still the app's document.
+    assert (await employee.ok(" ".join(my_pass.split())))["me"]["displayName"]
+    # By hash (Apollo-style persisted query), no text at all.
+    digest = hashlib.sha256(my_pass.encode()).hexdigest()
+    hashed = await post(server, {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}, token)
+    assert hashed.json()["data"]["me"]["displayName"], hashed.text
+    unknown = await post(server, {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}}, token)
+    assert codes(unknown.json()) == [("BAD_USER_INPUT", None)]
+    # Anything else is refused, signed in or not; ADMIN may send any document.
+    adhoc = "{ me { id username } }"
+    assert codes(await employee(adhoc)) == [("FORBIDDEN", None)]
+    assert codes(await api("{ __typename }")) == [("FORBIDDEN", None)]
+    # (The harness's own login document is not one of the apps': ADMIN signs in with the app's.)
+    admin_login = await post(
+        server,
+        {
+            "query": employee_doc,
+            "operationName": "Login",
+            "variables": {"username": "admin", "password": sqlite_site.demo.passwords["admin"]},
+        },
+    )
+    admin_token = admin_login.json()["data"]["login"]["session"]["accessToken"]
+    assert (await GraphQLClient(server, admin_token).ok(adhoc))["me"]["username"] == "admin"

@@ -20,6 +20,8 @@ from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    BREAK,
+    ArgumentNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -32,10 +34,12 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
+    Visitor,
     get_named_type,
     get_nullable_type,
     is_list_type,
     parse,
+    visit,
 )
 
 # The shipped apps' documents stay well inside every limit (a test checks each one).
@@ -69,6 +73,10 @@ class Verdict:
     document: DocumentNode | None = None  # None when it does not parse: the schema reports that
     operations: dict[str | None, Operation] = field(default_factory=dict)
     introspection: bool = False
+    # Whether any `first` is given by a variable; when none is, the cost is the same for every
+    # request and is kept here after the first one.
+    variable_first: bool = True
+    costs: dict[tuple[str | None, frozenset[str] | None], int] = field(default_factory=dict)
 
     def operation(self, name: str | None) -> Operation | None:
         if name is None and len(self.operations) == 1:
@@ -164,7 +172,27 @@ def analyse(text: str) -> Verdict:
             return Verdict(refusal=f"the operation selects more than {MAX_ROOT_FIELDS} root fields", limit="rootFields")
         name = definition.name.value if definition.name else None
         operations[name] = Operation(kind=definition.operation.value, root_fields=tuple(root_fields.items()))
-    return Verdict(document=document, operations=operations, introspection=introspection)
+    return Verdict(
+        document=document,
+        operations=operations,
+        introspection=introspection,
+        variable_first=_first_from_variable(document),
+    )
+
+
+def _first_from_variable(document: DocumentNode) -> bool:
+    found = False
+
+    class Finder(Visitor):
+        def enter_argument(self, node: ArgumentNode, *_: Any) -> Any:
+            nonlocal found
+            if node.name.value == "first" and isinstance(node.value, VariableNode):
+                found = True
+                return BREAK
+            return None
+
+    visit(document, Finder())
+    return found
 
 
 class _Cost:
@@ -301,7 +329,14 @@ def cost(
         "mutation": schema.mutation_type,
         "subscription": schema.subscription_type,
     }[definition.operation.value]
+    key = (operation_name, only_roots)
+    if not verdict.variable_first and key in verdict.costs:
+        return verdict.costs[key]
     walker = _Cost(schema, verdict.document, variables)
     if only_roots is None:
-        return walker.selection_set(definition.selection_set, root)
-    return walker.roots(definition.selection_set, root, only_roots)
+        total = walker.selection_set(definition.selection_set, root)
+    else:
+        total = walker.roots(definition.selection_set, root, only_roots)
+    if not verdict.variable_first:
+        verdict.costs[key] = total
+    return total
