@@ -386,3 +386,33 @@ async def test_the_database_files_are_private(sqlite_site: Site, server: ServerP
     env_site.env["GATEHOUSE_DATABASE_URL"] = f"sqlite://{other}"
     assert env_site.cli("migrate").returncode == 0
     assert _mode(other) == 0o600
+
+
+# =========================================================================== PostgreSQL, two workers
+
+
+async def test_delays_sessions_and_passwords_hold_across_two_workers_on_postgres(scale_site: Site) -> None:
+    one, two = scale_site.servers
+    assert scale_site.demo is not None
+    passwords = scale_site.demo.passwords
+    for _ in range(5):
+        assert (await login(one, "alice", "wrong-password"))["errors"] == [{"code": "INVALID", "field": None}]
+    limited = await login(two, "alice", passwords["alice"])
+    assert codes(limited) == ["RATE_LIMITED"] and 0 < limited["errors"][0]["extensions"]["retryAfter"] <= 30
+    assert scale_site.cli("unlock", "alice").returncode == 0
+    assert (await login(two, "alice", passwords["alice"]))["errors"] == []
+
+    first = await session_of(one, "bob", passwords["bob"])
+    rotated = (await post(two, REFRESH, {"t": first["refreshToken"]}))["data"]["refreshSession"]["session"]
+    reused = (await post(one, REFRESH, {"t": first["refreshToken"]}))["data"]["refreshSession"]
+    assert reused["errors"] == [{"code": "INVALID"}]
+    assert codes(await post(two, ME, token=rotated["accessToken"])) == ["UNAUTHENTICATED"]
+
+    carol = await session_of(one, "carol", passwords["carol"])
+    assert carol["mustChangePassword"] is True
+    changed = await post(two, CHANGE, {"c": passwords["carol"], "n": "carols-own-secret"}, carol["accessToken"])
+    assert changed["data"]["changePassword"]["errors"] == []
+    assert (await login(one, "carol", passwords["carol"]))["errors"] == [{"code": "INVALID", "field": None}]
+    ended = (await post(one, LOGOUT, token=carol["accessToken"]))["data"]["logout"]
+    assert ended == {"sessionsEnded": 1, "errors": []}
+    assert codes(await post(two, ME, token=carol["accessToken"])) == ["UNAUTHENTICATED"]

@@ -92,13 +92,14 @@ async def refresh(rt: Runtime, refresh_token: str) -> SessionTokens:
             log.warning("a rotated refresh token was reused; session %s revoked", retired.session_id)
         raise UserError(ErrorCode.INVALID, "this session is not valid; sign in again")
     async with in_transaction():
-        session = (
-            await RefreshSession.filter(token_hash=token_hash).select_for_update().select_related("person").first()
-        )
+        # The row lock takes the session alone: PostgreSQL refuses FOR UPDATE across the outer
+        # join select_related would add, so the person is read after it.
+        session = await RefreshSession.filter(token_hash=token_hash).select_for_update().first()
         if session is None or session.revoked_at is not None:
             raise UserError(ErrorCode.INVALID, "this session is not valid; sign in again")
         if session.expires_at <= now:
             raise UserError(ErrorCode.EXPIRED, "this session has expired; sign in again")
+        await session.fetch_related("person")
         if session.person.status is not PersonStatus.ACTIVE:
             raise UserError(ErrorCode.NOT_ALLOWED, "this account is closed")
         await RetiredRefreshToken.create(token_hash=token_hash, session_id=session.id, retired_at=now)
