@@ -160,7 +160,7 @@ async def offboard_employee(rt: Runtime, actor: Actor, person_id: str) -> Person
     return person
 
 
-async def unlock_account(rt: Runtime, person_id: str) -> Person:
+async def unlock_account(person_id: str) -> Person:
     """Forget the account's failed sign-ins, so its delay ends now."""
     person = await get_person(person_id)
     if person.username is not None:

@@ -116,5 +116,5 @@ class PeopleMutation:
         permission_classes=[IsAdmin], description="End the sign-in delay left by repeated failed sign-ins."
     )
     async def unlock_account(self, info: Info, person_id: strawberry.ID) -> PersonPayload:
-        row, errors = await attempt(people.unlock_account(info.context.rt, person_id))
+        row, errors = await attempt(people.unlock_account(person_id))
         return PersonPayload(person=Person.of(row) if row else None, errors=errors)
