@@ -432,7 +432,7 @@ async def test_only_admin_gives_privileged_roles(shared: Shared) -> None:
     server, demo, admin, ids = shared.server, shared.demo, shared.admin, shared.ids
     hr = await token_of(server, demo, "hr")
     before = await snapshot(server, admin)
-    for role in ("ADMIN", "SECURITY_ADMIN", "AUDITOR"):
+    for role in ("ADMIN", "SECURITY_ADMIN", "AUDITOR", "GUARD"):
         variables = {"input": onboard_input(ids.departments["Security"], f"new{role.lower()}", roles=[role])}
         answer = await send(server, "OnboardEmployee", variables, hr)
         assert error_codes(answer) == ["FORBIDDEN"], (role, answer)
@@ -444,7 +444,9 @@ async def test_only_admin_gives_privileged_roles(shared: Shared) -> None:
     session = await login(server, "newsec", payload["initialPassword"])
     me = (await ok(server, "MyPass", token=session["accessToken"]))["me"]
     assert sorted(me["roles"]) == ["EMPLOYEE", "SECURITY_ADMIN"]
-    payload = await onboard(server, hr, ids.departments["Security"], "newguard", roles=["GUARD"])
+    payload = await onboard(server, admin, ids.departments["Security"], "newguard", roles=["GUARD"])
+    assert payload["employee"]["id"]
+    payload = await onboard(server, hr, ids.departments["Facilities"], "newkeeper", roles=["WAREHOUSE"])
     assert payload["employee"]["id"]
 
 

@@ -46,8 +46,12 @@ def bad_input(message: str) -> GraphQLError:
     return coded(ErrorCode.BAD_USER_INPUT, message)
 
 
-def rate_limited(message: str) -> GraphQLError:
-    return coded(ErrorCode.RATE_LIMITED, message)
+def rate_limited(message: str, retry_after: int | None = None) -> GraphQLError:
+    """`extensions.retryAfter`: the seconds to wait before trying again, when known."""
+    error = coded(ErrorCode.RATE_LIMITED, message)
+    if retry_after is not None:
+        error.extensions = {**(error.extensions or {}), "retryAfter": retry_after}
+    return error
 
 
 def _code(error: GraphQLError) -> str | None:
