@@ -16,13 +16,14 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from devices.frames.budget import CLOSE_OVER_BUDGET
-from tests.harness import Demo, Gate, GraphQLClient, ServerProcess
+from tests.harness import Demo, Gate, GraphQLClient, ServerProcess, eventually
 from tests.test_scan_e2e import (
     LOBBY_IN,
     assert_granted,
     bound_phone,
     connected,
     device_alerts,
+    event_log,
     login,
     register_device,
     scan_frame_of_size,
@@ -100,3 +101,31 @@ async def test_a_device_flooding_oversized_frames_is_cut_off_and_slows_no_other_
     async with connected(server, big_id, big_secret) as again:
         reply = await again.scan(lobby_in, "GH1:still-not-a-token")
         assert reply["type"] == "decision" and reply["granted"] is False, reply
+
+
+async def test_a_door_alarm_in_a_loop_is_one_alert_with_a_count(
+    server: ServerProcess, api: GraphQLClient, demo: Demo
+) -> None:
+    admin = await login(api, demo, "admin")
+    lobby_in = demo.gates[LOBBY_IN]
+    async with connected(server, demo.device_id, demo.device_secret) as gate:
+        for _ in range(300):
+            await gate.send({"type": "door", "gateId": lobby_in, "state": "forced"})
+        for _ in range(2):
+            await gate.send({"type": "door", "gateId": lobby_in, "state": "held_open"})
+
+        async def counted() -> bool:
+            alerts = await device_alerts(admin)
+            return any(a["kind"] == "forced" and a["message"].endswith("(300 reports)") for a in alerts)
+
+        await eventually(counted, 30, "the forced alert to count 300 reports")
+        # The link is still up (300 frames is within the frame budget) and nothing else piled up.
+        assert (await gate.scan(lobby_in, "GH1:not-a-token"))["type"] == "decision"
+    alerts = await device_alerts(admin)
+    forced = [a for a in alerts if a["kind"] == "forced"]
+    held = [a for a in alerts if a["kind"] == "held_open"]
+    assert len(forced) == 1 and forced[0]["gateId"] == lobby_in, alerts
+    assert len(held) == 1 and held[0]["message"].endswith("(2 reports)"), alerts
+    # One alarm event per gate, state and window, not one per frame.
+    alarms = [e["reason"] for e in await event_log(admin, gate_id=lobby_in) if e["reason"] in ("forced", "held_open")]
+    assert sorted(alarms) == ["forced", "held_open"], alarms
