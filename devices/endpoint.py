@@ -25,7 +25,7 @@ from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import clock
 from resolvers.core.errors import is_id
 from resolvers.devices import commands as device_commands
-from resolvers.devices import connections, snapshots
+from resolvers.devices import connections, hello_limits, snapshots
 from resolvers.devices import fleet as device_fleet
 from resolvers.devices import offline_uploads as offline_events
 from resolvers.devices.connections import DeviceSession
@@ -306,12 +306,19 @@ class DeviceEndpoint:
         if message["type"] == "websocket.disconnect":
             return
         hello = _hello(message.get("text") or message.get("bytes") or b"")
+        address = ws.client.host if ws.client is not None else "unknown"
+        # An address that failed too many hellos is refused before any credential is looked up.
+        if hello_limits.refused(address, hello["deviceId"] if hello is not None else None):
+            await ws.close(4401, "bad or missing device credentials")
+            return
         device = None
         if hello is not None:
             device = await connections.connect(rt, hello["deviceId"], hello["secret"], hello.get("firmware"))
         if hello is None or device is None:
             await ws.close(4401, "bad or missing device credentials")
+            await hello_limits.failed(rt, address)
             return
+        hello_limits.succeeded(address, hello["deviceId"])
         conn = DeviceConnection(ws, rt, hub, self.anomalies, device)
         conn.offline_capable = "offline" in hello.get("capabilities", ())
         await hub.attach(conn)

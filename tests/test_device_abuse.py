@@ -13,6 +13,7 @@ import contextlib
 import json
 from typing import Any
 
+import websockets
 from websockets.exceptions import ConnectionClosed
 
 from devices.frames.budget import CLOSE_OVER_BUDGET
@@ -24,6 +25,7 @@ from tests.test_scan_e2e import (
     connected,
     device_alerts,
     event_log,
+    expect_close,
     login,
     register_device,
     scan_frame_of_size,
@@ -129,3 +131,35 @@ async def test_a_door_alarm_in_a_loop_is_one_alert_with_a_count(
     # One alarm event per gate, state and window, not one per frame.
     alarms = [e["reason"] for e in await event_log(admin, gate_id=lobby_in) if e["reason"] in ("forced", "held_open")]
     assert sorted(alarms) == ["forced", "held_open"], alarms
+
+
+async def wrong_hello(server: ServerProcess, device_id: str, secret: str) -> int | None:
+    """A hello with these credentials: the close code it got."""
+    async with websockets.connect(server.ws + "/devices/ws") as ws:
+        await ws.send(json.dumps({"type": "hello", "deviceId": device_id, "secret": secret, "firmware": "x"}))
+        return await expect_close(ws, 10)
+
+
+async def test_failed_hellos_from_one_address_are_refused_and_alerted(
+    server: ServerProcess, api: GraphQLClient, demo: Demo
+) -> None:
+    admin = await login(api, demo, "admin")
+    lobby_in = demo.gates[LOBBY_IN]
+    # A real gate signs in from this address before the attack; another is new to it.
+    async with connected(server, demo.device_id, demo.device_secret):
+        pass
+    new_id, new_secret = await register_device(admin, "New scanner", [lobby_in])
+
+    codes = [await wrong_hello(server, str(900_000 + n), f"guess-{n}") for n in range(40)]
+    codes += [await wrong_hello(server, demo.device_id, f"guess-{n}") for n in range(5)]
+    assert codes == [4401] * 45, codes
+
+    alerts = [a for a in await device_alerts(admin) if a["kind"] == "hello_failures"]
+    assert len(alerts) == 1 and "127.0.0.1" in alerts[0]["message"], alerts
+    # Within the refusal window a device that never signed in from this address is refused
+    # (unchecked, even with its right secret); the gate that did keeps working.
+    assert await wrong_hello(server, new_id, new_secret) == 4401
+    async with connected(server, demo.device_id, demo.device_secret) as gate:
+        reply = await gate.scan(lobby_in, "GH1:not-a-token")
+        assert reply["type"] == "decision" and reply["granted"] is False, reply
+    assert len([a for a in await device_alerts(admin) if a["kind"] == "hello_failures"]) == 1

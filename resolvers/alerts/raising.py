@@ -29,7 +29,7 @@ async def raise_alert(
     return alert
 
 
-_last_raised: dict[tuple[str, int | None, int | None], float] = {}
+_last_raised: dict[tuple[str, int | None, int | None, str | None], float] = {}
 THROTTLE_SECONDS = 60.0
 
 
@@ -39,17 +39,22 @@ async def raise_alert_throttled(
     message: str,
     device_id: int | None = None,
     gate_id: int | None = None,
+    subject: str | None = None,
+    seconds: float = THROTTLE_SECONDS,
 ) -> DeviceAlert | None:
-    """At most one alert a minute per (kind, device, gate) from this process: a device stuck
-    on a wrong gate id must not flood the guards or the table."""
-    key = (kind, device_id, gate_id)
+    """At most one alert per `seconds` (a minute by default) per (kind, device, gate, subject)
+    from this process: a device stuck on a wrong gate id must not flood the guards or the table.
+    `subject` is what else the alert is about (e.g. a client address); it is kept in the payload."""
+    key = (kind, device_id, gate_id, subject)
     now = time.monotonic()
-    if now - _last_raised.get(key, -THROTTLE_SECONDS) < THROTTLE_SECONDS:
+    last = _last_raised.get(key)
+    if last is not None and now - last < seconds:
         return None
     _last_raised[key] = now
     if len(_last_raised) > 10_000:
         _last_raised.clear()
-    return await raise_alert(rt, kind, message, device_id=device_id, gate_id=gate_id)
+    payload = {"subject": subject} if subject is not None else None
+    return await raise_alert(rt, kind, message, device_id=device_id, gate_id=gate_id, payload=payload)
 
 
 @dataclass
