@@ -51,6 +51,9 @@ async def flood_until_closed(gate: Gate, size: int, gate_id: str, limit: int = 2
     with contextlib.suppress(ConnectionClosed):
         for n in range(limit):
             await gate.send(scan_frame_of_size(size, f"flood-{n}", gate_id))
+            # A send that does not block never yields: without this the test's own loop would
+            # starve the honest gate's client, which is not what is being tested.
+            await asyncio.sleep(0)
     await asyncio.wait_for(reader, 30)
     code: int | None = gate.ws.close_code
     return code, refs
