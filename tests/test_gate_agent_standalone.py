@@ -167,8 +167,8 @@ async def test_installed_gate_agent_scans_against_a_real_server(
         server.ws,
         "--device-id",
         demo.device_id,
-        "--secret",
-        demo.device_secret,
+        # The secret is URL-safe base64 and may start with "-": argparse needs it joined.
+        f"--secret={demo.device_secret}",
         "--gate",
         lobby_in,
         "--state-dir",

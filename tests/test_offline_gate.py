@@ -478,8 +478,8 @@ async def test_gate_agent_cli_reads_qr_lines_from_stdin_and_prints_json_results(
         server.ws,
         "--device-id",
         demo.device_id,
-        "--secret",
-        demo.device_secret,
+        # The secret is URL-safe base64 and may start with "-": argparse needs it joined.
+        f"--secret={demo.device_secret}",
         "--gate",
         lobby_in,
         "--state-dir",
