@@ -6,6 +6,7 @@ Redis refuse the second use of one token (an atomic SET NX per (credential, step
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import OrderedDict
@@ -22,22 +23,43 @@ REF_MEMORY_MAX = 200_000
 class TokenClaim:
     """The outcome of claiming (credential, step) for a gate.
 
-    fresh: nobody used it before. Otherwise `gate_id` is where it was used first and
-    `decision` what that gate was told (None while that scan is still being decided).
+    fresh: nobody used it before. Otherwise `gate_id` is where it was used first, `device_id`
+    and `ref` the scan that used it (so the device's retry of that very scan is told apart from
+    a copy of the token) and `decision` what that gate was told (None while still being decided).
     """
 
     fresh: bool
     gate_id: int | None = None
     decision: dict[str, Any] | None = None
+    device_id: int | None = None
+    ref: str | None = None
 
 
-def _encode_use(gate_id: int, decision: dict[str, Any] | None) -> str:
-    return f"{gate_id}|{json.dumps(decision) if decision is not None else ''}"
+# A used token's value: the first line names the scan that used it ([gate, device, ref] as JSON,
+# which never holds a raw newline), the second its decision once settled.
+def _use_head(gate_id: int, device_id: int | None, ref: str | None) -> str:
+    return json.dumps([gate_id, device_id, ref])
+
+
+def _encode_use(head: str, decision: dict[str, Any] | None) -> str:
+    return f"{head}\n{json.dumps(decision) if decision is not None else ''}"
 
 
 def _decode_use(raw: str) -> TokenClaim:
-    gate, _, decision = raw.partition("|")
-    return TokenClaim(fresh=False, gate_id=int(gate), decision=json.loads(decision) if decision else None)
+    head, _, decision = raw.partition("\n")
+    gate, device, ref = json.loads(head)
+    return TokenClaim(
+        fresh=False, gate_id=gate, decision=json.loads(decision) if decision else None, device_id=device, ref=ref
+    )
+
+
+def credential_digest(credential: str) -> str:
+    """What a remembered answer keeps of the credential it was given (a retry must match it)."""
+    return hashlib.blake2b(credential.encode(), digest_size=16).hexdigest()
+
+
+# A token's settlement: (cid, step, gate, decision, ttl, device, ref), the last two naming the scan.
+Settle = tuple[str, int, int, dict[str, Any], int, int | None, str | None]
 
 
 class ScanState:
@@ -47,10 +69,21 @@ class ScanState:
     async def disconnect(self) -> None:
         return None
 
-    async def claim_token(self, cid: str, step: int, gate_id: int, ttl: int) -> TokenClaim:
+    async def claim_token(
+        self, cid: str, step: int, gate_id: int, ttl: int, device_id: int | None = None, ref: str | None = None
+    ) -> TokenClaim:
         raise NotImplementedError
 
-    async def settle_token(self, cid: str, step: int, gate_id: int, decision: dict[str, Any], ttl: int) -> None:
+    async def settle_token(
+        self,
+        cid: str,
+        step: int,
+        gate_id: int,
+        decision: dict[str, Any],
+        ttl: int,
+        device_id: int | None = None,
+        ref: str | None = None,
+    ) -> None:
         raise NotImplementedError
 
     async def inside(self, person_id: int) -> set[int]:
@@ -58,12 +91,12 @@ class ScanState:
 
     async def finish(
         self,
-        settle: tuple[str, int, int, dict[str, Any], int] | None,
+        settle: Settle | None,
         person_id: int | None,
         enter: int | None,
         leave: Iterable[int] | None,
     ) -> None:
-        """After a decision: record it for the token (cid, step, gate, decision, ttl) and move the
+        """After a decision: record it for the token (cid, step, gate, decision, ttl, device, ref) and move the
         person in or out. One round trip on Redis; the scan path waits for it once, not twice."""
         if settle is not None:
             await self.settle_token(*settle)
@@ -73,6 +106,11 @@ class ScanState:
             await self.leave(person_id, leave)
 
     async def enter(self, person_id: int, zone_id: int) -> None:
+        raise NotImplementedError
+
+    async def claim_entry(self, person_id: int, zone_id: int) -> bool:
+        """Put the person inside `zone_id` unless they already are (True: this call put them there).
+        One atomic step, so two gates of a HARD anti-passback zone cannot both let one person in."""
         raise NotImplementedError
 
     async def leave(self, person_id: int, zone_ids: Iterable[int]) -> None:
@@ -88,10 +126,11 @@ class ScanState:
     async def load_presence(self, inside: dict[int, set[int]]) -> None:
         raise NotImplementedError
 
-    async def recall_ref(self, device_id: int, ref: str) -> dict[str, Any] | None:
+    async def recall_ref(self, device_id: int, ref: str, credential: str) -> dict[str, Any] | None:
+        """The answer given to this device's scan `ref`, only if that scan carried `credential`."""
         raise NotImplementedError
 
-    async def remember_ref(self, device_id: int, ref: str, decision: dict[str, Any]) -> None:
+    async def remember_ref(self, device_id: int, ref: str, credential: str, decision: dict[str, Any]) -> None:
         raise NotImplementedError
 
     async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
@@ -118,7 +157,7 @@ class MemoryScanState(ScanState):
     def __init__(self) -> None:
         self._tokens: dict[tuple[str, int], tuple[float, str]] = {}
         self._inside: dict[int, set[int]] = {}
-        self._refs: OrderedDict[tuple[int, str], tuple[float, dict[str, Any]]] = OrderedDict()
+        self._refs: OrderedDict[tuple[int, str], tuple[float, str, dict[str, Any]]] = OrderedDict()
         self._devices: dict[int, tuple[float, str]] = {}
         self._presence_loaded = False
         self._failures: dict[str, tuple[float, int]] = {}
@@ -134,23 +173,42 @@ class MemoryScanState(ScanState):
         for fkey in [k for k, (exp, _) in self._failures.items() if exp < now]:
             del self._failures[fkey]
 
-    async def claim_token(self, cid: str, step: int, gate_id: int, ttl: int) -> TokenClaim:
+    async def claim_token(
+        self, cid: str, step: int, gate_id: int, ttl: int, device_id: int | None = None, ref: str | None = None
+    ) -> TokenClaim:
         self._sweep()
         key = (cid, step)
         held = self._tokens.get(key)
         if held is not None and held[0] >= time.monotonic():
             return _decode_use(held[1])
-        self._tokens[key] = (time.monotonic() + ttl, _encode_use(gate_id, None))
+        self._tokens[key] = (time.monotonic() + ttl, _encode_use(_use_head(gate_id, device_id, ref), None))
         return TokenClaim(fresh=True)
 
-    async def settle_token(self, cid: str, step: int, gate_id: int, decision: dict[str, Any], ttl: int) -> None:
-        self._tokens[(cid, step)] = (time.monotonic() + ttl, _encode_use(gate_id, decision))
+    async def settle_token(
+        self,
+        cid: str,
+        step: int,
+        gate_id: int,
+        decision: dict[str, Any],
+        ttl: int,
+        device_id: int | None = None,
+        ref: str | None = None,
+    ) -> None:
+        value = _encode_use(_use_head(gate_id, device_id, ref), decision)
+        self._tokens[(cid, step)] = (time.monotonic() + ttl, value)
 
     async def inside(self, person_id: int) -> set[int]:
         return set(self._inside.get(person_id, ()))
 
     async def enter(self, person_id: int, zone_id: int) -> None:
         self._inside.setdefault(person_id, set()).add(zone_id)
+
+    async def claim_entry(self, person_id: int, zone_id: int) -> bool:
+        zones = self._inside.setdefault(person_id, set())
+        if zone_id in zones:  # no await between the test and the add: atomic in this process
+            return False
+        zones.add(zone_id)
+        return True
 
     async def leave(self, person_id: int, zone_ids: Iterable[int]) -> None:
         zones = self._inside.get(person_id)
@@ -167,14 +225,15 @@ class MemoryScanState(ScanState):
         self._inside = {p: set(z) for p, z in inside.items()}
         self._presence_loaded = True
 
-    async def recall_ref(self, device_id: int, ref: str) -> dict[str, Any] | None:
+    async def recall_ref(self, device_id: int, ref: str, credential: str) -> dict[str, Any] | None:
         held = self._refs.get((device_id, ref))
-        if held is None or held[0] < time.monotonic():
+        if held is None or held[0] < time.monotonic() or held[1] != credential_digest(credential):
             return None
-        return held[1]
+        return held[2]
 
-    async def remember_ref(self, device_id: int, ref: str, decision: dict[str, Any]) -> None:
-        self._refs[(device_id, ref)] = (time.monotonic() + REF_MEMORY_SECONDS, decision)
+    async def remember_ref(self, device_id: int, ref: str, credential: str, decision: dict[str, Any]) -> None:
+        self._refs[(device_id, ref)] = (time.monotonic() + REF_MEMORY_SECONDS, credential_digest(credential), decision)
+        self._refs.move_to_end((device_id, ref))
         while len(self._refs) > REF_MEMORY_MAX:
             self._refs.popitem(last=False)
 
@@ -241,19 +300,33 @@ class RedisScanState(ScanState):
         if self._r is not None:
             await self._r.aclose()
 
-    async def claim_token(self, cid: str, step: int, gate_id: int, ttl: int) -> TokenClaim:
-        held = await self._claim(keys=[f"{self.P}tok:{cid}:{step}"], args=[_encode_use(gate_id, None), ttl])
+    async def claim_token(
+        self, cid: str, step: int, gate_id: int, ttl: int, device_id: int | None = None, ref: str | None = None
+    ) -> TokenClaim:
+        held = await self._claim(
+            keys=[f"{self.P}tok:{cid}:{step}"], args=[_encode_use(_use_head(gate_id, device_id, ref), None), ttl]
+        )
         return TokenClaim(fresh=True) if held is None else _decode_use(held)
 
-    async def settle_token(self, cid: str, step: int, gate_id: int, decision: dict[str, Any], ttl: int) -> None:
-        await self._r.set(f"{self.P}tok:{cid}:{step}", _encode_use(gate_id, decision), ex=ttl)
+    async def settle_token(
+        self,
+        cid: str,
+        step: int,
+        gate_id: int,
+        decision: dict[str, Any],
+        ttl: int,
+        device_id: int | None = None,
+        ref: str | None = None,
+    ) -> None:
+        value = _encode_use(_use_head(gate_id, device_id, ref), decision)
+        await self._r.set(f"{self.P}tok:{cid}:{step}", value, ex=ttl)
 
     async def inside(self, person_id: int) -> set[int]:
         return {int(z) for z in await self._r.smembers(f"{self.P}in:{person_id}")}
 
     async def finish(
         self,
-        settle: tuple[str, int, int, dict[str, Any], int] | None,
+        settle: Settle | None,
         person_id: int | None,
         enter: int | None,
         leave: Iterable[int] | None,
@@ -261,8 +334,9 @@ class RedisScanState(ScanState):
         zones = list(leave or ())
         async with self._r.pipeline(transaction=False) as pipe:
             if settle is not None:
-                cid, step, gate_id, decision, ttl = settle
-                pipe.set(f"{self.P}tok:{cid}:{step}", _encode_use(gate_id, decision), ex=ttl)
+                cid, step, gate_id, decision, ttl, device_id, ref = settle
+                value = _encode_use(_use_head(gate_id, device_id, ref), decision)
+                pipe.set(f"{self.P}tok:{cid}:{step}", value, ex=ttl)
             if person_id is not None and enter is not None:
                 pipe.sadd(f"{self.P}in:{person_id}", enter)
             if person_id is not None and zones:
@@ -271,6 +345,10 @@ class RedisScanState(ScanState):
 
     async def enter(self, person_id: int, zone_id: int) -> None:
         await self._r.sadd(f"{self.P}in:{person_id}", zone_id)
+
+    async def claim_entry(self, person_id: int, zone_id: int) -> bool:
+        # SADD answers how many members it added: 1 only for the one caller that put them inside.
+        return bool(await self._r.sadd(f"{self.P}in:{person_id}", zone_id))
 
     async def leave(self, person_id: int, zone_ids: Iterable[int]) -> None:
         zones = list(zone_ids)
@@ -299,12 +377,16 @@ class RedisScanState(ScanState):
             pipe.set(f"{self.P}presence-loaded", "1")
             await pipe.execute()
 
-    async def recall_ref(self, device_id: int, ref: str) -> dict[str, Any] | None:
+    async def recall_ref(self, device_id: int, ref: str, credential: str) -> dict[str, Any] | None:
         raw = await self._r.get(f"{self.P}ref:{device_id}:{ref}")
-        return json.loads(raw) if raw else None
+        if not raw:
+            return None
+        digest, _, decision = raw.partition("\n")
+        return json.loads(decision) if digest == credential_digest(credential) else None
 
-    async def remember_ref(self, device_id: int, ref: str, decision: dict[str, Any]) -> None:
-        await self._r.set(f"{self.P}ref:{device_id}:{ref}", json.dumps(decision), ex=REF_MEMORY_SECONDS)
+    async def remember_ref(self, device_id: int, ref: str, credential: str, decision: dict[str, Any]) -> None:
+        value = f"{credential_digest(credential)}\n{json.dumps(decision)}"
+        await self._r.set(f"{self.P}ref:{device_id}:{ref}", value, ex=REF_MEMORY_SECONDS)
 
     async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
         await self._r.set(f"{self.P}dev:{device_id}", connection, ex=ttl)

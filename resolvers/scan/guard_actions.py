@@ -14,7 +14,7 @@ from resolvers.devices.commands import online_devices, send_command
 from resolvers.people.people import ID_NUMBER
 from resolvers.runtime import Runtime
 from resolvers.scan import writer
-from resolvers.scan.decision import after_visitor_passage, policy
+from resolvers.scan.decision import after_visitor_passage, policy, undo_entry_claim
 from resolvers.scan.gate_event import GateEventRecord
 from resolvers.scan.reasons import Reason
 
@@ -99,7 +99,11 @@ async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> 
         operator_id=actor.person_id,
         payload={"documentType": entry.document_type.value, "note": note, "operatorId": actor.person_id},
     )
-    event = await writer.record(rt, passage, topo=topo)
+    try:
+        event = await writer.record(rt, passage, topo=topo)
+    except BaseException:
+        await undo_entry_claim(rt, topo, gate, way, person.id, reason)
+        raise
     if reason.grants and visit is not None:
         await after_visitor_passage(rt, topo, gate, way, visit)
     return event, person
