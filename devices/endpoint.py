@@ -193,7 +193,8 @@ class DeviceConnection:
                 return
             reply, outcome = decided
             await self.send(reply)
-            await self.rt.state.remember_ref(self.device_id, ref_key, credential, reply)
+            if outcome.reason is not Reason.UNAVAILABLE:
+                await self.rt.state.remember_ref(self.device_id, ref_key, credential, reply)
             if not self.test_scan_seen and outcome.event_id is not None:
                 self.test_scan_seen = True
                 await connections.record_test_scan(self.device_id)
@@ -229,6 +230,8 @@ class DeviceConnection:
             await self.send(error_frame(str(exc), ref))
             return None
         reply = outcome.frame(ref, self.rt.settings.door_open_ms)
+        if outcome.reason is Reason.UNAVAILABLE:
+            return reply, outcome  # not an answer to repeat: the retry is decided once the server can
         # Remembered on this connection before it is sent (a resend right after the answer finds
         # it), shared with other workers after: the device is not kept waiting for that.
         self._answered[ref_key] = (credential, reply)

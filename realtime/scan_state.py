@@ -58,11 +58,18 @@ def credential_digest(credential: str) -> str:
     return hashlib.blake2b(credential.encode(), digest_size=16).hexdigest()
 
 
+class ScanStateLost(Exception):
+    """The shared state was lost since it was loaded (Redis restarted empty, or was flushed): it
+    must be rebuilt from the event log before anything is decided on it again."""
+
+
 # A token's settlement: (cid, step, gate, decision, ttl, device, ref), the last two naming the scan.
 Settle = tuple[str, int, int, dict[str, Any], int, int | None, str | None]
 
 
 class ScanState:
+    rebuilding: Any = None  # this process's rebuild task after a loss (resolvers/scan/presence.py)
+
     async def connect(self) -> None:
         return None
 
@@ -123,7 +130,15 @@ class ScanState:
         """person → zones they are inside, for a muster roll call."""
         raise NotImplementedError
 
-    async def load_presence(self, inside: dict[int, set[int]]) -> None:
+    async def load_presence(self, inside: dict[int, set[int]], tokens: Iterable[Settle] = ()) -> None:
+        """Replace presence with `inside`, restore the used tokens, and mark the state loaded."""
+        raise NotImplementedError
+
+    async def lock_rebuild(self, seconds: int) -> bool:
+        """One process at a time rebuilds a lost state (True: this one may)."""
+        raise NotImplementedError
+
+    async def unlock_rebuild(self) -> None:
         raise NotImplementedError
 
     async def recall_ref(self, device_id: int, ref: str, credential: str) -> dict[str, Any] | None:
@@ -221,9 +236,17 @@ class MemoryScanState(ScanState):
     async def everyone_inside(self) -> dict[int, set[int]]:
         return {p: set(z) for p, z in self._inside.items() if z}
 
-    async def load_presence(self, inside: dict[int, set[int]]) -> None:
+    async def load_presence(self, inside: dict[int, set[int]], tokens: Iterable[Settle] = ()) -> None:
         self._inside = {p: set(z) for p, z in inside.items()}
+        for settle in tokens:
+            await self.settle_token(*settle)
         self._presence_loaded = True
+
+    async def lock_rebuild(self, seconds: int) -> bool:
+        return True  # a process's own memory is never lost while it runs
+
+    async def unlock_rebuild(self) -> None:
+        return None
 
     async def recall_ref(self, device_id: int, ref: str, credential: str) -> dict[str, Any] | None:
         held = self._refs.get((device_id, ref))
@@ -267,9 +290,17 @@ class MemoryScanState(ScanState):
         self._failures.pop(key, None)
 
 
+# Claims check the marker written when the state was loaded (ARGV[3] = '1' once this process has
+# seen it): a Redis that restarted empty, or was flushed, has none, and nothing is claimed on it.
+_LOST = "!lost"
 _CLAIM = """
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return '!lost' end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return false end
 return redis.call('GET', KEYS[1])
+"""
+_CLAIM_ENTRY = """
+if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+return redis.call('SADD', KEYS[1], ARGV[1])
 """
 _CLEAR_IF = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -282,18 +313,29 @@ class RedisScanState(ScanState):
         self._url = url
         self.P = prefix
         self._r: Any = None
+        self._marker = f"{prefix}presence-loaded"
+        self._guarded = "0"  # '1' once this process has seen the state loaded (the marker set)
 
     async def connect(self) -> None:
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialBackoff
 
         # A blocking pool: at the morning rush scans wait a moment for a connection rather than
-        # failing (the default pool refuses outright once it is full).
+        # failing (the default pool refuses outright once it is full). Pooled connections that a
+        # Redis restart closed are retried on a fresh connection rather than failing the request.
         pool = aioredis.BlockingConnectionPool.from_url(
-            self._url, max_connections=REDIS_CONNECTIONS, timeout=5, decode_responses=True
+            self._url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=5,
+            decode_responses=True,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
+            client_name=f"{self.P}state",
         )
         self._r = aioredis.Redis(connection_pool=pool)
         await self._r.ping()
         self._claim = self._r.register_script(_CLAIM)
+        self._claim_entry = self._r.register_script(_CLAIM_ENTRY)
         self._clear_if = self._r.register_script(_CLEAR_IF)
 
     async def disconnect(self) -> None:
@@ -304,8 +346,11 @@ class RedisScanState(ScanState):
         self, cid: str, step: int, gate_id: int, ttl: int, device_id: int | None = None, ref: str | None = None
     ) -> TokenClaim:
         held = await self._claim(
-            keys=[f"{self.P}tok:{cid}:{step}"], args=[_encode_use(_use_head(gate_id, device_id, ref), None), ttl]
+            keys=[f"{self.P}tok:{cid}:{step}", self._marker],
+            args=[_encode_use(_use_head(gate_id, device_id, ref), None), ttl, self._guarded],
         )
+        if held == _LOST:
+            raise ScanStateLost("the used tokens were lost (Redis restarted or was flushed)")
         return TokenClaim(fresh=True) if held is None else _decode_use(held)
 
     async def settle_token(
@@ -348,7 +393,10 @@ class RedisScanState(ScanState):
 
     async def claim_entry(self, person_id: int, zone_id: int) -> bool:
         # SADD answers how many members it added: 1 only for the one caller that put them inside.
-        return bool(await self._r.sadd(f"{self.P}in:{person_id}", zone_id))
+        added = await self._claim_entry(keys=[f"{self.P}in:{person_id}", self._marker], args=[zone_id, self._guarded])
+        if added == -1:
+            raise ScanStateLost("presence was lost (Redis restarted or was flushed)")
+        return bool(added)
 
     async def leave(self, person_id: int, zone_ids: Iterable[int]) -> None:
         zones = list(zone_ids)
@@ -356,7 +404,10 @@ class RedisScanState(ScanState):
             await self._r.srem(f"{self.P}in:{person_id}", *zones)
 
     async def needs_presence_rebuild(self) -> bool:
-        return not await self._r.exists(f"{self.P}presence-loaded")
+        if not await self._r.exists(self._marker):
+            return True
+        self._guarded = "1"
+        return False
 
     async def everyone_inside(self) -> dict[int, set[int]]:
         out: dict[int, set[int]] = {}
@@ -366,7 +417,7 @@ class RedisScanState(ScanState):
                 out[int(key.rsplit(":", 1)[1])] = zones
         return out
 
-    async def load_presence(self, inside: dict[int, set[int]]) -> None:
+    async def load_presence(self, inside: dict[int, set[int]], tokens: Iterable[Settle] = ()) -> None:
         stale = [key async for key in self._r.scan_iter(match=f"{self.P}in:*", count=1000)]
         async with self._r.pipeline(transaction=True) as pipe:
             if stale:
@@ -374,8 +425,19 @@ class RedisScanState(ScanState):
             for person_id, zones in inside.items():
                 if zones:
                     pipe.sadd(f"{self.P}in:{person_id}", *zones)
-            pipe.set(f"{self.P}presence-loaded", "1")
+            for cid, step, gate_id, decision, ttl, device_id, ref in tokens:
+                # NX: a claim made meanwhile (before the loss was noticed) is kept as it is.
+                value = _encode_use(_use_head(gate_id, device_id, ref), decision)
+                pipe.set(f"{self.P}tok:{cid}:{step}", value, ex=ttl, nx=True)
+            pipe.set(self._marker, "1")
             await pipe.execute()
+        self._guarded = "1"
+
+    async def lock_rebuild(self, seconds: int) -> bool:
+        return bool(await self._r.set(f"{self.P}rebuild-lock", "1", nx=True, ex=seconds))
+
+    async def unlock_rebuild(self) -> None:
+        await self._r.delete(f"{self.P}rebuild-lock")
 
     async def recall_ref(self, device_id: int, ref: str, credential: str) -> dict[str, Any] | None:
         raw = await self._r.get(f"{self.P}ref:{device_id}:{ref}")

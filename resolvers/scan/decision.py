@@ -17,7 +17,7 @@ from typing import Any
 from gatehouse_gate import passtoken
 
 from realtime.messages import PersonRef
-from realtime.scan_state import TokenClaim
+from realtime.scan_state import ScanStateLost, TokenClaim
 from resolvers.access.topology import GateNode, Topology
 from resolvers.alerts.raising import raise_alert_throttled
 from resolvers.core import clock
@@ -40,6 +40,7 @@ from resolvers.runtime import Runtime
 from resolvers.scan import writer
 from resolvers.scan.gate_event import GateEventRecord
 from resolvers.scan.outcome import ScanOutcome
+from resolvers.scan.presence import start_recovery
 from resolvers.scan.reasons import Reason
 from resolvers.visits import badges, visits
 
@@ -123,29 +124,34 @@ async def decide_scan(
         return await scan.record(Reason.BAD_SIGNATURE, cid=cid)
 
     token_use = None
-    if parsed is not None:
-        ttl = cred["period"] * (2 * passtoken.SKEW_STEPS + 2) + 5
-        claim = await rt.state.claim_token(parsed.cid, parsed.step, gate.id, ttl, device_id, ref)
-        if not claim.fresh:
-            if not _same_scan(claim, gate.id, device_id, ref):
-                # A token opens a door once: any other showing of it, at this gate too, is a copy.
-                return await scan.record(Reason.REPLAYED, person, cid)
-            earlier = await _await_settled(rt, parsed.cid, parsed.step, scan, ttl, claim.decision)
-            if earlier is not None:
-                return earlier  # the device's retry of the very scan: the same answer, no new event
-        token_use = writer.TokenUse(parsed.cid, parsed.step, ttl)
+    try:
+        if parsed is not None:
+            ttl = cred["period"] * (2 * passtoken.SKEW_STEPS + 2) + 5
+            claim = await rt.state.claim_token(parsed.cid, parsed.step, gate.id, ttl, device_id, ref)
+            if not claim.fresh:
+                if not _same_scan(claim, gate.id, device_id, ref):
+                    # A token opens a door once: any other showing of it, at this gate too, is a copy.
+                    return await scan.record(Reason.REPLAYED, person, cid)
+                earlier = await _await_settled(rt, parsed.cid, parsed.step, scan, ttl, claim.decision)
+                if earlier is not None:
+                    return earlier  # the device's retry of the very scan: the same answer, no new event
+            token_use = writer.TokenUse(parsed.cid, parsed.step, ttl)
 
-    reason, visit = await policy(
-        rt,
-        topo,
-        gate,
-        scan.way,
-        person.id,
-        cred["person__kind"],
-        cred["person__department_id"],
-        cred["person__position"],
-        badge is not None,
-    )
+        reason, visit = await policy(
+            rt,
+            topo,
+            gate,
+            scan.way,
+            person.id,
+            cred["person__kind"],
+            cred["person__department_id"],
+            cred["person__position"],
+            badge is not None,
+        )
+    except ScanStateLost:
+        # Redis came back empty: fail closed until the used tokens and presence are rebuilt.
+        start_recovery(rt.state, rt.topology)
+        return await scan.record(Reason.UNAVAILABLE, person, cid)
     try:
         outcome = await scan.record(reason, person, cid, token_use)
     except BaseException:
@@ -185,6 +191,8 @@ class _Scan:
             device_ref=self.ref,
             # The decision's own time (the commit that follows is shared by the batch).
             latency_ms=(time.perf_counter() - self.started) * 1000,
+            # The step of the token it used: the used tokens can be rebuilt from the log.
+            payload={"step": token.step} if token is not None else {},
         )
         stored = await writer.record(self.rt, event, topo=self.topo, token=token)
         return ScanOutcome.of(stored)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from realtime.messages import PersonRef
+from realtime.scan_state import ScanStateLost
 from resolvers.access.topology import GateNode
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
@@ -16,6 +17,7 @@ from resolvers.runtime import Runtime
 from resolvers.scan import writer
 from resolvers.scan.decision import after_visitor_passage, policy, undo_entry_claim
 from resolvers.scan.gate_event import GateEventRecord
+from resolvers.scan.presence import start_recovery
 from resolvers.scan.reasons import Reason
 
 
@@ -86,9 +88,13 @@ async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> 
     if person.status is not PersonStatus.ACTIVE:
         reason = Reason.REVOKED
     else:
-        reason, visit = await policy(
-            rt, topo, gate, way, person.id, person.kind.value, person.department_id, person.position
-        )
+        try:
+            reason, visit = await policy(
+                rt, topo, gate, way, person.id, person.kind.value, person.department_id, person.position
+            )
+        except ScanStateLost:
+            start_recovery(rt.state, rt.topology)  # fail closed until presence is rebuilt
+            reason = Reason.UNAVAILABLE
     passage = GateEventRecord(
         at=clock.now(),
         gate=gate,
