@@ -339,6 +339,8 @@ class RedisScanState(ScanState):
         self._clear_if = self._r.register_script(_CLEAR_IF)
 
     async def disconnect(self) -> None:
+        if self.rebuilding is not None:
+            self.rebuilding.cancel()
         if self._r is not None:
             await self._r.aclose()
 
