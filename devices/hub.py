@@ -17,10 +17,13 @@ from typing import Any, Protocol
 
 from devices.frames.outgoing import Revoke
 from realtime.bus import Bus
-from resolvers.devices.commands import CHANNEL as COMMANDS
-from resolvers.devices.fleet import SESSIONS
-from resolvers.people.people import REVOCATIONS
-from resolvers.runtime import ACCESS_CHANNEL
+from realtime.messages import (
+    AccessChanged,
+    CredentialsRevoked,
+    DeviceCommandMessage,
+    DeviceSessionMessage,
+    M,
+)
 
 log = logging.getLogger("gatehouse.devices")
 SNAPSHOT_DEBOUNCE_SECONDS = 1.0
@@ -48,15 +51,11 @@ class DeviceHub:
         self.process_id = uuid.uuid4().hex[:12]
 
     async def start(self) -> None:
-        routes = [
-            (COMMANDS, self._on_command),
-            (SESSIONS, self._on_session),
-            (REVOCATIONS, self._on_revocation),
-        ]
-        ready = [asyncio.Event() for _ in routes]
+        ready: list[asyncio.Event] = []
         self._tasks = [
-            asyncio.create_task(self._route(channel, handler, event), name=f"hub-{channel}")
-            for (channel, handler), event in zip(routes, ready, strict=True)
+            self._listen(DeviceCommandMessage, self._on_command, ready),
+            self._listen(DeviceSessionMessage, self._on_session, ready),
+            self._listen(CredentialsRevoked, self._on_revocation, ready),
         ]
         if self._snapshot_for is not None:
             snapshot_ready = asyncio.Event()
@@ -84,7 +83,7 @@ class DeviceHub:
         if old is not None and old is not link:
             with contextlib.suppress(Exception):
                 await old.close(4409, "replaced by a newer connection of this device")
-        self._bus.publish(SESSIONS, {"deviceId": link.device_id, "connection": link.connection_id})
+        self._bus.send(DeviceSessionMessage(device_id=link.device_id, connection=link.connection_id))
 
     def detach(self, link: DeviceLink) -> None:
         if self._links.get(link.device_id) is link:
@@ -97,35 +96,40 @@ class DeviceHub:
     def connected(self) -> int:
         return len(self._links)
 
-    async def _route(
-        self, channel: str, handler: Callable[[dict[str, Any]], Awaitable[None]], ready: asyncio.Event
-    ) -> None:
-        async with self._bus.subscribe(channel) as sub:
+    def _listen(
+        self, kind: type[M], handler: Callable[[M], Awaitable[None]], ready: list[asyncio.Event]
+    ) -> asyncio.Task[None]:
+        subscribed = asyncio.Event()
+        ready.append(subscribed)
+        return asyncio.create_task(self._route(kind, handler, subscribed), name=f"hub-{kind.CHANNEL}")
+
+    async def _route(self, kind: type[M], handler: Callable[[M], Awaitable[None]], ready: asyncio.Event) -> None:
+        async with self._bus.receive(kind) as messages:
             ready.set()
-            async for message in sub:
+            async for message in messages:
                 try:
                     await handler(message)
                 except Exception:
-                    log.exception("handling %s failed", channel)
+                    log.exception("handling %s failed", kind.CHANNEL)
 
-    async def _on_command(self, message: dict[str, Any]) -> None:
-        link = self._links.get(message.get("deviceId"))  # type: ignore[arg-type]
+    async def _on_command(self, message: DeviceCommandMessage) -> None:
+        link = self._links.get(message.device_id)
         if link is not None:
-            await link.send(message["frame"])
+            await link.send(message.frame)
 
-    async def _on_session(self, message: dict[str, Any]) -> None:
-        link = self._links.get(message.get("deviceId"))  # type: ignore[arg-type]
-        if link is None or link.connection_id == message.get("connection"):
+    async def _on_session(self, message: DeviceSessionMessage) -> None:
+        link = self._links.get(message.device_id)
+        if link is None or link.connection_id == message.connection:
             return
         self.detach(link)
-        code = message.get("closeCode", 4409)
+        code = message.close_code
         reason = "device retired or secret rotated" if code == 4401 else "replaced by a newer connection"
         with contextlib.suppress(Exception):
-            await link.close(int(code), reason)
+            await link.close(code, reason)
 
-    async def _on_revocation(self, message: dict[str, Any]) -> None:
+    async def _on_revocation(self, message: CredentialsRevoked) -> None:
         # A new frame type; firmware that does not know it ignores it.
-        frame: Revoke = {"type": "revoke", "credentialIds": message.get("credentialIds", [])}
+        frame: Revoke = {"type": "revoke", "credentialIds": list(message.credential_ids)}
         for link in list(self._links.values()):
             if link.offline_capable:
                 with contextlib.suppress(Exception):
@@ -134,14 +138,24 @@ class DeviceHub:
     async def _route_access(self, ready: asyncio.Event) -> None:
         """Access changed somewhere: after a short pause (changes come in bursts) resend snapshots."""
         assert self._snapshot_for is not None
-        async with self._bus.subscribe(ACCESS_CHANNEL) as sub:
-            ready.set()
-            while True:
-                await sub.__anext__()
-                await asyncio.sleep(SNAPSHOT_DEBOUNCE_SECONDS)
-                while not sub.queue.empty():
-                    sub.queue.get_nowait()
-                await self.push_snapshots()
+        changed = asyncio.Event()
+        pusher = asyncio.create_task(self._push_when(changed), name="hub-snapshot-push")
+        try:
+            async with self._bus.receive(AccessChanged) as changes:
+                ready.set()
+                async for _ in changes:
+                    changed.set()
+        finally:
+            pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pusher
+
+    async def _push_when(self, changed: asyncio.Event) -> None:
+        while True:
+            await changed.wait()
+            await asyncio.sleep(SNAPSHOT_DEBOUNCE_SECONDS)
+            changed.clear()  # everything that arrived during the pause is in this push
+            await self.push_snapshots()
 
     async def push_snapshots(self) -> None:
         assert self._snapshot_for is not None

@@ -175,9 +175,11 @@ class RequestChanged(BusMessage):
 
 @dataclass(frozen=True, slots=True)
 class ItemCheckChanged(BusMessage):
+    """An item check at a gate changed (`status`: OPEN, HELD, CLEARED or REFUSED)."""
+
     CHANNEL: ClassVar[str] = "item_checks"
     check_id: int
-    gate_id: int
+    gate_id: int | None  # as the row: a check names its gate, the column may be empty
     status: str
 
 

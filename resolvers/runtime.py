@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from realtime.bus import Bus, make_bus
-from realtime.messages import AccessChanged, TopologyChanged
+from realtime.messages import AccessChanged, BusMessage, TopologyChanged
 from realtime.scan_state import ScanState, make_scan_state
 from resolvers.access.grant_index import GrantCache
 from resolvers.access.topology import TopologyCache
@@ -20,7 +20,6 @@ from resolvers.scan.event_log import EventLog
 from resolvers.scan.presence import rebuild_presence_if_needed
 
 log = logging.getLogger("gatehouse.runtime")
-ACCESS_CHANNEL = AccessChanged.CHANNEL
 
 
 @dataclass
@@ -55,8 +54,8 @@ class Runtime:
         await self.state.connect()
         self.events.start()
         for listener in (
-            _DropOnMessage(self.bus, TopologyChanged.CHANNEL, self.topology.invalidate),
-            _DropOnMessage(self.bus, AccessChanged.CHANNEL, self.grant_index.invalidate),
+            _DropOnMessage(self.bus, TopologyChanged, self.topology.invalidate),
+            _DropOnMessage(self.bus, AccessChanged, self.grant_index.invalidate),
         ):
             await listener.start()
             self.background.append(listener)
@@ -84,24 +83,24 @@ class Runtime:
 class _DropOnMessage:
     """Drops one of this process's in-memory copies when another process announces a change.
 
-    Any message on the channel counts, even one this release cannot decode: dropping a copy
-    for nothing costs a reload, keeping a stale one would let revoked access through."""
+    These messages carry no fields, so any of them decodes, a newer release's too (its news
+    is ignored); only one without a version is refused (logged and dropped by the bus)."""
 
-    def __init__(self, bus: Bus, channel: str, drop: Callable[[], None]) -> None:
+    def __init__(self, bus: Bus, kind: type[BusMessage], drop: Callable[[], None]) -> None:
         self._bus = bus
-        self._channel = channel
+        self._kind = kind
         self._drop = drop
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         ready = asyncio.Event()
-        self._task = asyncio.create_task(self._run(ready), name=f"listen-{self._channel}")
+        self._task = asyncio.create_task(self._run(ready), name=f"listen-{self._kind.CHANNEL}")
         await ready.wait()
 
     async def _run(self, ready: asyncio.Event) -> None:
-        async with self._bus.subscribe(self._channel) as sub:
+        async with self._bus.receive(self._kind) as changes:
             ready.set()
-            async for _ in sub:
+            async for _ in changes:
                 self._drop()
 
     async def stop(self) -> None:

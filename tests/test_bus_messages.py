@@ -169,6 +169,15 @@ def test_malformed_lists_and_objects_are_refused() -> None:
         DeviceCommandMessage.decode({"version": 1, "deviceId": 1, "frame": ["open"]})
 
 
+def test_an_item_check_without_a_gate_still_says_so() -> None:
+    # The column may be empty: null travels as null, an absent key is still refused.
+    check = ItemCheckChanged(check_id=8, gate_id=None, status="OPEN")
+    assert over_the_wire(check)["gateId"] is None
+    assert ItemCheckChanged.decode(over_the_wire(check)) == check
+    with pytest.raises(MalformedMessage, match="gateId is missing"):
+        ItemCheckChanged.decode({"version": 1, "checkId": 8, "status": "OPEN"})
+
+
 # --- the gate event: one record, stored, then its message -----------------------------------
 
 LOBBY_IN = GateNode(3, "Lobby turnstile in", 1, GateDirection.IN)

@@ -12,12 +12,12 @@ import httpx
 import pytest
 import websockets
 
+from realtime.messages import LoanReminder, VisitReminder
 from resolvers.core import db
 from resolvers.core.models import Asset, AssetStatus, Item, ItemCategory, ItemMovement, Person, Visit, VisitStatus
 from resolvers.core.settings import Settings
 from resolvers.items import flows as item_flows
 from resolvers.runtime import Runtime
-from resolvers.visits import visits
 from resolvers.visits.upkeep import remind_pending
 from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess
 
@@ -66,10 +66,10 @@ async def test_a_host_is_reminded_once_of_a_pending_visit_starting_soon(rt: Runt
         expected_end=now + timedelta(hours=1),
         status=VisitStatus.APPROVED,
     )
-    async with rt.bus.subscribe(visits.REMINDERS) as sub:
+    async with rt.bus.subscribe(VisitReminder.CHANNEL) as sub:
         assert await remind_pending(rt) == 1
         assert await remind_pending(rt) == 0  # once per visit
-        assert await drain(sub) == [{"hostId": host.id, "visitId": soon.id}]
+        assert [VisitReminder.decode(m) for m in await drain(sub)] == [VisitReminder(host_id=host.id, visit_id=soon.id)]
 
 
 async def test_a_borrower_is_reminded_daily_of_an_overdue_loan(rt: Runtime) -> None:
@@ -87,11 +87,11 @@ async def test_a_borrower_is_reminded_daily_of_an_overdue_loan(rt: Runtime) -> N
         holder_person_id=borrower.id,
         due_back=datetime.now(UTC) + timedelta(days=1),
     )
-    async with rt.bus.subscribe(item_flows.REMINDERS) as sub:
+    async with rt.bus.subscribe(LoanReminder.CHANNEL) as sub:
         assert await item_flows.remind_overdue(rt) == 1
         assert await item_flows.remind_overdue(rt) == 0  # not again within a day
-        [message] = await drain(sub)
-    assert (message["personId"], message["assetId"]) == (borrower.id, late.id)
+        [message] = [LoanReminder.decode(m) for m in await drain(sub)]
+    assert (message.person_id, message.asset_id) == (borrower.id, late.id)
     reminders = await ItemMovement.filter(kind="OVERDUE_REMINDER").values("asset_id", "person_id")
     assert reminders == [{"asset_id": late.id, "person_id": borrower.id}]
 

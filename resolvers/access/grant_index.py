@@ -19,6 +19,7 @@ from tortoise.expressions import Q
 from resolvers.access import schedules
 from resolvers.core import clock
 from resolvers.core.models import Grant
+from resolvers.scan.reasons import Reason
 
 # Changes arrive on the bus at once; this bounds how long a lost message could keep a stale copy.
 MAX_AGE_SECONDS = 30.0
@@ -69,8 +70,8 @@ class GrantIndex:
         zones: set[int],
         at: datetime,
         tz: ZoneInfo,
-    ) -> str:
-        """`ok`, `outside_schedule` (a grant applies, but not at this hour) or `no_access`."""
+    ) -> Reason:
+        """`OK`, `OUTSIDE_SCHEDULE` (a grant applies, but not at this hour) or `NO_ACCESS`."""
         candidates = [
             *self.by_person.get(person_id, ()),
             *(self.by_department.get(department_id, ()) if department_id is not None else ()),
@@ -78,8 +79,8 @@ class GrantIndex:
         ]
         live = [g for g in candidates if g.zone_id in zones and g.applies(at)]
         if not live:
-            return "no_access"
-        return "ok" if any(schedules.allows(g.schedule, at, tz) for g in live) else "outside_schedule"
+            return Reason.NO_ACCESS
+        return Reason.OK if any(schedules.allows(g.schedule, at, tz) for g in live) else Reason.OUTSIDE_SCHEDULE
 
 
 class GrantCache:

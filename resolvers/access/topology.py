@@ -1,7 +1,7 @@
 """Zones, gates and which device serves which gate, held in memory for the scan path.
 
 They change rarely and every scan needs them; each process keeps a copy and drops
-it when any process announces a change on the bus.
+it when any process announces a change on the bus (realtime/messages.py `TopologyChanged`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from resolvers.core.models import AntiPassback, DeviceGate, Gate, GateDirection, Lockdown, Zone, ZoneKind
 
-CHANNEL = "topology"
 # Changes arrive on the bus at once; this bounds how long a lost message could keep a stale copy.
 MAX_AGE_SECONDS = 30.0
 

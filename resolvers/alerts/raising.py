@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from realtime.messages import DeviceAlertMessage
 from resolvers.core import clock
 from resolvers.core.models import DeviceAlert
 from resolvers.runtime import Runtime
-
-CHANNEL = "device_alerts"
 
 
 async def raise_alert(
@@ -23,17 +22,7 @@ async def raise_alert(
     alert = await DeviceAlert.create(
         at=clock.now(), device_id=device_id, gate_id=gate_id, kind=kind, message=message, payload=payload or {}
     )
-    rt.bus.publish(
-        CHANNEL,
-        {
-            "id": alert.id,
-            "at": alert.at.isoformat(),
-            "deviceId": device_id,
-            "gateId": gate_id,
-            "kind": kind,
-            "message": message,
-        },
-    )
+    rt.bus.send(DeviceAlertMessage(alert.id, alert.at, kind, message, device_id=device_id, gate_id=gate_id))
     return alert
 
 

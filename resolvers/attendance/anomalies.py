@@ -14,9 +14,10 @@ from collections import defaultdict, deque
 from datetime import datetime, timedelta
 
 from resolvers.alerts.raising import raise_alert
-from resolvers.core.models import Decision, GateEvent
+from resolvers.core.models import Decision, Direction, GateEvent
 from resolvers.runtime import Runtime
-from resolvers.scan.event_log import StoredEvent
+from resolvers.scan.gate_event import GateEventRecord
+from resolvers.scan.reasons import Reason
 
 WINDOW = timedelta(minutes=5)
 CREDENTIAL_DENIALS = 3
@@ -33,21 +34,21 @@ class AnomalyDetector:
         self._denials_by_gate: dict[int, deque[datetime]] = defaultdict(deque)
         self._raised: dict[tuple[str, object], float] = {}
 
-    async def on_events(self, events: list[StoredEvent]) -> None:
+    async def on_events(self, events: list[GateEventRecord]) -> None:
         topo = await self.rt.topology.get()
         for e in events:
-            if e.decision == Decision.DENIED.value:
+            if e.decision is Decision.DENIED:
                 await self._denied(e)
-            if e.reason in ("anti_passback", "anti_passback_soft"):
+            if e.reason in (Reason.ANTI_PASSBACK, Reason.ANTI_PASSBACK_SOFT):
                 await self._raise("anti_passback", e.person_id, e, f"anti-passback violation at gate {e.gate_id}")
-            if e.reason == "outside_schedule":
+            if e.reason is Reason.OUTSIDE_SCHEDULE:
                 await self._raise("outside_schedule", e.person_id, e, f"entry outside schedule at gate {e.gate_id}")
-            if e.decision == Decision.GRANTED.value and e.direction == "IN" and self._at_night(e.at):
+            if e.granted and e.direction is Direction.IN and self._at_night(e.at):
                 await self._raise("night_entry", e.person_id, e, f"entry at night at gate {e.gate_id}")
             zone = topo.zones.get(e.zone_id)
             if (
-                e.decision == Decision.GRANTED.value
-                and e.direction == "OUT"
+                e.granted
+                and e.direction is Direction.OUT
                 and e.person_id is not None
                 and zone is not None
                 and zone.parent_id is None
@@ -81,18 +82,18 @@ class AnomalyDetector:
         hour = at.astimezone(self.rt.settings.tz).hour
         return hour >= NIGHT_START or hour < NIGHT_END
 
-    async def _entered(self, e: StoredEvent) -> bool:
+    async def _entered(self, e: GateEventRecord) -> bool:
         since = e.at - timedelta(hours=24)
         return await GateEvent.filter(
             person_id=e.person_id,
             zone_id=e.zone_id,
-            direction="IN",
+            direction=Direction.IN,
             decision=Decision.GRANTED,
             at__gte=since,
             id__lt=e.id,
         ).exists()
 
-    async def _denied(self, e: StoredEvent) -> None:
+    async def _denied(self, e: GateEventRecord) -> None:
         if e.credential_cid:
             recent = self._trim(self._denials_by_credential[e.credential_cid], e.at)
             recent.append(e.at)
@@ -123,12 +124,12 @@ class AnomalyDetector:
         self._raised[key] = now
         return True
 
-    async def _raise(self, kind: str, subject: object, e: StoredEvent, message: str) -> None:
+    async def _raise(self, kind: str, subject: object, e: GateEventRecord, message: str) -> None:
         if self._fresh((kind, subject)):
             await raise_alert(
                 self.rt,
                 kind,
                 message,
                 gate_id=e.gate_id,
-                payload={"eventId": e.id, "personId": e.person_id, "reason": e.reason},
+                payload={"eventId": e.id, "personId": e.person_id, "reason": e.reason.value},
             )

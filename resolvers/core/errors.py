@@ -54,12 +54,6 @@ class RateLimited(Exception):
         self.message = message
 
 
-class Unauthenticated(Exception):
-    def __init__(self, message: str = "sign in first") -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def not_found(what: str, field: str | None = None) -> UserError:
     return UserError(ErrorCode.NOT_FOUND, f"no such {what}", field)
 

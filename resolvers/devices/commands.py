@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from realtime.messages import DeviceCommandMessage
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock
 from resolvers.core.errors import is_id
 from resolvers.core.models import DeviceCommand
 from resolvers.runtime import Runtime
 
-CHANNEL = "device_commands"
 RETRY_AFTER_SECONDS = 5
 MAX_ATTEMPTS = 5
 
@@ -41,7 +41,7 @@ def _publish(rt: Runtime, row: DeviceCommand) -> None:
     if row.gate_id is not None:
         frame["gateId"] = str(row.gate_id)
     frame.update(row.payload)
-    rt.bus.publish(CHANNEL, {"deviceId": row.device_id, "frame": frame})
+    rt.bus.send(DeviceCommandMessage(device_id=row.device_id, frame=frame))
 
 
 async def acknowledge(device_id: int, command_ref: object) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from realtime.messages import DeviceSessionMessage
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock, validation
 from resolvers.core.crypto import random_token
@@ -31,7 +32,6 @@ from resolvers.people import audit
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("gatehouse.fleet")
-SESSIONS = "device_sessions"
 # Allowed lifecycle moves (retirement is its own step and final).
 MOVES = {
     DeviceStatus.COMMISSIONED: {DeviceStatus.IN_SERVICE},
@@ -92,7 +92,7 @@ async def retire(rt: Runtime, device_id: str) -> Device:
         device.status = DeviceStatus.RETIRED
         await device.save(update_fields=["status"])
         audit.note_change("device", device.id, {"status": before}, {"status": "RETIRED"})
-    rt.bus.publish(SESSIONS, {"deviceId": device.id, "connection": "retired", "closeCode": 4401})
+    rt.bus.send(DeviceSessionMessage(device_id=device.id, connection="retired", close_code=4401))
     return device
 
 
@@ -127,7 +127,7 @@ async def rotate_secret(rt: Runtime, device_id: str) -> tuple[Device, str]:
     device.secret_hash = rt.sealer.device_secret_hash(secret)
     await device.save(update_fields=["secret_hash"])
     audit.note_change("device", device.id, None, {"secretRotated": True})
-    rt.bus.publish(SESSIONS, {"deviceId": device.id, "connection": "rotated", "closeCode": 4401})
+    rt.bus.send(DeviceSessionMessage(device_id=device.id, connection="rotated", close_code=4401))
     return device, secret
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from realtime.messages import RequestChanged
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
 from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, parse_id
 from resolvers.core.models import Department, ItemRequest, RequestKind, RequestStatus, Role
 from resolvers.people import audit
 from resolvers.runtime import Runtime
-
-CHANNEL = "approvals"
 
 
 async def steps_for(
@@ -69,9 +68,7 @@ def _history(request: ItemRequest, actor: Actor | None, action: str, comment: st
 
 def announce(rt: Runtime, request: ItemRequest) -> None:
     step = current_step(request)
-    rt.bus.publish(
-        CHANNEL, {"requestId": request.id, "status": request.status.value, "step": step[1] if step else None}
-    )
+    rt.bus.send(RequestChanged(request_id=request.id, status=request.status.value, step=step[1] if step else None))
 
 
 async def submit(

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
+from realtime.messages import LoanReminder
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
 from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
@@ -430,7 +431,6 @@ async def dispose(
     return request
 
 
-REMINDERS = "loan_reminders"
 REMIND_EVERY = timedelta(hours=24)
 
 
@@ -450,14 +450,7 @@ async def remind_overdue(rt: Runtime) -> int:
             department_id=asset.holder_department_id,
             notes=f"due back {asset.due_back.isoformat() if asset.due_back else ''}",
         )
-        rt.bus.publish(
-            REMINDERS,
-            {
-                "personId": asset.holder_person_id,
-                "assetId": asset.id,
-                "dueBack": asset.due_back.isoformat() if asset.due_back else None,
-            },
-        )
+        rt.bus.send(LoanReminder(person_id=asset.holder_person_id, asset_id=asset.id, due_back=asset.due_back))
         sent += 1
     return sent
 

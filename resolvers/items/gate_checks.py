@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from realtime.messages import ItemCheckChanged
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
@@ -17,13 +18,12 @@ from resolvers.items import catalogue as items
 from resolvers.people import audit
 from resolvers.runtime import Runtime
 
-CHANNEL = "item_checks"
 _GATE_STAFF = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.GUARD})
 OPEN_FOR = timedelta(minutes=30)
 
 
 def publish(rt: Runtime, check: ItemCheck) -> None:
-    rt.bus.publish(CHANNEL, {"checkId": check.id, "gateId": check.gate_id, "status": check.status})
+    rt.bus.send(ItemCheckChanged(check_id=check.id, gate_id=check.gate_id, status=check.status))
 
 
 async def declare(

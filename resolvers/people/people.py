@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
+from realtime.messages import CredentialsRevoked
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
 from resolvers.core.crypto import mask
@@ -30,7 +31,6 @@ from resolvers.runtime import Runtime
 # Roles only an ADMIN may hand out or take away (contracts/README.md).
 PRIVILEGED_ROLES = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR})
 
-REVOCATIONS = "credential_revocations"
 ID_NUMBER = "person.id_number"
 PHONE = "person.phone"
 
@@ -153,7 +153,7 @@ async def offboard_employee(rt: Runtime, actor: Actor, person_id: str) -> Person
     audit.note_change("person", person.id, {"status": "ACTIVE"}, {"status": "OFFBOARDED"})
     # Gates that decide offline hold these credentials: tell every connected device at once.
     rt.access_changed()
-    rt.bus.publish(REVOCATIONS, {"credentialIds": [str(c) for c in revoked], "personId": person.id})
+    rt.bus.send(CredentialsRevoked(credential_ids=tuple(str(c) for c in revoked), person_id=person.id))
     return person
 
 

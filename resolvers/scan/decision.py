@@ -297,8 +297,8 @@ async def access_policy(
     if way is Direction.OUT:
         return Reason.OK  # people may always leave; the passage is still verified and recorded
     index = await rt.grant_index.get()
-    verdict = Reason(
-        index.verdict(person_id, department_id, position, topo.zones_opening(gate.zone_id), clock.now(), rt.settings.tz)
+    verdict = index.verdict(
+        person_id, department_id, position, topo.zones_opening(gate.zone_id), clock.now(), rt.settings.tz
     )
     if verdict is not Reason.OK:
         return verdict

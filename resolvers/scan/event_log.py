@@ -141,7 +141,3 @@ class EventLog:
                 row = await GateEvent.create(**item.event.row())
                 out.append(item.event.stored_as(row.id))
         return out
-
-
-# The name readers outside resolvers/scan still import (anomaly rules, the scan mutations).
-StoredEvent = GateEventRecord

@@ -83,7 +83,7 @@ async def issue(rt: Runtime, visit_id: str) -> Badge:
             period=0,
             device_name="printed badge",
         )
-    return await _badge(rt, visit, f"{PREFIX}:{cid}:{_mac(rt, cid)}")
+    return await _badge(visit, f"{PREFIX}:{cid}:{_mac(rt, cid)}")
 
 
 async def current(rt: Runtime, visit_id: str) -> Badge:
@@ -98,10 +98,10 @@ async def current(rt: Runtime, visit_id: str) -> Badge:
     )
     if credential is None:
         raise UserError(ErrorCode.NOT_FOUND, "no valid badge for this visit")
-    return await _badge(rt, visit, f"{PREFIX}:{credential.cid}:{_mac(rt, credential.cid)}")
+    return await _badge(visit, f"{PREFIX}:{credential.cid}:{_mac(rt, credential.cid)}")
 
 
-async def _badge(rt: Runtime, visit: Visit, code: str) -> Badge:
+async def _badge(visit: Visit, code: str) -> Badge:
     host = await Person.get(id=visit.host_id)
     return Badge(
         code=code,

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from tortoise.transactions import in_transaction
 
+from realtime.messages import VisitReminder
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock
 from resolvers.core.models import Person, Visit, VisitStatus
@@ -35,7 +36,7 @@ async def remind_pending(rt: Runtime) -> int:
     sent = 0
     for visit in due:
         if await Visit.filter(id=visit.id, reminded_at=None).update(reminded_at=now):
-            rt.bus.publish(visits.REMINDERS, {"hostId": visit.host_id, "visitId": visit.id})
+            rt.bus.send(VisitReminder(host_id=visit.host_id, visit_id=visit.id))
             sent += 1
     return sent
 

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from tortoise.transactions import in_transaction
 
+from realtime.messages import VisitorArrived
 from resolvers.access import grants
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock, validation
@@ -39,8 +40,6 @@ from resolvers.people.people import ID_NUMBER, PHONE
 from resolvers.people.sessions import SessionTokens, open_session
 from resolvers.runtime import Runtime
 
-ARRIVALS = "visitor_arrivals"
-REMINDERS = "visit_reminders"
 CHECK_IN_EARLY = timedelta(minutes=30)
 MAX_VISIT = timedelta(days=14)
 BEFORE_CHECK_IN = (VisitStatus.INVITED, VisitStatus.PENDING_APPROVAL, VisitStatus.APPROVED)
@@ -277,7 +276,7 @@ async def _revoke_passes(visit: Visit) -> None:
         )
 
 
-async def approve(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
+async def approve(actor: Actor, visit_id: str) -> Visit:
     visit = await get_visit(visit_id)
     if visit.emergency:
         # An emergency walk-in is signed off by the host's department head, not the host.
@@ -361,7 +360,7 @@ async def check_in(rt: Runtime, actor: Actor, visit_id: str, id_last4: str) -> V
             locked, VisitStatus.CHECKED_IN, checked_in_at=now, checked_in_by_id=actor.person_id, site_entries=0
         )
     rt.access_changed()
-    rt.bus.publish(ARRIVALS, {"hostId": locked.host_id, "visitId": locked.id, "at": now.isoformat()})
+    rt.bus.send(VisitorArrived(host_id=locked.host_id, visit_id=locked.id, at=now))
     return locked
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
+from realtime.messages import DeviceAlertMessage
 from resolvers.core import models
 from schema.access.types import Gate
 from schema.core.context import Info
@@ -35,15 +35,15 @@ class DeviceAlert:
         )
 
     @classmethod
-    def of_message(cls, message: dict[str, Any]) -> DeviceAlert:
+    def of_message(cls, message: DeviceAlertMessage) -> DeviceAlert:
         """From the `device_alerts` bus message (resolvers/alerts/raising.py)."""
         return cls(
-            id=strawberry.ID(str(message["id"])),
-            at=datetime.fromisoformat(message["at"]),
-            kind=message["kind"],
-            message=message["message"],
-            device_id=strawberry.ID(str(message["deviceId"])) if message["deviceId"] else None,
-            gate_id=strawberry.ID(str(message["gateId"])) if message["gateId"] else None,
+            id=strawberry.ID(str(message.id)),
+            at=message.at,
+            kind=message.kind,
+            message=message.message,
+            device_id=strawberry.ID(str(message.device_id)) if message.device_id else None,
+            gate_id=strawberry.ID(str(message.gate_id)) if message.gate_id else None,
         )
 
     @strawberry.field(description="The device concerned; null when none is.")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
+from realtime.messages import M
 from resolvers.people import sessions
 from schema.core.context import Info
 from schema.core.errors import unauthenticated
@@ -25,12 +25,11 @@ async def still_allowed(info: Info, last_check: list[float]) -> None:
         raise unauthenticated("your session has ended")
 
 
-async def messages_for(
-    info: Info, channel: str, wanted: Callable[[dict[str, Any]], bool] = lambda _: True
-) -> AsyncIterator[dict[str, Any]]:
+async def messages_for(info: Info, kind: type[M], wanted: Callable[[M], bool] = lambda _: True) -> AsyncIterator[M]:
+    """The caller's messages of `kind`'s channel, decoded (a malformed one never reaches here)."""
     last_check = [time.monotonic()]
-    async with info.context.rt.bus.subscribe(channel) as sub:
-        async for message in sub:
+    async with info.context.rt.bus.receive(kind) as messages:
+        async for message in messages:
             if not wanted(message):
                 continue
             await still_allowed(info, last_check)

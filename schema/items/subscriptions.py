@@ -7,9 +7,8 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
+from realtime.messages import ItemCheckChanged, LoanReminder, RequestChanged
 from resolvers.items import approvals, listings
-from resolvers.items import flows as item_flows
-from resolvers.items import gate_checks as item_checks
 from schema.core.context import Info, actor_of
 from schema.core.permissions import (
     IsEmployee,
@@ -27,13 +26,12 @@ class ItemSubscription:
     async def approval_queue_updates(self, info: Info) -> AsyncGenerator[ItemRequest, None]:
         actor = actor_of(info)
         last_check = [time.monotonic()]
-        async with info.context.rt.bus.subscribe(approvals.CHANNEL) as sub:
-            async for message in sub:
-                step = message.get("step")
-                if step is None or not await approvals.may_act(actor, step):
+        async with info.context.rt.bus.receive(RequestChanged) as changes:
+            async for change in changes:
+                if change.step is None or not await approvals.may_act(actor, change.step):
                     continue
                 await still_allowed(info, last_check)
-                row = await listings.find_request(message["requestId"])
+                row = await listings.find_request(change.request_id)
                 if row is not None and row.requester_id != actor.person_id:
                     info.context.fresh_loaders()  # each pushed request reads its relations afresh
                     yield ItemRequest.of(row)
@@ -44,8 +42,8 @@ class ItemSubscription:
     )
     async def loan_reminders(self, info: Info) -> AsyncGenerator[Asset, None]:
         person = actor_of(info).person_id
-        async for message in messages_for(info, item_flows.REMINDERS, lambda msg: msg.get("personId") == person):
-            row = await listings.find_asset(message["assetId"])
+        async for reminder in messages_for(info, LoanReminder, lambda msg: msg.person_id == person):
+            row = await listings.find_asset(reminder.asset_id)
             if row is not None:
                 yield Asset.of(row)
 
@@ -53,10 +51,10 @@ class ItemSubscription:
     async def item_check_updates(
         self, info: Info, gate_id: strawberry.ID | None = None
     ) -> AsyncGenerator[ItemCheck, None]:
-        def at_gate(message: dict[str, object]) -> bool:
-            return gate_id is None or str(message.get("gateId")) == gate_id
+        def at_gate(change: ItemCheckChanged) -> bool:
+            return gate_id is None or (change.gate_id is not None and str(change.gate_id) == gate_id)
 
-        async for message in messages_for(info, item_checks.CHANNEL, at_gate):
-            row = await listings.find_check(message["checkId"])
+        async for change in messages_for(info, ItemCheckChanged, at_gate):
+            row = await listings.find_check(change.check_id)
             if row is not None:
                 yield ItemCheck.of(row)

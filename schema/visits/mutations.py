@@ -73,7 +73,7 @@ class VisitMutation:
         description="The host approves a registered visit (an emergency one: the host's department head).",
     )
     async def approve_visit(self, info: Info, id: strawberry.ID) -> VisitPayload:
-        row, errors = await attempt(visits.approve(info.context.rt, actor_of(info), id))
+        row, errors = await attempt(visits.approve(actor_of(info), id))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
     @strawberry.mutation(

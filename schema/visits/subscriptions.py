@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import datetime
 
 import strawberry
 
-from resolvers.visits import listings, visits
+from realtime.messages import VisitorArrived, VisitReminder
+from resolvers.visits import listings
 from schema.core.context import Info, actor_of
 from schema.core.permissions import IsEmployee
 from schema.core.streams import messages_for
@@ -19,10 +19,10 @@ class VisitSubscription:
     @strawberry.subscription(permission_classes=[IsEmployee], description="The host's visitors as they check in.")
     async def visitor_arrivals(self, info: Info) -> AsyncGenerator[VisitorArrival, None]:
         host = actor_of(info).person_id
-        async for message in messages_for(info, visits.ARRIVALS, lambda msg: msg.get("hostId") == host):
-            row = await listings.find_visit(message["visitId"])
+        async for arrival in messages_for(info, VisitorArrived, lambda msg: msg.host_id == host):
+            row = await listings.find_visit(arrival.visit_id)
             if row is not None:
-                yield VisitorArrival(at=datetime.fromisoformat(message["at"]), visit=Visit.of(row))
+                yield VisitorArrival(at=arrival.at, visit=Visit.of(row))
 
     @strawberry.subscription(
         permission_classes=[IsEmployee],
@@ -30,7 +30,7 @@ class VisitSubscription:
     )
     async def visit_reminders(self, info: Info) -> AsyncGenerator[Visit, None]:
         host = actor_of(info).person_id
-        async for message in messages_for(info, visits.REMINDERS, lambda msg: msg.get("hostId") == host):
-            row = await listings.find_visit(message["visitId"])
+        async for reminder in messages_for(info, VisitReminder, lambda msg: msg.host_id == host):
+            row = await listings.find_visit(reminder.visit_id)
             if row is not None:
                 yield Visit.of(row)
