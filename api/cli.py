@@ -51,6 +51,47 @@ async def _create_admin(settings: Settings, username: str, password: str, name: 
     return await _with_database(settings, work)
 
 
+async def _unlock(settings: Settings, username: str) -> str:
+    from resolvers.core.models import Person
+    from resolvers.people import ratelimit
+
+    async def work(rt: object) -> str:
+        if not await Person.filter(username=username).exists():
+            raise CommandError(f"no account with username {username!r}")
+        had = await ratelimit.unlock(username)
+        return f"{username!r}: sign-in delay ended" if had else f"{username!r} had no sign-in delay"
+
+    return await _with_database(settings, work)
+
+
+async def _reset_password(settings: Settings, username: str) -> str:
+    from resolvers.core.errors import UserError
+    from resolvers.people.sessions import ISSUED_PASSWORD_DAYS, reset_password
+
+    async def work(rt: object) -> str:
+        try:
+            person, password = await reset_password(username)
+        except UserError as exc:
+            raise CommandError(exc.message) from None
+        return (
+            f"new password for {person.username!r} (shown once; every session of theirs ended; "
+            f"they must change it at first sign-in, within {ISSUED_PASSWORD_DAYS} days):\n{password}"
+        )
+
+    return await _with_database(settings, work)
+
+
+def _username_arg(text: str) -> str:
+    """The account name as the server keeps it; a name that cannot be one is refused here."""
+    from resolvers.core import validation
+    from resolvers.core.errors import UserError
+
+    try:
+        return validation.username(text)
+    except UserError as exc:
+        raise CommandError(f"USER: {exc.message}") from None
+
+
 async def _demo(settings: Settings) -> str:
     from api import demo
 
@@ -109,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--username", required=True)
     admin.add_argument("--password", help="omit to be asked (keeps it out of the shell history)")
     admin.add_argument("--name", default="Administrator")
+    unlock = sub.add_parser("unlock", help="end an account's sign-in delay after failed sign-ins")
+    unlock.add_argument("user", metavar="USER")
+    reset = sub.add_parser("reset-password", help="issue a new password (printed once) and end every session")
+    reset.add_argument("user", metavar="USER")
     sub.add_parser("demo", help="load the demo site into an empty database and print its logins")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("print-schema", help="print the GraphQL schema (SDL)")
@@ -133,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "create-admin":
             password = args.password if args.password is not None else getpass.getpass("Password: ")
             print(asyncio.run(_create_admin(settings, args.username, password, args.name)))
+        elif args.command == "unlock":
+            print(asyncio.run(_unlock(settings, _username_arg(args.user))))
+        elif args.command == "reset-password":
+            print(asyncio.run(_reset_password(settings, _username_arg(args.user))))
         elif args.command == "demo":
             print(asyncio.run(_demo(settings)))
         elif args.command == "migrate":

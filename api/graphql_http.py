@@ -7,23 +7,48 @@ error, exactly as before. A client that prefers `application/graphql-response+js
 type, and a request error (the document fails to parse or validate, or a variable fails to coerce)
 is then answered 400 without a `data` entry, so it can tell "my request is wrong" from "a field
 failed" by the status alone. Field errors are 200 with `data` in both media types.
+
+Before anything runs, the edge bounds what one request may cost (issue 11): the body is read up
+to GATEHOUSE_MAX_BODY_BYTES and refused (413) past it, before JSON parsing or the token look-up;
+each distinct document gets a cached verdict (schema/core/limits.py: tokens, depth, aliases,
+root fields), its cost under the request's variables is summed (anonymous callers, who may only
+call OPEN_ROOT_FIELDS, get a small budget), introspection is for signed-in staff (or while
+GraphiQL is on), with GATEHOUSE_TRUSTED_DOCUMENTS=1 only the apps' documents run (sent in full
+or by `persistedQuery.sha256Hash`; schema/core/trusted.py) except for ADMIN, and a query runs
+under a time budget (GATEHOUSE_OPERATION_SECONDS). Every refusal is a GraphQL error with
+`extensions.code` (BAD_USER_INPUT plus `extensions.limit` naming the limit, or FORBIDDEN), never
+a 500.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import json
+import logging
+import re
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.execution import ExecutionResult
+from strawberry.types.unset import UNSET
 
+from resolvers.core.errors import ErrorCode
+from resolvers.core.models import Role
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
+from schema.core import limits, trusted
 from schema.core.context import Context
 from schema.root import schema
+
+log = logging.getLogger("gatehouse.graphql")
 
 APPLICATION_JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -83,6 +108,39 @@ def is_request_error(body: GraphQLHTTPResponse) -> bool:
     return body.get("data") is None and bool(errors) and not any(isinstance(e, dict) and "path" in e for e in errors)
 
 
+def open_root_fields() -> frozenset[str]:
+    """Root fields that need no sign-in (no permission class). A test pins them to what anonymous
+    clients need — signing in, refreshing a session, a visitor completing registration with an
+    invite code — so a new open field is a decision, not an accident."""
+    names = {"__typename"}
+    for type_name in ("Query", "Mutation", "Subscription"):
+        definition = schema.get_type_by_name(type_name)
+        for field in getattr(definition, "fields", ()):
+            if not field.permission_classes:
+                names.add(schema.config.name_converter.get_graphql_name(field))
+    return frozenset(names)
+
+
+OPEN_ROOT_FIELDS = frozenset({"__typename", "login", "refreshSession", "completeVisitorRegistration"})
+
+# graphql-core's suggestions ("Cannot query field 'x'. Did you mean 'y'?") map the schema out
+# for whoever guesses: shown only to those who may see the schema anyway.
+_SUGGESTION = re.compile(r"\s*Did you mean .*\?\s*$", re.S)
+
+
+def refused(code: ErrorCode, message: str, limit: str | None = None) -> ExecutionResult:
+    """An answer for a request refused before it ran (no `data`, a coded error)."""
+    extensions: dict[str, Any] = {"code": code.value}
+    if limit is not None:
+        extensions["limit"] = limit
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
+
+
+def _refusal_response(status: int, message: str, limit: str) -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value, "limit": limit}}]}
+    return Response(json.dumps(body), status_code=status, media_type="application/json")
+
+
 class GatehouseGraphQL(GraphQL[Context, None]):
     """/graphql over HTTP and graphql-transport-ws, the caller taken from its bearer token."""
 
@@ -94,6 +152,108 @@ class GatehouseGraphQL(GraphQL[Context, None]):
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         )
         self.rt = rt
+
+    async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if isinstance(request, Request) and request.method == "POST":
+            refusal = await self._read_capped_body(request)
+            if refusal is not None:
+                return refusal
+        return await super().run(request, context, root_value)
+
+    async def _read_capped_body(self, request: Request) -> Response | None:
+        """Read the body up to the limit, refusing (413) as soon as it is exceeded: a 16 MiB variable
+        is never buffered, parsed or even looked at, signed in or not."""
+        limit = self.rt.settings.max_body_bytes
+        message = f"the request body is larger than {limit} bytes"
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            return _refusal_response(413, message, "body")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return _refusal_response(413, message, "body")
+            chunks.append(chunk)
+        # Starlette's Request.body() answers from `_body` once set: Strawberry reads this copy.
+        request._body = b"".join(chunks)
+        return None
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        actor = context.actor
+        show_schema = self.rt.settings.graphiql or (actor is not None and actor.is_employee)
+        request.state.gatehouse_show_schema = show_schema
+        query = request_data.query
+        persisted = (request_data.extensions or {}).get("persistedQuery")
+        if query is None and isinstance(persisted, dict):
+            digest = persisted.get("sha256Hash")
+            known = trusted.by_hash(digest) if isinstance(digest, str) else None
+            if known is None:
+                return refused(ErrorCode.BAD_USER_INPUT, "PersistedQueryNotFound: no trusted document has this hash")
+            query = known
+            request_data = dataclasses.replace(request_data, query=known)
+        if not isinstance(query, str):
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        verdict = limits.analyse(query)
+        if verdict.refusal is not None:
+            return refused(ErrorCode.BAD_USER_INPUT, verdict.refusal, verdict.limit)
+        if (
+            self.rt.settings.trusted_documents
+            and verdict.document is not None
+            and not (actor is not None and actor.has_any(Role.ADMIN))
+            and not trusted.is_trusted(verdict.document)
+        ):
+            return refused(ErrorCode.FORBIDDEN, "this server runs only the apps' own documents (trusted documents)")
+        operation = verdict.operation(request_data.operation_name)
+        if verdict.introspection and not show_schema:
+            return refused(ErrorCode.FORBIDDEN, "introspection is for signed-in staff")
+        if operation is not None:
+            # Anonymous clients only sign in, refresh or complete a registration (OPEN_ROOT_FIELDS; every
+            # other root field refuses them before anything below it runs): what may run of their
+            # operation gets a budget that fits that.
+            cost = limits.cost(
+                schema._schema,
+                verdict,
+                request_data.operation_name,
+                request_data.variables or {},
+                only_roots=None if actor is not None else OPEN_ROOT_FIELDS,
+            )
+            budget = limits.MAX_COST if actor is not None else limits.MAX_ANONYMOUS_COST
+            if cost > budget:
+                return refused(
+                    ErrorCode.BAD_USER_INPUT,
+                    f"the operation would cost {cost} (every field 1, times the items of the lists above it);"
+                    f" at most {budget}: ask for fewer fields or a smaller `first`",
+                    "cost",
+                )
+        if operation is None or operation.kind != "query":
+            # Mutations are not cancelled half-way (their writes are bounded by the limits above).
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        seconds = self.rt.settings.operation_seconds
+        try:
+            async with asyncio.timeout(seconds):
+                return await super().execute_single(
+                    request, request_adapter, sub_response, context, root_value, request_data
+                )
+        except TimeoutError:
+            log.warning("a query ran over its %s s budget and was cancelled", seconds)
+            return refused(
+                ErrorCode.BAD_USER_INPUT,
+                f"the query ran over its {seconds:g} s budget and was cancelled: ask for less",
+                "time",
+            )
 
     async def get_context(self, request: Request | WebSocket, response: Response | Any = None) -> Context:
         actor = None
@@ -109,10 +269,13 @@ class GatehouseGraphQL(GraphQL[Context, None]):
 
     async def process_result(self, request: Request, result: Any) -> Any:
         data = await super().process_result(request, result)
+        show_schema = bool(getattr(request.state, "gatehouse_show_schema", False))
         # Errors raised before execution (a syntax error) skip the schema's extensions: code them here.
         for error in (data.get("errors") or []) if isinstance(data, dict) else []:
             if isinstance(error, dict) and not (error.get("extensions") or {}).get("code"):
                 error.setdefault("extensions", {})["code"] = "GRAPHQL_PARSE_FAILED"
+            if isinstance(error, dict) and not show_schema and isinstance(error.get("message"), str):
+                error["message"] = _SUGGESTION.sub("", error["message"])
         return data
 
     def create_response(

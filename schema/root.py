@@ -17,7 +17,7 @@ from schema.alerts.subscriptions import AlertSubscription
 from schema.attendance.mutations import AttendanceMutation
 from schema.attendance.queries import AttendanceQuery
 from schema.core.audit_extension import AuditMutations
-from schema.core.errors import EXPECTED_CODES, ErrorCodes
+from schema.core.errors import EXPECTED_CODES, ErrorCodes, caller_fault, loggable
 from schema.core.scalars import StrictDate, StrictDateTime
 from schema.devices.mutations import DeviceMutation
 from schema.devices.queries import DeviceQuery
@@ -41,14 +41,17 @@ log = logging.getLogger("gatehouse.graphql")
 
 class GatehouseSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        # Expected refusals are answers, not faults: log only what nobody meant to happen.
+        # Expected refusals are answers, not faults: log only what nobody meant to happen, and
+        # never what the caller sent (a variable's value, a 16 MiB string): `loggable` cuts it.
         for error in errors:
             code = (error.extensions or {}).get("code")
             if code in EXPECTED_CODES or code in ("NOT_ALLOWED", "UNAVAILABLE"):
                 continue
             if code == "INTERNAL_SERVER_ERROR":
                 continue  # ErrorCodes logged it with its traceback
-            log.warning("GraphQL error: %s", error.message)
+            if error.original_error is not None and caller_fault(error) is not None:
+                continue  # too long for its column, or a date past the calendar: answered BAD_USER_INPUT
+            log.warning("GraphQL error: %s", loggable(error.message))
 
 
 # The root types are the union of every domain's roots; each domain's fields live in

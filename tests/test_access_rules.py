@@ -11,23 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sqlite3
-import time
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import websockets
-from gatehouse_gate import passtoken
-from graphql import OperationDefinitionNode, parse
 
 from api.demo import make_prc_id
 from mobile_contracts import documents
-from tests.harness import Demo, Gate, Phone, ServerProcess, Site
+from tests import harness
+from tests.harness import OfflineGate, ServerProcess, Site, operation_index
 
 DEMO_USERS = ["admin", "security", "hr", "guard", "alice", "carol", "bob", "dave"]
 
@@ -41,16 +35,7 @@ def demo_phone(username: str) -> str:
     return f"+86138000000{DEMO_USERS.index(username):02d}"
 
 
-def _operations() -> dict[str, str]:
-    index: dict[str, str] = {}
-    for text in documents().values():
-        for definition in parse(text).definitions:
-            if isinstance(definition, OperationDefinitionNode) and definition.name:
-                index[definition.name.value] = text
-    return index
-
-
-OPERATIONS = _operations()
+OPERATIONS = operation_index(documents())
 
 GRANT = """mutation($input: GrantAccessInput!) {
   grantAccess(input: $input) {
@@ -113,157 +98,15 @@ def instant(text: str) -> datetime:
     return value
 
 
-class Api:
-    """HTTP GraphQL for one server, with one connection pool and the demo's tokens."""
-
-    def __init__(self, server: ServerProcess, demo: Demo) -> None:
-        self.server = server
-        self.demo = demo
-        self.http = httpx.AsyncClient(timeout=30)
-        self.tokens: dict[str, str] = {}
-
-    async def close(self) -> None:
-        await self.http.aclose()
-
-    async def raw(
-        self, query: str, variables: dict[str, Any] | None = None, as_: str | None = None, op: str | None = None
-    ) -> dict[str, Any]:
-        """The answer; `as_` is a username (signed in on first use) or a bearer token."""
-        token = None
-        if as_ is not None:
-            token = await self.token(as_) if as_ in self.demo.passwords or as_ in self.tokens else as_
-        body: dict[str, Any] = {"query": OPERATIONS[op] if op else query, "variables": variables or {}}
-        if op:
-            body["operationName"] = op
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        r = await self.http.post(self.server.http + "/graphql", json=body, headers=headers)
-        assert r.status_code in (200, 400), (r.status_code, r.text)
-        answer: dict[str, Any] = r.json()
-        assert "INTERNAL_SERVER_ERROR" not in codes(answer), answer
-        return answer
-
-    async def ok(self, query: str, variables: dict[str, Any] | None = None, as_: str | None = None) -> Any:
-        answer = await self.raw(query, variables, as_)
-        assert not answer.get("errors"), answer
-        return answer["data"]
-
-    async def op(self, name: str, variables: dict[str, Any] | None = None, as_: str | None = None) -> dict[str, Any]:
-        """A contract operation (mobile_contracts/*.graphql) sent exactly as the apps send it."""
-        return await self.raw("", variables, as_, op=name)
-
-    async def login(self, username: str, password: str) -> dict[str, Any]:
-        data = await self.ok(LOGIN, {"username": username, "password": password})
-        payload: dict[str, Any] = data["login"]
-        return payload
-
-    async def token(self, username: str) -> str:
-        if username not in self.tokens:
-            payload = await self.login(username, self.demo.passwords[username])
-            assert payload["errors"] == [], payload
-            self.tokens[username] = payload["session"]["accessToken"]
-        return self.tokens[username]
-
-
-@dataclass
-class Ids:
-    zones: dict[str, str]
-    departments: dict[str, str]
-    people: dict[str, str]
-    members: dict[str, list[str]]  # department name → usernames, by id
-
-    @classmethod
-    def of(cls, site: dict[str, Any], people: dict[str, Any]) -> Ids:
-        members: dict[str, list[str]] = {}
-        for edge in people["people"]["edges"]:
-            members.setdefault(edge["node"]["department"]["name"], []).append(edge["node"]["username"])
-        return cls(
-            {z["name"]: z["id"] for z in site["zones"]},
-            {d["name"]: d["id"] for d in site["departments"]},
-            {e["node"]["username"]: e["node"]["id"] for e in people["people"]["edges"]},
-            members,
-        )
-
-
-@dataclass
-class Pass:
-    """A bound phone that never shows the same (credential, step) twice: each scan is a new token."""
-
-    phone: Phone
-    used: set[int] = field(default_factory=set)
-
-    async def token(self) -> str:
-        assert self.phone.cid is not None
-        period = passtoken.DEFAULT_PERIOD
-        while True:
-            now = time.time()
-            step = passtoken.current_step(now, period)
-            candidates = [step, step + 1]
-            if period - now % period > 3:  # step - 1 stays within the skew until this step ends
-                candidates.append(step - 1)
-            for candidate in candidates:
-                if candidate not in self.used:
-                    self.used.add(candidate)
-                    return passtoken.sign(self.phone.cid, candidate, self.phone.key)
-            await asyncio.sleep(period - now % period + 0.05)
-
-
-class OfflineGate(Gate):
-    """The demo device announcing the `offline` capability: it gets snapshots and revocation frames."""
-
-    async def connect(self) -> OfflineGate:
-        self.ws = await websockets.connect(self.server.ws + "/devices/ws", max_size=None)
-        await self.send(
-            {
-                "type": "hello",
-                "deviceId": self.device_id,
-                "secret": self.secret,
-                "firmware": "test-1.0",
-                "capabilities": ["offline"],
-            }
-        )
-        self.welcome = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
-        assert self.welcome["type"] == "welcome", self.welcome
-        return self
-
-
-@dataclass
-class World:
-    """A fresh demo server: API, ids, the demo gate device (connected on first use), phones bound on demand."""
-
-    server: ServerProcess
-    demo: Demo
-    site: Site
-    api: Api
-    ids: Ids
-    gate_: Gate | None = None
-    passes: dict[str, Pass] = field(default_factory=dict)
-
-    async def connect_gate(self, gate_class: type[Gate] = Gate) -> Gate:
-        assert self.gate_ is None, "one connection of the demo device at a time"
-        self.gate_ = await gate_class(self.server, self.demo.device_id, self.demo.device_secret).connect()
-        return self.gate_
-
-    @property
-    def gate(self) -> Gate:
-        assert self.gate_ is not None
-        return self.gate_
-
-    async def pass_of(self, username: str) -> Pass:
-        if username not in self.passes:
-            phone = Phone()
-            data = await self.api.ok(BIND, {"k": phone.public_key}, as_=username)
-            assert data["bindPhone"]["errors"] == [], data
-            phone.cid = data["bindPhone"]["credential"]["id"]
-            self.passes[username] = Pass(phone)
-        return self.passes[username]
+class World(harness.World):
+    """A fresh copy of the demo site on its own server: nothing leaks between tests."""
 
     async def scan(self, username: str, gate_name: str, direction: str | None = "IN") -> dict[str, Any]:
-        if self.gate_ is None:
-            await self.connect_gate()
+        if self.device_ is None:
+            await self.connect_device()
         p = await self.pass_of(username)
-        gate_id = self.demo.gates[gate_name]
         both = gate_name in ("Engineering door", "Finance door")
-        return await self.gate.scan(gate_id, await p.token(), direction if both else None)
+        return await self.device.scan(self.gate(gate_name), await p.token(), direction if both else None)
 
     async def grant(self, as_: str, **input: Any) -> dict[str, Any]:
         data = await self.api.ok(GRANT, {"input": input}, as_=as_)
@@ -284,68 +127,13 @@ class World:
         return sqlite3.connect(url.removeprefix("sqlite://"), timeout=10)
 
 
-TOKEN_MINUTES = "240"  # the template's tokens outlive the module
-
-
-@dataclass(frozen=True)
-class Template:
-    """The demo site loaded once, with every demo user signed in; each test serves a copy."""
-
-    directory: Path
-    secret_key: str
-    demo: Demo
-    tokens: dict[str, str]
-    ids: Ids
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    directory = tmp_path_factory.mktemp("access-rules-template")
-    site = Site(directory)
-    demo = site.load_demo()
-    server = site.start_server(GATEHOUSE_ACCESS_TOKEN_MINUTES=TOKEN_MINUTES)
-    try:
-        with httpx.Client(timeout=30) as http:
-
-            def ask(query: str, variables: dict[str, Any], token: str | None = None) -> Any:
-                headers = {"Authorization": f"Bearer {token}"} if token else {}
-                body = http.post(
-                    server.http + "/graphql", json={"query": query, "variables": variables}, headers=headers
-                ).json()
-                assert not body.get("errors"), body
-                return body["data"]
-
-            tokens = {}
-            for username in DEMO_USERS:
-                login = ask(LOGIN, {"username": username, "password": demo.passwords[username]})["login"]
-                assert login["errors"] == [], login
-                tokens[username] = login["session"]["accessToken"]
-            site_data = ask("{ zones { id name } departments { id name } }", {}, tokens["admin"])
-            people = ask(PEOPLE, {}, tokens["admin"])
-    finally:
-        site.stop()  # a clean shutdown checkpoints the WAL into the file
-    return Template(directory, site.env["GATEHOUSE_SECRET_KEY"], demo, tokens, Ids.of(site_data, people))
-
-
 @pytest.fixture
-async def world(template: Template, tmp_path: Path) -> Any:
-    """A fresh server on a fresh copy of the template database: nothing leaks between tests."""
-    for f in template.directory.glob("gatehouse.sqlite3*"):
-        shutil.copy(f, tmp_path / f.name)
-    site = Site(tmp_path)
-    site.env["GATEHOUSE_SECRET_KEY"] = template.secret_key
-    site.demo = template.demo
-    server = site.start_server(GATEHOUSE_ACCESS_TOKEN_MINUTES=TOKEN_MINUTES)
-    api = Api(server, template.demo)
-    api.tokens.update(template.tokens)
-    w = World(server, template.demo, site, api, template.ids)
+async def world(server: ServerProcess, sqlite_site: Site) -> AsyncIterator[World]:
+    w = World(sqlite_site, server, OPERATIONS)
     try:
         yield w
     finally:
-        if w.gate_ is not None:
-            await w.gate_.close()
-        await api.close()
-        site.stop()
+        await w.close()
 
 
 def hhmm(value: datetime) -> str:
@@ -744,8 +532,8 @@ async def test_unused_grants(world: World) -> None:
 async def test_offboarding_ends_passes_sessions_and_tells_the_gates(world: World) -> None:
     w = world
     # A device that decides offline holds credentials: it is the one told of revocations.
-    await w.connect_gate(OfflineGate)
-    session = await w.api.login("alice", w.demo.passwords["alice"])
+    await w.connect_device(OfflineGate)
+    session = await w.api.sign_in("alice", w.demo.passwords["alice"])
     assert session["errors"] == []
     old_access, old_refresh = session["session"]["accessToken"], session["session"]["refreshToken"]
     w.api.tokens["alice"] = old_access
@@ -759,7 +547,7 @@ async def test_offboarding_ends_passes_sessions_and_tells_the_gates(world: World
         "employee": {"id": w.ids.people["alice"], "status": "OFFBOARDED"},
         "errors": [],
     }
-    frame = await w.gate.recv_type("revoke")
+    frame = await w.device.recv_type("revoke")
     assert frame == {"type": "revoke", "credentialIds": [alice_pass.phone.cid]}
 
     reply = await w.scan("alice", "Engineering door")
@@ -767,10 +555,10 @@ async def test_offboarding_ends_passes_sessions_and_tells_the_gates(world: World
     out = await w.scan("alice", "Lobby turnstile out")
     assert (out["granted"], out["reason"]) == (False, "revoked")
 
-    login = await w.api.login("alice", w.demo.passwords["alice"])
+    login = await w.api.sign_in("alice", w.demo.passwords["alice"])
     assert login["session"] is None
     assert [e["code"] for e in login["errors"]] == ["NOT_ALLOWED"]
-    wrong = await w.api.login("alice", "not-her-password")
+    wrong = await w.api.sign_in("alice", "not-her-password")
     assert [e["code"] for e in wrong["errors"]] == ["INVALID"]
 
     refreshed = await w.api.op("RefreshSession", {"refreshToken": old_refresh})
@@ -795,7 +583,7 @@ async def test_offboarding_ends_passes_sessions_and_tells_the_gates(world: World
     repeat = await w.api.op("OffboardEmployee", {"id": w.ids.people["alice"]}, as_="hr")
     assert repeat["data"]["offboardEmployee"]["employee"]["status"] == "OFFBOARDED"
     with pytest.raises(asyncio.TimeoutError):
-        await w.gate.recv_type("revoke", timeout=1.5)
+        await w.device.recv_type("revoke", timeout=1.5)
 
 
 async def test_offboarding_revokes_the_persons_own_grants(world: World) -> None:
@@ -951,7 +739,7 @@ async def test_an_auditor_reads_the_log_and_changes_nothing(world: World) -> Non
     )
     payload = made["data"]["onboardEmployee"]
     assert payload["errors"] == []
-    login = await world.api.login("audra", payload["initialPassword"])
+    login = await world.api.sign_in("audra", payload["initialPassword"])
     auditor = login["session"]["accessToken"]
 
     log = await world.api.ok(AUDIT, {"first": 5, "action": "onboardEmployee"}, as_=auditor)
@@ -1061,22 +849,24 @@ async def test_no_secret_reaches_the_audit_log_whatever_the_variable_is_called(w
 # =========================================================================== rate limits
 
 
-async def test_five_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(world: World) -> None:
+async def test_five_wrong_passwords_delay_the_account_until_it_expires_or_an_admin_unlocks_it(world: World) -> None:
+    # Issue 11: a delay that expires (extensions.retryAfter), no longer a lock only an admin lifts.
     for _ in range(5):
-        wrong = await world.api.login("alice", "wrong-password")
+        wrong = await world.api.sign_in("alice", "wrong-password")
         assert [e["code"] for e in wrong["errors"]] == ["INVALID"]
     for password in ("wrong-password", world.demo.passwords["alice"]):
         locked = await world.api.raw(LOGIN, {"username": "alice", "password": password})
         assert codes(locked) == ["RATE_LIMITED"], locked
+        assert 0 < locked["errors"][0]["extensions"]["retryAfter"] <= 30, locked
         assert locked["data"] is None
     # Another account from the same address is not locked.
-    bob = await world.api.login("bob", world.demo.passwords["bob"])
+    bob = await world.api.sign_in("bob", world.demo.passwords["bob"])
     assert bob["errors"] == []
 
     assert codes(await world.api.raw(UNLOCK, {"id": world.ids.people["alice"]}, as_="hr")) == ["FORBIDDEN"]
     unlocked = await world.api.ok(UNLOCK, {"id": world.ids.people["alice"]}, as_="admin")
     assert unlocked["unlockAccount"] == {"person": {"id": world.ids.people["alice"], "username": "alice"}, "errors": []}
-    again = await world.api.login("alice", world.demo.passwords["alice"])
+    again = await world.api.sign_in("alice", world.demo.passwords["alice"])
     assert again["errors"] == [] and again["session"]["accessToken"]
     entry = (await world.audit("unlockAccount"))[0]
     assert (actor_id(entry), entry["targetType"], entry["targetId"]) == (
@@ -1084,8 +874,8 @@ async def test_five_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(w
         "person",
         world.ids.people["alice"],
     )
-    assert entry["detail"]["changes"][0]["after"] == {"lockedAt": None}
-    assert entry["detail"]["changes"][0]["before"]["lockedAt"] is not None
+    assert entry["detail"]["changes"][0]["after"] == {"signInFailures": False}
+    assert entry["detail"]["changes"][0]["before"] == {"signInFailures": True}
 
 
 def _aliased_logins(n: int) -> str:
@@ -1149,4 +939,4 @@ async def test_ten_wrong_invite_codes_limit_the_address(world: World) -> None:
     right = await world.api.raw(REGISTER, {"code": code, "input": details})
     assert codes(right) == ["RATE_LIMITED"]
     # Sign-in has its own budget.
-    assert (await world.api.login("bob", world.demo.passwords["bob"]))["errors"] == []
+    assert (await world.api.sign_in("bob", world.demo.passwords["bob"]))["errors"] == []

@@ -10,18 +10,16 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from gatehouse_gate import passtoken
 from websockets.exceptions import ConnectionClosed
 
 from api.demo import make_prc_id
-from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
+from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site, connected, eventually, http_client
 
 PERIOD = passtoken.DEFAULT_PERIOD
 
@@ -96,7 +94,8 @@ PLANS = (
 
 
 async def login(api: GraphQLClient, demo: Demo, username: str) -> GraphQLClient:
-    return await api.login(username, demo.passwords[username])
+    """The demo user (signed in once, on the session's template)."""
+    return GraphQLClient(api.server, demo=demo, as_=username)
 
 
 async def register_device(admin: GraphQLClient, name: str, gate_ids: list[str]) -> tuple[str, str]:
@@ -130,7 +129,7 @@ class Tokens:
 
     def next(self, phone: Phone) -> str:
         assert phone.cid is not None
-        current = passtoken.current_step(time.time(), PERIOD)
+        current = passtoken.current_step(phone.time(), PERIOD)
         for step in (current, current + 1):
             if (phone.cid, step) not in self.used:
                 self.used.add((phone.cid, step))
@@ -145,14 +144,11 @@ def stranger_token() -> str:
     return phone.token()
 
 
-async def settle_into_step(min_left: float) -> float:
-    """Now, after the next step boundary if fewer than `min_left` seconds of this step remain."""
-    now = time.time()
-    left = PERIOD - (now % PERIOD)
-    if left < min_left:
-        await asyncio.sleep(left + 0.05)
-        now = time.time()
-    return now
+async def settle_into_step(server: ServerProcess, min_left: float) -> float:
+    """Now, at the start of a step (the server's clock moves just past the next boundary), so at
+    least `min_left` seconds of it remain however slow the machine is."""
+    assert server.clock is not None and min_left < PERIOD
+    return server.clock.start_of_step(PERIOD)
 
 
 async def close_code(ws: Any, timeout: float = 10) -> int | None:
@@ -168,16 +164,6 @@ async def connect_refused_with(server: ServerProcess, device_id: str, secret: st
     async with websockets.connect(server.ws + "/devices/ws") as ws:
         await ws.send(f'{{"type": "hello", "deviceId": "{device_id}", "secret": "{secret}", "firmware": "t"}}')
         return await close_code(ws)
-
-
-@contextlib.asynccontextmanager
-async def connected(gate: Gate) -> AsyncIterator[Gate]:
-    await gate.connect()
-    try:
-        yield gate
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(gate.close(), 5)
 
 
 async def next_commands(gate: Gate, count: int, timeout: float = 10) -> list[dict[str, Any]]:
@@ -232,7 +218,7 @@ async def test_200_devices_reconnecting_at_once_lose_no_event(
     exit_gate = demo.gates["Lobby turnstile out"]  # OUT: anyone with a valid pass may leave
     admin = await login(api, demo, "admin")
 
-    async with httpx.AsyncClient(base_url=server.http, timeout=30) as http:
+    async with http_client(base_url=server.http, timeout=30) as http:
 
         async def call(query: str, variables: dict[str, Any], token: str | None = None) -> Any:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -286,7 +272,7 @@ async def test_200_devices_reconnecting_at_once_lose_no_event(
 
     # Round one: each device scans a distinct valid token. Steps −1, 0 and +1 are accepted only
     # while this step lasts, so start with enough of it left.
-    now = await settle_into_step(min_left=10)
+    now = await settle_into_step(server, min_left=10)
     step = passtoken.current_step(now, PERIOD)
     plan = [(phone, name, s) for s in (step - 1, step, step + 1) for phone, name in phones][:DEVICES]
     first_frames = [
@@ -313,7 +299,7 @@ async def test_200_devices_reconnecting_at_once_lose_no_event(
     watched: list[dict[str, Any]] = []
 
     async def ask_me() -> None:
-        async with httpx.AsyncClient(base_url=server.http, timeout=10) as http:
+        async with http_client(base_url=server.http, timeout=10) as http:
             while not stop.is_set():
                 r = await http.post(
                     "/graphql",
@@ -333,8 +319,9 @@ async def test_200_devices_reconnecting_at_once_lose_no_event(
 
     background = [asyncio.create_task(ask_me()), asyncio.create_task(keep_scanning())]
     try:
-        await asyncio.sleep(0.3)
-        # Every device loses its link at once, without a close handshake ...
+        # The console and the watcher are both at work ...
+        await eventually(lambda: bool(me_answers and watched), 30, "the background traffic to start")
+        # ... when every device loses its link at once, without a close handshake ...
         for g in gates:
             g.ws.transport.abort()
         # ... and all come back at once: the first scan again (same ref), then a new one.
@@ -350,7 +337,8 @@ async def test_200_devices_reconnecting_at_once_lose_no_event(
             asyncio.gather(*(come_back(g, f, t) for g, f, t in zip(gates, first_frames, second_tokens, strict=True))),
             45,
         )
-        await asyncio.sleep(0.3)
+        # ... and the console and the watcher kept going throughout (at least five answers each).
+        await eventually(lambda: len(me_answers) >= 5 and len(watched) >= 5, 30, "five answers of each kind")
     finally:
         stop.set()
         results = await asyncio.gather(*background, return_exceptions=True)

@@ -10,28 +10,19 @@ this test knows the log would show such reads.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from gql import Client, gql
-from gql.transport.websockets import WebsocketsTransport
-
-from tests.harness import Gate, GraphQLClient, ServerProcess, Site
+from tests.harness import GraphQLClient, GuardFeed, Site
 from tests.query_count import statements
 from tests.test_scan_e2e import (
-    GATE_EVENTS_SUBSCRIPTION,
     LOBBY_IN,
     LOBBY_OUT,
     MAINTENANCE,
     assert_granted,
     bound_phone,
     connected,
-    decision_of,
     login,
     settle_into_step,
 )
@@ -41,64 +32,9 @@ subscription { gateEvents { id reason gate { id name direction } person { id dis
 """
 # The rendering reads the old feed made for every event and every guard (gate, then person).
 RENDERING_READ = re.compile(r'FROM "(gate|person|zone|department)"')
-PROBE = "PROBE-NOT-A-TOKEN"
 
 
-class Feed:
-    """One guard's `gateEvents` subscription over graphql-transport-ws, with any document."""
-
-    def __init__(self, server: ServerProcess, token: str, document: str = GATE_EVENTS_SUBSCRIPTION) -> None:
-        transport = WebsocketsTransport(
-            url=server.ws + "/graphql",
-            init_payload={"authorization": f"Bearer {token}"},
-            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        )
-        self.client = Client(transport=transport)
-        self.document = document
-        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Feed:
-        session = await asyncio.wait_for(self.client.connect_async(), 10)
-
-        async def pump() -> None:
-            async for result in session.subscribe(gql(self.document)):
-                await self.events.put(result["gateEvents"])
-
-        self._task = asyncio.create_task(pump())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.client.close_async(), 10)
-
-    async def ready(self, gate: Gate, probe_gate_id: str, timeout: float = 15) -> None:
-        """graphql-transport-ws does not confirm a subscription: probe until a probe arrives."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._task is not None and self._task.done():
-                self._task.result()
-                raise AssertionError("the gateEvents subscription ended")
-            assert decision_of(await gate.scan(probe_gate_id, PROBE)) == (False, "malformed")
-            with contextlib.suppress(TimeoutError):
-                await self.next(lambda e: e["reason"] == "malformed", 0.5)
-                return
-        raise AssertionError("the gateEvents subscription never delivered a probe event")
-
-    async def next(self, match: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while True:
-                event = await self.events.get()
-                if match(event):
-                    return event
-
-    async def passages(self, count: int) -> list[dict[str, Any]]:
-        """The next `count` events that are not probes."""
-        return [await self.next(lambda e: e["reason"] != "malformed") for _ in range(count)]
+Feed = GuardFeed  # one guard's feed, with any document
 
 
 def rendering_reads(lines: list[str]) -> list[str]:
@@ -125,7 +61,7 @@ async def test_guards_feeds_render_pushed_events_without_a_query_per_event(sqlit
         for feed in feeds:
             await feed.ready(gate, demo.gates[MAINTENANCE])
 
-        await settle_into_step()
+        await settle_into_step(server)
         with statements(sql_log) as sent:
             for name in ("Alice Li", "Bob Wang"):
                 phone = walkers[name][1]
@@ -149,7 +85,7 @@ async def test_guards_feeds_render_pushed_events_without_a_query_per_event(sqlit
         # A guard asking for more of the person than the message carries reads it, once per event.
         curious = await stack.enter_async_context(Feed(server, guards[0].token or "", MORE_OF_THE_PERSON))
         await curious.ready(gate, demo.gates[MAINTENANCE])
-        await settle_into_step()
+        await settle_into_step(server)
         with statements(sql_log) as sent:
             phone = walkers["Carol Chen"][1]
             assert_granted(await gate.scan(lobby_in, phone.token()), lobby_in, "Carol Chen")

@@ -13,11 +13,9 @@ import base64
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from gatehouse_gate import passtoken
@@ -29,7 +27,8 @@ from graphql import OperationDefinitionNode, parse
 from api.demo import make_prc_id
 from mobile_contracts import documents
 from schema.root import schema
-from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
+from tests import harness
+from tests.harness import Demo, Gate, GraphQLClient, Ids, Phone, ServerProcess, Site, SiteTemplate
 
 # --------------------------------------------------------------------------- documents
 
@@ -79,18 +78,9 @@ async def post(
     token: str | None = None,
     operation: str | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"query": query, "variables": variables or {}}
-    if operation:
-        body["operationName"] = operation
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(timeout=30) as client:
-        r = await client.post(server.http + "/graphql", json=body, headers=headers)
-    assert r.status_code != 500, r.text
-    assert r.status_code in (200, 400), (r.status_code, r.text)
-    answer: dict[str, Any] = r.json()
-    for error in answer.get("errors") or []:
-        assert error.get("extensions", {}).get("code") != "INTERNAL_SERVER_ERROR", answer
-    return answer
+    """One request (never a 500, never an internal error); `operation` names the operation to run."""
+    client = GraphQLClient(server, operations={operation: query} if operation else None)
+    return await client.raw(query, variables, token, op=operation)
 
 
 async def ok(
@@ -118,8 +108,8 @@ async def login(server: ServerProcess, username: str, password: str) -> dict[str
 
 
 async def token_of(server: ServerProcess, demo: Demo, username: str) -> str:
-    session = await login(server, username, demo.passwords[username])
-    return str(session["accessToken"])
+    """The demo user's access token (signed in once, on the session's template)."""
+    return demo.tokens[username]
 
 
 async def subscribe_first(
@@ -142,26 +132,6 @@ async def subscribe_first(
 
 
 # --------------------------------------------------------------------------- site helpers
-
-
-class Ids:
-    """Names → ids of the demo site, read through the API as admin."""
-
-    def __init__(self, zones: dict[str, str], departments: dict[str, str], people: dict[str, str]) -> None:
-        self.zones = zones
-        self.departments = departments
-        self.people = people
-
-    @classmethod
-    async def read(cls, server: ServerProcess, admin: str) -> Ids:
-        site = await ok(server, "Site", token=admin)
-        deps = (await post(server, DEPARTMENTS, token=admin))["data"]["departments"]
-        people = await ok(server, "People", {"first": 100}, admin)
-        return cls(
-            {z["name"]: z["id"] for z in site["zones"]},
-            {d["name"]: d["id"] for d in deps},
-            {e["node"]["username"]: e["node"]["id"] for e in people["people"]["edges"]},
-        )
 
 
 SNAPSHOT = """query {
@@ -247,11 +217,11 @@ async def new_gate_with_device(server: ServerProcess, admin: str, zone_name: str
     return zone["id"], gate["id"], device
 
 
-async def at_least_seconds_left_in_step(seconds: float) -> None:
-    """Wait (at most one step) so the current step has `seconds` left: tokens of step-1..step+1 stay valid."""
-    left = PERIOD - time.time() % PERIOD
-    if left < seconds:
-        await asyncio.sleep(left + 0.05)
+async def at_least_seconds_left_in_step(server: ServerProcess, seconds: float) -> float:
+    """Move the server's clock to the start of a step, so tokens of step-1..step+1 stay valid for
+    more than `seconds` however slow the machine is; the server's time."""
+    assert server.clock is not None and seconds < PERIOD
+    return server.clock.start_of_step(PERIOD)
 
 
 def parse_instant(text: str) -> datetime:
@@ -278,42 +248,28 @@ async def admin(server: ServerProcess, demo: Demo) -> str:
 
 
 @pytest.fixture
-async def ids(server: ServerProcess, admin: str) -> Ids:
-    return await Ids.read(server, admin)
+def ids(sqlite_site: Site) -> Ids:
+    assert sqlite_site.ids is not None
+    return sqlite_site.ids
+
+
+class Shared(harness.World):
+    """The module's shared demo site, with an admin token and its ids."""
+
+    @property
+    def admin(self) -> str:
+        return self.demo.tokens["admin"]
 
 
 @pytest.fixture(scope="module")
-def shared_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Demo]]:
+def shared(demo_template: SiteTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
     """One server for the tests that leave the site as they found it (refusals compare before and after)."""
-    site = Site(tmp_path_factory.mktemp("refusals"))
-    demo = site.load_demo()
-    server = site.start_server()
+    site = demo_template.sqlite_copy(tmp_path_factory.mktemp("refusals"))
+    site.start_server()
     try:
-        yield server, demo
+        yield Shared(site)
     finally:
         site.stop()
-
-
-@dataclass
-class Shared:
-    """The module's shared demo site, with an admin token and its ids."""
-
-    server: ServerProcess
-    demo: Demo
-    admin: str
-    ids: Ids
-
-
-_shared: dict[int, Shared] = {}
-
-
-@pytest.fixture
-async def shared(shared_site: tuple[ServerProcess, Demo]) -> Shared:
-    server, demo = shared_site
-    if server.port not in _shared:  # signing in costs a password hash: once per module
-        admin = await token_of(server, demo, "admin")
-        _shared[server.port] = Shared(server, demo, admin, await Ids.read(server, admin))
-    return _shared[server.port]
 
 
 def test_every_console_and_employee_operation_is_covered() -> None:
@@ -476,7 +432,7 @@ async def test_only_admin_gives_privileged_roles(shared: Shared) -> None:
     server, demo, admin, ids = shared.server, shared.demo, shared.admin, shared.ids
     hr = await token_of(server, demo, "hr")
     before = await snapshot(server, admin)
-    for role in ("ADMIN", "SECURITY_ADMIN", "AUDITOR"):
+    for role in ("ADMIN", "SECURITY_ADMIN", "AUDITOR", "GUARD"):
         variables = {"input": onboard_input(ids.departments["Security"], f"new{role.lower()}", roles=[role])}
         answer = await send(server, "OnboardEmployee", variables, hr)
         assert error_codes(answer) == ["FORBIDDEN"], (role, answer)
@@ -488,7 +444,9 @@ async def test_only_admin_gives_privileged_roles(shared: Shared) -> None:
     session = await login(server, "newsec", payload["initialPassword"])
     me = (await ok(server, "MyPass", token=session["accessToken"]))["me"]
     assert sorted(me["roles"]) == ["EMPLOYEE", "SECURITY_ADMIN"]
-    payload = await onboard(server, hr, ids.departments["Security"], "newguard", roles=["GUARD"])
+    payload = await onboard(server, admin, ids.departments["Security"], "newguard", roles=["GUARD"])
+    assert payload["employee"]["id"]
+    payload = await onboard(server, hr, ids.departments["Facilities"], "newkeeper", roles=["WAREHOUSE"])
     assert payload["employee"]["id"]
 
 
@@ -757,8 +715,8 @@ async def test_my_access_log_pages(server: ServerProcess, demo: Demo) -> None:
     await phone.bind(GraphQLClient(server, alice))
     gate = await Gate(server, demo.device_id, demo.device_secret).connect()
     try:
-        await at_least_seconds_left_in_step(5)
-        step = passtoken.current_step(time.time(), PERIOD)
+        now = await at_least_seconds_left_in_step(server, 5)
+        step = passtoken.current_step(now, PERIOD)
         passages = [
             (demo.gates["Lobby turnstile in"], step - 1),
             (demo.gates["Lobby turnstile out"], step),

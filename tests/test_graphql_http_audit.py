@@ -42,7 +42,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def server(site: Site) -> ServerProcess:
-    return site.start_server()
+    # GraphiQL on: the audit probes anonymously with `__type` introspection, which is open to
+    # anonymous callers only while GraphiQL is (tests/test_operation_limits.py).
+    return site.start_server(GATEHOUSE_GRAPHIQL="1")
 
 
 async def post(server: ServerProcess, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:

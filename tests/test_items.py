@@ -14,12 +14,9 @@ import asyncio
 import contextlib
 import io
 import re
-import shutil
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,7 +27,8 @@ from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 from PIL import Image
 
-from tests.harness import Demo, Gate, GraphQLClient, ServerProcess, Site
+from tests import harness
+from tests.harness import Gate, GraphQLClient, ServerProcess, Site
 
 LABEL = re.compile(r"^GHI1:A[A-Z2-7]{8}:[A-Z2-7]{8}$")
 
@@ -162,32 +160,17 @@ def actions(request: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- the demo shop
 
 
-@dataclass
-class Shop:
-    server: ServerProcess
-    demo: Demo
-    api: GraphQLClient
-    paper: str = ""
-    laptop: str = ""
-    location: str = ""
-    eng: str = ""
-    fin: str = ""
-    clients: dict[str, GraphQLClient] = field(default_factory=dict)
-    ids: dict[str, str] = field(default_factory=dict)
+class Shop(harness.World):
+    """The demo site's warehouse: its items, location and departments, and the workflow steps."""
+
+    paper = laptop = location = eng = fin = ""
 
     async def user(self, name: str) -> GraphQLClient:
-        if name not in self.clients:
-            client = await self.api.login(name, self.demo.passwords[name])
-            self.ids[name] = (await client.ok("{ me { id } }"))["me"]["id"]
-            self.clients[name] = client
-        return self.clients[name]
+        """The server as a demo user (signed in once, on the template)."""
+        return self.client(name)
 
     async def pid(self, name: str) -> str:
-        await self.user(name)
-        return self.ids[name]
-
-    def gate(self, name: str) -> str:
-        return self.demo.gates[name]
+        return self.ids.people[name]
 
     # --- workflow steps, each asserting that it worked ------------------------------------------
 
@@ -279,36 +262,9 @@ class Shop:
         return [e["node"] for e in reversed(data["edges"])]
 
 
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    """The demo site loaded once; each test serves its own copy of the database."""
-    site = Site(tmp_path_factory.mktemp("items-demo"))
-    site.load_demo()
-    return site
-
-
 @pytest.fixture
-def item_site(tmp_path: Path, demo_template: Site) -> Iterator[Site]:
-    """A fresh copy of the demo database (same keys and passwords) behind its own server process."""
-    files = list(demo_template.tmp.glob("gatehouse.sqlite3*"))
-    assert files, "the demo database was not written"
-    for path in files:
-        shutil.copy(path, tmp_path / path.name)
-    site = Site(tmp_path)
-    site.env = {**demo_template.env, "GATEHOUSE_DATABASE_URL": f"sqlite://{tmp_path / 'gatehouse.sqlite3'}"}
-    site.demo = demo_template.demo
-    site.start_server()
-    try:
-        yield site
-    finally:
-        site.stop()
-
-
-@pytest.fixture
-async def shop(item_site: Site) -> Shop:
-    assert item_site.demo is not None
-    server = item_site.servers[0]
-    shop = Shop(server, item_site.demo, GraphQLClient(server))
+async def shop(server: ServerProcess, sqlite_site: Site) -> Shop:
+    shop = Shop(sqlite_site, server)
     wendy = await shop.user("wendy")
     items = {i["name"]: i for i in nodes((await wendy.ok(ITEMS))["items"])}
     assert {n: (i["serialized"], i["inStock"]) for n, i in items.items()} == {
@@ -865,14 +821,15 @@ async def test_my_assets_come_due_first_then_undated_and_page_without_gaps(shop:
 
 
 async def test_overdue_loans_lists_a_loan_past_its_return_date(shop: Shop) -> None:
-    due_soon = datetime.now(UTC) + timedelta(seconds=6)
+    due_soon = datetime.now(UTC) + timedelta(minutes=2)
     short = await shop.lent_laptop("bob", due_soon)
     long = await shop.lent_laptop("bob", datetime.now(UTC) + timedelta(days=3))
     assert short["id"] != long["id"]
     wendy = await shop.user("wendy")
     if datetime.now(UTC) < due_soon - timedelta(seconds=1):
         assert nodes((await wendy.ok(OVERDUE))["overdueLoans"]) == []
-    await asyncio.sleep(max(0.0, (due_soon - datetime.now(UTC)).total_seconds()) + 1.0)
+    assert shop.server.clock is not None
+    shop.server.clock.advance_to(due_soon + timedelta(seconds=1))  # the server's time moves past the due date
     overdue = nodes((await wendy.ok(OVERDUE))["overdueLoans"])
     assert [(a["id"], a["status"], ref(a["holder"])) for a in overdue] == [(short["id"], "LENT", await shop.pid("bob"))]
     assert overdue[0]["labelCode"] == short["labelCode"]

@@ -32,7 +32,7 @@ import pytest
 from tortoise import Tortoise
 
 from resolvers.core import db
-from tests.harness import PROJECT, create_postgres_database, drop_postgres_database
+from tests.harness import PROJECT, create_postgres_database, drop_postgres_database, eventually
 
 T = TypeVar("T")
 BOOKKEEPING = "gatehouse_migration"
@@ -302,43 +302,68 @@ async def test_postgres_migrated_schema_is_what_the_models_want(postgres_url: st
     assert not differences, explain(differences)
 
 
-def _migrate_processes(url: str, count: int) -> list[subprocess.CompletedProcess[str]]:
+MIGRATION_LOCK = 714022  # the advisory lock resolvers/core/db.py migrates under
+
+
+async def _migrate_processes_at_once(url: str, count: int) -> list[subprocess.CompletedProcess[str]]:
+    """`count` `gatehouse migrate` processes that really meet at the database.
+
+    Started together, processes still reach the database one after the other when the machine
+    is busy, and then nothing races. So the test holds the migrations' lock, waits until every
+    process is queued for it, and lets go: they all go for the migrations at once, whatever the load."""
+    import asyncpg
+
+    dsn = url.replace("postgres://", "postgresql://", 1)
+    holder, watcher = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     env = {**os.environ, "GATEHOUSE_DATABASE_URL": url}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "migrate"],
-            cwd=PROJECT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(count)
-    ]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    return results
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+
+        def start() -> subprocess.Popen[str]:
+            return subprocess.Popen(
+                [sys.executable, "-m", "api.cli", "migrate"],
+                cwd=PROJECT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+
+        procs = [await asyncio.to_thread(start) for _ in range(count)]
+
+        async def all_queued() -> bool:
+            exited = [p for p in procs if p.poll() is not None]
+            assert not exited, f"gatehouse migrate ended before it waited for the lock: {exited[0].communicate()}"
+            waiting = await watcher.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted",
+                MIGRATION_LOCK,
+            )
+            return bool(waiting == count)
+
+        await eventually(all_queued, 60, f"{count} migrate processes queued for the migrations' lock")
+    finally:
+        await holder.close()  # closing the session releases the lock: the processes race from here
+        await watcher.close()
+
+    def finish() -> list[subprocess.CompletedProcess[str]]:
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        return results
+
+    return await asyncio.to_thread(finish)
 
 
 @pytest.mark.postgres
 async def test_two_processes_migrating_one_fresh_postgres_database_both_succeed(
     postgres_url: str, require_postgres: None
 ) -> None:
-    # The race is timing-dependent: try it on a few fresh databases so a fault shows every time.
-    urls = [postgres_url]
-    try:
-        for _ in range(4):
-            urls.append(await create_postgres_database())
-        for url in urls:
-            results = await asyncio.to_thread(_migrate_processes, url, 2)
-            for result in results:
-                assert result.returncode == 0, f"gatehouse migrate failed on {url}:\n{result.stderr[-2000:]}"
-            outputs = sorted(result.stdout.strip() for result in results)
-            applied = "applied: " + ", ".join(migration_names("postgres"))
-            assert outputs == [applied, "the database schema is up to date"], outputs
-    finally:
-        for url in urls[1:]:
-            await drop_postgres_database(url)
+    results = await _migrate_processes_at_once(postgres_url, 2)
+    for result in results:
+        assert result.returncode == 0, f"gatehouse migrate failed on {postgres_url}:\n{result.stderr[-2000:]}"
+    outputs = sorted(result.stdout.strip() for result in results)
+    applied = "applied: " + ", ".join(migration_names("postgres"))
+    assert outputs == [applied, "the database schema is up to date"], outputs
     assert await start_once(postgres_url) == []

@@ -26,14 +26,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gatehouse_gate import passtoken
 from gatehouse_gate.agent import Door, GateAgent, GpioDoor
 from gatehouse_gate.offline import BadSnapshot, OfflineDecider, verify_snapshot
 
-from tests.harness import PROJECT, Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
+from tests.harness import (
+    PROJECT,
+    Demo,
+    Gate,
+    GraphQLClient,
+    OfflineGate,
+    Phone,
+    ServerProcess,
+    Site,
+    SteppedClockLoop,
+    eventually,
+    on_stepped_clock,
+)
 
 PERIOD = passtoken.DEFAULT_PERIOD
 
@@ -67,25 +78,6 @@ class RecordingDoor(Door):
         self.opened.append((gate_id, duration_ms))
 
 
-class OfflineGate(Gate):
-    """A raw device connection whose hello says it can decide offline."""
-
-    async def connect(self) -> OfflineGate:
-        self.ws = await websockets.connect(self.server.ws + "/devices/ws", max_size=None)
-        await self.send(
-            {
-                "type": "hello",
-                "deviceId": self.device_id,
-                "secret": self.secret,
-                "firmware": "test-offline-1.0",
-                "capabilities": ["offline"],
-            }
-        )
-        self.welcome = await self.recv(10)
-        assert self.welcome["type"] == "welcome", self.welcome
-        return self
-
-
 @contextlib.asynccontextmanager
 async def offline_gate(server: ServerProcess, device_id: str, secret: str) -> AsyncIterator[OfflineGate]:
     gate = await OfflineGate(server, device_id, secret).connect()
@@ -108,14 +100,6 @@ async def running(agent: GateAgent) -> AsyncIterator[GateAgent]:
             await asyncio.wait_for(link, 10)
 
 
-async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def all_events(client: GraphQLClient) -> list[dict[str, Any]]:
     """Every stored gate event, oldest first."""
     events: list[dict[str, Any]] = []
@@ -134,7 +118,8 @@ def summary(event: dict[str, Any]) -> tuple[Any, ...]:
 
 
 async def login(api: GraphQLClient, demo: Demo, username: str) -> GraphQLClient:
-    return await api.login(username, demo.passwords[username])
+    """The demo user (signed in once, on the session's template)."""
+    return GraphQLClient(api.server, demo=demo, as_=username)
 
 
 async def bound_phone(api: GraphQLClient, demo: Demo, username: str) -> Phone:
@@ -620,11 +605,15 @@ async def test_scan_answered_too_late_is_stored_once(
         with frozen(server):
             decided = await agent.scan(lobby_in, phone.token())  # no answer within 2 s
         assert decided == (True, "ok", True)
-        await asyncio.sleep(1.5)  # the server, running again, decides the scan it had received
+
+        async def decided_online() -> bool:  # the server, running again, decides the scan it had received
+            return len(await all_events(admin)) >= 1
+
+        await eventually(decided_online, 15, "the server's own decision of the frozen scan")
         assert agent.ws is not None
         await agent.ws.close()  # the next connection uploads what the agent buffered
+        # The server acknowledges an upload once it has stored (or recognised) every event of it.
         await eventually(lambda: agent.online.is_set() and not agent.buffer.events, 15, "the upload")
-        await asyncio.sleep(1)
     events = await all_events(admin)
     assert len(events) == 1, [summary(e) for e in events]
 
@@ -646,16 +635,22 @@ async def test_evacuation_hold_keeps_the_gpio_door_open_until_release(tmp_path: 
     pin = tmp_path / "sys" / "gpio17"
     pin.mkdir(parents=True)
     (pin / "value").write_text("0")
-    agent = GateAgent("ws://127.0.0.1:9", "1", "secret", tmp_path / "gate", GpioDoor(17, tmp_path / "sys"))
-    hold = {"type": "command", "id": "c-1", "command": "open", "gateId": "3", "durationMs": 0, "hold": True}
-    await agent._on_frame({**hold, "reason": "fire alarm"})
-    await asyncio.sleep(0.3)
-    assert (pin / "value").read_text() == "1"
-    await asyncio.sleep(5.5)
-    assert (pin / "value").read_text() == "1", "the door closed during the evacuation"
-    await agent._on_frame({"type": "command", "id": "c-2", "command": "release", "gateId": "3"})
-    await asyncio.sleep(0.3)
-    assert (pin / "value").read_text() == "0"
+    door_value = pin / "value"
+
+    async def evacuation(clock: SteppedClockLoop) -> None:
+        # The agent runs on a loop whose clock the test moves: an hour passes in no time.
+        agent = GateAgent("ws://127.0.0.1:9", "1", "secret", tmp_path / "gate", GpioDoor(17, tmp_path / "sys"))
+        hold = {"type": "command", "id": "c-1", "command": "open", "gateId": "3", "durationMs": 0, "hold": True}
+        await agent._on_frame({**hold, "reason": "fire alarm"})
+        await eventually(lambda: door_value.read_text() == "1", 10, "the door to open")
+        assert (pin / "value").read_text() == "1"
+        await clock.advance(3600)  # far past any open duration (3 s by default)
+        assert (pin / "value").read_text() == "1", "the door closed during the evacuation"
+        await agent._on_frame({"type": "command", "id": "c-2", "command": "release", "gateId": "3"})
+        await eventually(lambda: door_value.read_text() == "0", 10, "the door to close")
+        assert (pin / "value").read_text() == "0"
+
+    await on_stepped_clock(evacuation)
 
 
 async def test_passage_uploaded_late_does_not_override_a_newer_online_passage(

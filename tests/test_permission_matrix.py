@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
@@ -42,7 +41,7 @@ from resolvers.core.errors import UserError
 from resolvers.core.models import Role
 from schema.core import permission_matrix
 from schema.root import schema
-from tests.harness import PROJECT, ServerProcess, Site
+from tests.harness import PROJECT, ServerProcess, SiteTemplate, sync_http_client
 
 UTC_TZ = ZoneInfo("UTC")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -294,8 +293,8 @@ class Probe:
     callers: list[Caller]
 
 
-# One connection pool for the module: a new httpx client costs ~50 ms (it builds an SSL context).
-_http = httpx.Client(timeout=30)
+# One connection pool for the module.
+_http = sync_http_client()
 
 
 def _post(server: ServerProcess, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
@@ -328,15 +327,15 @@ def _me(server: ServerProcess, token: str) -> tuple[frozenset[Role], str]:
 
 
 @pytest.fixture(scope="module")
-def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probe]:
+def probe(demo_template: SiteTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probe]:
     """One demo server; a signed-in caller for every role, and a visitor."""
-    site = Site(tmp_path_factory.mktemp("matrix"))
-    demo = site.load_demo()
+    site = demo_template.sqlite_copy(tmp_path_factory.mktemp("matrix"))
+    demo = demo_template.demo
     server = site.start_server()
     try:
         callers = []
-        for username in demo.passwords:  # every demo user
-            token = _login(server, username, demo.passwords[username])
+        for username in demo.passwords:  # every demo user, signed in on the template
+            token = demo.tokens[username]
             roles, kind = _me(server, token)
             assert kind == "EMPLOYEE"
             callers.append(Caller(username, token, roles))

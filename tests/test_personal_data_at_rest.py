@@ -13,12 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from api.demo import make_prc_id
-from tests.harness import Demo, ServerProcess, Site
+from tests.harness import Demo, GraphQLClient, ServerProcess, Site
 
 DEMO_USERS = ["admin", "security", "hr", "guard", "alice", "carol", "bob", "dave"]
 
@@ -81,126 +78,101 @@ class Secrets:
         return sorted(set(self.values))
 
 
-class Api:
-    def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-        self.http = httpx.AsyncClient(timeout=30)
-
-    async def __call__(self, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        r = await self.http.post(
-            self.server.http + "/graphql", json={"query": query, "variables": variables}, headers=headers
-        )
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert not body.get("errors"), body
-        return body["data"]
-
-    async def token(self, username: str, password: str) -> str:
-        data = await self(LOGIN, {"username": username, "password": password})
-        assert data["login"]["errors"] == [], data
-        return str(data["login"]["session"]["accessToken"])
-
-
 async def exercise(server: ServerProcess, demo: Demo) -> Secrets:
     """Onboard, read back, look up, refuse and invite through the API; the personal numbers used."""
     secrets = Secrets()
     for username in DEMO_USERS:  # loaded by `gatehouse demo`: stored the same way
         secrets.add(demo_id_number(username))
         secrets.add(demo_phone(username))
-    api = Api(server)
-    try:
-        admin = await api.token("admin", demo.passwords["admin"])
-        hr = await api.token("hr", demo.passwords["hr"])
-        departments = {d["name"]: d["id"] for d in (await api("{ departments { id name } }", {}, admin))["departments"]}
+    api = GraphQLClient(server, demo=demo).ok  # every answer here must be free of errors
+    admin, hr = demo.tokens["admin"], demo.tokens["hr"]
+    departments = {d["name"]: d["id"] for d in (await api("{ departments { id name } }", {}, admin))["departments"]}
 
-        people = [
-            ("ming", make_prc_id("440305", "19870612", "351"), "+8613987654321", "ID_CARD", hr),
-            ("lan", make_prc_id("440305", "19930228", "462"), "+86 139-1234-0042", "ID_CARD", admin),
-            ("pierre", "P9X7Y6Z5W4", "+33612345678", "PASSPORT", hr),
-        ]
-        for username, number, phone, document, token in people:
-            secrets.add(number)
-            secrets.add(phone)
-            clean_phone = phone.replace(" ", "").replace("-", "")
-            secrets.add(clean_phone)
-            data = await api(
-                ONBOARD,
-                {
-                    "input": {
-                        "displayName": f"Test {username}",
-                        "idNumber": number,
-                        "phone": phone,
-                        "departmentId": departments["Engineering"],
-                        "position": "Engineer",
-                        "username": username,
-                        "documentType": document,
-                    }
-                },
-                token,
-            )
-            payload = data["onboardEmployee"]
-            assert payload["errors"] == [], payload
-            employee = payload["employee"]
-            assert_masked(employee["idNumberMasked"], number)
-            assert_masked(employee["phoneMasked"], clean_phone, head=3, tail=2)
+    people = [
+        ("ming", make_prc_id("440305", "19870612", "351"), "+8613987654321", "ID_CARD", hr),
+        ("lan", make_prc_id("440305", "19930228", "462"), "+86 139-1234-0042", "ID_CARD", admin),
+        ("pierre", "P9X7Y6Z5W4", "+33612345678", "PASSPORT", hr),
+    ]
+    for username, number, phone, document, token in people:
+        secrets.add(number)
+        secrets.add(phone)
+        clean_phone = phone.replace(" ", "").replace("-", "")
+        secrets.add(clean_phone)
+        data = await api(
+            ONBOARD,
+            {
+                "input": {
+                    "displayName": f"Test {username}",
+                    "idNumber": number,
+                    "phone": phone,
+                    "departmentId": departments["Engineering"],
+                    "position": "Engineer",
+                    "username": username,
+                    "documentType": document,
+                }
+            },
+            token,
+        )
+        payload = data["onboardEmployee"]
+        assert payload["errors"] == [], payload
+        employee = payload["employee"]
+        assert_masked(employee["idNumberMasked"], number)
+        assert_masked(employee["phoneMasked"], clean_phone, head=3, tail=2)
 
-            # Unmasked only through personalData (audited), and the lookup by the number finds them.
-            unmasked = (await api(PERSONAL_DATA, {"id": employee["id"]}, hr))["personalData"]
-            assert unmasked == {"idNumber": number, "phone": clean_phone, "documentType": document}
-            found = (await api(BY_ID_NUMBER, {"n": number, "d": document}, admin))["peopleByIdNumber"]
-            assert found == [{"id": employee["id"]}]
+        # Unmasked only through personalData (audited), and the lookup by the number finds them.
+        unmasked = (await api(PERSONAL_DATA, {"id": employee["id"]}, hr))["personalData"]
+        assert unmasked == {"idNumber": number, "phone": clean_phone, "documentType": document}
+        found = (await api(BY_ID_NUMBER, {"n": number, "d": document}, admin))["peopleByIdNumber"]
+        assert found == [{"id": employee["id"]}]
 
-            # A refused onboarding (the username is taken) is audited with its input: still no numbers.
-            other = make_prc_id("440305", "19900101", f"{len(secrets.values):03d}")
-            secrets.add(other)
-            refused = await api(
-                ONBOARD,
-                {
-                    "input": {
-                        "displayName": "Duplicate",
-                        "idNumber": other,
-                        "phone": "+8613700001111",
-                        "departmentId": departments["Engineering"],
-                        "position": "Engineer",
-                        "username": username,
-                    }
-                },
-                hr,
-            )
-            secrets.add("+8613700001111")
-            assert [(e["code"], e["field"]) for e in refused["onboardEmployee"]["errors"]] == [("CONFLICT", "username")]
+        # A refused onboarding (the username is taken) is audited with its input: still no numbers.
+        other = make_prc_id("440305", "19900101", f"{len(secrets.values):03d}")
+        secrets.add(other)
+        refused = await api(
+            ONBOARD,
+            {
+                "input": {
+                    "displayName": "Duplicate",
+                    "idNumber": other,
+                    "phone": "+8613700001111",
+                    "departmentId": departments["Engineering"],
+                    "position": "Engineer",
+                    "username": username,
+                }
+            },
+            hr,
+        )
+        secrets.add("+8613700001111")
+        assert [(e["code"], e["field"]) for e in refused["onboardEmployee"]["errors"]] == [("CONFLICT", "username")]
 
-        # A visitor's phone (invitation) and ID number (registration) are personal data too.
-        alice = await api.token("alice", demo.passwords["alice"])
-        zones = {z["name"]: z["id"] for z in (await api("{ zones { id name } }", {}, admin))["zones"]}
-        start = datetime.now(UTC) + timedelta(hours=1)
-        visitor_phone = secrets.add("+8613655554444")
-        invite = (
-            await api(
-                INVITE,
-                {
-                    "input": {
-                        "visitorName": "Vera Visitor",
-                        "phone": visitor_phone,
-                        "purpose": "interview",
-                        "expectedStart": start.isoformat(),
-                        "expectedEnd": (start + timedelta(hours=1)).isoformat(),
-                        "zoneIds": [zones["Engineering office"]],
-                    }
-                },
-                alice,
-            )
-        )["inviteVisitor"]
-        assert invite["errors"] == [], invite
-        assert_masked(invite["visit"]["phoneMasked"], visitor_phone, head=3, tail=2)
-        visitor_id = secrets.add(make_prc_id("320102", "19950505", "123"))
-        registered = (await api(REGISTER, {"code": invite["visit"]["inviteCode"], "input": {"idNumber": visitor_id}}))[
-            "completeVisitorRegistration"
-        ]
-        assert registered["errors"] == [], registered
-    finally:
-        await api.http.aclose()
+    # A visitor's phone (invitation) and ID number (registration) are personal data too.
+    alice = demo.tokens["alice"]
+    zones = {z["name"]: z["id"] for z in (await api("{ zones { id name } }", {}, admin))["zones"]}
+    start = datetime.now(UTC) + timedelta(hours=1)
+    visitor_phone = secrets.add("+8613655554444")
+    invite = (
+        await api(
+            INVITE,
+            {
+                "input": {
+                    "visitorName": "Vera Visitor",
+                    "phone": visitor_phone,
+                    "purpose": "interview",
+                    "expectedStart": start.isoformat(),
+                    "expectedEnd": (start + timedelta(hours=1)).isoformat(),
+                    "zoneIds": [zones["Engineering office"]],
+                }
+            },
+            alice,
+        )
+    )["inviteVisitor"]
+    assert invite["errors"] == [], invite
+    assert_masked(invite["visit"]["phoneMasked"], visitor_phone, head=3, tail=2)
+    visitor_id = secrets.add(make_prc_id("320102", "19950505", "123"))
+    registered = (await api(REGISTER, {"code": invite["visit"]["inviteCode"], "input": {"idNumber": visitor_id}}))[
+        "completeVisitorRegistration"
+    ]
+    assert registered["errors"] == [], registered
     return secrets
 
 
@@ -242,30 +214,28 @@ async def test_no_personal_number_in_the_clear_whatever_the_variables_are_called
     sqlite_site: Site, server: ServerProcess
 ) -> None:
     assert sqlite_site.demo is not None
-    api = Api(server)
-    try:
-        admin = await api.token("admin", sqlite_site.demo.passwords["admin"])
-        departments = {d["name"]: d["id"] for d in (await api("{ departments { id name } }", {}, admin))["departments"]}
-        number, phone = make_prc_id("440305", "19880808", "808"), "+8613988887777"
-        data = await api(
-            ONBOARD_SPLIT,
-            {"name": "Split Vars", "number": number, "contact": phone, "dept": departments["Finance"], "user": "split"},
-            admin,
-        )
-        assert data["onboardEmployee"]["errors"] == []
-        assert_masked(data["onboardEmployee"]["employee"]["idNumberMasked"], number)
-    finally:
-        await api.http.aclose()
+    api = GraphQLClient(server, demo=sqlite_site.demo).ok  # every answer here must be free of errors
+    admin = sqlite_site.demo.tokens["admin"]
+    departments = {d["name"]: d["id"] for d in (await api("{ departments { id name } }", {}, admin))["departments"]}
+    number, phone = make_prc_id("440305", "19880808", "808"), "+8613988887777"
+    data = await api(
+        ONBOARD_SPLIT,
+        {"name": "Split Vars", "number": number, "contact": phone, "dept": departments["Finance"], "user": "split"},
+        admin,
+    )
+    assert data["onboardEmployee"]["errors"] == []
+    assert_masked(data["onboardEmployee"]["employee"]["idNumberMasked"], number)
     sqlite_site.stop()
     blob = b"".join(p.read_bytes() for p in sqlite_files(sqlite_site))
     assert found_in_bytes(blob, [number, phone, phone[1:]]) == []
 
 
-async def test_postgres_columns_hold_no_personal_number_in_the_clear(tmp_path: Path, postgres_url: str) -> None:
+async def test_postgres_columns_hold_no_personal_number_in_the_clear(postgres_site: Site) -> None:
     import asyncpg
 
-    site = Site(tmp_path, database_url=postgres_url)
-    demo = site.load_demo()
+    site, postgres_url = postgres_site, postgres_site.database_url
+    demo = site.demo
+    assert demo is not None
     try:
         server = site.start_server()
         secrets = await exercise(server, demo)

@@ -129,30 +129,30 @@ class Measured:
         return least, data
 
     async def login(self, username: str, password: str | None = None) -> GraphQLClient:
-        assert self.site.demo is not None
-        return await self.admin.login(username, password or self.site.demo.passwords[username])
+        """A demo user (signed in on the session's template), or anyone signed in with `password`."""
+        if password is None:
+            return self.admin.user(username)
+        return await self.admin.login(username, password)
 
     def db(self) -> sqlite3.Connection:
         return sqlite3.connect(self.site.env["GATEHOUSE_DATABASE_URL"].removeprefix("sqlite://"), timeout=10)
 
 
 @contextlib.asynccontextmanager
-async def measured_site(tmp_path: Path, database_url: str | None = None) -> AsyncIterator[Measured]:
-    site = Site(tmp_path, database_url=database_url)
-    site.load_demo()
-    log = tmp_path / "sql.log"
+async def measured_site(site: Site) -> AsyncIterator[Measured]:
+    """A copy of the demo site (sqlite_site or postgres_site) served with its SQL logged."""
+    log = site.tmp / "sql.log"
     server = site.start_server(GATEHOUSE_SQL_LOG=str(log), GATEHOUSE_UPKEEP_SECONDS="3600")
     try:
         assert site.demo is not None
-        admin = await GraphQLClient(server).login("admin", site.demo.passwords["admin"])
-        yield Measured(site, server, log, admin)
+        yield Measured(site, server, log, GraphQLClient(server, demo=site.demo, as_="admin"))
     finally:
         site.stop()
 
 
 @pytest.fixture
-async def measured(tmp_path: Path) -> AsyncIterator[Measured]:
-    async with measured_site(tmp_path) as m:
+async def measured(sqlite_site: Site) -> AsyncIterator[Measured]:
+    async with measured_site(sqlite_site) as m:
         yield m
 
 
@@ -186,9 +186,9 @@ async def test_a_page_of_people_costs_the_same_for_5_and_50(measured: Measured) 
 
 
 @pytest.mark.postgres
-async def test_a_page_of_people_costs_the_same_for_5_and_50_on_postgres(tmp_path: Path, postgres_url: str) -> None:
+async def test_a_page_of_people_costs_the_same_for_5_and_50_on_postgres(postgres_site: Site) -> None:
     # The per-person pages are hand-written SQL (resolvers/people/batches.py): both dialects run it.
-    async with measured_site(tmp_path, postgres_url) as m:
+    async with measured_site(postgres_site) as m:
         await people_page_costs_the_same_for_5_and_50(m)
 
 

@@ -107,15 +107,14 @@ class Counted:
 
 
 @pytest.fixture
-async def counted(tmp_path: Path) -> AsyncIterator[Counted]:
-    site = Site(tmp_path)
-    demo = site.load_demo()
+async def counted(tmp_path: Path, sqlite_site: Site) -> AsyncIterator[Counted]:
+    site, demo = sqlite_site, sqlite_site.demo
+    assert demo is not None
     log = tmp_path / "sql.log"
     server = site.start_server(GATEHOUSE_SQL_LOG=str(log), GATEHOUSE_UPKEEP_SECONDS="86400")
     try:
-        anon = GraphQLClient(server)
-        users = {*HOST_ZONES, "security", "wendy", "paul"}
-        site_view = Counted(server, log, {u: await anon.login(u, demo.passwords[u]) for u in sorted(users)})
+        users = {*HOST_ZONES, "security", "wendy", "paul"}  # signed in on the session's template
+        site_view = Counted(server, log, {u: GraphQLClient(server, demo=demo, as_=u) for u in sorted(users)})
         zones = await site_view.ok("admin", "{ zones { id name } }")
         site_view.zones = {z["name"]: z["id"] for z in zones["zones"]}
         me = await site_view.ok("alice", "{ me { department { id } } }")

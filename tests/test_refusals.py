@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,10 +30,11 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from graphql import OperationDefinitionNode, OperationType, parse
 
+from api.demo import make_prc_id
 from mobile_contracts import documents
 from resolvers.core.crypto import Keys
 from resolvers.people.auth_tokens import issue_access_token
-from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
+from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site, SiteTemplate, http_client
 
 # --------------------------------------------------------------------------- documents
 
@@ -117,6 +119,63 @@ async def scan_at_unknown_gate(ctx: Ctx) -> None:
         await gate.close()
 
 
+_visitor_numbers = itertools.count(600)
+_hosts_may_invite: set[int] = set()  # servers where hr holds a grant to invite into
+
+
+async def visitors_arrive(ctx: Ctx) -> None:
+    """A visitor arrives for every employee who may subscribe: invited by them, registered,
+    approved, checked in at the desk (each host's VisitorArrivals hears of their own)."""
+    client = GraphQLClient(ctx.server)
+    zones = {z["name"]: z["id"] for z in (await client.ok("{ zones { id name } }", token=ctx.tokens["admin"]))["zones"]}
+    if ctx.server.port not in _hosts_may_invite:  # a host invites only into a zone they may enter themselves
+        granted = await client.ok(
+            "mutation($i: GrantAccessInput!) { grantAccess(input: $i) { errors { code } } }",
+            {"i": {"zoneId": zones["Lobby"], "personId": ctx.people["hr"]}},
+            token=ctx.tokens["admin"],
+        )
+        assert granted["grantAccess"]["errors"] == [], granted
+        _hosts_may_invite.add(ctx.server.port)
+    start = datetime.now(UTC).replace(microsecond=0)
+    for host in sorted(EMPLOYEES):
+        zone = zones["Engineering office" if host == "alice" else "Lobby"]
+        invited = (
+            await client.ok(
+                "mutation($i: InviteVisitorInput!)"
+                " { inviteVisitor(input: $i) { visit { id inviteCode } errors { code } } }",
+                {
+                    "i": {
+                        "visitorName": f"Visitor of {host}",
+                        "phone": "+8613900000001",
+                        "purpose": "refusals table",
+                        "expectedStart": start.isoformat(),
+                        "expectedEnd": (start + timedelta(hours=2)).isoformat(),
+                        "zoneIds": [zone],
+                    }
+                },
+                token=ctx.tokens[host],
+            )
+        )["inviteVisitor"]
+        assert invited["errors"] == [], invited
+        visit, id_number = invited["visit"]["id"], make_prc_id("310101", "19910303", f"{next(_visitor_numbers):03d}")
+        registered = await client.ok(
+            "mutation($c: String!, $i: VisitorDetailsInput!) { completeVisitorRegistration(inviteCode: $c, input: $i)"
+            " { errors { code } } }",
+            {"c": invited["visit"]["inviteCode"], "i": {"idNumber": id_number}},
+        )
+        assert registered["completeVisitorRegistration"]["errors"] == [], registered
+        approved = await client.ok(
+            "mutation($id: ID!) { approveVisit(id: $id) { errors { code } } }", {"id": visit}, token=ctx.tokens[host]
+        )
+        assert approved["approveVisit"]["errors"] == [], approved
+        checked_in = await client.ok(
+            "mutation($id: ID!, $l: String!) { checkInVisitor(id: $id, idNumberLast4: $l) { errors { code } } }",
+            {"id": visit, "l": id_number[-4:]},
+            token=ctx.tokens["guard"],
+        )
+        assert checked_in["checkInVisitor"]["errors"] == [], checked_in
+
+
 @dataclass(frozen=True)
 class Row:
     allowed: frozenset[str]
@@ -191,7 +250,7 @@ TABLE: dict[str, Row] = {
     "RejectVisit": Row(EMPLOYEES, lambda c: {"id": NOWHERE, "reason": "No"}),
     "EndVisit": Row(EMPLOYEES, lambda c: {"id": NOWHERE}),
     "MyHostedVisits": Row(SIGNED_IN, lambda c: {"first": 1}),
-    "VisitorArrivals": Row(EMPLOYEES),
+    "VisitorArrivals": Row(EMPLOYEES, trigger=visitors_arrive),
     # visitor.graphql: registration needs only the invite code; the rest is the caller's own.
     "CompleteVisitorRegistration": Row(
         ANYONE, lambda c: {"inviteCode": "NOT-A-CODE", "input": {"idNumber": "11010119900101100X"}}
@@ -238,7 +297,7 @@ CASES = [(op, caller) for op in TABLE for caller in CALLERS]
 
 async def post(server: ServerProcess, body: Any, token: str | None = None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with http_client() as client:
         if isinstance(body, (str, bytes)):
             r = await client.post(
                 server.http + "/graphql", content=body, headers={**headers, "Content-Type": "application/json"}
@@ -332,29 +391,22 @@ def foreign_token(ctx: Ctx, username: str) -> str:
 # --------------------------------------------------------------------------- fixtures
 
 
-def _sync_post(server: ServerProcess, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    r = httpx.post(server.http + "/graphql", json={"query": query, "variables": variables}, headers=headers)
-    body = r.json()
-    assert not body.get("errors"), body
-    return body["data"]
-
-
 @pytest.fixture(scope="module")
-def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
+def ctx(demo_template: SiteTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
     """One demo site for the whole table: every case either is refused or writes nothing that matters."""
-    site = Site(tmp_path_factory.mktemp("refusals"))
-    demo = site.load_demo()
+    site = demo_template.sqlite_copy(tmp_path_factory.mktemp("refusals"))
     server = site.start_server()
+    demo, ids = demo_template.demo, demo_template.ids
     try:
-        login = "mutation($u:String!,$p:String!){login(username:$u,password:$p){session{accessToken refreshToken}}}"
-        tokens, refresh_tokens = {}, {}
-        for user in (*USERS, "bob"):
-            session = _sync_post(server, login, {"u": user, "p": demo.passwords[user]})["login"]["session"]
-            tokens[user], refresh_tokens[user] = session["accessToken"], session["refreshToken"]
-        people = _sync_post(server, "query{people(first:100){edges{node{id username}}}}", {}, tokens["admin"])
-        by_name = {e["node"]["username"]: e["node"]["id"] for e in people["people"]["edges"]}
-        yield Ctx(site, server, demo, tokens, refresh_tokens, by_name)
+        users = (*USERS, "bob")  # signed in on the template
+        yield Ctx(
+            site,
+            server,
+            demo,
+            {u: demo.tokens[u] for u in users},
+            {u: demo.refresh_tokens[u] for u in users},
+            dict(ids.people),
+        )
     finally:
         site.stop()
 

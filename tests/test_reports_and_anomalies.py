@@ -18,7 +18,6 @@ import io
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -29,21 +28,19 @@ import httpx
 import openpyxl
 import pypdfium2 as pdfium
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from gatehouse_gate import passtoken
 from PIL import Image
 
 from api.demo import make_prc_id
 from resolvers.attendance.report_files import ATTENDANCE_COLUMNS
+from tests import harness
 from tests.harness import (
-    Demo,
+    FreshPass,
     Gate,
     GraphQLClient,
-    Phone,
     ServerProcess,
     Site,
-    create_postgres_database,
     drop_postgres_database,
+    http_client,
 )
 
 LOBBY_IN, LOBBY_OUT = "Lobby turnstile in", "Lobby turnstile out"
@@ -91,25 +88,18 @@ def night_zone(now: datetime) -> str:
 # --- the site as the test sees it ------------------------------------------------------------
 
 
-@dataclass
-class World:
-    site: Site
-    server: ServerProcess
-    demo: Demo
-    tz: ZoneInfo
-    api: GraphQLClient
-    clients: dict[str, GraphQLClient] = field(default_factory=dict)
-    people: dict[str, str] = field(default_factory=dict)
-    zones: dict[str, str] = field(default_factory=dict)
-    departments: dict[str, str] = field(default_factory=dict)
+class World(harness.World):
+    """The demo site, its server running in time zone `tz`."""
+
+    def __init__(self, site: Site, server: ServerProcess, tz: ZoneInfo) -> None:
+        super().__init__(site, server)
+        self.tz = tz
+        self.people = self.ids.people
+        self.zones = self.ids.zones
+        self.departments = self.ids.departments
 
     async def as_(self, username: str) -> GraphQLClient:
-        if username not in self.clients:
-            self.clients[username] = await self.api.login(username, self.demo.passwords[username])
-        return self.clients[username]
-
-    def gate(self, name: str) -> str:
-        return self.demo.gates[name]
+        return self.client(username)
 
     @property
     def today(self) -> date:
@@ -117,20 +107,13 @@ class World:
 
     async def get(self, path: str, username: str | None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {(await self.as_(username)).token}"} if username else {}
-        async with httpx.AsyncClient(timeout=60) as client:
+        async with http_client(timeout=60) as client:
             return await client.get(self.server.http + path, headers=headers)
 
 
 async def open_world(site: Site, tz_name: str) -> World:
-    assert site.demo is not None
-    server = site.start_server(GATEHOUSE_TIME_ZONE=tz_name)
-    world = World(site, server, site.demo, ZoneInfo(tz_name), GraphQLClient(server))
-    admin = await world.as_("admin")
-    data = await admin.ok("{people(first:100){edges{node{id username}}} zones{id name} departments{id name}}")
-    world.people = {e["node"]["username"]: e["node"]["id"] for e in data["people"]["edges"]}
-    world.zones = {z["name"]: z["id"] for z in data["zones"]}
-    world.departments = {d["name"]: d["id"] for d in data["departments"]}
-    return world
+    server = await asyncio.to_thread(site.start_server, GATEHOUSE_TIME_ZONE=tz_name)
+    return World(site, server, ZoneInfo(tz_name))
 
 
 @pytest.fixture
@@ -163,40 +146,8 @@ async def night_device(night_world: World) -> AsyncIterator[Gate]:
         await gate.close()
 
 
-class FreshPhone:
-    """A bound phone handing out tokens for steps no gate has seen (a token verified at one
-    gate is `replayed` at any other): the next step, the current one, or the last one while
-    it is safely inside the window; else it waits for the next step."""
-
-    def __init__(self) -> None:
-        self.phone = Phone()
-        self.used: set[int] = set()
-
-    @property
-    def cid(self) -> str:
-        assert self.phone.cid is not None
-        return self.phone.cid
-
-    async def fresh(self) -> str:
-        while True:
-            now = time.time()
-            current = passtoken.current_step(now, PERIOD)
-            boundary = (current + 1) * PERIOD
-            for step in (current + 1, current, current - 1):
-                if step in self.used or (step == current - 1 and boundary - now < 3):
-                    continue
-                self.used.add(step)
-                return passtoken.sign(self.cid, step, self.phone.key)
-            await asyncio.sleep(boundary - now + 0.05)
-
-    def forged(self) -> str:
-        """This credential's id and a current step, signed with a key that is not the phone's."""
-        step = passtoken.current_step(time.time(), PERIOD)
-        return passtoken.sign(self.cid, step, Ed25519PrivateKey.generate())
-
-
-async def phone_of(world: World, username: str) -> FreshPhone:
-    phone = FreshPhone()
+async def phone_of(world: World, username: str) -> FreshPass:
+    phone = FreshPass(period=PERIOD)
     await phone.phone.bind(await world.as_(username))
     return phone
 
@@ -205,7 +156,7 @@ async def scan(world: World, device: Gate, gate_name: str, token: str, direction
     return await device.scan(world.gate(gate_name), token, direction)
 
 
-async def passes(world: World, device: Gate, phone: FreshPhone, gate_name: str, direction: str | None = None) -> None:
+async def passes(world: World, device: Gate, phone: FreshPass, gate_name: str, direction: str | None = None) -> None:
     reply = await scan(world, device, gate_name, await phone.fresh(), direction)
     assert (reply["granted"], reply["reason"]) == (True, "ok"), reply
 
@@ -766,13 +717,11 @@ async def test_report_files_refusals(world: World) -> None:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_report_days_are_the_site_days(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """At night, site time, the site's day is not UTC's: today's entry is in today's report."""
-    database_url = None
     if backend == "postgres":
-        request.getfixturevalue("require_postgres")
-        database_url = await create_postgres_database()
-    site = Site(tmp_path, database_url=database_url)
+        site = await request.getfixturevalue("postgres_template").postgres_copy(tmp_path)
+    else:
+        site = request.getfixturevalue("demo_template").sqlite_copy(tmp_path)
     try:
-        site.load_demo()
         world = await open_world(site, night_zone(datetime.now(UTC)))
         await manual(world, "alice", LOBBY_IN, "IN")
         today = world.today
@@ -784,8 +733,8 @@ async def test_report_days_are_the_site_days(backend: str, tmp_path: Path, reque
         pdf.close()
     finally:
         site.stop()
-        if database_url is not None:
-            await drop_postgres_database(database_url)
+        if backend == "postgres":
+            await drop_postgres_database(site.database_url)
 
 
 async def test_alerts_since_accepts_any_utc_offset(world: World, device: Gate) -> None:

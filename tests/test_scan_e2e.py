@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,12 +21,10 @@ import pytest
 import websockets
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gatehouse_gate import passtoken
-from gql import Client, gql
-from gql.transport.websockets import WebsocketsTransport
 from websockets.exceptions import ConnectionClosed
 
 from api.demo import make_prc_id
-from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess
+from tests.harness import Demo, Gate, GraphQLClient, GuardFeed, Phone, ServerProcess
 
 # ---------------------------------------------------------------------------
 # Demo site facts
@@ -52,16 +50,6 @@ def demo_id_number(username: str) -> str:
 # ---------------------------------------------------------------------------
 # GraphQL documents (the contract's, exactly as the apps send them)
 # ---------------------------------------------------------------------------
-
-GATE_EVENTS_SUBSCRIPTION = """
-subscription GateEvents($zoneId: ID) {
-  gateEvents(zoneId: $zoneId) {
-    id at decision reason method direction
-    gate { id name }
-    person { id displayName }
-  }
-}
-"""
 
 REMOTE_OPEN = """
 mutation RemoteOpen($gateId: ID!, $reason: String!) {
@@ -124,7 +112,8 @@ PEOPLE = "query { people(first: 50) { edges { node { id username displayName } }
 
 
 async def login(api: GraphQLClient, demo: Demo, username: str) -> GraphQLClient:
-    return await api.login(username, demo.passwords[username])
+    """The demo user (signed in once, on the session's template)."""
+    return GraphQLClient(api.server, demo=demo, as_=username)
 
 
 async def person_ids(admin: GraphQLClient) -> dict[str, str]:
@@ -180,16 +169,21 @@ async def connected(server: ServerProcess, device_id: str, secret: str) -> Async
             await asyncio.wait_for(gate.close(), 5)
 
 
-async def settle_into_step(min_left: float = 8.0) -> float:
-    """Now, moved past a step boundary if fewer than `min_left` seconds of this step remain.
+async def settle_into_step(server: ServerProcess | None = None, min_left: float = 8.0) -> float:
+    """Now, at the start of a step: the server's clock moves just past the next step boundary.
 
     Tokens of steps −1, 0 and +1 are all accepted only while the current step lasts; a test
-    that uses the step before must not straddle a boundary.
+    that uses the step before must not straddle a boundary, however slow the machine is.
+    Without a server (on the test's clock), it waits for the next step if fewer than `min_left`
+    seconds of this one remain.
     """
+    if server is not None:
+        assert server.clock is not None
+        return server.clock.start_of_step(PERIOD)
     now = time.time()
     left = PERIOD - (now % PERIOD)
     if left < min_left:
-        await asyncio.sleep(left + 0.05)
+        await asyncio.sleep(left + 0.05)  # the real clock: only for servers not on a test clock
         now = time.time()
     return now
 
@@ -269,66 +263,6 @@ def scan_frame_of_size(size: int, ref: str, gate_id: str) -> str:
     text = json.dumps(frame)
     assert len(text.encode()) == size
     return text
-
-
-class GuardFeed:
-    """A guard app's live `gateEvents` subscription over graphql-transport-ws (gql client).
-
-    graphql-transport-ws does not confirm that a subscription is running, so `ready()`
-    sends probe events (a malformed scan at a gate) until one comes through.
-    """
-
-    PROBE = "PROBE-NOT-A-TOKEN"
-
-    def __init__(self, server: ServerProcess, token: str) -> None:
-        transport = WebsocketsTransport(
-            url=server.ws + "/graphql",
-            init_payload={"authorization": f"Bearer {token}"},
-            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        )
-        self.client = Client(transport=transport)
-        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> GuardFeed:
-        session = await asyncio.wait_for(self.client.connect_async(), 10)
-
-        async def pump() -> None:
-            async for result in session.subscribe(gql(GATE_EVENTS_SUBSCRIPTION)):
-                await self.events.put(result["gateEvents"])
-
-        self._task = asyncio.create_task(pump())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.client.close_async(), 10)
-
-    async def ready(self, gate: Gate, probe_gate_id: str, timeout: float = 15) -> None:
-        """Wait until the subscription delivers: probe until a probe event arrives."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._task is not None and self._task.done():
-                self._task.result()  # the subscription failed: raise why
-                raise AssertionError("the gateEvents subscription ended")
-            reply = await gate.scan(probe_gate_id, self.PROBE)
-            assert decision_of(reply) == (False, "malformed"), reply
-            with contextlib.suppress(TimeoutError):
-                await self.next(lambda e: e["gate"]["id"] == probe_gate_id and e["reason"] == "malformed", 0.5)
-                return
-        raise AssertionError("the gateEvents subscription never delivered a probe event")
-
-    async def next(self, match: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
-        """The next event that matches (others, such as late probes, are skipped)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                event = await self.events.get()
-                if match(event):
-                    return event
 
 
 async def run_with_timeout(coro: Awaitable[Any], timeout: float = 20) -> Any:
@@ -559,7 +493,7 @@ async def test_grants_open_own_zone_and_ancestors_but_not_siblings(
     _dave, dave_phone = await bound_phone(api, demo, "dave")
     admin = await login(api, demo, "admin")
     eng, lobby_in = demo.gates[ENGINEERING], demo.gates[LOBBY_IN]
-    t0 = await settle_into_step()  # uses the step before: must not straddle a boundary
+    t0 = await settle_into_step(server)  # uses the step before: must not straddle a boundary
     async with connected(server, demo.device_id, demo.device_secret) as gate:
         # Finance's grant does not reach the Engineering office (a sibling).
         assert_denied(await gate.scan(eng, bob_phone.token(at=t0), direction="IN"), "no_access")
@@ -582,7 +516,7 @@ async def test_hard_anti_passback_refuses_second_entry_until_exit(
 ) -> None:
     alice, phone = await bound_phone(api, demo, "alice")
     lobby_in, lobby_out = demo.gates[LOBBY_IN], demo.gates[LOBBY_OUT]
-    t0 = await settle_into_step()  # uses the step before: must not straddle a boundary
+    t0 = await settle_into_step(server)  # uses the step before: must not straddle a boundary
     async with connected(server, demo.device_id, demo.device_secret) as gate:
         assert_granted(await gate.scan(lobby_in, phone.token(at=t0)), lobby_in, "Alice Li")
         assert_denied(await gate.scan(lobby_in, phone.token(at=t0, step_offset=1)), "anti_passback")

@@ -8,15 +8,14 @@ refuses a negative quantity. Skips on a laptop without PostgreSQL; fails under C
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
-from tests.harness import Demo, GraphQLClient, Site
+from tests.harness import GraphQLClient, Site, eventually
 
 pytestmark = pytest.mark.postgres
 
@@ -57,16 +56,11 @@ def nodes(connection: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def race_site(tmp_path: Path, postgres_url: str) -> Iterator[Site]:
+async def race_site(postgres_site: Site) -> Site:
     """The demo site on a fresh PostgreSQL database, served by two processes."""
-    site = Site(tmp_path, database_url=postgres_url)
-    site.load_demo()
-    site.start_server()
-    site.start_server()
-    try:
-        yield site
-    finally:
-        site.stop()
+    await asyncio.to_thread(postgres_site.start_server)
+    await asyncio.to_thread(postgres_site.start_server)
+    return postgres_site
 
 
 @dataclass
@@ -115,8 +109,60 @@ class Warehouse:
         payload: dict[str, Any] = (await self.ok("wendy", RECEIVE, variables, server))["receivePurchase"]
         return payload
 
+    async def at_once(self, lock: str, key: int, *calls: Awaitable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The calls' answers, the calls made to really meet in the database.
+
+        Sent at the same moment, two requests still reach the database one after the other when
+        the machine is busy, and then nothing races. So the test holds the row lock both writes
+        need (`SELECT ... FOR UPDATE` on `lock` row `key`), waits until every call is queued
+        behind it, and lets go: they all go for the row together, whatever the load."""
+        holder = await asyncpg.connect(self.dsn)
+        watcher = await asyncpg.connect(self.dsn)
+        try:
+            holding = holder.transaction()
+            await holding.start()
+            await holder.execute(f"SELECT 1 FROM {lock} WHERE id = $1 FOR UPDATE", key)
+            holder_pid = await holder.fetchval("SELECT pg_backend_pid()")
+            tasks = [asyncio.ensure_future(call) for call in calls]
+
+            async def all_queued() -> bool:
+                for task in tasks:
+                    if task.done():
+                        task.result()  # a call that failed or finished without the row: say why
+                        raise AssertionError(f"a call finished without waiting for the {lock} row")
+                # The first in the queue waits for the holder, the next for the first (the tuple lock):
+                # count every session of this test's database that waits for a lock.
+                waiting = await watcher.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> $1 AND cardinality(pg_blocking_pids(pid)) > 0",
+                    holder_pid,
+                )
+                return bool(waiting == len(tasks))
+
+            try:
+                await eventually(all_queued, 30, f"{len(tasks)} calls queued for the {lock} row")
+            finally:
+                await holding.rollback()
+            return list(await asyncio.gather(*tasks))
+        finally:
+            await watcher.close()
+            await holder.close()
+
+    async def stock_row(self) -> int:
+        """The id of the paper's one stock level row (the warehouse holds it in one place)."""
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            [row] = await conn.fetch("SELECT id FROM stock_level WHERE item_id = $1", int(self.paper))
+        finally:
+            await conn.close()
+        return int(row["id"])
+
+    @property
+    def dsn(self) -> str:
+        return self.postgres_url.replace("postgres://", "postgresql://", 1)
+
     async def db_stock(self) -> int:
-        conn = await asyncpg.connect(self.postgres_url.replace("postgres://", "postgresql://", 1))
+        conn = await asyncpg.connect(self.dsn)
         try:
             value: int = await conn.fetchval(
                 "SELECT sum(quantity) FROM stock_level WHERE item_id = $1", int(self.paper)
@@ -127,13 +173,10 @@ class Warehouse:
 
 
 @pytest.fixture
-async def warehouse(race_site: Site, postgres_url: str) -> Warehouse:
-    demo: Demo | None = race_site.demo
-    assert demo is not None and len(race_site.servers) == 2
-    first, second = race_site.servers
-    wh = Warehouse(race_site, postgres_url)
-    logged_in = {n: await GraphQLClient(first).login(n, demo.passwords[n]) for n in ("alice", "carol", "paul", "wendy")}
-    wh.at = [logged_in, {n: GraphQLClient(second, c.token) for n, c in logged_in.items()}]
+async def warehouse(race_site: Site) -> Warehouse:
+    assert len(race_site.servers) == 2
+    wh = Warehouse(race_site, race_site.database_url)
+    wh.at = [{n: race_site.client(n, server) for n in ("alice", "carol", "paul", "wendy")} for server in (0, 1)]
     items = {i["name"]: i for i in nodes((await wh.ok("alice", ITEMS, {}))["items"])}
     assert items["A4 paper"]["inStock"] == 40
     wh.paper = items["A4 paper"]["id"]
@@ -158,8 +201,8 @@ async def test_two_requisitions_racing_for_the_last_units_never_drive_stock_nega
             assert received["errors"] == [] and received["request"]["status"] == "FULFILLED", received
         assert await wh.stock() == 3, round_no
         a, b = await wh.approved_requisition(2), await wh.approved_requisition(2)
-        # Each server issues one of them, at the same moment.
-        results = await asyncio.gather(wh.issue(a, 0), wh.issue(b, 1))
+        # Each server issues one of them, at the same moment: both take the last units at once.
+        results = await wh.at_once("stock_level", await wh.stock_row(), wh.issue(a, 0), wh.issue(b, 1))
         outcomes = sorted(
             ("FULFILLED" if r["errors"] == [] else r["errors"][0]["code"], r["request"] is None) for r in results
         )
@@ -206,7 +249,7 @@ async def test_one_requisition_issued_twice_at_once_is_issued_once(warehouse: Wa
     for _ in range(6):
         before = await wh.stock()
         rid = await wh.approved_requisition(2)
-        results = await asyncio.gather(wh.issue(rid, 0), wh.issue(rid, 1))
+        results = await wh.at_once("item_request", int(rid), wh.issue(rid, 0), wh.issue(rid, 1))
         issued = [e for e in (await wh.ok("wendy", ISSUES, {"itemId": wh.paper}))["itemMovements"]["edges"]]
         rounds.append(
             (

@@ -21,7 +21,6 @@ import io
 import itertools
 import re
 import secrets
-import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,7 +60,8 @@ from resolvers.core.settings import Settings
 from resolvers.runtime import Runtime
 from resolvers.visits import visits
 from resolvers.visits.upkeep import alert_overstays, anonymise_old_visits
-from tests.harness import Demo, Gate, Phone, ServerProcess
+from tests import harness
+from tests.harness import Demo, FreshPass, Gate, GraphQLClient, ServerProcess, Site, http_client
 
 # --------------------------------------------------------------------------- contract documents
 
@@ -124,17 +124,8 @@ async def post(
     operation: str | None = None,
 ) -> dict[str, Any]:
     """One GraphQL request over HTTP; never a 500 and never an internal error."""
-    body: dict[str, Any] = {"query": query, "variables": variables or {}}
-    if operation:
-        body["operationName"] = operation
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(timeout=30) as client:
-        r = await client.post(server.http + "/graphql", json=body, headers=headers)
-    assert r.status_code in (200, 400), (r.status_code, r.text)
-    answer: dict[str, Any] = r.json()
-    for error in answer.get("errors") or []:
-        assert error.get("extensions", {}).get("code") != "INTERNAL_SERVER_ERROR", answer
-    return answer
+    client = GraphQLClient(server, operations={operation: query} if operation else None)
+    return await client.raw(query, variables, token, op=operation)
 
 
 async def send(
@@ -207,38 +198,26 @@ async def subscription_error_codes(server: ServerProcess, operation: str, token:
 # --------------------------------------------------------------------------- the demo site
 
 
-@dataclass
-class SiteView:
-    """The demo site as the apps see it: signed-in users, and names → ids."""
+class SiteView(harness.World):
+    """The demo site as the apps see it: signed-in users (`tokens`), and names → ids."""
 
-    server: ServerProcess
-    demo: Demo
-    tokens: dict[str, str]
-    zones: dict[str, str]
-    people: dict[str, str]
+    @property
+    def tokens(self) -> dict[str, str]:
+        return self.demo.tokens
 
-    def gate(self, name: str) -> str:
-        return self.demo.gates[name]
+    @property
+    def zones(self) -> dict[str, str]:
+        return self.ids.zones
 
-
-async def login(server: ServerProcess, username: str, password: str) -> str:
-    data = await ok(server, "Login", {"username": username, "password": password})
-    assert data["login"]["errors"] == [], data
-    return str(data["login"]["session"]["accessToken"])
+    @property
+    def people(self) -> dict[str, str]:
+        return self.ids.people
 
 
 @pytest.fixture
-async def site(server: ServerProcess, demo: Demo) -> SiteView:
-    tokens = {u: await login(server, u, demo.passwords[u]) for u in USERS}
-    zones = (await ok(server, "Site", token=tokens["admin"]))["zones"]
-    people = (await ok(server, "People", {"first": 100}, tokens["admin"]))["people"]["edges"]
-    return SiteView(
-        server,
-        demo,
-        tokens,
-        {z["name"]: z["id"] for z in zones},
-        {e["node"]["username"]: e["node"]["id"] for e in people if e["node"]["username"]},
-    )
+def site(server: ServerProcess, sqlite_site: Site) -> SiteView:
+    """The demo users signed in (once, on the session's template) and the site's names → ids."""
+    return SiteView(sqlite_site, server, OPERATIONS)
 
 
 @pytest.fixture
@@ -392,13 +371,12 @@ async def checked_in(site: SiteView, **invite_args: Any) -> Visitor:
     return visitor
 
 
-class PhonePass:
+class PhonePass(FreshPass):
     """A phone holding its own key, bound with the contract's BindPhone, handing out tokens no
     gate has seen yet (a token is `replayed` at any other gate once one has verified it)."""
 
     def __init__(self) -> None:
-        self.phone = Phone()
-        self.used: set[int] = set()
+        super().__init__(period=PERIOD)
 
     async def bind(self, site: SiteView, token: str) -> dict[str, Any]:
         data = await ok(
@@ -407,6 +385,7 @@ class PhonePass:
         payload: dict[str, Any] = data["bindPhone"]
         if payload["credential"] is not None:
             self.phone.cid = payload["credential"]["id"]
+            self.phone.clock = site.server.clock
         return payload
 
     async def bind_ok(self, site: SiteView, token: str) -> str:
@@ -414,21 +393,6 @@ class PhonePass:
         assert payload["errors"] == [], payload
         assert payload["credential"]["status"] == "ACTIVE"
         return str(payload["credential"]["id"])
-
-    async def fresh(self) -> str:
-        """A token for a step not used yet: the next step, the current one, or the last one
-        while it is still safely inside the gate's window; else wait for the next step."""
-        assert self.phone.cid is not None
-        while True:
-            now = time.time()
-            current = passtoken.current_step(now, PERIOD)
-            next_boundary = (current + 1) * PERIOD
-            for step in (current + 1, current, current - 1):
-                if step in self.used or (step == current - 1 and next_boundary - now < 3):
-                    continue
-                self.used.add(step)
-                return passtoken.sign(self.phone.cid, step, self.phone.key)
-            await asyncio.sleep(next_boundary - now + 0.05)
 
 
 async def employee_phone(site: SiteView, username: str) -> PhonePass:
@@ -447,7 +411,7 @@ async def issue_badge(site: SiteView, visit_id: str) -> dict[str, Any]:
 
 async def get_file(server: ServerProcess, url: str, token: str | None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with http_client() as client:
         return await client.get(server.http + url, headers=headers)
 
 
@@ -455,8 +419,10 @@ def qr_texts(image: Image.Image) -> list[str]:
     return [result.text for result in zxingcpp.read_barcodes(image)]
 
 
-async def wait_until(moment: datetime, margin: float = 0.5) -> None:
-    await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + margin)
+async def wait_until(site: SiteView, moment: datetime, margin: float = 0.5) -> None:
+    """The server's clock moves past `moment` (by `margin` seconds): nobody waits for it."""
+    assert site.server.clock is not None
+    site.server.clock.advance_to(moment + timedelta(seconds=margin))
 
 
 # Known server bugs the tests below are marked with (strict: they fail the run once fixed).
@@ -757,10 +723,10 @@ async def test_a_bad_day_or_a_time_without_offset_is_bad_user_input(site: SiteVi
 
 async def test_a_visit_past_its_end_expires_and_its_invite_code_dies(site: SiteView) -> None:
     start = now_utc()
-    end = datetime.now(UTC) + timedelta(seconds=5)
+    end = datetime.now(UTC) + timedelta(minutes=2)
     approved = await booked(site, start=start, end=end)
     invited = await invite_ok(site, name="Late Lu", start=start, end=end)
-    await wait_until(end)
+    await wait_until(site, end)
 
     late = await check_in(site, approved.visit_id, approved.last4)
     assert (late["visit"], codes_only(late)) == (None, ["EXPIRED"])
@@ -894,14 +860,14 @@ async def test_end_visit_cancels_before_check_in_and_revokes_after(site: SiteVie
 
 
 async def test_an_overstaying_visitor_is_refused_and_listed(site: SiteView, gate: Gate) -> None:
-    end = datetime.now(UTC) + timedelta(seconds=8)
+    end = datetime.now(UTC) + timedelta(minutes=2)
     visitor = await checked_in(site, name="Stay Long", start=now_utc(), end=end)
     phone = PhonePass()
     await phone.bind_ok(site, visitor.token)
     assert await scan(gate, site, "Engineering door", await phone.fresh(), "IN") == "granted:ok"
     assert nodes((await query_ok(site.server, OVERSTAYING, token=site.tokens["guard"]))["overstayingVisits"]) == []
 
-    await wait_until(end)
+    await wait_until(site, end)
     assert await scan(gate, site, "Engineering door", await phone.fresh(), "IN") == "outside_schedule"
     over = nodes((await query_ok(site.server, OVERSTAYING, token=site.tokens["guard"]))["overstayingVisits"])
     assert over == [{"id": visitor.visit_id, "status": "CHECKED_IN", "overstaying": True}]
@@ -911,21 +877,21 @@ async def test_an_overstaying_visitor_is_refused_and_listed(site: SiteView, gate
 
 
 async def test_an_overstaying_visitor_may_still_leave(site: SiteView, gate: Gate) -> None:
-    end = datetime.now(UTC) + timedelta(seconds=6)
+    end = datetime.now(UTC) + timedelta(minutes=2)
     visitor = await checked_in(site, name="Stay Long", start=now_utc(), end=end)
     phone = PhonePass()
     await phone.bind_ok(site, visitor.token)
     assert await scan(gate, site, "Lobby turnstile in", await phone.fresh()) == "granted:ok"
-    await wait_until(end)
+    await wait_until(site, end)
     assert await scan(gate, site, "Lobby turnstile out", await phone.fresh()) == "granted:ok"
 
 
 async def test_an_overstaying_visitor_with_a_badge_is_outside_schedule(site: SiteView, gate: Gate) -> None:
-    end = datetime.now(UTC) + timedelta(seconds=6)
+    end = datetime.now(UTC) + timedelta(minutes=2)
     visitor = await checked_in(site, name="Badge Long", start=now_utc(), end=end)
     badge = await issue_badge(site, visitor.visit_id)
     assert await scan(gate, site, "Engineering door", badge["code"], "IN") == "granted:ok"
-    await wait_until(end)
+    await wait_until(site, end)
     assert await status_of(site, visitor.visit_id) == "CHECKED_IN"
     assert await scan(gate, site, "Engineering door", badge["code"], "IN") == "outside_schedule"
 

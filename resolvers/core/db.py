@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -33,9 +34,24 @@ def _lighter_postgres_connections() -> None:
     AsyncpgDBClient.connection_class = NoResetConnection
 
 
+SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def private_sqlite_file(path: Path) -> None:
+    """The database holds password hashes and sealed personal data: owner-only (0600). SQLite
+    creates its -wal and -shm files with the database file's mode, so creating that file 0600
+    first is enough; files an older version left readable are narrowed too."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for suffix in SQLITE_SIDE_FILES:
+        side = Path(f"{path}{suffix}")
+        if side.exists() and side.stat().st_mode & 0o077:
+            side.chmod(0o600)
+
+
 async def connect(database_url: str) -> None:
     if database_url.startswith("sqlite://") and not database_url.startswith("sqlite://:memory:"):
-        Path(database_url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(Path(database_url.removeprefix("sqlite://")))
     if dialect_of(database_url) == "postgres":
         _lighter_postgres_connections()
     # Uvicorn runs the lifespan in a task of its own; requests must still find the connections.

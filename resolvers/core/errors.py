@@ -47,11 +47,12 @@ class Forbidden(Exception):
 
 
 class RateLimited(Exception):
-    """Too many failed attempts: the caller must wait (or an admin must unlock the account)."""
+    """Too many failed attempts: the caller must wait `retry_after` seconds (when known)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after
 
 
 def not_found(what: str, field: str | None = None) -> UserError:

@@ -27,6 +27,19 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < 86400:
+        raise SettingsError(f"{name} must be above 0 and below a day, got {raw}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -44,7 +57,11 @@ class Settings:
     upkeep_seconds: int = 30
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     trusted_proxies: frozenset[str] = frozenset()
-    graphiql: bool = True
+    graphiql: bool = False
+    # GraphQL operation limits (schema/core/limits.py has the per-document ones).
+    max_body_bytes: int = 64 * 1024
+    operation_seconds: float = 10.0
+    trusted_documents: bool = False
     sql_log: Path | None = None
 
     @property
@@ -87,6 +104,9 @@ class Settings:
             trusted_proxies=frozenset(
                 p.strip() for p in env.get("GATEHOUSE_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
-            graphiql=env.get("GATEHOUSE_GRAPHIQL", "1") not in ("0", "false", "no"),
+            graphiql=env.get("GATEHOUSE_GRAPHIQL", "0") not in ("0", "false", "no"),
+            max_body_bytes=_int(env, "GATEHOUSE_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
+            operation_seconds=_seconds(env, "GATEHOUSE_OPERATION_SECONDS", 10.0),
+            trusted_documents=env.get("GATEHOUSE_TRUSTED_DOCUMENTS", "0") not in ("0", "false", "no", ""),
             sql_log=Path(env["GATEHOUSE_SQL_LOG"]) if env.get("GATEHOUSE_SQL_LOG") else None,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,12 +12,20 @@ from tortoise.transactions import in_transaction
 from resolvers.core import clock
 from resolvers.core.actor import Actor
 from resolvers.core.crypto import random_token, sha256_hex
-from resolvers.core.errors import ErrorCode, RateLimited, UserError
-from resolvers.core.models import Person, PersonKind, PersonStatus, RefreshSession, Role
-from resolvers.core.passwords import DUMMY_HASH, verify_password
-from resolvers.people import ratelimit
+from resolvers.core.errors import ErrorCode, UserError
+from resolvers.core.models import Person, PersonKind, PersonStatus, RefreshSession, RetiredRefreshToken, Role
+from resolvers.core.passwords import DUMMY_HASH, generate_password, hash_password, verify_password
+from resolvers.people import audit, ratelimit
 from resolvers.people.auth_tokens import issue_access_token, read_access_token
 from resolvers.runtime import Runtime
+
+log = logging.getLogger("gatehouse.sessions")
+USERNAME_MAX = 100  # the column's length: a longer name cannot exist
+
+
+ISSUED_PASSWORD_DAYS = 7
+MIN_PASSWORD = 10
+MAX_PASSWORD = 200
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,13 @@ class SessionTokens:
     access_token: str
     refresh_token: str
     expires_at: datetime
+    # The password used was issued by someone else: the app asks for a new one at once.
+    must_change_password: bool = False
+
+
+async def _verify(password: str, encoded: str) -> bool:
+    """scrypt off the event loop (hashlib releases the GIL): gates keep deciding meanwhile."""
+    return await asyncio.to_thread(verify_password, password, encoded)
 
 
 async def open_session(rt: Runtime, person: Person) -> SessionTokens:
@@ -34,42 +51,58 @@ async def open_session(rt: Runtime, person: Person) -> SessionTokens:
         expires_at=now + timedelta(days=rt.settings.refresh_token_days),
     )
     access, expires = issue_access_token(rt.keys.jwt, person.id, session.id, now, rt.settings.access_token_minutes)
-    return SessionTokens(access, refresh, expires)
+    return SessionTokens(access, refresh, expires, person.password_issued_at is not None)
+
+
+def issued_password_expired(person: Person, now: datetime) -> bool:
+    issued = person.password_issued_at
+    return issued is not None and issued + timedelta(days=ISSUED_PASSWORD_DAYS) <= now
 
 
 async def login(rt: Runtime, username: str, password: str, address: str = "") -> SessionTokens:
-    await ratelimit.check_address(rt, "login", address, ratelimit.ADDRESS_LIMIT)
-    person = await Person.get_or_none(username=username)
-    if person is not None and person.locked_at is not None:
-        raise RateLimited("this account is locked after repeated failed sign-ins; an administrator can unlock it")
-    if person is None or person.password_hash is None:
-        verify_password(password, DUMMY_HASH)  # same cost whether or not the account exists
-        await ratelimit.failed_login(rt, address, None)
+    """Every name takes the same path (throttle key, one scrypt, one failure recorded), whether
+    or not an account holds it, so neither the answer nor its timing tells which names exist."""
+    await ratelimit.check_login_address(address)
+    person = await Person.get_or_none(username=username) if len(username) <= USERNAME_MAX else None
+    wait = await ratelimit.account_wait(username)
+    stored = person.password_hash if person is not None else None
+    right = await _verify(password, stored or DUMMY_HASH)
+    if wait:
+        raise ratelimit.account_limited(wait)
+    if person is None or stored is None or not right:
+        await ratelimit.failed_login(username, address)
         raise UserError(ErrorCode.INVALID, "wrong username or password")
-    if not verify_password(password, person.password_hash):
-        await ratelimit.failed_login(rt, address, person)
-        raise UserError(ErrorCode.INVALID, "wrong username or password")
+    await ratelimit.succeeded_login(username)
     if person.status is not PersonStatus.ACTIVE:
         raise UserError(ErrorCode.NOT_ALLOWED, "this account is closed")
-    await ratelimit.succeeded_login(rt, person)
+    if issued_password_expired(person, clock.now()):
+        raise UserError(
+            ErrorCode.EXPIRED, "this issued password has expired; ask HR or an administrator for a new one", "password"
+        )
     return await open_session(rt, person)
 
 
 async def refresh(rt: Runtime, refresh_token: str) -> SessionTokens:
     now = clock.now()
+    token_hash = sha256_hex(refresh_token)
+    retired = await RetiredRefreshToken.get_or_none(token_hash=token_hash)
+    if retired is not None:
+        # A spent token came back: someone holds a copy. End the whole session, for both.
+        if await RefreshSession.filter(id=retired.session_id, revoked_at=None).update(revoked_at=now):
+            log.warning("a rotated refresh token was reused; session %s revoked", retired.session_id)
+        raise UserError(ErrorCode.INVALID, "this session is not valid; sign in again")
     async with in_transaction():
-        session = (
-            await RefreshSession.filter(token_hash=sha256_hex(refresh_token))
-            .select_for_update()
-            .select_related("person")
-            .first()
-        )
+        # The row lock takes the session alone: PostgreSQL refuses FOR UPDATE across the outer
+        # join select_related would add, so the person is read after it.
+        session = await RefreshSession.filter(token_hash=token_hash).select_for_update().first()
         if session is None or session.revoked_at is not None:
             raise UserError(ErrorCode.INVALID, "this session is not valid; sign in again")
         if session.expires_at <= now:
             raise UserError(ErrorCode.EXPIRED, "this session has expired; sign in again")
+        await session.fetch_related("person")
         if session.person.status is not PersonStatus.ACTIVE:
             raise UserError(ErrorCode.NOT_ALLOWED, "this account is closed")
+        await RetiredRefreshToken.create(token_hash=token_hash, session_id=session.id, retired_at=now)
         new_refresh = random_token()
         session.token_hash = sha256_hex(new_refresh)
         session.rotated_at = now
@@ -77,7 +110,71 @@ async def refresh(rt: Runtime, refresh_token: str) -> SessionTokens:
     access, expires = issue_access_token(
         rt.keys.jwt, session.person.id, session.id, now, rt.settings.access_token_minutes
     )
-    return SessionTokens(access, new_refresh, expires)
+    return SessionTokens(access, new_refresh, expires, session.person.password_issued_at is not None)
+
+
+async def logout(actor: Actor) -> int:
+    """End the caller's session: its refresh token and access tokens stop working at once."""
+    return await RefreshSession.filter(id=actor.session_id, revoked_at=None).update(revoked_at=clock.now())
+
+
+async def logout_everywhere(actor: Actor) -> int:
+    """End every session of the caller (a lost phone, a shared computer)."""
+    return await RefreshSession.filter(person_id=actor.person_id, revoked_at=None).update(revoked_at=clock.now())
+
+
+def check_new_password(password: str, field: str = "newPassword") -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(ErrorCode.INVALID, f"use at least {MIN_PASSWORD} characters", field)
+    if len(password) > MAX_PASSWORD:
+        raise UserError(ErrorCode.INVALID, f"use at most {MAX_PASSWORD} characters", field)
+
+
+async def change_password(actor: Actor, current_password: str, new_password: str) -> Person:
+    """The person's own new password; their other sessions end (this one goes on). A wrong
+    current password counts against the account like a failed sign-in."""
+    person = await Person.get(id=actor.person_id)
+    if person.username is None or person.password_hash is None:
+        raise UserError(ErrorCode.NOT_ALLOWED, "this account signs in without a password")
+    check_new_password(new_password)
+    if wait := await ratelimit.account_wait(person.username):
+        raise ratelimit.account_limited(wait)
+    if not await _verify(current_password, person.password_hash):
+        await ratelimit.failed_login(person.username, "")
+        raise UserError(ErrorCode.INVALID, "the current password is wrong", "currentPassword")
+    if new_password == current_password:
+        raise UserError(ErrorCode.INVALID, "choose a password different from the current one", "newPassword")
+    now = clock.now()
+    async with in_transaction():
+        person.password_hash = await asyncio.to_thread(hash_password, new_password)
+        person.password_issued_at = None
+        await person.save(update_fields=["password_hash", "password_issued_at"])
+        await (
+            RefreshSession.filter(person_id=person.id, revoked_at=None)
+            .exclude(id=actor.session_id)
+            .update(revoked_at=now)
+        )
+    audit.note_change("person", person.id, {"password": "set"}, {"password": "changed"})
+    return person
+
+
+async def reset_password(username: str) -> tuple[Person, str]:
+    """A new issued password for an employee (`gatehouse reset-password`): every session ends,
+    sign-in delays are forgotten, and the person must change it within 7 days."""
+    person = await Person.get_or_none(username=username, kind=PersonKind.EMPLOYEE)
+    if person is None:
+        raise UserError(ErrorCode.NOT_FOUND, f"no employee with username {username!r}", "username")
+    if person.status is not PersonStatus.ACTIVE:
+        raise UserError(ErrorCode.NOT_ALLOWED, f"{username!r} is offboarded", "username")
+    password = generate_password()
+    now = clock.now()
+    async with in_transaction():
+        person.password_hash = hash_password(password)
+        person.password_issued_at = now
+        await person.save(update_fields=["password_hash", "password_issued_at"])
+        await RefreshSession.filter(person_id=person.id, revoked_at=None).update(revoked_at=now)
+    await ratelimit.unlock(username)
+    return person, password
 
 
 async def actor_from_bearer(rt: Runtime, authorization: str | None) -> Actor | None:

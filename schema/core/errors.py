@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
+import traceback
 from typing import Any
 
 import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
+from tortoise.exceptions import ValidationError as OrmValidationError
 
 from resolvers.core.errors import ErrorCode, is_id
 
@@ -43,8 +46,12 @@ def bad_input(message: str) -> GraphQLError:
     return coded(ErrorCode.BAD_USER_INPUT, message)
 
 
-def rate_limited(message: str) -> GraphQLError:
-    return coded(ErrorCode.RATE_LIMITED, message)
+def rate_limited(message: str, retry_after: int | None = None) -> GraphQLError:
+    """`extensions.retryAfter`: the seconds to wait before trying again, when known."""
+    error = coded(ErrorCode.RATE_LIMITED, message)
+    if retry_after is not None:
+        error.extensions = {**(error.extensions or {}), "retryAfter": retry_after}
+    return error
 
 
 def _code(error: GraphQLError) -> str | None:
@@ -55,6 +62,64 @@ def _code(error: GraphQLError) -> str | None:
     original = error.original_error
     if isinstance(original, GraphQLError) and original.extensions and original.extensions.get("code"):
         return str(original.extensions["code"])
+    return None
+
+
+# A log entry is bounded: an error's text may quote what the caller sent (a 16 MiB username
+# once made a 50 MB entry), so only this much of it is kept, and never a variable's value.
+MAX_LOGGED_TEXT = 300
+_VARIABLE = re.compile(r"^(Variable '\$\w+') got invalid value.*$", re.S)
+_QUOTED_VALUE = re.compile(r"\b(value|found|Length of)[: ].*$", re.S)
+
+
+def loggable(text: str) -> str:
+    """An error text fit for the log: values the caller sent cut out, bounded in length."""
+    text = _VARIABLE.sub(r"\1 got an invalid value (not logged)", text)
+    text = _QUOTED_VALUE.sub(r"\1 ... (not logged)", text)
+    return text if len(text) <= MAX_LOGGED_TEXT else text[:MAX_LOGGED_TEXT] + f"... ({len(text)} characters)"
+
+
+def _trace(exc: BaseException) -> str:
+    """A traceback whose messages are bounded (frames stay: they say where, not what was sent)."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        lines.insert(0, f"{frames}{type(current).__qualname__}: {loggable(str(current))}\n")
+        current = current.__cause__ or current.__context__
+    return "\n".join(lines)
+
+
+# Tortoise checks a filter or a value against its column's declared size before any SQL runs:
+# "action: Length of '...' 300 > 100". The caller sent too long a string, never a server fault.
+_TOO_LONG = re.compile(r"^(?:(\w+): )?Length of .* (\d+) > (\d+)$", re.S)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def caller_fault(error: GraphQLError) -> str | None:
+    """The message for an input the site cannot store or represent, naming the field; None when
+    the failure is not one of those."""
+    field = str(error.path[-1]) if error.path else "the operation"
+    original: BaseException | None = error.original_error
+    seen: set[int] = set()
+    while original is not None and id(original) not in seen:
+        seen.add(id(original))
+        if isinstance(original, OrmValidationError):
+            match = _TOO_LONG.match(str(original))
+            if match:
+                name, _, longest = match.groups()
+                what = f"`{_camel(name)}`" if name else "a text argument"
+                return f"{field}: {what} is longer than {longest} characters"
+        if isinstance(original, OverflowError):
+            # Date arithmetic at the edge of the calendar (a day before 0001-01-01 or after 9999-12-31).
+            return f"{field}: a date or time is outside what the site can represent"
+        original = original.__cause__ or original.__context__
     return None
 
 
@@ -86,8 +151,18 @@ class ErrorCodes(MaskErrors):
                     "code": (ErrorCode.BAD_USER_INPUT if bad_value else ErrorCode.GRAPHQL_VALIDATION_FAILED).value,
                 }
                 out.append(error)
+            elif (fault := caller_fault(error)) is not None:
+                out.append(
+                    GraphQLError(
+                        fault,
+                        nodes=error.nodes,
+                        path=error.path,
+                        extensions={"code": ErrorCode.BAD_USER_INPUT.value},
+                    )
+                )
             else:
-                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+                original = error.original_error
+                log.error("unexpected error in %s\n%s", error.path, _trace(original) if original else "")
                 masked = self.anonymise_error(error)
                 masked.extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value}
                 out.append(masked)

@@ -35,4 +35,4 @@ async def attempt(work: Awaitable[T]) -> tuple[T | None, list[UserError]]:
     except Forbidden as exc:
         raise forbidden(exc.message) from None
     except RateLimited as exc:
-        raise rate_limited(exc.message) from None
+        raise rate_limited(exc.message, exc.retry_after) from None

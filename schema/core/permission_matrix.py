@@ -60,8 +60,8 @@ ROW_RULES = {
     "markGrantReviewed": "as grantAccess",
     "approveAccessRequest": "the zone's responsible head, or SECURITY_ADMIN, ADMIN",
     "rejectAccessRequest": "as approveAccessRequest",
-    "onboardEmployee": "only ADMIN gives ADMIN, SECURITY_ADMIN or AUDITOR",
-    "offboardEmployee": "only ADMIN offboards a holder of ADMIN, SECURITY_ADMIN or AUDITOR",
+    "onboardEmployee": "only ADMIN gives ADMIN, SECURITY_ADMIN, AUDITOR or GUARD",
+    "offboardEmployee": "only ADMIN offboards a holder of ADMIN, SECURITY_ADMIN, AUDITOR or GUARD",
     "person": "a DEPARTMENT_HEAD sees their own department's people only",
     "people": "a DEPARTMENT_HEAD sees their own department's people only",
     "me": "the caller's own record; `pass`, `accessLog`, `visit`, `hostedVisits` of another person: "

@@ -1,4 +1,11 @@
-"""DateTime that refuses values without an offset (Strawberry's own accepts naive ones)."""
+"""DateTime that refuses values without an offset (Strawberry's own accepts naive ones), and
+Date/DateTime that refuse years the site cannot work with.
+
+Python's calendar ends at 0001-01-01 and 9999-12-31, and the resolvers step a day, a week or a
+time zone beyond what they are given: year 1 or 9999 overflowed deep inside them and answered
+INTERNAL_SERVER_ERROR. An access-control site has no business before 1900 or after 2999 (a
+birth date, a visit, an attendance day all fit), so the scalars refuse other years up front:
+BAD_USER_INPUT naming the argument, nothing runs."""
 
 from __future__ import annotations
 
@@ -6,6 +13,13 @@ import re
 from datetime import UTC, date, datetime
 
 import strawberry
+
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def _in_range(value: date, text: str) -> None:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"{text!r} is outside the years {FIRST_YEAR}-{LAST_YEAR}")
 
 
 def _parse(value: object) -> datetime:
@@ -17,6 +31,7 @@ def _parse(value: object) -> datetime:
         raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
     if "T" not in value or parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError(f"{value!r} has no time-zone offset (add Z or +08:00)")
+    _in_range(parsed, value)
     return parsed.astimezone(UTC)
 
 
@@ -38,9 +53,11 @@ def _parse_date(value: object) -> date:
     if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         raise ValueError("Date must be YYYY-MM-DD")
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a calendar date") from None
+    _in_range(parsed, value)
+    return parsed
 
 
 StrictDate = strawberry.scalar(

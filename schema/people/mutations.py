@@ -10,6 +10,7 @@ from schema.core.enums import IdentityDocument
 from schema.core.payloads import attempt
 from schema.core.permissions import (
     IsAdmin,
+    IsAuthenticated,
     IsPeopleAdmin,
 )
 from schema.people.inputs import CreateDepartmentInput, OnboardEmployeeInput
@@ -18,6 +19,7 @@ from schema.people.types import (
     DepartmentPayload,
     EmployeePayload,
     LoginPayload,
+    LogoutPayload,
     OnboardEmployeePayload,
     Person,
     PersonPayload,
@@ -28,7 +30,12 @@ from schema.people.types import (
 def _session(tokens: sessions.SessionTokens | None) -> Session | None:
     if tokens is None:
         return None
-    return Session(access_token=tokens.access_token, refresh_token=tokens.refresh_token, expires_at=tokens.expires_at)
+    return Session(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_at=tokens.expires_at,
+        must_change_password=tokens.must_change_password,
+    )
 
 
 @strawberry.type
@@ -44,6 +51,31 @@ class PeopleMutation:
     async def refresh_session(self, info: Info, refresh_token: str) -> LoginPayload:
         tokens, errors = await attempt(sessions.refresh(info.context.rt, refresh_token))
         return LoginPayload(session=_session(tokens), errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="End this session: its access and refresh tokens stop working at once.",
+    )
+    async def logout(self, info: Info) -> LogoutPayload:
+        ended = await sessions.logout(actor_of(info))
+        return LogoutPayload(sessions_ended=ended)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="End every session of the signed-in person, this one included.",
+    )
+    async def logout_everywhere(self, info: Info) -> LogoutPayload:
+        ended = await sessions.logout_everywhere(actor_of(info))
+        return LogoutPayload(sessions_ended=ended)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Set a new password (at least 10 characters); the person's other sessions end. "
+        "A wrong current password counts as a failed sign-in.",
+    )
+    async def change_password(self, info: Info, current_password: str, new_password: str) -> PersonPayload:
+        row, errors = await attempt(sessions.change_password(actor_of(info), current_password, new_password))
+        return PersonPayload(person=Person.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsPeopleAdmin], description="Add a department to the organisation.")
     async def create_department(self, info: Info, input: CreateDepartmentInput) -> DepartmentPayload:
@@ -80,7 +112,9 @@ class PeopleMutation:
         row, errors = await attempt(people.offboard_employee(info.context.rt, actor_of(info), id))
         return EmployeePayload(employee=Person.of(row) if row else None, errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Lift a lock left by repeated failed sign-ins.")
+    @strawberry.mutation(
+        permission_classes=[IsAdmin], description="End the sign-in delay left by repeated failed sign-ins."
+    )
     async def unlock_account(self, info: Info, person_id: strawberry.ID) -> PersonPayload:
-        row, errors = await attempt(people.unlock_account(info.context.rt, person_id))
+        row, errors = await attempt(people.unlock_account(person_id))
         return PersonPayload(person=Person.of(row) if row else None, errors=errors)

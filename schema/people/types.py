@@ -74,6 +74,10 @@ class Person:
         description="The phone number, masked; null unless the reader is the person, HR or security.",
         extensions=[PermissionExtension(permissions=[SeesPersonalNumbers()], fail_silently=True)],
     )
+    must_change_password: bool = strawberry.field(
+        description="True while the person signs in with a password someone else issued (onboarding, a reset): "
+        "the app asks for a new one at once (changePassword); the issued one stops working after 7 days."
+    )
     department_id_: strawberry.Private[int | None]
 
     @classmethod
@@ -89,6 +93,7 @@ class Person:
             gender=row.gender,
             id_number_masked=row.id_number_masked,
             phone_masked=row.phone_masked,
+            must_change_password=row.password_issued_at is not None,
             department_id_=row.department_id,
         )
 
@@ -145,6 +150,19 @@ class Session:
     access_token: str = strawberry.field(description="Short-lived; sent with every request.")
     refresh_token: str = strawberry.field(description="Trades for a new session (refreshSession), once.")
     expires_at: datetime = strawberry.field(description="When the access token stops working.")
+    must_change_password: bool = strawberry.field(
+        default=False,
+        description="The password used was issued by someone else: the session works as usual, "
+        "and the app asks for a new password at once (changePassword).",
+    )
+
+
+@strawberry.type(description="The answer to logout and logoutEverywhere.")
+class LogoutPayload:
+    sessions_ended: int = strawberry.field(
+        default=0, description="How many sessions ended (0 when this one had ended already)."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
 
 
 @strawberry.type(description="The answer to login and refreshSession.")

@@ -58,10 +58,12 @@ from resolvers.core.models.people import (
     Department,
     Gender,
     IdentityDocument,
+    LoginThrottle,
     Person,
     PersonKind,
     PersonStatus,
     RefreshSession,
+    RetiredRefreshToken,
     Role,
 )
 from resolvers.core.models.scan import (
@@ -113,6 +115,7 @@ __all__ = [
     "ItemMovement",
     "ItemRequest",
     "Lockdown",
+    "LoginThrottle",
     "MaintenanceKind",
     "MaintenancePlan",
     "MaintenanceRecord",
@@ -122,6 +125,7 @@ __all__ = [
     "RefreshSession",
     "RequestKind",
     "RequestStatus",
+    "RetiredRefreshToken",
     "Role",
     "StockLevel",
     "StockLocation",

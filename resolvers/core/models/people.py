@@ -87,8 +87,11 @@ class Person(Model):
     status = fields.CharEnumField(PersonStatus, max_length=16, default=PersonStatus.ACTIVE)
     created_at = fields.DatetimeField(auto_now_add=True)
     offboarded_at = fields.DatetimeField(null=True)
-    # Set after repeated failed logins; only an admin lifts it.
+    # Unused since sign-in failures bring expiring delays (LoginThrottle), not a lock.
     locked_at = fields.DatetimeField(null=True)
+    # Set while the password is one someone else issued (onboarding, a CLI reset): the person
+    # must change it, and it stops working 7 days after this instant.
+    password_issued_at = fields.DatetimeField(null=True)
     # The person's own work schedule; else their department's (attendance).
     work_schedule_id = fields.IntField(null=True)
 
@@ -112,6 +115,34 @@ class RefreshSession(Model):
 
     class Meta:
         table = "refresh_session"
+
+
+class RetiredRefreshToken(Model):
+    """A refresh token already traded in: presenting it again means it was copied, and the
+    session it belonged to is revoked at once (whoever rotated first, thief or owner)."""
+
+    token_hash = fields.CharField(max_length=64, primary_key=True)
+    session: fields.ForeignKeyRelation[RefreshSession] = fields.ForeignKeyField(
+        "models.RefreshSession", related_name="retired_tokens", on_delete=fields.CASCADE
+    )
+    session_id: int
+    retired_at = fields.DatetimeField()
+
+    class Meta:
+        table = "retired_refresh_token"
+
+
+class LoginThrottle(Model):
+    """Failed sign-ins under one key (an account name or a client address, hashed): after a few,
+    each further failure blocks the key for a growing while that expires on its own."""
+
+    key = fields.CharField(max_length=64, primary_key=True)
+    failures = fields.IntField(default=0)
+    last_failed_at = fields.DatetimeField()
+    blocked_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "login_throttle"
 
 
 class AuditEntry(Model):
