@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import REDIS_URL, Demo, GraphQLClient, ServerProcess, Site
+from tests.harness import REDIS_URL, Demo, GraphQLClient, ServerProcess, Site, SiteTemplate
 from tests.test_scan_e2e import (
     ENGINEERING,
     LOBBY_IN,
@@ -33,9 +33,8 @@ from tests.test_scan_e2e import (
 
 
 @pytest.fixture
-def redis_site(tmp_path: Path, require_redis: None) -> Iterator[Site]:
-    site = Site(tmp_path, redis_url=REDIS_URL)
-    site.load_demo()
+def redis_site(tmp_path: Path, demo_template: SiteTemplate, require_redis: None) -> Iterator[Site]:
+    site = demo_template.sqlite_copy(tmp_path, REDIS_URL)
     try:
         yield site
     finally:
@@ -91,9 +90,9 @@ async def test_after_redis_comes_back_empty_used_tokens_and_presence_are_rebuilt
 
         assert await forget_everything(prefix) >= 1, "the server's pooled connections were found and closed"
 
-        # The first GraphQL request after the loss is answered (a login reads the shared state).
-        guard = await login(api, demo, "guard")
-        assert guard.token
+        # The first GraphQL request after the loss is answered (the roll call reads the shared state).
+        security = await login(api, demo, "security")
+        await security.ok("query { muster { person { id } } }")
 
         # The token used at the Lobby is still used; never granted at Engineering.
         assert_denied(await scan_until_decided(gate, eng, used, "IN"), "replayed")
