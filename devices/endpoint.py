@@ -14,16 +14,18 @@ from typing import Any, TypeVar
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from devices.frames import incoming as inc
+from devices.frames.budget import CLOSE_OVER_BUDGET, FrameBudget
 from devices.frames.incoming import INCOMING
 from devices.frames.outgoing import EventsAck, Welcome
 from devices.hub import DeviceHub
-from devices.protocol import BadMessage, Frame, error_frame, parse_frame
+from devices.protocol import BadMessage, Frame, error_frame, frame_size, parse_frame
 from resolvers.access.topology import Topology
+from resolvers.alerts.raising import raise_alert_throttled
 from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import clock
 from resolvers.core.errors import is_id
 from resolvers.devices import commands as device_commands
-from resolvers.devices import connections, snapshots
+from resolvers.devices import connections, hello_limits, snapshots
 from resolvers.devices import fleet as device_fleet
 from resolvers.devices import offline_uploads as offline_events
 from resolvers.devices.connections import DeviceSession
@@ -72,6 +74,7 @@ class DeviceConnection:
         self._in_flight = asyncio.Semaphore(MAX_SCANS_IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
+        self._budget = FrameBudget()
         self.test_scan_seen = device.test_scan_done
         # ref → (credential, answer) of scans answered on this connection, and of those being decided:
         # the device's retry (same ref and credential) gets that answer, never another credential.
@@ -121,7 +124,14 @@ class DeviceConnection:
                 raw = message.get("text")
                 if raw is None:
                     raw = message.get("bytes") or b""
-                await self._handle(raw)
+                size = frame_size(raw)
+                broken = self._budget.over(size) or await self._handle(raw)
+                if broken is not None:
+                    await self._cut_off(broken)
+                    return
+                # Frames already queued would otherwise be read without a pause: give the other
+                # gates' connections their turn between two frames of this one.
+                await asyncio.sleep(0)
         except WebSocketDisconnect:
             return
         finally:
@@ -131,12 +141,21 @@ class DeviceConnection:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _handle(self, raw: str | bytes) -> None:
+    async def _cut_off(self, why: str) -> None:
+        """A device over its frame budget: the guards hear of it (once a minute) and it is closed."""
+        log.warning("device %s over its frame budget (%s): disconnected", self.device_id, why)
+        await raise_alert_throttled(
+            self.rt, "frame_flood", f"device {self.device_name} sent {why}: disconnected", device_id=self.device_id
+        )
+        await self.close(CLOSE_OVER_BUDGET, "frame budget exceeded")
+
+    async def _handle(self, raw: str | bytes) -> str | None:
+        """Handles one frame; returns why the device is over its budget of refused frames, if it is."""
         try:
             frame = parse_frame(raw)
         except BadMessage as exc:
             await self.send(error_frame(str(exc), exc.ref))
-            return
+            return self._budget.over_on_refusal()
         try:
             await HANDLERS[frame.type](self, frame)
         except Exception:
@@ -145,6 +164,7 @@ class DeviceConnection:
             await self.send(
                 error_frame(f"the server could not handle this {frame.type} frame", frame.ref, code="server_error")
             )
+        return None
 
     @handles("scan")
     async def _start_scan(self, frame: Frame[inc.Scan]) -> None:
@@ -325,12 +345,19 @@ class DeviceEndpoint:
         if message["type"] == "websocket.disconnect":
             return
         hello = _hello(message.get("text") or message.get("bytes") or b"")
+        address = ws.client.host if ws.client is not None else "unknown"
+        # An address that failed too many hellos is refused before any credential is looked up.
+        if hello_limits.refused(address, hello["deviceId"] if hello is not None else None):
+            await ws.close(4401, "bad or missing device credentials")
+            return
         device = None
         if hello is not None:
             device = await connections.connect(rt, hello["deviceId"], hello["secret"], hello.get("firmware"))
         if hello is None or device is None:
             await ws.close(4401, "bad or missing device credentials")
+            await hello_limits.failed(rt, address)
             return
+        hello_limits.succeeded(address, hello["deviceId"])
         conn = DeviceConnection(ws, rt, hub, self.anomalies, device)
         conn.offline_capable = "offline" in hello.get("capabilities", ())
         await hub.attach(conn)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -42,21 +43,38 @@ def _looks_like_events(raw: str | bytes) -> bool:
     return '"type": "events"' in head or '"type":"events"' in head
 
 
+# An oversized frame is never parsed: its ref is looked for in its first bytes only (firmware
+# writes `type` and `ref` first), so refusing it costs the same whatever it carries.
+REF_SCAN_CHARS = 512
+_REF_FIELD = re.compile(r'"ref"\s*:\s*("(?:[^"\\\x00-\x1f]|\\.){1,128}"|-?\d{1,18})(?=\s*[,}])')
+
+
 def _ref_of(raw: str | bytes) -> Any:
-    """The frame's ref, so even a refused frame's error can be matched (transport caps it near 1 MiB)."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    """The ref of a frame too big to parse, from a bounded scan of its head (else None)."""
+    head = raw[:REF_SCAN_CHARS] if isinstance(raw, str) else raw[:REF_SCAN_CHARS].decode(errors="replace")
+    found = _REF_FIELD.search(head)
+    if found is None:
         return None
-    ref = data.get("ref") if isinstance(data, dict) else None
+    try:
+        ref = json.loads(found.group(1))  # at most ~260 characters: a string literal or a number
+    except ValueError:
+        return None
     return ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) else None
 
 
+def frame_size(raw: str | bytes) -> int:
+    """Bytes on the wire, or for a short text frame a bound under the limit (not encoded at all)."""
+    if isinstance(raw, bytes):
+        return len(raw)
+    # A character is at most 4 bytes in UTF-8: a short frame is under the limit without encoding.
+    return len(raw) if len(raw) * 4 <= MAX_FRAME_BYTES else len(raw.encode())
+
+
 def parse_frame(raw: str | bytes) -> Frame[Any]:
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+    size = frame_size(raw)
     limit = MAX_EVENTS_FRAME_BYTES if size > MAX_FRAME_BYTES and _looks_like_events(raw) else MAX_FRAME_BYTES
     if size > limit:
-        raise BadMessage(f"frame of {size} bytes is over the {MAX_FRAME_BYTES}-byte limit", _ref_of(raw))
+        raise BadMessage(f"frame of {size} bytes is over the {limit}-byte limit", _ref_of(raw))
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

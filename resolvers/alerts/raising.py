@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from realtime.messages import DeviceAlertMessage
@@ -26,7 +29,7 @@ async def raise_alert(
     return alert
 
 
-_last_raised: dict[tuple[str, int | None, int | None], float] = {}
+_last_raised: dict[tuple[str, int | None, int | None, str | None], float] = {}
 THROTTLE_SECONDS = 60.0
 
 
@@ -36,14 +39,84 @@ async def raise_alert_throttled(
     message: str,
     device_id: int | None = None,
     gate_id: int | None = None,
+    subject: str | None = None,
+    seconds: float = THROTTLE_SECONDS,
 ) -> DeviceAlert | None:
-    """At most one alert a minute per (kind, device, gate) from this process: a device stuck
-    on a wrong gate id must not flood the guards or the table."""
-    key = (kind, device_id, gate_id)
+    """At most one alert per `seconds` (a minute by default) per (kind, device, gate, subject)
+    from this process: a device stuck on a wrong gate id must not flood the guards or the table.
+    `subject` is what else the alert is about (e.g. a client address); it is kept in the payload."""
+    key = (kind, device_id, gate_id, subject)
     now = time.monotonic()
-    if now - _last_raised.get(key, -THROTTLE_SECONDS) < THROTTLE_SECONDS:
+    last = _last_raised.get(key)
+    if last is not None and now - last < seconds:
         return None
     _last_raised[key] = now
     if len(_last_raised) > 10_000:
         _last_raised.clear()
-    return await raise_alert(rt, kind, message, device_id=device_id, gate_id=gate_id)
+    payload = {"subject": subject} if subject is not None else None
+    return await raise_alert(rt, kind, message, device_id=device_id, gate_id=gate_id, payload=payload)
+
+
+@dataclass
+class _Aggregate:
+    alert_id: int
+    opened: float  # monotonic
+    count: int = 1
+    written: int = 1
+    flush: asyncio.Task[None] | None = None
+
+
+_aggregates: dict[tuple[str, int | None], _Aggregate] = {}
+AGGREGATE_SECONDS = 60.0
+AGGREGATE_FLUSH_SECONDS = 1.0
+_flushes: set[asyncio.Task[None]] = set()
+
+
+async def raise_alert_aggregated(
+    rt: Runtime,
+    kind: str,
+    message: Callable[[int], str],
+    device_id: int | None = None,
+    gate_id: int | None = None,
+) -> bool:
+    """One alert per (kind, gate) per AGGREGATE_SECONDS window from this process; repeats within
+    the window add to its `payload.count` and its message (`message(count)`), written at most
+    once a second, and are not pushed again. True when this call raised a new alert (the
+    first of its window), so the caller records the alarm itself once per window too."""
+    key = (kind, gate_id)
+    now = time.monotonic()
+    current = _aggregates.get(key)
+    if current is None or now - current.opened >= AGGREGATE_SECONDS:
+        if len(_aggregates) > 10_000:
+            _aggregates.clear()
+        # Claimed before the first await: a burst of frames finds the window open.
+        placeholder = _Aggregate(alert_id=0, opened=now)
+        _aggregates[key] = placeholder
+        try:
+            alert = await raise_alert(rt, kind, message(1), device_id=device_id, gate_id=gate_id, payload={"count": 1})
+        except BaseException:
+            _aggregates.pop(key, None)
+            raise
+        placeholder.alert_id = alert.id
+        return True
+    current.count += 1
+    if current.flush is None:
+        current.flush = asyncio.create_task(_flush_later(current, message))
+        _flushes.add(current.flush)
+        current.flush.add_done_callback(_flushes.discard)
+    return False
+
+
+async def _flush_later(aggregate: _Aggregate, message: Callable[[int], str]) -> None:
+    await asyncio.sleep(AGGREGATE_FLUSH_SECONDS)
+    aggregate.flush = None
+    for _ in range(200):  # the first alert may still be being stored
+        if aggregate.alert_id:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        return
+    count = aggregate.count
+    if count != aggregate.written:
+        await DeviceAlert.filter(id=aggregate.alert_id).update(payload={"count": count}, message=message(count))
+        aggregate.written = count

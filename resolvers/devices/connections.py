@@ -13,13 +13,15 @@ from datetime import datetime
 
 from resolvers.access import sites
 from resolvers.access.topology import GateNode
-from resolvers.alerts.raising import raise_alert
+from resolvers.alerts.raising import raise_alert, raise_alert_aggregated
 from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import clock
 from resolvers.core.errors import is_id
 from resolvers.core.models import Device, DoorReport
 from resolvers.runtime import Runtime
 from resolvers.scan.writer import record_door_alarm
+
+ALARM_STATES = frozenset({"forced", "held_open"})
 
 
 @dataclass(frozen=True)
@@ -72,14 +74,20 @@ async def record_door_report(
     """A door sensor report: stored; a door opened with no decision just before is an
     anomaly (tailgating); a forced or held-open door is an alarm (a gate event and an alert)."""
     reported = _device_time(at)
+    if state in ALARM_STATES:
+        # A door alarm repeated in a loop is one alert with a count per gate and state and
+        # window, and one stored report and alarm event per window: not one per frame.
+        what = f"door {state.replace('_', ' ')} at {gate.name}"
+        first = await raise_alert_aggregated(
+            rt, state, lambda n: what if n == 1 else f"{what} ({n} reports)", device_id=device_id, gate_id=gate.id
+        )
+        if not first:
+            return
     await DoorReport.create(device_id=device_id, gate_id=gate.id, state=state, reported_at=reported)
     if state == "opened":
         await anomalies.on_door_opened(device_id, gate.id, reported or clock.now())
     # Forced or held open: the gate-event writer stores an alarm event (other states are none).
-    if await record_door_alarm(rt, device_id, gate, state, reported) is not None:
-        await raise_alert(
-            rt, state, f"door {state.replace('_', ' ')} at {gate.name}", device_id=device_id, gate_id=gate.id
-        )
+    await record_door_alarm(rt, device_id, gate, state, reported)
 
 
 async def record_silence(rt: Runtime, device_id: int, device_name: str, seconds: int) -> None:
