@@ -166,6 +166,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise CommandError("--port must be 1-65535")
             if args.workers < 1:
                 raise CommandError("--workers must be at least 1")
+            if args.workers > 1 and not settings.redis_url:
+                # Used tokens, presence, device connections and events live per process without
+                # Redis: workers would each keep their own and disagree (a token used twice).
+                raise CommandError(
+                    f"--workers {args.workers} needs GATEHOUSE_REDIS_URL: without Redis each worker keeps its own"
+                    " scan state and events (run one worker, or set GATEHOUSE_REDIS_URL)"
+                )
             _serve(settings, args.host, args.port, args.workers)
             return 0
         if args.command == "create-admin":

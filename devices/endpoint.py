@@ -76,7 +76,10 @@ class DeviceConnection:
         self.closed = False
         self._budget = FrameBudget()
         self.test_scan_seen = device.test_scan_done
-        self._answered: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # ref → (credential, answer) of scans answered on this connection, and of those being decided:
+        # the device's retry (same ref and credential) gets that answer, never another credential.
+        self._answered: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._deciding: dict[str, tuple[str, asyncio.Future[dict[str, Any] | None]]] = {}
         # Devices that decide offline say so in hello ("capabilities": ["offline"]); only they get
         # snapshots and revocation frames, so firmware that predates them sees nothing new.
         self.offline_capable = False
@@ -190,28 +193,28 @@ class DeviceConnection:
     async def _scan(self, frame: Frame[inc.Scan]) -> None:
         ref = frame.data["ref"]
         ref_key = str(ref)
+        credential = frame.data["credential"]
         try:
-            remembered = self._answered.get(ref_key) or await self.rt.state.recall_ref(self.device_id, ref_key)
+            remembered = await self._remembered(ref_key, credential)
             if remembered is not None:
                 await self.send(remembered)
                 return
-            gate_text = frame.data["gateId"]
-            gate_id = int(gate_text) if is_id(gate_text) and len(gate_text) <= 18 else None
+            answer: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+            self._deciding[ref_key] = (credential, answer)
             try:
-                outcome = await decide_scan(
-                    self.rt, self.device_id, gate_id, frame.data["credential"], frame.data.get("direction"), ref_key
-                )
-            except DirectionRequired as exc:
-                await self.send(error_frame(str(exc), ref))
+                decided = await self._decide(frame, ref, ref_key, credential)
+                answer.set_result(decided[0] if decided is not None else None)
+            finally:
+                if self._deciding.get(ref_key, (None, None))[1] is answer:
+                    del self._deciding[ref_key]
+                if not answer.done():
+                    answer.set_result(None)
+            if decided is None:
                 return
-            reply = outcome.frame(ref, self.rt.settings.door_open_ms)
-            # Remembered on this connection before it is sent (a resend right after the answer finds
-            # it), shared with other workers after: the device is not kept waiting for that.
-            self._answered[ref_key] = reply
-            if len(self._answered) > ANSWERS_KEPT:
-                self._answered.popitem(last=False)
+            reply, outcome = decided
             await self.send(reply)
-            await self.rt.state.remember_ref(self.device_id, ref_key, reply)
+            if outcome.reason is not Reason.UNAVAILABLE:
+                await self.rt.state.remember_ref(self.device_id, ref_key, credential, reply)
             if not self.test_scan_seen and outcome.event_id is not None:
                 self.test_scan_seen = True
                 await connections.record_test_scan(self.device_id)
@@ -220,6 +223,42 @@ class DeviceConnection:
             # Fail closed: the door stays shut and the device hears why.
             with contextlib.suppress(Exception):
                 await self.send(ScanOutcome.refused(Reason.UNAVAILABLE).frame(ref, 0))
+
+    async def _remembered(self, ref_key: str, credential: str) -> dict[str, Any] | None:
+        """The answer already given to this very scan (same ref, same credential), if any; a scan
+        still being decided on this connection is waited for."""
+        deciding = self._deciding.get(ref_key)
+        if deciding is not None and deciding[0] == credential:
+            reply = await deciding[1]
+            if reply is not None:
+                return reply
+        answered = self._answered.get(ref_key)
+        if answered is not None:
+            return answered[1] if answered[0] == credential else None
+        return await self.rt.state.recall_ref(self.device_id, ref_key, credential)
+
+    async def _decide(
+        self, frame: Frame[inc.Scan], ref: Any, ref_key: str, credential: str
+    ) -> tuple[dict[str, Any], ScanOutcome] | None:
+        gate_text = frame.data["gateId"]
+        gate_id = int(gate_text) if is_id(gate_text) and len(gate_text) <= 18 else None
+        try:
+            outcome = await decide_scan(
+                self.rt, self.device_id, gate_id, credential, frame.data.get("direction"), ref_key
+            )
+        except DirectionRequired as exc:
+            await self.send(error_frame(str(exc), ref))
+            return None
+        reply = outcome.frame(ref, self.rt.settings.door_open_ms)
+        if outcome.reason is Reason.UNAVAILABLE:
+            return reply, outcome  # not an answer to repeat: the retry is decided once the server can
+        # Remembered on this connection before it is sent (a resend right after the answer finds
+        # it), shared with other workers after: the device is not kept waiting for that.
+        self._answered[ref_key] = (credential, reply)
+        self._answered.move_to_end(ref_key)
+        if len(self._answered) > ANSWERS_KEPT:
+            self._answered.popitem(last=False)
+        return reply, outcome
 
     @handles("heartbeat")
     async def _heartbeat(self, frame: Frame[inc.Heartbeat]) -> None:

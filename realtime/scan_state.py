@@ -6,6 +6,7 @@ Redis refuse the second use of one token (an atomic SET NX per (credential, step
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import OrderedDict
@@ -22,35 +23,74 @@ REF_MEMORY_MAX = 200_000
 class TokenClaim:
     """The outcome of claiming (credential, step) for a gate.
 
-    fresh: nobody used it before. Otherwise `gate_id` is where it was used first and
-    `decision` what that gate was told (None while that scan is still being decided).
+    fresh: nobody used it before. Otherwise `gate_id` is where it was used first, `device_id`
+    and `ref` the scan that used it (so the device's retry of that very scan is told apart from
+    a copy of the token) and `decision` what that gate was told (None while still being decided).
     """
 
     fresh: bool
     gate_id: int | None = None
     decision: dict[str, Any] | None = None
+    device_id: int | None = None
+    ref: str | None = None
 
 
-def _encode_use(gate_id: int, decision: dict[str, Any] | None) -> str:
-    return f"{gate_id}|{json.dumps(decision) if decision is not None else ''}"
+# A used token's value: the first line names the scan that used it ([gate, device, ref] as JSON,
+# which never holds a raw newline), the second its decision once settled.
+def _use_head(gate_id: int, device_id: int | None, ref: str | None) -> str:
+    return json.dumps([gate_id, device_id, ref])
+
+
+def _encode_use(head: str, decision: dict[str, Any] | None) -> str:
+    return f"{head}\n{json.dumps(decision) if decision is not None else ''}"
 
 
 def _decode_use(raw: str) -> TokenClaim:
-    gate, _, decision = raw.partition("|")
-    return TokenClaim(fresh=False, gate_id=int(gate), decision=json.loads(decision) if decision else None)
+    head, _, decision = raw.partition("\n")
+    gate, device, ref = json.loads(head)
+    return TokenClaim(
+        fresh=False, gate_id=gate, decision=json.loads(decision) if decision else None, device_id=device, ref=ref
+    )
+
+
+def credential_digest(credential: str) -> str:
+    """What a remembered answer keeps of the credential it was given (a retry must match it)."""
+    return hashlib.blake2b(credential.encode(), digest_size=16).hexdigest()
+
+
+class ScanStateLost(Exception):
+    """The shared state was lost since it was loaded (Redis restarted empty, or was flushed): it
+    must be rebuilt from the event log before anything is decided on it again."""
+
+
+# A token's settlement: (cid, step, gate, decision, ttl, device, ref), the last two naming the scan.
+Settle = tuple[str, int, int, dict[str, Any], int, int | None, str | None]
 
 
 class ScanState:
+    rebuilding: Any = None  # this process's rebuild task after a loss (resolvers/scan/presence.py)
+
     async def connect(self) -> None:
         return None
 
     async def disconnect(self) -> None:
         return None
 
-    async def claim_token(self, cid: str, step: int, gate_id: int, ttl: int) -> TokenClaim:
+    async def claim_token(
+        self, cid: str, step: int, gate_id: int, ttl: int, device_id: int | None = None, ref: str | None = None
+    ) -> TokenClaim:
         raise NotImplementedError
 
-    async def settle_token(self, cid: str, step: int, gate_id: int, decision: dict[str, Any], ttl: int) -> None:
+    async def settle_token(
+        self,
+        cid: str,
+        step: int,
+        gate_id: int,
+        decision: dict[str, Any],
+        ttl: int,
+        device_id: int | None = None,
+        ref: str | None = None,
+    ) -> None:
         raise NotImplementedError
 
     async def inside(self, person_id: int) -> set[int]:
@@ -58,12 +98,12 @@ class ScanState:
 
     async def finish(
         self,
-        settle: tuple[str, int, int, dict[str, Any], int] | None,
+        settle: Settle | None,
         person_id: int | None,
         enter: int | None,
         leave: Iterable[int] | None,
     ) -> None:
-        """After a decision: record it for the token (cid, step, gate, decision, ttl) and move the
+        """After a decision: record it for the token (cid, step, gate, decision, ttl, device, ref) and move the
         person in or out. One round trip on Redis; the scan path waits for it once, not twice."""
         if settle is not None:
             await self.settle_token(*settle)
@@ -73,6 +113,11 @@ class ScanState:
             await self.leave(person_id, leave)
 
     async def enter(self, person_id: int, zone_id: int) -> None:
+        raise NotImplementedError
+
+    async def claim_entry(self, person_id: int, zone_id: int) -> bool:
+        """Put the person inside `zone_id` unless they already are (True: this call put them there).
+        One atomic step, so two gates of a HARD anti-passback zone cannot both let one person in."""
         raise NotImplementedError
 
     async def leave(self, person_id: int, zone_ids: Iterable[int]) -> None:
@@ -85,13 +130,22 @@ class ScanState:
         """person → zones they are inside, for a muster roll call."""
         raise NotImplementedError
 
-    async def load_presence(self, inside: dict[int, set[int]]) -> None:
+    async def load_presence(self, inside: dict[int, set[int]], tokens: Iterable[Settle] = ()) -> None:
+        """Replace presence with `inside`, restore the used tokens, and mark the state loaded."""
         raise NotImplementedError
 
-    async def recall_ref(self, device_id: int, ref: str) -> dict[str, Any] | None:
+    async def lock_rebuild(self, seconds: int) -> bool:
+        """One process at a time rebuilds a lost state (True: this one may)."""
         raise NotImplementedError
 
-    async def remember_ref(self, device_id: int, ref: str, decision: dict[str, Any]) -> None:
+    async def unlock_rebuild(self) -> None:
+        raise NotImplementedError
+
+    async def recall_ref(self, device_id: int, ref: str, credential: str) -> dict[str, Any] | None:
+        """The answer given to this device's scan `ref`, only if that scan carried `credential`."""
+        raise NotImplementedError
+
+    async def remember_ref(self, device_id: int, ref: str, credential: str, decision: dict[str, Any]) -> None:
         raise NotImplementedError
 
     async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
@@ -118,7 +172,7 @@ class MemoryScanState(ScanState):
     def __init__(self) -> None:
         self._tokens: dict[tuple[str, int], tuple[float, str]] = {}
         self._inside: dict[int, set[int]] = {}
-        self._refs: OrderedDict[tuple[int, str], tuple[float, dict[str, Any]]] = OrderedDict()
+        self._refs: OrderedDict[tuple[int, str], tuple[float, str, dict[str, Any]]] = OrderedDict()
         self._devices: dict[int, tuple[float, str]] = {}
         self._presence_loaded = False
         self._failures: dict[str, tuple[float, int]] = {}
@@ -134,23 +188,42 @@ class MemoryScanState(ScanState):
         for fkey in [k for k, (exp, _) in self._failures.items() if exp < now]:
             del self._failures[fkey]
 
-    async def claim_token(self, cid: str, step: int, gate_id: int, ttl: int) -> TokenClaim:
+    async def claim_token(
+        self, cid: str, step: int, gate_id: int, ttl: int, device_id: int | None = None, ref: str | None = None
+    ) -> TokenClaim:
         self._sweep()
         key = (cid, step)
         held = self._tokens.get(key)
         if held is not None and held[0] >= time.monotonic():
             return _decode_use(held[1])
-        self._tokens[key] = (time.monotonic() + ttl, _encode_use(gate_id, None))
+        self._tokens[key] = (time.monotonic() + ttl, _encode_use(_use_head(gate_id, device_id, ref), None))
         return TokenClaim(fresh=True)
 
-    async def settle_token(self, cid: str, step: int, gate_id: int, decision: dict[str, Any], ttl: int) -> None:
-        self._tokens[(cid, step)] = (time.monotonic() + ttl, _encode_use(gate_id, decision))
+    async def settle_token(
+        self,
+        cid: str,
+        step: int,
+        gate_id: int,
+        decision: dict[str, Any],
+        ttl: int,
+        device_id: int | None = None,
+        ref: str | None = None,
+    ) -> None:
+        value = _encode_use(_use_head(gate_id, device_id, ref), decision)
+        self._tokens[(cid, step)] = (time.monotonic() + ttl, value)
 
     async def inside(self, person_id: int) -> set[int]:
         return set(self._inside.get(person_id, ()))
 
     async def enter(self, person_id: int, zone_id: int) -> None:
         self._inside.setdefault(person_id, set()).add(zone_id)
+
+    async def claim_entry(self, person_id: int, zone_id: int) -> bool:
+        zones = self._inside.setdefault(person_id, set())
+        if zone_id in zones:  # no await between the test and the add: atomic in this process
+            return False
+        zones.add(zone_id)
+        return True
 
     async def leave(self, person_id: int, zone_ids: Iterable[int]) -> None:
         zones = self._inside.get(person_id)
@@ -163,18 +236,27 @@ class MemoryScanState(ScanState):
     async def everyone_inside(self) -> dict[int, set[int]]:
         return {p: set(z) for p, z in self._inside.items() if z}
 
-    async def load_presence(self, inside: dict[int, set[int]]) -> None:
+    async def load_presence(self, inside: dict[int, set[int]], tokens: Iterable[Settle] = ()) -> None:
         self._inside = {p: set(z) for p, z in inside.items()}
+        for settle in tokens:
+            await self.settle_token(*settle)
         self._presence_loaded = True
 
-    async def recall_ref(self, device_id: int, ref: str) -> dict[str, Any] | None:
-        held = self._refs.get((device_id, ref))
-        if held is None or held[0] < time.monotonic():
-            return None
-        return held[1]
+    async def lock_rebuild(self, seconds: int) -> bool:
+        return True  # a process's own memory is never lost while it runs
 
-    async def remember_ref(self, device_id: int, ref: str, decision: dict[str, Any]) -> None:
-        self._refs[(device_id, ref)] = (time.monotonic() + REF_MEMORY_SECONDS, decision)
+    async def unlock_rebuild(self) -> None:
+        return None
+
+    async def recall_ref(self, device_id: int, ref: str, credential: str) -> dict[str, Any] | None:
+        held = self._refs.get((device_id, ref))
+        if held is None or held[0] < time.monotonic() or held[1] != credential_digest(credential):
+            return None
+        return held[2]
+
+    async def remember_ref(self, device_id: int, ref: str, credential: str, decision: dict[str, Any]) -> None:
+        self._refs[(device_id, ref)] = (time.monotonic() + REF_MEMORY_SECONDS, credential_digest(credential), decision)
+        self._refs.move_to_end((device_id, ref))
         while len(self._refs) > REF_MEMORY_MAX:
             self._refs.popitem(last=False)
 
@@ -208,9 +290,17 @@ class MemoryScanState(ScanState):
         self._failures.pop(key, None)
 
 
+# Claims check the marker written when the state was loaded (ARGV[3] = '1' once this process has
+# seen it): a Redis that restarted empty, or was flushed, has none, and nothing is claimed on it.
+_LOST = "!lost"
 _CLAIM = """
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return '!lost' end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return false end
 return redis.call('GET', KEYS[1])
+"""
+_CLAIM_ENTRY = """
+if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+return redis.call('SADD', KEYS[1], ARGV[1])
 """
 _CLEAR_IF = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -223,37 +313,67 @@ class RedisScanState(ScanState):
         self._url = url
         self.P = prefix
         self._r: Any = None
+        self._marker = f"{prefix}presence-loaded"
+        self._guarded = "0"  # '1' once this process has seen the state loaded (the marker set)
 
     async def connect(self) -> None:
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialBackoff
 
         # A blocking pool: at the morning rush scans wait a moment for a connection rather than
-        # failing (the default pool refuses outright once it is full).
+        # failing (the default pool refuses outright once it is full). Pooled connections that a
+        # Redis restart closed are retried on a fresh connection rather than failing the request.
         pool = aioredis.BlockingConnectionPool.from_url(
-            self._url, max_connections=REDIS_CONNECTIONS, timeout=5, decode_responses=True
+            self._url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=5,
+            decode_responses=True,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
+            client_name=f"{self.P}state",
         )
         self._r = aioredis.Redis(connection_pool=pool)
         await self._r.ping()
         self._claim = self._r.register_script(_CLAIM)
+        self._claim_entry = self._r.register_script(_CLAIM_ENTRY)
         self._clear_if = self._r.register_script(_CLEAR_IF)
 
     async def disconnect(self) -> None:
+        if self.rebuilding is not None:
+            self.rebuilding.cancel()
         if self._r is not None:
             await self._r.aclose()
 
-    async def claim_token(self, cid: str, step: int, gate_id: int, ttl: int) -> TokenClaim:
-        held = await self._claim(keys=[f"{self.P}tok:{cid}:{step}"], args=[_encode_use(gate_id, None), ttl])
+    async def claim_token(
+        self, cid: str, step: int, gate_id: int, ttl: int, device_id: int | None = None, ref: str | None = None
+    ) -> TokenClaim:
+        held = await self._claim(
+            keys=[f"{self.P}tok:{cid}:{step}", self._marker],
+            args=[_encode_use(_use_head(gate_id, device_id, ref), None), ttl, self._guarded],
+        )
+        if held == _LOST:
+            raise ScanStateLost("the used tokens were lost (Redis restarted or was flushed)")
         return TokenClaim(fresh=True) if held is None else _decode_use(held)
 
-    async def settle_token(self, cid: str, step: int, gate_id: int, decision: dict[str, Any], ttl: int) -> None:
-        await self._r.set(f"{self.P}tok:{cid}:{step}", _encode_use(gate_id, decision), ex=ttl)
+    async def settle_token(
+        self,
+        cid: str,
+        step: int,
+        gate_id: int,
+        decision: dict[str, Any],
+        ttl: int,
+        device_id: int | None = None,
+        ref: str | None = None,
+    ) -> None:
+        value = _encode_use(_use_head(gate_id, device_id, ref), decision)
+        await self._r.set(f"{self.P}tok:{cid}:{step}", value, ex=ttl)
 
     async def inside(self, person_id: int) -> set[int]:
         return {int(z) for z in await self._r.smembers(f"{self.P}in:{person_id}")}
 
     async def finish(
         self,
-        settle: tuple[str, int, int, dict[str, Any], int] | None,
+        settle: Settle | None,
         person_id: int | None,
         enter: int | None,
         leave: Iterable[int] | None,
@@ -261,8 +381,9 @@ class RedisScanState(ScanState):
         zones = list(leave or ())
         async with self._r.pipeline(transaction=False) as pipe:
             if settle is not None:
-                cid, step, gate_id, decision, ttl = settle
-                pipe.set(f"{self.P}tok:{cid}:{step}", _encode_use(gate_id, decision), ex=ttl)
+                cid, step, gate_id, decision, ttl, device_id, ref = settle
+                value = _encode_use(_use_head(gate_id, device_id, ref), decision)
+                pipe.set(f"{self.P}tok:{cid}:{step}", value, ex=ttl)
             if person_id is not None and enter is not None:
                 pipe.sadd(f"{self.P}in:{person_id}", enter)
             if person_id is not None and zones:
@@ -272,13 +393,23 @@ class RedisScanState(ScanState):
     async def enter(self, person_id: int, zone_id: int) -> None:
         await self._r.sadd(f"{self.P}in:{person_id}", zone_id)
 
+    async def claim_entry(self, person_id: int, zone_id: int) -> bool:
+        # SADD answers how many members it added: 1 only for the one caller that put them inside.
+        added = await self._claim_entry(keys=[f"{self.P}in:{person_id}", self._marker], args=[zone_id, self._guarded])
+        if added == -1:
+            raise ScanStateLost("presence was lost (Redis restarted or was flushed)")
+        return bool(added)
+
     async def leave(self, person_id: int, zone_ids: Iterable[int]) -> None:
         zones = list(zone_ids)
         if zones:
             await self._r.srem(f"{self.P}in:{person_id}", *zones)
 
     async def needs_presence_rebuild(self) -> bool:
-        return not await self._r.exists(f"{self.P}presence-loaded")
+        if not await self._r.exists(self._marker):
+            return True
+        self._guarded = "1"
+        return False
 
     async def everyone_inside(self) -> dict[int, set[int]]:
         out: dict[int, set[int]] = {}
@@ -288,7 +419,7 @@ class RedisScanState(ScanState):
                 out[int(key.rsplit(":", 1)[1])] = zones
         return out
 
-    async def load_presence(self, inside: dict[int, set[int]]) -> None:
+    async def load_presence(self, inside: dict[int, set[int]], tokens: Iterable[Settle] = ()) -> None:
         stale = [key async for key in self._r.scan_iter(match=f"{self.P}in:*", count=1000)]
         async with self._r.pipeline(transaction=True) as pipe:
             if stale:
@@ -296,15 +427,30 @@ class RedisScanState(ScanState):
             for person_id, zones in inside.items():
                 if zones:
                     pipe.sadd(f"{self.P}in:{person_id}", *zones)
-            pipe.set(f"{self.P}presence-loaded", "1")
+            for cid, step, gate_id, decision, ttl, device_id, ref in tokens:
+                # NX: a claim made meanwhile (before the loss was noticed) is kept as it is.
+                value = _encode_use(_use_head(gate_id, device_id, ref), decision)
+                pipe.set(f"{self.P}tok:{cid}:{step}", value, ex=ttl, nx=True)
+            pipe.set(self._marker, "1")
             await pipe.execute()
+        self._guarded = "1"
 
-    async def recall_ref(self, device_id: int, ref: str) -> dict[str, Any] | None:
+    async def lock_rebuild(self, seconds: int) -> bool:
+        return bool(await self._r.set(f"{self.P}rebuild-lock", "1", nx=True, ex=seconds))
+
+    async def unlock_rebuild(self) -> None:
+        await self._r.delete(f"{self.P}rebuild-lock")
+
+    async def recall_ref(self, device_id: int, ref: str, credential: str) -> dict[str, Any] | None:
         raw = await self._r.get(f"{self.P}ref:{device_id}:{ref}")
-        return json.loads(raw) if raw else None
+        if not raw:
+            return None
+        digest, _, decision = raw.partition("\n")
+        return json.loads(decision) if digest == credential_digest(credential) else None
 
-    async def remember_ref(self, device_id: int, ref: str, decision: dict[str, Any]) -> None:
-        await self._r.set(f"{self.P}ref:{device_id}:{ref}", json.dumps(decision), ex=REF_MEMORY_SECONDS)
+    async def remember_ref(self, device_id: int, ref: str, credential: str, decision: dict[str, Any]) -> None:
+        value = f"{credential_digest(credential)}\n{json.dumps(decision)}"
+        await self._r.set(f"{self.P}ref:{device_id}:{ref}", value, ex=REF_MEMORY_SECONDS)
 
     async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
         await self._r.set(f"{self.P}dev:{device_id}", connection, ex=ttl)

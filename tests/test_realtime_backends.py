@@ -338,17 +338,54 @@ async def test_presence_enter_leave_inside(backend: Backend) -> None:
 
 async def test_recall_and_remember_ref(backend: Backend) -> None:
     state = await backend.state()
-    assert await state.recall_ref(1, "d1-000001") is None
+    assert await state.recall_ref(1, "d1-000001", "GH1:A") is None
     reply = {"type": "decision", "ref": "d1-000001", "granted": False, "reason": "no_access"}
-    await state.remember_ref(1, "d1-000001", reply)
-    assert await state.recall_ref(1, "d1-000001") == reply
-    assert await state.recall_ref(2, "d1-000001") is None, "refs are per device"
-    assert await state.recall_ref(1, "d1-000002") is None
+    await state.remember_ref(1, "d1-000001", "GH1:A", reply)
+    assert await state.recall_ref(1, "d1-000001", "GH1:A") == reply
+    assert await state.recall_ref(2, "d1-000001", "GH1:A") is None, "refs are per device"
+    assert await state.recall_ref(1, "d1-000002", "GH1:A") is None
     # Keys must not collide when a ref contains the separator.
-    await state.remember_ref(1, "2:x", {"n": 1})
-    await state.remember_ref(12, ":x", {"n": 2})
-    assert await state.recall_ref(1, "2:x") == {"n": 1}
-    assert await state.recall_ref(12, ":x") == {"n": 2}
+    await state.remember_ref(1, "2:x", "GH1:A", {"n": 1})
+    await state.remember_ref(12, ":x", "GH1:A", {"n": 2})
+    assert await state.recall_ref(1, "2:x", "GH1:A") == {"n": 1}
+    assert await state.recall_ref(12, ":x", "GH1:A") == {"n": 2}
+
+
+async def test_a_remembered_answer_is_recalled_only_for_its_credential(backend: Backend) -> None:
+    # DEVICE_PROTOCOL.md: an answer is repeated only when ref AND credential both match.
+    state = await backend.state()
+    granted = {"type": "decision", "ref": "7", "granted": True, "reason": "ok"}
+    await state.remember_ref(1, "7", "GH1:ALICE", granted)
+    assert await state.recall_ref(1, "7", "GH1:MALLORY") is None, "a reused ref with another credential"
+    assert await state.recall_ref(1, "7", "GH1:ALICE ") is None, "the credential text must match exactly"
+    assert await state.recall_ref(1, "7", "GH1:ALICE") == granted
+    denied = {"type": "decision", "ref": "7", "granted": False, "reason": "no_access"}
+    await state.remember_ref(1, "7", "GH1:MALLORY", denied)  # the ref decided afresh for the new credential
+    assert await state.recall_ref(1, "7", "GH1:MALLORY") == denied
+    assert await state.recall_ref(1, "7", "GH1:ALICE") is None
+
+
+async def test_a_token_claim_names_the_scan_that_used_it(backend: Backend) -> None:
+    state = await backend.state()
+    assert (await state.claim_token("HHHHHHHHHHHHHHHH", 9, gate_id=7, ttl=TTL, device_id=3, ref="r-1")).fresh
+    held = await state.claim_token("HHHHHHHHHHHHHHHH", 9, gate_id=7, ttl=TTL, device_id=3, ref="r-2")
+    assert (held.fresh, held.gate_id, held.device_id, held.ref, held.decision) == (False, 7, 3, "r-1", None)
+    decision = {"granted": True, "reason": "ok", "person": "Alice Li", "gate": 7, "event": 1}
+    await state.finish(("HHHHHHHHHHHHHHHH", 9, 7, decision, TTL, 3, "r-1"), None, None, None)
+    settled = await state.claim_token("HHHHHHHHHHHHHHHH", 9, gate_id=7, ttl=TTL, device_id=4, ref="x")
+    assert (settled.device_id, settled.ref, settled.decision) == (3, "r-1", decision)
+
+
+async def test_claim_entry_lets_exactly_one_of_fifty_concurrent_entries_in(backend: Backend) -> None:
+    first, second = await backend.state(), await backend.state()
+    # On Redis two states share one prefix (two workers); in memory one process has one state.
+    states = [first, second] if backend.kind != "memory" else [first]
+    claims = await asyncio.gather(*(states[i % len(states)].claim_entry(8, 80) for i in range(50)))
+    assert sum(claims) == 1, claims
+    assert await first.inside(8) == {80}
+    assert await first.claim_entry(8, 81) is True, "another zone is another claim"
+    await first.leave(8, [80])
+    assert await first.claim_entry(8, 80) is True, "after leaving, the next entry is claimed again"
 
 
 async def test_device_connection_is_cleared_only_by_its_owner(backend: Backend) -> None:
@@ -413,8 +450,8 @@ async def test_redis_scan_state_is_shared_between_processes(redis_backend: Backe
     assert (await first.claim_token("EEEEEEEEEEEEEEEE", 1, gate_id=3, ttl=TTL)).fresh is True
     claim = await second.claim_token("EEEEEEEEEEEEEEEE", 1, gate_id=4, ttl=TTL)
     assert (claim.fresh, claim.gate_id) == (False, 3)
-    await first.remember_ref(1, "r", {"ok": True})
-    assert await second.recall_ref(1, "r") == {"ok": True}
+    await first.remember_ref(1, "r", "GH1:A", {"ok": True})
+    assert await second.recall_ref(1, "r", "GH1:A") == {"ok": True}
     await first.set_device_connection(1, "p0:c", ttl=TTL)
     assert await second.device_connection(1) == "p0:c"
 

@@ -17,6 +17,7 @@ from typing import Any
 from gatehouse_gate import passtoken
 
 from realtime.messages import PersonRef
+from realtime.scan_state import ScanStateLost, TokenClaim
 from resolvers.access.topology import GateNode, Topology
 from resolvers.alerts.raising import raise_alert_throttled
 from resolvers.core import clock
@@ -39,6 +40,7 @@ from resolvers.runtime import Runtime
 from resolvers.scan import writer
 from resolvers.scan.gate_event import GateEventRecord
 from resolvers.scan.outcome import ScanOutcome
+from resolvers.scan.presence import start_recovery
 from resolvers.scan.reasons import Reason
 from resolvers.visits import badges, visits
 
@@ -122,29 +124,39 @@ async def decide_scan(
         return await scan.record(Reason.BAD_SIGNATURE, cid=cid)
 
     token_use = None
-    if parsed is not None:
-        ttl = cred["period"] * (2 * passtoken.SKEW_STEPS + 2) + 5
-        claim = await rt.state.claim_token(parsed.cid, parsed.step, gate.id, ttl)
-        if not claim.fresh:
-            if claim.gate_id != gate.id:
-                return await scan.record(Reason.REPLAYED, person, cid)
-            earlier = await _await_settled(rt, parsed.cid, parsed.step, gate.id, ttl, claim.decision)
-            if earlier is not None:
-                return earlier  # the same person scanning twice at one turnstile: same answer, no new entry
-        token_use = writer.TokenUse(parsed.cid, parsed.step, ttl)
+    try:
+        if parsed is not None:
+            ttl = cred["period"] * (2 * passtoken.SKEW_STEPS + 2) + 5
+            claim = await rt.state.claim_token(parsed.cid, parsed.step, gate.id, ttl, device_id, ref)
+            if not claim.fresh:
+                if not _same_scan(claim, gate.id, device_id, ref):
+                    # A token opens a door once: any other showing of it, at this gate too, is a copy.
+                    return await scan.record(Reason.REPLAYED, person, cid)
+                earlier = await _await_settled(rt, parsed.cid, parsed.step, scan, ttl, claim.decision)
+                if earlier is not None:
+                    return earlier  # the device's retry of the very scan: the same answer, no new event
+            token_use = writer.TokenUse(parsed.cid, parsed.step, ttl)
 
-    reason, visit = await policy(
-        rt,
-        topo,
-        gate,
-        scan.way,
-        person.id,
-        cred["person__kind"],
-        cred["person__department_id"],
-        cred["person__position"],
-        badge is not None,
-    )
-    outcome = await scan.record(reason, person, cid, token_use)
+        reason, visit = await policy(
+            rt,
+            topo,
+            gate,
+            scan.way,
+            person.id,
+            cred["person__kind"],
+            cred["person__department_id"],
+            cred["person__position"],
+            badge is not None,
+        )
+    except ScanStateLost:
+        # Redis came back empty: fail closed until the used tokens and presence are rebuilt.
+        start_recovery(rt.state, rt.topology)
+        return await scan.record(Reason.UNAVAILABLE, person, cid)
+    try:
+        outcome = await scan.record(reason, person, cid, token_use)
+    except BaseException:
+        await undo_entry_claim(rt, topo, gate, scan.way, person.id, reason)
+        raise
     if reason.grants and visit is not None:
         await after_visitor_passage(rt, topo, gate, scan.way, visit)
     return outcome
@@ -179,6 +191,8 @@ class _Scan:
             device_ref=self.ref,
             # The decision's own time (the commit that follows is shared by the batch).
             latency_ms=(time.perf_counter() - self.started) * 1000,
+            # The step of the token it used: the used tokens can be rebuilt from the log.
+            payload={"step": token.step} if token is not None else {},
         )
         stored = await writer.record(self.rt, event, topo=self.topo, token=token)
         return ScanOutcome.of(stored)
@@ -230,6 +244,7 @@ async def visitor_policy(
         # The entry is claimed with a conditional update, so a photo of the badge scanned at the
         # next turnstile at the same moment loses the race.
         if not await Visit.filter(id=visit.id, site_entries=0).update(site_entries=1):
+            await undo_entry_claim(rt, topo, gate, way, person_id, reason)
             return Reason.BADGE_USED
     return reason
 
@@ -249,14 +264,21 @@ async def after_visitor_passage(rt: Runtime, topo: Topology, gate: GateNode, way
         await visits.check_out(rt, None, str(visit.id))  # leaving the site ends the visit and its pass
 
 
+def _same_scan(claim: TokenClaim, gate_id: int, device_id: int, ref: str | None) -> bool:
+    """Whether the token was used by this very scan (the device resending its ref)."""
+    return ref is not None and claim.gate_id == gate_id and claim.device_id == device_id and claim.ref == ref
+
+
 async def _await_settled(
-    rt: Runtime, cid: str, step: int, gate_id: int, ttl: int, decision: dict[str, Any] | None
+    rt: Runtime, cid: str, step: int, scan: _Scan, ttl: int, decision: dict[str, Any] | None
 ) -> ScanOutcome | None:
+    """The answer the first try of this scan got (it may still be being decided, perhaps on the
+    connection the device just lost); None if it never settles, and this try decides."""
     waited = 0.0
     while decision is None and waited < SETTLE_WAIT_SECONDS:
         await asyncio.sleep(0.01)
         waited += 0.01
-        claim = await rt.state.claim_token(cid, step, gate_id, ttl)
+        claim = await rt.state.claim_token(cid, step, scan.gate.id, ttl, scan.device_id, scan.ref)
         if claim.fresh:
             return None
         decision = claim.decision
@@ -284,7 +306,24 @@ async def access_policy(
 
 
 async def _anti_passback(rt: Runtime, topo: Topology, gate: GateNode, person_id: int) -> Reason:
+    """The last rule of an entry. At a HARD zone it claims the entry in the shared state in one
+    atomic step (two gates, two workers, one person: one passes); whoever then does not record
+    the granted passage gives the claim back (`undo_entry_claim`)."""
     zone = topo.zones[gate.zone_id]
-    if zone.anti_passback is not AntiPassback.OFF and gate.zone_id in await rt.state.inside(person_id):
-        return Reason.ANTI_PASSBACK if zone.anti_passback is AntiPassback.HARD else Reason.ANTI_PASSBACK_SOFT
+    if zone.anti_passback is AntiPassback.HARD:
+        return Reason.OK if await rt.state.claim_entry(person_id, gate.zone_id) else Reason.ANTI_PASSBACK
+    if zone.anti_passback is AntiPassback.SOFT and gate.zone_id in await rt.state.inside(person_id):
+        return Reason.ANTI_PASSBACK_SOFT
     return Reason.OK
+
+
+def _claims_entry(topo: Topology, gate: GateNode, way: Direction, reason: Reason) -> bool:
+    return reason.grants and way is Direction.IN and topo.zones[gate.zone_id].anti_passback is AntiPassback.HARD
+
+
+async def undo_entry_claim(
+    rt: Runtime, topo: Topology, gate: GateNode, way: Direction, person_id: int, reason: Reason
+) -> None:
+    """A granted HARD entry whose passage was not stored after all: the person is not inside."""
+    if _claims_entry(topo, gate, way, reason):
+        await rt.state.leave(person_id, [gate.zone_id])

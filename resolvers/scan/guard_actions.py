@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from realtime.messages import PersonRef
+from realtime.scan_state import ScanStateLost
 from resolvers.access.topology import GateNode
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
@@ -14,8 +15,9 @@ from resolvers.devices.commands import online_devices, send_command
 from resolvers.people.people import ID_NUMBER
 from resolvers.runtime import Runtime
 from resolvers.scan import writer
-from resolvers.scan.decision import after_visitor_passage, policy
+from resolvers.scan.decision import after_visitor_passage, policy, undo_entry_claim
 from resolvers.scan.gate_event import GateEventRecord
+from resolvers.scan.presence import start_recovery
 from resolvers.scan.reasons import Reason
 
 
@@ -86,9 +88,13 @@ async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> 
     if person.status is not PersonStatus.ACTIVE:
         reason = Reason.REVOKED
     else:
-        reason, visit = await policy(
-            rt, topo, gate, way, person.id, person.kind.value, person.department_id, person.position
-        )
+        try:
+            reason, visit = await policy(
+                rt, topo, gate, way, person.id, person.kind.value, person.department_id, person.position
+            )
+        except ScanStateLost:
+            start_recovery(rt.state, rt.topology)  # fail closed until presence is rebuilt
+            reason = Reason.UNAVAILABLE
     passage = GateEventRecord(
         at=clock.now(),
         gate=gate,
@@ -99,7 +105,11 @@ async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> 
         operator_id=actor.person_id,
         payload={"documentType": entry.document_type.value, "note": note, "operatorId": actor.person_id},
     )
-    event = await writer.record(rt, passage, topo=topo)
+    try:
+        event = await writer.record(rt, passage, topo=topo)
+    except BaseException:
+        await undo_entry_claim(rt, topo, gate, way, person.id, reason)
+        raise
     if reason.grants and visit is not None:
         await after_visitor_passage(rt, topo, gate, way, visit)
     return event, person

@@ -8,13 +8,21 @@ change it in one place only: resolvers/scan/writer.py, right after storing them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import timedelta
 
-from realtime.scan_state import ScanState
+from gatehouse_gate import passtoken
+from tortoise import connections
+
+from realtime.scan_state import ScanState, Settle
 from resolvers.access.topology import Topology, TopologyCache
-from resolvers.core.models import Decision, Direction, GateEvent
+from resolvers.core import clock
+from resolvers.core.models import Credential, Decision, Direction, GateEvent
+from resolvers.scan.reasons import Reason
 
 log = logging.getLogger("gatehouse.presence")
+REBUILD_LOCK_SECONDS = 60
 
 
 def change(topo: Topology, zone_id: int, direction: Direction) -> tuple[int | None, set[int] | None]:
@@ -40,6 +48,10 @@ async def rebuild_presence_if_needed(state: ScanState, topology: TopologyCache) 
     """At start-up (it takes the runtime's parts, not the runtime, which is built from this)."""
     if not await state.needs_presence_rebuild():
         return
+    await _rebuild(state, topology)
+
+
+async def _rebuild(state: ScanState, topology: TopologyCache) -> None:
     topo = await topology.get()
     rows = (
         await GateEvent.filter(decision=Decision.GRANTED, person_id__not_isnull=True, direction__not_isnull=True)
@@ -47,5 +59,66 @@ async def rebuild_presence_if_needed(state: ScanState, topology: TopologyCache) 
         .values_list("person_id", "zone_id", "direction")
     )
     inside = replay(topo, [(p, z, d) for p, z, d in rows])
-    await state.load_presence(inside)
-    log.info("presence rebuilt from %d passages: %d people inside somewhere", len(rows), len(inside))
+    tokens = await used_tokens()
+    await state.load_presence(inside, tokens)
+    log.info(
+        "scan state rebuilt: %d passages (%d people inside somewhere), %d tokens still in use",
+        len(rows),
+        len(inside),
+        len(tokens),
+    )
+
+
+async def used_tokens() -> list[Settle]:
+    """The (credential, step)s online scans used that a gate could still be shown, from the event
+    log (each scan that claimed a token stores its step), with what the scan was told."""
+    conn = connections.get("default")
+    longest = (await conn.execute_query_dict("SELECT MAX(period) AS longest FROM credential"))[0]["longest"]
+    memory = int(longest or passtoken.DEFAULT_PERIOD) * (2 * passtoken.SKEW_STEPS + 2) + 5
+    now = clock.now()
+    rows = await GateEvent.filter(at__gte=now - timedelta(seconds=memory), credential_cid__not_isnull=True).values(
+        "id", "at", "credential_cid", "payload", "gate_id", "device_id", "device_ref", "reason", "person__display_name"
+    )
+    rows = [r for r in rows if isinstance(r["payload"], dict) and isinstance(r["payload"].get("step"), int)]
+    periods = dict(await Credential.filter(cid__in={r["credential_cid"] for r in rows}).values_list("cid", "period"))
+    tokens: list[Settle] = []
+    for r in rows:
+        age = (now - r["at"]).total_seconds()
+        ttl = int(periods.get(r["credential_cid"], passtoken.DEFAULT_PERIOD) * (2 * passtoken.SKEW_STEPS + 2) + 5 - age)
+        if ttl <= 0:
+            continue
+        reason = Reason(r["reason"])
+        decision = {
+            "granted": reason.grants,
+            "reason": reason.value,
+            "person": r["person__display_name"],
+            "gate": r["gate_id"],
+            "event": r["id"],
+        }
+        step = r["payload"]["step"]
+        tokens.append((r["credential_cid"], step, r["gate_id"], decision, ttl, r["device_id"], r["device_ref"]))
+    return tokens
+
+
+def start_recovery(state: ScanState, topology: TopologyCache) -> None:
+    """The shared state was found lost: rebuild it from the event log in the background (once per
+    process; one process at a time). Until it is rebuilt every claim fails and scans are refused
+    `unavailable`: deciding on an empty state would admit a replayed token or a second entry."""
+    task = state.rebuilding
+    if task is None or task.done():
+        state.rebuilding = asyncio.create_task(_recover(state, topology), name="scan-state-recovery")
+
+
+async def _recover(state: ScanState, topology: TopologyCache) -> None:
+    log.error("the shared scan state was lost (Redis restarted or was flushed): rebuilding it from the event log")
+    try:
+        while await state.needs_presence_rebuild():
+            if await state.lock_rebuild(REBUILD_LOCK_SECONDS):
+                try:
+                    await _rebuild(state, topology)
+                finally:
+                    await state.unlock_rebuild()
+                return
+            await asyncio.sleep(0.2)  # another process is rebuilding it
+    except Exception:
+        log.exception("rebuilding the scan state failed; scans stay refused until the next try")

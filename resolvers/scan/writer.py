@@ -100,7 +100,10 @@ async def _presence(
         enter, leave = presence.change(topo or await rt.topology.get(), event.zone_id, event.direction)
     settle = None
     if token is not None:
-        settle = (token.cid, token.step, event.gate_id, ScanOutcome.of(event).to_json(), token.ttl)
+        decision = ScanOutcome.of(event).to_json()
+        # The claim keeps naming the scan that used the token: only that device's retry of that ref
+        # gets this answer again; anyone else showing the token is refused `replayed`.
+        settle = (token.cid, token.step, event.gate_id, decision, token.ttl, event.device_id, event.device_ref)
     if settle is None and enter is None and leave is None:
         return
     await rt.state.finish(settle, person_id, enter, leave)
