@@ -55,3 +55,19 @@ async def events_page(
     if before_id is not None:
         query = query.filter(id__lt=before_id)
     return await query.order_by("-id").limit(first + 1).values(*EVENT_FIELDS)
+
+
+async def events_after(after_id: int, first: int, *, zone_ids: set[int] | None = None) -> list[dict[str, Any]]:
+    """Up to `first` rows stored after `after_id`, oldest first: a resuming subscriber's replay."""
+    query = GateEvent.filter(id__gt=after_id)
+    if zone_ids is not None:
+        query = query.filter(zone_id__in=zone_ids)
+    return await query.order_by("id").limit(first).values(*EVENT_FIELDS)
+
+
+async def more_after_than(after_id: int, limit: int, *, zone_ids: set[int] | None = None) -> bool:
+    """Whether more than `limit` rows were stored after `after_id` (the replay's bound, one probe row)."""
+    query = GateEvent.filter(id__gt=after_id)
+    if zone_ids is not None:
+        query = query.filter(zone_id__in=zone_ids)
+    return bool(await query.order_by("id").offset(limit).limit(1).values_list("id", flat=True))

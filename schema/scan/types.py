@@ -19,13 +19,15 @@ from schema.core.enums import (
     Direction,
     EntryMethod,
 )
-from schema.core.pagination import Connection, page_of
+from schema.core.pagination import Connection, encode_cursor, page_of
 from schema.core.payloads import UserError
 from schema.people.types import Person
 
 # What a gate event carries of its person (the bus message, the writer's record): asking for
 # no more than this costs no query, which matters for subscriptions — one render per guard per event.
 CARRIED_PERSON_FIELDS = frozenset({"id", "displayName", "__typename"})
+# The kind a gate event's cursor carries: the same for the log's pages and the live stream.
+EVENT_CURSOR_KIND = "ev"
 
 
 @strawberry.type(
@@ -108,6 +110,13 @@ class GateEvent:
             carried_person_=event.person,
         )
 
+    @strawberry.field(
+        description="This event's place in commit order: pass the last one seen as `after` to the "
+        "`gateEvents` subscription (or query) to resume after it."
+    )
+    def cursor(self) -> str:
+        return encode_cursor(EVENT_CURSOR_KIND, int(self.id))
+
     @strawberry.field(description="Where it happened.")
     async def gate(self, info: Info) -> Gate:
         if self.carried_gate_ is not None:
@@ -145,7 +154,7 @@ def _field_names(selections: list[Selection]) -> Iterator[str]:
 
 
 def event_connection(rows: list[dict[str, Any]], first: int, after: str | None) -> Connection[GateEvent]:
-    return page_of(rows, first, "ev", GateEvent.of_row, key=lambda r: int(r["id"]), after=after)
+    return page_of(rows, first, EVENT_CURSOR_KIND, GateEvent.of_row, key=lambda r: int(r["id"]), after=after)
 
 
 @strawberry.type(description="What a guard's gate action recorded.")
