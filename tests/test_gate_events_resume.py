@@ -208,3 +208,33 @@ async def test_resuming_while_events_stream_in_neither_skips_nor_repeats_one(
                 await prober
     assert [int(e["id"]) for e in got] == after_cursor
     assert feed.events.empty(), "nothing sent twice"
+
+
+async def test_replay_is_bounded_and_zone_filtered_like_the_live_feed(
+    server: ServerProcess, api: GraphQLClient, demo: Demo
+) -> None:
+    """More than 1,000 stored events after the cursor: the client is told to read the log's pages.
+    Within a zone, only that zone's events count and are replayed."""
+    guard = await login(api, demo, "guard")
+    zones = {g["id"]: g["zone"]["id"] for g in (await guard.ok("{ gates { id zone { id } } }"))["gates"]}
+    maintenance, lobby_out = demo.gates[MAINTENANCE], demo.gates[LOBBY_OUT]
+    start = base64.urlsafe_b64encode(b"ev:0").decode()
+    assert not (await guard.ok(NEWEST))["gateEvents"]["edges"], "the demo site starts with no events"
+
+    async with connected(server, demo.device_id, demo.device_secret) as gate:
+        for _ in range(1_001):  # in the lobby, the site's root zone
+            assert (await gate.scan(lobby_out, GuardFeed.PROBE))["reason"] == "malformed"
+        assert (await gate.scan(maintenance, GuardFeed.PROBE))["reason"] == "malformed"
+
+    error = await subscription_error(server, guard.token or "", resume(start))
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert "more than 1000 events" in error["message"] and "gateEvents" in error["message"]
+
+    # The maintenance area (a sub-zone of the lobby) saw one of them: that one is replayed alone.
+    document = (
+        'subscription { gateEvents(zoneId: "' + zones[maintenance] + '", after: "' + start + '") { ' + FIELDS + " } }"
+    )
+    async with GuardFeed(server, guard.token or "", document) as feed:
+        event = await feed.next(lambda e: True)
+    assert (event["gate"]["id"], event["reason"], event["id"]) == (maintenance, "malformed", "1002")
+    assert feed.events.empty()
