@@ -177,7 +177,7 @@ async def test_resuming_while_events_stream_in_neither_skips_nor_repeats_one(
     before = (await guard.ok(NEWEST))["gateEvents"]["edges"]
     cursor = before[0]["cursor"] if before else base64.urlsafe_b64encode(b"ev:0").decode()
     probes = 0
-    stop = asyncio.Event()
+    stop, twenty_stored = asyncio.Event(), asyncio.Event()
 
     async with connected(server, demo.device_id, demo.device_secret) as gate:
 
@@ -186,12 +186,12 @@ async def test_resuming_while_events_stream_in_neither_skips_nor_repeats_one(
             while not stop.is_set() and probes < 400:
                 assert (await gate.scan(maintenance, GuardFeed.PROBE))["reason"] == "malformed"
                 probes += 1
+                if probes == 20:
+                    twenty_stored.set()
 
         prober = asyncio.create_task(probe_until_stopped())
         try:
-            async with asyncio.timeout(30):
-                while probes < 20:  # some stored before the feed asks for them
-                    await asyncio.sleep(0.01)
+            await asyncio.wait_for(twenty_stored.wait(), 30)  # some stored before the feed asks for them
             async with GuardFeed(server, guard.token or "", resume(cursor)) as feed:
                 got = [await feed.next(lambda e: True)]
                 at_first = probes
