@@ -20,6 +20,8 @@ from gql.transport.websockets import WebsocketsTransport
 
 from tests.harness import Demo, GraphQLClient, GuardFeed, ServerProcess, Site
 from tests.test_scan_e2e import (
+    ENGINEERING,
+    FINANCE,
     LOBBY_IN,
     LOBBY_OUT,
     MAINTENANCE,
@@ -27,6 +29,7 @@ from tests.test_scan_e2e import (
     bound_phone,
     connected,
     login,
+    register_device,
     settle_into_step,
 )
 
@@ -238,3 +241,72 @@ async def test_replay_is_bounded_and_zone_filtered_like_the_live_feed(
         event = await feed.next(lambda e: True)
     assert (event["gate"]["id"], event["reason"], event["id"]) == (maintenance, "malformed", "1002")
     assert feed.events.empty()
+
+
+ALERT_FIELDS = "id cursor kind deviceId gateId"
+
+
+async def test_device_alerts_resume_too_across_server_processes(sqlite_site: Site) -> None:
+    """`deviceAlerts(after:)`: an alert another process stored (and published on its own bus only)
+    is replayed, then live alerts follow, none twice; a gate event's cursor is refused."""
+    serving = sqlite_site.start_server()
+    storing = await asyncio.to_thread(sqlite_site.start_server)
+    demo = sqlite_site.demo
+    assert demo is not None
+    guard = await login(GraphQLClient(serving, demo=demo), demo, "guard")
+    newest = (await guard.ok("query { deviceAlerts(first: 1) { id cursor } }"))["deviceAlerts"]
+    cursor = newest[0]["cursor"] if newest else base64.urlsafe_b64encode(b"alert:0").decode()
+
+    async with connected(storing, demo.device_id, demo.device_secret) as gate:
+        assert (await gate.scan("999999", GuardFeed.PROBE))["reason"] == "gate_unknown"
+    stored = (await guard.ok("query { deviceAlerts(first: 5) { id cursor kind } }"))["deviceAlerts"]
+    missed = [a for a in stored if a["kind"] == "gate_unknown"]
+    assert len(missed) == 1, stored
+
+    document = 'subscription { deviceAlerts(after: "' + cursor + '") { ' + ALERT_FIELDS + " } }"
+    transport = WebsocketsTransport(
+        url=serving.ws + "/graphql",
+        init_payload={"authorization": f"Bearer {guard.token}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+    )
+    client = Client(transport=transport)
+    session = await asyncio.wait_for(client.connect_async(), 10)
+    received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def pump() -> None:
+        async for result in session.subscribe(gql(document)):
+            await received.put(result["deviceAlerts"])
+
+    task = asyncio.create_task(pump())
+    try:
+        replayed = await asyncio.wait_for(received.get(), 10)
+        assert (replayed["id"], replayed["cursor"], replayed["kind"]) == (
+            missed[0]["id"],
+            missed[0]["cursor"],
+            "gate_unknown",
+        )
+        # Live on this process after the replay: the device now reports here.
+        admin = await login(GraphQLClient(serving, demo=demo), demo, "admin")
+        finance_only_id, finance_only_secret = await register_device(admin, "Finance scanner", [demo.gates[FINANCE]])
+        async with connected(serving, finance_only_id, finance_only_secret) as finance_scanner:
+            reply = await finance_scanner.scan(demo.gates[ENGINEERING], GuardFeed.PROBE, direction="IN")
+            assert reply["reason"] == "not_your_gate", reply
+        live = await asyncio.wait_for(received.get(), 10)
+        assert (live["kind"], live["deviceId"], live["gateId"]) == (
+            "not_your_gate",
+            finance_only_id,
+            demo.gates[ENGINEERING],
+        )
+        assert int(live["id"]) > int(replayed["id"]) and received.empty(), "nothing sent twice"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.close_async(), 10)
+
+    wrong_kind = base64.urlsafe_b64encode(b"ev:1").decode()
+    error = await subscription_error(
+        serving, guard.token or "", 'subscription { deviceAlerts(after: "' + wrong_kind + '") { id } }'
+    )
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error

@@ -24,3 +24,15 @@ async def page(
     if before_id is not None:
         query = query.filter(id__lt=before_id)
     return await query.order_by("-id").limit(first + 1)
+
+
+async def after(after_id: int, first: int) -> list[DeviceAlert]:
+    """Up to `first` alerts stored after `after_id`, oldest first: a resuming subscriber's replay."""
+    return await DeviceAlert.filter(id__gt=after_id).order_by("id").limit(first)
+
+
+async def more_after_than(after_id: int, limit: int) -> bool:
+    """Whether more than `limit` alerts were stored after `after_id` (the replay's bound)."""
+    return bool(
+        await DeviceAlert.filter(id__gt=after_id).order_by("id").offset(limit).limit(1).values_list("id", flat=True)
+    )

@@ -10,7 +10,11 @@ from realtime.messages import DeviceAlertMessage
 from resolvers.core import models
 from schema.access.types import Gate
 from schema.core.context import Info
+from schema.core.pagination import encode_cursor
 from schema.devices.types import Device
+
+# The kind an alert's cursor carries: the same for the `alerts` pages and the live stream.
+ALERT_CURSOR_KIND = "alert"
 
 
 @strawberry.type(description="Something a guard or technician must look at: a device, a door, an anomaly.")
@@ -45,6 +49,13 @@ class DeviceAlert:
             device_id=strawberry.ID(str(message.device_id)) if message.device_id else None,
             gate_id=strawberry.ID(str(message.gate_id)) if message.gate_id else None,
         )
+
+    @strawberry.field(
+        description="This alert's place in the order alerts were stored: pass the last one seen as `after` "
+        "to the `deviceAlerts` subscription (or to `alerts`) to resume after it."
+    )
+    def cursor(self) -> str:
+        return encode_cursor(ALERT_CURSOR_KIND, int(self.id))
 
     @strawberry.field(description="The device concerned; null when none is.")
     async def device(self, info: Info) -> Device | None:
