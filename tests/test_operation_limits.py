@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import OperationDefinitionNode, parse
+from graphql import OperationDefinitionNode, get_introspection_query, parse
 
 from api.graphql_http import OPEN_ROOT_FIELDS, open_root_fields
 from mobile_contracts import documents
@@ -176,6 +176,9 @@ async def test_with_graphiql_on_the_schema_is_open(sqlite_site: Site) -> None:
     api = GraphQLClient(server)
     data = await api.ok("{ __schema { queryType { name } } }")
     assert data["__schema"]["queryType"]["name"] == "Query"
+    # GraphiQL's own schema load: the standard introspection query, 15 levels of `ofType`.
+    full = await api.ok(get_introspection_query(descriptions=True))
+    assert any(t["name"] == "GateEvent" for t in full["__schema"]["types"])
     shown = await api('mutation { login(usernme: "a", password: "b") { errors { code } } }')
     assert "Did you mean 'username'?" in shown["errors"][0]["message"]
     async with httpx.AsyncClient() as client:

@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from resolvers.alerts import log
-from schema.alerts.types import DeviceAlert
+from schema.alerts.types import ALERT_CURSOR_KIND, DeviceAlert
 from schema.core.pagination import Connection, check_first, decode_cursor, page_of
 from schema.core.permissions import (
     IsEventReader,
@@ -32,5 +32,5 @@ class AlertQuery:
         self, first: int = 50, after: str | None = None, kind: str | None = None, since: datetime | None = None
     ) -> Connection[DeviceAlert]:
         first = check_first(first)
-        rows = await log.page(first, decode_cursor("alert", after), kind=kind, since=since)
-        return page_of(rows, first, "alert", DeviceAlert.of, after=after)
+        rows = await log.page(first, decode_cursor(ALERT_CURSOR_KIND, after), kind=kind, since=since)
+        return page_of(rows, first, ALERT_CURSOR_KIND, DeviceAlert.of, after=after)

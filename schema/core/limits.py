@@ -98,6 +98,10 @@ class _Walk:
         for selection in selection_set.selections if selection_set else ():
             if isinstance(selection, FieldNode):
                 d, a, i, f = self.selection_set(selection.selection_set)
+                if selection.name.value in INTROSPECTION_FIELDS:
+                    # The schema's own shape bounds it (GraphiQL's standard query is 15 deep, all
+                    # `ofType`); tokens and fields still count, and who may introspect is checked apart.
+                    d = 0
                 depth = max(depth, d + 1)
                 aliases += a + (1 if selection.alias else 0)
                 introspection = introspection or i or selection.name.value in INTROSPECTION_FIELDS
