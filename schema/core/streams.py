@@ -1,17 +1,33 @@
 """What every subscription does with the bus: keep the caller's messages, re-check the caller
-now and then (a revoked session stops receiving), and give each pushed item fresh loaders."""
+now and then (a revoked session stops receiving), and give each pushed item fresh loaders.
+
+`resumed` is the one way a stream picks up after a cursor: subscribe first (live messages wait
+in the queue), replay what the log stored after the cursor, then go live skipping what the
+replay sent. A subscriber whose connection dropped, or who was on a worker that died between
+storing and publishing, so sees every stored item exactly once."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
+from graphql.error import GraphQLError
+
+from realtime.bus import SubscriberOverflow
 from realtime.messages import M
 from resolvers.people import sessions
 from schema.core.context import Info
-from schema.core.errors import unauthenticated
+from schema.core.errors import bad_input, unauthenticated
 
 RECHECK_SECONDS = 5.0
+# A resume replays at most this many stored items; a subscriber away longer reads the query's pages.
+MAX_REPLAY = 1_000
+REPLAY_PAGE = 100
+
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 async def still_allowed(info: Info, last_check: list[float]) -> None:
@@ -35,3 +51,59 @@ async def messages_for(info: Info, kind: type[M], wanted: Callable[[M], bool] = 
             await still_allowed(info, last_check)
             info.context.fresh_loaders()
             yield message
+
+
+@dataclass(frozen=True)
+class Replay(Generic[R]):
+    """Where a resumed stream finds what was stored after a cursor."""
+
+    rows_after: Callable[[int, int], Awaitable[Sequence[R]]]  # (after id, limit) -> rows, oldest first
+    more_than: Callable[[int, int], Awaitable[bool]]  # (after id, n) -> more than n stored after it?
+    row_id: Callable[[R], int]
+    noun: str  # what the stream carries, for the message when the gap is too long
+    pages: str  # the query to page instead then
+
+
+async def resumed(
+    info: Info,
+    kind: type[M],
+    after_id: int | None,
+    replay: Replay[R],
+    from_row: Callable[[R], T],
+    from_message: Callable[[M], Awaitable[T | None]],
+    message_id: Callable[[M], int],
+) -> AsyncIterator[T]:
+    """Stored items after `after_id` (none without a cursor), then live ones; `from_message`
+    answers None for a message this subscriber does not get."""
+    last_check = [time.monotonic()]
+    try:
+        async with info.context.rt.bus.receive(kind) as messages:
+            replayed: set[int] = set()
+            if after_id is not None:
+                if await replay.more_than(after_id, MAX_REPLAY):
+                    raise bad_input(
+                        f"more than {MAX_REPLAY} {replay.noun} were stored after that cursor: read the "
+                        f"`{replay.pages}` query's pages, then subscribe again after the newest"
+                    )
+                cursor = after_id
+                while True:
+                    rows = await replay.rows_after(cursor, REPLAY_PAGE)
+                    for row in rows:
+                        await still_allowed(info, last_check)
+                        info.context.fresh_loaders()
+                        replayed.add(replay.row_id(row))
+                        yield from_row(row)
+                    if len(rows) < REPLAY_PAGE:
+                        break
+                    cursor = replay.row_id(rows[-1])
+            async for message in messages:
+                await still_allowed(info, last_check)
+                if after_id is not None and (message_id(message) <= after_id or message_id(message) in replayed):
+                    continue  # the client saw it before it left, or the replay just sent it
+                item = await from_message(message)
+                if item is None:
+                    continue
+                info.context.fresh_loaders()
+                yield item
+    except SubscriberOverflow:
+        raise GraphQLError("you fell behind the stream; subscribe again", extensions={"code": "UNAVAILABLE"}) from None
