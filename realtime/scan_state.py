@@ -94,6 +94,7 @@ class ScanState:
         raise NotImplementedError
 
     async def inside(self, person_id: int) -> set[int]:
+        """The zones the person is inside; raises ScanStateLost when the state was lost since loaded."""
         raise NotImplementedError
 
     async def finish(
@@ -127,7 +128,8 @@ class ScanState:
         raise NotImplementedError
 
     async def everyone_inside(self) -> dict[int, set[int]]:
-        """person → zones they are inside, for a muster roll call."""
+        """person → zones they are inside, for a muster roll call; says nothing of a loss: read it
+        through resolvers/scan/presence.py `everyone_inside`, which checks the marker."""
         raise NotImplementedError
 
     async def load_presence(self, inside: dict[int, set[int]], tokens: Iterable[Settle] = ()) -> None:
@@ -369,7 +371,15 @@ class RedisScanState(ScanState):
         await self._r.set(f"{self.P}tok:{cid}:{step}", value, ex=ttl)
 
     async def inside(self, person_id: int) -> set[int]:
-        return {int(z) for z in await self._r.smembers(f"{self.P}in:{person_id}")}
+        # With the marker in the same round trip (MULTI: no flush in between): a SOFT anti-passback
+        # check on a lost state would find nobody inside; it fails closed like the claims instead.
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.exists(self._marker)
+            pipe.smembers(f"{self.P}in:{person_id}")
+            loaded, zones = await pipe.execute()
+        if self._guarded == "1" and not loaded:
+            raise ScanStateLost("presence was lost (Redis restarted or was flushed)")
+        return {int(z) for z in zones}
 
     async def finish(
         self,

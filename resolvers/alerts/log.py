@@ -36,3 +36,9 @@ async def more_after_than(after_id: int, limit: int) -> bool:
     return bool(
         await DeviceAlert.filter(id__gt=after_id).order_by("id").offset(limit).limit(1).values_list("id", flat=True)
     )
+
+
+async def newest_id() -> int:
+    """The newest stored alert's id, 0 when none: where a live-only subscriber starts."""
+    newest = await DeviceAlert.all().order_by("-id").limit(1).values("id")
+    return int(newest[0]["id"]) if newest else 0

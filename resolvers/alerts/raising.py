@@ -8,8 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from realtime.messages import DeviceAlertMessage
 from resolvers.core import clock
+from resolvers.core.commit_order import ALERT_LOG, ids_in_commit_order
 from resolvers.core.models import DeviceAlert
 from resolvers.runtime import Runtime
 
@@ -22,9 +25,19 @@ async def raise_alert(
     gate_id: int | None = None,
     payload: dict[str, Any] | None = None,
 ) -> DeviceAlert:
-    alert = await DeviceAlert.create(
-        at=clock.now(), device_id=device_id, gate_id=gate_id, kind=kind, message=message, payload=payload or {}
-    )
+    async with in_transaction() as conn:
+        # A resumed `deviceAlerts` replays after an alert id: ids in commit order across workers
+        # (resolvers/core/commit_order.py). Alerts are rare; the lock costs one round trip each.
+        await ids_in_commit_order(conn, ALERT_LOG)
+        alert = await DeviceAlert.create(
+            at=clock.now(),
+            device_id=device_id,
+            gate_id=gate_id,
+            kind=kind,
+            message=message,
+            payload=payload or {},
+            using_db=conn,
+        )
     rt.bus.send(DeviceAlertMessage(alert.id, alert.at, kind, message, device_id=device_id, gate_id=gate_id))
     return alert
 

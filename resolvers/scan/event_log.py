@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from resolvers.core.commit_order import GATE_EVENT_LOG, ids_in_commit_order
 from resolvers.core.models import GateEvent
 from resolvers.scan.gate_event import GateEventRecord
 
@@ -136,8 +137,11 @@ class EventLog:
 
     async def _write(self, batch: list[_Pending]) -> list[GateEventRecord]:
         out: list[GateEventRecord] = []
-        async with in_transaction():
+        async with in_transaction() as conn:
+            # Ids in commit order across workers (a guard's resume cursor): resolvers/core/commit_order.py.
+            # One lock per batch, taken before the first id is drawn.
+            await ids_in_commit_order(conn, GATE_EVENT_LOG)
             for item in batch:
-                row = await GateEvent.create(**item.event.row())
+                row = await GateEvent.create(**item.event.row(), using_db=conn)
                 out.append(item.event.stored_as(row.id))
         return out

@@ -71,3 +71,9 @@ async def more_after_than(after_id: int, limit: int, *, zone_ids: set[int] | Non
     if zone_ids is not None:
         query = query.filter(zone_id__in=zone_ids)
     return bool(await query.order_by("id").offset(limit).limit(1).values_list("id", flat=True))
+
+
+async def newest_id() -> int:
+    """The newest stored event's id, 0 when none: where a live-only subscriber starts."""
+    newest = await GateEvent.all().order_by("-id").limit(1).values("id")
+    return int(newest[0]["id"]) if newest else 0

@@ -51,19 +51,41 @@ async def rebuild_presence_if_needed(state: ScanState, topology: TopologyCache) 
     await _rebuild(state, topology)
 
 
-async def _rebuild(state: ScanState, topology: TopologyCache) -> None:
-    topo = await topology.get()
+async def everyone_inside(state: ScanState, topology: TopologyCache) -> dict[int, set[int]]:
+    """person → zones they are inside now, for readers outside the scan path (the muster roll call).
+
+    The shared state says so only while its marker is there: after Redis came back empty it
+    says nobody is inside, the worst answer an evacuation roll call could give. So a lost state
+    (no marker before the read, or gone by its end: a flush while reading) starts the rebuild
+    the scans wait for, and this answer is worked out from the event log itself meanwhile,
+    rather than waiting for the rebuild (which another worker may be doing)."""
+    if not await state.needs_presence_rebuild():
+        inside = await state.everyone_inside()
+        if not await state.needs_presence_rebuild():
+            return inside
+    log.warning("presence was lost: answering from the event log while it is rebuilt")
+    start_recovery(state, topology)
+    inside, _ = await _inside_from_log(await topology.get())
+    return inside
+
+
+async def _inside_from_log(topo: Topology) -> tuple[dict[int, set[int]], int]:
+    """Presence after every granted passage in the log, and how many passages that was."""
     rows = (
         await GateEvent.filter(decision=Decision.GRANTED, person_id__not_isnull=True, direction__not_isnull=True)
         .order_by("at", "id")  # by time: offline uploads arrive late but happened when they say
         .values_list("person_id", "zone_id", "direction")
     )
-    inside = replay(topo, [(p, z, d) for p, z, d in rows])
+    return replay(topo, [(p, z, d) for p, z, d in rows]), len(rows)
+
+
+async def _rebuild(state: ScanState, topology: TopologyCache) -> None:
+    inside, passages = await _inside_from_log(await topology.get())
     tokens = await used_tokens()
     await state.load_presence(inside, tokens)
     log.info(
         "scan state rebuilt: %d passages (%d people inside somewhere), %d tokens still in use",
-        len(rows),
+        passages,
         len(inside),
         len(tokens),
     )

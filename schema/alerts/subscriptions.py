@@ -37,7 +37,7 @@ class AlertSubscription:
         async def from_message(message: DeviceAlertMessage) -> DeviceAlert | None:
             return DeviceAlert.of_message(message)
 
-        replay = Replay(log.after, log.more_after_than, lambda row: row.id, "alerts", "alerts")
+        replay = Replay(log.after, log.more_after_than, lambda row: row.id, "alerts", "alerts", log.newest_id)
         after_id = decode_cursor(ALERT_CURSOR_KIND, after)
         async for alert in resumed(info, DeviceAlertMessage, after_id, replay, DeviceAlert.of, from_message, _id):
             yield alert

@@ -65,7 +65,9 @@ class ScanSubscription:
                 log.warning("gate event %s not shown: %s", message.id, exc)
                 return None
 
-        replay = Replay(rows_after, more_than, lambda row: int(row["id"]), "events", "gateEvents")
+        replay = Replay(
+            rows_after, more_than, lambda row: int(row["id"]), "events", "gateEvents", event_queries.newest_id
+        )
         after_id = decode_cursor(EVENT_CURSOR_KIND, after)
         async for event in resumed(info, GateEventMessage, after_id, replay, GateEvent.of_row, from_message, _id):
             yield event
