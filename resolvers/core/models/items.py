@@ -143,7 +143,8 @@ class ItemCheck(Model):
     """A person carrying items through a gate: what they declared, what the labels said, the guard's call."""
 
     id = fields.IntField(primary_key=True)
-    person_id = fields.IntField()
+    # Null: labels scanned at a gate where no pass named their carrier (held for the guard).
+    person_id = fields.IntField(null=True)
     gate_id = fields.IntField(null=True)
     direction = fields.CharField(max_length=4)
     declared: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
