@@ -21,8 +21,15 @@ from tests.test_items import (
     ISSUE,
     ITEMS,
     LOCATIONS,
+    PURCHASE,
+    RECEIVE,
+    REJECT,
     REQUEST,
+    RESUBMIT,
+    SCRAP,
     Shop,
+    actions,
+    error_codes,
     gate_device,
     next_command,
     no_command,
@@ -344,3 +351,130 @@ async def test_an_undeclared_asset_at_the_exit_is_held_alerted_and_decided_by_th
     assert [(ref(m["asset"]), ref(m["person"])) for m in await shop.movements(kind="GATE_OUT")] == [
         (asset_id_of(laptops, mine), alice)
     ]
+
+
+# --------------------------------------------------------------------------- 8. the purchase decides the type
+
+
+async def test_what_a_new_item_is_is_decided_by_the_purchase_not_its_first_delivery(shop: Shop) -> None:
+    wendy = await shop.user("wendy")
+    receipt = {"quantity": 2, "locationId": shop.location, "deliveryNote": "DN-1", "specOk": True, "qualityOk": True}
+
+    async def approved(variables: dict[str, Any], query: str = PURCHASE_TYPED) -> str:
+        rid: str = (await shop.submit("alice", query, variables, "requestPurchase"))["id"]
+        await shop.decide("carol", rid)
+        assert (await shop.decide("paul", rid))["status"] == "APPROVED"
+        return rid
+
+    async def receive(rid: str, **changes: Any) -> dict[str, Any]:
+        payload: dict[str, Any] = (await wendy.ok(RECEIVE, {"id": rid, "receipt": {**receipt, **changes}}))[
+            "receivePurchase"
+        ]
+        assert payload["errors"] == [], payload
+        return payload
+
+    async def catalogue(name: str) -> list[dict[str, Any]]:
+        return [i for i in nodes((await wendy.ok(ITEMS))["items"]) if i["name"] == name]
+
+    # A purchase that does not say (as older apps send it): a refused first delivery decides
+    # nothing; the first accepted one says what the new item is.
+    old = await approved({"name": "Multimeter", "spec": "CAT III", "quantity": 2, "budget": 90.0}, PURCHASE)
+    failed = await receive(old, specOk=False)
+    assert (failed["request"]["item"], await catalogue("Multimeter")) == (None, [])
+    good = await receive(old, serialized=True, category="MAINTENANCE_PARTS")
+    assert len(good["labelCodes"]) == 2
+    [meter] = await catalogue("Multimeter")
+    assert (meter["category"], meter["serialized"], meter["inStock"]) == ("MAINTENANCE_PARTS", True, 2)
+    assets = nodes((await wendy.ok(ASSETS, {"itemId": meter["id"]}))["assets"])
+    assert sorted(a["labelCode"] for a in assets) == sorted(good["labelCodes"])
+
+    # A purchase that says labelled maintenance parts: the first delivery fails its spec check.
+    rid = await approved(
+        {"name": "Torque wrench", "quantity": 2, "budget": 500.0, "category": "MAINTENANCE_PARTS", "serialized": True}
+    )
+    assert (await shop.request(rid))["details"]["serialized"] is True
+    failed = await receive(rid, specOk=False)
+    assert (failed["request"]["item"], failed["labelCodes"]) == (None, [])
+    assert await catalogue("Torque wrench") == []
+    # The good delivery (whose receipt says nothing of labels) is labelled, as the purchase said.
+    good = await receive(rid, deliveryNote="DN-2")
+    assert len(good["labelCodes"]) == 2 and good["request"]["status"] == "FULFILLED"
+    [wrench] = await catalogue("Torque wrench")
+    assert (wrench["category"], wrench["serialized"], wrench["inStock"]) == ("MAINTENANCE_PARTS", True, 2)
+
+    # Counted stock said by the purchase stays counted whatever a receipt claims.
+    rid = await approved({"name": "Cable ties", "quantity": 2, "budget": 5.0, "serialized": False})
+    ties = await receive(rid, serialized=True)
+    assert ties["labelCodes"] == []
+    [tie] = await catalogue("Cable ties")
+    assert (tie["category"], tie["serialized"], tie["inStock"]) == ("OTHER", False, 2)
+
+    # More of a catalogue item is what that item is already.
+    alice = await shop.user("alice")
+    more = {"name": "A4 paper", "quantity": 1, "budget": 5.0, "itemId": shop.paper}
+    wrong = (await alice.ok(PURCHASE_TYPED, {**more, "serialized": True}))["requestPurchase"]
+    assert (user_errors(wrong), wrong["request"]) == ([("INVALID", "serialized")], None)
+    wrong = (await alice.ok(PURCHASE_TYPED, {**more, "category": "OTHER"}))["requestPurchase"]
+    assert user_errors(wrong) == [("INVALID", "category")]
+    assert (await alice.ok(PURCHASE_TYPED, {**more, "serialized": False}))["requestPurchase"]["errors"] == []
+
+
+# --------------------------------------------------------------------------- 9. scrapping
+
+
+async def test_scrapping_goes_to_the_assets_head_and_a_rejected_or_withdrawn_request_gives_it_back(
+    shop: Shop,
+) -> None:
+    victim = (await shop.in_stock_laptops())[0]
+    code = victim["labelCode"]
+    bob, alice = await shop.user("bob"), await shop.user("alice")
+
+    # Bob (Finance) reports an Engineering laptop: Engineering's head decides first, not his own.
+    request = await shop.submit("bob", SCRAP, {"code": code, "reason": "fan noise"}, "requestScrap")
+    rid = request["id"]
+    assert request["steps"][0] == {"who": "head", "departmentId": int(shop.eng), "status": "PENDING"}
+    assert (await shop.asset(victim["id"]))["status"] == "SCRAP_PENDING"
+    assert error_codes(await shop.approve_raw("fiona", rid)) == ["FORBIDDEN"]
+
+    # Carol rejects it: the laptop is back in stock, to be lent, issued or reported again.
+    rejected = (await (await shop.user("carol")).ok(REJECT, {"id": rid, "comment": "it works fine"}))[
+        "rejectItemRequest"
+    ]
+    assert rejected["request"]["status"] == "REJECTED"
+    assert (await shop.asset(victim["id"]))["status"] == "IN_STOCK"
+    assert await shop.stock(shop.laptop) == 3
+
+    # Resubmitted, it is taken out of stock again; withdrawn, it comes back for good.
+    resubmitted = (await bob.ok(RESUBMIT, {"id": rid}))["resubmitItemRequest"]
+    assert (resubmitted["errors"], resubmitted["request"]["status"]) == ([], "PENDING")
+    assert (await shop.asset(victim["id"]))["status"] == "SCRAP_PENDING"
+    assert error_codes(await alice(WITHDRAW, {"id": rid})) == ["FORBIDDEN"]
+    withdrawn = (await bob.ok(WITHDRAW, {"id": rid}))["withdrawItemRequest"]
+    assert (withdrawn["errors"], withdrawn["request"]["status"]) == ([], "CANCELLED")
+    assert actions(withdrawn["request"])[-2:] == ["resubmitted", "withdrawn"]
+    assert (await shop.asset(victim["id"]))["status"] == "IN_STOCK"
+    assert user_errors((await bob.ok(WITHDRAW, {"id": rid}))["withdrawItemRequest"]) == [("NOT_ALLOWED", None)]
+    assert user_errors((await bob.ok(RESUBMIT, {"id": rid}))["resubmitItemRequest"]) == [("NOT_ALLOWED", None)]
+    assert user_errors(
+        (await (await shop.user("carol")).ok(REJECT, {"id": rid, "comment": "x"}))["rejectItemRequest"]
+    ) == [("NOT_ALLOWED", None)]
+
+    # Rejected at a later step (the appraisal) it comes back too; once the laptop has been issued
+    # since, the old request cannot take it again.
+    again = (await shop.submit("alice", SCRAP, {"code": code, "reason": "battery"}, "requestScrap"))["id"]
+    await shop.decide("carol", again)
+    amy = await shop.user("amy")
+    assert (await amy.ok(REJECT, {"id": again, "comment": "worth repairing"}))["rejectItemRequest"]["errors"] == []
+    assert (await shop.asset(victim["id"]))["status"] == "IN_STOCK"
+    wanted = (await shop.requisition("alice", shop.laptop, 1))["id"]
+    await shop.decide("carol", wanted)
+    wendy = await shop.user("wendy")
+    issued = (await wendy.ok(ISSUE, {"id": wanted, "location": shop.location, "codes": [code]}))["issueRequisition"]
+    assert issued["errors"] == []
+    late = (await alice.ok(RESUBMIT, {"id": again}))["resubmitItemRequest"]
+    assert user_errors(late) == [("NOT_ALLOWED", None)]
+    assert (await shop.request(again))["status"] == "REJECTED"
+    assert (await shop.asset(victim["id"]))["status"] == "ISSUED"
+    # Withdrawing the rejected request now touches nobody's laptop.
+    assert (await alice.ok(WITHDRAW, {"id": again}))["withdrawItemRequest"]["request"]["status"] == "CANCELLED"
+    assert (await shop.asset(victim["id"]))["status"] == "ISSUED"
