@@ -26,6 +26,7 @@ from tests.test_items import (
     REJECT,
     REQUEST,
     RESUBMIT,
+    RETURN,
     SCRAP,
     Shop,
     actions,
@@ -478,3 +479,28 @@ async def test_scrapping_goes_to_the_assets_head_and_a_rejected_or_withdrawn_req
     # Withdrawing the rejected request now touches nobody's laptop.
     assert (await alice.ok(WITHDRAW, {"id": again}))["withdrawItemRequest"]["request"]["status"] == "CANCELLED"
     assert (await shop.asset(victim["id"]))["status"] == "ISSUED"
+
+
+# --------------------------------------------------------------------------- 10. who moved it
+
+
+async def test_every_movement_in_an_assets_history_says_who_performed_it(shop: Shop) -> None:
+    out = shop.gate("Lobby turnstile out")
+    lent = await shop.lent_laptop("bob")
+    async with gate_device(shop) as gate:
+        check = await declare(shop, "bob", out, "OUT", [{"description": "laptop", "labelCode": lent["labelCode"]}])
+        await show_pass(shop, gate, out, "bob")
+        assert (await scan_item(gate, out, lent["labelCode"], "b-1"))["problem"] is None
+        assert (await complete(shop, check["id"]))["status"] == "CLEARED"
+    back = {"code": lent["labelCode"], "condition": "FINE", "location": shop.location}
+    returned = await (await shop.user("admin")).ok(RETURN, back)
+    assert returned["returnLentItem"]["errors"] == [], returned
+    history = (await (await shop.user("audrey")).ok(HISTORY, {"assetId": lent["id"]}))["itemMovements"]
+    rows = [(n["kind"], (n["person"] or {}).get("displayName"), n["performedBy"]) for n in reversed(nodes(history))]
+    wendy, guard, admin = await shop.pid("wendy"), await shop.pid("guard"), await shop.pid("admin")
+    assert rows == [
+        ("RECEIVE", None, None),  # the demo's opening stock: nobody signed for it
+        ("LEND", "Bob Wang", {"id": wendy, "displayName": "Wendy Sun"}),
+        ("GATE_OUT", "Bob Wang", {"id": guard, "displayName": "Gao Guard"}),
+        ("RETURN", None, {"id": admin, "displayName": "Ada Admin"}),
+    ]
