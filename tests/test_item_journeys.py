@@ -262,9 +262,13 @@ async def test_labels_join_the_check_of_the_carrier_whose_pass_was_scanned(shop:
         carols = await declare(shop, "carol", out, "OUT", [{"description": "umbrella"}])
         assert int(carols["id"]) > int(alices["id"])  # the newest check at the gate is Carol's
 
-        await show_pass(shop, gate, out, "alice")
+        # Her pass, and her label sent right behind it (before the pass's decision came back).
+        token = await (await shop.pass_of("alice")).fresh()
+        await gate.send({"type": "scan", "ref": "p-alice", "gateId": out, "credential": token})
         reply = await scan_item(gate, out, code, "a-1")
         assert (reply["problem"], reply["checkId"]) == (None, alices["id"])
+        decision = next((f for f in gate.pending if f.get("ref") == "p-alice"), None)
+        assert (decision or await gate.recv_type("decision"))["granted"] is True
         now = await checks(shop)
         assert [e["labelCode"] for e in now[alices["id"]]["scanned"]] == [code]
         assert now[carols["id"]]["scanned"] == []
