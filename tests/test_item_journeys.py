@@ -352,6 +352,11 @@ async def test_an_undeclared_asset_at_the_exit_is_held_alerted_and_decided_by_th
         let_through = await guard_decides(shop, own["checkId"], True, "her issued laptop")
         assert let_through["status"] == "CLEARED"
         assert (await next_command(gate))["command"] == "open"
+        # A label after the guard's decision joins nothing decided: a new record, held.
+        late = await scan_item(gate, out, mine, "x-4")
+        assert late["checkId"] not in (own["checkId"], reply["checkId"])
+        assert (await checks(shop))[late["checkId"]]["status"] == "HELD"
+        assert [e["labelCode"] for e in (await checks(shop))[own["checkId"]]["scanned"]] == [mine]
     laptops = await all_laptops(shop)
     assert [(ref(m["asset"]), ref(m["person"])) for m in await shop.movements(kind="GATE_OUT")] == [
         (asset_id_of(laptops, mine), alice)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from realtime.messages import ItemCheckChanged
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock, validation
@@ -104,16 +106,14 @@ async def scan_label(rt: Runtime, device_id: int, gate_id: int, code: str) -> di
         several = len(lone) > 1
     if check is not None:
         entry = await _describe(rt, check.direction, check.person_id, code)
-        if len(check.scanned) < MAX_SCANNED:
-            check.scanned = [*check.scanned, entry]
-            await check.save(update_fields=["scanned"])
-            publish(rt, check)
-        return {
-            "known": entry["assetId"] is not None,
-            "name": entry.get("name"),
-            "problem": entry.get("problem"),
-            "checkId": str(check.id),
-        }
+        if await _join(rt, check, entry, "OPEN"):
+            return {
+                "known": entry["assetId"] is not None,
+                "name": entry.get("name"),
+                "problem": entry.get("problem"),
+                "checkId": str(check.id),
+            }
+        # A guard completed it meanwhile, comparing what was there: this label is held on its own.
     direction = await _direction_at(rt, gate_id)
     entry = await _describe(rt, direction, carrier, code)
     why = "no_declaration" if named or not several else "carrier_unknown"
@@ -124,6 +124,30 @@ async def scan_label(rt: Runtime, device_id: int, gate_id: int, code: str) -> di
         "problem": "no_declaration",
         "checkId": str(held.id),
     }
+
+
+async def _join(
+    rt: Runtime, check: ItemCheck, entry: dict[str, Any], status: str, problems: tuple[str, ...] = ()
+) -> bool:
+    """Add a scanned label to a check still in `status` (and undecided); False once it is not.
+    Each label bumps `scan_count`, so two labels at once both land, and a guard deciding the
+    check never decides on a list that has grown since it was read (see _settle)."""
+    for _ in range(20):
+        if len(check.scanned) >= MAX_SCANNED:
+            return True  # full: answered, not kept (a device looping on labels)
+        scanned, count = [*check.scanned, entry], check.scan_count + 1
+        grown = [*check.problems, *problems]
+        if await ItemCheck.filter(
+            id=check.id, status=status, decided_at__isnull=True, scan_count=check.scan_count
+        ).update(scanned=scanned, scan_count=count, problems=grown):
+            check.scanned, check.scan_count, check.problems = scanned, count, grown
+            publish(rt, check)
+            return True
+        fresh = await ItemCheck.get_or_none(id=check.id)
+        if fresh is None or fresh.status != status or fresh.decided_at is not None:
+            return False
+        check = fresh
+    return False
 
 
 async def _carrier(gate_id: int) -> tuple[int | None, bool]:
@@ -163,12 +187,12 @@ async def _hold_undeclared(
         .order_by("-id")
         .first()
     )
-    if recent is not None and not recent.declared and recent.direction == direction:
-        if len(recent.scanned) < MAX_SCANNED:
-            recent.scanned = [*recent.scanned, entry]
-            recent.problems = [*recent.problems, *problems]
-            await recent.save(update_fields=["scanned", "problems"])
-            publish(rt, recent)
+    if (
+        recent is not None
+        and not recent.declared
+        and recent.direction == direction
+        and await _join(rt, recent, entry, "HELD", tuple(problems))
+    ):
         return recent
     held = await ItemCheck.create(
         person_id=carrier,
@@ -176,6 +200,7 @@ async def _hold_undeclared(
         direction=direction,
         declared=[],
         scanned=[entry],
+        scan_count=1,
         problems=problems,
         status="HELD",
     )
@@ -298,7 +323,10 @@ async def complete(rt: Runtime, actor: Actor, check_id: str) -> ItemCheck:
     check.problems = problems
     if problems:
         check.status = "HELD"
-        await check.save(update_fields=["problems", "status"])
+        if not await ItemCheck.filter(id=check.id, status="OPEN", scan_count=check.scan_count).update(
+            problems=problems, status="HELD"
+        ):
+            raise UserError(ErrorCode.CONFLICT, "a label was scanned into this check just now; look again")
         await raise_alert(
             rt,
             "item_check",
@@ -308,7 +336,7 @@ async def complete(rt: Runtime, actor: Actor, check_id: str) -> ItemCheck:
         )
         publish(rt, check)
         return check
-    return await _clear(rt, actor, check, "CLEARED")
+    return await _clear(rt, actor, check, "OPEN")
 
 
 async def decide(rt: Runtime, actor: Actor, check_id: str, allow: bool, note: str | None) -> ItemCheck:
@@ -322,28 +350,38 @@ async def decide(rt: Runtime, actor: Actor, check_id: str, allow: bool, note: st
         raise UserError(ErrorCode.NOT_ALLOWED, "a scrapped asset never passes a gate", "allow")
     audit.note_change("item_check", check.id, {"status": "HELD"}, {"allow": allow, "note": why})
     if not allow:
-        check.status, check.decided_by_id, check.decided_at = "REFUSED", actor.person_id, clock.now()
-        await check.save(update_fields=["status", "decided_by_id", "decided_at"])
+        await _settle(check, "HELD", "REFUSED", actor)
         publish(rt, check)
         return check
-    return await _clear(rt, actor, check, "CLEARED")
+    return await _clear(rt, actor, check, "HELD")
 
 
-async def _clear(rt: Runtime, actor: Actor, check: ItemCheck, status: str) -> ItemCheck:
-    moved: set[int] = set()
-    for entry in check.scanned:
-        if entry.get("assetId") and entry["assetId"] not in moved:
-            moved.add(entry["assetId"])
-            await items.move(
-                "GATE_" + check.direction,
-                entry["itemId"],
-                asset_id=entry["assetId"],
-                person_id=check.person_id,
-                gate_id=check.gate_id,
-                by_id=actor.person_id,
-            )
+async def _settle(check: ItemCheck, was: str, status: str, actor: Actor) -> None:
+    """Move the check from `was` to `status` once, as read: a label that joined it since, or
+    another guard's decision, makes this a CONFLICT (nothing recorded; the guard looks again)."""
     check.status, check.decided_by_id, check.decided_at = status, actor.person_id, clock.now()
-    await check.save(update_fields=["status", "decided_by_id", "decided_at", "problems"])
+    claimed = await ItemCheck.filter(id=check.id, status=was, scan_count=check.scan_count).update(
+        status=status, decided_by_id=check.decided_by_id, decided_at=check.decided_at, problems=check.problems
+    )
+    if not claimed:
+        raise UserError(ErrorCode.CONFLICT, "this check changed just now; look again")
+
+
+async def _clear(rt: Runtime, actor: Actor, check: ItemCheck, was: str) -> ItemCheck:
+    async with in_transaction():
+        await _settle(check, was, "CLEARED", actor)
+        moved: set[int] = set()
+        for entry in check.scanned:
+            if entry.get("assetId") and entry["assetId"] not in moved:
+                moved.add(entry["assetId"])
+                await items.move(
+                    "GATE_" + check.direction,
+                    entry["itemId"],
+                    asset_id=entry["assetId"],
+                    person_id=check.person_id,
+                    gate_id=check.gate_id,
+                    by_id=actor.person_id,
+                )
     topo = await rt.topology.get()
     if check.gate_id is not None:
         for device_id in await online_devices(rt, topo.gate_devices.get(check.gate_id, frozenset())):

@@ -1,5 +1,6 @@
 -- Labels scanned at a gate where no pass named their carrier are held for the guard in a check
--- of their own: an item check's person may be unknown (null).
+-- of their own: an item check's person may be unknown (null). Each label added bumps
+-- scan_count, so a guard's decision is taken on the list as read (SQLite: the table is rebuilt).
 CREATE TABLE "item_check_0013" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "person_id" INT,
@@ -7,6 +8,7 @@ CREATE TABLE "item_check_0013" (
     "direction" VARCHAR(4) NOT NULL,
     "declared" JSON NOT NULL,
     "scanned" JSON NOT NULL,
+    "scan_count" INT NOT NULL DEFAULT 0,
     "problems" JSON NOT NULL,
     "status" VARCHAR(16) NOT NULL,
     "decided_by_id" INT,

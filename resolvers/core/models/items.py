@@ -149,6 +149,8 @@ class ItemCheck(Model):
     direction = fields.CharField(max_length=4)
     declared: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
     scanned: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
+    # Bumped with each label added: a decision is taken on the list as read, never on a grown one.
+    scan_count = fields.IntField(default=0)
     problems: fields.JSONField[list[str]] = fields.JSONField(default=list)
     status = fields.CharField(max_length=16, default="OPEN")  # OPEN, HELD, CLEARED, REFUSED
     decided_by_id = fields.IntField(null=True)
