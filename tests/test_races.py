@@ -2,7 +2,8 @@
 
 - Two operators at two servers, one ending a visit while the other checks the visitor in: the
   status is read and written inside one transaction with the visit row locked, so exactly one
-  transition decides on what the other wrote, and the visit ends consistent.
+  transition decides on what the other wrote, and the visit ends consistent; a repeat (an end
+  and a check-out at once) changes nothing.
 - Two administrators at two servers moving zone A under B and B under A at once: the cycle check
   walks the stored tree under a lock every move takes, so never both succeed.
 - A grant revoked at one server, and a scan at the other right after: the scan compares the
@@ -202,6 +203,42 @@ async def test_ending_a_visit_while_it_is_checked_in_leaves_it_consistent(two_se
         assert (row["checked_in_at"] is None) == (row["status"] == "CANCELLED"), (round_no, dict(row))
         assert (row["checked_out_at"] is None) == (row["status"] == "CANCELLED"), (round_no, dict(row))
         assert active == 0, (round_no, "the visitor's pass outlived the visit")
+
+
+CHECK_OUT = f"mutation($id: ID!) {{ checkOutVisitor(id: $id) {{ visit {{ id status }} {ERRORS} }} }}"
+
+
+async def test_a_visit_ended_and_checked_out_at_once_is_checked_out_once(two_servers: Site) -> None:
+    """A repeat of a transition that already happened changes nothing: the host ends a visit at
+    one server while a guard checks the visitor out at the other; both are told CHECKED_OUT, and
+    the record keeps who did it first."""
+    site = two_servers
+    assert site.ids is not None
+    dsn = dsn_of(site)
+    host, guard = site.client("alice", 0), site.client("guard", 1)
+    for round_no in range(4):
+        visit_id, last4, _ = await approved_visit(site)
+        checked_in = (await guard.ok(CHECK_IN, {"id": visit_id, "last4": last4}))["checkInVisitor"]
+        assert checked_in["errors"] == [], checked_in
+        calls = [
+            host.ok(END, {"id": visit_id}),
+            guard.ok(CHECK_OUT, {"id": visit_id}),
+        ]
+        first = "alice" if round_no % 2 == 0 else "guard"
+        answers = await at_once(
+            dsn,
+            "SELECT 1 FROM visit WHERE id = $1 FOR UPDATE",
+            [int(visit_id)],
+            *(calls if first == "alice" else calls[::-1]),
+        )
+        payloads = [next(iter(a.values())) for a in answers]
+        assert [(p["visit"]["status"], p["errors"]) for p in payloads] == [("CHECKED_OUT", [])] * 2, payloads
+        conn = await asyncpg.connect(dsn)
+        try:
+            by = await conn.fetchval("SELECT checked_out_by_id FROM visit WHERE id = $1", int(visit_id))
+        finally:
+            await conn.close()
+        assert str(by) == site.ids.people[first], (round_no, "the repeat overwrote the check-out")
 
 
 # --------------------------------------------------------------------------- zones
