@@ -13,7 +13,7 @@
 Every race runs two real `gatehouse serve` processes on one PostgreSQL database (and one Redis
 for the grants). Skips on a laptop without them; fails under CI=true.
 (The fourth race of the item, HARD anti-passback, is closed by an atomic claim in the shared
-state: realtime/scan_state.py `claim_entry`, tested in tests/test_scan_e2e.py.)
+state: realtime/scan_state.py `claim_entry`, raced on two servers in tests/test_replay_rules.py.)
 """
 
 from __future__ import annotations
