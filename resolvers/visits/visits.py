@@ -269,6 +269,19 @@ async def _set_status(visit: Visit, status: VisitStatus, **fields: object) -> Vi
     return visit
 
 
+async def _locked(visit_id: int) -> Visit:
+    """The visit as stored now, its row locked until the caller's transaction ends.
+
+    Every transition reads the status it decides on here, inside the transaction that writes the
+    new one: on PostgreSQL `FOR UPDATE` makes a second operator's transition (on any server
+    process) wait, then read what the first one wrote; on SQLite the process's one connection runs
+    one transaction at a time. A status read before the transaction only serves early answers."""
+    visit = await Visit.filter(id=visit_id).select_for_update().first()
+    if visit is None:
+        raise not_found("visit", "id")
+    return visit
+
+
 async def _revoke_passes(visit: Visit) -> None:
     if visit.visitor_id is not None:
         await Credential.filter(person_id=visit.visitor_id, status=CredentialStatus.ACTIVE).update(
@@ -286,22 +299,25 @@ async def approve(actor: Actor, visit_id: str) -> Visit:
             raise Forbidden("an emergency visit is approved by the host's department head")
     else:
         _may_act_as_host(actor, visit)
-    if visit.status is VisitStatus.APPROVED:
-        return visit
-    if visit.status is not VisitStatus.PENDING_APPROVAL:
-        raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be approved")
-    return await _set_status(visit, VisitStatus.APPROVED, approved_by_id=actor.person_id, approved_at=clock.now())
+    async with in_transaction():
+        visit = await _locked(visit.id)
+        if visit.status is VisitStatus.APPROVED:
+            return visit
+        if visit.status is not VisitStatus.PENDING_APPROVAL:
+            raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be approved")
+        return await _set_status(visit, VisitStatus.APPROVED, approved_by_id=actor.person_id, approved_at=clock.now())
 
 
 async def reject(rt: Runtime, actor: Actor, visit_id: str, reason: str) -> Visit:
     visit = await get_visit(visit_id)
     _may_act_as_host(actor, visit)
     why = validation.name(reason, "reason", max_length=500)
-    if visit.status is VisitStatus.REJECTED:
-        return visit
-    if visit.status not in BEFORE_CHECK_IN:
-        raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be rejected")
     async with in_transaction():
+        visit = await _locked(visit.id)
+        if visit.status is VisitStatus.REJECTED:
+            return visit
+        if visit.status not in BEFORE_CHECK_IN:
+            raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be rejected")
         await _set_status(visit, VisitStatus.REJECTED, rejected_reason=why, invite_code_hash=None)
         await _revoke_passes(visit)
     rt.access_changed()
@@ -312,9 +328,10 @@ async def end(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
     """The host ends the visit: before check-in it is cancelled, after it the visitor is out."""
     visit = await get_visit(visit_id)
     _may_act_as_host(actor, visit)
-    if visit.status in (VisitStatus.CHECKED_OUT, VisitStatus.CANCELLED):
-        return visit
     async with in_transaction():
+        visit = await _locked(visit.id)
+        if visit.status in (VisitStatus.CHECKED_OUT, VisitStatus.CANCELLED):
+            return visit
         if visit.status in BEFORE_CHECK_IN:
             await _set_status(visit, VisitStatus.CANCELLED, invite_code_hash=None)
         elif visit.status is VisitStatus.CHECKED_IN:
@@ -328,24 +345,31 @@ async def end(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
     return visit
 
 
+def _check_in_refusal(visit: Visit, now: datetime) -> UserError | None:
+    """Why this visit cannot be checked in now (contracts/README.md "Visits in detail"), or None."""
+    if visit.status is VisitStatus.CHECKED_IN:
+        return UserError(ErrorCode.CONFLICT, "this visitor is already checked in")
+    if visit.status is VisitStatus.EXPIRED:
+        return UserError(ErrorCode.EXPIRED, "this visit has expired")
+    if visit.status is not VisitStatus.APPROVED:
+        return UserError(
+            ErrorCode.NOT_ALLOWED,
+            f"a {visit.status.value} visit cannot be checked in; the host must book and approve it",
+        )
+    if now < visit.expected_start - CHECK_IN_EARLY:
+        return UserError(ErrorCode.NOT_ALLOWED, "too early: check-in opens 30 minutes before the visit")
+    if now > visit.expected_end:
+        return UserError(ErrorCode.EXPIRED, "the visit's time is over")
+    return None
+
+
 async def check_in(rt: Runtime, actor: Actor, visit_id: str, id_last4: str) -> Visit:
     """At the gate, after the guard compared the visitor's ID document (POLICY 3.2.2)."""
     visit = await get_visit(visit_id)
     last4 = validation.last4(id_last4, "idNumberLast4")
-    if visit.status is VisitStatus.CHECKED_IN:
-        raise UserError(ErrorCode.CONFLICT, "this visitor is already checked in")
-    if visit.status is VisitStatus.EXPIRED:
-        raise UserError(ErrorCode.EXPIRED, "this visit has expired")
-    if visit.status is not VisitStatus.APPROVED:
-        raise UserError(
-            ErrorCode.NOT_ALLOWED,
-            f"a {visit.status.value} visit cannot be checked in; the host must book and approve it",
-        )
-    now = clock.now()
-    if now < visit.expected_start - CHECK_IN_EARLY:
-        raise UserError(ErrorCode.NOT_ALLOWED, "too early: check-in opens 30 minutes before the visit")
-    if now > visit.expected_end:
-        raise UserError(ErrorCode.EXPIRED, "the visit's time is over")
+    refusal = _check_in_refusal(visit, clock.now())
+    if refusal is not None:
+        raise refusal
     visitor = await Person.get(id=visit.visitor_id)
     assert visitor.id_number_enc is not None
     id_number = rt.sealer.open_text(visitor.id_number_enc, ID_NUMBER)
@@ -353,9 +377,12 @@ async def check_in(rt: Runtime, actor: Actor, visit_id: str, id_last4: str) -> V
     if id_number[-4:].upper() != last4:
         raise UserError(ErrorCode.MISMATCH, "the ID document does not match the registration", "idNumberLast4")
     async with in_transaction():
-        locked = await Visit.filter(id=visit.id, status=VisitStatus.APPROVED).select_for_update().first()
-        if locked is None:
-            raise UserError(ErrorCode.CONFLICT, "this visitor is already checked in")
+        # Decided again on the locked row: the host may have ended the visit meanwhile.
+        locked = await _locked(visit.id)
+        now = clock.now()
+        refusal = _check_in_refusal(locked, now)
+        if refusal is not None:
+            raise refusal
         await _set_status(
             locked, VisitStatus.CHECKED_IN, checked_in_at=now, checked_in_by_id=actor.person_id, site_entries=0
         )
@@ -367,11 +394,12 @@ async def check_in(rt: Runtime, actor: Actor, visit_id: str, id_last4: str) -> V
 async def check_out(rt: Runtime, actor: Actor | None, visit_id: str) -> Visit:
     """A guard checks the visitor out (or the visitor's own scan leaving the site does)."""
     visit = await get_visit(visit_id)
-    if visit.status is VisitStatus.CHECKED_OUT:
-        return visit
-    if visit.status is not VisitStatus.CHECKED_IN:
-        raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be checked out")
     async with in_transaction():
+        visit = await _locked(visit.id)
+        if visit.status is VisitStatus.CHECKED_OUT:
+            return visit
+        if visit.status is not VisitStatus.CHECKED_IN:
+            raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be checked out")
         await _set_status(
             visit,
             VisitStatus.CHECKED_OUT,
@@ -384,12 +412,21 @@ async def check_out(rt: Runtime, actor: Actor | None, visit_id: str) -> Visit:
 
 
 async def expire_if_due(visit: Visit) -> Visit:
-    """A visit not checked in by `expectedEnd` expires, and its invite code dies with it."""
-    if visit.status in BEFORE_CHECK_IN and visit.expected_end <= clock.now():
-        await Visit.filter(id=visit.id, status=visit.status).update(status=VisitStatus.EXPIRED, invite_code_hash=None)
-        visit.status = VisitStatus.EXPIRED
-        visit.invite_code_hash = None
-        await _revoke_passes(visit)
+    """A visit not checked in by `expectedEnd` expires, and its invite code dies with it.
+
+    The expiry is a conditional update (still in the status read): a transition that got there
+    first wins, and then the visit is read again rather than its passes revoked."""
+    while visit.status in BEFORE_CHECK_IN and visit.expected_end <= clock.now():
+        async with in_transaction():
+            expired = await Visit.filter(id=visit.id, status=visit.status).update(
+                status=VisitStatus.EXPIRED, invite_code_hash=None
+            )
+            if expired:
+                visit.status = VisitStatus.EXPIRED
+                visit.invite_code_hash = None
+                await _revoke_passes(visit)
+                return visit
+        visit = await Visit.get(id=visit.id)
     return visit
 
 
