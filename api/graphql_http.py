@@ -17,7 +17,8 @@ GraphiQL is on), with GATEHOUSE_TRUSTED_DOCUMENTS=1 only the apps' documents run
 or by `persistedQuery.sha256Hash`; schema/core/trusted.py) except for ADMIN, and a query runs
 under a time budget (GATEHOUSE_OPERATION_SECONDS). Every refusal is a GraphQL error with
 `extensions.code` (BAD_USER_INPUT plus `extensions.limit` naming the limit, or FORBIDDEN), never
-a 500.
+a 500. What may run is decided in api/admission.py, for this and for the WebSocket
+(api/graphql_ws.py, which also bounds what one connection may cost).
 """
 
 from __future__ import annotations
