@@ -22,6 +22,7 @@ What one connection may cost besides its operations:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -175,7 +176,10 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload: Any = message.get("payload")
-        operation_id = message["id"]
+        operation_id: Any = message["id"]
+        if not isinstance(operation_id, str):
+            await self.handle_invalid_message("Failed to parse message")  # an unhashable id must not reach the dict
+            return
         if not self.connection_acknowledged or operation_id in self.operations or not isinstance(payload, dict):
             await super().handle_subscribe(message)  # closes the socket (4401, 4409, 4400) as before
             return
@@ -232,7 +236,14 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 f"the query ran over its {seconds:g} s budget and was cancelled: ask for less",
                 "time",
             )
-            await operation.send_operation_message({"id": operation.id, "type": "error", "payload": [error.formatted]})
+            with contextlib.suppress(WebSocketDisconnected):
+                await operation.send_operation_message(
+                    {"id": operation.id, "type": "error", "payload": [error.formatted]}
+                )
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        self._kinds.pop(operation_id, None)  # completed before its task started
+        await super().cleanup_operation(operation_id)
 
     async def send_message(self, message: Message) -> None:
         payload: Any = message.get("payload")

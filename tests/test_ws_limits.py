@@ -261,6 +261,11 @@ async def test_a_silent_or_flooding_connection_is_closed_and_others_carry_on(ser
         assert await flood.closed() == 4429
         assert await calm.data("{ __typename }") == {"__typename": "Query"}
 
+    # An id that is not a string is a broken message (it once escaped as an unhashable-key error).
+    async with Socket(server, demo.tokens["alice"]) as broken:
+        await broken.send({"id": ["1"], "type": "subscribe", "payload": {"query": "{ __typename }"}})
+        assert await broken.closed() == 4400
+
     # Refused operations in a loop are cut sooner than any other message.
     async with Socket(server, demo.tokens["alice"]) as looping:
         tokens = "{" + " __typename" * (limits.MAX_TOKENS + 1) + "}"
