@@ -132,7 +132,7 @@ class GatehouseGraphQL(GraphQL[Context, None]):
             max_subscriptions_per_connection=graphql_ws.MAX_SUBSCRIPTIONS,
         )
         self.rt = rt
-        self.ws_sessions: Counter[int] = Counter()  # session id -> its open GraphQL WebSockets (this worker)
+        self.ws_holders: Counter[str] = Counter()  # session or address -> its GraphQL WebSockets (this worker)
 
     async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if isinstance(request, Request) and request.method == "POST":

@@ -12,7 +12,8 @@ What one connection may cost besides its operations:
   websockets layer closes it with 1009 before the app reads it;
 - `connection_init` within CONNECTION_INIT_SECONDS of the handshake, or 4408;
 - at most MAX_SUBSCRIPTIONS operations at once: the next gets an `error` (`limit: subscriptions`);
-- at most MAX_CONNECTIONS_PER_SESSION sockets per sign-in session in one worker: the next is
+- at most MAX_CONNECTIONS_PER_SESSION sockets per sign-in session, and
+  MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS anonymous ones per address, in one worker: the next is
   closed with 4429 right after its `connection_ack`;
 - a message budget (token buckets, like the gates' frame budget in devices/frames/budget.py): a
   client flooding messages or refused operations is closed with 4429. The reader yields to the
@@ -60,6 +61,7 @@ CLOSE_TOO_BIG = 4413  # "content too large" in the 4xxx application range, as 44
 CONNECTION_INIT_SECONDS = 5.0
 MAX_SUBSCRIPTIONS = 20  # the guard app runs 2, the console 3: 20 is a leak or an attack
 MAX_CONNECTIONS_PER_SESSION = 10  # one app holds one; reconnects overlap a little
+MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS = 20  # not signed in: only signing in runs (an office NAT shares one)
 # An app sends connection_init, a few subscribes and a ping now and then; a burst covers a
 # console that (re)subscribes everything at once after a reconnect.
 MESSAGES_PER_SECOND, MESSAGES_BURST = 20.0, 100.0
@@ -95,9 +97,9 @@ def _runtime(view: Any) -> Runtime:
     return rt
 
 
-def _sessions(view: Any) -> Counter[int]:
-    sessions: Counter[int] = view.ws_sessions  # session id -> its open sockets, in the view
-    return sessions
+def _holders(view: Any) -> Counter[str]:
+    holders: Counter[str] = view.ws_holders  # "session 12" / "address 10.0.0.7" -> its open sockets
+    return holders
 
 
 class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
@@ -147,32 +149,37 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         super().__init__(*args, **kwargs)
         self.rt = _runtime(self.view)
         self._kinds: dict[str, str | None] = {}  # operation id -> its kind, until its task starts
-        self._session: int | None = None  # the session this connection is counted against
+        self._holder: str | None = None  # the session or address this connection is counted against
 
     async def handle(self) -> None:
         try:
             await super().handle()
         finally:
-            if self._session is not None:
-                sessions = _sessions(self.view)
-                sessions[self._session] -= 1
-                if sessions[self._session] <= 0:
-                    del sessions[self._session]
+            if self._holder is not None:
+                holders = _holders(self.view)
+                holders[self._holder] -= 1
+                if holders[self._holder] <= 0:
+                    del holders[self._holder]
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
+        if not self.connection_acknowledged or self._holder is not None:
+            return
+        # A signed-in socket counts against its session; an anonymous one against its address
+        # (it can only sign in: there is no reason to hold many).
         actor = self.context.actor
-        if not self.connection_acknowledged or actor is None or self._session is not None:
+        holder, cap = (
+            (f"session {actor.session_id}", MAX_CONNECTIONS_PER_SESSION)
+            if actor is not None
+            else (f"address {self.context.address}", MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS)
+        )
+        holders = _holders(self.view)
+        if holders[holder] >= cap:
+            log.warning("%s opened more than %s GraphQL WebSockets", holder, cap)
+            await self.websocket.close(CLOSE_OVER_BUDGET, "too many connections")
             return
-        sessions = _sessions(self.view)
-        if sessions[actor.session_id] >= MAX_CONNECTIONS_PER_SESSION:
-            log.warning(
-                "session %s opened more than %s GraphQL WebSockets", actor.session_id, MAX_CONNECTIONS_PER_SESSION
-            )
-            await self.websocket.close(CLOSE_OVER_BUDGET, "too many connections for this session")
-            return
-        sessions[actor.session_id] += 1
-        self._session = actor.session_id
+        holders[holder] += 1
+        self._holder = holder
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload: Any = message.get("payload")

@@ -277,20 +277,28 @@ async def test_a_silent_or_flooding_connection_is_closed_and_others_carry_on(ser
         assert await looping.closed() == 4429
 
 
-async def test_sockets_per_session_are_capped(server: ServerProcess, demo: Demo) -> None:
-    sockets = [Socket(server, demo.tokens["carol"]) for _ in range(graphql_ws.MAX_CONNECTIONS_PER_SESSION)]
-    for socket in sockets:
-        await socket.__aenter__()
+@pytest.mark.parametrize(
+    ("caller", "cap"),
+    [("carol", graphql_ws.MAX_CONNECTIONS_PER_SESSION), (None, graphql_ws.MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS)],
+    ids=["per-session", "anonymous-per-address"],
+)
+async def test_sockets_per_session_or_anonymous_address_are_capped(
+    server: ServerProcess, demo: Demo, caller: str | None, cap: int
+) -> None:
+    token = demo.tokens[caller] if caller else None
+    sockets = [Socket(server, token) for _ in range(cap)]
     try:
-        async with Socket(server, demo.tokens["carol"]) as one_too_many:
+        for socket in sockets:
+            await socket.__aenter__()
+        async with Socket(server, token) as one_too_many:
             assert await one_too_many.closed() == 4429
-        # Another session is not affected; a socket closed frees its place.
+        # Another session (from the same address) is not affected; a socket closed frees its place.
         async with Socket(server, demo.tokens["bob"]) as other:
             assert await other.data("{ __typename }") == {"__typename": "Query"}
         await sockets.pop().__aexit__(None, None, None)
 
         async def freed() -> bool:
-            async with Socket(server, demo.tokens["carol"]) as again:
+            async with Socket(server, token) as again:
                 try:
                     return bool(await again.data("{ __typename }"))
                 except websockets.ConnectionClosed:
@@ -299,7 +307,8 @@ async def test_sockets_per_session_are_capped(server: ServerProcess, demo: Demo)
         await eventually(freed, 10, "a closed socket frees its place")
     finally:
         for socket in sockets:
-            await socket.__aexit__(None, None, None)
+            if socket.ws is not None:
+                await socket.__aexit__(None, None, None)
 
 
 @pytest.mark.parametrize("budget", ["0.0001"])
