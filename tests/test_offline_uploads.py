@@ -47,7 +47,9 @@ def server_now(server: ServerProcess) -> datetime:
     return server.clock.now() if server.clock is not None else datetime.now(UTC)
 
 
-def event(seq: int, gate_id: str, credential: str, at: datetime | str, granted: bool = True, **extra: Any) -> dict[str, Any]:
+def event(
+    seq: int, gate_id: str, credential: str, at: datetime | str, granted: bool = True, **extra: Any
+) -> dict[str, Any]:
     return {
         "seq": seq,
         "gateId": gate_id,
@@ -155,7 +157,7 @@ async def test_a_genuine_token_uploaded_three_times_at_two_gates_is_one_passage(
         token = token_at(phone, when)
         # Device A says it let the token through twice (at two of its gates), device B once more.
         batch = [event(1, lobby_in, token, when), event(2, eng, token, when + timedelta(seconds=5))]
-        assert (await upload(a, "a-1", batch))[("stored")] == 2
+        assert (await upload(a, "a-1", batch))["stored"] == 2
         ack_b = await upload(b, "b-1", [event(1, lobby_in, token, when + timedelta(seconds=8))])
         assert (ack_b["stored"], ack_b["duplicates"]) == (1, 0), ack_b
         # The same batch again is stored once per (device, seq): nothing new.
@@ -194,7 +196,11 @@ async def test_a_forged_granted_upload_is_a_refused_attempt_with_an_alert(server
         ack = await upload(
             gate,
             "up-1",
-            [event(1, lobby_in, forged, when), event(2, lobby_in, unknown, when), event(3, lobby_in, "NOT-A-PASS", when)],
+            [
+                event(1, lobby_in, forged, when),
+                event(2, lobby_in, unknown, when),
+                event(3, lobby_in, "NOT-A-PASS", when),
+            ],
         )
         # Stored (as refused attempts): the device may drop them.
         assert (ack["stored"], ack["duplicates"]) == (3, 0), ack
