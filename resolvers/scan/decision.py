@@ -196,6 +196,8 @@ class _Scan:
             latency_ms=(time.perf_counter() - self.started) * 1000,
             # The step of the token it used: the used tokens can be rebuilt from the log.
             payload={"step": token.step} if token is not None else {},
+            # ...and uses it up for good: the UNIQUE (cid, step) also refuses an upload of it later.
+            credential_step=token.step if token is not None else None,
         )
         stored = await writer.record(self.rt, event, topo=self.topo, token=token)
         return ScanOutcome.of(stored)
