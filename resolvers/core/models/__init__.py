@@ -65,6 +65,7 @@ from resolvers.core.models.people import (
     RefreshSession,
     RetiredRefreshToken,
     Role,
+    TotpRecoveryCode,
 )
 from resolvers.core.models.scan import (
     Decision,
@@ -129,6 +130,7 @@ __all__ = [
     "Role",
     "StockLevel",
     "StockLocation",
+    "TotpRecoveryCode",
     "Visit",
     "VisitStatus",
     "VisitZone",
