@@ -185,8 +185,9 @@ async def confirm_identity(
     if totp.is_active(person):
         await _require_code(rt, person, code, address, "totpCode")
     else:
-        right = bool(password) and await asyncio.to_thread(verify_password, password or "", person.password_hash)
-        if not right:
+        if not password:  # nothing was guessed: not a failure
+            raise UserError(ErrorCode.INVALID, "give your password", "password")
+        if not await asyncio.to_thread(verify_password, password, person.password_hash):
             await ratelimit.failed_login(person.username, address)
             raise UserError(ErrorCode.INVALID, "the password is wrong", "password")
     await ratelimit.succeeded_login(person.username)
