@@ -20,11 +20,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyotp
+import pytest
 from graphql import parse, validate
 
 from resolvers.core.settings import Settings, SettingsError
 from schema.root import schema as live_schema
-from tests.harness import Demo, Gate, GraphQLClient, ServerProcess, Site, error_codes
+from tests.harness import Demo, Gate, GraphQLClient, Site, error_codes
 
 LOGIN = """mutation($u: String!, $p: String!, $c: String) {
   login(username: $u, password: $p, totpCode: $c) {
@@ -51,8 +52,9 @@ AUDIT = """query($action: String) { auditLog(first: 10, action: $action) {
 REMOTE_OPEN = """mutation($g: ID!, $r: String!) { remoteOpen(gateId: $g, reason: $r) {
   event { id method } errors { code message field } } }"""
 LOCK_FIELDS = "lockdown { id mode } errors { code message field }"
-LOCKDOWN = f"mutation($z: ID, $g: ID, $r: String!) {{ lockdown(zoneId: $z, gateId: $g, reason: $r) {{ {LOCK_FIELDS} }} }}"
-EVACUATE = f"mutation($z: ID, $g: ID, $r: String!) {{ evacuate(zoneId: $z, gateId: $g, reason: $r) {{ {LOCK_FIELDS} }} }}"
+SCOPE = "mutation($z: ID, $g: ID, $r: String!)"
+LOCKDOWN = f"{SCOPE} {{ lockdown(zoneId: $z, gateId: $g, reason: $r) {{ {LOCK_FIELDS} }} }}"
+EVACUATE = f"{SCOPE} {{ evacuate(zoneId: $z, gateId: $g, reason: $r) {{ {LOCK_FIELDS} }} }}"
 RELEASE = f"mutation($id: ID!) {{ releaseLockdown(id: $id) {{ {LOCK_FIELDS} }} }}"
 LOCKDOWNS = "{ lockdowns { id mode } }"
 EVENTS = "query($g: ID) { gateEvents(first: 50, gateId: $g) { edges { node { id method reason } } } }"
@@ -132,9 +134,7 @@ def test_the_contract_login_document_still_validates() -> None:
 # --------------------------------------------------------------------------- enrolment and sign-in
 
 
-async def test_enrol_then_sign_in_with_a_code_once_and_a_recovery_code_once(
-    sqlite_site: Site, demo: Demo
-) -> None:
+async def test_enrol_then_sign_in_with_a_code_once_and_a_recovery_code_once(sqlite_site: Site, demo: Demo) -> None:
     server = sqlite_site.start_server(**OPTIONAL)
     api = GraphQLClient(server, demo=demo)
     password = demo.passwords["alice"]
@@ -194,9 +194,7 @@ async def test_enrol_then_sign_in_with_a_code_once_and_a_recovery_code_once(
     assert spent["session"] is None and payload_errors(spent) == [("INVALID", "totpCode")]
     assert (await alice.ok(SECURITY))["mySecurity"]["recoveryCodesLeft"] == 9
     # A code with the wrong password is just a wrong password.
-    assert [e["code"] for e in (await sign_in(api, "alice", "not-her-password", recovery[4]))["errors"]] == [
-        "INVALID"
-    ]
+    assert [e["code"] for e in (await sign_in(api, "alice", "not-her-password", recovery[4]))["errors"]] == ["INVALID"]
     assert (await alice.ok(SECURITY))["mySecurity"]["recoveryCodesLeft"] == 9
 
 
@@ -250,7 +248,8 @@ async def test_cli_resets_a_second_factor_ends_the_sessions_and_is_audited(sqlit
     assert error_codes(await bob.raw(SECURITY)) == ["UNAUTHENTICATED"]  # his sessions ended
     bob = await signed_in(api, "bob", password)  # the password alone again
     assert (await bob.ok(SECURITY))["mySecurity"]["totpEnabled"] is False
-    entries = [e["node"] for e in (await api.ok(AUDIT, {"action": "resetSecondFactor"}, as_="admin"))["auditLog"]["edges"]]
+    log = (await api.ok(AUDIT, {"action": "resetSecondFactor"}, as_="admin"))["auditLog"]
+    entries = [e["node"] for e in log["edges"]]
     assert [(e["action"], e["targetType"], e["outcome"]) for e in entries] == [("resetSecondFactor", "person", "ok")]
 
     again = sqlite_site.cli("reset-second-factor", "bob", check=False)
@@ -318,7 +317,8 @@ async def test_dangerous_operations_need_a_fresh_confirmation(sqlite_site: Site,
     signed = await sign_in(api, "guard", password)
     guard = api.user(signed["session"]["accessToken"])
     lobby_in = demo.gates["Lobby turnstile in"]
-    lobby = sqlite_site.ids.zones["Lobby"] if sqlite_site.ids else ""
+    assert sqlite_site.ids is not None
+    lobby = sqlite_site.ids.zones["Lobby"]
     gate = await Gate(server, demo.device_id, demo.device_secret).connect()
     try:
         # Signing in is a confirmation.
@@ -380,15 +380,24 @@ async def test_dangerous_operations_need_a_fresh_confirmation(sqlite_site: Site,
         await asyncio.wait_for(gate.close(), 5)
 
 
-async def test_an_account_with_a_second_factor_confirms_with_a_code(sqlite_site: Site, demo: Demo) -> None:
-    server = sqlite_site.start_server(**REQUIRED)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_site(request: pytest.FixtureRequest) -> Site:
+    """The demo site on SQLite, and on PostgreSQL (the conditional step update, the timestamps)."""
+    site: Site = request.getfixturevalue("sqlite_site" if request.param == "sqlite" else "postgres_site")
+    return site
+
+
+async def test_an_account_with_a_second_factor_confirms_with_a_code(any_site: Site) -> None:
+    site, demo = any_site, any_site.demo
+    assert demo is not None
+    server = site.start_server(**REQUIRED)
     api = GraphQLClient(server, demo=demo)
     password = demo.passwords["security"]
-    app, recovery = await enrol(sqlite_site, api.user("security"))
+    app, recovery = await enrol(site, api.user("security"))
     security = await signed_in(api, "security", password, app.code(1))
     lobby_in = demo.gates["Lobby turnstile in"]
 
-    sqlite_site.clock.advance(10 * 60)
+    site.clock.advance(10 * 60)
     refused = (await security.ok(REMOTE_OPEN, {"g": lobby_in, "r": "stale"}))["remoteOpen"]
     assert [e["code"] for e in refused["errors"]] == ["CONFIRMATION_REQUIRED"]
     # The password is not enough for an account with a second factor.
