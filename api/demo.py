@@ -47,6 +47,11 @@ class DemoSite:
     def describe(self) -> str:
         lines = ["Demo logins (username / password / roles):"]
         lines += [f"  {u:<10} {p}   {r}" for u, p, r in self.logins]
+        lines.append(
+            "Second factor: `make serve` sets GATEHOUSE_SECOND_FACTOR=optional, so admin and security sign in\n"
+            "  with the password alone; under the default (required) they act without ADMIN / SECURITY_ADMIN\n"
+            "  until they enrol a TOTP (startTotpEnrollment, confirmTotpEnrollment) and sign in with a code."
+        )
         lines.append(f"Demo gate device: id {self.device_id}  secret {self.device_secret}")
         lines.append("Gates: " + ", ".join(f"{name} = {gid}" for name, gid in self.gates.items()))
         return "\n".join(lines)

@@ -69,6 +69,12 @@ ROW_RULES = {
     "bindPhone": "for the caller; a visitor only while the visit lasts",
     "passTokens": "for the caller; a visitor only while the visit lasts",
     "passToken": "for the caller; a visitor only while the visit lasts",
+    # Second factor and confirmation (README "Second factor and confirmation").
+    "evacuate": "a sign-in or confirmIdentity within GATEHOUSE_CONFIRMATION_MINUTES",
+    "lockdown": "of the whole site: a sign-in or confirmIdentity within GATEHOUSE_CONFIRMATION_MINUTES",
+    "remoteOpen": "a sign-in or confirmIdentity within GATEHOUSE_CONFIRMATION_MINUTES",
+    "startTotpEnrollment": "for the caller; while a second factor is active, a current code",
+    "disableTotp": "for the caller",
 }
 
 

@@ -155,6 +155,12 @@ class Session:
         description="The password used was issued by someone else: the session works as usual, "
         "and the app asks for a new password at once (changePassword).",
     )
+    second_factor_required: bool = strawberry.field(
+        default=False,
+        description="The person holds ADMIN or SECURITY_ADMIN, the site requires a second factor for them "
+        "(GATEHOUSE_SECOND_FACTOR) and this session passed none: it acts without those two roles until the "
+        "person enrols (startTotpEnrollment, confirmTotpEnrollment) and signs in again with a code.",
+    )
 
 
 @strawberry.type(description="The answer to logout and logoutEverywhere.")
@@ -239,3 +245,56 @@ class PersonalData:
 class PersonPayload:
     person: Person | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
     errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
+
+
+@strawberry.type(description="A new TOTP secret for the signed-in person, not active until confirmTotpEnrollment.")
+class TotpEnrollment:
+    secret: str = strawberry.field(description="The secret in base32, for typing into an authenticator app.")
+    otpauth_uri: str = strawberry.field(
+        description="`otpauth://totp/Gatehouse:<username>?secret=…&issuer=Gatehouse`: what the QR code holds."
+    )
+    qr_svg: str = strawberry.field(
+        description="The QR code of `otpauthUri` as an SVG image in a `data:image/svg+xml` URI (for an <img src>)."
+    )
+
+
+@strawberry.type(description="The answer to startTotpEnrollment.")
+class TotpEnrollmentPayload:
+    enrollment: TotpEnrollment | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
+
+
+@strawberry.type(description="The answer to confirmTotpEnrollment.")
+class ConfirmTotpPayload:
+    recovery_codes: list[str] | None = strawberry.field(
+        default=None,
+        description="Ten one-time codes that stand in for a TOTP code (a lost phone), shown this once; "
+        "null when `errors` is not empty. Earlier recovery codes stop working.",
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
+
+
+@strawberry.type(description="The answer to confirmIdentity.")
+class ConfirmIdentityPayload:
+    confirmed_until: datetime | None = strawberry.field(
+        default=None,
+        description="Until when evacuate, a site-wide lockdown and remoteOpen may run in this session; "
+        "null when `errors` is not empty.",
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
+
+
+@strawberry.type(description="The signed-in person's second factor and this session's standing.")
+class AccountSecurity:
+    totp_enabled: bool = strawberry.field(description="A TOTP second factor is active on the account.")
+    totp_enabled_at: datetime | None = strawberry.field(description="When it was confirmed; null while none is.")
+    recovery_codes_left: int = strawberry.field(description="Unused recovery codes (0 without a second factor).")
+    second_factor_required: bool = strawberry.field(
+        description="This session acts without ADMIN and SECURITY_ADMIN until the person enrols a second "
+        "factor and signs in again with a code (as `Session.secondFactorRequired`)."
+    )
+    withheld_roles: list[Role] = strawberry.field(description="The roles this session may not use for that reason.")
+    confirmed_until: datetime | None = strawberry.field(
+        description="Until when this session's last sign-in or confirmIdentity lets it evacuate, lock the whole "
+        "site down or open a gate remotely; null when it was never confirmed."
+    )

@@ -66,6 +66,7 @@ from resolvers.core.models.people import (
     RefreshSession,
     RetiredRefreshToken,
     Role,
+    TotpRecoveryCode,
 )
 from resolvers.core.models.scan import (
     Decision,
@@ -131,6 +132,7 @@ __all__ = [
     "Role",
     "StockLevel",
     "StockLocation",
+    "TotpRecoveryCode",
     "Visit",
     "VisitStatus",
     "VisitZone",
