@@ -10,7 +10,7 @@ from fpdf import FPDF
 from openpyxl import Workbook
 from PIL import Image, ImageDraw, ImageFont
 
-from resolvers.attendance.reports import AttendanceLine, Series, Summary
+from resolvers.attendance.reports import NO_SCHEDULE, AttendanceLine, Series, Summary
 
 ATTENDANCE_COLUMNS = [
     "person id",
@@ -24,6 +24,10 @@ ATTENDANCE_COLUMNS = [
     "absent",
     "missing exit",
     "hours inside",
+    # Added last, so readers of the earlier columns by position are unaffected.
+    "unscheduled days",
+    "present on unscheduled days",
+    "attendance rate %",
 ]
 
 
@@ -41,13 +45,20 @@ def _attendance_rows(lines: list[AttendanceLine]) -> list[list[object]]:
             x.summary.absent,
             x.summary.missing_exit,
             x.summary.hours_inside,
+            x.summary.unscheduled_days,
+            x.summary.unscheduled_present,
+            # No workday, no rate: the cell says so rather than 0 (or an empty cell read as 0).
+            NO_SCHEDULE if x.summary.attendance_rate is None else x.summary.attendance_rate,
         ]
         for x in lines
     ]
 
 
 def _series_rows(series: Series) -> list[list[object]]:
-    return [[label, value] for label, value in zip(series.labels, series.values, strict=True)]
+    return [
+        [label, NO_SCHEDULE if value is None else value]
+        for label, value in zip(series.labels, series.values, strict=True)
+    ]
 
 
 def csv_bytes(header: list[str], rows: list[list[object]]) -> bytes:
@@ -85,15 +96,21 @@ def series_table(series: Series, fmt: str) -> bytes:
 
 
 W, H, PAD, AXIS = 900, 420, 50, 60
+NO_VALUE_FILL = (238, 238, 238)
+
+
+def _top(series: Series) -> float:
+    return max((v for v in series.values if v is not None), default=0.0)
 
 
 def _bars(series: Series) -> list[tuple[float, float, float, float]]:
-    top = max(series.values, default=0) or 1.0
+    """x, y, width, height per bucket; a bucket without a value (None) has no bar."""
+    top = _top(series) or 1.0
     n = max(1, len(series.values))
     slot = (W - PAD - AXIS) / n
     out = []
     for i, v in enumerate(series.values):
-        h = (H - 2 * PAD) * v / top
+        h = (H - 2 * PAD) * (v or 0.0) / top
         out.append((AXIS + i * slot + slot * 0.1, H - PAD - h, slot * 0.8, h))
     return out
 
@@ -108,18 +125,35 @@ def chart_svg(series: Series) -> bytes:
     ]
     step = max(1, len(series.labels) // 12)
     for i, ((x, y, w, h), label, value) in enumerate(zip(_bars(series), series.labels, series.values, strict=True)):
-        parts.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="#2b6cb0">'
-            f"<title>{escape(label)}: {value:g}</title></rect>"
-        )
         if i % step == 0:
             parts.append(
                 f'<text x="{x + w / 2:.1f}" y="{H - PAD + 16}" text-anchor="middle" font-size="10" '
                 f'font-family="sans-serif">{escape(label)}</text>'
             )
+        if value is None:
+            # Nothing to measure: say so where the bar would be, so it does not read as 0.
+            parts.append(
+                f'<rect x="{x:.1f}" y="{PAD}" width="{w:.1f}" height="{H - 2 * PAD}" fill="#eeeeee">'
+                f"<title>{escape(label)}: {NO_SCHEDULE}</title></rect>"
+            )
+            if w >= 60:  # narrower bands share the legend instead
+                parts.append(
+                    f'<text x="{x + w / 2:.1f}" y="{H / 2:.1f}" text-anchor="middle" font-size="10" '
+                    f'font-family="sans-serif" fill="#666666">{NO_SCHEDULE}</text>'
+                )
+            continue
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="#2b6cb0">'
+            f"<title>{escape(label)}: {value:g}</title></rect>"
+        )
+    if None in series.values:
+        parts.append(
+            f'<rect x="{W - PAD - 110}" y="{PAD - 20}" width="10" height="10" fill="#eeeeee" stroke="#999999"/>'
+            f'<text x="{W - PAD - 95}" y="{PAD - 11}" font-size="10" font-family="sans-serif">{NO_SCHEDULE}</text>'
+        )
     parts.append(
         f'<text x="{AXIS - 8}" y="{PAD}" text-anchor="end" font-size="10" font-family="sans-serif">'
-        f"{max(series.values, default=0):g}</text></svg>"
+        f"{_top(series):g}</text></svg>"
     )
     return "".join(parts).encode()
 
@@ -132,12 +166,20 @@ def chart_png(series: Series) -> bytes:
     draw.text((W / 2, 20), series.title, fill="black", font=font, anchor="mm")
     draw.line([(AXIS, H - PAD), (W - PAD, H - PAD)], fill="black")
     step = max(1, len(series.labels) // 12)
-    for i, ((x, y, w, h), label) in enumerate(zip(_bars(series), series.labels, strict=True)):
-        if h > 0:
+    for i, ((x, y, w, h), label, value) in enumerate(zip(_bars(series), series.labels, series.values, strict=True)):
+        if value is None:
+            # Nothing to measure (nobody was due): a grey band marked "no schedule", not a 0 % bar.
+            draw.rectangle([x, PAD, x + w, H - PAD], fill=NO_VALUE_FILL)
+            if w >= 60:  # narrower bands share the legend instead
+                draw.text((x + w / 2, H / 2), NO_SCHEDULE, fill=(102, 102, 102), font=small, anchor="mm")
+        elif h > 0:
             draw.rectangle([x, y, x + w, H - PAD], fill=(43, 108, 176))
         if i % step == 0:
             draw.text((x + w / 2, H - PAD + 12), label, fill="black", font=small, anchor="mm")
-    draw.text((AXIS - 8, PAD), f"{max(series.values, default=0):g}", fill="black", font=small, anchor="rm")
+    if None in series.values:
+        draw.rectangle([W - PAD - 110, PAD - 20, W - PAD - 100, PAD - 10], fill=NO_VALUE_FILL, outline=(153, 153, 153))
+        draw.text((W - PAD - 95, PAD - 15), NO_SCHEDULE, fill="black", font=small, anchor="lm")
+    draw.text((AXIS - 8, PAD), f"{_top(series):g}", fill="black", font=small, anchor="rm")
     out = io.BytesIO()
     img.save(out, format="PNG")
     return out.getvalue()
@@ -147,21 +189,35 @@ def _latin1(text: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
+def attendance_sentences(lines: list[AttendanceLine]) -> list[str]:
+    """Workdays and days without a schedule, told apart: presence on a day nobody scheduled is
+    never set against "workdays due" (it would read "2 days present of 0 workdays due")."""
+    summaries = [x.summary for x in lines]
+    due = sum(x.workdays for x in summaries)
+    out = []
+    if due:
+        present, late, absent = (sum(getattr(x, f) for x in summaries) for f in ("present", "late", "absent"))
+        out.append(f"Attendance: {present} days present of {due} workdays due; {late} late, {absent} absent")
+    else:
+        out.append("Attendance: no workdays scheduled")
+    unscheduled = [x for x in summaries if x.unscheduled_days]
+    if unscheduled:
+        came = sum(x.unscheduled_present for x in unscheduled)
+        out.append(f"People without a schedule: {len(unscheduled)}; present on {came} days (not workdays: no rate)")
+    return out
+
+
 def summary_pdf(s: Summary) -> bytes:
     pdf = FPDF()
     pdf.add_page()
     pdf.set_font("helvetica", "B", 16)
     pdf.cell(0, 10, _latin1(f"Gatehouse summary {s.first} to {s.last}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("helvetica", "", 11)
-    present = sum(x.summary.present for x in s.attendance_lines)
-    due = sum(x.summary.workdays for x in s.attendance_lines)
-    late = sum(x.summary.late for x in s.attendance_lines)
-    absent = sum(x.summary.absent for x in s.attendance_lines)
     for line in (
         f"Entries through the site gates: {s.entries}",
         f"Denied scans: {s.denied}",
         f"Visitors checked in: {s.visitors}",
-        f"Attendance: {present} days present of {due} workdays due; {late} late, {absent} absent",
+        *attendance_sentences(s.attendance_lines),
         "Anomalies: " + (", ".join(f"{k} {v}" for k, v in sorted(s.anomalies.items())) or "none"),
     ):
         pdf.cell(0, 7, _latin1(line), new_x="LMARGIN", new_y="NEXT")

@@ -21,6 +21,10 @@ class AttendanceDay:
     last_out: datetime | None = strawberry.field(description="The last exit from the site; null if none.")
     minutes_inside: int = strawberry.field(description="Minutes between entries and exits that day.")
     workday: bool = strawberry.field(description="The person's shift falls on this day.")
+    scheduled: bool = strawberry.field(
+        description="The person has a work schedule; false: a day without one (a new hire), neither a workday "
+        "nor a day off."
+    )
     late: bool = strawberry.field(description="Came after the shift's start plus its grace.")
     left_early: bool = strawberry.field(description="Left before the shift's end minus its grace.")
     absent: bool = strawberry.field(description="A workday without any entry.")
@@ -38,6 +42,7 @@ class AttendanceDay:
             last_out=d.last_out,
             minutes_inside=int(d.inside.total_seconds() // 60),
             workday=d.workday,
+            scheduled=d.scheduled,
             late=d.late,
             left_early=d.left_early,
             absent=d.absent,
@@ -53,12 +58,20 @@ class AttendanceDay:
 class AttendanceSummary:
     workdays: int = strawberry.field(description="Days the person's shift fell on.")
     present: int = strawberry.field(description="Workdays the person came.")
-    extra_days: int = strawberry.field(description="Days off the person came anyway.")
+    extra_days: int = strawberry.field(description="Days off (of their schedule) the person came anyway.")
     late: int = strawberry.field(description="Days the person came late.")
     left_early: int = strawberry.field(description="Days the person left early.")
     absent: int = strawberry.field(description="Workdays without any entry.")
     missing_exit: int = strawberry.field(description="Days with an entry and no recorded exit.")
     hours_inside: float = strawberry.field(description="Hours inside the site over the period.")
+    unscheduled_days: int = strawberry.field(
+        description="Days of the period without any work schedule (all of them for someone with none): "
+        "neither workdays nor days off."
+    )
+    unscheduled_present: int = strawberry.field(description="Days without a schedule the person came.")
+    attendance_rate: float | None = strawberry.field(
+        description="Percent of workdays present (one decimal); null when there was no workday."
+    )
     person_id_: strawberry.Private[int]
 
     @classmethod
@@ -72,6 +85,9 @@ class AttendanceSummary:
             absent=s.absent,
             missing_exit=s.missing_exit,
             hours_inside=s.hours_inside,
+            unscheduled_days=s.unscheduled_days,
+            unscheduled_present=s.unscheduled_present,
+            attendance_rate=s.attendance_rate,
             person_id_=s.person_id,
         )
 
