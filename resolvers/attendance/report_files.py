@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from html import escape
+from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 from openpyxl import Workbook
 from PIL import Image, ImageDraw, ImageFont
 
 from resolvers.attendance.reports import NO_SCHEDULE, AttendanceLine, Series, Summary
+from resolvers.attendance.summaries import DAILY, Stored
 
 ATTENDANCE_COLUMNS = [
     "person id",
@@ -61,13 +63,18 @@ def _series_rows(series: Series) -> list[list[object]]:
     ]
 
 
+def _cell(v: object) -> object:
+    # A cell starting with = + - @ would run as a formula in a spreadsheet: keep it text. (An
+    # empty string starts with nothing: `"" in "=+-@"` is true, so it is tested apart.)
+    return f"'{v}" if isinstance(v, str) and v and v[0] in "=+-@" else v
+
+
 def csv_bytes(header: list[str], rows: list[list[object]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
     for row in rows:
-        # A cell starting with = + - @ would run as a formula in a spreadsheet: keep it text.
-        writer.writerow([f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for v in row])
+        writer.writerow([_cell(v) for v in row])
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -78,7 +85,7 @@ def xlsx_bytes(title: str, header: list[str], rows: list[list[object]]) -> bytes
     ws.title = title[:31]
     ws.append(header)
     for row in rows:
-        ws.append([f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for v in row])
+        ws.append([_cell(v) for v in row])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -227,4 +234,62 @@ def summary_pdf(s: Summary) -> bytes:
     pdf.set_font("helvetica", "", 9)
     for at, kind, message in s.anomaly_samples:
         pdf.multi_cell(0, 5, _latin1(f"{at:%Y-%m-%d %H:%M}  {kind}: {message}"), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+# --- scheduled summaries (resolvers/attendance/summaries.py), rendered from their kept figures ---
+
+
+def _by_name(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+
+
+def scheduled_title(s: Stored) -> str:
+    if s.kind == DAILY:
+        return f"Gatehouse daily summary {s.first}"
+    return f"Gatehouse weekly summary {s.first} to {s.last}"
+
+
+def scheduled_lines(s: Stored) -> list[str]:
+    f = s.figures
+    return [
+        f"Passages (granted): {f.passages}",
+        f"Denials: {f.denials_total}" + (f" ({_by_name(f.denials)})" if f.denials else ""),
+        f"Visitors checked in: {f.visitors}",
+        f"Stock in: {f.stock_in} units; stock out: {f.stock_out} units",
+        f"Anomalies: {f.anomalies_total}" + (f" ({_by_name(f.anomalies)})" if f.anomalies else ""),
+    ]
+
+
+def scheduled_csv(s: Stored) -> bytes:
+    f = s.figures
+    rows: list[list[object]] = [
+        ["kind", "", s.kind],
+        ["period start", "", s.first.isoformat()],
+        ["period end", "", s.last.isoformat()],
+        ["produced at", "", s.produced_at.isoformat()],
+        ["passages", "", f.passages],
+        ["denials", "", f.denials_total],
+        *(["denials", reason, n] for reason, n in sorted(f.denials.items())),
+        ["visitors", "", f.visitors],
+        ["stock in", "", f.stock_in],
+        ["stock out", "", f.stock_out],
+        ["anomalies", "", f.anomalies_total],
+        *(["anomalies", kind, n] for kind, n in sorted(f.anomalies.items())),
+    ]
+    return csv_bytes(["figure", "detail", "value"], rows)
+
+
+def scheduled_pdf(s: Stored, tz: ZoneInfo) -> bytes:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", "B", 16)
+    pdf.cell(0, 10, _latin1(scheduled_title(s)), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", "", 9)
+    produced = s.produced_at.astimezone(tz)
+    pdf.cell(0, 6, _latin1(f"Produced {produced:%Y-%m-%d %H:%M} ({tz.key})"), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font("helvetica", "", 11)
+    for line in scheduled_lines(s):
+        pdf.cell(0, 7, _latin1(line), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

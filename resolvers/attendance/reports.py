@@ -4,6 +4,7 @@ hour and per day, and the period summary for leadership. Rendering is report_fil
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -24,7 +25,7 @@ class Series:
     labels: list[str]
     # None: nothing to measure in that bucket (an attendance rate where nobody was due at work);
     # files show it as NO_SCHEDULE, never as 0.
-    values: list[float | None]
+    values: Sequence[float | None]
 
 
 def _range(rt: Runtime, first: date, last: date) -> tuple[datetime, datetime]:
