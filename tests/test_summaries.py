@@ -11,6 +11,7 @@ insert-or-skip) is also checked in-process, two producers racing on one database
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import io
 from collections import Counter
@@ -290,7 +291,8 @@ async def test_daily_and_weekly_summaries_are_produced_kept_and_downloaded(sqlit
         after = page["pageInfo"]["endCursor"]
     assert paged == [s["id"] for s in everything]
     assert [s["kind"] for s in await listed(hr, "WEEKLY")] == ["WEEKLY"] * len(await listed(hr, "WEEKLY"))
-    assert error_codes(await hr(SUMMARIES, {"k": None, "a": "bogus"})) == ["BAD_USER_INPUT"]
+    for bogus in ("bogus", base64.urlsafe_b64encode(b"summary:0.1").decode()):
+        assert error_codes(await hr(SUMMARIES, {"k": None, "a": bogus})) == ["BAD_USER_INPUT"], bogus
 
 
 # --- in-process: periods, and once per period -------------------------------------------------
@@ -348,3 +350,23 @@ async def test_a_lost_race_after_the_check_is_skipped_not_raised(
         assert await ScheduledSummary.filter(kind="DAILY", period_start=first).count() == 1
     finally:
         await db.close()
+
+
+async def test_two_servers_on_one_postgres_database_make_each_summary_once(postgres_site: Site) -> None:
+    """Both processes' upkeep wakes every second and finds the same periods owed: each period
+    is made once, and neither process's upkeep is upset by losing the race."""
+    env = {"GATEHOUSE_TIME_ZONE": TZ_NAME, "GATEHOUSE_UPKEEP_SECONDS": "1"}
+    servers = [await asyncio.to_thread(lambda: postgres_site.start_server(**env)) for _ in range(2)]
+    readers = [GraphQLClient(server, demo=postgres_site.demo, as_="hr") for server in servers]
+    clock = servers[0].clock
+    today = clock.now().astimezone(TZ).date()
+    for days_on in (1, 2, 3):  # three midnights, each raced for by both processes
+        clock.advance_to(local(today + timedelta(days=days_on), 0, 0, 5))
+        ended = today + timedelta(days=days_on - 1)
+        for reader in readers:
+            await wait_for_summary(reader, "DAILY", ended)
+    for reader in readers:
+        rows = await listed(reader, None)
+        assert len({(s["kind"], s["periodStart"]) for s in rows}) == len(rows)
+        days = sorted(s["periodStart"] for s in rows if s["kind"] == "DAILY")
+        assert days == [(today + timedelta(days=i)).isoformat() for i in range(3)]

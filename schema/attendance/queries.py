@@ -115,9 +115,10 @@ class AttendanceQuery:
         self, kind: SummaryKind | None = None, first: int = 50, after: str | None = None
     ) -> Connection[ScheduledSummary]:
         first = check_first(first)
-        rows = await summaries.page(
-            kind.name if kind is not None else None, first, decode_cursor_pair("summary", after)
-        )
+        cursor = decode_cursor_pair("summary", after)
+        if cursor is not None and not 1 <= cursor[0] <= date.max.toordinal():
+            raise bad_input("`after` is not a cursor this list gave out")  # a day no date has
+        rows = await summaries.page(kind.name if kind is not None else None, first, cursor)
         return page_of(
             rows, first, "summary", ScheduledSummary.of, key=lambda s: (s.first.toordinal(), s.id), after=after
         )
