@@ -370,3 +370,21 @@ async def test_two_servers_on_one_postgres_database_make_each_summary_once(postg
         assert len({(s["kind"], s["periodStart"]) for s in rows}) == len(rows)
         days = sorted(s["periodStart"] for s in rows if s["kind"] == "DAILY")
         assert days == [(today + timedelta(days=i)).isoformat() for i in range(3)]
+
+
+async def test_summaries_older_than_the_retention_are_deleted(tmp_path: Path) -> None:
+    await db.start(f"sqlite://{tmp_path / 'kept.sqlite3'}")
+    try:
+        rt = cast(Runtime, SimpleNamespace(settings=SimpleNamespace(tz=TZ)))
+        today = date(2026, 12, 1)
+        kept_days = summaries.RETENTION_DAYS
+        for age in (kept_days + 1, kept_days, 1):
+            day = today - timedelta(days=age)
+            await ScheduledSummary.create(
+                kind="DAILY", period_start=day, period_end=day, figures={}, produced_at=datetime.now(UTC)
+            )
+        assert await summaries.delete_expired(rt, today) == 1
+        left = await ScheduledSummary.all().order_by("period_start").values_list("period_start", flat=True)
+        assert left == [today - timedelta(days=kept_days), today - timedelta(days=1)]
+    finally:
+        await db.close()
