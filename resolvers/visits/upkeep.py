@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from realtime.messages import VisitReminder
 from resolvers.alerts.raising import raise_alert
+from resolvers.attendance import summaries
 from resolvers.core import clock
 from resolvers.core.models import Person, Visit, VisitStatus
 from resolvers.runtime import Runtime
@@ -94,6 +95,8 @@ async def run_once(rt: Runtime) -> None:
     await remind_pending(rt)
     await alert_overstays(rt)
     await anonymise_old_visits(rt)
+    # Leadership's daily and weekly summaries, once each period has ended (POLICY 6.2).
+    await summaries.run_due(rt)
 
 
 class VisitUpkeep:

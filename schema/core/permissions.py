@@ -75,6 +75,9 @@ IsGateStaff = HasRole(GATE_STAFF, "IsGateStaff")
 IsStaff = HasRole(OPERATORS | GATE_STAFF | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsStaff")
 ATTENDANCE_READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR})
 IsAttendanceReader = HasRole(ATTENDANCE_READERS | {Role.DEPARTMENT_HEAD}, "IsAttendanceReader")
+# Site-wide reports (the summaries): the attendance readers less department heads, who read
+# their own department's only (as /reports/summary.pdf).
+IsReportReader = HasRole(ATTENDANCE_READERS, "IsReportReader")
 WAREHOUSE_STAFF = frozenset({Role.ADMIN, Role.WAREHOUSE})
 ITEM_READERS = frozenset(
     {

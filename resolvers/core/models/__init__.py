@@ -19,6 +19,7 @@ from resolvers.core.models.alerts import (
 )
 from resolvers.core.models.attendance import (
     AttendanceCorrection,
+    ScheduledSummary,
     WorkSchedule,
 )
 from resolvers.core.models.devices import (
@@ -130,6 +131,7 @@ __all__ = [
     "RequestStatus",
     "RetiredRefreshToken",
     "Role",
+    "ScheduledSummary",
     "StockLevel",
     "StockLocation",
     "TotpRecoveryCode",
