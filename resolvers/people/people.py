@@ -115,11 +115,11 @@ async def set_department_head(department_id: str, head_id: str | None) -> Depart
         if new_id is not None and dept.deputy_id == new_id:
             dept.deputy_id = None
         await dept.save(update_fields=["head_id", "deputy_id"])
+        audit.note_change("department", dept.id, before, {"headId": dept.head_id, "deputyId": dept.deputy_id})
         if new_id is not None:
             await _set_roles(new_id, {Role.DEPARTMENT_HEAD}, set())
         if old_id is not None and not await Department.filter(head_id=old_id).exists():
             await _set_roles(old_id, set(), {Role.DEPARTMENT_HEAD})
-    audit.note_change("department", dept.id, before, {"headId": dept.head_id, "deputyId": dept.deputy_id})
     return dept
 
 
