@@ -532,3 +532,13 @@ async def test_the_deputy_hears_of_a_new_request_live_and_others_do_not(office: 
         to_carol.cancel()
         with contextlib.suppress(BaseException):
             await to_carol
+
+
+async def test_create_department_names_its_head_by_the_same_rule(office: Office) -> None:
+    hr = office.client("hr")
+    made = await hr.ok(CREATE_DEPARTMENT, {"input": {"name": "Audit", "headId": office.pid("bob")}})
+    assert made["createDepartment"]["errors"] == []
+    assert "DEPARTMENT_HEAD" in await office.roles("bob")
+    assert (await hr.ok(OFFBOARD, {"id": office.pid("dave")}))["offboardEmployee"]["errors"] == []
+    refused = await hr.ok(CREATE_DEPARTMENT, {"input": {"name": "Yard", "headId": office.pid("dave")}})
+    assert user_errors(refused["createDepartment"]) == [("NOT_ALLOWED", "headId")]

@@ -63,14 +63,15 @@ async def create_department(name: str, parent_id: str | None, head_id: str | Non
         parent = await Department.get_or_none(id=parse_id(parent_id, "department", "parentId"))
         if parent is None:
             raise not_found("department", "parentId")
-    head = None
-    if head_id is not None:
-        head = await Person.get_or_none(id=parse_id(head_id, "person", "headId"), kind=PersonKind.EMPLOYEE)
-        if head is None:
-            raise not_found("person", "headId")
+    # The same rule as setDepartmentHead: an active employee, who gets the role DEPARTMENT_HEAD.
+    head = await _active_employee(head_id, "headId") if head_id is not None else None
     if await Department.filter(name=clean).exists():
         raise UserError(ErrorCode.CONFLICT, f"a department named {clean!r} exists", "name")
-    return await Department.create(name=clean, parent=parent, head_id=head.id if head else None)
+    async with in_transaction():
+        dept = await Department.create(name=clean, parent=parent, head_id=head.id if head else None)
+        if head is not None:
+            await _set_roles(head.id, {Role.DEPARTMENT_HEAD}, set())
+    return dept
 
 
 async def _department(department_id: str) -> Department:
