@@ -542,3 +542,16 @@ async def test_create_department_names_its_head_by_the_same_rule(office: Office)
     assert (await hr.ok(OFFBOARD, {"id": office.pid("dave")}))["offboardEmployee"]["errors"] == []
     refused = await hr.ok(CREATE_DEPARTMENT, {"input": {"name": "Yard", "headId": office.pid("dave")}})
     assert user_errors(refused["createDepartment"]) == [("NOT_ALLOWED", "headId")]
+
+
+async def test_a_role_step_whose_only_holder_is_the_requester_goes_to_admin(office: Office) -> None:
+    # paul is the site's only PROCUREMENT: his own purchase's procurement step cannot be his.
+    request = await office.submit(
+        "paul", PURCHASE, {"name": "Stapler", "quantity": 2, "budget": 20.0}, "requestPurchase"
+    )
+    rid = request["id"]
+    assert waiting(request) == ("the head of Finance", [], [office.pid("fiona")])
+    after_head = await office.approve("fiona", rid)
+    assert waiting(after_head) == ("ADMIN", ["ADMIN"], [])
+    assert await office.refused("paul", rid) == ["FORBIDDEN"]
+    assert (await office.approve("admin", rid))["status"] == "APPROVED"

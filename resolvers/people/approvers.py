@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tortoise.expressions import Q
+
 from resolvers.core.actor import Actor
 from resolvers.core.models import Department, Person, PersonKind, PersonStatus, Role
 
@@ -139,8 +141,14 @@ class Org:
         return current + 1, levels[current + 1]
 
 
-async def load(settings_roles: tuple[str, ...]) -> Org:
-    return await Org.load(settings_roles)
+async def might_decide(actor: Actor, step: dict[str, Any], fallback_roles: tuple[str, ...]) -> bool:
+    """A cheap first sift (one query at most) before reading a request: False only when the actor
+    can be nowhere on the step's chain, whoever asked and however far it escalated."""
+    if not {Role(r) for r in fallback_roles}.isdisjoint(actor.roles):
+        return True
+    if step.get("who") == "role":
+        return Role(step["role"]) in actor.roles
+    return await Department.filter(Q(head_id=actor.person_id) | Q(deputy_id=actor.person_id)).exists()
 
 
 def may_decide(actor: Actor, level: Level, requester_id: int | None) -> bool:

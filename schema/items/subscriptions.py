@@ -9,6 +9,7 @@ import strawberry
 
 from realtime.messages import ItemCheckChanged, LoanReminder, RequestChanged
 from resolvers.items import approvals, listings
+from resolvers.people import approvers
 from schema.core.context import Info, actor_of
 from schema.core.permissions import (
     IsEmployee,
@@ -30,12 +31,15 @@ class ItemSubscription:
         last_check = [time.monotonic()]
         async with info.context.rt.bus.receive(RequestChanged) as changes:
             async for change in changes:
-                if change.step is None:
+                rt = info.context.rt
+                if change.step is None or not await approvers.might_decide(
+                    actor, change.step, rt.settings.approval_fallback_roles
+                ):
                     continue
                 await still_allowed(info, last_check)
                 # Whose step it is depends on the organisation now (head, deputy, escalation).
                 row = await listings.find_request(change.request_id)
-                if row is not None and await approvals.may_act(info.context.rt, actor, row):
+                if row is not None and await approvals.may_act(rt, actor, row):
                     info.context.fresh_loaders()  # each pushed request reads its relations afresh
                     yield ItemRequest.of(row)
 
