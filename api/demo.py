@@ -13,7 +13,6 @@ from resolvers.core.actor import Actor
 from resolvers.core.models import (
     AntiPassback,
     Asset,
-    Department,
     DeviceKind,
     GateDirection,
     ItemCategory,
@@ -147,8 +146,10 @@ async def _load(rt: Runtime) -> DemoSite:
         created[username] = person
         site.logins.append((username, password, ",".join(sorted(person.roles))))
 
-    await Department.filter(id=eng.id).update(head_id=created["carol"].id)
-    await Department.filter(id=fin.id).update(head_id=created["fiona"].id)
+    # Heads are named as HR names them (setDepartmentHead). Facilities, Security and Human
+    # Resources have none: their approvals go up to the fallback roles (README "Approvals").
+    await people.set_department_head(str(eng.id), str(created["carol"].id))
+    await people.set_department_head(str(fin.id), str(created["fiona"].id))
     warehouse = await items.create_location("Main warehouse", str(maint.id))
     paper = await items.create_item(
         "A4 paper", "80 g/m2, 500 sheets", ItemCategory.OFFICE_SUPPLIES, False, "ream", None

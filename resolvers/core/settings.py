@@ -40,6 +40,19 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _roles(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    from resolvers.core.models import Role
+
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    roles = tuple(r.strip().upper() for r in raw.split(",") if r.strip())
+    unknown = [r for r in roles if r not in Role.__members__]
+    if unknown:
+        raise SettingsError(f"{name} names unknown roles: {', '.join(unknown)}")
+    return roles
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -71,6 +84,12 @@ class Settings:
     @property
     def second_factor_required(self) -> bool:
         return self.second_factor == "required"
+
+    # Approvals (README "Approvals"): a step waiting this long moves one level up; the top of
+    # every chain is decided by holders of the fallback roles.
+    approval_escalate_hours: int = 48
+    emergency_escalate_minutes: int = 15
+    approval_fallback_roles: tuple[str, ...] = ("ADMIN",)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -122,4 +141,7 @@ class Settings:
             sql_log=Path(env["GATEHOUSE_SQL_LOG"]) if env.get("GATEHOUSE_SQL_LOG") else None,
             second_factor=second_factor,
             confirmation_minutes=_int(env, "GATEHOUSE_CONFIRMATION_MINUTES", 5),
+            approval_escalate_hours=_int(env, "GATEHOUSE_APPROVAL_ESCALATE_HOURS", 48),
+            emergency_escalate_minutes=_int(env, "GATEHOUSE_EMERGENCY_ESCALATE_MINUTES", 15),
+            approval_fallback_roles=_roles(env, "GATEHOUSE_APPROVAL_FALLBACK_ROLES", ("ADMIN",)),
         )

@@ -88,9 +88,12 @@ async def anonymise_old_visits(rt: Runtime) -> int:
 
 async def run_once(rt: Runtime) -> None:
     # Housekeeping of the site's day: visits, and the loans that should be back by now.
+    from resolvers.items.approvals import escalate_due
     from resolvers.items.flows import remind_overdue
 
     await remind_overdue(rt)
+    await escalate_due(rt)  # approval steps waiting past GATEHOUSE_APPROVAL_ESCALATE_HOURS
+    await visits.escalate_emergencies(rt)
     await visits.expire_due_visits()
     await remind_pending(rt)
     await alert_overstays(rt)

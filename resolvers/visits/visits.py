@@ -23,7 +23,6 @@ from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, pa
 from resolvers.core.models import (
     Credential,
     CredentialStatus,
-    Department,
     Gender,
     IdentityDocument,
     Person,
@@ -35,7 +34,7 @@ from resolvers.core.models import (
     WatchlistEntry,
     Zone,
 )
-from resolvers.people import ratelimit
+from resolvers.people import approvers, audit, ratelimit
 from resolvers.people.people import ID_NUMBER, PHONE
 from resolvers.people.sessions import SessionTokens, open_session
 from resolvers.runtime import Runtime
@@ -143,9 +142,7 @@ async def file_emergency(rt: Runtime, actor: Actor, data: EmergencyInput) -> Vis
     now = clock.now()
     _check_window(now, data.expected_end)
     zones = await _check_zones(actor, data.zone_ids)
-    head_id = await _department_head(actor)
-    if head_id is None:
-        raise UserError(ErrorCode.NOT_ALLOWED, "your department has no head to approve an emergency visit")
+    # Someone always signs: the host's head, a deputy, the next level up, or the fallback roles.
     await _refuse_if_blocked(rt, id_number, "idNumber", host=actor)
     async with in_transaction():
         visitor = await _create_visitor(rt, name, id_number, data.document_type, None)
@@ -169,13 +166,13 @@ async def file_emergency(rt: Runtime, actor: Actor, data: EmergencyInput) -> Vis
     return visit
 
 
-async def _department_head(actor: Actor) -> int | None:
-    if actor.department_id is None:
-        return None
-    dept = await Department.get_or_none(id=actor.department_id)
-    if dept is None or dept.head_id is None or dept.head_id == actor.person_id:
-        return None
-    return dept.head_id
+async def emergency_deciders(rt: Runtime, visit: Visit, chart: approvers.Org | None = None) -> approvers.Level:
+    """Who signs an emergency walk-in now (POLICY 3.2.3): the host's department head, resolved
+    like an item request's head step (README "Approvals"), as far up as it has escalated."""
+    department = await Person.filter(id=visit.host_id).values_list("department_id", flat=True)
+    step = {"who": "head", "departmentId": department[0] if department else None, "level": visit.approval_level}
+    chart = chart or await approvers.Org.load(rt.settings.approval_fallback_roles)
+    return await chart.level(step, visit.host_id)
 
 
 async def _create_visitor(
@@ -289,14 +286,14 @@ async def _revoke_passes(visit: Visit) -> None:
         )
 
 
-async def approve(actor: Actor, visit_id: str) -> Visit:
+async def approve(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
     visit = await get_visit(visit_id)
     if visit.emergency:
-        # An emergency walk-in is signed off by the host's department head, not the host.
-        host = await Person.get(id=visit.host_id)
-        dept = await Department.get_or_none(id=host.department_id) if host.department_id else None
-        if dept is None or dept.head_id != actor.person_id:
-            raise Forbidden("an emergency visit is approved by the host's department head")
+        # An emergency walk-in is signed off by the host's department head (or whoever stands in
+        # for them), never by the host.
+        level = await emergency_deciders(rt, visit)
+        if not approvers.may_decide(actor, level, visit.host_id):
+            raise Forbidden(f"an emergency visit is approved by {level.label}, not the host")
     else:
         _may_act_as_host(actor, visit)
     async with in_transaction():
@@ -310,7 +307,12 @@ async def approve(actor: Actor, visit_id: str) -> Visit:
 
 async def reject(rt: Runtime, actor: Actor, visit_id: str, reason: str) -> Visit:
     visit = await get_visit(visit_id)
-    _may_act_as_host(actor, visit)
+    if not (
+        visit.emergency
+        and visit.status is VisitStatus.PENDING_APPROVAL
+        and approvers.may_decide(actor, await emergency_deciders(rt, visit), visit.host_id)
+    ):
+        _may_act_as_host(actor, visit)  # an emergency visit's approver may turn it down too
     why = validation.name(reason, "reason", max_length=500)
     async with in_transaction():
         visit = await _locked(visit.id)
@@ -322,6 +324,72 @@ async def reject(rt: Runtime, actor: Actor, visit_id: str, reason: str) -> Visit
         await _revoke_passes(visit)
     rt.access_changed()
     return visit
+
+
+async def override_emergency(rt: Runtime, actor: Actor, visit_id: str, approve_it: bool, reason: str) -> Visit:
+    """An ADMIN signs (or turns down) an emergency walk-in in its approver's place, saying why;
+    the audit log keeps the reason and whose place it was."""
+    if Role.ADMIN not in actor.roles:
+        raise Forbidden("only an ADMIN overrides an approval")
+    why = validation.name(reason, "reason", max_length=500)
+    visit = await get_visit(visit_id)
+    if not visit.emergency:
+        raise UserError(ErrorCode.NOT_ALLOWED, "only an emergency visit is overridden; a booking is the host's")
+    if visit.host_id == actor.person_id:
+        raise Forbidden("nobody approves their own emergency visit, not even by override")
+    if visit.status is not VisitStatus.PENDING_APPROVAL:
+        raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit has no approval waiting")
+    level = await emergency_deciders(rt, visit)
+    note = {"override": True, "inPlaceOf": level.label, "reason": why}
+    if approve_it:
+        claimed = await Visit.filter(id=visit.id, status=VisitStatus.PENDING_APPROVAL).update(
+            status=VisitStatus.APPROVED, approved_by_id=actor.person_id, approved_at=clock.now()
+        )
+        if not claimed:
+            raise UserError(ErrorCode.CONFLICT, "this visit was decided just now; look again")
+        audit.note_change("visit", visit.id, {"status": "PENDING_APPROVAL"}, {"status": "APPROVED", **note})
+        return await get_visit(str(visit.id))
+    async with in_transaction():
+        await _set_status(visit, VisitStatus.REJECTED, rejected_reason=why, invite_code_hash=None)
+        await _revoke_passes(visit)
+    audit.note_change("visit", visit.id, {"status": "PENDING_APPROVAL"}, {"status": "REJECTED", **note})
+    rt.access_changed()
+    return visit
+
+
+async def escalate_emergencies(rt: Runtime) -> int:
+    """An emergency walk-in waits at the gate: after GATEHOUSE_EMERGENCY_ESCALATE_MINUTES without
+    a signature it moves one level up (audited), once per worker race (conditional update)."""
+    now = clock.now()
+    deadline = timedelta(minutes=rt.settings.emergency_escalate_minutes)
+    waiting = await Visit.filter(emergency=True, status=VisitStatus.PENDING_APPROVAL).order_by("id")
+    if not waiting:
+        return 0
+    chart = await approvers.Org.load(rt.settings.approval_fallback_roles)
+    moved = 0
+    for visit in waiting:
+        since = visit.approval_escalated_at or visit.expected_start
+        if now - since < deadline:
+            continue
+        department = await Person.filter(id=visit.host_id).values_list("department_id", flat=True)
+        step = {"who": "head", "departmentId": department[0] if department else None, "level": visit.approval_level}
+        up = await chart.next_level(step, visit.host_id)
+        if up is None:
+            continue
+        level_no, level = up
+        claimed = await Visit.filter(
+            id=visit.id, status=VisitStatus.PENDING_APPROVAL, approval_level=visit.approval_level
+        ).update(approval_level=level_no, approval_escalated_at=now)
+        if claimed:
+            await audit.record(
+                None,
+                "escalateEmergencyVisit",
+                target_type="visit",
+                target_id=visit.id,
+                detail={"from": visit.approval_level, "to": level_no, "decides": level.label},
+            )
+            moved += 1
+    return moved
 
 
 async def end(rt: Runtime, actor: Actor, visit_id: str) -> Visit:

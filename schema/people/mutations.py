@@ -6,6 +6,7 @@ from typing import Annotated
 
 import strawberry
 
+from resolvers.items import approvals
 from resolvers.people import people, second_factor, sessions
 from schema.core.context import Info, actor_of
 from schema.core.enums import IdentityDocument
@@ -101,6 +102,33 @@ class PeopleMutation:
     @strawberry.mutation(permission_classes=[IsPeopleAdmin], description="Add a department to the organisation.")
     async def create_department(self, info: Info, input: CreateDepartmentInput) -> DepartmentPayload:
         row, errors = await attempt(people.create_department(input.name, input.parent_id, input.head_id))
+        return DepartmentPayload(department=Department.of(row) if row else None, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsPeopleAdmin],
+        description="Name a department's head (an active employee, who may be one of its members), or clear it "
+        "with null. The head gets DEPARTMENT_HEAD (the old one loses it unless they head another department); "
+        "approval steps waiting for the head pass to the new one at once.",
+    )
+    async def set_department_head(
+        self, info: Info, department_id: strawberry.ID, head_id: strawberry.ID | None
+    ) -> DepartmentPayload:
+        row, errors = await attempt(people.set_department_head(department_id, head_id))
+        if row is not None:
+            await approvals.reannounce_pending(info.context.rt)
+        return DepartmentPayload(department=Department.of(row) if row else None, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsPeopleAdmin],
+        description="Name who decides the department's approval steps in its head's place (not the head), "
+        "or clear it with null.",
+    )
+    async def set_department_deputy(
+        self, info: Info, department_id: strawberry.ID, deputy_id: strawberry.ID | None
+    ) -> DepartmentPayload:
+        row, errors = await attempt(people.set_department_deputy(department_id, deputy_id))
+        if row is not None:
+            await approvals.reannounce_pending(info.context.rt)
         return DepartmentPayload(department=Department.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(

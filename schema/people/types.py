@@ -35,10 +35,17 @@ class Department:
     name: str = strawberry.field(description="Unique on the site.")
     parent_id_: strawberry.Private[int | None]
     head_id_: strawberry.Private[int | None]
+    deputy_id_: strawberry.Private[int | None] = None
 
     @classmethod
     def of(cls, row: models.Department) -> Department:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, parent_id_=row.parent_id, head_id_=row.head_id)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            parent_id_=row.parent_id,
+            head_id_=row.head_id,
+            deputy_id_=row.deputy_id,
+        )
 
     @strawberry.field(description="The department this one belongs to; null at the top.")
     async def parent(self, info: Info) -> Department | None:
@@ -53,6 +60,33 @@ class Department:
             return None
         row = await info.context.loaders.person.load(self.head_id_)
         return Person.of(row) if row else None
+
+    @strawberry.field(description="Decides the department's approval steps in the head's place; null while none.")
+    async def deputy(self, info: Info) -> Person | None:
+        if self.deputy_id_ is None:
+            return None
+        row = await info.context.loaders.person.load(self.deputy_id_)
+        return Person.of(row) if row else None
+
+
+@strawberry.type(description='Who may decide an approval step now (README "Approvals").')
+class Approvers:
+    label: str = strawberry.field(description='For people: "the head of Engineering", "PROCUREMENT", "ADMIN".')
+    roles: list[Role] = strawberry.field(description="Anyone active holding one of these decides (never their own).")
+    department_id_: strawberry.Private[int | None]
+    people_ids_: strawberry.Private[list[int]]
+
+    @strawberry.field(description="The department whose head (or deputy) decides; null for a role.")
+    async def department(self, info: Info) -> Department | None:
+        if self.department_id_ is None:
+            return None
+        row = await info.context.loaders.department.load(self.department_id_)
+        return Department.of(row) if row else None
+
+    @strawberry.field(description="The people named to decide (the head, the deputy); empty for a role.")
+    async def people(self, info: Info) -> list[Person]:
+        rows = await info.context.loaders.person.load_many(self.people_ids_)
+        return [Person.of(r) for r in rows if r is not None]
 
 
 @strawberry.type(description="An employee, or a visitor signed in for one visit. Personal numbers are shown masked.")

@@ -57,6 +57,8 @@ class Department(Model):
     # A plain column: a foreign key here and Person.department would form a cycle
     # the schema generator cannot order; resolvers check that the person exists.
     head_id = fields.IntField(null=True)
+    # Decides approvals in the head's place (README "Approvals"); plain for the same reason.
+    deputy_id = fields.IntField(null=True)
     work_schedule_id = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
