@@ -22,7 +22,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 serve: $(VENV)/.installed
 	$(BIN)/gatehouse demo
 	@echo "Serving on http://$(HOST):$(PORT)  (GraphiQL at /graphql, gate devices at /devices/ws)"
-	GATEHOUSE_GRAPHIQL=1 $(BIN)/gatehouse serve --host $(HOST) --port $(PORT)
+	@echo "Demo mode: GATEHOUSE_SECOND_FACTOR=optional (admins sign in without a TOTP code; the default is required)"
+	GATEHOUSE_GRAPHIQL=1 GATEHOUSE_SECOND_FACTOR=optional $(BIN)/gatehouse serve --host $(HOST) --port $(PORT)
 
 # Serial on purpose: some tests bound real-time product guarantees (a command resent within
 # 6 s, hello within 5 s) that two busy workers on two cores would blur.
@@ -44,6 +45,7 @@ schema: $(VENV)/.installed
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.scan_throughput
 	$(BIN)/python -m bench.attendance_bench
+	$(BIN)/python -m bench.validation_cache
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/graphql_http_audit/node_modules

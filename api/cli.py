@@ -81,6 +81,32 @@ async def _reset_password(settings: Settings, username: str) -> str:
     return await _with_database(settings, work)
 
 
+async def _reset_second_factor(settings: Settings, username: str) -> str:
+    from resolvers.core.errors import UserError
+    from resolvers.people import audit, second_factor
+
+    async def work(rt: object) -> str:
+        try:
+            person, ended = await second_factor.reset(username)
+        except UserError as exc:
+            raise CommandError(exc.message) from None
+        # No caller signs in here: the entry names the command line as its origin.
+        await audit.record(
+            None,
+            "resetSecondFactor",
+            address="cli",
+            target_type="person",
+            target_id=person.id,
+            detail={"username": username, "sessionsEnded": ended, "changes": [{"secondFactor": "removed"}]},
+        )
+        return (
+            f"second factor of {person.username!r} removed and {ended} session(s) ended; they sign in with "
+            "their password and enrol again"
+        )
+
+    return await _with_database(settings, work)
+
+
 def _username_arg(text: str) -> str:
     """The account name as the server keeps it; a name that cannot be one is refused here."""
     from resolvers.core import validation
@@ -154,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     unlock.add_argument("user", metavar="USER")
     reset = sub.add_parser("reset-password", help="issue a new password (printed once) and end every session")
     reset.add_argument("user", metavar="USER")
+    reset_2fa = sub.add_parser(
+        "reset-second-factor", help="remove an account's second factor (a lost phone) and end every session"
+    )
+    reset_2fa.add_argument("user", metavar="USER")
     sub.add_parser("demo", help="load the demo site into an empty database and print its logins")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("print-schema", help="print the GraphQL schema (SDL)")
@@ -182,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             print(asyncio.run(_unlock(settings, _username_arg(args.user))))
         elif args.command == "reset-password":
             print(asyncio.run(_reset_password(settings, _username_arg(args.user))))
+        elif args.command == "reset-second-factor":
+            print(asyncio.run(_reset_second_factor(settings, _username_arg(args.user))))
         elif args.command == "demo":
             print(asyncio.run(_demo(settings)))
         elif args.command == "migrate":

@@ -13,7 +13,6 @@ from resolvers.core.actor import Actor
 from resolvers.core.models import (
     AntiPassback,
     Asset,
-    Department,
     DeviceKind,
     GateDirection,
     ItemCategory,
@@ -47,6 +46,11 @@ class DemoSite:
     def describe(self) -> str:
         lines = ["Demo logins (username / password / roles):"]
         lines += [f"  {u:<10} {p}   {r}" for u, p, r in self.logins]
+        lines.append(
+            "Second factor: `make serve` sets GATEHOUSE_SECOND_FACTOR=optional, so admin and security sign in\n"
+            "  with the password alone; under the default (required) they act without ADMIN / SECURITY_ADMIN\n"
+            "  until they enrol a TOTP (startTotpEnrollment, confirmTotpEnrollment) and sign in with a code."
+        )
         lines.append(f"Demo gate device: id {self.device_id}  secret {self.device_secret}")
         lines.append("Gates: " + ", ".join(f"{name} = {gid}" for name, gid in self.gates.items()))
         return "\n".join(lines)
@@ -142,8 +146,10 @@ async def _load(rt: Runtime) -> DemoSite:
         created[username] = person
         site.logins.append((username, password, ",".join(sorted(person.roles))))
 
-    await Department.filter(id=eng.id).update(head_id=created["carol"].id)
-    await Department.filter(id=fin.id).update(head_id=created["fiona"].id)
+    # Heads are named as HR names them (setDepartmentHead). Facilities, Security and Human
+    # Resources have none: their approvals go up to the fallback roles (README "Approvals").
+    await people.set_department_head(str(eng.id), str(created["carol"].id))
+    await people.set_department_head(str(fin.id), str(created["fiona"].id))
     warehouse = await items.create_location("Main warehouse", str(maint.id))
     paper = await items.create_item(
         "A4 paper", "80 g/m2, 500 sheets", ItemCategory.OFFICE_SUPPLIES, False, "ream", None

@@ -17,7 +17,8 @@ GraphiQL is on), with GATEHOUSE_TRUSTED_DOCUMENTS=1 only the apps' documents run
 or by `persistedQuery.sha256Hash`; schema/core/trusted.py) except for ADMIN, and a query runs
 under a time budget (GATEHOUSE_OPERATION_SECONDS). Every refusal is a GraphQL error with
 `extensions.code` (BAD_USER_INPUT plus `extensions.limit` naming the limit, or FORBIDDEN), never
-a 500.
+a 500. What may run is decided in api/admission.py, for this and for the WebSocket
+(api/graphql_ws.py, which also bounds what one connection may cost).
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ import asyncio
 import dataclasses
 import json
 import logging
-import re
+from collections import Counter
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter
-from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -40,11 +40,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.execution import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from api import graphql_ws
+from api.admission import OPEN_ROOT_FIELDS as OPEN_ROOT_FIELDS
+from api.admission import admit, refused, shows_schema, without_suggestions
+from api.admission import open_root_fields as open_root_fields
 from resolvers.core.errors import ErrorCode
-from resolvers.core.models import Role
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
-from schema.core import limits, trusted
 from schema.core.context import Context
 from schema.root import schema
 
@@ -108,34 +110,6 @@ def is_request_error(body: GraphQLHTTPResponse) -> bool:
     return body.get("data") is None and bool(errors) and not any(isinstance(e, dict) and "path" in e for e in errors)
 
 
-def open_root_fields() -> frozenset[str]:
-    """Root fields that need no sign-in (no permission class). A test pins them to what anonymous
-    clients need — signing in, refreshing a session, a visitor completing registration with an
-    invite code — so a new open field is a decision, not an accident."""
-    names = {"__typename"}
-    for type_name in ("Query", "Mutation", "Subscription"):
-        definition = schema.get_type_by_name(type_name)
-        for field in getattr(definition, "fields", ()):
-            if not field.permission_classes:
-                names.add(schema.config.name_converter.get_graphql_name(field))
-    return frozenset(names)
-
-
-OPEN_ROOT_FIELDS = frozenset({"__typename", "login", "refreshSession", "completeVisitorRegistration"})
-
-# graphql-core's suggestions ("Cannot query field 'x'. Did you mean 'y'?") map the schema out
-# for whoever guesses: shown only to those who may see the schema anyway.
-_SUGGESTION = re.compile(r"\s*Did you mean .*\?\s*$", re.S)
-
-
-def refused(code: ErrorCode, message: str, limit: str | None = None) -> ExecutionResult:
-    """An answer for a request refused before it ran (no `data`, a coded error)."""
-    extensions: dict[str, Any] = {"code": code.value}
-    if limit is not None:
-        extensions["limit"] = limit
-    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
-
-
 def _refusal_response(status: int, message: str, limit: str) -> Response:
     body = {"errors": [{"message": message, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value, "limit": limit}}]}
     return Response(json.dumps(body), status_code=status, media_type="application/json")
@@ -144,14 +118,21 @@ def _refusal_response(status: int, message: str, limit: str) -> Response:
 class GatehouseGraphQL(GraphQL[Context, None]):
     """/graphql over HTTP and graphql-transport-ws, the caller taken from its bearer token."""
 
+    # The WebSocket side checks what the HTTP side checks (api/graphql_ws.py).
+    websocket_adapter_class = graphql_ws.LimitedWebSocketAdapter
+    graphql_transport_ws_handler_class = graphql_ws.LimitedTransportWSHandler
+
     def __init__(self, rt: Runtime) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if rt.settings.graphiql else None,
             allow_queries_via_get=False,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            connection_init_wait_timeout=graphql_ws.connection_init_timeout(),
+            max_subscriptions_per_connection=graphql_ws.MAX_SUBSCRIPTIONS,
         )
         self.rt = rt
+        self.ws_holders: Counter[str] = Counter()  # session or address -> its GraphQL WebSockets (this worker)
 
     async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if isinstance(request, Request) and request.method == "POST":
@@ -189,54 +170,20 @@ class GatehouseGraphQL(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         actor = context.actor
-        show_schema = self.rt.settings.graphiql or (actor is not None and actor.is_employee)
-        request.state.gatehouse_show_schema = show_schema
-        query = request_data.query
-        persisted = (request_data.extensions or {}).get("persistedQuery")
-        if query is None and isinstance(persisted, dict):
-            digest = persisted.get("sha256Hash")
-            known = trusted.by_hash(digest) if isinstance(digest, str) else None
-            if known is None:
-                return refused(ErrorCode.BAD_USER_INPUT, "PersistedQueryNotFound: no trusted document has this hash")
-            query = known
-            request_data = dataclasses.replace(request_data, query=known)
-        if not isinstance(query, str):
-            return await super().execute_single(
-                request, request_adapter, sub_response, context, root_value, request_data
-            )
-        verdict = limits.analyse(query)
-        if verdict.refusal is not None:
-            return refused(ErrorCode.BAD_USER_INPUT, verdict.refusal, verdict.limit)
-        if (
-            self.rt.settings.trusted_documents
-            and verdict.document is not None
-            and not (actor is not None and actor.has_any(Role.ADMIN))
-            and not trusted.is_trusted(verdict.document)
-        ):
-            return refused(ErrorCode.FORBIDDEN, "this server runs only the apps' own documents (trusted documents)")
-        operation = verdict.operation(request_data.operation_name)
-        if verdict.introspection and not show_schema:
-            return refused(ErrorCode.FORBIDDEN, "introspection is for signed-in staff")
-        if operation is not None:
-            # Anonymous clients only sign in, refresh or complete a registration (OPEN_ROOT_FIELDS; every
-            # other root field refuses them before anything below it runs): what may run of their
-            # operation gets a budget that fits that.
-            cost = limits.cost(
-                schema._schema,
-                verdict,
-                request_data.operation_name,
-                request_data.variables or {},
-                only_roots=None if actor is not None else OPEN_ROOT_FIELDS,
-            )
-            budget = limits.MAX_COST if actor is not None else limits.MAX_ANONYMOUS_COST
-            if cost > budget:
-                return refused(
-                    ErrorCode.BAD_USER_INPUT,
-                    f"the operation would cost {cost} (every field 1, times the items of the lists above it);"
-                    f" at most {budget}: ask for fewer fields or a smaller `first`",
-                    "cost",
-                )
-        if operation is None or operation.kind != "query":
+        request.state.gatehouse_show_schema = shows_schema(self.rt.settings, actor)
+        admission = admit(
+            self.rt.settings,
+            actor,
+            request_data.query,
+            request_data.operation_name,
+            request_data.variables,
+            request_data.extensions,
+        )
+        if admission.refusal is not None:
+            return ExecutionResult(data=None, errors=[admission.refusal])
+        if admission.query is not None and admission.query != request_data.query:
+            request_data = dataclasses.replace(request_data, query=admission.query)  # a persisted query's text
+        if admission.kind != "query":
             # Mutations are not cancelled half-way (their writes are bounded by the limits above).
             return await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
@@ -275,7 +222,7 @@ class GatehouseGraphQL(GraphQL[Context, None]):
             if isinstance(error, dict) and not (error.get("extensions") or {}).get("code"):
                 error.setdefault("extensions", {})["code"] = "GRAPHQL_PARSE_FAILED"
             if isinstance(error, dict) and not show_schema and isinstance(error.get("message"), str):
-                error["message"] = _SUGGESTION.sub("", error["message"])
+                error["message"] = without_suggestions(error["message"])
         return data
 
     def create_response(

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from resolvers.access import grants
-from resolvers.attendance import report_files, reports
+from resolvers.attendance import report_files, reports, summaries
 from resolvers.core.actor import Actor
 from resolvers.core.errors import ErrorCode, UserError, is_id
 from resolvers.core.models import Role
@@ -103,4 +103,26 @@ async def report_file(request: Request) -> Response:
     return Response(body, media_type=MEDIA[fmt], headers=headers)
 
 
-routes = [Route("/reports/{name:str}.{fmt:str}", report_file)]
+async def scheduled_file(request: Request) -> Response:
+    """A kept scheduled summary (resolvers/attendance/summaries.py) as PDF or CSV: site-wide
+    figures, so for the readers of site-wide reports (as summary.pdf), not department heads."""
+    rt: Runtime = request.app.state.runtime
+    actor = await sessions.actor_from_bearer(rt, request.headers.get("authorization"))
+    if actor is None:
+        return _error(401, "UNAUTHENTICATED", "sign in first")
+    if not actor.has_any(*READERS):
+        return _error(403, "FORBIDDEN", "your role may not read scheduled summaries")
+    fmt = request.path_params["fmt"]
+    summary = await summaries.get(request.path_params["summary_id"])
+    if summary is None or fmt not in ("pdf", "csv"):
+        return _error(404, "NOT_FOUND", "no such scheduled summary")
+    body = report_files.scheduled_pdf(summary, rt.settings.tz) if fmt == "pdf" else report_files.scheduled_csv(summary)
+    name = f"{summary.kind.lower()}-summary-{summary.first}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
+    return Response(body, media_type=MEDIA[fmt], headers=headers)
+
+
+routes = [
+    Route(summaries.download_path("{summary_id:int}", "{fmt:str}"), scheduled_file),
+    Route("/reports/{name:str}.{fmt:str}", report_file),
+]

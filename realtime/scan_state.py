@@ -33,6 +33,8 @@ class TokenClaim:
     decision: dict[str, Any] | None = None
     device_id: int | None = None
     ref: str | None = None
+    # The grants version when the claim was made (read in the same round trip; see grants_version).
+    grants_version: int = 0
 
 
 # A used token's value: the first line names the scan that used it ([gate, device, ref] as JSON,
@@ -45,11 +47,16 @@ def _encode_use(head: str, decision: dict[str, Any] | None) -> str:
     return f"{head}\n{json.dumps(decision) if decision is not None else ''}"
 
 
-def _decode_use(raw: str) -> TokenClaim:
+def _decode_use(raw: str, grants_version: int = 0) -> TokenClaim:
     head, _, decision = raw.partition("\n")
     gate, device, ref = json.loads(head)
     return TokenClaim(
-        fresh=False, gate_id=gate, decision=json.loads(decision) if decision else None, device_id=device, ref=ref
+        fresh=False,
+        gate_id=gate,
+        decision=json.loads(decision) if decision else None,
+        device_id=device,
+        ref=ref,
+        grants_version=grants_version,
     )
 
 
@@ -95,6 +102,17 @@ class ScanState:
 
     async def inside(self, person_id: int) -> set[int]:
         """The zones the person is inside; raises ScanStateLost when the state was lost since loaded."""
+        raise NotImplementedError
+
+    async def grants_version(self) -> int:
+        """The version of the grants every process shares: bumped after each committed grant change,
+        so a process whose grant index was read at another version reads it again before deciding
+        (a revocation on one worker stops admitting on the others at once, whatever the bus does).
+        `claim_token` reads it in the same round trip."""
+        raise NotImplementedError
+
+    async def bump_grants_version(self) -> None:
+        """A grant change has committed: every process's grant index is now out of date."""
         raise NotImplementedError
 
     async def finish(
@@ -179,6 +197,7 @@ class MemoryScanState(ScanState):
         self._presence_loaded = False
         self._failures: dict[str, tuple[float, int]] = {}
         self._last_sweep = time.monotonic()
+        self._grants_version = 0
 
     def _sweep(self) -> None:
         now = time.monotonic()
@@ -197,9 +216,9 @@ class MemoryScanState(ScanState):
         key = (cid, step)
         held = self._tokens.get(key)
         if held is not None and held[0] >= time.monotonic():
-            return _decode_use(held[1])
+            return _decode_use(held[1], self._grants_version)
         self._tokens[key] = (time.monotonic() + ttl, _encode_use(_use_head(gate_id, device_id, ref), None))
-        return TokenClaim(fresh=True)
+        return TokenClaim(fresh=True, grants_version=self._grants_version)
 
     async def settle_token(
         self,
@@ -216,6 +235,12 @@ class MemoryScanState(ScanState):
 
     async def inside(self, person_id: int) -> set[int]:
         return set(self._inside.get(person_id, ()))
+
+    async def grants_version(self) -> int:
+        return self._grants_version
+
+    async def bump_grants_version(self) -> None:
+        self._grants_version += 1
 
     async def enter(self, person_id: int, zone_id: int) -> None:
         self._inside.setdefault(person_id, set()).add(zone_id)
@@ -295,10 +320,13 @@ class MemoryScanState(ScanState):
 # Claims check the marker written when the state was loaded (ARGV[3] = '1' once this process has
 # seen it): a Redis that restarted empty, or was flushed, has none, and nothing is claimed on it.
 _LOST = "!lost"
+# It answers {the token's earlier use or '' if this claim is the first, the grants version}: the
+# version costs the scan no round trip of its own.
 _CLAIM = """
-if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return '!lost' end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return false end
-return redis.call('GET', KEYS[1])
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return {'!lost', '0'} end
+local version = redis.call('GET', KEYS[3]) or '0'
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return {'', version} end
+return {redis.call('GET', KEYS[1]), version}
 """
 _CLAIM_ENTRY = """
 if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
@@ -316,6 +344,7 @@ class RedisScanState(ScanState):
         self.P = prefix
         self._r: Any = None
         self._marker = f"{prefix}presence-loaded"
+        self._grants_key = f"{prefix}grants-version"
         self._guarded = "0"  # '1' once this process has seen the state loaded (the marker set)
 
     async def connect(self) -> None:
@@ -349,13 +378,13 @@ class RedisScanState(ScanState):
     async def claim_token(
         self, cid: str, step: int, gate_id: int, ttl: int, device_id: int | None = None, ref: str | None = None
     ) -> TokenClaim:
-        held = await self._claim(
-            keys=[f"{self.P}tok:{cid}:{step}", self._marker],
+        held, version = await self._claim(
+            keys=[f"{self.P}tok:{cid}:{step}", self._marker, self._grants_key],
             args=[_encode_use(_use_head(gate_id, device_id, ref), None), ttl, self._guarded],
         )
         if held == _LOST:
             raise ScanStateLost("the used tokens were lost (Redis restarted or was flushed)")
-        return TokenClaim(fresh=True) if held is None else _decode_use(held)
+        return TokenClaim(fresh=True, grants_version=int(version)) if not held else _decode_use(held, int(version))
 
     async def settle_token(
         self,
@@ -380,6 +409,16 @@ class RedisScanState(ScanState):
         if self._guarded == "1" and not loaded:
             raise ScanStateLost("presence was lost (Redis restarted or was flushed)")
         return {int(z) for z in zones}
+
+    async def grants_version(self) -> int:
+        return int(await self._r.get(self._grants_key) or 0)
+
+    async def bump_grants_version(self) -> None:
+        if self._r is None:
+            # A CLI command's runtime (`gatehouse demo`) never connects: no process of its own
+            # holds a grant index, and a server reads every grant when it starts.
+            return
+        await self._r.incr(self._grants_key)
 
     async def finish(
         self,

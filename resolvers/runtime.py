@@ -74,6 +74,13 @@ class Runtime:
         self.grant_index.invalidate()
         self.bus.send(AccessChanged())
 
+    async def grants_changed(self) -> None:
+        """Grants changed and the change has committed: `access_changed`, and first the shared
+        grants version is bumped, so a scan on any process that starts after this returns reads
+        the grants again (resolvers/access/grant_index.py) rather than wait for the bus."""
+        await self.state.bump_grants_version()
+        self.access_changed()
+
     def topology_changed(self) -> None:
         self.access_changed()
         self.topology.invalidate()

@@ -414,6 +414,11 @@ def _site_env(tmp: Path, database_url: str | None, secret_key: str | None) -> di
         "GATEHOUSE_SECRET_KEY": secret_key or base64.b64encode(secrets.token_bytes(32)).decode(),
         "GATEHOUSE_KEY_FILE": str(tmp / "unused.key"),
         "GATEHOUSE_GRAPHIQL": "0",
+        # Most tests act as the demo admin, signed in once on the template with a password alone,
+        # and run dangerous operations long (on the moved clock) after that sign-in: the second
+        # factor and the confirmation window are tested with their defaults in test_second_factor.py.
+        "GATEHOUSE_SECOND_FACTOR": "optional",
+        "GATEHOUSE_CONFIRMATION_MINUTES": str(10 * 366 * 24 * 60),
     }
 
 

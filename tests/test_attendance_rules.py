@@ -419,3 +419,31 @@ def test_a_shift_starting_at_midnight_keeps_the_arrival_before_it() -> None:
     assert row.inside == timedelta(hours=8, minutes=15)
     assert (row.absent, row.late, row.missing_exit) == (False, False, False)
     assert row.flags == []
+
+
+def test_days_without_a_schedule_are_counted_apart_with_no_rate() -> None:
+    """A new hire with no schedule came on two days: not "2 present of 0 workdays", no rate."""
+    tz = SHANGHAI
+    passages = [p(MON, "10:00", "IN", tz), p(MON, "12:00", "OUT", tz), p(WED, "10:00", "IN", tz)]
+    days = compute_days(passages, None, tz, MON, SUN)
+    assert [(d.day, d.workday, d.scheduled) for d in days] == [(MON, False, False), (WED, False, False)]
+    s = summarise(1, days, unscheduled_days=7)
+    assert (s.workdays, s.present, s.extra_days, s.absent) == (0, 0, 0, 0)
+    assert (s.unscheduled_days, s.unscheduled_present) == (7, 2)
+    assert s.attendance_rate is None
+
+
+def test_a_day_off_is_not_a_day_without_a_schedule() -> None:
+    tz = SHANGHAI
+    passages = [*_a_week(tz), p(SAT, "10:00", "IN", tz), p(SAT, "12:00", "OUT", tz)]
+    s = summarise(1, compute_days(passages, DAY_SHIFT, tz, MON, SUN))
+    assert (s.extra_days, s.unscheduled_days, s.unscheduled_present) == (1, 0, 0)
+    assert s.attendance_rate == 80.0  # 4 of 5 workdays
+
+
+def test_a_weekend_alone_has_no_rate_even_with_a_schedule() -> None:
+    """Only days off in the period: the Saturday visit is an extra day, not 1 present of 0 due."""
+    tz = SHANGHAI
+    s = summarise(1, compute_days([p(SAT, "10:00", "IN", tz)], DAY_SHIFT, tz, SAT, SUN))
+    assert (s.workdays, s.present, s.extra_days, s.unscheduled_present) == (0, 0, 1, 0)
+    assert s.attendance_rate is None

@@ -231,6 +231,7 @@ def test_reasons_keep_their_wire_strings() -> None:
         "gate_unknown",
         "not_your_gate",
         "snapshot_expired",
+        "offline_mismatch",
         "unavailable",
         "forced",
         "held_open",
@@ -254,6 +255,7 @@ def test_only_reasons_reached_after_the_signature_may_name_a_person() -> None:
         Reason.EXPIRED,
         Reason.NOT_YET_VALID,
         Reason.BAD_SIGNATURE,
+        Reason.OFFLINE_MISMATCH,
     }
 
 

@@ -1028,6 +1028,20 @@ async def test_pass_tokens_subscription_yields_a_token_at_once(server: ServerPro
     assert (reply["granted"], reply["reason"]) == (True, "ok")
 
 
+async def test_first_pass_tokens_at_once_share_one_pass(server: ServerProcess, demo: Demo) -> None:
+    # An app that asks for its first token by query and subscription together must not get a
+    # pass that the other request supersedes a moment later ("this pass has been revoked").
+    dave = await token_of(server, demo, "dave")
+    queries = [post(server, OPERATIONS["CurrentPassToken"], None, dave, "CurrentPassToken") for _ in range(8)]
+    subscriptions = [subscribe_first(server, "PassTokens", dave) for _ in range(2)]
+    answers = await asyncio.gather(*queries, *subscriptions)
+    tokens = [a["data"]["passToken"]["token"] for a in answers[:8]] + [a["passTokens"]["token"] for a in answers[8:]]
+    cids = {passtoken.parse(t).cid for t in tokens}  # type: ignore[union-attr]
+    assert len(cids) == 1, cids
+    me = (await ok(server, "MyPass", token=dave))["me"]
+    assert me["pass"]["credentialId"] in cids and me["pass"]["status"] == "ACTIVE"
+
+
 async def test_pass_token_is_not_for_a_phone_pass(server: ServerProcess, demo: Demo) -> None:
     alice = await token_of(server, demo, "alice")
     await Phone().bind(GraphQLClient(server, alice))

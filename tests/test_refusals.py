@@ -268,6 +268,14 @@ TABLE: dict[str, Row] = {
     "GateEventLog": Row(GATE_STAFF, lambda c: {"first": 1}),
     "DeviceAlertLog": Row(GATE_STAFF, lambda c: {"first": 1}),
     "DeviceAlerts": Row(GATE_STAFF, trigger=scan_at_unknown_gate),
+    # The second factor: anyone signs in; one's own enrolment and confirmation (nothing guessed,
+    # so no sign-in failure is counted; the enrolment started stays pending, inactive).
+    "LoginWithSecondFactor": Row(ANYONE, lambda c: {"username": "dave", "password": c.demo.passwords["dave"]}),
+    "MySecurity": Row(SIGNED_IN),
+    "StartTotpEnrollment": Row(EMPLOYEES),
+    "ConfirmTotpEnrollment": Row(EMPLOYEES, lambda c: {"code": "not a code"}),
+    "DisableTotp": Row(EMPLOYEES, lambda c: {"password": "", "code": ""}),
+    "ConfirmIdentity": Row(SIGNED_IN),
 }
 
 # contracts/README.md "Who may call what", for the contract's own operations: the table must agree.

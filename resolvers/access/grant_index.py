@@ -3,6 +3,11 @@
 Grants change rarely and every scan needs them. Each process keeps an index by person,
 department and position, dropped whenever access changes here or on another process
 (the `access_changed` bus message), and read again on the next scan.
+
+The bus is not what keeps a revoked grant from admitting: its message may arrive after the
+next scan. The index also remembers the shared grants version it was read at
+(`ScanState.grants_version`, bumped after every grant change commits), and a scan that sees
+another version reads the grants again before it decides.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ class GrantIndex:
     by_person: dict[int, list[LiveGrant]] = field(default_factory=dict)
     by_department: dict[int, list[LiveGrant]] = field(default_factory=dict)
     by_position: dict[str, list[LiveGrant]] = field(default_factory=dict)
+    # The shared grants version read before these grants were (None: not known).
+    version: int | None = None
 
     @classmethod
     async def load(cls) -> GrantIndex:
@@ -90,18 +97,26 @@ class GrantCache:
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
 
-    async def get(self) -> GrantIndex:
+    async def get(self, version: int | None = None) -> GrantIndex:
+        """The index; with `version` (the shared grants version, read before this call), one read
+        at that version: it then holds every grant change committed before `version` was bumped."""
         while True:
             current = self._current
             if current is not None and time.monotonic() - self._loaded_at < MAX_AGE_SECONDS:
-                return current
-            if current is not None:
+                if version is None or current.version == version:
+                    return current
+                # Another process changed grants since this copy was read (any other value, not
+                # only a higher one: a Redis that restarted empty starts counting again).
+                self.invalidate()
+            elif current is not None:
                 self.invalidate()  # a lost bus message must not keep an old copy for ever
             async with self._lock:
-                if self._current is not None:
-                    return self._current
+                held = self._current
+                if held is not None and (version is None or held.version == version):
+                    return held
                 generation = self._generation
                 loaded = await GrantIndex.load()
+                loaded.version = version
                 # A change announced while we were reading makes this copy stale: read again.
                 if generation == self._generation:
                     self._current = loaded

@@ -119,7 +119,7 @@ async def grant_access(
         request_id=request_id,
     )
     audit.note_change("grant", grant.id, None, describe(grant))
-    rt.access_changed()
+    await rt.grants_changed()
     return grant
 
 
@@ -150,9 +150,10 @@ async def revoke_grant(rt: Runtime, actor: Actor, grant_id: str) -> Grant:
     if grant.revoked_at is None:
         before = describe(grant)
         grant.revoked_at = clock.now()
-        await grant.save(update_fields=["revoked_at"])
+        await grant.save(update_fields=["revoked_at"])  # committed here (no transaction around it)
         audit.note_change("grant", grant.id, before, describe(grant))
-        rt.access_changed()
+        # Before the answer goes out: a scan anywhere after it must not be admitted by this grant.
+        await rt.grants_changed()
     return grant
 
 

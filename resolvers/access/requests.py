@@ -81,7 +81,7 @@ async def approve(rt: Runtime, actor: Actor, request_id: str, note: str | None) 
         request.decided_by_id, request.decided_at, request.grant_id = actor.person_id, now, grant.id
         request.decision_note = (note or "")[:500]
         await request.save()
-    rt.access_changed()  # again after the commit: a scan during the transaction may have cached the old grants
+    await rt.grants_changed()  # again after the commit: a scan during the transaction may have cached the old grants
     audit.note_change("access_request", request.id, {"status": "PENDING"}, {"status": "APPROVED", "grant": grant.id})
     return request
 

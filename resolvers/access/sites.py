@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from resolvers.core import validation
@@ -107,28 +108,70 @@ def _describe(zone: Zone) -> dict[str, object]:
     }
 
 
+# PostgreSQL advisory lock (transaction-scoped) taken by every zone move: one move at a time per site.
+ZONE_TREE_LOCK = 714023
+_ANCESTRY = """
+WITH RECURSIVE up(id, parent_id) AS (
+    SELECT id, parent_id FROM zone WHERE id = {start}
+    UNION
+    SELECT z.id, z.parent_id FROM zone z JOIN up ON z.id = up.parent_id
+)
+SELECT 1 FROM up WHERE id = {zone} LIMIT 1
+"""
+
+
+async def _lock_zone_tree(conn: BaseDBAsyncClient) -> None:
+    """Serialise zone moves across server processes until the transaction ends.
+
+    Row locks on the two zones would not do: moving A under B and B under A each lock a different
+    row, and each sees the other's old parent. On SQLite the process's one connection already runs
+    one transaction at a time (and the database file takes one writer)."""
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_query("SELECT pg_advisory_xact_lock($1)", [ZONE_TREE_LOCK])
+
+
+async def _within(conn: BaseDBAsyncClient, start_id: int, zone_id: int) -> bool:
+    """Whether `zone_id` is `start_id` or one of its ancestors, as stored now (not as a process's
+    cached tree says): a recursive walk up the parents, in SQL both dialects speak."""
+    postgres = conn.capabilities.dialect == "postgres"
+    sql = _ANCESTRY.format(start="$1" if postgres else "?", zone="$2" if postgres else "?")
+    _, rows = await conn.execute_query(sql, [start_id, zone_id])
+    return bool(rows)
+
+
 async def update_zone(rt: Runtime, zone_id: str, spec: ZoneSpec, move_to_root: bool) -> Zone:
     zone = await find_zone(zone_id, "id")
-    before = _describe(zone)
-    if spec.name is not None:
-        zone.name = validation.name(spec.name, "name")
-    if move_to_root:
-        zone.parent_id = None
-    elif spec.parent_id is not None:
-        parent = await find_zone(spec.parent_id, "parentId")
-        topo = await rt.topology.get()
-        if parent.id in topo.subtree(zone.id):
-            raise UserError(ErrorCode.INVALID, "a zone cannot be placed inside itself or its own sub-zone", "parentId")
-        zone.parent_id = parent.id
-    if spec.anti_passback is not None:
-        zone.anti_passback = spec.anti_passback
-    if spec.kind is not None:
-        zone.kind = spec.kind
-    if spec.department_id is not None:
-        zone.department_id = await _owner(spec.department_id)
-    if spec.responsible_id is not None:
-        zone.responsible_id = await _responsible(spec.responsible_id)
-    await zone.save()
+    name = validation.name(spec.name, "name") if spec.name is not None else None
+    parent = await find_zone(spec.parent_id, "parentId") if spec.parent_id is not None and not move_to_root else None
+    department_id = await _owner(spec.department_id) if spec.department_id is not None else None
+    responsible_id = await _responsible(spec.responsible_id) if spec.responsible_id is not None else None
+    async with in_transaction() as conn:
+        if parent is not None:
+            await _lock_zone_tree(conn)
+        # Read again inside the transaction: the change applies to the zone as stored now.
+        zone = await Zone.filter(id=zone.id).select_for_update().get()
+        before = _describe(zone)
+        if name is not None:
+            zone.name = name
+        if move_to_root:
+            zone.parent_id = None
+        elif parent is not None:
+            # Checked against the database under the tree lock: a move another process just made
+            # counts, so two moves at once can never close a loop.
+            if await _within(conn, parent.id, zone.id):
+                raise UserError(
+                    ErrorCode.INVALID, "a zone cannot be placed inside itself or its own sub-zone", "parentId"
+                )
+            zone.parent_id = parent.id
+        if spec.anti_passback is not None:
+            zone.anti_passback = spec.anti_passback
+        if spec.kind is not None:
+            zone.kind = spec.kind
+        if spec.department_id is not None:
+            zone.department_id = department_id
+        if spec.responsible_id is not None:
+            zone.responsible_id = responsible_id
+        await zone.save()
     audit.note_change("zone", zone.id, before, _describe(zone))
     rt.topology_changed()
     return zone

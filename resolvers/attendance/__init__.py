@@ -1,2 +1,2 @@
 """Attendance from passages against shifts, reports and their files (CSV, XLSX, charts, PDF),
-anomaly rules."""
+the scheduled daily and weekly summaries, anomaly rules."""

@@ -76,6 +76,9 @@ class AttendanceDay:
     inside: timedelta = timedelta()
     passages: int = 0
     workday: bool = False
+    # False: the person had no work schedule at all, so the day is neither a workday nor a day
+    # off (a new hire, a contractor): its presence is counted apart and gives no rate.
+    scheduled: bool = True
     late: bool = False
     left_early: bool = False
     absent: bool = False
@@ -123,7 +126,9 @@ def compute_days(
         workday = shift is not None and day.isoweekday() in shift.weekdays
         todays = by_day.get(day, [])
         if workday or todays or day in corrections:
-            out.append(_one_day(day, todays, shift if workday else None, tz, corrections.get(day)))
+            row = _one_day(day, todays, shift if workday else None, tz, corrections.get(day))
+            row.scheduled = shift is not None
+            out.append(row)
         day += timedelta(days=1)
     return out
 
@@ -185,6 +190,22 @@ async def schedules_for(people: list[dict[str, Any]]) -> dict[int, Shift | None]
 async def days_for(
     rt: Runtime, person_ids: list[int] | None, first: date, last: date, department_id: int | None = None
 ) -> dict[int, list[AttendanceDay]]:
+    days, _ = await _days_and_shifts(rt, person_ids, first, last, department_id)
+    return days
+
+
+async def summaries_for(
+    rt: Runtime, person_ids: list[int] | None, first: date, last: date, department_id: int | None = None
+) -> dict[int, MonthSummary]:
+    """Each employee's period summed up; someone with no schedule has every day of it unscheduled."""
+    days, shifts = await _days_and_shifts(rt, person_ids, first, last, department_id)
+    period = (last - first).days + 1
+    return {pid: summarise(pid, rows, 0 if shifts[pid] is not None else period) for pid, rows in days.items()}
+
+
+async def _days_and_shifts(
+    rt: Runtime, person_ids: list[int] | None, first: date, last: date, department_id: int | None
+) -> tuple[dict[int, list[AttendanceDay]], dict[int, Shift | None]]:
     tz = rt.settings.tz
     people_q = Person.filter(kind=PersonKind.EMPLOYEE)
     if person_ids is not None:
@@ -220,7 +241,8 @@ async def days_for(
             c.last_out or (earlier.last_out if earlier else None),
             c.reason if earlier is None else f"{earlier.reason}; {c.reason}",
         )
-    return {pid: compute_days(passages.get(pid, []), shifts[pid], tz, first, last, corrections.get(pid)) for pid in ids}
+    days = {pid: compute_days(passages.get(pid, []), shifts[pid], tz, first, last, corrections.get(pid)) for pid in ids}
+    return days, shifts
 
 
 @dataclass(frozen=True)
@@ -234,23 +256,31 @@ class MonthSummary:
     absent: int
     missing_exit: int
     hours_inside: float
+    unscheduled_days: int = 0
+    unscheduled_present: int = 0
+
+    @property
+    def attendance_rate(self) -> float | None:
+        """Percent of workdays present; None with no workday (nothing was due, so no rate)."""
+        return round(100.0 * self.present / self.workdays, 1) if self.workdays else None
 
 
-def summarise(person_id: int, days: list[AttendanceDay]) -> MonthSummary:
-    """`present` counts the workdays the person came (any day they came, for someone with no
-    shift); days off they came anyway are `extra_days`, so present + absent = workdays."""
-    workdays = sum(d.workday for d in days)
-    scheduled = workdays > 0
+def summarise(person_id: int, days: list[AttendanceDay], unscheduled_days: int = 0) -> MonthSummary:
+    """`present` counts the workdays the person came, so present + absent = workdays; days off
+    they came anyway are `extra_days`. Days without any schedule (`unscheduled_days`: the whole
+    period for someone with none) are neither: the days they came then are `unscheduled_present`."""
     return MonthSummary(
         person_id=person_id,
-        workdays=workdays,
-        present=sum(d.first_in is not None and (d.workday or not scheduled) for d in days),
-        extra_days=sum(d.first_in is not None and not d.workday and scheduled for d in days),
+        workdays=sum(d.workday for d in days),
+        present=sum(d.first_in is not None and d.workday for d in days),
+        extra_days=sum(d.first_in is not None and not d.workday and d.scheduled for d in days),
         late=sum(d.late for d in days),
         left_early=sum(d.left_early for d in days),
         absent=sum(d.absent for d in days),
         missing_exit=sum(d.missing_exit for d in days),
         hours_inside=round(sum(d.inside.total_seconds() for d in days) / 3600, 2),
+        unscheduled_days=max(unscheduled_days, sum(not d.scheduled for d in days)),
+        unscheduled_present=sum(d.first_in is not None and not d.scheduled for d in days),
     )
 
 
@@ -272,8 +302,8 @@ async def report_page(
     ids: list[int] = [p["id"] for p in await people.order_by("id").limit(first + 1).values("id")]
     if not ids:
         return []
-    days = await days_for(rt, ids, first_day, last_day, department_id)
-    return [summarise(pid, days[pid]) for pid in ids if pid in days]
+    summaries = await summaries_for(rt, ids, first_day, last_day, department_id)
+    return [summaries[pid] for pid in ids if pid in summaries]
 
 
 async def schedules_page(first: int, after_id: int | None) -> list[WorkSchedule]:

@@ -4,6 +4,7 @@ hour and per day, and the period summary for leadership. Rendering is report_fil
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -15,11 +16,16 @@ from resolvers.runtime import Runtime
 MAX_DAYS = 366
 
 
+NO_SCHEDULE = "no schedule"
+
+
 @dataclass(frozen=True)
 class Series:
     title: str
     labels: list[str]
-    values: list[float]
+    # None: nothing to measure in that bucket (an attendance rate where nobody was due at work);
+    # files show it as NO_SCHEDULE, never as 0.
+    values: Sequence[float | None]
 
 
 def _range(rt: Runtime, first: date, last: date) -> tuple[datetime, datetime]:
@@ -92,7 +98,8 @@ async def passages(rt: Runtime, first: date, last: date, by: str, department_id:
 
 
 async def attendance_rate(rt: Runtime, first: date, last: date, department_id: int | None) -> Series:
-    """Per day: the share of people due at work who came."""
+    """Per day: the share of people due at work who came; None on a day nobody was due (no one
+    had a schedule that fell on it): "no schedule", not 0 %."""
     _range(rt, first, last)
     days = await attendance.days_for(rt, None, first, last, department_id)
     labels = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
@@ -103,7 +110,9 @@ async def attendance_rate(rt: Runtime, first: date, last: date, department_id: i
             if d.workday:
                 due[d.day.isoformat()] += 1
                 came[d.day.isoformat()] += d.first_in is not None
-    values = [round(100.0 * came[label] / due[label], 1) if due[label] else 0.0 for label in labels]
+    values: list[float | None] = [
+        round(100.0 * came[label] / due[label], 1) if due[label] else None for label in labels
+    ]
     return Series(f"Attendance % per day, {first} to {last}", labels, values)
 
 
@@ -117,17 +126,19 @@ class AttendanceLine:
 
 async def attendance_lines(rt: Runtime, first: date, last: date, department_id: int | None) -> list[AttendanceLine]:
     _range(rt, first, last)
-    days = await attendance.days_for(rt, None, first, last, department_id)
-    people = {p["id"]: p for p in await Person.filter(id__in=list(days)).values("id", "display_name", "department_id")}
+    summaries = await attendance.summaries_for(rt, None, first, last, department_id)
+    people = {
+        p["id"]: p for p in await Person.filter(id__in=list(summaries)).values("id", "display_name", "department_id")
+    }
     departments = {d["id"]: d["name"] for d in await Department.all().values("id", "name")}
     return [
         AttendanceLine(
             pid,
             people[pid]["display_name"],
             departments.get(people[pid]["department_id"], ""),
-            attendance.summarise(pid, rows),
+            summary,
         )
-        for pid, rows in days.items()
+        for pid, summary in summaries.items()
     ]
 
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from resolvers.core.models import PersonKind, Role
 
+# Roles that act only after a second factor when GATEHOUSE_SECOND_FACTOR is "required".
+SECOND_FACTOR_ROLES = frozenset({Role.ADMIN, Role.SECURITY_ADMIN})
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:
@@ -15,6 +18,9 @@ class Actor:
     kind: PersonKind
     roles: frozenset[Role]
     department_id: int | None
+    # Roles the person holds that this session may not use: it passed no second factor while the
+    # site requires one for them (they are not in `roles`). Refusals say how to get them back.
+    withheld_roles: frozenset[Role] = frozenset()
 
     def has_any(self, *roles: Role) -> bool:
         return not self.roles.isdisjoint(roles)

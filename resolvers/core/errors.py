@@ -19,6 +19,10 @@ class ErrorCode(StrEnum):
     MISMATCH = "MISMATCH"
     NOT_ALLOWED = "NOT_ALLOWED"
     UNAVAILABLE = "UNAVAILABLE"
+    # The password was right and the account has a second factor: send `totpCode` too.
+    SECOND_FACTOR_REQUIRED = "SECOND_FACTOR_REQUIRED"
+    # A dangerous operation needs a fresh confirmation of who is calling (confirmIdentity).
+    CONFIRMATION_REQUIRED = "CONFIRMATION_REQUIRED"
     # GraphQL errors (extensions.code): the request as a whole is refused.
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"

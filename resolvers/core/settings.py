@@ -40,6 +40,19 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _roles(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    from resolvers.core.models import Role
+
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    roles = tuple(r.strip().upper() for r in raw.split(",") if r.strip())
+    unknown = [r for r in roles if r not in Role.__members__]
+    if unknown:
+        raise SettingsError(f"{name} names unknown roles: {', '.join(unknown)}")
+    return roles
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -63,6 +76,20 @@ class Settings:
     operation_seconds: float = 10.0
     trusted_documents: bool = False
     sql_log: Path | None = None
+    # "required": ADMIN and SECURITY_ADMIN act only after a second factor; "optional": anyone may
+    # enrol, nobody must (the demo). Dangerous operations need a confirmation this recent.
+    second_factor: str = "required"
+    confirmation_minutes: int = 5
+
+    @property
+    def second_factor_required(self) -> bool:
+        return self.second_factor == "required"
+
+    # Approvals (README "Approvals"): a step waiting this long moves one level up; the top of
+    # every chain is decided by holders of the fallback roles.
+    approval_escalate_hours: int = 48
+    emergency_escalate_minutes: int = 15
+    approval_fallback_roles: tuple[str, ...] = ("ADMIN",)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -86,6 +113,9 @@ class Settings:
             ZoneInfo(time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"GATEHOUSE_TIME_ZONE {time_zone!r} is not an IANA time zone") from None
+        second_factor = (env.get("GATEHOUSE_SECOND_FACTOR") or "required").strip().lower()
+        if second_factor not in ("required", "optional"):
+            raise SettingsError(f"GATEHOUSE_SECOND_FACTOR must be required or optional, got {second_factor!r}")
         origins = tuple(o.strip() for o in env.get("GATEHOUSE_ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
             database_url=database_url,
@@ -109,4 +139,9 @@ class Settings:
             operation_seconds=_seconds(env, "GATEHOUSE_OPERATION_SECONDS", 10.0),
             trusted_documents=env.get("GATEHOUSE_TRUSTED_DOCUMENTS", "0") not in ("0", "false", "no", ""),
             sql_log=Path(env["GATEHOUSE_SQL_LOG"]) if env.get("GATEHOUSE_SQL_LOG") else None,
+            second_factor=second_factor,
+            confirmation_minutes=_int(env, "GATEHOUSE_CONFIRMATION_MINUTES", 5),
+            approval_escalate_hours=_int(env, "GATEHOUSE_APPROVAL_ESCALATE_HOURS", 48),
+            emergency_escalate_minutes=_int(env, "GATEHOUSE_EMERGENCY_ESCALATE_MINUTES", 15),
+            approval_fallback_roles=_roles(env, "GATEHOUSE_APPROVAL_FALLBACK_ROLES", ("ADMIN",)),
         )

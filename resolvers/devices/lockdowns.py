@@ -13,7 +13,7 @@ from resolvers.core.actor import Actor
 from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import Lockdown
 from resolvers.devices.commands import send_command
-from resolvers.people import audit
+from resolvers.people import audit, second_factor
 from resolvers.runtime import Runtime
 
 EVACUATION_HOLD_MS = 0  # 0 = hold open until released
@@ -56,6 +56,9 @@ async def start(
 ) -> Lockdown:
     why = validation.name(reason, "reason", max_length=500)
     zid, gid = await _target(rt, zone_id, gate_id)
+    if mode == "EVACUATION" or (zid is None and gid is None):
+        # Opening every door of a zone, or shutting the whole site, needs a fresh confirmation.
+        await second_factor.require_confirmation(rt, actor)
     existing = await Lockdown.filter(zone_id=zid, gate_id=gid, mode=mode, released_at=None).first()
     if existing is not None:
         return existing  # already in force: nothing changes

@@ -3,28 +3,51 @@
 Each carries the device's sequence number; (device, seq) is stored once, however often
 the batch arrives. The events are marked `offline` and go through the one gate event writer
 (resolvers/scan/writer.py) like any other: stored, then presence, then published to guards.
+
+The server does not take the gate's word for a passage. Each event is checked again:
+1. its time lies within the validity of a snapshot the device was given (from its issue,
+   less `CLOCK_TOLERANCE`, to its end; never in the future) — else `offline_mismatch`,
+   stored at the upload's time with the claimed time in its payload;
+2. the token parses, its credential exists, its signature verifies with the credential's
+   key, and its step is the one valid at the claimed time (± the online skew) — else
+   `malformed`, `unknown_credential`, `bad_signature` or `offline_mismatch`;
+3. a passage uses its (credential, step) up: one already used — by an online scan, another
+   upload, another gate — makes it `replayed`. The shared scan state is claimed as an online
+   scan claims it (so an online scan after the upload is refused too), and the event carries
+   the step, UNIQUE with the credential in the database (across server processes, for good).
+A granted claim that fails any of these is stored as a DENIED attempt that names nobody (unless
+it is a genuine token's replay), never moves presence, and raises one device alert per batch:
+the gate opened its door for it. A claim the gate itself denied keeps its reason.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gatehouse_gate import passtoken
 
 from realtime.messages import PersonRef
+from realtime.scan_state import ScanStateLost
 from resolvers.access.topology import Topology
+from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock
 from resolvers.core.errors import is_id
-from resolvers.core.models import Credential, Direction, EntryMethod, GateEvent
+from resolvers.core.models import Credential, DeviceSnapshot, Direction, EntryMethod, GateEvent
 from resolvers.runtime import Runtime
 from resolvers.scan import writer
 from resolvers.scan.gate_event import GateEventRecord
+from resolvers.scan.presence import start_recovery
 from resolvers.scan.reasons import Reason
 
 log = logging.getLogger("gatehouse.offline")
 MAX_BATCH = 1000
+# A gate's clock is set from the server's at each welcome and may drift while offline.
+CLOCK_TOLERANCE = timedelta(minutes=15)
+FUTURE_TOLERANCE = timedelta(minutes=5)
+ALERT_KIND = "offline_unverified"
 
 
 class BadBatch(ValueError):
@@ -35,12 +58,21 @@ class BadBatch(ValueError):
 class OfflineEvent:
     seq: int
     gate_id: int
-    at: datetime
+    at: datetime | None  # None: a time the server cannot even represent in UTC (refused)
     credential: str
     granted: bool
     reason: Reason
     direction: Direction
     ref: str | None = None  # the online scan's ref, when the gate gave up waiting for its answer
+    at_text: str = ""  # as the gate sent it
+
+
+@dataclass(frozen=True)
+class _Owner:
+    person_id: int
+    name: str
+    public_key: bytes
+    period: int
 
 
 def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]:
@@ -73,8 +105,13 @@ def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]
             when = None
         if when is None or when.tzinfo is None:
             raise BadBatch(f"event {seq}: at must be an ISO 8601 time with an offset")
-        if when > clock.now() + timedelta(minutes=5):
-            raise BadBatch(f"event {seq}: at lies in the future")
+        # A well-formed time outside what the server accepts (the future, 1970, year 1) is not a bad
+        # frame: the event is stored refused (ingest), so the device may drop it rather than retry forever.
+        utc: datetime | None
+        try:
+            utc = when.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+05:00 lies before year 1 in UTC
+            utc = None
         ref = item.get("ref")
         if ref is not None and (not isinstance(ref, (str, int)) or isinstance(ref, bool) or len(str(ref)) > 128):
             raise BadBatch(f"event {seq}: ref must be the scan's ref")
@@ -82,19 +119,20 @@ def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]
             OfflineEvent(
                 seq,
                 int(gate),
-                when,
+                utc,
                 credential,
                 granted,
                 known,
                 Direction(direction),
                 str(ref) if ref is not None else None,
+                str(at)[:64],
             )
         )
     return out
 
 
 async def ingest(rt: Runtime, device_id: int, events: list[OfflineEvent]) -> tuple[int, int]:
-    """Store what is new; returns (stored, already stored)."""
+    """Store what is new, each as the server verified it; returns (stored, already stored)."""
     topo = await rt.topology.get()
     seqs = [e.seq for e in events]
     rows = await GateEvent.filter(device_id=device_id, device_seq__in=seqs).values("device_seq")
@@ -111,49 +149,186 @@ async def ingest(rt: Runtime, device_id: int, events: list[OfflineEvent]) -> tup
         }
     fresh = [e for e in events if e.seq not in known and (e.ref is None or e.ref not in decided)]
     fresh = list({e.seq: e for e in fresh}.values())  # one per seq even if a batch repeats one
-    people = await _people(fresh)
-    stored = await writer.record_uploaded(rt, [_event(device_id, topo, e, people) for e in fresh])
+    if not fresh:
+        return 0, len(events)
+    check = _Checker(rt, device_id, topo, clock.now())
+    await check.load(fresh)
+    records = [await check.verdict(e) for e in fresh]
+    stored = await writer.record_uploaded(rt, records)
+    replays = await _replays_lost_in_a_race(rt, device_id, records, stored)
+    stored += replays
+    check.unverified += [(r.device_seq or 0, Reason.REPLAYED.value) for r in replays]
+    if check.unverified:
+        await _alert(rt, device_id, check.unverified)
     return len(stored), len(events) - len(stored)
 
 
-async def _people(events: list[OfflineEvent]) -> dict[str, tuple[int, str, bytes, int]]:
-    cids = {p.cid for e in events if (p := passtoken.parse(e.credential)) is not None}
-    rows = await Credential.filter(cid__in=cids).values(
-        "cid", "person_id", "person__display_name", "public_key", "period"
+class _Checker:
+    """What the server holds against one batch: the device's snapshots, the tokens' owners and
+    the (credential, step)s already used."""
+
+    def __init__(self, rt: Runtime, device_id: int, topo: Topology, now: datetime) -> None:
+        self.rt, self.device_id, self.topo, self.now = rt, device_id, topo, now
+        self.windows: list[tuple[datetime, datetime]] = []
+        self.owners: dict[str, _Owner] = {}
+        self.used: set[tuple[str, int]] = set()
+        self.unverified: list[tuple[int, str]] = []  # (seq, why) of passages the gate granted wrongly
+
+    async def load(self, events: list[OfflineEvent]) -> None:
+        self.windows = [
+            (r["issued_at"], r["valid_until"])
+            for r in await DeviceSnapshot.filter(device_id=self.device_id).values("issued_at", "valid_until")
+        ]
+        parsed = [p for e in events if (p := passtoken.parse(e.credential)) is not None]
+        rows = await Credential.filter(cid__in={p.cid for p in parsed}).values(
+            "cid", "person_id", "person__display_name", "public_key", "period"
+        )
+        self.owners = {
+            r["cid"]: _Owner(r["person_id"], r["person__display_name"], bytes(r["public_key"]), r["period"])
+            for r in rows
+        }
+        if parsed:
+            uses = await GateEvent.filter(
+                credential_cid__in={p.cid for p in parsed}, credential_step__in={p.step for p in parsed}
+            ).values("credential_cid", "credential_step")
+            self.used = {(u["credential_cid"], int(u["credential_step"])) for u in uses}
+
+    def in_time(self, e: OfflineEvent) -> bool:
+        """Within a snapshot the device held: not before its issue (less the clock tolerance), not
+        after its end for a passage (a gate refuses `snapshot_expired` after it), never in the future."""
+        at = e.at
+        if at is None or at > self.now + FUTURE_TOLERANCE:
+            return False
+        return any(
+            issued - CLOCK_TOLERANCE <= at and (not e.granted or at < until + CLOCK_TOLERANCE)
+            for issued, until in self.windows
+        )
+
+    async def verdict(self, e: OfflineEvent) -> GateEventRecord:
+        gate = self.topo.gates[e.gate_id]
+        parsed = passtoken.parse(e.credential)
+        cid = parsed.cid if parsed is not None else None
+        payload: dict[str, Any] = {"uploadedAt": self.now.isoformat(), "verified": False}
+        base: dict[str, Any] = {
+            "gate": gate,
+            "method": EntryMethod.QR,
+            "direction": e.direction,
+            "device_id": self.device_id,
+            "credential_cid": cid,
+            "offline": True,
+            "device_seq": e.seq,
+            "device_ref": e.ref,
+        }
+        if not self.in_time(e):
+            # The claimed time cannot be placed: kept in the payload, the event is dated by its upload.
+            payload["claimed"] = {"at": e.at_text, "granted": e.granted, "reason": e.reason.value}
+            if e.granted:
+                self.unverified.append((e.seq, "time outside the device's snapshots"))
+            return GateEventRecord(at=self.now, reason=Reason.OFFLINE_MISMATCH, payload=payload, **base)
+        assert e.at is not None
+        owner = self.owners.get(parsed.cid) if parsed is not None else None
+        failure = _failure(parsed, owner, e.at)
+        if failure is not None or parsed is None or owner is None:
+            reason = e.reason
+            if e.granted:
+                # The gate opened for a token the server cannot confirm: a refused attempt, never a passage.
+                reason = failure or Reason.MALFORMED
+                payload["claimed"] = {"granted": True, "reason": e.reason.value}
+                self.unverified.append((e.seq, reason.value))
+            return GateEventRecord(at=e.at, reason=reason, payload=payload, **base)
+        person = PersonRef(owner.person_id, owner.name)
+        payload["verified"] = True
+        if not e.granted:
+            # The gate refused it: stored as it said, naming the person only past the signature check.
+            return GateEventRecord(
+                at=e.at, reason=e.reason, person=person if e.reason.verified else None, payload=payload, **base
+            )
+        if await self._used(parsed.cid, parsed.step, owner.period, e):
+            payload["claimed"] = {"granted": True, "reason": e.reason.value}
+            self.unverified.append((e.seq, Reason.REPLAYED.value))
+            return GateEventRecord(at=e.at, reason=Reason.REPLAYED, person=person, payload=payload, **base)
+        payload["step"] = parsed.step
+        return GateEventRecord(
+            at=e.at, reason=e.reason, person=person, payload=payload, credential_step=parsed.step, **base
+        )
+
+    async def _used(self, cid: str, step: int, period: int, e: OfflineEvent) -> bool:
+        """Whether (cid, step) was used already; if not, this upload claims it."""
+        if (cid, step) in self.used:
+            return True
+        self.used.add((cid, step))
+        # The shared claim an online scan makes: a scan of this token after the upload is `replayed`.
+        # Named after this upload, so the device's resend of the same event (after a failure
+        # before it was stored) is not taken for a second use.
+        ttl = period * (2 * passtoken.SKEW_STEPS + 2) + 5
+        mine = f"upload#{e.seq}"
+        try:
+            claim = await self.rt.state.claim_token(cid, step, e.gate_id, ttl, self.device_id, mine)
+        except ScanStateLost:
+            start_recovery(self.rt.state, self.rt.topology)
+            raise
+        return not claim.fresh and not (claim.device_id == self.device_id and claim.ref == mine)
+
+
+def _failure(parsed: passtoken.ParsedToken | None, owner: _Owner | None, at: datetime) -> Reason | None:
+    """Why the token is not proof of a passage at `at`: checked again here, whatever the gate says."""
+    if parsed is None:
+        return Reason.MALFORMED
+    if owner is None:
+        return Reason.UNKNOWN_CREDENTIAL
+    if not passtoken.verify_signature(parsed, owner.public_key):
+        return Reason.BAD_SIGNATURE
+    if passtoken.step_window(parsed.step, at.timestamp(), owner.period) is not None:
+        return Reason.OFFLINE_MISMATCH  # a genuine token, but not one shown at the time claimed
+    return None
+
+
+async def _replays_lost_in_a_race(
+    rt: Runtime, device_id: int, records: list[GateEventRecord], stored: list[GateEventRecord]
+) -> list[GateEventRecord]:
+    """A passage the database refused for its (credential, step) — another process stored a use
+    of that token meanwhile — is stored as the replay it is (one refused for its (device, seq)
+    was simply stored already)."""
+    kept = {e.device_seq for e in stored}
+    lost = [r for r in records if r.credential_step is not None and r.device_seq not in kept]
+    if not lost:
+        return []
+    there = set(
+        await GateEvent.filter(device_id=device_id, device_seq__in=[r.device_seq for r in lost]).values_list(
+            "device_seq", flat=True
+        )
     )
-    return {r["cid"]: (r["person_id"], r["person__display_name"], bytes(r["public_key"]), r["period"]) for r in rows}
+    again = [
+        GateEventRecord(
+            at=r.at,
+            gate=r.gate,
+            reason=Reason.REPLAYED,
+            method=r.method,
+            direction=r.direction,
+            person=r.person,
+            device_id=r.device_id,
+            credential_cid=r.credential_cid,
+            offline=True,
+            device_seq=r.device_seq,
+            device_ref=r.device_ref,
+            payload={**r.payload, "claimed": {"granted": True, "reason": r.reason.value}},
+        )
+        for r in lost
+        if r.device_seq not in there
+    ]
+    return await writer.record_uploaded(rt, again) if again else []
 
 
-def _genuine(parsed: passtoken.ParsedToken | None, owner: tuple[int, str, bytes, int] | None, at: datetime) -> bool:
-    """The server checks again what the gate says it checked: the signature, and a step that fits
-    the time the gate reports. A device (or a stolen device secret) cannot put a person at a gate."""
-    if parsed is None or owner is None:
-        return False
-    return (
-        passtoken.verify_signature(parsed, owner[2])
-        and passtoken.step_window(parsed.step, at.timestamp(), owner[3]) is None
-    )
-
-
-def _event(
-    device_id: int, topo: Topology, e: OfflineEvent, people: dict[str, tuple[int, str, bytes, int]]
-) -> GateEventRecord:
-    parsed = passtoken.parse(e.credential)
-    owner = people.get(parsed.cid) if parsed is not None else None
-    # The person is named only when the token really was theirs, at that time.
-    verified = e.reason.verified and _genuine(parsed, owner, e.at)
-    return GateEventRecord(
-        at=e.at,
-        gate=topo.gates[e.gate_id],
-        reason=e.reason,
-        method=EntryMethod.QR,
-        direction=e.direction,
-        person=PersonRef(owner[0], owner[1]) if owner is not None and verified else None,
+async def _alert(rt: Runtime, device_id: int, unverified: list[tuple[int, str]]) -> None:
+    count = len(unverified)
+    reasons = sorted({why for _, why in unverified})
+    log.warning("device %s uploaded %d offline passages the server refused: %s", device_id, count, reasons)
+    await raise_alert(
+        rt,
+        ALERT_KIND,
+        f"device {device_id} opened its door offline for {count} pass"
+        + ("es" if count != 1 else "")
+        + f" the server could not verify ({', '.join(reasons)}): stored as refused",
         device_id=device_id,
-        credential_cid=parsed.cid if parsed else None,
-        offline=True,
-        device_seq=e.seq,
-        device_ref=e.ref,
-        # What the gate reported happened (the door did open); an unverified claim names nobody.
-        payload={"uploadedAt": clock.now().isoformat(), "verified": verified},
+        payload={"count": count, "seqs": [seq for seq, _ in unverified[:100]], "reasons": reasons},
     )

@@ -3,14 +3,15 @@
 For each device: its gates, every credential that may pass one of them (with the
 public key, the grant windows and schedules), the credentials revoked lately, and
 the lockdowns in force; issued at, valid 24 h; signed with the server's Ed25519 key
-(derived from the master key, so every worker signs with the same key).
+(derived from the master key, so every worker signs with the same key). Each issue is
+recorded (`device_snapshot`): uploaded offline events must fall within one's validity.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -22,6 +23,7 @@ from resolvers.core.models import (
     Credential,
     CredentialKind,
     CredentialStatus,
+    DeviceSnapshot,
     Grant,
     Person,
     PersonKind,
@@ -33,6 +35,8 @@ from resolvers.core.models import (
 from resolvers.runtime import Runtime
 
 VALID_FOR = timedelta(hours=24)
+# How long after a snapshot's validity ends the events decided on it may still be uploaded.
+KEPT_AFTER_VALIDITY = timedelta(days=7)
 VERSION = 1
 
 
@@ -150,5 +154,15 @@ def _gates_opened_by(topo: Any, zone_id: int, gates: list[Any]) -> list[int]:
 
 async def signed_frame(rt: Runtime, device_id: int) -> dict[str, Any]:
     snapshot = await build(rt, device_id)
+    await _remember_issued(device_id, snapshot)
     signature = signing_key(rt).sign(canonical(snapshot))
     return {"type": "snapshot", "snapshot": snapshot, "signature": base64.b64encode(signature).decode()}
+
+
+async def _remember_issued(device_id: int, snapshot: dict[str, Any]) -> None:
+    """Kept so an upload can be held to the validity of the snapshots the device was given
+    (resolvers/devices/offline_uploads.py); rows long past their validity are dropped."""
+    issued = datetime.fromisoformat(snapshot["issuedAt"])
+    until = datetime.fromisoformat(snapshot["validUntil"])
+    await DeviceSnapshot.filter(device_id=device_id, valid_until__lt=issued - KEPT_AFTER_VALIDITY).delete()
+    await DeviceSnapshot.create(device_id=device_id, issued_at=issued, valid_until=until)

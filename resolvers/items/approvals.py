@@ -1,9 +1,14 @@
 """One approval engine for every item workflow (POLICY 4.2-4.5): steps by role or by a
 department's head, approve / reject with a comment, resubmission, full history, and each
-approver's queue (by query, and live on the `approvals` channel)."""
+approver's queue (by query, and live on the `approvals` channel).
+
+Who decides a step is resolved by resolvers/people/approvers.py (the head, a deputy, the next
+level up, the fallback roles); a step waiting past the deadline escalates one level (upkeep);
+an ADMIN may override any pending step, with a reason (README "Approvals")."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -12,8 +17,8 @@ from realtime.messages import RequestChanged
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
 from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, parse_id
-from resolvers.core.models import Asset, AssetStatus, Department, ItemRequest, RequestKind, RequestStatus, Role
-from resolvers.people import audit
+from resolvers.core.models import Asset, AssetStatus, ItemRequest, RequestKind, RequestStatus, Role
+from resolvers.people import approvers, audit
 from resolvers.runtime import Runtime
 
 
@@ -43,19 +48,41 @@ def current_step(request: ItemRequest) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
-def step_is_for(actor: Actor, step: dict[str, Any], headed: set[int]) -> bool:
-    """A step names a role, or the head of a department (`headed`: the departments the actor heads)."""
-    if step["who"] == "role":
-        return Role(step["role"]) in actor.roles
-    return step.get("departmentId") in headed
+async def org(rt: Runtime) -> approvers.Org:
+    return await approvers.Org.load(rt.settings.approval_fallback_roles)
 
 
-async def headed_by(actor: Actor) -> set[int]:
-    return {d["id"] for d in await Department.filter(head_id=actor.person_id).values("id")}
+async def deciders(rt: Runtime, request: ItemRequest, chart: approvers.Org | None = None) -> approvers.Level | None:
+    """Who may decide the request's current step now (README "Approvals"); None when nothing waits."""
+    found = current_step(request) if request.status is RequestStatus.PENDING else None
+    if found is None:
+        return None
+    return await (chart or await org(rt)).level(found[1], request.requester_id)
 
 
-async def may_act(actor: Actor, step: dict[str, Any]) -> bool:
-    return step_is_for(actor, step, set() if step["who"] == "role" else await headed_by(actor))
+async def may_act(rt: Runtime, actor: Actor, request: ItemRequest, chart: approvers.Org | None = None) -> bool:
+    level = await deciders(rt, request, chart)
+    return level is not None and approvers.may_decide(actor, level, request.requester_id)
+
+
+async def deciders_by_request(keys: list[tuple[int, tuple[str, ...]]]) -> list[approvers.Level | None]:
+    """Batch (a DataLoader's): who decides each request's current step now; keys are
+    (request id, the fallback roles). Two queries for the chart, one for the requests."""
+    if not keys:
+        return []
+    rows = {r.id: r for r in await ItemRequest.filter(id__in=[k[0] for k in keys])}
+    charts: dict[tuple[str, ...], approvers.Org] = {}
+    out: list[approvers.Level | None] = []
+    for request_id, roles in keys:
+        request = rows.get(request_id)
+        found = current_step(request) if request is not None and request.status is RequestStatus.PENDING else None
+        if request is None or found is None:
+            out.append(None)
+            continue
+        if roles not in charts:
+            charts[roles] = await approvers.Org.load(roles)
+        out.append(await charts[roles].level(found[1], request.requester_id))
+    return out
 
 
 def _history(request: ItemRequest, actor: Actor | None, action: str, comment: str = "") -> None:
@@ -116,26 +143,59 @@ async def decide(rt: Runtime, actor: Actor, request_id: str, approve: bool, comm
     request = await get_request(request_id)
     if request.status is not RequestStatus.PENDING:
         raise UserError(ErrorCode.NOT_ALLOWED, f"this request is {request.status.value}; nothing to decide")
-    found = current_step(request)
-    assert found is not None  # a PENDING request always has a pending step
-    index, step = found
-    if not await may_act(actor, step):
-        raise Forbidden("this step is not yours to decide")
     if actor.person_id == request.requester_id:
         raise Forbidden("nobody approves their own request")
+    level = await deciders(rt, request)
+    assert level is not None  # a PENDING request always has a pending step
+    if not level.includes(actor):
+        raise Forbidden(f"this step is not yours to decide; it waits for {level.label}")
     note = validation.name(comment, "comment", max_length=500) if comment and comment.strip() else ""
     if not approve and not note:
         raise UserError(ErrorCode.INVALID, "say why the request is rejected", "comment")
+    return await _record_decision(rt, actor, request, approve, note, {"as": level.label})
+
+
+async def override(rt: Runtime, actor: Actor, request_id: str, approve: bool, reason: str) -> ItemRequest:
+    """An ADMIN decides the current step in its approver's place, saying why: the step, the
+    request's history and the audit log all name the override and its reason."""
+    if Role.ADMIN not in actor.roles:
+        raise Forbidden("only an ADMIN overrides an approval step")
+    why = validation.name(reason, "reason", max_length=500)
+    request = await get_request(request_id)
+    if request.status is not RequestStatus.PENDING:
+        raise UserError(ErrorCode.NOT_ALLOWED, f"this request is {request.status.value}; nothing to decide")
+    if actor.person_id == request.requester_id:
+        raise Forbidden("nobody approves their own request, not even by override")
+    level = await deciders(rt, request)
+    assert level is not None
+    extra = {"as": "ADMIN override", "override": True, "inPlaceOf": level.label}
+    return await _record_decision(rt, actor, request, approve, why, extra, action="overridden")
+
+
+async def _record_decision(
+    rt: Runtime,
+    actor: Actor,
+    request: ItemRequest,
+    approve: bool,
+    note: str,
+    extra: dict[str, Any],
+    action: str = "",
+) -> ItemRequest:
+    found = current_step(request)
+    assert found is not None
+    index, _ = found
     steps = [dict(s) for s in request.steps]
     steps[index].update(
         status="APPROVED" if approve else "REJECTED", by=actor.person_id, at=clock.now().isoformat(), comment=note
     )
+    steps[index].update(extra)
     request.steps = steps
     if not approve:
         request.status = RequestStatus.REJECTED
     elif current_step(request) is None:
         request.status = RequestStatus.APPROVED
-    _history(request, actor, "approved" if approve else "rejected", note)
+    verdict = "approved" if approve else "rejected"
+    _history(request, actor, f"{action} ({verdict})" if action else verdict, note)
     async with in_transaction():
         # Only the step seen above may change: two approvers at once cannot both decide it.
         updated = await ItemRequest.filter(id=request.id, updated_at=request.updated_at).update(
@@ -145,7 +205,9 @@ async def decide(rt: Runtime, actor: Actor, request_id: str, approve: bool, comm
             raise UserError(ErrorCode.CONFLICT, "someone else decided this step just now; look again")
         if not approve:
             await _release_asset(request)
-    audit.note_change("item_request", request.id, {"step": index}, {"step": index, "approved": approve})
+    audit.note_change(
+        "item_request", request.id, {"step": index}, {"step": index, "approved": approve, **extra, "comment": note}
+    )
     announce(rt, request)
     return await get_request(request.id)
 
@@ -220,26 +282,84 @@ async def _release_asset(request: ItemRequest) -> None:
         )
 
 
-async def queue_page(actor: Actor, first: int, after_id: int | None) -> list[ItemRequest]:
-    """Up to first + 1 requests whose current step is the caller's to decide, oldest first,
-    after the request `after_id`. Whose step it is lives in each request's JSON steps, so
-    pending requests are read in batches and sorted out here; the caller's departments once."""
-    headed = await headed_by(actor)
-
-    def mine(request: ItemRequest) -> bool:
-        found = current_step(request)
-        return found is not None and request.requester_id != actor.person_id and step_is_for(actor, found[1], headed)
-
+async def queue_page(rt: Runtime, actor: Actor, first: int, after_id: int | None) -> list[ItemRequest]:
+    """Up to first + 1 requests whose current step the caller may decide now (as head, deputy,
+    the level a step escalated to, a role or the fallback), oldest first, after `after_id`.
+    Whose step it is follows from each request's JSON steps and the organisation chart, so
+    pending requests are read in batches and sorted out here; the chart once per page."""
+    chart = await org(rt)
     out: list[ItemRequest] = []
     batch = max(first + 1, 100)
     cursor = after_id or 0
     while len(out) <= first:
         rows = await ItemRequest.filter(status=RequestStatus.PENDING, id__gt=cursor).order_by("id").limit(batch)
-        out += [r for r in rows if mine(r)]
+        out += [r for r in rows if await may_act(rt, actor, r, chart)]
         if len(rows) < batch:
             break
         cursor = rows[-1].id
     return out[: first + 1]
+
+
+# --- escalation ------------------------------------------------------------------------------
+
+
+def waiting_since(request: ItemRequest, index: int) -> datetime | None:
+    """When the step at `index` began to wait: its last escalation, the decision of the step
+    before it, or the (re)submission."""
+    step = request.steps[index]
+    if step.get("escalatedAt"):
+        return datetime.fromisoformat(step["escalatedAt"])
+    if index > 0 and request.steps[index - 1].get("at"):
+        return datetime.fromisoformat(request.steps[index - 1]["at"])
+    for entry in reversed(request.history):
+        if entry.get("action") in ("submitted", "resubmitted"):
+            return datetime.fromisoformat(entry["at"])
+    return None
+
+
+async def escalate_due(rt: Runtime) -> int:
+    """Steps waiting longer than GATEHOUSE_APPROVAL_ESCALATE_HOURS move one level up their
+    chain (recorded in the step and the history, pushed to the new approvers). Claimed by a
+    conditional update, so several workers escalate a step once."""
+    now = clock.now()
+    deadline = timedelta(hours=rt.settings.approval_escalate_hours)
+    # A pending request's updated_at is no later than its current step's start: a cheap pre-filter.
+    rows = await ItemRequest.filter(status=RequestStatus.PENDING, updated_at__lte=now - deadline).order_by("id")
+    if not rows:
+        return 0
+    chart = await org(rt)
+    moved = 0
+    for request in rows:
+        found = current_step(request)
+        if found is None:
+            continue
+        index, step = found
+        since = waiting_since(request, index)
+        if since is None or now - since < deadline:
+            continue
+        up = await chart.next_level(step, request.requester_id)
+        if up is None:
+            continue  # already at the top: the fallback roles have it
+        level_no, level = up
+        steps = [dict(s) for s in request.steps]
+        steps[index].update(level=level_no, escalatedAt=now.isoformat())
+        request.steps = steps
+        hours = int((now - since).total_seconds() // 3600)
+        _history(request, None, "escalated", f"step {index + 1} waited {hours} h; now {level.label} decides")
+        claimed = await ItemRequest.filter(id=request.id, updated_at=request.updated_at).update(
+            steps=request.steps, history=request.history, updated_at=now
+        )
+        if claimed:
+            announce(rt, request)
+            moved += 1
+    return moved
+
+
+async def reannounce_pending(rt: Runtime) -> None:
+    """The organisation changed (a head or deputy): every waiting step is pushed again, so the
+    approvers it now belongs to see it live (each subscriber checks whether it is theirs)."""
+    for request in await ItemRequest.filter(status=RequestStatus.PENDING).order_by("id"):
+        announce(rt, request)
 
 
 async def mark(

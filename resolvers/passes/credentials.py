@@ -20,12 +20,22 @@ PRIVATE_KEY = "credential.private_key"
 
 
 async def _replace_active(
-    person_id: int, kind: CredentialKind, public_key: bytes, private_enc: bytes | None, device_name: str
+    person_id: int,
+    kind: CredentialKind,
+    public_key: bytes,
+    private_enc: bytes | None,
+    device_name: str,
+    *,
+    unless_held: bool = False,
 ) -> Credential:
+    """The person's one active credential from now on; with `unless_held`, the one already
+    active if there is one (checked under the same lock, so two first uses issue one pass)."""
     now = clock.now()
     async with in_transaction():
         # Lock the person row so two binds at once cannot leave two active credentials.
         await Person.filter(id=person_id).select_for_update().first()
+        if unless_held and (held := await active_credential(person_id)) is not None:
+            return held
         await Credential.filter(person_id=person_id, status=CredentialStatus.ACTIVE).update(
             status=CredentialStatus.SUPERSEDED, ended_at=now
         )
@@ -68,7 +78,7 @@ async def bind_phone(rt: Runtime, actor: Actor, public_key: str, device_name: st
     return credential
 
 
-async def issue_custodial(rt: Runtime, actor: Actor, device_name: str) -> Credential:
+async def issue_custodial(rt: Runtime, actor: Actor, device_name: str, *, unless_held: bool = False) -> Credential:
     """For a phone that cannot hold a key: the server keeps the pair, encrypted at rest."""
     name = validation.name(device_name, "deviceName", max_length=100)
     await ensure_may_hold_pass(actor)
@@ -78,7 +88,12 @@ async def issue_custodial(rt: Runtime, actor: Actor, device_name: str) -> Creden
     )
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     credential = await _replace_active(
-        actor.person_id, CredentialKind.CUSTODIAL, public, rt.sealer.seal(private, PRIVATE_KEY), name
+        actor.person_id,
+        CredentialKind.CUSTODIAL,
+        public,
+        rt.sealer.seal(private, PRIVATE_KEY),
+        name,
+        unless_held=unless_held,
     )
     rt.access_changed()
     return credential
@@ -101,7 +116,8 @@ async def custodial_credential_for(rt: Runtime, actor: Actor) -> Credential:
     await ensure_may_hold_pass(actor)
     credential = await active_credential(actor.person_id)
     if credential is None:
-        return await issue_custodial(rt, actor, "custodial pass")
+        # The app may ask for its first token by query and subscription at once: one pass for both.
+        credential = await issue_custodial(rt, actor, "custodial pass", unless_held=True)
     if credential.kind is not CredentialKind.CUSTODIAL:
         raise UserError(
             ErrorCode.NOT_ALLOWED,

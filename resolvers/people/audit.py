@@ -31,6 +31,11 @@ SECRET_FIELDS = frozenset(
         "idNumberLast4",
         "documentNumberLast4",
         "publicKey",
+        # Second factor: codes and recovery codes are secrets too, and so are passwords by any name.
+        "totpCode",
+        "code",
+        "currentPassword",
+        "newPassword",
     }
 )
 

@@ -63,14 +63,82 @@ async def create_department(name: str, parent_id: str | None, head_id: str | Non
         parent = await Department.get_or_none(id=parse_id(parent_id, "department", "parentId"))
         if parent is None:
             raise not_found("department", "parentId")
-    head = None
-    if head_id is not None:
-        head = await Person.get_or_none(id=parse_id(head_id, "person", "headId"), kind=PersonKind.EMPLOYEE)
-        if head is None:
-            raise not_found("person", "headId")
+    # The same rule as setDepartmentHead: an active employee, who gets the role DEPARTMENT_HEAD.
+    head = await _active_employee(head_id, "headId") if head_id is not None else None
     if await Department.filter(name=clean).exists():
         raise UserError(ErrorCode.CONFLICT, f"a department named {clean!r} exists", "name")
-    return await Department.create(name=clean, parent=parent, head_id=head.id if head else None)
+    async with in_transaction():
+        dept = await Department.create(name=clean, parent=parent, head_id=head.id if head else None)
+        if head is not None:
+            await _set_roles(head.id, {Role.DEPARTMENT_HEAD}, set())
+    return dept
+
+
+async def _department(department_id: str) -> Department:
+    dept = await Department.get_or_none(id=parse_id(department_id, "department", "departmentId"))
+    if dept is None:
+        raise not_found("department", "departmentId")
+    return dept
+
+
+async def _active_employee(person_id: str, field: str) -> Person:
+    person = await Person.get_or_none(id=parse_id(person_id, "person", field), kind=PersonKind.EMPLOYEE)
+    if person is None:
+        raise not_found("person", field)
+    if person.status is not PersonStatus.ACTIVE:
+        raise UserError(ErrorCode.NOT_ALLOWED, f"{person.display_name} is offboarded", field)
+    return person
+
+
+async def _set_roles(person_id: int, add: set[Role], drop: set[Role]) -> None:
+    person = await Person.get(id=person_id)
+    held = set(person.roles)
+    wanted = (held | {r.value for r in add}) - {r.value for r in drop}
+    if wanted != held:
+        await Person.filter(id=person_id).update(roles=sorted(wanted))
+        audit.note_change("person", person_id, {"roles": sorted(held)}, {"roles": sorted(wanted)})
+
+
+async def set_department_head(department_id: str, head_id: str | None) -> Department:
+    """Name (or, with None, clear) a department's head: an active employee, who may be one of its
+    members. The new head gets the role DEPARTMENT_HEAD; the old one loses it when they head no
+    other department. Steps waiting for "the head" follow at once (approvers are resolved when
+    read). Naming the deputy as head clears the deputy."""
+    dept = await _department(department_id)
+    head = await _active_employee(head_id, "headId") if head_id is not None else None
+    new_id = head.id if head else None
+    if dept.head_id == new_id:
+        return dept
+    before = {"headId": dept.head_id, "deputyId": dept.deputy_id}
+    old_id = dept.head_id
+    async with in_transaction():
+        dept.head_id = new_id
+        if new_id is not None and dept.deputy_id == new_id:
+            dept.deputy_id = None
+        await dept.save(update_fields=["head_id", "deputy_id"])
+        audit.note_change("department", dept.id, before, {"headId": dept.head_id, "deputyId": dept.deputy_id})
+        if new_id is not None:
+            await _set_roles(new_id, {Role.DEPARTMENT_HEAD}, set())
+        if old_id is not None and not await Department.filter(head_id=old_id).exists():
+            await _set_roles(old_id, set(), {Role.DEPARTMENT_HEAD})
+    return dept
+
+
+async def set_department_deputy(department_id: str, deputy_id: str | None) -> Department:
+    """Name (or clear) who decides approvals in the head's place: an active employee, not the head.
+    A deputy gets no role: they decide the department's approval steps, nothing else."""
+    dept = await _department(department_id)
+    deputy = await _active_employee(deputy_id, "deputyId") if deputy_id is not None else None
+    new_id = deputy.id if deputy else None
+    if new_id is not None and new_id == dept.head_id:
+        raise UserError(ErrorCode.INVALID, "the head is not their own deputy", "deputyId")
+    if dept.deputy_id == new_id:
+        return dept
+    before = {"deputyId": dept.deputy_id}
+    dept.deputy_id = new_id
+    await dept.save(update_fields=["deputy_id"])
+    audit.note_change("department", dept.id, before, {"deputyId": new_id})
+    return dept
 
 
 @dataclass(frozen=True)

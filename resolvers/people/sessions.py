@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from resolvers.core import clock
-from resolvers.core.actor import Actor
+from resolvers.core.actor import SECOND_FACTOR_ROLES, Actor
 from resolvers.core.crypto import random_token, sha256_hex
 from resolvers.core.errors import ErrorCode, UserError
 from resolvers.core.models import Person, PersonKind, PersonStatus, RefreshSession, RetiredRefreshToken, Role
 from resolvers.core.passwords import DUMMY_HASH, generate_password, hash_password, verify_password
-from resolvers.people import audit, ratelimit
+from resolvers.people import audit, ratelimit, totp
 from resolvers.people.auth_tokens import issue_access_token, read_access_token
 from resolvers.runtime import Runtime
 
@@ -35,6 +35,20 @@ class SessionTokens:
     expires_at: datetime
     # The password used was issued by someone else: the app asks for a new one at once.
     must_change_password: bool = False
+    # The person holds ADMIN or SECURITY_ADMIN, the site requires a second factor for them and
+    # this session passed none: it acts without those roles until they enrol and sign in again.
+    second_factor_required: bool = False
+
+
+def withheld_roles(rt: Runtime, roles: frozenset[Role], second_factor_at: datetime | None) -> frozenset[Role]:
+    """The roles a session may not use because it passed no second factor (GATEHOUSE_SECOND_FACTOR)."""
+    if second_factor_at is not None or not rt.settings.second_factor_required:
+        return frozenset()
+    return roles & SECOND_FACTOR_ROLES
+
+
+def _roles(person: Person) -> frozenset[Role]:
+    return frozenset(Role(x) for x in (person.roles or []))
 
 
 async def _verify(password: str, encoded: str) -> bool:
@@ -42,16 +56,26 @@ async def _verify(password: str, encoded: str) -> bool:
     return await asyncio.to_thread(verify_password, password, encoded)
 
 
-async def open_session(rt: Runtime, person: Person) -> SessionTokens:
+async def open_session(rt: Runtime, person: Person, second_factor: bool = False) -> SessionTokens:
+    """A new session; signing in counts as a confirmation of who is calling (confirmed_at)."""
     now = clock.now()
     refresh = random_token()
+    second_factor_at = now if second_factor else None
     session = await RefreshSession.create(
         person=person,
         token_hash=sha256_hex(refresh),
         expires_at=now + timedelta(days=rt.settings.refresh_token_days),
+        second_factor_at=second_factor_at,
+        confirmed_at=now,
     )
     access, expires = issue_access_token(rt.keys.jwt, person.id, session.id, now, rt.settings.access_token_minutes)
-    return SessionTokens(access, refresh, expires, person.password_issued_at is not None)
+    return SessionTokens(
+        access,
+        refresh,
+        expires,
+        person.password_issued_at is not None,
+        bool(withheld_roles(rt, _roles(person), second_factor_at)),
+    )
 
 
 def issued_password_expired(person: Person, now: datetime) -> bool:
@@ -59,9 +83,17 @@ def issued_password_expired(person: Person, now: datetime) -> bool:
     return issued is not None and issued + timedelta(days=ISSUED_PASSWORD_DAYS) <= now
 
 
-async def login(rt: Runtime, username: str, password: str, address: str = "") -> SessionTokens:
+async def login(
+    rt: Runtime, username: str, password: str, address: str = "", totp_code: str | None = None
+) -> SessionTokens:
     """Every name takes the same path (throttle key, one scrypt, one failure recorded), whether
-    or not an account holds it, so neither the answer nor its timing tells which names exist."""
+    or not an account holds it, so neither the answer nor its timing tells which names exist.
+
+    An account with a second factor is asked for it only once the password is right (so the
+    question tells nothing to someone without it) and that question is not a failure; a wrong
+    code is, under the same throttle as a wrong password. The account's failures are forgotten
+    only after both factors passed: a right password alone must not reset the count of guessed
+    codes."""
     await ratelimit.check_login_address(address)
     person = await Person.get_or_none(username=username) if len(username) <= USERNAME_MAX else None
     wait = await ratelimit.account_wait(username)
@@ -72,14 +104,27 @@ async def login(rt: Runtime, username: str, password: str, address: str = "") ->
     if person is None or stored is None or not right:
         await ratelimit.failed_login(username, address)
         raise UserError(ErrorCode.INVALID, "wrong username or password")
-    await ratelimit.succeeded_login(username)
+    second_factor = totp.is_active(person)
+    if not second_factor:
+        await ratelimit.succeeded_login(username)
     if person.status is not PersonStatus.ACTIVE:
         raise UserError(ErrorCode.NOT_ALLOWED, "this account is closed")
     if issued_password_expired(person, clock.now()):
         raise UserError(
             ErrorCode.EXPIRED, "this issued password has expired; ask HR or an administrator for a new one", "password"
         )
-    return await open_session(rt, person)
+    if second_factor:
+        if not totp.clean(totp_code):
+            raise UserError(
+                ErrorCode.SECOND_FACTOR_REQUIRED,
+                "this account has a second factor: give the code from your authenticator app (or a recovery code)",
+                "totpCode",
+            )
+        if not await totp.check_second_factor(rt, person, totp_code):
+            await ratelimit.failed_login(username, address)
+            raise UserError(ErrorCode.INVALID, "wrong or already used code", "totpCode")
+        await ratelimit.succeeded_login(username)
+    return await open_session(rt, person, second_factor=second_factor)
 
 
 async def refresh(rt: Runtime, refresh_token: str) -> SessionTokens:
@@ -110,7 +155,15 @@ async def refresh(rt: Runtime, refresh_token: str) -> SessionTokens:
     access, expires = issue_access_token(
         rt.keys.jwt, session.person.id, session.id, now, rt.settings.access_token_minutes
     )
-    return SessionTokens(access, new_refresh, expires, session.person.password_issued_at is not None)
+    # The session keeps when it passed a second factor and when it was last confirmed: a
+    # refresh renews neither (a stolen refresh token must not confirm anything).
+    return SessionTokens(
+        access,
+        new_refresh,
+        expires,
+        session.person.password_issued_at is not None,
+        bool(withheld_roles(rt, _roles(session.person), session.second_factor_at)),
+    )
 
 
 async def logout(actor: Actor) -> int:
@@ -186,18 +239,28 @@ async def actor_from_bearer(rt: Runtime, authorization: str | None) -> Actor | N
         return None
     person_id, session_id = ids
     row = await RefreshSession.filter(id=session_id, person_id=person_id, revoked_at=None).values(
-        "person__display_name", "person__kind", "person__roles", "person__status", "person__department_id"
+        "second_factor_at",
+        "person__display_name",
+        "person__kind",
+        "person__roles",
+        "person__status",
+        "person__department_id",
     )
     if not row or row[0]["person__status"] != PersonStatus.ACTIVE.value:
         return None
     r = row[0]
+    roles = frozenset(Role(x) for x in (r["person__roles"] or []))
+    # Dropped here, where every request (GraphQL, reports, subscriptions) gets its caller, so
+    # no permission check anywhere can see a role this session has not earned.
+    withheld = withheld_roles(rt, roles, r["second_factor_at"])
     return Actor(
         person_id=person_id,
         session_id=session_id,
         display_name=r["person__display_name"],
         kind=PersonKind(r["person__kind"]),
-        roles=frozenset(Role(x) for x in (r["person__roles"] or [])),
+        roles=roles - withheld,
         department_id=r["person__department_id"],
+        withheld_roles=withheld,
     )
 
 

@@ -124,10 +124,12 @@ async def decide_scan(
         return await scan.record(Reason.BAD_SIGNATURE, cid=cid)
 
     token_use = None
+    grants_version = None  # a badge claims no token: access_policy reads the version itself
     try:
         if parsed is not None:
             ttl = cred["period"] * (2 * passtoken.SKEW_STEPS + 2) + 5
             claim = await rt.state.claim_token(parsed.cid, parsed.step, gate.id, ttl, device_id, ref)
+            grants_version = claim.grants_version
             if not claim.fresh:
                 if not _same_scan(claim, gate.id, device_id, ref):
                     # A token opens a door once: any other showing of it, at this gate too, is a copy.
@@ -147,6 +149,7 @@ async def decide_scan(
             cred["person__department_id"],
             cred["person__position"],
             badge is not None,
+            grants_version,
         )
     except ScanStateLost:
         # Redis came back empty: fail closed until the used tokens and presence are rebuilt.
@@ -193,6 +196,8 @@ class _Scan:
             latency_ms=(time.perf_counter() - self.started) * 1000,
             # The step of the token it used: the used tokens can be rebuilt from the log.
             payload={"step": token.step} if token is not None else {},
+            # ...and uses it up for good: the UNIQUE (cid, step) also refuses an upload of it later.
+            credential_step=token.step if token is not None else None,
         )
         stored = await writer.record(self.rt, event, topo=self.topo, token=token)
         return ScanOutcome.of(stored)
@@ -208,6 +213,7 @@ async def policy(
     department_id: int | None,
     position: str | None,
     badge: bool = False,
+    grants_version: int | None = None,
 ) -> tuple[Reason, Visit | None]:
     """The rules after the credential checks, for a scan and a guard's manual entry alike."""
     lockdown = topo.lockdown_mode(gate)
@@ -216,7 +222,7 @@ async def policy(
     if person_kind == PersonKind.VISITOR.value:
         visit = await visits.visit_of_visitor(person_id)
         return await visitor_policy(rt, topo, gate, way, person_id, visit, badge), visit
-    return await access_policy(rt, topo, gate, way, person_id, department_id, position), None
+    return await access_policy(rt, topo, gate, way, person_id, department_id, position, grants_version), None
 
 
 async def visitor_policy(
@@ -293,10 +299,15 @@ async def access_policy(
     person_id: int,
     department_id: int | None,
     position: str | None,
+    grants_version: int | None = None,
 ) -> Reason:
     if way is Direction.OUT:
         return Reason.OK  # people may always leave; the passage is still verified and recorded
-    index = await rt.grant_index.get()
+    if grants_version is None:
+        grants_version = await rt.state.grants_version()
+    # The index as of the shared grants version read before this point (with the token claim):
+    # a grant revoked on any process before this scan began no longer counts here.
+    index = await rt.grant_index.get(grants_version)
     verdict = index.verdict(
         person_id, department_id, position, topo.zones_opening(gate.zone_id), clock.now(), rt.settings.tz
     )

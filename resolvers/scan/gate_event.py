@@ -35,6 +35,8 @@ class GateEventRecord:
     device_ref: str | None = None  # the scan's ref
     latency_ms: float | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
+    # The token step this event used up (UNIQUE with the cid): only the scan or verified upload that used it.
+    credential_step: int | None = None
     id: int | None = None  # set once stored
 
     @property
@@ -72,6 +74,7 @@ class GateEventRecord:
             "person_id": self.person_id,
             "operator_id": self.operator_id,
             "credential_cid": self.credential_cid,
+            "credential_step": self.credential_step,
             "decision": self.decision,
             "reason": self.reason.value,
             "method": self.method,
@@ -100,6 +103,7 @@ class GateEventRecord:
             self.device_ref,
             self.latency_ms,
             self.payload,
+            self.credential_step,
             event_id,
         )
 

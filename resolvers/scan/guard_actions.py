@@ -12,6 +12,7 @@ from resolvers.core.actor import Actor
 from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import Direction, EntryMethod, IdentityDocument, Person, PersonStatus
 from resolvers.devices.commands import online_devices, send_command
+from resolvers.people import second_factor
 from resolvers.people.people import ID_NUMBER
 from resolvers.runtime import Runtime
 from resolvers.scan import writer
@@ -35,6 +36,8 @@ async def _gate(rt: Runtime, gate_id: str, field: str = "gateId") -> GateNode:
 async def remote_open(rt: Runtime, actor: Actor, gate_id: str, reason: str) -> GateEventRecord:
     gate = await _gate(rt, gate_id)
     why = validation.name(reason, "reason", max_length=500)
+    # An open door from afar needs a fresh confirmation of who asks (a console left signed in).
+    await second_factor.require_confirmation(rt, actor)
     topo = await rt.topology.get()
     online = await online_devices(rt, topo.gate_devices.get(gate.id, frozenset()))
     if not online:

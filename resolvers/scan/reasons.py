@@ -38,6 +38,9 @@ class Reason(StrEnum):
     GATE_UNKNOWN = "gate_unknown"
     NOT_YOUR_GATE = "not_your_gate"
     SNAPSHOT_EXPIRED = "snapshot_expired"  # a gate deciding offline with a stale snapshot
+    # An uploaded offline event the server cannot confirm: the token's step does not fit the time
+    # the gate claims, or that time lies outside every snapshot the device was given.
+    OFFLINE_MISMATCH = "offline_mismatch"
     UNAVAILABLE = "unavailable"  # the server failed while deciding: fail closed
     # Door alarms: no decision was asked for.
     FORCED = "forced"
@@ -81,5 +84,12 @@ _GRANTS = frozenset(
 _ALARMS = frozenset(r.value for r in (Reason.FORCED, Reason.HELD_OPEN))
 _UNVERIFIED = frozenset(
     r.value
-    for r in (Reason.MALFORMED, Reason.UNKNOWN_CREDENTIAL, Reason.EXPIRED, Reason.NOT_YET_VALID, Reason.BAD_SIGNATURE)
+    for r in (
+        Reason.MALFORMED,
+        Reason.UNKNOWN_CREDENTIAL,
+        Reason.EXPIRED,
+        Reason.NOT_YET_VALID,
+        Reason.BAD_SIGNATURE,
+        Reason.OFFLINE_MISMATCH,
+    )
 )

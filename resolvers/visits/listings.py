@@ -17,6 +17,9 @@ from tortoise.expressions import Q
 from resolvers.core import clock
 from resolvers.core.actor import Actor
 from resolvers.core.models import Visit, VisitStatus, WatchlistEntry
+from resolvers.people import approvers
+from resolvers.runtime import Runtime
+from resolvers.visits import visits
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,23 @@ async def overstaying_page(first: int, after_id: int | None) -> list[Visit]:
     return await query.order_by("expected_end", "id").limit(first + 1)
 
 
-async def pending_head_approvals_page(actor: Actor, first: int, after_id: int | None) -> list[Visit]:
-    """Emergency visits waiting for this department head's sign-off, oldest first."""
-    query = Visit.filter(host__department__head_id=actor.person_id, emergency=True, status=VisitStatus.PENDING_APPROVAL)
+async def pending_head_approvals_page(rt: Runtime, actor: Actor, first: int, after_id: int | None) -> list[Visit]:
+    """Emergency visits the caller may sign now (the host's head or deputy, the level it escalated
+    to, the fallback roles; never their own), oldest first. Few wait at once: read, then sorted out."""
+    query = Visit.filter(emergency=True, status=VisitStatus.PENDING_APPROVAL).exclude(host_id=actor.person_id)
     if after_id is not None:
         query = query.filter(id__gt=after_id)
-    return await query.order_by("id").limit(first + 1)
+    waiting = await query.order_by("id")
+    if not waiting:
+        return []
+    chart = await approvers.Org.load(rt.settings.approval_fallback_roles)
+    out = []
+    for visit in waiting:
+        if approvers.may_decide(actor, await visits.emergency_deciders(rt, visit, chart), visit.host_id):
+            out.append(visit)
+            if len(out) > first:
+                break
+    return out
 
 
 async def watchlist_page(first: int, before_id: int | None) -> list[WatchlistEntry]:

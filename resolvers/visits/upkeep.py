@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from realtime.messages import VisitReminder
 from resolvers.alerts.raising import raise_alert
+from resolvers.attendance import summaries
 from resolvers.core import clock
 from resolvers.core.models import Person, Visit, VisitStatus
 from resolvers.runtime import Runtime
@@ -87,13 +88,18 @@ async def anonymise_old_visits(rt: Runtime) -> int:
 
 async def run_once(rt: Runtime) -> None:
     # Housekeeping of the site's day: visits, and the loans that should be back by now.
+    from resolvers.items.approvals import escalate_due
     from resolvers.items.flows import remind_overdue
 
     await remind_overdue(rt)
+    await escalate_due(rt)  # approval steps waiting past GATEHOUSE_APPROVAL_ESCALATE_HOURS
+    await visits.escalate_emergencies(rt)
     await visits.expire_due_visits()
     await remind_pending(rt)
     await alert_overstays(rt)
     await anonymise_old_visits(rt)
+    # Leadership's daily and weekly summaries, once each period has ended (POLICY 6.2).
+    await summaries.run_due(rt)
 
 
 class VisitUpkeep:

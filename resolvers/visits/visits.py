@@ -23,7 +23,6 @@ from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, pa
 from resolvers.core.models import (
     Credential,
     CredentialStatus,
-    Department,
     Gender,
     IdentityDocument,
     Person,
@@ -35,7 +34,7 @@ from resolvers.core.models import (
     WatchlistEntry,
     Zone,
 )
-from resolvers.people import ratelimit
+from resolvers.people import approvers, audit, ratelimit
 from resolvers.people.people import ID_NUMBER, PHONE
 from resolvers.people.sessions import SessionTokens, open_session
 from resolvers.runtime import Runtime
@@ -143,9 +142,7 @@ async def file_emergency(rt: Runtime, actor: Actor, data: EmergencyInput) -> Vis
     now = clock.now()
     _check_window(now, data.expected_end)
     zones = await _check_zones(actor, data.zone_ids)
-    head_id = await _department_head(actor)
-    if head_id is None:
-        raise UserError(ErrorCode.NOT_ALLOWED, "your department has no head to approve an emergency visit")
+    # Someone always signs: the host's head, a deputy, the next level up, or the fallback roles.
     await _refuse_if_blocked(rt, id_number, "idNumber", host=actor)
     async with in_transaction():
         visitor = await _create_visitor(rt, name, id_number, data.document_type, None)
@@ -169,13 +166,13 @@ async def file_emergency(rt: Runtime, actor: Actor, data: EmergencyInput) -> Vis
     return visit
 
 
-async def _department_head(actor: Actor) -> int | None:
-    if actor.department_id is None:
-        return None
-    dept = await Department.get_or_none(id=actor.department_id)
-    if dept is None or dept.head_id is None or dept.head_id == actor.person_id:
-        return None
-    return dept.head_id
+async def emergency_deciders(rt: Runtime, visit: Visit, chart: approvers.Org | None = None) -> approvers.Level:
+    """Who signs an emergency walk-in now (POLICY 3.2.3): the host's department head, resolved
+    like an item request's head step (README "Approvals"), as far up as it has escalated."""
+    department = await Person.filter(id=visit.host_id).values_list("department_id", flat=True)
+    step = {"who": "head", "departmentId": department[0] if department else None, "level": visit.approval_level}
+    chart = chart or await approvers.Org.load(rt.settings.approval_fallback_roles)
+    return await chart.level(step, visit.host_id)
 
 
 async def _create_visitor(
@@ -269,6 +266,19 @@ async def _set_status(visit: Visit, status: VisitStatus, **fields: object) -> Vi
     return visit
 
 
+async def _locked(visit_id: int) -> Visit:
+    """The visit as stored now, its row locked until the caller's transaction ends.
+
+    Every transition reads the status it decides on here, inside the transaction that writes the
+    new one: on PostgreSQL `FOR UPDATE` makes a second operator's transition (on any server
+    process) wait, then read what the first one wrote; on SQLite the process's one connection runs
+    one transaction at a time. A status read before the transaction only serves early answers."""
+    visit = await Visit.filter(id=visit_id).select_for_update().first()
+    if visit is None:
+        raise not_found("visit", "id")
+    return visit
+
+
 async def _revoke_passes(visit: Visit) -> None:
     if visit.visitor_id is not None:
         await Credential.filter(person_id=visit.visitor_id, status=CredentialStatus.ACTIVE).update(
@@ -276,45 +286,120 @@ async def _revoke_passes(visit: Visit) -> None:
         )
 
 
-async def approve(actor: Actor, visit_id: str) -> Visit:
+async def approve(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
     visit = await get_visit(visit_id)
     if visit.emergency:
-        # An emergency walk-in is signed off by the host's department head, not the host.
-        host = await Person.get(id=visit.host_id)
-        dept = await Department.get_or_none(id=host.department_id) if host.department_id else None
-        if dept is None or dept.head_id != actor.person_id:
-            raise Forbidden("an emergency visit is approved by the host's department head")
+        # An emergency walk-in is signed off by the host's department head (or whoever stands in
+        # for them), never by the host.
+        level = await emergency_deciders(rt, visit)
+        if not approvers.may_decide(actor, level, visit.host_id):
+            raise Forbidden(f"an emergency visit is approved by {level.label}, not the host")
     else:
         _may_act_as_host(actor, visit)
-    if visit.status is VisitStatus.APPROVED:
-        return visit
-    if visit.status is not VisitStatus.PENDING_APPROVAL:
-        raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be approved")
-    return await _set_status(visit, VisitStatus.APPROVED, approved_by_id=actor.person_id, approved_at=clock.now())
+    async with in_transaction():
+        visit = await _locked(visit.id)
+        if visit.status is VisitStatus.APPROVED:
+            return visit
+        if visit.status is not VisitStatus.PENDING_APPROVAL:
+            raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be approved")
+        return await _set_status(visit, VisitStatus.APPROVED, approved_by_id=actor.person_id, approved_at=clock.now())
 
 
 async def reject(rt: Runtime, actor: Actor, visit_id: str, reason: str) -> Visit:
     visit = await get_visit(visit_id)
-    _may_act_as_host(actor, visit)
+    if not (
+        visit.emergency
+        and visit.status is VisitStatus.PENDING_APPROVAL
+        and approvers.may_decide(actor, await emergency_deciders(rt, visit), visit.host_id)
+    ):
+        _may_act_as_host(actor, visit)  # an emergency visit's approver may turn it down too
     why = validation.name(reason, "reason", max_length=500)
-    if visit.status is VisitStatus.REJECTED:
-        return visit
-    if visit.status not in BEFORE_CHECK_IN:
-        raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be rejected")
     async with in_transaction():
+        visit = await _locked(visit.id)
+        if visit.status is VisitStatus.REJECTED:
+            return visit
+        if visit.status not in BEFORE_CHECK_IN:
+            raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be rejected")
         await _set_status(visit, VisitStatus.REJECTED, rejected_reason=why, invite_code_hash=None)
         await _revoke_passes(visit)
     rt.access_changed()
     return visit
 
 
+async def override_emergency(rt: Runtime, actor: Actor, visit_id: str, approve_it: bool, reason: str) -> Visit:
+    """An ADMIN signs (or turns down) an emergency walk-in in its approver's place, saying why;
+    the audit log keeps the reason and whose place it was."""
+    if Role.ADMIN not in actor.roles:
+        raise Forbidden("only an ADMIN overrides an approval")
+    why = validation.name(reason, "reason", max_length=500)
+    visit = await get_visit(visit_id)
+    if not visit.emergency:
+        raise UserError(ErrorCode.NOT_ALLOWED, "only an emergency visit is overridden; a booking is the host's")
+    if visit.host_id == actor.person_id:
+        raise Forbidden("nobody approves their own emergency visit, not even by override")
+    if visit.status is not VisitStatus.PENDING_APPROVAL:
+        raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit has no approval waiting")
+    level = await emergency_deciders(rt, visit)
+    note = {"override": True, "inPlaceOf": level.label, "reason": why}
+    if approve_it:
+        claimed = await Visit.filter(id=visit.id, status=VisitStatus.PENDING_APPROVAL).update(
+            status=VisitStatus.APPROVED, approved_by_id=actor.person_id, approved_at=clock.now()
+        )
+        if not claimed:
+            raise UserError(ErrorCode.CONFLICT, "this visit was decided just now; look again")
+        audit.note_change("visit", visit.id, {"status": "PENDING_APPROVAL"}, {"status": "APPROVED", **note})
+        return await get_visit(str(visit.id))
+    async with in_transaction():
+        await _set_status(visit, VisitStatus.REJECTED, rejected_reason=why, invite_code_hash=None)
+        await _revoke_passes(visit)
+    audit.note_change("visit", visit.id, {"status": "PENDING_APPROVAL"}, {"status": "REJECTED", **note})
+    rt.access_changed()
+    return visit
+
+
+async def escalate_emergencies(rt: Runtime) -> int:
+    """An emergency walk-in waits at the gate: after GATEHOUSE_EMERGENCY_ESCALATE_MINUTES without
+    a signature it moves one level up (audited), once per worker race (conditional update)."""
+    now = clock.now()
+    deadline = timedelta(minutes=rt.settings.emergency_escalate_minutes)
+    waiting = await Visit.filter(emergency=True, status=VisitStatus.PENDING_APPROVAL).order_by("id")
+    if not waiting:
+        return 0
+    chart = await approvers.Org.load(rt.settings.approval_fallback_roles)
+    moved = 0
+    for visit in waiting:
+        since = visit.approval_escalated_at or visit.expected_start
+        if now - since < deadline:
+            continue
+        department = await Person.filter(id=visit.host_id).values_list("department_id", flat=True)
+        step = {"who": "head", "departmentId": department[0] if department else None, "level": visit.approval_level}
+        up = await chart.next_level(step, visit.host_id)
+        if up is None:
+            continue
+        level_no, level = up
+        claimed = await Visit.filter(
+            id=visit.id, status=VisitStatus.PENDING_APPROVAL, approval_level=visit.approval_level
+        ).update(approval_level=level_no, approval_escalated_at=now)
+        if claimed:
+            await audit.record(
+                None,
+                "escalateEmergencyVisit",
+                target_type="visit",
+                target_id=visit.id,
+                detail={"from": visit.approval_level, "to": level_no, "decides": level.label},
+            )
+            moved += 1
+    return moved
+
+
 async def end(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
     """The host ends the visit: before check-in it is cancelled, after it the visitor is out."""
     visit = await get_visit(visit_id)
     _may_act_as_host(actor, visit)
-    if visit.status in (VisitStatus.CHECKED_OUT, VisitStatus.CANCELLED):
-        return visit
     async with in_transaction():
+        visit = await _locked(visit.id)
+        if visit.status in (VisitStatus.CHECKED_OUT, VisitStatus.CANCELLED):
+            return visit
         if visit.status in BEFORE_CHECK_IN:
             await _set_status(visit, VisitStatus.CANCELLED, invite_code_hash=None)
         elif visit.status is VisitStatus.CHECKED_IN:
@@ -328,24 +413,31 @@ async def end(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
     return visit
 
 
+def _check_in_refusal(visit: Visit, now: datetime) -> UserError | None:
+    """Why this visit cannot be checked in now (contracts/README.md "Visits in detail"), or None."""
+    if visit.status is VisitStatus.CHECKED_IN:
+        return UserError(ErrorCode.CONFLICT, "this visitor is already checked in")
+    if visit.status is VisitStatus.EXPIRED:
+        return UserError(ErrorCode.EXPIRED, "this visit has expired")
+    if visit.status is not VisitStatus.APPROVED:
+        return UserError(
+            ErrorCode.NOT_ALLOWED,
+            f"a {visit.status.value} visit cannot be checked in; the host must book and approve it",
+        )
+    if now < visit.expected_start - CHECK_IN_EARLY:
+        return UserError(ErrorCode.NOT_ALLOWED, "too early: check-in opens 30 minutes before the visit")
+    if now > visit.expected_end:
+        return UserError(ErrorCode.EXPIRED, "the visit's time is over")
+    return None
+
+
 async def check_in(rt: Runtime, actor: Actor, visit_id: str, id_last4: str) -> Visit:
     """At the gate, after the guard compared the visitor's ID document (POLICY 3.2.2)."""
     visit = await get_visit(visit_id)
     last4 = validation.last4(id_last4, "idNumberLast4")
-    if visit.status is VisitStatus.CHECKED_IN:
-        raise UserError(ErrorCode.CONFLICT, "this visitor is already checked in")
-    if visit.status is VisitStatus.EXPIRED:
-        raise UserError(ErrorCode.EXPIRED, "this visit has expired")
-    if visit.status is not VisitStatus.APPROVED:
-        raise UserError(
-            ErrorCode.NOT_ALLOWED,
-            f"a {visit.status.value} visit cannot be checked in; the host must book and approve it",
-        )
-    now = clock.now()
-    if now < visit.expected_start - CHECK_IN_EARLY:
-        raise UserError(ErrorCode.NOT_ALLOWED, "too early: check-in opens 30 minutes before the visit")
-    if now > visit.expected_end:
-        raise UserError(ErrorCode.EXPIRED, "the visit's time is over")
+    refusal = _check_in_refusal(visit, clock.now())
+    if refusal is not None:
+        raise refusal
     visitor = await Person.get(id=visit.visitor_id)
     assert visitor.id_number_enc is not None
     id_number = rt.sealer.open_text(visitor.id_number_enc, ID_NUMBER)
@@ -353,9 +445,12 @@ async def check_in(rt: Runtime, actor: Actor, visit_id: str, id_last4: str) -> V
     if id_number[-4:].upper() != last4:
         raise UserError(ErrorCode.MISMATCH, "the ID document does not match the registration", "idNumberLast4")
     async with in_transaction():
-        locked = await Visit.filter(id=visit.id, status=VisitStatus.APPROVED).select_for_update().first()
-        if locked is None:
-            raise UserError(ErrorCode.CONFLICT, "this visitor is already checked in")
+        # Decided again on the locked row: the host may have ended the visit meanwhile.
+        locked = await _locked(visit.id)
+        now = clock.now()
+        refusal = _check_in_refusal(locked, now)
+        if refusal is not None:
+            raise refusal
         await _set_status(
             locked, VisitStatus.CHECKED_IN, checked_in_at=now, checked_in_by_id=actor.person_id, site_entries=0
         )
@@ -367,11 +462,12 @@ async def check_in(rt: Runtime, actor: Actor, visit_id: str, id_last4: str) -> V
 async def check_out(rt: Runtime, actor: Actor | None, visit_id: str) -> Visit:
     """A guard checks the visitor out (or the visitor's own scan leaving the site does)."""
     visit = await get_visit(visit_id)
-    if visit.status is VisitStatus.CHECKED_OUT:
-        return visit
-    if visit.status is not VisitStatus.CHECKED_IN:
-        raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be checked out")
     async with in_transaction():
+        visit = await _locked(visit.id)
+        if visit.status is VisitStatus.CHECKED_OUT:
+            return visit
+        if visit.status is not VisitStatus.CHECKED_IN:
+            raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be checked out")
         await _set_status(
             visit,
             VisitStatus.CHECKED_OUT,
@@ -384,12 +480,21 @@ async def check_out(rt: Runtime, actor: Actor | None, visit_id: str) -> Visit:
 
 
 async def expire_if_due(visit: Visit) -> Visit:
-    """A visit not checked in by `expectedEnd` expires, and its invite code dies with it."""
-    if visit.status in BEFORE_CHECK_IN and visit.expected_end <= clock.now():
-        await Visit.filter(id=visit.id, status=visit.status).update(status=VisitStatus.EXPIRED, invite_code_hash=None)
-        visit.status = VisitStatus.EXPIRED
-        visit.invite_code_hash = None
-        await _revoke_passes(visit)
+    """A visit not checked in by `expectedEnd` expires, and its invite code dies with it.
+
+    The expiry is a conditional update (still in the status read): a transition that got there
+    first wins, and then the visit is read again rather than its passes revoked."""
+    while visit.status in BEFORE_CHECK_IN and visit.expected_end <= clock.now():
+        async with in_transaction():
+            expired = await Visit.filter(id=visit.id, status=visit.status).update(
+                status=VisitStatus.EXPIRED, invite_code_hash=None
+            )
+            if expired:
+                visit.status = VisitStatus.EXPIRED
+                visit.invite_code_hash = None
+                await _revoke_passes(visit)
+                return visit
+        visit = await Visit.get(id=visit.id)
     return visit
 
 

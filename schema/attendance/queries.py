@@ -8,20 +8,28 @@ from typing import Annotated
 import strawberry
 
 from resolvers.access import grants
-from resolvers.attendance import attendance
+from resolvers.attendance import attendance, summaries
 from resolvers.attendance import muster as roll_call
 from resolvers.core import models as m
 from resolvers.core.actor import Actor
 from resolvers.core.errors import is_id
-from schema.attendance.types import AttendanceDay, AttendanceSummary, MusterLine, WorkSchedule
+from schema.attendance.types import (
+    AttendanceDay,
+    AttendanceSummary,
+    MusterLine,
+    ScheduledSummary,
+    SummaryKind,
+    WorkSchedule,
+)
 from schema.core.context import Info, actor_of
 from schema.core.errors import bad_input, forbidden
-from schema.core.pagination import Connection, check_first, decode_cursor, page_of
+from schema.core.pagination import Connection, check_first, decode_cursor, decode_cursor_pair, page_of
 from schema.core.permissions import (
     ATTENDANCE_READERS,
     IsAttendanceReader,
     IsAuthenticated,
     IsGateStaff,
+    IsReportReader,
 )
 
 
@@ -96,6 +104,24 @@ class AttendanceQuery:
             info.context.rt, first, decode_cursor("person", after), from_, to, department
         )
         return page_of(rows, first, "person", AttendanceSummary.of, key=lambda s: s.person_id, after=after)
+
+    # A connection: one row a day and one a week, kept RETENTION_DAYS.
+    @strawberry.field(
+        permission_classes=[IsReportReader],
+        description="The kept daily and weekly summaries (passages, denials, visitors, stock, anomalies), "
+        "newest period first.",
+    )
+    async def scheduled_summaries(
+        self, kind: SummaryKind | None = None, first: int = 50, after: str | None = None
+    ) -> Connection[ScheduledSummary]:
+        first = check_first(first)
+        cursor = decode_cursor_pair("summary", after)
+        if cursor is not None and not 1 <= cursor[0] <= date.max.toordinal():
+            raise bad_input("`after` is not a cursor this list gave out")  # a day no date has
+        rows = await summaries.page(kind.name if kind is not None else None, first, cursor)
+        return page_of(
+            rows, first, "summary", ScheduledSummary.of, key=lambda s: (s.first.toordinal(), s.id), after=after
+        )
 
     @strawberry.field(permission_classes=[IsAttendanceReader], description="Work schedules, by name.")
     async def work_schedules(self, first: int = 50, after: str | None = None) -> Connection[WorkSchedule]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import Enum
 
 import strawberry
 
-from resolvers.attendance import attendance
+from resolvers.attendance import attendance, summaries
 from resolvers.core import models as m
 from schema.access.types import Zone
 from schema.core.context import Info
@@ -21,6 +22,10 @@ class AttendanceDay:
     last_out: datetime | None = strawberry.field(description="The last exit from the site; null if none.")
     minutes_inside: int = strawberry.field(description="Minutes between entries and exits that day.")
     workday: bool = strawberry.field(description="The person's shift falls on this day.")
+    scheduled: bool = strawberry.field(
+        description="The person has a work schedule; false: a day without one (a new hire), neither a workday "
+        "nor a day off."
+    )
     late: bool = strawberry.field(description="Came after the shift's start plus its grace.")
     left_early: bool = strawberry.field(description="Left before the shift's end minus its grace.")
     absent: bool = strawberry.field(description="A workday without any entry.")
@@ -38,6 +43,7 @@ class AttendanceDay:
             last_out=d.last_out,
             minutes_inside=int(d.inside.total_seconds() // 60),
             workday=d.workday,
+            scheduled=d.scheduled,
             late=d.late,
             left_early=d.left_early,
             absent=d.absent,
@@ -53,12 +59,20 @@ class AttendanceDay:
 class AttendanceSummary:
     workdays: int = strawberry.field(description="Days the person's shift fell on.")
     present: int = strawberry.field(description="Workdays the person came.")
-    extra_days: int = strawberry.field(description="Days off the person came anyway.")
+    extra_days: int = strawberry.field(description="Days off (of their schedule) the person came anyway.")
     late: int = strawberry.field(description="Days the person came late.")
     left_early: int = strawberry.field(description="Days the person left early.")
     absent: int = strawberry.field(description="Workdays without any entry.")
     missing_exit: int = strawberry.field(description="Days with an entry and no recorded exit.")
     hours_inside: float = strawberry.field(description="Hours inside the site over the period.")
+    unscheduled_days: int = strawberry.field(
+        description="Days of the period without any work schedule (all of them for someone with none): "
+        "neither workdays nor days off."
+    )
+    unscheduled_present: int = strawberry.field(description="Days without a schedule the person came.")
+    attendance_rate: float | None = strawberry.field(
+        description="Percent of workdays present (one decimal); null when there was no workday."
+    )
     person_id_: strawberry.Private[int]
 
     @classmethod
@@ -72,6 +86,9 @@ class AttendanceSummary:
             absent=s.absent,
             missing_exit=s.missing_exit,
             hours_inside=s.hours_inside,
+            unscheduled_days=s.unscheduled_days,
+            unscheduled_present=s.unscheduled_present,
+            attendance_rate=s.attendance_rate,
             person_id_=s.person_id,
         )
 
@@ -142,3 +159,62 @@ class AttendanceCorrectionPayload:
     errors: list[UserError] = strawberry.field(
         default_factory=list, description="What the caller can fix; empty on success."
     )
+
+
+@strawberry.enum(description="How long a scheduled summary's period is.")
+class SummaryKind(Enum):
+    DAILY = strawberry.enum_value("DAILY", description="One site-local day.")
+    WEEKLY = strawberry.enum_value("WEEKLY", description="One ISO week, Monday to Sunday, site-local.")
+
+
+@strawberry.type(description="A count under a name (a denial's reason, an anomaly's kind).")
+class NamedCount:
+    name: str = strawberry.field(description="The reason or kind.")
+    count: int = strawberry.field(description="How many.")
+
+
+def _named(counts: dict[str, int]) -> list[NamedCount]:
+    return [NamedCount(name=k, count=v) for k, v in sorted(counts.items())]
+
+
+@strawberry.type(
+    description="A daily or weekly summary for leadership, produced once shortly after its period ended and "
+    "kept (figures frozen as they stood then)."
+)
+class ScheduledSummary:
+    id: strawberry.ID = strawberry.field(description="Opaque id.")
+    kind: SummaryKind = strawberry.field(description="DAILY or WEEKLY.")
+    period_start: date = strawberry.field(description="The period's first day, in the site's time zone.")
+    period_end: date = strawberry.field(description="The period's last day (inclusive).")
+    produced_at: datetime = strawberry.field(description="When the summary was produced.")
+    passages: int = strawberry.field(description="Passages granted, at every gate, either way.")
+    denials: int = strawberry.field(description="Scans refused.")
+    denials_by_reason: list[NamedCount] = strawberry.field(description="Scans refused, by reason.")
+    visitors: int = strawberry.field(description="Visits checked in.")
+    stock_in: int = strawberry.field(description="Units into stock (received, returned).")
+    stock_out: int = strawberry.field(description="Units out of stock (issued, lent, disposed of).")
+    anomalies: int = strawberry.field(description="Anomaly alerts raised.")
+    anomalies_by_kind: list[NamedCount] = strawberry.field(description="Anomaly alerts raised, by kind.")
+    pdf_path: str = strawberry.field(description="Where to download it as PDF (bearer token), on this server.")
+    csv_path: str = strawberry.field(description="Where to download it as CSV (bearer token), on this server.")
+
+    @classmethod
+    def of(cls, s: summaries.Stored) -> ScheduledSummary:
+        f = s.figures
+        return cls(
+            id=strawberry.ID(str(s.id)),
+            kind=SummaryKind(s.kind),
+            period_start=s.first,
+            period_end=s.last,
+            produced_at=s.produced_at,
+            passages=f.passages,
+            denials=f.denials_total,
+            denials_by_reason=_named(f.denials),
+            visitors=f.visitors,
+            stock_in=f.stock_in,
+            stock_out=f.stock_out,
+            anomalies=f.anomalies_total,
+            anomalies_by_kind=_named(f.anomalies),
+            pdf_path=summaries.download_path(s.id, "pdf"),
+            csv_path=summaries.download_path(s.id, "csv"),
+        )

@@ -50,8 +50,17 @@ def _describe(classes: list[type]) -> tuple[str, frozenset[Role] | None, bool]:
 
 
 ROW_RULES = {
-    "approveVisit": "the visit's host (an emergency visit: the host's department head)",
-    "rejectVisit": "the visit's host",
+    "approveVisit": "the visit's host (an emergency visit: its approver, as an item request's head step; "
+    "never the host)",
+    "rejectVisit": "the visit's host (an emergency visit: its approver too)",
+    "overrideEmergencyVisit": "not the caller's own visit; a reason, audited",
+    "pendingEmergencyVisits": "those the caller may sign now",
+    "approveItemRequest": "the current step's approver now: the head or deputy, the next level up (no head, "
+    "the requester is the head, or escalated), the step's role, the fallback roles; never the requester",
+    "rejectItemRequest": "as approveItemRequest",
+    "overrideItemRequest": "never the caller's own request; a reason, audited",
+    "approvalQueue": "the requests the caller may decide now (as approveItemRequest)",
+    "approvalQueueUpdates": "as approvalQueue",
     "endVisit": "the visit's host",
     "addVisitEscort": "the visit's host",
     "visit": "its host, its visitor, or GUARD, SECURITY_ADMIN, ADMIN",
@@ -69,6 +78,12 @@ ROW_RULES = {
     "bindPhone": "for the caller; a visitor only while the visit lasts",
     "passTokens": "for the caller; a visitor only while the visit lasts",
     "passToken": "for the caller; a visitor only while the visit lasts",
+    # Second factor and confirmation (README "Second factor and confirmation").
+    "evacuate": "a sign-in or confirmIdentity within GATEHOUSE_CONFIRMATION_MINUTES",
+    "lockdown": "of the whole site: a sign-in or confirmIdentity within GATEHOUSE_CONFIRMATION_MINUTES",
+    "remoteOpen": "a sign-in or confirmIdentity within GATEHOUSE_CONFIRMATION_MINUTES",
+    "startTotpEnrollment": "for the caller; while a second factor is active, a current code",
+    "disableTotp": "for the caller",
 }
 
 

@@ -24,6 +24,12 @@ AUDIT_READERS = frozenset({Role.ADMIN, Role.AUDITOR})
 PERSONAL_OVERSIGHT = frozenset({Role.ADMIN, Role.SECURITY_ADMIN})
 
 
+SECOND_FACTOR_MISSING = (
+    "this session passed no second factor, which ADMIN and SECURITY_ADMIN need: enrol one "
+    "(startTotpEnrollment, confirmTotpEnrollment) and sign in again with a code"
+)
+
+
 class IsAuthenticated(BasePermission):
     message = "sign in first"
 
@@ -51,6 +57,8 @@ class _HasRole(BasePermission):
         if actor is None:
             raise unauthenticated()
         if not actor.has_any(*self.allowed):
+            if not actor.withheld_roles.isdisjoint(self.allowed):
+                raise forbidden(SECOND_FACTOR_MISSING)
             raise forbidden(f"needs one of the roles {', '.join(sorted(r.value for r in self.allowed))}")
         return True
 
@@ -67,6 +75,9 @@ IsGateStaff = HasRole(GATE_STAFF, "IsGateStaff")
 IsStaff = HasRole(OPERATORS | GATE_STAFF | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsStaff")
 ATTENDANCE_READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR})
 IsAttendanceReader = HasRole(ATTENDANCE_READERS | {Role.DEPARTMENT_HEAD}, "IsAttendanceReader")
+# Site-wide reports (the summaries): the attendance readers less department heads, who read
+# their own department's only (as /reports/summary.pdf).
+IsReportReader = HasRole(ATTENDANCE_READERS, "IsReportReader")
 WAREHOUSE_STAFF = frozenset({Role.ADMIN, Role.WAREHOUSE})
 ITEM_READERS = frozenset(
     {

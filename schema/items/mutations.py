@@ -15,6 +15,7 @@ from resolvers.items import gate_checks as item_checks
 from schema.core.context import Info, actor_of
 from schema.core.payloads import attempt
 from schema.core.permissions import (
+    IsAdmin,
     IsAuthenticated,
     IsCatalogueKeeper,
     IsEmployee,
@@ -59,7 +60,8 @@ class ItemMutation:
 
     @strawberry.mutation(
         permission_classes=[IsEmployee],
-        description="Ask to buy something: the department head, then procurement, decide.",
+        description='Ask to buy something: the department head (README "Approvals": or who stands in), '
+        "then procurement, decide.",
     )
     async def request_purchase(
         self,
@@ -141,6 +143,17 @@ class ItemMutation:
     )
     async def reject_item_request(self, info: Info, id: strawberry.ID, comment: str) -> ItemRequestPayload:
         row, errors = await attempt(approvals.decide(info.context.rt, actor_of(info), id, False, comment))
+        return ItemRequestPayload(request=_request(row), errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="ADMIN decides the current step in its approver's place (never on their own request); "
+        "the reason is required and kept in the step, the history and the audit log.",
+    )
+    async def override_item_request(
+        self, info: Info, id: strawberry.ID, approve: bool, reason: str
+    ) -> ItemRequestPayload:
+        row, errors = await attempt(approvals.override(info.context.rt, actor_of(info), id, approve, reason))
         return ItemRequestPayload(request=_request(row), errors=errors)
 
     @strawberry.mutation(

@@ -80,11 +80,13 @@ class ItemQuery:
         return page_of(rows, first, "request", ItemRequest.of, after=after)
 
     @strawberry.field(
-        permission_classes=[IsEmployee], description="Requests whose current step is yours, oldest first."
+        permission_classes=[IsEmployee],
+        description="Requests whose current step you may decide now (head, deputy, escalated, role "
+        "or fallback approver; never your own), oldest first.",
     )
     async def approval_queue(self, info: Info, first: int = 50, after: str | None = None) -> Connection[ItemRequest]:
         first = check_first(first)
-        rows = await approvals.queue_page(actor_of(info), first, decode_cursor("request", after))
+        rows = await approvals.queue_page(info.context.rt, actor_of(info), first, decode_cursor("request", after))
         return page_of(rows, first, "request", ItemRequest.of, after=after)
 
     @strawberry.field(permission_classes=[IsItemReader], description="Item movements with filters, newest first.")

@@ -9,6 +9,7 @@ import strawberry
 
 from realtime.messages import ItemCheckChanged, LoanReminder, RequestChanged
 from resolvers.items import approvals, listings
+from resolvers.people import approvers
 from schema.core.context import Info, actor_of
 from schema.core.permissions import (
     IsEmployee,
@@ -21,18 +22,24 @@ from schema.items.types import Asset, ItemCheck, ItemRequest
 @strawberry.type
 class ItemSubscription:
     @strawberry.subscription(
-        permission_classes=[IsEmployee], description="Requests reaching a step the caller may decide, as they arrive."
+        permission_classes=[IsEmployee],
+        description="Requests reaching a step the caller may decide (as head, deputy, escalated approver, "
+        "role or fallback), as they arrive.",
     )
     async def approval_queue_updates(self, info: Info) -> AsyncGenerator[ItemRequest, None]:
         actor = actor_of(info)
         last_check = [time.monotonic()]
         async with info.context.rt.bus.receive(RequestChanged) as changes:
             async for change in changes:
-                if change.step is None or not await approvals.may_act(actor, change.step):
+                rt = info.context.rt
+                if change.step is None or not await approvers.might_decide(
+                    actor, change.step, rt.settings.approval_fallback_roles
+                ):
                     continue
                 await still_allowed(info, last_check)
+                # Whose step it is depends on the organisation now (head, deputy, escalation).
                 row = await listings.find_request(change.request_id)
-                if row is not None and row.requester_id != actor.person_id:
+                if row is not None and await approvals.may_act(rt, actor, row):
                     info.context.fresh_loaders()  # each pushed request reads its relations afresh
                     yield ItemRequest.of(row)
 

@@ -14,11 +14,11 @@ from strawberry.scalars import JSON
 
 from resolvers.core import models as m
 from resolvers.core.models import AssetStatus, ItemCategory, RequestKind, RequestStatus
-from resolvers.items import batches, catalogue
+from resolvers.items import approvals, batches, catalogue
 from schema.access.types import Gate, Zone
 from schema.core.context import Info
 from schema.core.payloads import UserError
-from schema.people.types import Department, Person
+from schema.people.types import Approvers, Department, Person
 
 
 async def _person(info: Info, person_id: int | None) -> Person | None:
@@ -180,6 +180,24 @@ class ItemRequest:
     @strawberry.field(description="The requester's department when they asked.")
     async def department(self, info: Info) -> Department | None:
         return await _department(info, self.department_id_)
+
+    @strawberry.field(
+        description="Who may decide the current step now (head, deputy, the level it escalated to, a role, "
+        "the fallback); null once nothing waits."
+    )
+    async def waiting_for(self, info: Info) -> Approvers | None:
+        if self.status is not RequestStatus.PENDING:
+            return None
+        key = (int(self.id), info.context.rt.settings.approval_fallback_roles)
+        level = await info.context.loaders.of(approvals.deciders_by_request).load(key)
+        if level is None:
+            return None
+        return Approvers(
+            label=level.label,
+            roles=sorted(level.roles, key=lambda r: r.value),
+            department_id_=level.department_id,
+            people_ids_=sorted(level.people),
+        )
 
 
 @strawberry.type(description="One step an item took (received, issued, lent, through a gate...): the audit trail.")

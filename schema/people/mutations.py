@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
-from resolvers.people import people, sessions
+from resolvers.items import approvals
+from resolvers.people import people, second_factor, sessions
 from schema.core.context import Info, actor_of
 from schema.core.enums import IdentityDocument
 from schema.core.payloads import attempt
 from schema.core.permissions import (
     IsAdmin,
     IsAuthenticated,
+    IsEmployee,
     IsPeopleAdmin,
 )
 from schema.people.inputs import CreateDepartmentInput, OnboardEmployeeInput
 from schema.people.types import (
+    ConfirmIdentityPayload,
+    ConfirmTotpPayload,
     Department,
     DepartmentPayload,
     EmployeePayload,
@@ -24,6 +30,8 @@ from schema.people.types import (
     Person,
     PersonPayload,
     Session,
+    TotpEnrollment,
+    TotpEnrollmentPayload,
 )
 
 
@@ -35,15 +43,29 @@ def _session(tokens: sessions.SessionTokens | None) -> Session | None:
         refresh_token=tokens.refresh_token,
         expires_at=tokens.expires_at,
         must_change_password=tokens.must_change_password,
+        second_factor_required=tokens.second_factor_required,
     )
 
 
 @strawberry.type
 class PeopleMutation:
-    @strawberry.mutation(description="Sign in with a username and password; repeated failures are rate limited.")
-    async def login(self, info: Info, username: str, password: str) -> LoginPayload:
+    @strawberry.mutation(
+        description="Sign in with a username and password; repeated failures are rate limited. An account with "
+        "a second factor also needs `totpCode` (a current code or a recovery code): without it the answer is "
+        "SECOND_FACTOR_REQUIRED (only once the password is right), a wrong one is INVALID and counts as a failure."
+    )
+    async def login(
+        self,
+        info: Info,
+        username: str,
+        password: str,
+        totp_code: Annotated[
+            str | None,
+            strawberry.argument(description="The authenticator app's current code, or an unused recovery code."),
+        ] = None,
+    ) -> LoginPayload:
         tokens, errors = await attempt(
-            sessions.login(info.context.rt, username.strip().lower(), password, info.context.address)
+            sessions.login(info.context.rt, username.strip().lower(), password, info.context.address, totp_code)
         )
         return LoginPayload(session=_session(tokens), errors=errors)
 
@@ -84,6 +106,33 @@ class PeopleMutation:
 
     @strawberry.mutation(
         permission_classes=[IsPeopleAdmin],
+        description="Name a department's head (an active employee, who may be one of its members), or clear it "
+        "with null. The head gets DEPARTMENT_HEAD (the old one loses it unless they head another department); "
+        "approval steps waiting for the head pass to the new one at once.",
+    )
+    async def set_department_head(
+        self, info: Info, department_id: strawberry.ID, head_id: strawberry.ID | None
+    ) -> DepartmentPayload:
+        row, errors = await attempt(people.set_department_head(department_id, head_id))
+        if row is not None:
+            await approvals.reannounce_pending(info.context.rt)
+        return DepartmentPayload(department=Department.of(row) if row else None, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsPeopleAdmin],
+        description="Name who decides the department's approval steps in its head's place (not the head), "
+        "or clear it with null.",
+    )
+    async def set_department_deputy(
+        self, info: Info, department_id: strawberry.ID, deputy_id: strawberry.ID | None
+    ) -> DepartmentPayload:
+        row, errors = await attempt(people.set_department_deputy(department_id, deputy_id))
+        if row is not None:
+            await approvals.reannounce_pending(info.context.rt)
+        return DepartmentPayload(department=Department.of(row) if row else None, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsPeopleAdmin],
         description="Create an employee and their first password; only ADMIN gives privileged roles.",
     )
     async def onboard_employee(self, info: Info, input: OnboardEmployeeInput) -> OnboardEmployeePayload:
@@ -118,3 +167,53 @@ class PeopleMutation:
     async def unlock_account(self, info: Info, person_id: strawberry.ID) -> PersonPayload:
         row, errors = await attempt(people.unlock_account(person_id))
         return PersonPayload(person=Person.of(row) if row else None, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsEmployee],
+        description="A new TOTP secret for oneself, pending until confirmTotpEnrollment; while a second factor is "
+        "active, `totpCode` must be a current code of it.",
+    )
+    async def start_totp_enrollment(self, info: Info, totp_code: str | None = None) -> TotpEnrollmentPayload:
+        row, errors = await attempt(
+            second_factor.start_enrollment(info.context.rt, actor_of(info), totp_code, info.context.address)
+        )
+        if row is None:
+            return TotpEnrollmentPayload(errors=errors)
+        return TotpEnrollmentPayload(
+            enrollment=TotpEnrollment(secret=row.secret, otpauth_uri=row.otpauth_uri, qr_svg=row.qr_svg)
+        )
+
+    @strawberry.mutation(
+        permission_classes=[IsEmployee],
+        description="Activate the pending TOTP secret with a code from it; answers the recovery codes, once. "
+        "Sign in again with a code for a session that passed the second factor.",
+    )
+    async def confirm_totp_enrollment(self, info: Info, code: str) -> ConfirmTotpPayload:
+        codes, errors = await attempt(second_factor.confirm_enrollment(info.context.rt, actor_of(info), code))
+        return ConfirmTotpPayload(recovery_codes=codes, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsEmployee],
+        description="Turn one's own second factor off with the password and a current code (or a recovery code); "
+        "wrong ones count as failed sign-ins. An administrator resets someone else's with "
+        "`gatehouse reset-second-factor USER`.",
+    )
+    async def disable_totp(self, info: Info, password: str, code: str) -> PersonPayload:
+        row, errors = await attempt(
+            second_factor.disable(info.context.rt, actor_of(info), password, code, info.context.address)
+        )
+        return PersonPayload(person=Person.of(row) if row else None, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Confirm who holds this session before evacuate, a site-wide lockdown or remoteOpen: a current "
+        "code (or a recovery code) when the account has a second factor, else the password. Throttled like a "
+        "sign-in; a refresh does not renew it.",
+    )
+    async def confirm_identity(
+        self, info: Info, password: str | None = None, totp_code: str | None = None
+    ) -> ConfirmIdentityPayload:
+        until, errors = await attempt(
+            second_factor.confirm_identity(info.context.rt, actor_of(info), password, totp_code, info.context.address)
+        )
+        return ConfirmIdentityPayload(confirmed_until=until, errors=errors)

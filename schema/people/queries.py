@@ -8,8 +8,8 @@ import strawberry
 
 from resolvers.access import grants
 from resolvers.core.errors import is_id
-from resolvers.core.models import IdentityDocument
-from resolvers.people import audit, people
+from resolvers.core.models import IdentityDocument, Role
+from resolvers.people import audit, people, second_factor
 from schema.core.context import Info, actor_of
 from schema.core.errors import forbidden, optional_id
 from schema.core.pagination import Connection, check_first, decode_cursor, empty_page, page_of
@@ -22,7 +22,7 @@ from schema.core.permissions import (
     IsPeopleAdmin,
     IsStaff,
 )
-from schema.people.types import AuditEntry, Department, Person, PersonalData
+from schema.people.types import AccountSecurity, AuditEntry, Department, Person, PersonalData
 
 
 @strawberry.type
@@ -32,6 +32,22 @@ class PeopleQuery:
         actor = info.context.actor
         assert actor is not None
         return Person.of(await people.get_person(str(actor.person_id)))
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="The signed-in person's second factor, and whether this session must pass one or confirm "
+        "who holds it before dangerous operations.",
+    )
+    async def my_security(self, info: Info) -> AccountSecurity:
+        status = await second_factor.status(info.context.rt, actor_of(info))
+        return AccountSecurity(
+            totp_enabled=status.totp_enabled_at is not None,
+            totp_enabled_at=status.totp_enabled_at,
+            recovery_codes_left=status.recovery_codes_left,
+            second_factor_required=bool(status.withheld_roles),
+            withheld_roles=[Role(r) for r in sorted(status.withheld_roles)],
+            confirmed_until=status.confirmed_until,
+        )
 
     @strawberry.field(permission_classes=[IsStaff], description="A person by id; null for no such person.")
     async def person(self, info: Info, id: strawberry.ID) -> Person | None:

@@ -35,10 +35,17 @@ class Department:
     name: str = strawberry.field(description="Unique on the site.")
     parent_id_: strawberry.Private[int | None]
     head_id_: strawberry.Private[int | None]
+    deputy_id_: strawberry.Private[int | None] = None
 
     @classmethod
     def of(cls, row: models.Department) -> Department:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, parent_id_=row.parent_id, head_id_=row.head_id)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            parent_id_=row.parent_id,
+            head_id_=row.head_id,
+            deputy_id_=row.deputy_id,
+        )
 
     @strawberry.field(description="The department this one belongs to; null at the top.")
     async def parent(self, info: Info) -> Department | None:
@@ -53,6 +60,33 @@ class Department:
             return None
         row = await info.context.loaders.person.load(self.head_id_)
         return Person.of(row) if row else None
+
+    @strawberry.field(description="Decides the department's approval steps in the head's place; null while none.")
+    async def deputy(self, info: Info) -> Person | None:
+        if self.deputy_id_ is None:
+            return None
+        row = await info.context.loaders.person.load(self.deputy_id_)
+        return Person.of(row) if row else None
+
+
+@strawberry.type(description='Who may decide an approval step now (README "Approvals").')
+class Approvers:
+    label: str = strawberry.field(description='For people: "the head of Engineering", "PROCUREMENT", "ADMIN".')
+    roles: list[Role] = strawberry.field(description="Anyone active holding one of these decides (never their own).")
+    department_id_: strawberry.Private[int | None]
+    people_ids_: strawberry.Private[list[int]]
+
+    @strawberry.field(description="The department whose head (or deputy) decides; null for a role.")
+    async def department(self, info: Info) -> Department | None:
+        if self.department_id_ is None:
+            return None
+        row = await info.context.loaders.department.load(self.department_id_)
+        return Department.of(row) if row else None
+
+    @strawberry.field(description="The people named to decide (the head, the deputy); empty for a role.")
+    async def people(self, info: Info) -> list[Person]:
+        rows = await info.context.loaders.person.load_many(self.people_ids_)
+        return [Person.of(r) for r in rows if r is not None]
 
 
 @strawberry.type(description="An employee, or a visitor signed in for one visit. Personal numbers are shown masked.")
@@ -155,6 +189,12 @@ class Session:
         description="The password used was issued by someone else: the session works as usual, "
         "and the app asks for a new password at once (changePassword).",
     )
+    second_factor_required: bool = strawberry.field(
+        default=False,
+        description="The person holds ADMIN or SECURITY_ADMIN, the site requires a second factor for them "
+        "(GATEHOUSE_SECOND_FACTOR) and this session passed none: it acts without those two roles until the "
+        "person enrols (startTotpEnrollment, confirmTotpEnrollment) and signs in again with a code.",
+    )
 
 
 @strawberry.type(description="The answer to logout and logoutEverywhere.")
@@ -239,3 +279,56 @@ class PersonalData:
 class PersonPayload:
     person: Person | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
     errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
+
+
+@strawberry.type(description="A new TOTP secret for the signed-in person, not active until confirmTotpEnrollment.")
+class TotpEnrollment:
+    secret: str = strawberry.field(description="The secret in base32, for typing into an authenticator app.")
+    otpauth_uri: str = strawberry.field(
+        description="`otpauth://totp/Gatehouse:<username>?secret=…&issuer=Gatehouse`: what the QR code holds."
+    )
+    qr_svg: str = strawberry.field(
+        description="The QR code of `otpauthUri` as an SVG image in a `data:image/svg+xml` URI (for an <img src>)."
+    )
+
+
+@strawberry.type(description="The answer to startTotpEnrollment.")
+class TotpEnrollmentPayload:
+    enrollment: TotpEnrollment | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
+
+
+@strawberry.type(description="The answer to confirmTotpEnrollment.")
+class ConfirmTotpPayload:
+    recovery_codes: list[str] | None = strawberry.field(
+        default=None,
+        description="Ten one-time codes that stand in for a TOTP code (a lost phone), shown this once; "
+        "null when `errors` is not empty. Earlier recovery codes stop working.",
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
+
+
+@strawberry.type(description="The answer to confirmIdentity.")
+class ConfirmIdentityPayload:
+    confirmed_until: datetime | None = strawberry.field(
+        default=None,
+        description="Until when evacuate, a site-wide lockdown and remoteOpen may run in this session; "
+        "null when `errors` is not empty.",
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
+
+
+@strawberry.type(description="The signed-in person's second factor and this session's standing.")
+class AccountSecurity:
+    totp_enabled: bool = strawberry.field(description="A TOTP second factor is active on the account.")
+    totp_enabled_at: datetime | None = strawberry.field(description="When it was confirmed; null while none is.")
+    recovery_codes_left: int = strawberry.field(description="Unused recovery codes (0 without a second factor).")
+    second_factor_required: bool = strawberry.field(
+        description="This session acts without ADMIN and SECURITY_ADMIN until the person enrols a second "
+        "factor and signs in again with a code (as `Session.secondFactorRequired`)."
+    )
+    withheld_roles: list[Role] = strawberry.field(description="The roles this session may not use for that reason.")
+    confirmed_until: datetime | None = strawberry.field(
+        description="Until when this session's last sign-in or confirmIdentity lets it evacuate, lock the whole "
+        "site down or open a gate remotely; null when it was never confirmed."
+    )

@@ -8,7 +8,7 @@ from resolvers.core.models import IdentityDocument
 from resolvers.visits import badges, visits
 from schema.core.context import Info, actor_of
 from schema.core.payloads import attempt
-from schema.core.permissions import IsEmployee, IsGateStaff, IsSiteAdmin
+from schema.core.permissions import IsAdmin, IsEmployee, IsGateStaff, IsSiteAdmin
 from schema.people.types import Session
 from schema.visits.inputs import EmergencyVisitInput, InviteVisitorInput, VisitorDetailsInput
 from schema.visits.types import (
@@ -70,14 +70,16 @@ class VisitMutation:
 
     @strawberry.mutation(
         permission_classes=[IsEmployee],
-        description="The host approves a registered visit (an emergency one: the host's department head).",
+        description="The host approves a registered visit (an emergency one: the host's department head, "
+        "deputy, or whoever the approval has gone up to).",
     )
     async def approve_visit(self, info: Info, id: strawberry.ID) -> VisitPayload:
-        row, errors = await attempt(visits.approve(actor_of(info), id))
+        row, errors = await attempt(visits.approve(info.context.rt, actor_of(info), id))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
     @strawberry.mutation(
-        permission_classes=[IsEmployee], description="The host turns a visit down before check-in, saying why."
+        permission_classes=[IsEmployee],
+        description="The host turns a visit down before check-in, saying why (an emergency one: its approver too).",
     )
     async def reject_visit(self, info: Info, id: strawberry.ID, reason: str) -> VisitPayload:
         row, errors = await attempt(visits.reject(info.context.rt, actor_of(info), id, reason))
@@ -101,7 +103,8 @@ class VisitMutation:
 
     @strawberry.mutation(
         permission_classes=[IsEmployee],
-        description="A walk-in without booking: the host's department head must approve it.",
+        description="A walk-in without booking: the host's department head must approve it (or, with none, "
+        'the next level up; README "Approvals").',
     )
     async def file_emergency_visit(self, info: Info, input: EmergencyVisitInput) -> VisitPayload:
         data = visits.EmergencyInput(
@@ -114,6 +117,14 @@ class VisitMutation:
             zone_ids=list(input.zone_ids),
         )
         row, errors = await attempt(visits.file_emergency(info.context.rt, actor_of(info), data))
+        return VisitPayload(visit=_visit_or_none(row), errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="ADMIN decides an emergency visit's approval in its approver's place; the reason is audited.",
+    )
+    async def override_emergency_visit(self, info: Info, id: strawberry.ID, approve: bool, reason: str) -> VisitPayload:
+        row, errors = await attempt(visits.override_emergency(info.context.rt, actor_of(info), id, approve, reason))
         return VisitPayload(visit=_visit_or_none(row), errors=errors)
 
     @strawberry.mutation(

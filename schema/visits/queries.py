@@ -79,13 +79,16 @@ class VisitQuery:
 
     @strawberry.field(
         permission_classes=[IsEmployee],
-        description="Emergency visits waiting for the caller's sign-off as department head, oldest first.",
+        description="Emergency visits waiting for the caller's sign-off (as the host's head or deputy, the level "
+        "it escalated to, or the fallback role), oldest first.",
     )
     async def pending_emergency_visits(
         self, info: Info, first: int = 50, after: str | None = None
     ) -> Connection[Visit]:
         first = check_first(first)
-        rows = await listings.pending_head_approvals_page(actor_of(info), first, decode_cursor("visit", after))
+        rows = await listings.pending_head_approvals_page(
+            info.context.rt, actor_of(info), first, decode_cursor("visit", after)
+        )
         return page_of(rows, first, "visit", Visit.of, after=after)
 
     @strawberry.field(permission_classes=[IsSiteAdmin], description="Blocks in force, newest first.")

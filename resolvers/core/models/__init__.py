@@ -19,6 +19,7 @@ from resolvers.core.models.alerts import (
 )
 from resolvers.core.models.attendance import (
     AttendanceCorrection,
+    ScheduledSummary,
     WorkSchedule,
 )
 from resolvers.core.models.devices import (
@@ -27,6 +28,7 @@ from resolvers.core.models.devices import (
     DeviceGate,
     DeviceHealthSample,
     DeviceKind,
+    DeviceSnapshot,
     DeviceStatus,
     DeviceTarget,
     DoorReport,
@@ -65,6 +67,7 @@ from resolvers.core.models.people import (
     RefreshSession,
     RetiredRefreshToken,
     Role,
+    TotpRecoveryCode,
 )
 from resolvers.core.models.scan import (
     Decision,
@@ -98,6 +101,7 @@ __all__ = [
     "DeviceGate",
     "DeviceHealthSample",
     "DeviceKind",
+    "DeviceSnapshot",
     "DeviceStatus",
     "DeviceTarget",
     "Direction",
@@ -127,8 +131,10 @@ __all__ = [
     "RequestStatus",
     "RetiredRefreshToken",
     "Role",
+    "ScheduledSummary",
     "StockLevel",
     "StockLocation",
+    "TotpRecoveryCode",
     "Visit",
     "VisitStatus",
     "VisitZone",

@@ -1,6 +1,8 @@
-"""Work schedules and attendance corrections."""
+"""Work schedules, attendance corrections and the scheduled summaries for leadership."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -36,3 +38,20 @@ class AttendanceCorrection(Model):
     class Meta:
         table = "attendance_correction"
         indexes = (("person_id", "day"),)
+
+
+class ScheduledSummary(Model):
+    """A daily or weekly summary for leadership (POLICY 6.2), made once per period by upkeep."""
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharField(max_length=8)  # DAILY or WEEKLY
+    period_start = fields.DateField()  # the first day, in the site's time zone
+    period_end = fields.DateField()  # the last day, inclusive
+    # The figures as they stood when produced; the PDF and CSV are rendered from them on download.
+    figures: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    produced_at = fields.DatetimeField()
+
+    class Meta:
+        table = "scheduled_summary"
+        # One summary per period, however many server processes run the upkeep: insert-or-skip.
+        unique_together = (("kind", "period_start"),)

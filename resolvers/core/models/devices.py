@@ -94,6 +94,22 @@ class DoorReport(Model):
         table = "door_report"
 
 
+class DeviceSnapshot(Model):
+    """An offline snapshot issued to a device: an event it uploads must fall within one's validity."""
+
+    id = fields.BigIntField(primary_key=True)
+    device: fields.ForeignKeyRelation[Device] = fields.ForeignKeyField(
+        "models.Device", related_name="snapshots", on_delete=fields.CASCADE
+    )
+    device_id: int
+    issued_at = fields.DatetimeField()
+    valid_until = fields.DatetimeField()
+
+    class Meta:
+        table = "device_snapshot"
+        indexes = (("device_id", "valid_until"),)
+
+
 class DeviceCommand(Model):
     id = fields.BigIntField(primary_key=True)
     device: fields.ForeignKeyRelation[Device] = fields.ForeignKeyField(

@@ -57,6 +57,8 @@ class Department(Model):
     # A plain column: a foreign key here and Person.department would form a cycle
     # the schema generator cannot order; resolvers check that the person exists.
     head_id = fields.IntField(null=True)
+    # Decides approvals in the head's place (README "Approvals"); plain for the same reason.
+    deputy_id = fields.IntField(null=True)
     work_schedule_id = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -94,6 +96,13 @@ class Person(Model):
     password_issued_at = fields.DatetimeField(null=True)
     # The person's own work schedule; else their department's (attendance).
     work_schedule_id = fields.IntField(null=True)
+    # Second factor (RFC 6238 TOTP): the secret AES-GCM sealed like the ID number; a new one waits
+    # in `totp_pending_enc` until a code from it is confirmed. The last accepted time step makes
+    # each code good once: a code of that step or an earlier one is refused.
+    totp_secret_enc = fields.BinaryField(null=True)
+    totp_pending_enc = fields.BinaryField(null=True)
+    totp_enabled_at = fields.DatetimeField(null=True)
+    totp_last_step = fields.BigIntField(null=True)
 
     class Meta:
         table = "person"
@@ -112,9 +121,29 @@ class RefreshSession(Model):
     rotated_at = fields.DatetimeField(null=True)
     expires_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True)
+    # When this sign-in passed a second factor (null: a password alone), and when the person last
+    # proved who they are (sign-in or confirmIdentity); a refresh renews neither.
+    second_factor_at = fields.DatetimeField(null=True)
+    confirmed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "refresh_session"
+
+
+class TotpRecoveryCode(Model):
+    """A one-time code that stands in for a TOTP code (a lost phone); stored as a keyed hash,
+    shown once when the second factor is confirmed, spent on use."""
+
+    id = fields.IntField(primary_key=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="totp_recovery_codes", on_delete=fields.CASCADE
+    )
+    person_id: int
+    code_hash = fields.CharField(max_length=64, unique=True)
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "totp_recovery_code"
 
 
 class RetiredRefreshToken(Model):

@@ -54,6 +54,10 @@ class GateEvent(Model):
     )
     operator_id: int | None
     credential_cid = fields.CharField(max_length=16, null=True)
+    # The token step a passage used up, set only on the event that used it (an online scan past the
+    # replay check, an uploaded passage the server verified): UNIQUE with the cid, so each
+    # (credential, step) counts once across uploads, gates and server processes. NULLs never clash.
+    credential_step = fields.BigIntField(null=True)
     decision = fields.CharEnumField(Decision, max_length=8, null=True)
     reason = fields.CharField(max_length=32)
     method = fields.CharEnumField(EntryMethod, max_length=8, null=True)
@@ -68,4 +72,4 @@ class GateEvent(Model):
     class Meta:
         table = "gate_event"
         indexes = (("person_id", "id"), ("gate_id", "id"), ("zone_id", "id"), ("device_id", "device_ref"))
-        unique_together = (("device_id", "device_seq"),)
+        unique_together = (("device_id", "device_seq"), ("credential_cid", "credential_step"))

@@ -52,6 +52,9 @@ class Visit(Model):
     escort_ids: fields.JSONField[list[int]] = fields.JSONField(default=list)
     approved_by_id = fields.IntField(null=True)
     approved_at = fields.DatetimeField(null=True)
+    # An emergency visit's approval: how many levels up it has escalated, and when it last did.
+    approval_level = fields.IntField(default=0)
+    approval_escalated_at = fields.DatetimeField(null=True)
     rejected_reason = fields.CharField(max_length=500, default="")
     checked_in_at = fields.DatetimeField(null=True)
     checked_in_by_id = fields.IntField(null=True)

@@ -1,0 +1,11 @@
+-- Scheduled summaries (POLICY 6.2 "regular summaries for leadership"): one row per period and
+-- kind, the UNIQUE pair making the upkeep of several server processes insert it once.
+CREATE TABLE "scheduled_summary" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "kind" VARCHAR(8) NOT NULL,
+    "period_start" DATE NOT NULL,
+    "period_end" DATE NOT NULL,
+    "figures" JSON NOT NULL,
+    "produced_at" TIMESTAMP NOT NULL,
+    CONSTRAINT "uid_scheduled_s_kind_4ae5ba" UNIQUE ("kind", "period_start")
+) /* A daily or weekly summary for leadership (POLICY 6.2), made once per period by upkeep. */;
