@@ -271,6 +271,10 @@ class DeviceConnection:
         if gate is None:
             await self.send(error_frame("item scan at a gate this device does not serve", frame.ref))
             return
+        # A label's carrier is the pass scanned before it at that gate: scans this connection is
+        # still deciding are stored first, so a label sent right behind its carrier's pass finds it.
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         result = await item_checks.scan_label(self.rt, self.device_id, gate.id, frame.data["code"])
         await self.send({"type": "item_result", "ref": frame.data["ref"], **result})
 

@@ -1107,9 +1107,11 @@ async def test_gate_item_checks_clear_hold_and_refuse_and_every_movement_is_trac
             ("NOT_ALLOWED", None)
         ]
 
-        # A label scanned where nothing was declared is answered, not attached to anything.
+        # A label scanned where nothing was declared joins no one's check: it is held on its own
+        # (tests/test_item_journeys.py follows that record).
         stray = await scan_item(gate, out, others[1]["labelCode"], "stray-1")
-        assert (stray["known"], stray["problem"]) == (False, "no_declaration")
+        assert (stray["known"], stray["problem"]) == (True, "no_declaration")
+        assert stray["checkId"] not in {check["id"]}
 
     wendy = await shop.user("wendy")
     back = {"code": lent["labelCode"], "condition": "FINE", "location": shop.location}

@@ -11,11 +11,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from realtime.messages import RequestChanged
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
 from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, parse_id
-from resolvers.core.models import ItemRequest, RequestKind, RequestStatus, Role
+from resolvers.core.models import Asset, AssetStatus, ItemRequest, RequestKind, RequestStatus, Role
 from resolvers.people import approvers, audit
 from resolvers.runtime import Runtime
 
@@ -24,6 +26,9 @@ async def steps_for(
     kind: RequestKind, department_id: int | None, owner_department_id: int | None
 ) -> list[dict[str, Any]]:
     head: dict[str, Any] = {"who": "head", "departmentId": department_id}
+    if kind is RequestKind.SCRAP and owner_department_id is not None:
+        # Scrapping: the head of the department the asset belongs to, whoever reported it.
+        head = {"who": "head", "departmentId": owner_department_id}
     plan: list[dict[str, Any]]
     if kind is RequestKind.PURCHASE:
         plan = [head, {"who": "role", "role": Role.PROCUREMENT.value}]
@@ -191,12 +196,15 @@ async def _record_decision(
         request.status = RequestStatus.APPROVED
     verdict = "approved" if approve else "rejected"
     _history(request, actor, f"{action} ({verdict})" if action else verdict, note)
-    # Only the step seen above may change: two approvers at once cannot both decide it.
-    updated = await ItemRequest.filter(id=request.id, updated_at=request.updated_at).update(
-        steps=request.steps, status=request.status, history=request.history, updated_at=clock.now()
-    )
-    if not updated:
-        raise UserError(ErrorCode.CONFLICT, "someone else decided this step just now; look again")
+    async with in_transaction():
+        # Only the step seen above may change: two approvers at once cannot both decide it.
+        updated = await ItemRequest.filter(id=request.id, updated_at=request.updated_at).update(
+            steps=request.steps, status=request.status, history=request.history, updated_at=clock.now()
+        )
+        if not updated:
+            raise UserError(ErrorCode.CONFLICT, "someone else decided this step just now; look again")
+        if not approve:
+            await _release_asset(request)
     audit.note_change(
         "item_request", request.id, {"step": index}, {"step": index, "approved": approve, **extra, "comment": note}
     )
@@ -224,9 +232,54 @@ async def resubmit(
     ]
     request.status = RequestStatus.PENDING
     _history(request, actor, "resubmitted")
-    await request.save()
+    async with in_transaction():
+        if request.kind is RequestKind.SCRAP:
+            # The rejection gave the asset back to stock; scrapping it again takes it out again.
+            taken = await Asset.filter(id=request.details.get("assetId"), status=AssetStatus.IN_STOCK).update(
+                status=AssetStatus.SCRAP_PENDING
+            )
+            if not taken:
+                raise UserError(ErrorCode.NOT_ALLOWED, "the asset is no longer in stock; it cannot be scrapped now")
+        claimed = await ItemRequest.filter(id=request.id, status=RequestStatus.REJECTED).update(
+            status=RequestStatus.PENDING
+        )
+        if not claimed:
+            raise UserError(ErrorCode.CONFLICT, "this request changed just now; look again")
+        await request.save()
     announce(rt, request)
     return request
+
+
+async def withdraw(rt: Runtime, actor: Actor, request_id: str) -> ItemRequest:
+    """The requester takes back a request still pending or rejected: CANCELLED for good, and an
+    asset put up for scrapping goes back to stock."""
+    request = await get_request(request_id)
+    if request.requester_id != actor.person_id:
+        raise Forbidden("only the requester withdraws a request")
+    if request.status not in (RequestStatus.PENDING, RequestStatus.REJECTED):
+        raise UserError(ErrorCode.NOT_ALLOWED, f"this request is {request.status.value}; it cannot be withdrawn")
+    was = request.status
+    request.status = RequestStatus.CANCELLED
+    _history(request, actor, "withdrawn")
+    async with in_transaction():
+        claimed = await ItemRequest.filter(id=request.id, status=was).update(status=RequestStatus.CANCELLED)
+        if not claimed:
+            raise UserError(ErrorCode.CONFLICT, "this request changed just now; look again")
+        if was is RequestStatus.PENDING:
+            # (A rejected one gave its asset back already; it may be another request's by now.)
+            await _release_asset(request)
+        await request.save()
+    audit.note_change("item_request", request.id, {"status": was.value}, {"status": "CANCELLED"})
+    announce(rt, request)
+    return request
+
+
+async def _release_asset(request: ItemRequest) -> None:
+    """A scrap request that ends without scrapping (rejected at any step, or withdrawn) returns its asset to stock."""
+    if request.kind is RequestKind.SCRAP and request.details.get("assetId") is not None:
+        await Asset.filter(id=request.details["assetId"], status=AssetStatus.SCRAP_PENDING).update(
+            status=AssetStatus.IN_STOCK
+        )
 
 
 async def queue_page(rt: Runtime, actor: Actor, first: int, after_id: int | None) -> list[ItemRequest]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -60,8 +61,12 @@ async def request_purchase(
     budget: float,
     needed_by: datetime | None,
     item_id: str | None,
+    category: ItemCategory | None = None,
+    serialized: bool | None = None,
 ) -> ItemRequest:
-    details = {
+    """`category` and `serialized` say what something new becomes (labelled assets or counted
+    stock): decided with the purchase, approved with it, and not by whichever delivery comes first."""
+    details: dict[str, Any] = {
         "name": validation.name(name, "name"),
         "spec": (spec or "").strip()[:200],
         "budget": budget,
@@ -71,7 +76,21 @@ async def request_purchase(
     if budget < 0:
         raise UserError(ErrorCode.INVALID, "a budget is not negative", "budget")
     item = await items.get_item(item_id) if item_id is not None else None
+    if item is not None:
+        if serialized is not None and serialized != item.serialized:
+            raise UserError(ErrorCode.INVALID, f"{item.name} is {_kind_of(item.serialized)} already", "serialized")
+        if category is not None and category is not item.category:
+            raise UserError(ErrorCode.INVALID, f"{item.name} is {item.category.value} already", "category")
+    else:
+        if category is not None:
+            details["category"] = category.value
+        if serialized is not None:
+            details["serialized"] = serialized
     return await approvals.submit(rt, actor, RequestKind.PURCHASE, item.id if item else None, quantity, details)
+
+
+def _kind_of(serialized: bool) -> str:
+    return "labelled assets" if serialized else "counted stock"
 
 
 async def request_requisition(
@@ -119,9 +138,15 @@ async def request_scrap(rt: Runtime, actor: Actor, label_code: str, reason: str)
         "reason": validation.name(reason, "reason", max_length=500),
         "purchasedAt": asset.purchased_at.isoformat() if asset.purchased_at else None,
     }
+    # Anyone may report an asset for scrapping; the first say is its own department's head (the
+    # department that owns it, else the holder's, else the catalogue item's), not the reporter's.
+    item = await items.get_item(asset.item_id)
+    belongs_to = asset.owner_department_id or asset.holder_department_id or item.department_id
     async with in_transaction():
-        request = await approvals.submit(rt, actor, RequestKind.SCRAP, asset.item_id, 1, details)
-        await Asset.filter(id=asset.id).update(status=AssetStatus.SCRAP_PENDING)
+        taken = await Asset.filter(id=asset.id, status=AssetStatus.IN_STOCK).update(status=AssetStatus.SCRAP_PENDING)
+        if not taken:
+            raise UserError(ErrorCode.CONFLICT, "this asset was just taken out of stock", "labelCode")
+        request = await approvals.submit(rt, actor, RequestKind.SCRAP, asset.item_id, 1, details, belongs_to)
     return request
 
 
@@ -168,18 +193,24 @@ async def receive(rt: Runtime, actor: Actor, request_id: str, receipt: Receipt) 
             raise UserError(
                 ErrorCode.CONFLICT, "another receipt for this request was booked just now; look again", "requestId"
             )
-        if request.item_id is None:
+        item: Item | None = None
+        if request.item_id is not None:
+            item = await items.get_item(request.item_id)
+        elif accepted:
+            # Something new enters the catalogue with the first goods accepted: a refused delivery
+            # decides nothing. What it is comes from the purchase when it said (the approvers saw
+            # that); only a purchase that did not say leaves it to this receipt.
+            said = request.details
+            category = said.get("category") or (receipt.category or ItemCategory.OTHER).value
             item = await Item.create(
-                name=request.details["name"],
-                spec=request.details.get("spec", ""),
-                category=receipt.category or ItemCategory.OTHER,
-                serialized=receipt.serialized,
+                name=said["name"],
+                spec=said.get("spec", ""),
+                category=ItemCategory(category),
+                serialized=said["serialized"] if "serialized" in said else receipt.serialized,
                 department_id=request.department_id,
             )
             request.item_id = item.id
-        else:
-            item = await items.get_item(request.item_id)
-        if accepted:
+        if accepted and item is not None:
             if item.serialized:
                 for _ in range(accepted):
                     asset = await Asset.create(

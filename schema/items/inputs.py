@@ -26,5 +26,6 @@ class ReceiptInput:
         default=None, description="For something new: the catalogue category of the item it becomes."
     )
     serialized: bool = strawberry.field(
-        default=False, description="For something new: each unit becomes a labelled asset."
+        default=False,
+        description="For something new whose purchase did not say: each unit becomes a labelled asset.",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -71,10 +72,21 @@ class ItemMutation:
         spec: str = "",
         needed_by: datetime | None = None,
         item_id: strawberry.ID | None = None,
+        category: Annotated[
+            ItemCategory | None,
+            strawberry.argument(description="For something new: the catalogue category it becomes."),
+        ] = None,
+        serialized: Annotated[
+            bool | None,
+            strawberry.argument(
+                description="For something new: true, each unit becomes a labelled asset; false, counted stock. "
+                "Decided here, with the purchase; a receipt's own `serialized` counts only when this is not given."
+            ),
+        ] = None,
     ) -> ItemRequestPayload:
         row, errors = await attempt(
             item_flows.request_purchase(
-                info.context.rt, actor_of(info), name, spec, quantity, budget, needed_by, item_id
+                info.context.rt, actor_of(info), name, spec, quantity, budget, needed_by, item_id, category, serialized
             )
         )
         return ItemRequestPayload(request=_request(row), errors=errors)
@@ -113,7 +125,7 @@ class ItemMutation:
 
     @strawberry.mutation(
         permission_classes=[IsEmployee],
-        description="Ask to scrap an asset: the head, the asset manager, then an executive decide.",
+        description="Ask to scrap an asset: its department's head, the asset manager, then an executive decide.",
     )
     async def request_scrap(self, info: Info, label_code: str, reason: str) -> ItemRequestPayload:
         row, errors = await attempt(item_flows.request_scrap(info.context.rt, actor_of(info), label_code, reason))
@@ -152,6 +164,15 @@ class ItemMutation:
         self, info: Info, id: strawberry.ID, quantity: int | None = None
     ) -> ItemRequestPayload:
         row, errors = await attempt(approvals.resubmit(info.context.rt, actor_of(info), id, quantity, None))
+        return ItemRequestPayload(request=_request(row), errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsEmployee],
+        description="The requester takes back a pending or rejected request (CANCELLED); "
+        "an asset put up for scrapping returns to stock.",
+    )
+    async def withdraw_item_request(self, info: Info, id: strawberry.ID) -> ItemRequestPayload:
+        row, errors = await attempt(approvals.withdraw(info.context.rt, actor_of(info), id))
         return ItemRequestPayload(request=_request(row), errors=errors)
 
     @strawberry.mutation(

@@ -284,7 +284,7 @@ class ItemCheck:
     scanned: JSON = strawberry.field(description="What the gate's scanner read from the labels.")
     problems: list[str] = strawberry.field(description="Why the check is held (empty when all matched).")
     status: str = strawberry.field(description="OPEN, HELD (a guard must decide), CLEARED or REFUSED")
-    person_id_: strawberry.Private[int]
+    person_id_: strawberry.Private[int | None]
     gate_id_: strawberry.Private[int | None]
     decided_by_id_: strawberry.Private[int | None]
 
@@ -302,7 +302,7 @@ class ItemCheck:
             decided_by_id_=r.decided_by_id,
         )
 
-    @strawberry.field(description="Who carries the items.")
+    @strawberry.field(description="Who carries the items; null when no pass at the gate named the carrier.")
     async def person(self, info: Info) -> Person | None:
         return await _person(info, self.person_id_)
 

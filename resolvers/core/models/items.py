@@ -143,11 +143,14 @@ class ItemCheck(Model):
     """A person carrying items through a gate: what they declared, what the labels said, the guard's call."""
 
     id = fields.IntField(primary_key=True)
-    person_id = fields.IntField()
+    # Null: labels scanned at a gate where no pass named their carrier (held for the guard).
+    person_id = fields.IntField(null=True)
     gate_id = fields.IntField(null=True)
     direction = fields.CharField(max_length=4)
     declared: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
     scanned: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
+    # Bumped with each label added: a decision is taken on the list as read, never on a grown one.
+    scan_count = fields.IntField(default=0)
     problems: fields.JSONField[list[str]] = fields.JSONField(default=list)
     status = fields.CharField(max_length=16, default="OPEN")  # OPEN, HELD, CLEARED, REFUSED
     decided_by_id = fields.IntField(null=True)
