@@ -22,6 +22,7 @@ from tests.harness import (
     Gate,
     GraphQLClient,
     GuardFeed,
+    OfflineGate,
     ServerProcess,
     Site,
     commission_device,
@@ -347,3 +348,27 @@ async def test_a_device_put_under_repair_on_one_server_stops_opening_on_the_othe
             # Decided on the other process right after the answer came back.
             reply = await gate.scan(eng, await alice.fresh(), "IN")
             assert (reply["granted"], reply["reason"]) == expected, reply
+
+
+async def test_a_device_not_in_service_is_given_no_one_to_admit_offline(site: SiteView) -> None:
+    """Offline too a device opens doors only in service: its snapshot (it needs one to be
+    commissioned) names no credential until then, and again as soon as it goes under repair."""
+    admin = site.client("admin")
+    eng = site.gate("Engineering door")
+    alice = await site.pass_of("alice")
+    registered = (await admin.ok(REGISTER, {"name": "Offline engineering scanner", "g": [eng]}))["registerDevice"]
+    device_id, secret = registered["device"]["id"], registered["deviceSecret"]
+
+    def holders(frame: dict[str, Any]) -> set[str]:
+        return {c["cid"] for c in frame["snapshot"]["credentials"]}
+
+    async with connected(OfflineGate(site.server, device_id, secret)) as gate:
+        assert holders(await gate.recv_type("snapshot")) == set()
+    await commission_device(admin, device_id, secret, eng, OfflineGate)
+    async with connected(OfflineGate(site.server, device_id, secret)) as gate:
+        assert alice.cid in holders(await gate.recv_type("snapshot"))
+        for status, held in (("IN_SERVICE", True), ("UNDER_REPAIR", False)):
+            moved = (await admin.ok(SET_STATUS, {"id": device_id, "s": status}))["setDeviceStatus"]
+            assert moved["errors"] == [], moved
+            # The change reaches the connected device as a fresh snapshot.
+            assert (alice.cid in holders(await gate.recv_type("snapshot"))) is held
