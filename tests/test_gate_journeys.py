@@ -80,6 +80,7 @@ SET_STATUS = """
 mutation($id: ID!, $s: DeviceStatus!) { setDeviceStatus(id: $id, status: $s) { device { status } errors { code } } }
 """
 DEVICES = "{ devices { id status } }"
+REMOTE_OPEN = 'mutation($g: ID!) { remoteOpen(gateId: $g, reason: "test") { event { reason } errors { code } } }'
 
 
 @pytest.fixture
@@ -327,6 +328,16 @@ async def test_a_device_opens_doors_only_while_in_service(site: SiteView) -> Non
     refusals = [e["node"] for e in events if e["node"]["reason"] == "device_not_in_service"]
     # Alice's scan before commissioning, the installer's test scan, Alice's scan under repair.
     assert refusals == [{"reason": "device_not_in_service", "decision": "DENIED", "person": None}] * 3
+
+    # A guard's remote open goes only to a device in service (the demo device is not connected).
+    async with connected(Gate(site.server, device_id, secret)) as gate:
+        await set_status("UNDER_REPAIR")
+        refused = (await site.client("guard").ok(REMOTE_OPEN, {"g": eng}))["remoteOpen"]
+        assert refused == {"event": None, "errors": [{"code": "UNAVAILABLE"}]}, refused
+        await set_status("IN_SERVICE")
+        opened = (await site.client("guard").ok(REMOTE_OPEN, {"g": eng}))["remoteOpen"]
+        assert opened == {"event": {"reason": "remote_open"}, "errors": []}, opened
+        assert (await gate.recv_type("command"))["command"] == "open"
 
 
 async def test_a_device_put_under_repair_on_one_server_stops_opening_on_the_other_at_once(

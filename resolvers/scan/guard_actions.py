@@ -44,9 +44,12 @@ async def remote_open(rt: Runtime, actor: Actor, gate_id: str, reason: str) -> G
     gate = await _gate(rt, gate_id)
     why = validation.name(reason, "reason", max_length=500)
     topo = await rt.topology.get()
-    online = await online_devices(rt, topo.gate_devices.get(gate.id, frozenset()))
+    # Only a device in service opens doors, a guard's remote open too (lockdown and evacuation
+    # commands, for safety, still go to every device of the gate).
+    serving = await rt.grant_index.get(await rt.state.grants_version())
+    online = await online_devices(rt, {d for d in topo.gate_devices.get(gate.id, frozenset()) if serving.in_service(d)})
     if not online:
-        raise UserError(ErrorCode.UNAVAILABLE, "no device of this gate is online", "gateId")
+        raise UserError(ErrorCode.UNAVAILABLE, "no device of this gate is in service and online", "gateId")
     opened = GateEventRecord(
         at=clock.now(),
         gate=gate,
