@@ -267,6 +267,8 @@ TABLE: dict[str, Row] = {
     "PersonGrants": Row(SITE_ADMINS, lambda c: {"personId": c.people["bob"]}),
     "GateEventLog": Row(GATE_STAFF, lambda c: {"first": 1}),
     "DeviceAlertLog": Row(GATE_STAFF, lambda c: {"first": 1}),
+    "MusterRollCall": Row(GATE_STAFF),
+    "ConfirmLeft": Row(GATE_STAFF, lambda c: {"input": {"personId": NOWHERE, "note": "test"}}),
     "DeviceAlerts": Row(GATE_STAFF, trigger=scan_at_unknown_gate),
 }
 
