@@ -143,6 +143,7 @@ async def test_an_employee_offboarded_on_site_is_let_out_once_and_guards_are_tol
         seen = await feed.next(lambda e: e["reason"] == "exit_after_revocation")
         assert (seen["decision"], seen["direction"], seen["person"]["displayName"]) == ("GRANTED", "OUT", "Bob Wang")
     # Once out, the pass is dead everywhere: leaving again has nothing to leave.
+    skip_steps(site, 3)  # a fourth token without waiting for the next step
     assert await scan(site, bob, "Lobby turnstile out") == (False, "revoked")
 
     assert "Bob Wang" not in await muster(site)
