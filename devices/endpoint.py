@@ -76,6 +76,7 @@ class DeviceConnection:
         self.closed = False
         self._budget = FrameBudget()
         self.test_scan_seen = device.test_scan_done
+        self.config_recorded = False
         # ref → (credential, answer) of scans answered on this connection, and of those being decided:
         # the device's retry (same ref and credential) gets that answer, never another credential.
         self._answered: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
@@ -264,6 +265,9 @@ class DeviceConnection:
     async def _heartbeat(self, frame: Frame[inc.Heartbeat]) -> None:
         await self.rt.state.set_device_connection(self.device_id, self.connection_id, self._offline_after())
         await device_fleet.record_heartbeat(self.device_id, frame.data.get("stats"))
+        if not self.offline_capable and not self.config_recorded:
+            self.config_recorded = True  # commissioning's "configuration loaded" (an offline device acks a snapshot)
+            await connections.record_config_loaded(self.device_id)
 
     @handles("item")
     async def _item(self, frame: Frame[inc.Item]) -> None:

@@ -841,6 +841,38 @@ async def connected(gate: Gate) -> Any:
             await asyncio.wait_for(gate.close(), 5)
 
 
+COMMISSION_DEVICE = "mutation($id: ID!) { commissionDevice(id: $id) { device { id status } errors { code message } } }"
+
+
+async def commission_device(
+    admin: GraphQLClient, device_id: str, secret: str, gate_id: str, gate_class: type[Gate] | None = None
+) -> None:
+    """What an installer does with a new device before it opens doors (POLICY 5.2): connect it
+    (network reached), let it run on its configuration (a heartbeat after `welcome`; an offline
+    device acknowledges its snapshot instead), decide a test scan (refused `device_not_in_service`:
+    it is not in service yet), then `commissionDevice`. The device is disconnected again."""
+    gate = (gate_class or Gate)(admin.server, device_id, secret)
+    async with connected(gate):
+        if "offline" in gate.capabilities:
+            snapshot = await gate.recv_type("snapshot")
+            await gate.send({"type": "snapshot_ack", "issuedAt": snapshot["snapshot"]["issuedAt"]})
+        else:
+            await gate.send({"type": "heartbeat", "at": "2026-11-27T08:00:00Z", "stats": {}})
+        test = await gate.scan(gate_id, "INSTALLER-TEST-SCAN", direction="IN")
+        assert test["reason"] == "device_not_in_service" and not test["granted"], test
+
+    async def commissioned() -> bool:
+        # The test scan is answered before the server notes it on the checklist: ask again until it has.
+        payload = (await admin.ok(COMMISSION_DEVICE, {"id": device_id}))["commissionDevice"]
+        if payload["errors"]:
+            assert "checklist" in payload["errors"][0]["message"], payload
+            return False
+        assert payload["device"]["status"] == "COMMISSIONED", payload
+        return True
+
+    await eventually(commissioned, 10, f"device {device_id} commissioned")
+
+
 # --------------------------------------------------------------------------- a site as the tests see it
 
 

@@ -215,6 +215,7 @@ def test_reasons_keep_their_wire_strings() -> None:
         "anti_passback_soft",
         "exit_after_revocation",
         "remote_open",
+        "confirmed_left",
         "malformed",
         "unknown_credential",
         "revoked",
@@ -230,6 +231,7 @@ def test_reasons_keep_their_wire_strings() -> None:
         "badge_used",
         "gate_unknown",
         "not_your_gate",
+        "device_not_in_service",
         "snapshot_expired",
         "offline_mismatch",
         "unavailable",
@@ -241,7 +243,13 @@ def test_reasons_keep_their_wire_strings() -> None:
 
 def test_a_reason_knows_whether_it_grants() -> None:
     grants = {r for r in Reason if r.grants}
-    assert grants == {Reason.OK, Reason.ANTI_PASSBACK_SOFT, Reason.EXIT_AFTER_REVOCATION, Reason.REMOTE_OPEN}
+    assert grants == {
+        Reason.OK,
+        Reason.ANTI_PASSBACK_SOFT,
+        Reason.EXIT_AFTER_REVOCATION,
+        Reason.REMOTE_OPEN,
+        Reason.CONFIRMED_LEFT,
+    }
     assert Reason.ANTI_PASSBACK.decision is Decision.DENIED
     assert Reason.ANTI_PASSBACK_SOFT.decision is Decision.GRANTED
     assert Reason.FORCED.decision is None and Reason.FORCED.is_alarm and not Reason.FORCED.grants
@@ -256,6 +264,7 @@ def test_only_reasons_reached_after_the_signature_may_name_a_person() -> None:
         Reason.NOT_YET_VALID,
         Reason.BAD_SIGNATURE,
         Reason.OFFLINE_MISMATCH,
+        Reason.DEVICE_NOT_IN_SERVICE,  # refused before the token is read
     }
 
 

@@ -152,8 +152,8 @@ async def test_an_event_that_drew_its_id_first_but_committed_last_is_still_repla
     demo = demo_of(site)
     maintenance, lobby_out = demo.gates[MAINTENANCE], demo.gates[LOBBY_OUT]
     guard = await login(s1, demo, "guard")
-    start_cursor, start_id = await newest_cursor(guard)
     other_id, other_secret = await second_device(site, [lobby_out])
+    start_cursor, start_id = await newest_cursor(guard)  # after the device's commissioning test scan
 
     async with (
         HeldCommit(site, "gate_event", f"NEW.gate_id = {int(maintenance)}") as held,
@@ -256,8 +256,8 @@ async def test_a_guard_hopping_between_workers_sees_every_event_once_while_both_
     demo = demo_of(site)
     maintenance, lobby_out = demo.gates[MAINTENANCE], demo.gates[LOBBY_OUT]
     guard = await login(s0, demo, "guard")
-    start_cursor, start_id = await newest_cursor(guard)
     other_id, other_secret = await second_device(site, [lobby_out, maintenance])
+    start_cursor, start_id = await newest_cursor(guard)  # after the device's commissioning test scan
     rng = random.Random(19)
     per_worker = 150
     stop = asyncio.Event()

@@ -154,7 +154,7 @@ async def test_failed_hellos_from_one_address_are_refused_and_alerted(
     # A real gate signs in from this address before the attack; another is new to it.
     async with connected(server, demo.device_id, demo.device_secret):
         pass
-    new_id, new_secret = await register_device(admin, "New scanner", [lobby_in])
+    new_id, new_secret = await register_device(admin, "New scanner", [lobby_in], commission=False)
 
     codes = [await wrong_hello(server, str(900_000 + n), f"guess-{n}") for n in range(40)]
     codes += [await wrong_hello(server, demo.device_id, f"guess-{n}") for n in range(5)]

@@ -19,7 +19,18 @@ from gatehouse_gate import passtoken
 from websockets.exceptions import ConnectionClosed
 
 from api.demo import make_prc_id
-from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site, connected, eventually, http_client
+from tests.harness import (
+    Demo,
+    Gate,
+    GraphQLClient,
+    Phone,
+    ServerProcess,
+    Site,
+    commission_device,
+    connected,
+    eventually,
+    http_client,
+)
 
 PERIOD = passtoken.DEFAULT_PERIOD
 
@@ -98,11 +109,16 @@ async def login(api: GraphQLClient, demo: Demo, username: str) -> GraphQLClient:
     return GraphQLClient(api.server, demo=demo, as_=username)
 
 
-async def register_device(admin: GraphQLClient, name: str, gate_ids: list[str]) -> tuple[str, str]:
+async def register_device(
+    admin: GraphQLClient, name: str, gate_ids: list[str], commission: bool = True
+) -> tuple[str, str]:
+    """A new device (REGISTERED), commissioned as an installer would unless told not to."""
     data = await admin.ok(REGISTER_DEVICE, {"input": {"name": name, "kind": "QR_SCANNER", "gateIds": gate_ids}})
     payload = data["registerDevice"]
     assert payload["errors"] == [], payload
     assert payload["device"]["status"] == "REGISTERED", payload
+    if commission:
+        await commission_device(admin, payload["device"]["id"], payload["deviceSecret"], gate_ids[0])
     return payload["device"]["id"], payload["deviceSecret"]
 
 
@@ -237,6 +253,14 @@ async def test_200_devices_reconnecting_at_once_lose_no_event(
             )["registerDevice"]
             assert payload["errors"] == [], payload
             devices.append((payload["device"]["id"], payload["deviceSecret"]))
+        # Each is commissioned as an installer would (one test scan each), twenty at a time.
+        installers = asyncio.Semaphore(20)
+
+        async def install(device_id: str, secret: str) -> None:
+            async with installers:
+                await commission_device(admin, device_id, secret, exit_gate)
+
+        await asyncio.wait_for(asyncio.gather(*(install(d, s) for d, s in devices)), 120)
         departments = (await call("{ departments { id name } }", {}, admin.token))["departments"]
         [engineering] = [d["id"] for d in departments if d["name"] == "Engineering"]
         phones: list[tuple[Phone, str]] = []
@@ -356,8 +380,14 @@ async def test_200_devices_reconnecting_at_once_lose_no_event(
         await asyncio.gather(*(asyncio.wait_for(g.close(), 5) for g in [*gates, watcher]))
     events = await events_at(admin, exit_gate)
     reasons = Counter(e["reason"] for e in events)
-    assert reasons == {"ok": DEVICES, "unknown_credential": DEVICES, "malformed": len(watched)}, reasons
-    assert len(events) == 2 * DEVICES + len(watched)
+    installs = DEVICES + 1  # every device's commissioning test scan, the watcher's too
+    assert reasons == {
+        "ok": DEVICES,
+        "unknown_credential": DEVICES,
+        "malformed": len(watched),
+        "device_not_in_service": installs,
+    }, reasons
+    assert len(events) == 2 * DEVICES + len(watched) + installs
     assert Counter(e["person"]["displayName"] for e in events if e["reason"] == "ok") == Counter(
         name for _, name, _ in plan
     )
@@ -498,7 +528,7 @@ async def test_device_lifecycle_commissioning_rotation_and_retirement(
     admin = await login(api, demo, "admin")
     phone = Phone()
     await phone.bind(await login(api, demo, "alice"))
-    device_id, secret = await register_device(admin, "Lifecycle scanner", [eng])
+    device_id, secret = await register_device(admin, "Lifecycle scanner", [eng], commission=False)
 
     async def commission() -> dict[str, Any]:
         payload: dict[str, Any] = (await admin.ok(COMMISSION, {"id": device_id}))["commissionDevice"]
@@ -527,7 +557,9 @@ async def test_device_lifecycle_commissioning_rotation_and_retirement(
     await gate.send({"type": "no-such-frame", "ref": "barrier"})  # answered after the ack is handled
     assert (await gate.recv_type("error"))["ref"] == "barrier"
     refused(await commission(), checklist + "test scan decided")
-    assert_granted(await gate.scan(eng, phone.token(), "IN"), eng, "Alice Li")
+    # The test scan is decided and recorded, but a device not yet commissioned opens nothing.
+    test_scan = await gate.scan(eng, phone.token(), "IN")
+    assert (test_scan["granted"], test_scan["reason"]) == (False, "device_not_in_service"), test_scan
 
     done = await commission()
     assert done == {
@@ -577,7 +609,8 @@ async def test_heartbeat_counters_give_decode_success_checked_against_target(
 ) -> None:
     admin = await login(api, demo, "admin")
     guard = await login(api, demo, "guard")
-    device_id, secret = await register_device(admin, "Dusty scanner", [demo.gates["Maintenance door"]])
+    maintenance = demo.gates["Maintenance door"]
+    device_id, secret = await register_device(admin, "Dusty scanner", [maintenance], commission=False)
     async with connected(Gate(server, device_id, secret)) as gate:
         await gate.send(
             {"type": "heartbeat", "at": "2026-11-27T08:00:00Z", "stats": {"scans": 100, "decodeFailures": 10}}
@@ -667,7 +700,7 @@ async def test_fleet_operations_refused_to_roles_without_them(
     # Nothing happened.
     assert (await guard.ok(LOCKDOWNS))["lockdowns"] == []
     devices = (await guard.ok("{ devices { id status } }"))["devices"]
-    assert devices == [{"id": demo.device_id, "status": "REGISTERED"}]
+    assert devices == [{"id": demo.device_id, "status": "COMMISSIONED"}]
     async with connected(Gate(server, demo.device_id, demo.device_secret)) as gate:  # the secret still works
         assert gate.welcome["deviceId"] == demo.device_id
 

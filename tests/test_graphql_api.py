@@ -28,7 +28,7 @@ from api.demo import make_prc_id
 from mobile_contracts import documents
 from schema.root import schema
 from tests import harness
-from tests.harness import Demo, Gate, GraphQLClient, Ids, Phone, ServerProcess, Site, SiteTemplate
+from tests.harness import Demo, Gate, GraphQLClient, Ids, Phone, ServerProcess, Site, SiteTemplate, commission_device
 
 # --------------------------------------------------------------------------- documents
 
@@ -213,6 +213,8 @@ async def new_gate_with_device(server: ServerProcess, admin: str, zone_name: str
     zone = await create_zone(server, admin, zone_name)
     gate = await create_gate(server, admin, f"{zone_name} door", zone["id"])
     registered = await register_device(server, admin, f"{zone_name} scanner", [gate["id"]])
+    device_id, secret = registered["device"]["id"], registered["deviceSecret"]
+    await commission_device(GraphQLClient(server, admin), device_id, secret, gate["id"])
     device = await Gate(server, registered["device"]["id"], registered["deviceSecret"]).connect()
     return zone["id"], gate["id"], device
 

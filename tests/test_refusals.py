@@ -267,6 +267,8 @@ TABLE: dict[str, Row] = {
     "PersonGrants": Row(SITE_ADMINS, lambda c: {"personId": c.people["bob"]}),
     "GateEventLog": Row(GATE_STAFF, lambda c: {"first": 1}),
     "DeviceAlertLog": Row(GATE_STAFF, lambda c: {"first": 1}),
+    "MusterRollCall": Row(GATE_STAFF),
+    "ConfirmLeft": Row(GATE_STAFF, lambda c: {"input": {"personId": NOWHERE, "note": "test"}}),
     "DeviceAlerts": Row(GATE_STAFF, trigger=scan_at_unknown_gate),
     # The second factor: anyone signs in; one's own enrolment and confirmation (nothing guessed,
     # so no sign-in failure is counted; the enrolment started stays pending, inactive).

@@ -20,7 +20,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 from graphql import OperationDefinitionNode, parse, print_ast
 
-from tests.harness import REDIS_URL, Demo, Gate, GraphQLClient, Phone, ServerProcess, Site
+from tests.harness import REDIS_URL, Demo, Gate, GraphQLClient, Phone, ServerProcess, Site, commission_device
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -76,9 +76,11 @@ async def login(server: ServerProcess, demo: Demo, username: str) -> GraphQLClie
 
 
 async def register_device(admin: GraphQLClient, name: str, gate_ids: list[str]) -> tuple[str, str]:
+    """A new device, commissioned as an installer would: (device id, secret)."""
     data = await admin.ok(REGISTER_DEVICE, {"input": {"name": name, "kind": "QR_SCANNER", "gateIds": gate_ids}})
     payload = data["registerDevice"]
     assert payload["errors"] == [], payload
+    await commission_device(admin, payload["device"]["id"], payload["deviceSecret"], gate_ids[0])
     return payload["device"]["id"], payload["deviceSecret"]
 
 
@@ -242,7 +244,9 @@ async def test_employee_offboarded_on_one_process_is_revoked_on_the_other(scale_
         assert data["offboardEmployee"]["errors"] == [], data
         assert data["offboardEmployee"]["employee"]["status"] == "OFFBOARDED", data
 
-        denied(await gate.scan(lobby_out, phone.token(step_offset=1)), "revoked")
+        # Inside when offboarded: let out, flagged (contracts/README.md); never let in again.
+        leaving = await gate.scan(lobby_out, phone.token(step_offset=1))
+        assert (leaving["granted"], leaving["reason"]) == (True, "exit_after_revocation"), leaving
         # The token that was granted before, at the same gate: revoked now, not the earlier answer.
         denied(await gate.scan(lobby_in, token), "revoked")
 

@@ -24,7 +24,7 @@ from gatehouse_gate import passtoken
 from websockets.exceptions import ConnectionClosed
 
 from api.demo import make_prc_id
-from tests.harness import Demo, Gate, GraphQLClient, GuardFeed, Phone, ServerProcess
+from tests.harness import Demo, Gate, GraphQLClient, GuardFeed, Phone, ServerProcess, commission_device
 
 # ---------------------------------------------------------------------------
 # Demo site facts
@@ -143,11 +143,16 @@ async def device_alerts(staff: GraphQLClient) -> list[dict[str, Any]]:
     return alerts
 
 
-async def register_device(admin: GraphQLClient, name: str, gate_ids: list[str]) -> tuple[str, str]:
-    """A second gate device serving only `gate_ids`: (device id, secret)."""
+async def register_device(
+    admin: GraphQLClient, name: str, gate_ids: list[str], commission: bool = True
+) -> tuple[str, str]:
+    """A second gate device serving only `gate_ids`, commissioned as an installer would (unless
+    told not to): (device id, secret)."""
     data = await admin.ok(REGISTER_DEVICE, {"input": {"name": name, "kind": "QR_SCANNER", "gateIds": gate_ids}})
     payload = data["registerDevice"]
     assert payload["errors"] == [], payload
+    if commission:
+        await commission_device(admin, payload["device"]["id"], payload["deviceSecret"], gate_ids[0])
     return payload["device"]["id"], payload["deviceSecret"]
 
 
@@ -470,13 +475,21 @@ async def test_offboarded_employee_is_revoked_at_the_very_next_scan(
 
         # The same token at the same gate no longer repeats the earlier grant.
         assert_denied(await gate.scan(lobby_in, token), "revoked")
-        # Nor does a fresh token anywhere (leaving included).
-        assert_denied(await gate.scan(demo.gates[LOBBY_OUT], phone.token(at=t0, step_offset=1)), "revoked")
+        # Nor does a fresh token on the way in; on the way out she is let go (she is inside),
+        # flagged; once out, the pass is dead everywhere.
+        assert_granted(
+            await gate.scan(demo.gates[LOBBY_OUT], phone.token(at=t0, step_offset=1)),
+            demo.gates[LOBBY_OUT],
+            "Alice Li",
+            "exit_after_revocation",
+        )
+        assert_denied(await gate.scan(demo.gates[LOBBY_OUT], phone.token(at=t0, step_offset=-1)), "revoked")
 
     stored = await event_log(admin, person_id=alice_id)
     assert [(e["decision"], e["reason"], e["gate"]["name"]) for e in reversed(stored)] == [
         ("GRANTED", "ok", LOBBY_IN),
         ("DENIED", "revoked", LOBBY_IN),
+        ("GRANTED", "exit_after_revocation", LOBBY_OUT),
         ("DENIED", "revoked", LOBBY_OUT),
     ]
 
@@ -609,7 +622,8 @@ async def test_unknown_gate_and_foreign_gate_are_denied_with_device_alert_and_no
         eng = demo.gates[ENGINEERING]
         assert_granted(await lobby_scanner.scan(eng, phone.token(at=t0), direction="IN"), eng, "Alice Li")
 
-    assert [e["reason"] for e in await event_log(admin)] == ["ok"]
+    # (and the finance scanner's commissioning test scan, before it was in service)
+    assert [e["reason"] for e in await event_log(admin)] == ["ok", "device_not_in_service"]
     assert [e["reason"] for e in await access_log(alice)] == ["ok"]
     alerts = await device_alerts(admin)
     by_kind = {a["kind"]: a for a in alerts}
@@ -672,7 +686,8 @@ async def test_bad_frames_get_error_frames_and_connection_stays_up(
 
     # None of the bad frames became an event.
     assert [e["reason"] for e in await access_log(alice)] == ["ok"]
-    assert len(await event_log(admin)) == 3
+    # Bob's two passages, Alice's, and the finance scanner's commissioning test scan.
+    assert len(await event_log(admin)) == 4
 
 
 async def test_oversized_scan_frame_error_echoes_its_ref(server: ServerProcess, api: GraphQLClient, demo: Demo) -> None:

@@ -4,6 +4,10 @@ Grants change rarely and every scan needs them. Each process keeps an index by p
 department and position, dropped whenever access changes here or on another process
 (the `access_changed` bus message), and read again on the next scan.
 
+The index also holds which gate devices are in service (a device opens doors only then:
+contracts/README.md): a device's status decides who may pass as much as a grant does, so it
+travels with the grants, is read again with them, and its changes bump the same version.
+
 The bus is not what keeps a revoked grant from admitting: its message may arrive after the
 next scan. The index also remembers the shared grants version it was read at
 (`ScanState.grants_version`, bumped after every grant change commits), and a scan that sees
@@ -23,8 +27,12 @@ from tortoise.expressions import Q
 
 from resolvers.access import schedules
 from resolvers.core import clock
-from resolvers.core.models import Grant
+from resolvers.core.models import Device, DeviceStatus, Grant
 from resolvers.scan.reasons import Reason
+
+# A commissioned device is in service (POLICY 5.2: installed, configured and tested); one under
+# repair, retired or never commissioned is not.
+SERVING = (DeviceStatus.COMMISSIONED, DeviceStatus.IN_SERVICE)
 
 # Changes arrive on the bus at once; this bounds how long a lost message could keep a stale copy.
 MAX_AGE_SECONDS = 30.0
@@ -48,6 +56,8 @@ class GrantIndex:
     by_person: dict[int, list[LiveGrant]] = field(default_factory=dict)
     by_department: dict[int, list[LiveGrant]] = field(default_factory=dict)
     by_position: dict[str, list[LiveGrant]] = field(default_factory=dict)
+    # The gate devices that may open doors (resolvers/devices/fleet.py moves them).
+    devices_in_service: frozenset[int] = frozenset()
     # The shared grants version read before these grants were (None: not known).
     version: int | None = None
 
@@ -67,7 +77,13 @@ class GrantIndex:
                 index.by_department.setdefault(r["department_id"], []).append(grant)
             elif r["position"]:
                 index.by_position.setdefault(r["position"].lower(), []).append(grant)
+        index.devices_in_service = frozenset(
+            await Device.filter(status__in=SERVING).values_list("id", flat=True)  # type: ignore[arg-type]
+        )
         return index
+
+    def in_service(self, device_id: int) -> bool:
+        return device_id in self.devices_in_service
 
     def verdict(
         self,

@@ -54,6 +54,13 @@ async def record_snapshot_loaded(device_id: int) -> None:
     await Device.filter(id=device_id, config_loaded_at=None).update(config_loaded_at=clock.now())
 
 
+async def record_config_loaded(device_id: int) -> None:
+    """The checklist's "configuration loaded" for a device without the offline capability (any kind:
+    commissioning needs no snapshot): its configuration is the `welcome` frame (its gates and the
+    heartbeat interval), and a heartbeat after it shows the device runs on it."""
+    await Device.filter(id=device_id, config_loaded_at=None).update(config_loaded_at=clock.now())
+
+
 async def record_test_scan(device_id: int) -> None:
     """The checklist's "test scan decided": the first scan that became a gate event."""
     await Device.filter(id=device_id, test_scan_at=None).update(test_scan_at=clock.now())

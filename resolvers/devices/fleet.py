@@ -47,8 +47,8 @@ async def get_device(device_id: str, field: str = "id") -> Device:
     return device
 
 
-async def commission(device_id: str) -> Device:
-    """Registered → commissioned, once the checklist is complete (POLICY 5.2)."""
+async def commission(rt: Runtime, device_id: str) -> Device:
+    """Registered → commissioned, once the checklist is complete (POLICY 5.2): from now on it opens doors."""
     device = await get_device(device_id)
     if device.status is DeviceStatus.COMMISSIONED:
         return device
@@ -68,10 +68,11 @@ async def commission(device_id: str) -> Device:
     device.status = DeviceStatus.COMMISSIONED
     await device.save(update_fields=["status"])
     audit.note_change("device", device.id, {"status": "REGISTERED"}, {"status": "COMMISSIONED"})
+    await rt.grants_changed()
     return device
 
 
-async def set_status(device_id: str, status: DeviceStatus) -> Device:
+async def set_status(rt: Runtime, device_id: str, status: DeviceStatus) -> Device:
     device = await get_device(device_id)
     if device.status is status:
         return device
@@ -81,6 +82,9 @@ async def set_status(device_id: str, status: DeviceStatus) -> Device:
     device.status = status
     await device.save(update_fields=["status"])
     audit.note_change("device", device.id, {"status": before}, {"status": status.value})
+    # Whether a device may open doors travels with the grants (resolvers/access/grant_index.py):
+    # bumping their shared version makes every server process's next scan read it again.
+    await rt.grants_changed()
     return device
 
 
@@ -92,6 +96,7 @@ async def retire(rt: Runtime, device_id: str) -> Device:
         device.status = DeviceStatus.RETIRED
         await device.save(update_fields=["status"])
         audit.note_change("device", device.id, {"status": before}, {"status": "RETIRED"})
+        await rt.grants_changed()
     rt.bus.send(DeviceSessionMessage(device_id=device.id, connection="retired", close_code=4401))
     return device
 

@@ -18,11 +18,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tortoise.expressions import Q
 
+from resolvers.access.grant_index import SERVING
 from resolvers.core import clock
 from resolvers.core.models import (
     Credential,
     CredentialKind,
     CredentialStatus,
+    Device,
     DeviceSnapshot,
     Grant,
     Person,
@@ -111,6 +113,11 @@ async def build(rt: Runtime, device_id: int) -> dict[str, Any]:
                 }
             )
 
+    # A device not in service opens nothing, offline either (contracts/README.md): its snapshot
+    # (it still needs one to be commissioned) names no credential, so it admits nobody alone.
+    # A status change bumps the grants and so sends every connected device a fresh snapshot.
+    if not await Device.filter(id=device_id, status__in=SERVING).exists():
+        access = {}
     credentials = []
     for cred in await Credential.filter(
         person_id__in=list(access),

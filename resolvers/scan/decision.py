@@ -1,7 +1,9 @@
 """The scan decision: a pass token at a gate → granted or denied, with the rule that decided.
 
-Order (contracts/PASS_TOKEN.md): gate checks, then malformed, unknown_credential,
-revoked, expired / not_yet_valid, bad_signature, replayed, then the zone's policy.
+Order (contracts/PASS_TOKEN.md): gate checks (with the device's own: in service), then
+malformed, unknown_credential, revoked, expired / not_yet_valid, bad_signature, replayed,
+then the zone's policy. A revoked pass shown on the way OUT by someone inside is verified
+all the same and let out (`exit_after_revocation`, flagged to guards): people may always leave.
 The path touches memory (zones, gates, used tokens, presence) and two indexed
 queries (the credential with its person, and one grant look-up), and waits for
 the event's commit; everything else (pushing to guards) happens after.
@@ -10,6 +12,7 @@ the event's commit; everything else (pushing to guards) happens after.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import timedelta
 from typing import Any
@@ -19,7 +22,7 @@ from gatehouse_gate import passtoken
 from realtime.messages import PersonRef
 from realtime.scan_state import ScanStateLost, TokenClaim
 from resolvers.access.topology import GateNode, Topology
-from resolvers.alerts.raising import raise_alert_throttled
+from resolvers.alerts.raising import raise_alert, raise_alert_throttled
 from resolvers.core import clock
 from resolvers.core.models import (
     AntiPassback,
@@ -44,8 +47,11 @@ from resolvers.scan.presence import start_recovery
 from resolvers.scan.reasons import Reason
 from resolvers.visits import badges, visits
 
+log = logging.getLogger("gatehouse.scan")
 SETTLE_WAIT_SECONDS = 2.0
 ESCORT_WINDOW_SECONDS = 30
+# Alerts raised after a decision is answered (never awaited on the scan path), kept until done.
+_flagging: set[asyncio.Task[None]] = set()
 
 
 class DirectionRequired(ValueError):
@@ -90,6 +96,11 @@ async def decide_scan(
         )
         return ScanOutcome.refused(gate_check)
     scan = _Scan(rt, topo, gate, passage_direction(gate, direction), device_id, ref)
+    # The device's own check, from this process's copy (no query, no round trip): a device
+    # never commissioned or under repair opens nothing. A status changed on another process
+    # is caught below, once the token claim has read the shared version.
+    if not (await rt.grant_index.get()).in_service(device_id):
+        return await scan.record(Reason.DEVICE_NOT_IN_SERVICE)
     now_unix = clock.unix()
 
     parsed = passtoken.parse(token)
@@ -108,23 +119,29 @@ async def decide_scan(
             return passtoken.verify_signature(parsed, public_key)
         return badges.verify(rt, badge)  # type: ignore[arg-type]
 
+    leaving_after_revocation = False
     if (
         cred["status"] != CredentialStatus.ACTIVE.value
         or cred["person__status"] != PersonStatus.ACTIVE.value
         or (cred["valid_until"] is not None and cred["valid_until"] <= clock.now())
     ):
-        # Name the person only if the token is really theirs.
-        return await scan.record(Reason.REVOKED, person if genuine() else None, cid)
+        verified = genuine()
+        # Leaving stays possible with the pass that was cut off (offboarded, the visit over, a
+        # badge past its end) — not with one replaced by a newer phone — once it verifies.
+        if not (verified and scan.way is Direction.OUT and cred["status"] != CredentialStatus.SUPERSEDED.value):
+            # Name the person only if the token is really theirs.
+            return await scan.record(Reason.REVOKED, person if verified else None, cid)
+        leaving_after_revocation = True
 
     if parsed is not None:
         window = passtoken.step_window(parsed.step, now_unix, cred["period"])
         if window is not None:
             return await scan.record(Reason(window), cid=cid)
-    if not genuine():
+    if not leaving_after_revocation and not genuine():
         return await scan.record(Reason.BAD_SIGNATURE, cid=cid)
 
     token_use = None
-    grants_version = None  # a badge claims no token: access_policy reads the version itself
+    grants_version: int | None = None
     try:
         if parsed is not None:
             ttl = cred["period"] * (2 * passtoken.SKEW_STEPS + 2) + 5
@@ -132,25 +149,36 @@ async def decide_scan(
             grants_version = claim.grants_version
             if not claim.fresh:
                 if not _same_scan(claim, gate.id, device_id, ref):
-                    # A token opens a door once: any other showing of it, at this gate too, is a copy.
-                    return await scan.record(Reason.REPLAYED, person, cid)
+                    # A token opens a door once: any other showing of it, at this gate too, is a copy
+                    # (of a pass revoked since: `revoked`, as the contract says).
+                    again = Reason.REVOKED if leaving_after_revocation else Reason.REPLAYED
+                    return await scan.record(again, person, cid)
                 earlier = await _await_settled(rt, parsed.cid, parsed.step, scan, ttl, claim.decision)
                 if earlier is not None:
                     return earlier  # the device's retry of the very scan: the same answer, no new event
             token_use = writer.TokenUse(parsed.cid, parsed.step, ttl)
+        else:
+            grants_version = await rt.state.grants_version()  # a badge claims no token: read it here
 
-        reason, visit = await policy(
-            rt,
-            topo,
-            gate,
-            scan.way,
-            person.id,
-            cred["person__kind"],
-            cred["person__department_id"],
-            cred["person__position"],
-            badge is not None,
-            grants_version,
-        )
+        # The device's status as of the shared version (read with the claim): a device put under
+        # repair on any process before this scan began opens nothing here either.
+        if grants_version is not None and not (await rt.grant_index.get(grants_version)).in_service(device_id):
+            reason, visit = Reason.DEVICE_NOT_IN_SERVICE, None
+        elif leaving_after_revocation:
+            reason, visit = await exit_after_revocation(rt, topo, gate, person.id), None
+        else:
+            reason, visit = await policy(
+                rt,
+                topo,
+                gate,
+                scan.way,
+                person.id,
+                cred["person__kind"],
+                cred["person__department_id"],
+                cred["person__position"],
+                badge is not None,
+                grants_version,
+            )
     except ScanStateLost:
         # Redis came back empty: fail closed until the used tokens and presence are rebuilt.
         start_recovery(rt.state, rt.topology)
@@ -160,9 +188,44 @@ async def decide_scan(
     except BaseException:
         await undo_entry_claim(rt, topo, gate, scan.way, person.id, reason)
         raise
-    if reason.grants and visit is not None:
+    if reason is Reason.EXIT_AFTER_REVOCATION:
+        flag_exit_after_revocation(rt, gate, person, device_id)
+    elif reason.grants and visit is not None:
         await after_visitor_passage(rt, topo, gate, scan.way, visit)
     return outcome
+
+
+async def exit_after_revocation(rt: Runtime, topo: Topology, gate: GateNode, person_id: int) -> Reason:
+    """An OUT passage by someone whose access ended while they were inside (offboarded, their visit
+    over): let out (contracts/README.md, "people may always leave") unless the gate is locked down;
+    someone the site does not hold inside has nothing to leave, and the dead pass stays `revoked`."""
+    if topo.lockdown_mode(gate) == "LOCKDOWN":
+        return Reason.LOCKDOWN
+    if not await rt.state.inside(person_id) & topo.subtree(gate.zone_id):
+        return Reason.REVOKED
+    return Reason.EXIT_AFTER_REVOCATION
+
+
+def flag_exit_after_revocation(rt: Runtime, gate: GateNode, person: PersonRef, device_id: int | None) -> None:
+    """Guards hear of it beyond the event itself: the pass or badge is to be taken back, and the
+    person's record closed. Raised after the answer, so the door does not wait for it."""
+
+    async def flag() -> None:
+        try:
+            await raise_alert(
+                rt,
+                Reason.EXIT_AFTER_REVOCATION.value,
+                f"{person.display_name} left through {gate.name} after their access ended",
+                device_id=device_id,
+                gate_id=gate.id,
+                payload={"personId": person.id},
+            )
+        except Exception:
+            log.exception("could not raise the exit_after_revocation alert")
+
+    task = asyncio.create_task(flag())
+    _flagging.add(task)
+    task.add_done_callback(_flagging.discard)
 
 
 class _Scan:
@@ -232,7 +295,8 @@ async def visitor_policy(
     if visit is None or visit.status in (VisitStatus.INVITED, VisitStatus.PENDING_APPROVAL, VisitStatus.APPROVED):
         return Reason.NO_ACCESS
     if visit.status is not VisitStatus.CHECKED_IN:
-        return Reason.REVOKED
+        # The visit ended while the visitor was inside: they may still leave (flagged).
+        return await exit_after_revocation(rt, topo, gate, person_id) if way is Direction.OUT else Reason.REVOKED
     if way is Direction.OUT:
         return Reason.OK  # people may always leave, an overstaying visitor too
     if clock.now() > visit.expected_end:

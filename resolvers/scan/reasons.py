@@ -19,6 +19,8 @@ class Reason(StrEnum):
     ANTI_PASSBACK_SOFT = "anti_passback_soft"  # let through, and flagged
     EXIT_AFTER_REVOCATION = "exit_after_revocation"  # DEVICE_PROTOCOL.md: leaving is never refused
     REMOTE_OPEN = "remote_open"  # a guard opened it
+    # Not a door: a guard confirmed that someone on the muster list has left (an OUT passage on record).
+    CONFIRMED_LEFT = "confirmed_left"
     # The pass itself (PASS_TOKEN.md, in the order checked).
     MALFORMED = "malformed"
     UNKNOWN_CREDENTIAL = "unknown_credential"
@@ -37,6 +39,8 @@ class Reason(StrEnum):
     # The device or the server.
     GATE_UNKNOWN = "gate_unknown"
     NOT_YOUR_GATE = "not_your_gate"
+    # The device is not in service (never commissioned, or under repair): it opens nothing.
+    DEVICE_NOT_IN_SERVICE = "device_not_in_service"
     SNAPSHOT_EXPIRED = "snapshot_expired"  # a gate deciding offline with a stale snapshot
     # An uploaded offline event the server cannot confirm: the token's step does not fit the time
     # the gate claims, or that time lies outside every snapshot the device was given.
@@ -79,7 +83,14 @@ class Reason(StrEnum):
 
 
 _GRANTS = frozenset(
-    r.value for r in (Reason.OK, Reason.ANTI_PASSBACK_SOFT, Reason.EXIT_AFTER_REVOCATION, Reason.REMOTE_OPEN)
+    r.value
+    for r in (
+        Reason.OK,
+        Reason.ANTI_PASSBACK_SOFT,
+        Reason.EXIT_AFTER_REVOCATION,
+        Reason.REMOTE_OPEN,
+        Reason.CONFIRMED_LEFT,
+    )
 )
 _ALARMS = frozenset(r.value for r in (Reason.FORCED, Reason.HELD_OPEN))
 _UNVERIFIED = frozenset(
@@ -91,5 +102,7 @@ _UNVERIFIED = frozenset(
         Reason.NOT_YET_VALID,
         Reason.BAD_SIGNATURE,
         Reason.OFFLINE_MISMATCH,
+        # Refused before the token is looked at: the event must not name whoever it claims to be.
+        Reason.DEVICE_NOT_IN_SERVICE,
     )
 )

@@ -133,17 +133,12 @@ class AttendanceQuery:
     # at different instants would miss or repeat people walking between them.
     @strawberry.field(
         permission_classes=[IsGateStaff],
-        description="Who is inside each zone now (with its sub-zones), for an evacuation roll call.",
+        description="Who is inside each zone now (with its sub-zones), for an evacuation roll call; people "
+        "whose access ended while inside stay listed, with `status` CHECKED_OUT_WITHOUT_EXIT.",
     )
     async def muster(self, info: Info, zone_id: strawberry.ID | None = None) -> list[MusterLine]:
         # A zone id that cannot be one asks for no zone in particular: everyone inside.
-        inside = await roll_call.inside_now(
+        entries = await roll_call.roll_call(
             info.context.rt, int(zone_id) if zone_id is not None and is_id(zone_id) else None
         )
-        people = list(inside)
-        known = await info.context.loaders.person.load_many(people)
-        return [
-            MusterLine(person_id_=pid, zone_ids_=inside[pid])
-            for pid, row in zip(people, known, strict=True)
-            if row is not None
-        ]
+        return [MusterLine.of(entry) for entry in entries]

@@ -7,7 +7,7 @@ from enum import Enum
 
 import strawberry
 
-from resolvers.attendance import attendance, summaries
+from resolvers.attendance import attendance, muster, summaries
 from resolvers.core import models as m
 from schema.access.types import Zone
 from schema.core.context import Info
@@ -120,10 +120,35 @@ class WorkSchedule:
         )
 
 
+MusterStatus = strawberry.enum(
+    muster.MusterStatus,
+    description="INSIDE; or CHECKED_OUT_WITHOUT_EXIT: their access ended (offboarded, visit ended) while "
+    "the gates hold them inside, and no exit is on record: they may still be inside.",
+)
+
+
 @strawberry.type(description="One person inside the site now, for an evacuation roll call.")
 class MusterLine:
     person_id_: strawberry.Private[int]
     zone_ids_: strawberry.Private[list[int]]
+    status: MusterStatus = strawberry.field(  # type: ignore[valid-type]
+        default=muster.MusterStatus.INSIDE,
+        description="INSIDE, or CHECKED_OUT_WITHOUT_EXIT: to be found or confirmed gone (`confirmLeft`).",
+    )
+    access_ended_at: datetime | None = strawberry.field(
+        default=None, description="When their access ended (offboarding, the visit's end); null while INSIDE."
+    )
+    note: str | None = strawberry.field(default=None, description="What changed, for the guard; null while INSIDE.")
+
+    @classmethod
+    def of(cls, entry: muster.MusterEntry) -> MusterLine:
+        return cls(
+            person_id_=entry.person_id,
+            zone_ids_=entry.zone_ids,
+            status=entry.status,
+            access_ended_at=entry.access_ended_at,
+            note=entry.note,
+        )
 
     @strawberry.field(description="Who is inside.")
     async def person(self, info: Info) -> Person:

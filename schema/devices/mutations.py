@@ -44,15 +44,19 @@ class DeviceMutation:
 
     @strawberry.mutation(
         permission_classes=[IsSiteAdmin],
-        description="Registered → commissioned, once network, configuration and a test scan are done.",
+        description="Registered → commissioned, once network, configuration and a test scan are done; "
+        "a device opens doors only while commissioned or IN_SERVICE (else `device_not_in_service`).",
     )
-    async def commission_device(self, id: strawberry.ID) -> DevicePayload:
-        row, errors = await attempt(device_fleet.commission(id))
+    async def commission_device(self, info: Info, id: strawberry.ID) -> DevicePayload:
+        row, errors = await attempt(device_fleet.commission(info.context.rt, id))
         return DevicePayload(device=_device(row), errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsSiteAdmin], description="IN_SERVICE or UNDER_REPAIR.")
-    async def set_device_status(self, id: strawberry.ID, status: DeviceStatus) -> DevicePayload:
-        row, errors = await attempt(device_fleet.set_status(id, status))
+    @strawberry.mutation(
+        permission_classes=[IsSiteAdmin],
+        description="IN_SERVICE or UNDER_REPAIR (an UNDER_REPAIR device opens nothing, on every server at once).",
+    )
+    async def set_device_status(self, info: Info, id: strawberry.ID, status: DeviceStatus) -> DevicePayload:
+        row, errors = await attempt(device_fleet.set_status(info.context.rt, id, status))
         return DevicePayload(device=_device(row), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsSiteAdmin], description="Final: the device is refused from now on.")

@@ -20,3 +20,13 @@ class ManualEntryInput:
         description="Its last 4 characters, compared with the number stored at onboarding (MISMATCH otherwise)."
     )
     note: str | None = strawberry.field(default=None, description="Why, for the record.")
+
+
+@strawberry.input(description="Someone the muster list holds inside, whom a guard has seen or confirmed gone.")
+class ConfirmLeftInput:
+    person_id: strawberry.ID = strawberry.field(description="Who left.")
+    note: str = strawberry.field(description="How the guard knows (seen at the assembly point, reached by phone...).")
+    gate_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The OUT or BOTH gate they left by; by default an exit of the outermost zone they are in.",
+    )

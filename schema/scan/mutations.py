@@ -9,7 +9,7 @@ from schema.core.context import Info, actor_of
 from schema.core.enums import Direction
 from schema.core.payloads import attempt
 from schema.core.permissions import IsGateStaff
-from schema.scan.inputs import ManualEntryInput
+from schema.scan.inputs import ConfirmLeftInput, ManualEntryInput
 from schema.scan.types import GateEvent, GateEventPayload
 
 
@@ -39,4 +39,16 @@ class ScanMutation:
             note=input.note,
         )
         result, errors = await attempt(guard_actions.record_manual_entry(info.context.rt, actor_of(info), entry))
+        return GateEventPayload(event=GateEvent.of_record(result[0]) if result else None, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsGateStaff],
+        description="Confirm that someone the muster list holds inside has left (e.g. their access ended with no "
+        "exit on record): an OUT passage, method MANUAL, reason `confirmed_left`, with the guard and the note. "
+        "CONFLICT when they are not inside.",
+    )
+    async def confirm_left(self, info: Info, input: ConfirmLeftInput) -> GateEventPayload:
+        result, errors = await attempt(
+            guard_actions.confirm_left(info.context.rt, actor_of(info), input.person_id, input.note, input.gate_id)
+        )
         return GateEventPayload(event=GateEvent.of_record(result[0]) if result else None, errors=errors)
