@@ -40,6 +40,8 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.execution import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from api import heavy_pacing
+from devices.endpoint import gates_scanning
 from resolvers.core.errors import ErrorCode
 from resolvers.core.models import Role
 from resolvers.people import sessions
@@ -152,6 +154,7 @@ class GatehouseGraphQL(GraphQL[Context, None]):
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         )
         self.rt = rt
+        self._pacer = heavy_pacing.HeavyPacer()
 
     async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if isinstance(request, Request) and request.method == "POST":
@@ -236,6 +239,35 @@ class GatehouseGraphQL(GraphQL[Context, None]):
                     f" at most {budget}: ask for fewer fields or a smaller `first`",
                     "cost",
                 )
+            if cost > heavy_pacing.HEAVY_COST and gates_scanning(heavy_pacing.GATES_ACTIVE_SECONDS):
+                # Gates first: heavy work takes turns while gates scan (api/heavy_pacing.py).
+                try:
+                    started = await self._pacer.take()
+                except heavy_pacing.Busy as busy:
+                    return refused(
+                        ErrorCode.RATE_LIMITED,
+                        f"heavy operations take turns while gates are scanning ({busy}): try again shortly",
+                        "heavy",
+                    )
+                try:
+                    return await self._run(
+                        request, request_adapter, sub_response, context, root_value, request_data, operation
+                    )
+                finally:
+                    self._pacer.give_back(started)
+        return await self._run(request, request_adapter, sub_response, context, root_value, request_data, operation)
+
+    async def _run(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+        operation: limits.Operation | None,
+    ) -> ExecutionResult:
+        """The operation, a query under its time budget."""
         if operation is None or operation.kind != "query":
             # Mutations are not cancelled half-way (their writes are bounded by the limits above).
             return await super().execute_single(

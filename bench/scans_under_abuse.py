@@ -71,6 +71,7 @@ from tests.harness import (
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS_FILE = PROJECT / "var" / "abuse-bench.json"
 PROFILE_FILE = PROJECT / "var" / "abuse-bench-profile.txt"
+PROFILE_SESSION = PROFILE_FILE.with_suffix(".pyisession")  # pyinstrument --load it for other views
 AIM_P99_MS = 50.0
 MAX_SECONDS = 20.0  # tokens signed at step current+1 stay valid >= 30 s after signing
 WARMUP_SECONDS = 2.0
@@ -310,6 +311,7 @@ class Row:
     abuser_cpu: float | None  # the abuser processes, percent of one core
     other_cpu: float  # everything else on the machine, percent of one core
     load: tuple[float, float, float]  # os.getloadavg() at the end of the run
+    window: tuple[float, float] = (0.0, 0.0)  # unix time of the run's start and end (to match server logs)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -320,6 +322,7 @@ class Row:
             "abuserCpuPercent": self.abuser_cpu,
             "otherCpuPercent": self.other_cpu,
             "loadAverage": self.load,
+            "window": self.window,
         }
 
 
@@ -387,7 +390,10 @@ def start_profiled_server(site: Site) -> ServerProcess:
     server = ServerProcess(env=site.env, clock=site.clock)
     server.log_path = site.tmp / f"server-{server.port}.log"
     PROFILE_FILE.parent.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(PROFILE_FILE), "-m", "tests.server_child"]
+    argv = [sys.executable, "-m", "pyinstrument", "-r", "pyisession", "-o", str(PROFILE_SESSION)]
+    argv += ["-m", "tests.server_child"]
+    if os.environ.get("LAG_OUT"):
+        argv = [sys.executable, "/tmp/abdiag/lagserver.py"]
     with open(server.log_path, "wb") as log:
         server.proc = subprocess.Popen(
             [*argv, "serve", "--host", "127.0.0.1", "--port", str(server.port)],
@@ -416,6 +422,13 @@ def _stop_profiled(site: Site) -> None:
                 server.proc.wait(timeout=180)
             except subprocess.TimeoutExpired:
                 server.proc.kill()
+    if PROFILE_SESSION.exists():
+        render = ["--load", str(PROFILE_SESSION), "-r", "text", "-o", str(PROFILE_FILE)]
+        subprocess.run(
+            [sys.executable, "-m", "pyinstrument", *render],
+            check=False,
+            timeout=300,
+        )
 
 
 async def sign_in(http_url: str, username: str, password: str) -> str:
@@ -476,6 +489,7 @@ async def measured(
     for meter in (server, abuse, store, whole):
         if meter is not None:
             meter.start()
+    began = time.time()
     result = await run_window(clients, pool, args.rate, args.seconds, args.drain)
     wall = max(result.wall, 1e-9)
     server_s, abuse_s, store_s = server.seconds(), abuse.seconds() if abuse else 0.0, store.seconds()
@@ -494,6 +508,7 @@ async def measured(
         round(100.0 * abuse_s / wall, 1) if abuse else None,
         round(100.0 * other_s / wall, 1),
         os.getloadavg(),
+        (began, time.time()),
     )
 
 
@@ -642,7 +657,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help=f"run the server under pyinstrument (report in {PROFILE_FILE.relative_to(PROJECT)}; both runs)",
+        help=f"run the server under pyinstrument: a report of its whole life in {PROFILE_FILE.relative_to(PROJECT)}, "
+        f"the session in {PROFILE_SESSION.name} (pyinstrument --load it: -r pstats, --show-all, ...)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server log)")
     # The abuser processes run this module again with these.

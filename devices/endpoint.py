@@ -38,6 +38,14 @@ log = logging.getLogger("gatehouse.devices")
 MAX_SCANS_IN_FLIGHT = 32
 ANSWERS_KEPT = 1000
 
+_last_scan = [0.0]  # time.monotonic() of the latest scan frame this process received
+
+
+def gates_scanning(within: float) -> bool:
+    """A gate sent a scan to this process within `within` seconds (the API paces heavy work then)."""
+    return time.monotonic() - _last_scan[0] < within
+
+
 Handler = Callable[["DeviceConnection", Frame[Any]], Awaitable[None]]
 H = TypeVar("H", bound=Callable[..., Awaitable[None]])
 # Incoming frame type → the DeviceConnection method that handles it (registered by @handles).
@@ -169,6 +177,7 @@ class DeviceConnection:
     @handles("scan")
     async def _start_scan(self, frame: Frame[inc.Scan]) -> None:
         # Decided concurrently (up to MAX_SCANS_IN_FLIGHT): a slow decision does not hold the next scan.
+        _last_scan[0] = time.monotonic()
         await self._in_flight.acquire()
         task = asyncio.create_task(self._scan(frame))
         self._tasks.add(task)

@@ -1,0 +1,61 @@
+"""Gates first (issue 11): heavy GraphQL operations take turns while gates are scanning.
+
+One heavy query completes its list items in a single turn of the server's event loop, during which
+no scan is decided; bench/scans_under_abuse.py measured an admin looping over one (cost about 9,000)
+keep the other gates' p99 over 100 ms. While a gate scans, such operations run one at a time with a
+pause after each (api/heavy_pacing.py), and those that find the queue full are refused. Nothing here
+times anything: the refusals show the turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from api import heavy_pacing
+from schema.core import limits
+from schema.root import schema
+from tests.harness import Demo, GraphQLClient, ServerProcess
+from tests.test_scan_e2e import LOBBY_IN, connected, login
+
+HEAVY = "query($n:Int!){people(first:$n){edges{node{id displayName hostedVisits(first:$n){edges{node{id}}}}}}}"
+AT_ONCE = heavy_pacing.MAX_WAITING + 6
+
+
+def heavy_variables() -> dict[str, Any]:
+    """`first` such that the query is heavy but within the cost limit."""
+    verdict = limits.analyse(HEAVY)
+    for n in range(1, limits.MAX_FIRST + 1):
+        cost = limits.cost(schema._schema, verdict, None, {"n": n})
+        if heavy_pacing.HEAVY_COST < cost <= limits.MAX_COST:
+            return {"n": n}
+    raise AssertionError("no `first` makes the query heavy within the cost limit")
+
+
+def codes(answer: dict[str, Any]) -> list[tuple[str | None, str | None]]:
+    return [(e.get("extensions", {}).get("code"), e.get("extensions", {}).get("limit")) for e in answer["errors"]]
+
+
+async def test_heavy_operations_take_turns_while_gates_scan(
+    server: ServerProcess, api: GraphQLClient, demo: Demo
+) -> None:
+    admin = await login(api, demo, "admin")
+    variables = heavy_variables()
+
+    # No gate has scanned: heavy operations run side by side, as they always have.
+    answers = await asyncio.gather(*(admin(HEAVY, variables) for _ in range(AT_ONCE)))
+    assert all(not a.get("errors") and a["data"]["people"]["edges"] for a in answers), answers
+
+    async with connected(server, demo.device_id, demo.device_secret) as gate:
+        reply = await gate.scan(demo.gates[LOBBY_IN], "GH1:not-a-token")  # any scan: the gates are busy
+        assert reply["type"] == "decision", reply
+        answers = await asyncio.gather(*(admin(HEAVY, variables) for _ in range(AT_ONCE)))
+        served = [a for a in answers if not a.get("errors")]
+        refused = [a for a in answers if a.get("errors")]
+        # One runs, at most MAX_WAITING wait for their turn, the others are refused with the limit named.
+        assert served and all(a["data"]["people"]["edges"] for a in served), answers
+        assert len(refused) >= AT_ONCE - 1 - heavy_pacing.MAX_WAITING, answers
+        assert all(codes(a) == [("RATE_LIMITED", "heavy")] for a in refused), refused
+        # Cheap operations do not take turns; the gate is served throughout.
+        assert (await admin.ok("{ me { id } }"))["me"]["id"]
+        assert (await gate.scan(demo.gates[LOBBY_IN], "GH1:still-not-a-token"))["type"] == "decision"
