@@ -40,6 +40,33 @@ ANSWERS_KEPT = 1000
 
 _last_scan = [0.0]  # time.monotonic() of the latest scan frame this process received
 
+# A device cut off for its frame budget again soon after is kept off for a while, its hello refused
+# (4429) before anything is looked up: each of its connections cost the other gates committed writes
+# (last seen, firmware) and a burst of frames to parse, and a flooder reconnects at once (issue 11;
+# bench/scans_under_abuse.py). The first cut-off costs nothing; the next within COOL_OFF_MEMORY
+# seconds keeps the device off COOL_OFF_FIRST seconds, doubling up to COOL_OFF_MAX.
+COOL_OFF_FIRST, COOL_OFF_MAX, COOL_OFF_MEMORY = 5.0, 60.0, 300.0
+_cut_offs: dict[str, tuple[int, float, float]] = {}  # device id -> (cut-offs, last one, kept off until)
+
+
+def _note_cut_off(device_id: str) -> None:
+    now = time.monotonic()
+    count, last, _ = _cut_offs.get(device_id, (0, 0.0, 0.0))
+    count = 1 if now - last > COOL_OFF_MEMORY else count + 1
+    if len(_cut_offs) > 10_000:
+        _cut_offs.clear()
+    _cut_offs[device_id] = (
+        count,
+        now,
+        now + (min(COOL_OFF_MAX, COOL_OFF_FIRST * 2 ** (count - 2)) if count > 1 else 0),
+    )
+
+
+def cooling_off(device_id: object) -> bool:
+    """The device was cut off for its frame budget twice lately and may not connect yet."""
+    entry = _cut_offs.get(device_id) if isinstance(device_id, str) else None
+    return entry is not None and time.monotonic() < entry[2]
+
 
 def gates_scanning(within: float) -> bool:
     """A gate sent a scan to this process within `within` seconds (the API paces heavy work then)."""
@@ -155,6 +182,7 @@ class DeviceConnection:
         await raise_alert_throttled(
             self.rt, "frame_flood", f"device {self.device_name} sent {why}: disconnected", device_id=self.device_id
         )
+        _note_cut_off(str(self.device_id))
         await self.close(CLOSE_OVER_BUDGET, "frame budget exceeded")
 
     async def _handle(self, raw: str | bytes) -> str | None:
@@ -354,6 +382,9 @@ class DeviceEndpoint:
         if message["type"] == "websocket.disconnect":
             return
         hello = _hello(message.get("text") or message.get("bytes") or b"")
+        if hello is not None and cooling_off(hello["deviceId"]):
+            await ws.close(CLOSE_OVER_BUDGET, "frame budget exceeded again: connect later")
+            return
         address = ws.client.host if ws.client is not None else "unknown"
         # An address that failed too many hellos is refused before any credential is looked up.
         if hello_limits.refused(address, hello["deviceId"] if hello is not None else None):

@@ -1,10 +1,13 @@
-"""Gates first (issue 11): heavy GraphQL operations take turns while gates are scanning.
+"""Gates first (issue 11): heavy GraphQL operations take turns while gates are scanning, and a device
+cut off for flooding again and again is kept off for a while.
 
 One heavy query completes its list items in a single turn of the server's event loop, during which
 no scan is decided; bench/scans_under_abuse.py measured an admin looping over one (cost about 9,000)
 keep the other gates' p99 over 100 ms. While a gate scans, such operations run one at a time with a
-pause after each (api/heavy_pacing.py), and those that find the queue full are refused. Nothing here
-times anything: the refusals show the turns.
+pause after each (api/heavy_pacing.py), and those that find the queue full are refused. A flooding
+device that reconnects at once cost the other gates committed writes per connection: cut off twice,
+its next hello is refused (4429) before anything is looked up. Nothing here times anything: the
+refusals show the turns and the cool-off.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import asyncio
 from typing import Any
 
 from api import heavy_pacing
+from devices.frames.budget import CLOSE_OVER_BUDGET
 from schema.core import limits
 from schema.root import schema
 from tests.harness import Demo, GraphQLClient, ServerProcess
-from tests.test_scan_e2e import LOBBY_IN, connected, login
+from tests.test_device_abuse import CUT_OFF, flood_until_closed, wrong_hello
+from tests.test_scan_e2e import LOBBY_IN, connected, login, register_device
 
 HEAVY = "query($n:Int!){people(first:$n){edges{node{id displayName hostedVisits(first:$n){edges{node{id}}}}}}}"
 AT_ONCE = heavy_pacing.MAX_WAITING + 6
@@ -59,3 +64,23 @@ async def test_heavy_operations_take_turns_while_gates_scan(
         # Cheap operations do not take turns; the gate is served throughout.
         assert (await admin.ok("{ me { id } }"))["me"]["id"]
         assert (await gate.scan(demo.gates[LOBBY_IN], "GH1:still-not-a-token"))["type"] == "decision"
+
+
+async def test_a_device_cut_off_twice_is_kept_off_for_a_while(
+    server: ServerProcess, api: GraphQLClient, demo: Demo
+) -> None:
+    admin = await login(api, demo, "admin")
+    lobby_in = demo.gates[LOBBY_IN]
+    flooder_id, flooder_secret = await register_device(admin, "Flooder", [lobby_in])
+    # Cut off once: it may connect again at once (its budget starts afresh), as before.
+    async with connected(server, flooder_id, flooder_secret) as flooder:
+        code, _ = await flood_until_closed(flooder, 1_000_000, lobby_in)
+        assert code in CUT_OFF, code
+    async with connected(server, flooder_id, flooder_secret) as flooder:
+        code, _ = await flood_until_closed(flooder, 1_000_000, lobby_in)
+        assert code in CUT_OFF, code
+    # Cut off again: its next hello is refused with the budget's code, right secret or not.
+    assert await wrong_hello(server, flooder_id, flooder_secret) == CLOSE_OVER_BUDGET
+    # Other devices connect and are served meanwhile.
+    async with connected(server, demo.device_id, demo.device_secret) as gate:
+        assert (await gate.scan(lobby_in, "GH1:not-a-token"))["type"] == "decision"
