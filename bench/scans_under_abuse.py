@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import CpuMeter, GateClient, MachineMeter, RunResult, run_open, split_round_robin
-from bench.scan_throughput import _drop_redis_prefix, _fmt, machine
+from bench.scan_throughput import DISTURBED_PERCENT, QUIET_CORES, _drop_redis_prefix, _fmt, machine, wait_for_quiet
 from bench.seed import (
     BenchCredential,
     make_credentials,
@@ -313,9 +313,15 @@ class Row:
     load: tuple[float, float, float]  # os.getloadavg() at the end of the run
     window: tuple[float, float] = (0.0, 0.0)  # unix time of the run's start and end (to match server logs)
 
+    @property
+    def disturbed(self) -> bool:
+        """Other processes used a noticeable share of the machine during the run."""
+        return self.other_cpu > DISTURBED_PERCENT
+
     def as_json(self) -> dict[str, Any]:
         return {
             "run": self.label,
+            "disturbed": self.disturbed,
             **self.result.summary(),
             "p95Ms": round(self.result.percentile(0.95) * 1000, 3),
             "serverCpuPercent": self.server_cpu,
@@ -392,8 +398,6 @@ def start_profiled_server(site: Site) -> ServerProcess:
     PROFILE_FILE.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "pyinstrument", "-r", "pyisession", "-o", str(PROFILE_SESSION)]
     argv += ["-m", "tests.server_child"]
-    if os.environ.get("LAG_OUT"):
-        argv = [sys.executable, "/tmp/abdiag/lagserver.py"]
     with open(server.log_path, "wb") as log:
         server.proc = subprocess.Popen(
             [*argv, "serve", "--host", "127.0.0.1", "--port", str(server.port)],
@@ -471,6 +475,17 @@ async def run_window(
     firsts = [c.reserve_refs(len(t)) for c, t in zip(clients, per_device, strict=True)]
     frames = [scan_frames(c.device, f, t) for c, f, t in zip(clients, firsts, per_device, strict=True)]
     return await run_open(clients, frames, firsts, rate, seconds, drain)
+
+
+async def settle(label: str, seconds: float) -> None:
+    """Wait (at most `seconds`) for other processes to go quiet before a run; warn when they do not."""
+    waited, busy = await wait_for_quiet(seconds)
+    if busy > QUIET_CORES:
+        print(
+            f"  WARNING the machine is busy before the {label} run ({busy * 100:.0f}% of a core used by other "
+            f"processes after waiting {waited:.0f} s): figures are distorted",
+            flush=True,
+        )
 
 
 async def measured(
@@ -575,7 +590,9 @@ async def bench(args: argparse.Namespace, tmp: Path) -> tuple[list[Row], dict[st
         abuse: dict[str, Any] = {}
         try:
             await run_window(clients, pools[0], args.rate, WARMUP_SECONDS, args.drain)
+            await settle("no abuse", args.quiet_wait)
             rows.append(await measured("no abuse", server_pid, clients, pools[1], args, None, store_names))
+            await settle("under abuse", args.quiet_wait)
             abusers = Abusers(tmp, config, 3 * args.seconds + 30, args.abuser_nice)
             await abusers.start()
             try:
@@ -615,6 +632,7 @@ def print_table(rows: list[Row]) -> None:
             f"{_fmt(r.percentile(0.95) * 1000, '.2f'):>7} {_fmt(s['p99Ms'], '.2f'):>7} {_fmt(s['maxMs'], '.1f'):>7} "
             f"{s['grantedPercent']:>7.1f}% {denied:>6.1f}% {r.lost:>5} {row.server_cpu:>7.0f}% "
             f"{_fmt(row.abuser_cpu, '.0f'):>7}% {row.other_cpu:>5.0f}% {row.load[0]:>5.2f}"
+            + (" DISTURBED" if row.disturbed else "")
         )
     for row in rows:
         bad = {k: v for k, v in row.result.reasons.items() if k != "ok"}
@@ -646,6 +664,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--abuse",
         default=",".join(ABUSE),
         help="comma-separated abuse to run (default all): " + ", ".join(ABUSE) + " (to find which one hurts)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=15.0,
+        help="before each run, wait up to this many seconds for other processes to go idle (default 15)",
     )
     parser.add_argument(
         "--abuser-nice",
@@ -708,11 +732,13 @@ async def main_async(args: argparse.Namespace) -> int:
         f"\naim: the other gates' p99 < {AIM_P99_MS:.0f} ms under abuse: p99 {p99:.2f} ms"
         + ("" if all_answered else f", {under.result.lost} scans never answered")
         + f" -> {'MET' if met else 'MISSED'}"
+        + (" (run DISTURBED by other processes)" if under.disturbed else "")
     )
     print(
         "p50-max from each scan's scheduled send; lost = never answered. cpu, % of one core over the run: srv =\n"
         "the server, abusers = both abuser processes, other = every other process on this machine (other jobs);\n"
-        "load = the 1-minute load average at the end of the run."
+        "load = the 1-minute load average at the end of the run; above "
+        f"{DISTURBED_PERCENT:.0f}% other the run is marked DISTURBED."
     )
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(
@@ -724,7 +750,12 @@ async def main_async(args: argparse.Namespace) -> int:
                 "backend": backend,
                 "results": [r.as_json() for r in rows],
                 "abuse": abuse,
-                "aim": {"p99BelowMs": AIM_P99_MS, "measuredP99Ms": round(p99, 3), "met": met},
+                "aim": {
+                    "p99BelowMs": AIM_P99_MS,
+                    "measuredP99Ms": round(p99, 3),
+                    "met": met,
+                    "disturbed": under.disturbed,
+                },
                 "totalSeconds": round(time.monotonic() - started, 1),
             },
             indent=2,
