@@ -64,7 +64,9 @@ def _note_cut_off(device_id: str) -> None:
 
 def cooling_off(device_id: object) -> bool:
     """The device was cut off for its frame budget twice lately and may not connect yet."""
-    entry = _cut_offs.get(device_id) if isinstance(device_id, str) else None
+    if not isinstance(device_id, str) or not is_id(device_id) or len(device_id) > 18:
+        return False
+    entry = _cut_offs.get(str(int(device_id)))  # "021" is device 21 too
     return entry is not None and time.monotonic() < entry[2]
 
 

@@ -1,13 +1,15 @@
-"""Gates first (issue 11): heavy GraphQL operations take turns while gates are scanning, and a device
-cut off for flooding again and again is kept off for a while.
+"""Gates first (issue 11): heavy GraphQL operations take turns while gates are scanning, a device
+cut off for flooding again and again is kept off for a while, and an address that keeps sending
+oversized bodies is hung up on.
 
 One heavy query completes its list items in a single turn of the server's event loop, during which
 no scan is decided; bench/scans_under_abuse.py measured an admin looping over one (cost about 9,000)
 keep the other gates' p99 over 100 ms. While a gate scans, such operations run one at a time with a
 pause after each (api/heavy_pacing.py), and those that find the queue full are refused. A flooding
 device that reconnects at once cost the other gates committed writes per connection: cut off twice,
-its next hello is refused (4429) before anything is looked up. Nothing here times anything: the
-refusals show the turns and the cool-off.
+its next hello is refused (4429) before anything is looked up. Reading the rest of a refused 16 MiB
+body, in a loop, was the costliest refusal: past a few per address, the 413 closes the connection.
+Nothing here times anything: the refusals show the turns, the cool-off and the hang-ups.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 from typing import Any
 
 from api import heavy_pacing
+from api.graphql_http import DRAINED_PER_ADDRESS
 from devices.frames.budget import CLOSE_OVER_BUDGET
 from schema.core import limits
 from schema.root import schema
@@ -84,3 +87,28 @@ async def test_a_device_cut_off_twice_is_kept_off_for_a_while(
     # Other devices connect and are served meanwhile.
     async with connected(server, demo.device_id, demo.device_secret) as gate:
         assert (await gate.scan(lobby_in, "GH1:not-a-token"))["type"] == "decision"
+
+
+async def oversized_request(server: ServerProcess) -> tuple[int, dict[str, str]]:
+    """A POST that declares 16 MiB and sends one byte: the answer's status and headers."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(
+            b"POST /graphql HTTP/1.1\r\nHost: gatehouse\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 16777216\r\n\r\n{"
+        )
+        await writer.drain()
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode()
+    finally:
+        writer.close()
+    status_line, *lines = head.strip().split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers
+
+
+async def test_an_address_that_keeps_sending_oversized_bodies_is_hung_up_on(server: ServerProcess) -> None:
+    answers = [await oversized_request(server) for _ in range(DRAINED_PER_ADDRESS + 2)]
+    assert [status for status, _ in answers] == [413] * len(answers)
+    # The first ones keep the connection (the rest of the body is read and dropped), then it is closed.
+    assert [h.get("connection") for _, h in answers[:DRAINED_PER_ADDRESS]] == [None] * DRAINED_PER_ADDRESS, answers
+    assert all(h.get("connection") == "close" for _, h in answers[DRAINED_PER_ADDRESS:]), answers
