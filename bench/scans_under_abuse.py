@@ -198,7 +198,7 @@ async def abuse_graphql(config: dict[str, Any], stop: asyncio.Event, tally: Tall
                     tally.note(kind, _graphql_outcome(response.status_code, response.content))
                 except httpx.HTTPError as exc:
                     # The server answered 413 and hung up while the body was still being sent.
-                    tally.note(kind, type(exc).__name__)
+                    tally.note(kind, f"hung up ({type(exc).__name__})")
                 tally.seconds[kind] = tally.seconds.get(kind, 0.0) + time.perf_counter() - started
 
     await asyncio.gather(*(loop(kind, bodies, headers) for kind, (bodies, headers) in streams.items()))
@@ -257,7 +257,10 @@ async def abuse_device(config: dict[str, Any], stop: asyncio.Event, tally: Tally
                     await asyncio.wait_for(reader, 5)
                 code = ws.close_code
                 tally.note(kind, f"closed {code}")
-        except (OSError, TimeoutError, InvalidStatus, ConnectionClosed) as exc:
+        except ConnectionClosed as exc:
+            # Closed before the welcome: refused at hello (4429 while the device is kept off).
+            tally.note("connections", f"refused at hello {exc.rcvd.code if exc.rcvd else None}")
+        except (OSError, TimeoutError, InvalidStatus) as exc:
             tally.note("connections", type(exc).__name__)
             await asyncio.sleep(0.05)
 
