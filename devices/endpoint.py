@@ -46,6 +46,7 @@ _last_scan = [0.0]  # time.monotonic() of the latest scan frame this process rec
 # bench/scans_under_abuse.py). The first cut-off costs nothing; the next within COOL_OFF_MEMORY
 # seconds keeps the device off COOL_OFF_FIRST seconds, doubling up to COOL_OFF_MAX.
 COOL_OFF_FIRST, COOL_OFF_MAX, COOL_OFF_MEMORY = 5.0, 60.0, 300.0
+COOL_OFF_HOLD = 2.0  # seconds a refused hello waits for its close
 _cut_offs: dict[str, tuple[int, float, float]] = {}  # device id -> (cut-offs, last one, kept off until)
 
 
@@ -385,6 +386,9 @@ class DeviceEndpoint:
             return
         hello = _hello(message.get("text") or message.get("bytes") or b"")
         if hello is not None and cooling_off(hello["deviceId"]):
+            # Held a moment before the close: a flooder reconnecting at once would otherwise cost a
+            # handshake per attempt, hundreds a second; an idle connection costs nothing.
+            await asyncio.sleep(COOL_OFF_HOLD)
             await ws.close(CLOSE_OVER_BUDGET, "frame budget exceeded again: connect later")
             return
         address = ws.client.host if ws.client is not None else "unknown"
