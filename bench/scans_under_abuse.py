@@ -314,6 +314,8 @@ class Row:
     result: RunResult
     server_cpu: float  # percent of one core over the run
     abuser_cpu: float | None  # the abuser processes, percent of one core
+    store_cpu: float | None  # PostgreSQL + Redis (with --postgres), percent of one core
+    gen_cpu: float  # this load generator, percent of one core
     other_cpu: float  # everything else on the machine, percent of one core
     load: tuple[float, float, float]  # os.getloadavg() at the end of the run
     window: tuple[float, float] = (0.0, 0.0)  # unix time of the run's start and end (to match server logs)
@@ -331,6 +333,8 @@ class Row:
             "p95Ms": round(self.result.percentile(0.95) * 1000, 3),
             "serverCpuPercent": self.server_cpu,
             "abuserCpuPercent": self.abuser_cpu,
+            "storeCpuPercent": self.store_cpu,
+            "generatorCpuPercent": self.gen_cpu,
             "otherCpuPercent": self.other_cpu,
             "loadAverage": self.load,
             "window": self.window,
@@ -526,6 +530,8 @@ async def measured(
         result,
         round(100.0 * server_s / wall, 1),
         round(100.0 * abuse_s / wall, 1) if abuse else None,
+        round(100.0 * store_s / wall, 1) if store_names else None,
+        round(100.0 * result.client_cpu / wall, 1),
         round(100.0 * other_s / wall, 1),
         os.getloadavg(),
         (began, time.time()),
@@ -623,7 +629,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> tuple[list[Row], dict[st
 def print_table(rows: list[Row]) -> None:
     head = (
         f"{'other gates':<12} {'scans':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} {'granted':>8} "
-        f"{'denied':>7} {'lost':>5} {'srv cpu':>8} {'abusers':>8} {'other':>6} {'load':>5}"
+        f"{'denied':>7} {'lost':>5} {'srv cpu':>8} {'db cpu':>7} {'gen cpu':>8} {'abusers':>8} {'other':>6} {'load':>5}"
     )
     print(head)
     print("-" * len(head))
@@ -636,6 +642,7 @@ def print_table(rows: list[Row]) -> None:
             f"{row.label:<12} {r.answered:>6,} {_fmt(s['p50Ms'], '.2f'):>7} "
             f"{_fmt(r.percentile(0.95) * 1000, '.2f'):>7} {_fmt(s['p99Ms'], '.2f'):>7} {_fmt(s['maxMs'], '.1f'):>7} "
             f"{s['grantedPercent']:>7.1f}% {denied:>6.1f}% {r.lost:>5} {row.server_cpu:>7.0f}% "
+            f"{_fmt(row.store_cpu, '.0f'):>6}% {row.gen_cpu:>7.0f}% "
             f"{_fmt(row.abuser_cpu, '.0f'):>7}% {row.other_cpu:>5.0f}% {row.load[0]:>5.2f}"
             + (" DISTURBED" if row.disturbed else "")
         )
@@ -741,7 +748,8 @@ async def main_async(args: argparse.Namespace) -> int:
     )
     print(
         "p50-max from each scan's scheduled send; lost = never answered. cpu, % of one core over the run: srv =\n"
-        "the server, abusers = both abuser processes, other = every other process on this machine (other jobs);\n"
+        "the server, db = PostgreSQL + Redis, gen = this load generator, abusers = both abuser processes,\n"
+        "other = every other process on this machine (other jobs);\n"
         "load = the 1-minute load average at the end of the run; above "
         f"{DISTURBED_PERCENT:.0f}% other the run is marked DISTURBED."
     )
