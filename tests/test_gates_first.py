@@ -17,9 +17,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from graphql import OperationDefinitionNode, parse
+
 from api import heavy_pacing
 from api.graphql_http import DRAINED_PER_ADDRESS
 from devices.frames.budget import CLOSE_OVER_BUDGET
+from mobile_contracts import documents
 from schema.core import limits
 from schema.root import schema
 from tests.harness import Demo, GraphQLClient, ServerProcess
@@ -38,6 +41,15 @@ def heavy_variables() -> dict[str, Any]:
         if heavy_pacing.HEAVY_COST < cost <= limits.MAX_COST:
             return {"n": n}
     raise AssertionError("no `first` makes the query heavy within the cost limit")
+
+
+def test_no_document_the_apps_send_is_ever_paced() -> None:
+    for name, text in documents().items():
+        verdict = limits.analyse(text)
+        for definition in parse(text).definitions:
+            if isinstance(definition, OperationDefinitionNode) and definition.name is not None:
+                cost = limits.cost(schema._schema, verdict, definition.name.value, {"first": limits.MAX_FIRST})
+                assert cost <= heavy_pacing.HEAVY_COST, (name, definition.name.value, cost)
 
 
 def codes(answer: dict[str, Any]) -> list[tuple[str | None, str | None]]:
