@@ -23,7 +23,7 @@ import time
 HEAVY_COST = 3_000  # limits.cost above which an operation is paced
 # One heavy operation's turn (~40 ms) delays the ~12 scans that arrive meanwhile at 300 scans/s: for
 # the gates' p99 to stay under 50 ms, fewer than 1% of scans may meet one, so heavy work gets about
-# 1% of the time (measured: at 5%, the other gates' p99 was 75 ms on a quiet machine).
+# 1% of the time (measured on PostgreSQL, quiet machine: at 5% the other gates' p99 was 75 ms).
 DUTY = 0.01  # the share of the process's time heavy operations may take while gates scan
 MAX_PAUSE = 5.0  # seconds: a pause after one slow operation never grows past this
 MAX_WAIT = MAX_PAUSE + 1.0  # seconds a heavy operation may wait for its turn before it is refused
