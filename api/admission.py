@@ -86,6 +86,7 @@ class Admission:
     refusal: GraphQLError | None = None
     query: str | None = None
     kind: str | None = None
+    cost: int = 0  # the operation's cost under the limits (heavy ones give way to gates: api/heavy_pacing.py)
 
 
 def admit(
@@ -144,4 +145,4 @@ def admit(
                 "cost",
             )
         )
-    return Admission(query=query, kind=operation.kind)
+    return Admission(query=query, kind=operation.kind, cost=cost)

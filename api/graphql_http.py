@@ -27,6 +27,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import time
 from collections import Counter
 from typing import Any
 
@@ -40,13 +41,15 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.execution import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from api import graphql_ws
+from api import graphql_ws, heavy_pacing
 from api.admission import OPEN_ROOT_FIELDS as OPEN_ROOT_FIELDS
-from api.admission import admit, refused, shows_schema, without_suggestions
+from api.admission import Admission, admit, refused, shows_schema, without_suggestions
 from api.admission import open_root_fields as open_root_fields
+from devices.endpoint import gates_scanning
 from resolvers.core.errors import ErrorCode
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
+from schema.core import limits
 from schema.core.context import Context
 from schema.root import schema
 
@@ -110,9 +113,44 @@ def is_request_error(body: GraphQLHTTPResponse) -> bool:
     return body.get("data") is None and bool(errors) and not any(isinstance(e, dict) and "path" in e for e in errors)
 
 
-def _refusal_response(status: int, message: str, limit: str) -> Response:
+def _refusal_response(status: int, message: str, limit: str, hang_up: bool = False) -> Response:
     body = {"errors": [{"message": message, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value, "limit": limit}}]}
-    return Response(json.dumps(body), status_code=status, media_type="application/json")
+    headers = {"Connection": "close"} if hang_up else None
+    return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+# An oversized body is answered 413 and the rest of it read and dropped (so the client can read the
+# answer: it is still sending). An address that keeps sending them is hung up on instead (RFC 9110
+# 15.5.14): reading 16 MiB per request in a loop cost the server more than anything else it refused.
+# The hang-up waits a moment first: reading nothing meanwhile, so the client's upload stalls instead of
+# starting over at once on a new connection (measured: ~150 uploads of megabytes a second otherwise).
+DRAINED_PER_ADDRESS, DRAINED_WINDOW_SECONDS, HANG_UP_HOLD_SECONDS = 10, 10.0, 1.0
+_oversized: dict[str, list[float]] = {}  # client address -> times of its oversized bodies in the window
+
+
+def _hang_up_on(request: Request) -> bool:
+    """Note one more oversized body from the request's address; True when it is past the drained ones."""
+    address = request.client.host if request.client is not None else "unknown"
+    now = time.monotonic()
+    recent = [t for t in _oversized.get(address, ()) if now - t < DRAINED_WINDOW_SECONDS][-DRAINED_PER_ADDRESS:]
+    recent.append(now)
+    if len(_oversized) > 10_000:
+        _oversized.clear()
+    _oversized[address] = recent
+    return len(recent) > DRAINED_PER_ADDRESS
+
+
+def _refused_document(body: bytes) -> bool:
+    """The body is one operation whose document limits.analyse refuses (checked again, and answered,
+    in execute_single). Small bodies are not looked at: too small to be worth a second parse."""
+    if len(body) < 1024:
+        return False
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    query = data.get("query") if isinstance(data, dict) else None
+    return isinstance(query, str) and limits.analyse(query).refusal is not None
 
 
 class GatehouseGraphQL(GraphQL[Context, None]):
@@ -133,12 +171,14 @@ class GatehouseGraphQL(GraphQL[Context, None]):
         )
         self.rt = rt
         self.ws_holders: Counter[str] = Counter()  # session or address -> its GraphQL WebSockets (this worker)
+        self._pacer = heavy_pacing.HeavyPacer()
 
     async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if isinstance(request, Request) and request.method == "POST":
             refusal = await self._read_capped_body(request)
             if refusal is not None:
                 return refusal
+            request.state.gatehouse_refused_document = _refused_document(request._body)
         return await super().run(request, context, root_value)
 
     async def _read_capped_body(self, request: Request) -> Response | None:
@@ -148,17 +188,23 @@ class GatehouseGraphQL(GraphQL[Context, None]):
         message = f"the request body is larger than {limit} bytes"
         declared = request.headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-            return _refusal_response(413, message, "body")
+            return await self._oversized(request, message)
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                return _refusal_response(413, message, "body")
+                return await self._oversized(request, message)
             chunks.append(chunk)
         # Starlette's Request.body() answers from `_body` once set: Strawberry reads this copy.
         request._body = b"".join(chunks)
         return None
+
+    async def _oversized(self, request: Request, message: str) -> Response:
+        hang_up = _hang_up_on(request)
+        if hang_up:
+            await asyncio.sleep(HANG_UP_HOLD_SECONDS)
+        return _refusal_response(413, message, "body", hang_up)
 
     async def execute_single(
         self,
@@ -183,6 +229,35 @@ class GatehouseGraphQL(GraphQL[Context, None]):
             return ExecutionResult(data=None, errors=[admission.refusal])
         if admission.query is not None and admission.query != request_data.query:
             request_data = dataclasses.replace(request_data, query=admission.query)  # a persisted query's text
+        if admission.cost > heavy_pacing.HEAVY_COST and gates_scanning(heavy_pacing.GATES_ACTIVE_SECONDS):
+            # Gates first: heavy work takes turns while gates scan (api/heavy_pacing.py).
+            try:
+                started = await self._pacer.take()
+            except heavy_pacing.Busy as busy:
+                return refused(
+                    ErrorCode.RATE_LIMITED,
+                    f"heavy operations take turns while gates are scanning ({busy}): try again shortly",
+                    "heavy",
+                )
+            try:
+                return await self._run(
+                    request, request_adapter, sub_response, context, root_value, request_data, admission
+                )
+            finally:
+                self._pacer.give_back(started)
+        return await self._run(request, request_adapter, sub_response, context, root_value, request_data, admission)
+
+    async def _run(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+        admission: Admission,
+    ) -> ExecutionResult:
+        """The operation, a query under its time budget."""
         if admission.kind != "query":
             # Mutations are not cancelled half-way (their writes are bounded by the limits above).
             return await super().execute_single(
@@ -204,7 +279,9 @@ class GatehouseGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Response | Any = None) -> Context:
         actor = None
-        if isinstance(request, Request):
+        # A document the limits refuse is answered without the caller (no session look-up on the
+        # database the gates' scans use: issue 11's abusive documents come in loops).
+        if isinstance(request, Request) and not getattr(request.state, "gatehouse_refused_document", False):
             actor = await sessions.actor_from_bearer(self.rt, request.headers.get("authorization"))
         return Context(request=request, response=response, rt=self.rt, actor=actor)
 

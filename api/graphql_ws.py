@@ -46,7 +46,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
+from api import heavy_pacing
 from api.admission import admit, refusal_error, shows_schema, without_suggestions
+from devices.endpoint import gates_scanning
 from devices.frames.budget import CLOSE_OVER_BUDGET, Bucket
 from resolvers.core.errors import ErrorCode
 from resolvers.runtime import Runtime
@@ -95,6 +97,11 @@ class MessageBudget:
 def _runtime(view: Any) -> Runtime:
     rt: Runtime = view.rt  # GatehouseGraphQL (api/graphql_http.py) holds it
     return rt
+
+
+def _pacer(view: Any) -> heavy_pacing.HeavyPacer:
+    pacer: heavy_pacing.HeavyPacer = view._pacer  # one per worker, shared with HTTP requests
+    return pacer
 
 
 def _holders(view: Any) -> Counter[str]:
@@ -148,7 +155,8 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rt = _runtime(self.view)
-        self._kinds: dict[str, str | None] = {}  # operation id -> its kind, until its task starts
+        # operation id -> its kind and cost, until its task starts
+        self._kinds: dict[str, tuple[str | None, int]] = {}
         self._holder: str | None = None  # the session or address this connection is counted against
 
     async def handle(self) -> None:
@@ -214,7 +222,7 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if admission.query is not None and admission.query != payload.get("query"):
             # A persisted query: run its trusted text.
             message = {**message, "payload": {**payload, "query": admission.query}}
-        self._kinds[operation_id] = admission.kind
+        self._kinds[operation_id] = (admission.kind, admission.cost)
         await super().handle_subscribe(message)
         if operation_id not in self.operations:
             self._kinds.pop(operation_id, None)
@@ -228,7 +236,36 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 await adapter.cut_off(why)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        if self._kinds.pop(operation.id, None) != "query":
+        kind, cost = self._kinds.pop(operation.id, (None, 0))
+        if (
+            kind != "subscription"
+            and cost > heavy_pacing.HEAVY_COST
+            and gates_scanning(heavy_pacing.GATES_ACTIVE_SECONDS)
+        ):
+            # Gates first, as over HTTP: heavy work takes turns while gates scan (api/heavy_pacing.py).
+            pacer = _pacer(self.view)
+            try:
+                started = await pacer.take()
+            except heavy_pacing.Busy as busy:
+                error = refusal_error(
+                    ErrorCode.RATE_LIMITED,
+                    f"heavy operations take turns while gates are scanning ({busy}): try again shortly",
+                    "heavy",
+                )
+                with contextlib.suppress(WebSocketDisconnected):
+                    await operation.send_operation_message(
+                        {"id": operation.id, "type": "error", "payload": [error.formatted]}
+                    )
+                return
+            try:
+                await self._run_operation(operation, kind)
+            finally:
+                pacer.give_back(started)
+            return
+        await self._run_operation(operation, kind)
+
+    async def _run_operation(self, operation: Operation[Context, None], kind: str | None) -> None:
+        if kind != "query":
             # Subscriptions live as long as the client wants; mutations are not cancelled half-way.
             await super().run_operation(operation)
             return

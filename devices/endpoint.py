@@ -38,6 +38,44 @@ log = logging.getLogger("gatehouse.devices")
 MAX_SCANS_IN_FLIGHT = 32
 ANSWERS_KEPT = 1000
 
+_last_scan = [0.0]  # time.monotonic() of the latest scan frame this process received
+
+# A device cut off for its frame budget again soon after is kept off for a while, its hello refused
+# (4429) before anything is looked up: each of its connections cost the other gates committed writes
+# (last seen, firmware) and a burst of frames to parse, and a flooder reconnects at once (issue 11;
+# bench/scans_under_abuse.py). The first cut-off costs nothing; the next within COOL_OFF_MEMORY
+# seconds keeps the device off COOL_OFF_FIRST seconds, doubling up to COOL_OFF_MAX.
+COOL_OFF_FIRST, COOL_OFF_MAX, COOL_OFF_MEMORY = 5.0, 60.0, 300.0
+COOL_OFF_HOLD = 2.0  # seconds a refused hello waits for its close
+_cut_offs: dict[str, tuple[int, float, float]] = {}  # device id -> (cut-offs, last one, kept off until)
+
+
+def _note_cut_off(device_id: str) -> None:
+    now = time.monotonic()
+    count, last, _ = _cut_offs.get(device_id, (0, 0.0, 0.0))
+    count = 1 if now - last > COOL_OFF_MEMORY else count + 1
+    if len(_cut_offs) > 10_000:
+        _cut_offs.clear()
+    _cut_offs[device_id] = (
+        count,
+        now,
+        now + (min(COOL_OFF_MAX, COOL_OFF_FIRST * 2 ** (count - 2)) if count > 1 else 0),
+    )
+
+
+def cooling_off(device_id: object) -> bool:
+    """The device was cut off for its frame budget twice lately and may not connect yet."""
+    if not isinstance(device_id, str) or not is_id(device_id) or len(device_id) > 18:
+        return False
+    entry = _cut_offs.get(str(int(device_id)))  # "021" is device 21 too
+    return entry is not None and time.monotonic() < entry[2]
+
+
+def gates_scanning(within: float) -> bool:
+    """A gate sent a scan to this process within `within` seconds (the API paces heavy work then)."""
+    return time.monotonic() - _last_scan[0] < within
+
+
 Handler = Callable[["DeviceConnection", Frame[Any]], Awaitable[None]]
 H = TypeVar("H", bound=Callable[..., Awaitable[None]])
 # Incoming frame type → the DeviceConnection method that handles it (registered by @handles).
@@ -148,6 +186,7 @@ class DeviceConnection:
         await raise_alert_throttled(
             self.rt, "frame_flood", f"device {self.device_name} sent {why}: disconnected", device_id=self.device_id
         )
+        _note_cut_off(str(self.device_id))
         await self.close(CLOSE_OVER_BUDGET, "frame budget exceeded")
 
     async def _handle(self, raw: str | bytes) -> str | None:
@@ -170,6 +209,7 @@ class DeviceConnection:
     @handles("scan")
     async def _start_scan(self, frame: Frame[inc.Scan]) -> None:
         # Decided concurrently (up to MAX_SCANS_IN_FLIGHT): a slow decision does not hold the next scan.
+        _last_scan[0] = time.monotonic()
         await self._in_flight.acquire()
         task = asyncio.create_task(self._scan(frame))
         self._tasks.add(task)
@@ -353,6 +393,12 @@ class DeviceEndpoint:
         if message["type"] == "websocket.disconnect":
             return
         hello = _hello(message.get("text") or message.get("bytes") or b"")
+        if hello is not None and cooling_off(hello["deviceId"]):
+            # Held a moment before the close: a flooder reconnecting at once would otherwise cost a
+            # handshake per attempt, hundreds a second; an idle connection costs nothing.
+            await asyncio.sleep(COOL_OFF_HOLD)
+            await ws.close(CLOSE_OVER_BUDGET, "frame budget exceeded again: connect later")
+            return
         address = ws.client.host if ws.client is not None else "unknown"
         # An address that failed too many hellos is refused before any credential is looked up.
         if hello_limits.refused(address, hello["deviceId"] if hello is not None else None):
