@@ -241,3 +241,19 @@ async def test_trusted_documents_only_the_apps_documents_run(sqlite_site: Site) 
     )
     admin_token = admin_login.json()["data"]["login"]["session"]["accessToken"]
     assert (await GraphQLClient(server, admin_token).ok(adhoc))["me"]["username"] == "admin"
+
+
+@pytest.mark.parametrize("accept", ['multipart/mixed;subscriptionSpec="1.0",application/json', "text/event-stream"])
+async def test_no_operation_streams_over_http_past_the_limits(server: ServerProcess, demo: Demo, accept: str) -> None:
+    # Strawberry streams subscriptions over HTTP (multipart, SSE) outside `execute_single`, where
+    # the limits are checked: the server offers only the WebSocket, so nothing streams here.
+    deep = "subscription { gateEvents { gate { zone { " + "parent { " * 20 + "id" + " }" * 24
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.post(
+            server.http + "/graphql",
+            json={"query": deep},
+            headers={"Authorization": f"Bearer {demo.tokens['admin']}", "Accept": accept},
+        )
+    assert not answer.headers.get("content-type", "").startswith(("multipart/", "text/event-stream")), answer.headers
+    # Refused by the limits, as the same document over the WebSocket or as a plain POST.
+    assert codes(answer.json()) == [("BAD_USER_INPUT", "depth")], answer.text
