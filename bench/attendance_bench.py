@@ -19,7 +19,7 @@ the models, so one process talks to one kind of database):
       person, and for the root zone; and entries per department over the month (one
       grouped count).
 
-Prints a table (seconds: first run and best run; rows returned) and writes the same figures
+Prints a table (seconds: first run, median and best run; rows returned) and writes the same figures
 to var/attendance-bench.json. PostgreSQL runs on a fresh database on 127.0.0.1:5432 (user
 postgres) and is skipped, with a note, when it does not answer. `--profile` prints where
 the time of the report step goes (cProfile, top functions by cumulative time).
@@ -36,6 +36,7 @@ import os
 import pstats
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -156,7 +157,9 @@ async def timed(label: str, repeat: int, fn: Any, results: list[dict[str, Any]])
         t0 = time.perf_counter()
         value, rows = await fn()
         times.append(time.perf_counter() - t0)
-    results.append({"step": label, "first": times[0], "best": min(times), "rows": rows})
+    results.append(
+        {"step": label, "first": times[0], "best": min(times), "median": statistics.median(times), "rows": rows}
+    )
     return value
 
 
@@ -321,9 +324,9 @@ def run_child(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
 def print_table(backend: str, data: dict[str, Any]) -> None:
     seeded = data["seed"]
     print(f"\n{backend}: {seeded['employees']:,} employees, {seeded['passages']:,} passages, {FIRST:%B %Y}")
-    print(f"  {'step':<42} {'first s':>9} {'best s':>9} {'rows':>9}")
+    print(f"  {'step':<42} {'first s':>9} {'median s':>9} {'best s':>9} {'rows':>9}")
     for r in data["results"]:
-        print(f"  {r['step']:<42} {r['first']:>9.3f} {r['best']:>9.3f} {r['rows']:>9,}")
+        print(f"  {r['step']:<42} {r['first']:>9.3f} {r['median']:>9.3f} {r['best']:>9.3f} {r['rows']:>9,}")
     if data.get("profile"):
         print(f"\n  cProfile of days_for on {backend} (top 30 by cumulative time):")
         print("\n".join("    " + line for line in data["profile"].splitlines() if line.strip()))
