@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,14 +18,13 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from resolvers.access.schedules import minutes_of
+from resolvers.attendance import day_tallies
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
 from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import (
     AttendanceCorrection,
-    Decision,
     Department,
-    GateEvent,
     Person,
     PersonKind,
     WorkSchedule,
@@ -57,15 +56,20 @@ class Shift:
         end_day = day + timedelta(days=1) if self.crosses_midnight else day
         return start, datetime.combine(end_day, self.end, tzinfo=tz)
 
-    def workday_of(self, local: datetime) -> date:
-        """The day of the shift a passage belongs to: the day begins halfway through the time
-        off before the shift, so a night shift's morning stays with the evening it began, and
-        an arrival just before a midnight start counts for the shift it arrives for."""
+    @property
+    def day_begins(self) -> int:
+        """Minutes after (or before, if negative) local midnight at which the shift's day begins."""
         s = self.start.hour * 60 + self.start.minute
         e = self.end.hour * 60 + self.end.minute
         length = (e - s) % 1440 or 1440
-        day_begins = s - (1440 - length) // 2  # minutes after (or before, if negative) local midnight
-        return (local - timedelta(minutes=day_begins)).date()
+        return s - (1440 - length) // 2
+
+    def workday_of(self, local: datetime) -> date:
+        """The day of the shift a passage belongs to: the day begins halfway through the time
+        off before the shift, so a night shift's morning stays with the evening it began, and
+        an arrival just before a midnight start counts for the shift it arrives for.
+        (day_tallies.py does the same in SQL.)"""
+        return (local - timedelta(minutes=self.day_begins)).date()
 
 
 @dataclass
@@ -152,6 +156,17 @@ def _one_day(
             elif row.first_in is None:
                 row.flags.append("exit_without_entry")
     row.missing_exit = open_since is not None
+    return _settle(row, shift, shift.bounds(day, tz) if shift is not None else None, correction)
+
+
+def _settle(
+    row: AttendanceDay,
+    shift: Shift | None,
+    bounds: tuple[datetime, datetime] | None,
+    correction: Correction | None,
+) -> AttendanceDay:
+    """A day's passages summed up (`row`), then HR's correction and, on a workday (`shift`,
+    whose `bounds` that day are given), how it went against the shift."""
     if correction is not None:
         row.corrected, row.correction_reason = True, correction.reason
         row.first_in = correction.first_in or row.first_in
@@ -159,8 +174,8 @@ def _one_day(
         if row.first_in and row.last_out and row.last_out > row.first_in:
             row.inside = row.last_out - row.first_in
             row.missing_exit = False
-    if shift is not None:
-        row.shift_start, row.shift_end = shift.bounds(day, tz)
+    if shift is not None and bounds is not None:
+        row.shift_start, row.shift_end = bounds
         row.absent = row.first_in is None
         row.late = row.first_in is not None and row.first_in > row.shift_start + shift.grace
         row.left_early = (
@@ -178,12 +193,24 @@ async def site_zone_ids(rt: Runtime) -> list[int]:
 
 
 async def schedules_for(people: list[dict[str, Any]]) -> dict[int, Shift | None]:
-    rows = {s.id: s for s in await WorkSchedule.all()}
+    return _people_shifts(people, *await _schedules())
+
+
+async def _schedules() -> tuple[dict[int, Shift | None], dict[int, int | None]]:
+    """Every schedule's shift (one Shift per schedule, shared by its people), and each
+    department's schedule id."""
+    shifts = {s.id: shift_of(s) for s in await WorkSchedule.all()}
     dept_schedule = {d["id"]: d["work_schedule_id"] for d in await Department.all().values("id", "work_schedule_id")}
+    return shifts, dept_schedule
+
+
+def _people_shifts(
+    people: list[dict[str, Any]], shifts: dict[int, Shift | None], dept_schedule: dict[int, int | None]
+) -> dict[int, Shift | None]:
     out = {}
     for p in people:
         sid = p["work_schedule_id"] or dept_schedule.get(p["department_id"])
-        out[p["id"]] = shift_of(rows.get(sid)) if sid else None
+        out[p["id"]] = shifts.get(sid) if sid else None
     return out
 
 
@@ -206,6 +233,9 @@ async def summaries_for(
 async def _days_and_shifts(
     rt: Runtime, person_ids: list[int] | None, first: date, last: date, department_id: int | None
 ) -> tuple[dict[int, list[AttendanceDay]], dict[int, Shift | None]]:
+    """Everyone's days as `compute_days` gives them from their passages, but with the passages
+    summed up per person and day by the database (day_tallies.py): one row per day read, not
+    one per passage, and each shift's bounds worked out once per day, not once per person."""
     tz = rt.settings.tz
     people_q = Person.filter(kind=PersonKind.EMPLOYEE)
     if person_ids is not None:
@@ -214,24 +244,46 @@ async def _days_and_shifts(
         people_q = people_q.filter(department_id=department_id)
     people = await people_q.order_by("id").values("id", "department_id", "work_schedule_id")
     ids = [p["id"] for p in people]
-    shifts = await schedules_for(people)
-    start = (datetime.combine(first, time.min, tzinfo=tz) - timedelta(days=1)).astimezone(UTC)
-    end = (datetime.combine(last, time.min, tzinfo=tz) + timedelta(days=2)).astimezone(UTC)
-    rows = (
-        await GateEvent.filter(
-            person_id__in=ids,
-            decision=Decision.GRANTED,
-            direction__not_isnull=True,
-            zone_id__in=await site_zone_ids(rt),
-            at__gte=start,
-            at__lt=end,
-        )
-        .order_by("at")
-        .values("person_id", "at", "direction", "method")
-    )
-    passages: dict[int, list[Passage]] = defaultdict(list)
-    for r in rows:
-        passages[r["person_id"]].append(Passage(r["at"], r["direction"], r["method"] or ""))
+    by_schedule, dept_schedule = await _schedules()
+    shifts = _people_shifts(people, by_schedule, dept_schedule)
+    day_begins = {sid: shift.day_begins for sid, shift in by_schedule.items() if shift is not None}
+    tallies = {}
+    if ids:
+        zones = await site_zone_ids(rt)
+        tallies = await day_tallies.day_tallies(tz, first, last, zones, day_begins, person_ids, department_id)
+    corrections = await corrections_for(ids, first, last)
+    period = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    # Per shift: which days of the period are workdays, and the shift's bounds on each.
+    plans: dict[Shift, list[tuple[datetime, datetime] | None]] = {}
+    days: dict[int, list[AttendanceDay]] = {}
+    for pid in ids:
+        shift = shifts[pid]
+        plan: list[tuple[datetime, datetime] | None] | None = None
+        if shift is not None:
+            plan = plans.get(shift)
+            if plan is None:
+                plan = plans[shift] = [
+                    shift.bounds(d, tz) if d.isoweekday() in shift.weekdays else None for d in period
+                ]
+        mine, fixes = tallies.get(pid, {}), corrections.get(pid, {})
+        rows: list[AttendanceDay] = []
+        for i, d in enumerate(period):
+            bounds = plan[i] if plan is not None else None
+            tally, fix = mine.get(d), fixes.get(d)
+            if bounds is None and tally is None and fix is None:
+                continue  # a day off (or without a schedule) with nothing on it
+            row = AttendanceDay(day=d, workday=bounds is not None, scheduled=shift is not None)
+            if tally is not None:
+                row.passages, row.first_in, row.last_out = tally.passages, tally.first_in, tally.last_out
+                row.inside, row.missing_exit = tally.inside, tally.ends_inside
+                if tally.exits_before_entry:
+                    row.flags = ["exit_without_entry"] * tally.exits_before_entry
+            rows.append(_settle(row, shift if bounds is not None else None, bounds, fix))
+        days[pid] = rows
+    return days, shifts
+
+
+async def corrections_for(ids: list[int], first: date, last: date) -> dict[int, dict[date, Correction]]:
     corrections: dict[int, dict[date, Correction]] = defaultdict(dict)
     for c in await AttendanceCorrection.filter(person_id__in=ids, day__gte=first, day__lte=last).order_by("id"):
         # Corrections of one day add up, field by field: a later one fixes what it names.
@@ -241,8 +293,7 @@ async def _days_and_shifts(
             c.last_out or (earlier.last_out if earlier else None),
             c.reason if earlier is None else f"{earlier.reason}; {c.reason}",
         )
-    days = {pid: compute_days(passages.get(pid, []), shifts[pid], tz, first, last, corrections.get(pid)) for pid in ids}
-    return days, shifts
+    return corrections
 
 
 @dataclass(frozen=True)
