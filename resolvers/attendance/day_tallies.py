@@ -82,13 +82,22 @@ class _Sql:
             return f"${len(self.params)}" + (f"::{cast}" if cast else "")
         return "?"
 
+    @staticmethod
+    def whole_seconds(column: str) -> str:
+        """SQLite: the ISO text without its fraction of a second. SQLite's date functions round
+        to the millisecond, so 23:59:59.9999 would be the next day (and the next second)."""
+        return (
+            f"(substr({column}, 1, 19) || CASE WHEN substr({column}, 20, 1) = '.'"
+            f" THEN substr({column}, 27) ELSE substr({column}, 20) END)"
+        )
+
     def micros(self, column: str) -> str:
         """A timestamp as integer microseconds since 1970, exact on both dialects (SQLite keeps
         Python's isoformat text: six fraction digits when there are any)."""
         if self.postgres:
             return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
         return (
-            f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000"
+            f"(CAST(strftime('%s', {self.whole_seconds(column)}) AS INTEGER) * 1000000"
             f" + CASE WHEN substr({column}, 20, 1) = '.' THEN CAST(substr({column}, 21, 6) AS INTEGER) ELSE 0 END)"
         )
 
@@ -109,7 +118,8 @@ class _Sql:
         if self.postgres:
             wall = f"(e.at AT TIME ZONE 'UTC') + ({zone}) * INTERVAL '1 second'"
             return f"CAST({wall} - ({shift}) * INTERVAL '1 minute' AS DATE)"
-        return f"date(e.at, ({zone}) || ' seconds', (-({shift})) || ' minutes')"
+        # Day boundaries fall on whole seconds, so dropping the fraction moves no passage's day.
+        return f"date({self.whole_seconds('e.at')}, ({zone}) || ' seconds', (-({shift})) || ' minutes')"
 
 
 async def day_tallies(
