@@ -166,6 +166,27 @@ async def seed(rng: random.Random) -> dict[str, Any]:
         for at in rng.sample(starts, 12):
             event(person.id, at, rng.choice([Direction.IN, Direction.OUT]))
             event(person.id, at - timedelta(microseconds=1), rng.choice([Direction.IN, Direction.OUT]))
+    # Someone whose days are nothing but ties in time, ordered by event id (insertion order).
+    tie = await Person.create(
+        kind=PersonKind.EMPLOYEE,
+        display_name="Ties",
+        department_id=departments["office"].id,
+        roles=["EMPLOYEE"],
+        status=PersonStatus.ACTIVE,
+    )
+    for day, ways in (
+        (date(2026, 3, 24), "IO"),
+        (date(2026, 3, 25), "OI"),
+        (date(2026, 3, 26), "IIO"),
+        (date(2026, 3, 27), "OOI"),
+        (date(2026, 10, 20), "IOIO"),
+        (date(2026, 10, 21), "OIOI"),
+    ):
+        for way in ways:
+            event(tie.id, local(day, 600), Direction.IN if way == "I" else Direction.OUT)
+    event(tie.id, local(date(2026, 10, 22), 540), Direction.IN)  # and an OUT tied with the next IN
+    for way in "OI":
+        event(tie.id, local(date(2026, 10, 22), 720), Direction.IN if way == "I" else Direction.OUT)
     event(None, local(date(2026, 3, 24), 600), Direction.IN)  # nobody's
     await GateEvent.bulk_create(rows, batch_size=500)
 

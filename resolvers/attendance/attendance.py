@@ -193,20 +193,9 @@ async def site_zone_ids(rt: Runtime) -> list[int]:
 
 
 async def schedules_for(people: list[dict[str, Any]]) -> dict[int, Shift | None]:
-    return _people_shifts(people, *await _schedules())
-
-
-async def _schedules() -> tuple[dict[int, Shift | None], dict[int, int | None]]:
-    """Every schedule's shift (one Shift per schedule, shared by its people), and each
-    department's schedule id."""
-    shifts = {s.id: shift_of(s) for s in await WorkSchedule.all()}
+    rows = await WorkSchedule.all()
+    shifts = {s.id: shift_of(s) for s in rows}  # one Shift per schedule, shared by its people
     dept_schedule = {d["id"]: d["work_schedule_id"] for d in await Department.all().values("id", "work_schedule_id")}
-    return shifts, dept_schedule
-
-
-def _people_shifts(
-    people: list[dict[str, Any]], shifts: dict[int, Shift | None], dept_schedule: dict[int, int | None]
-) -> dict[int, Shift | None]:
     out = {}
     for p in people:
         sid = p["work_schedule_id"] or dept_schedule.get(p["department_id"])
@@ -244,13 +233,11 @@ async def _days_and_shifts(
         people_q = people_q.filter(department_id=department_id)
     people = await people_q.order_by("id").values("id", "department_id", "work_schedule_id")
     ids = [p["id"] for p in people]
-    by_schedule, dept_schedule = await _schedules()
-    shifts = _people_shifts(people, by_schedule, dept_schedule)
-    day_begins = {sid: shift.day_begins for sid, shift in by_schedule.items() if shift is not None}
+    shifts = await schedules_for(people)
     tallies = {}
     if ids:
-        zones = await site_zone_ids(rt)
-        tallies = await day_tallies.day_tallies(tz, first, last, zones, day_begins, person_ids, department_id)
+        day_begins = {pid: shift.day_begins if shift is not None else 0 for pid, shift in shifts.items()}
+        tallies = await day_tallies.day_tallies(tz, first, last, await site_zone_ids(rt), day_begins)
     corrections = await corrections_for(ids, first, last)
     period = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     # Per shift: which days of the period are workdays, and the shift's bounds on each.

@@ -21,6 +21,7 @@ with an IN (each holds one OUT). Ties in time are ordered by event id.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -28,7 +29,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tortoise import connections
-from tortoise.timezone import get_default_timezone
 
 # Search step for offset changes: no zone changes its offset twice within six hours.
 _STEP = 6 * 3600
@@ -101,102 +101,136 @@ class _Sql:
             f" + CASE WHEN substr({column}, 20, 1) = '.' THEN CAST(substr({column}, 21, 6) AS INTEGER) ELSE 0 END)"
         )
 
-    def day(self, spans: list[tuple[datetime, int]], day_begins: dict[int, int]) -> str:
-        """The attendance day of `e.at` for the person's schedule `sid` (see the module doc)."""
+    def day(self, spans: list[tuple[datetime, int]]) -> str:
+        """The attendance day of `e.at` for a person whose days begin `po.off` minutes after
+        local midnight (see the module doc)."""
         zone = str(spans[-1][1])
         if len(spans) > 1:
             # Before the next change, the offset of the span it ends.
             whens = " ".join(
-                f"WHEN e.at < {self(nxt[0], 'timestamptz')} THEN {span[1]}"
-                for span, nxt in pairwise(spans)
+                f"WHEN e.at < {self(nxt[0], 'timestamptz')} THEN {span[1]}" for span, nxt in pairwise(spans)
             )
             zone = f"CASE {whens} ELSE {spans[-1][1]} END"
-        shift = "0"
-        if day_begins:
-            whens = " ".join(f"WHEN {int(sid)} THEN {int(minutes)}" for sid, minutes in sorted(day_begins.items()))
-            shift = f"CASE COALESCE(p.work_schedule_id, d.work_schedule_id) {whens} ELSE 0 END"
         if self.postgres:
             wall = f"(e.at AT TIME ZONE 'UTC') + ({zone}) * INTERVAL '1 second'"
-            return f"CAST({wall} - ({shift}) * INTERVAL '1 minute' AS DATE)"
+            return f"CAST({wall} - po.off * INTERVAL '1 minute' AS DATE)"
         # Day boundaries fall on whole seconds, so dropping the fraction moves no passage's day.
-        return f"date({self.whole_seconds('e.at')}, ({zone}) || ' seconds', (-({shift})) || ' minutes')"
+        return f"date({self.whole_seconds('e.at')}, ({zone}) || ' seconds', (-po.off) || ' minutes')"
+
+
+# Each passage knows the direction of the one before and after it that day and whether an IN
+# came before it (the default frame: up to this row). A run of INs starts at an IN after an OUT
+# (or first of the day) and is closed by the OUT right after an IN: the time inside is the
+# closing OUTs' times less the runs' starts, plus the start of a last run still open at the
+# day's end (which adds nothing).
+_WALK = """w AS (
+  SELECT ev.pid, ev.day, ev.at, ev.is_in, COALESCE(LAG(ev.is_in) OVER o, 0) AS prev_in,
+         LEAD(ev.is_in) OVER o IS NULL AS is_last, MAX(ev.is_in) OVER o AS seen_in
+  FROM {rows}
+  WINDOW o AS (PARTITION BY ev.pid, ev.day ORDER BY ev.at, ev.eid)
+), t AS (
+  SELECT pid, day, COUNT(*) AS n, MIN(CASE WHEN is_in = 1 THEN at END) AS first_in,
+         MAX(CASE WHEN is_in = 0 THEN at END) AS last_out,
+         SUM(CASE WHEN is_in = 0 AND prev_in = 1 THEN {at} WHEN is_in = 1 AND prev_in = 0 THEN -{at} ELSE 0 END)
+           AS spans,
+         MAX(CASE WHEN is_in = 1 AND is_last THEN 1 ELSE 0 END) AS ends_inside,
+         MAX(CASE WHEN is_in = 1 AND prev_in = 0 THEN at END) AS last_start,
+         SUM(CASE WHEN is_in = 0 AND seen_in = 0 THEN 1 ELSE 0 END) AS exits
+  FROM w GROUP BY pid, day
+)"""
 
 
 async def day_tallies(
-    tz: ZoneInfo,
-    first: date,
-    last: date,
-    zone_ids: list[int],
-    day_begins: dict[int, int],
-    person_ids: list[int] | None,
-    department_id: int | None,
+    tz: ZoneInfo, first: date, last: date, zone_ids: list[int], people: dict[int, int]
 ) -> dict[int, dict[date, DayTally]]:
-    """Per employee (the same people `Person.filter(kind=EMPLOYEE)`, narrowed by `person_ids`
-    and `department_id`, gives) and attendance day in [first, last]: their granted passages
-    through the site's outermost zones (`zone_ids`) summed up. `day_begins`: schedule id →
-    `Shift.day_begins` minutes (people without a schedule, or with one not listed, use 0)."""
-    if not zone_ids or person_ids == []:
+    """Per person of `people` (person id → `Shift.day_begins` minutes, 0 without a schedule)
+    and attendance day in [first, last]: their granted passages through the site's outermost
+    zones (`zone_ids`) summed up."""
+    if not zone_ids or not people:
         return {}
     conn = connections.get("default")
     sql = _Sql(conn.capabilities.dialect)
     # The passages that can fall on [first, last]: a day's bounds move at most a day either way.
     start = (datetime.combine(first, datetime.min.time(), tzinfo=tz) - timedelta(days=1)).astimezone(UTC)
     end = (datetime.combine(last, datetime.min.time(), tzinfo=tz) + timedelta(days=2)).astimezone(UTC)
-    day = sql.day(offset_spans(tz, start, end), day_begins)
+    # The people come in as one parameter (an array pair; SQLite: JSON) joined to the log, so
+    # their passages are found through the (person_id, at) index of migration 0017 and each
+    # passage takes its person's day start without joining person and department per row.
+    # (SQLite takes a CROSS JOIN's tables in the order written: the people, then their passages.)
     # Placeholders in the order the text has them (SQLite's `?` are positional).
+    day = sql.day(offset_spans(tz, start, end))
+    if sql.postgres:
+        po = f"unnest({sql(list(people), 'bigint[]')}, {sql(list(people.values()), 'int[]')}) AS po(pid, off)"
+    else:
+        pairs = json.dumps([[pid, off] for pid, off in people.items()])
+        pick = "json_extract(value, '$[0]') AS pid, json_extract(value, '$[1]') AS off"
+        po = f"(SELECT {pick} FROM json_each({sql(pairs)})) AS po"
     zones = ", ".join(sql(z) for z in zone_ids)
     at_from, at_to = sql(start, "timestamptz"), sql(end, "timestamptz")
-    people = ""
-    if department_id is not None:
-        people += f" AND p.department_id = {sql(department_id)}"
-    if person_ids is not None:
-        people += f" AND p.id IN ({', '.join(sql(pid) for pid in person_ids)})"
     day_from, day_to = sql(first, "date"), sql(last, "date")
-    entered, left = sql.micros("entered"), sql.micros("left_at")
-    # decision and direction are written as literals so SQLite can use the partial index of
-    # migration 0017 (a bound parameter does not prove the index's WHERE).
-    query = f"""
-WITH ev AS (
+    # decision and direction are literals so the partial index of migration 0017 applies
+    # (SQLite: a bound parameter does not prove the index's WHERE).
+    ev = f"""ev AS MATERIALIZED (
   SELECT e.person_id AS pid, e.id AS eid, e.at AS at,
          CASE WHEN e.direction = 'IN' THEN 1 ELSE 0 END AS is_in, {day} AS day
-  FROM gate_event e
-  JOIN person p ON p.id = e.person_id
-  LEFT JOIN department d ON d.id = p.department_id
-  WHERE e.decision = 'GRANTED' AND e.direction IS NOT NULL AND e.zone_id IN ({zones})
-    AND e.at >= {at_from} AND e.at < {at_to} AND p.kind = 'EMPLOYEE'{people}
-), runs AS (
-  SELECT pid, day, at, is_in,
-         SUM(1 - is_in) OVER (PARTITION BY pid, day ORDER BY at, eid ROWS UNBOUNDED PRECEDING) - (1 - is_in) AS run
-  FROM ev WHERE day >= {day_from} AND day <= {day_to}
-), seg AS (
-  SELECT pid, day, run, COUNT(*) AS n,
-         MIN(CASE WHEN is_in = 1 THEN at END) AS entered,
-         MAX(CASE WHEN is_in = 0 THEN at END) AS left_at
-  FROM runs GROUP BY pid, day, run
-)
-SELECT pid, day, CAST(SUM(n) AS INTEGER), MIN(entered), MAX(left_at),
-       CAST(SUM(CASE WHEN entered IS NOT NULL AND left_at IS NOT NULL THEN {left} - {entered} ELSE 0 END) AS BIGINT),
-       MAX(CASE WHEN entered IS NOT NULL AND left_at IS NULL THEN 1 ELSE 0 END),
-       CAST(COALESCE(MIN(CASE WHEN entered IS NOT NULL THEN run END), SUM(n)) AS INTEGER)
-FROM seg GROUP BY pid, day"""
+  FROM {po} CROSS JOIN gate_event e
+  WHERE e.person_id = po.pid AND e.decision = 'GRANTED' AND e.direction IS NOT NULL AND e.zone_id IN ({zones})
+    AND e.at >= {at_from} AND e.at < {at_to}
+)"""
+    in_day = f"ev.day >= {day_from} AND ev.day <= {day_to}"
+    if sql.postgres:
+        # PostgreSQL walks every day in order: its window functions cost little next to the
+        # sort, and one pass over the log plans the same with or without fresh statistics.
+        walk = _WALK.format(rows=f"ev WHERE {in_day}", at=sql.micros("at"))
+        query = f"""WITH {ev}, {walk}
+SELECT pid, day, CAST(n AS INTEGER), NULL, first_in, last_out, NULL, 0,
+       CAST(spans + CASE WHEN ends_inside = 1 THEN {sql.micros("last_start")} ELSE 0 END AS BIGINT),
+       ends_inside, CAST(exits AS INTEGER)
+FROM t"""
+    else:
+        # SQLite: most days are a plain GROUP BY. When every IN comes before every OUT (or every
+        # OUT before every IN, or one kind only), the first and last passage of each kind say
+        # it all; only days whose INs and OUTs interleave (a lunch break) or tie in time are
+        # walked in order, window functions costing SQLite several times the GROUP BY.
+        walk = _WALK.format(rows="ev JOIN mixed ON mixed.pid = ev.pid AND mixed.day = ev.day", at=sql.micros("at"))
+        query = f"""WITH {ev}, g AS (
+  SELECT pid, day, COUNT(*) AS n, SUM(is_in) AS n_in,
+         MIN(CASE WHEN is_in = 1 THEN at END) AS first_in, MAX(CASE WHEN is_in = 1 THEN at END) AS last_in,
+         MIN(CASE WHEN is_in = 0 THEN at END) AS first_out, MAX(CASE WHEN is_in = 0 THEN at END) AS last_out
+  FROM ev WHERE {in_day}
+  GROUP BY pid, day
+), mixed AS (
+  SELECT pid, day FROM g WHERE n_in > 0 AND n_in < n AND last_in >= first_out AND last_out >= first_in
+), {walk}
+SELECT g.pid, g.day, g.n, g.n_in, g.first_in, g.last_out, g.first_out,
+       CASE WHEN g.last_in < g.first_out THEN 1 ELSE 0 END,
+       t.spans + CASE WHEN t.ends_inside = 1 THEN {sql.micros("t.last_start")} ELSE 0 END,
+       t.ends_inside, t.exits
+FROM g LEFT JOIN t ON t.pid = g.pid AND t.day = g.day"""
     _, rows = await conn.execute_query(query, sql.params)
-    utc = get_default_timezone()  # what the ORM hands back for a datetime field
-    text = not sql.postgres  # SQLite returns dates and timestamps as ISO text
+    # Timestamps come back in UTC (asyncpg's timezone.utc; SQLite's stored "+00:00" text): equal
+    # to the ORM's, which only differ in naming UTC by ZoneInfo("UTC"); both print "+00:00".
+    parse: Any = datetime.fromisoformat if not sql.postgres else None  # SQLite answers ISO text
+    nothing = timedelta()
     out: dict[int, dict[date, DayTally]] = {}
-    for pid, d, n, first_in, last_out, inside, ends_inside, exits in rows:
-        if text:
+    for pid, d, n, n_in, first_in, last_out, first_out, ins_first, inside, ends_inside, exits in rows:
+        if parse is not None:
             d = date.fromisoformat(d)
-            first_in = datetime.fromisoformat(first_in) if first_in is not None else None
-            last_out = datetime.fromisoformat(last_out) if last_out is not None else None
+            first_in = parse(first_in) if first_in is not None else None
+            last_out = parse(last_out) if last_out is not None else None
+            first_out = parse(first_out) if ins_first == 1 else None
+        if inside is not None:  # walked in order
+            tally = DayTally(n, first_in, last_out, timedelta(microseconds=inside), ends_inside == 1, exits)
+        elif n_in == 0:  # exits only
+            tally = DayTally(n, None, last_out, nothing, False, n)
+        elif n_in == n:  # entries only: inside since the first, and still there
+            tally = DayTally(n, first_in, None, nothing, True, 0)
+        elif ins_first == 1:  # IN… then OUT…: the first OUT closes the first IN
+            tally = DayTally(n, first_in, last_out, first_out - first_in, False, 0)
+        else:  # OUT… then IN…: exits before any entry, and inside at the end
+            tally = DayTally(n, first_in, last_out, nothing, True, n - n_in)
         per = out.get(pid)
         if per is None:
             per = out[pid] = {}
-        per[d] = DayTally(
-            n,
-            first_in.astimezone(utc) if first_in is not None else None,
-            last_out.astimezone(utc) if last_out is not None else None,
-            timedelta(microseconds=inside),
-            bool(ends_inside),
-            exits,
-        )
+        per[d] = tally
     return out
