@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -156,17 +156,22 @@ def _one_day(
             elif row.first_in is None:
                 row.flags.append("exit_without_entry")
     row.missing_exit = open_since is not None
-    return _settle(row, shift, shift.bounds(day, tz) if shift is not None else None, correction)
+    return _settle(row, _due(shift, day, tz) if shift is not None else None, correction)
 
 
-def _settle(
-    row: AttendanceDay,
-    shift: Shift | None,
-    bounds: tuple[datetime, datetime] | None,
-    correction: Correction | None,
-) -> AttendanceDay:
-    """A day's passages summed up (`row`), then HR's correction and, on a workday (`shift`,
-    whose `bounds` that day are given), how it went against the shift."""
+# A workday's shift start and end, and (in UTC, where passages are compared fastest) the
+# instants after which an entry is late and before which an exit is early.
+Due = tuple[datetime, datetime, datetime, datetime]
+
+
+def _due(shift: Shift, day: date, tz: ZoneInfo) -> Due:
+    start, end = shift.bounds(day, tz)
+    return start, end, (start + shift.grace).astimezone(UTC), (end - shift.grace).astimezone(UTC)
+
+
+def _settle(row: AttendanceDay, due: Due | None, correction: Correction | None) -> AttendanceDay:
+    """A day's passages summed up (`row`), then HR's correction and, on a workday (`due`: the
+    shift that day), how it went against the shift."""
     if correction is not None:
         row.corrected, row.correction_reason = True, correction.reason
         row.first_in = correction.first_in or row.first_in
@@ -174,13 +179,11 @@ def _settle(
         if row.first_in and row.last_out and row.last_out > row.first_in:
             row.inside = row.last_out - row.first_in
             row.missing_exit = False
-    if shift is not None and bounds is not None:
-        row.shift_start, row.shift_end = bounds
+    if due is not None:
+        row.shift_start, row.shift_end, late_after, early_before = due
         row.absent = row.first_in is None
-        row.late = row.first_in is not None and row.first_in > row.shift_start + shift.grace
-        row.left_early = (
-            row.last_out is not None and not row.missing_exit and row.last_out < row.shift_end - shift.grace
-        )
+        row.late = row.first_in is not None and row.first_in > late_after
+        row.left_early = row.last_out is not None and not row.missing_exit and row.last_out < early_before
     return row
 
 
@@ -240,32 +243,42 @@ async def _days_and_shifts(
         tallies = await day_tallies.day_tallies(tz, first, last, await site_zone_ids(rt), day_begins)
     corrections = await corrections_for(ids, first, last)
     period = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    # Per shift: which days of the period are workdays, and the shift's bounds on each.
-    plans: dict[Shift, list[tuple[datetime, datetime] | None]] = {}
+    # Per shift: on which days of the period it is due, and how (computed once, not per person).
+    plans: dict[Shift, list[Due | None]] = {}
+    unscheduled: list[Due | None] = [None] * len(period)
+    no_fixes: dict[date, Correction] = {}
     days: dict[int, list[AttendanceDay]] = {}
     for pid in ids:
         shift = shifts[pid]
-        plan: list[tuple[datetime, datetime] | None] | None = None
+        plan = unscheduled
         if shift is not None:
-            plan = plans.get(shift)
-            if plan is None:
-                plan = plans[shift] = [
-                    shift.bounds(d, tz) if d.isoweekday() in shift.weekdays else None for d in period
-                ]
-        mine, fixes = tallies.get(pid, {}), corrections.get(pid, {})
+            plan = plans.get(shift) or plans.setdefault(
+                shift, [_due(shift, d, tz) if d.isoweekday() in shift.weekdays else None for d in period]
+            )
+        mine, fixes = tallies.get(pid, {}), corrections.get(pid, no_fixes)
+        scheduled = shift is not None
         rows: list[AttendanceDay] = []
-        for i, d in enumerate(period):
-            bounds = plan[i] if plan is not None else None
-            tally, fix = mine.get(d), fixes.get(d)
-            if bounds is None and tally is None and fix is None:
+        for d, due in zip(period, plan, strict=True):
+            tally = mine.get(d)
+            fix = fixes.get(d) if fixes else None
+            if due is None and tally is None and fix is None:
                 continue  # a day off (or without a schedule) with nothing on it
-            row = AttendanceDay(day=d, workday=bounds is not None, scheduled=shift is not None)
-            if tally is not None:
-                row.passages, row.first_in, row.last_out = tally.passages, tally.first_in, tally.last_out
-                row.inside, row.missing_exit = tally.inside, tally.ends_inside
-                if tally.exits_before_entry:
-                    row.flags = ["exit_without_entry"] * tally.exits_before_entry
-            rows.append(_settle(row, shift if bounds is not None else None, bounds, fix))
+            if tally is None:
+                row = AttendanceDay(day=d, workday=due is not None, scheduled=scheduled)
+            else:
+                n, first_in, last_out, inside, ends_inside, exits = tally
+                row = AttendanceDay(
+                    day=d,
+                    first_in=first_in,
+                    last_out=last_out,
+                    inside=inside,
+                    passages=n,
+                    workday=due is not None,
+                    scheduled=scheduled,
+                    missing_exit=ends_inside,
+                    flags=["exit_without_entry"] * exits,
+                )
+            rows.append(_settle(row, due, fix))
         days[pid] = rows
     return days, shifts
 
