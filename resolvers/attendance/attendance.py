@@ -243,11 +243,25 @@ async def _days_and_shifts(
         tallies = await day_tallies.day_tallies(tz, first, last, await site_zone_ids(rt), day_begins)
     corrections = await corrections_for(ids, first, last)
     period = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    days: dict[int, list[AttendanceDay]] = {}
+    with day_tallies.gc_paused():
+        _assemble(days, ids, shifts, tallies, corrections, period, tz)
+    return days, shifts
+
+
+def _assemble(
+    days: dict[int, list[AttendanceDay]],
+    ids: list[int],
+    shifts: dict[int, Shift | None],
+    tallies: dict[int, dict[date, day_tallies.DayTally]],
+    corrections: dict[int, dict[date, Correction]],
+    period: list[date],
+    tz: ZoneInfo,
+) -> None:
     # Per shift: on which days of the period it is due, and how (computed once, not per person).
     plans: dict[Shift, list[Due | None]] = {}
     unscheduled: list[Due | None] = [None] * len(period)
     no_fixes: dict[date, Correction] = {}
-    days: dict[int, list[AttendanceDay]] = {}
     for pid in ids:
         shift = shifts[pid]
         plan = unscheduled
@@ -280,7 +294,6 @@ async def _days_and_shifts(
                 )
             rows.append(_settle(row, due, fix))
         days[pid] = rows
-    return days, shifts
 
 
 async def corrections_for(ids: list[int], first: date, last: date) -> dict[int, dict[date, Correction]]:
