@@ -114,12 +114,17 @@ async def seed(employees: int) -> dict[str, Any]:
     rng = random.Random(20260201)
     rows: list[Any] = []
     passages = 0
+    # What the report must find, worked out from the seed itself (checked after timing).
+    inside, late, left_early = timedelta(), 0, 0
     for day in workdays(FIRST, LAST):
         for pid in person_ids:
             if rng.random() < ABSENT_SHARE:
                 continue
             arrive = datetime.combine(day, dtime(8, 30), tzinfo=UTC) + timedelta(seconds=rng.randint(0, 3600))
             leave = datetime.combine(day, dtime(17, 30), tzinfo=UTC) + timedelta(seconds=rng.randint(0, 3600))
+            inside += leave - arrive
+            late += arrive > datetime.combine(day, dtime(9, 5), tzinfo=UTC)
+            left_early += leave < datetime.combine(day, dtime(17, 55), tzinfo=UTC)
             for at, gate, way in ((arrive, gate_in, Direction.IN), (leave, gate_out, Direction.OUT)):
                 rows.append(
                     GateEvent(
@@ -146,6 +151,9 @@ async def seed(employees: int) -> dict[str, Any]:
         "passages": passages,
         "zone": zone.id,
         "person": person_ids[len(person_ids) // 2],
+        "inside_seconds": inside.total_seconds(),
+        "late": late,
+        "left_early": left_early,
     }
 
 
@@ -237,6 +245,10 @@ async def run_backend(database_url: str, employees: int, repeat: int, profile: b
         assert len(summaries) == employees
         assert sum(s.workdays for s in summaries) == employees * len(workdays(FIRST, LAST))
         assert sum(s.present for s in summaries) == seeded["passages"] // 2
+        assert sum(s.late for s in summaries) == seeded["late"]
+        assert sum(s.left_early for s in summaries) == seeded["left_early"]
+        assert sum(d.inside.total_seconds() for rows in days.values() for d in rows) == seeded["inside_seconds"]
+        assert not any(d.missing_exit or d.flags for rows in days.values() for d in rows)
         assert 0 < len(person_page) <= 2 * len(workdays(FIRST, LAST))  # one person's month: all of it
         assert len(zone_page) == 101  # a page and the row that says there is a next one
         assert sum(c["entries"] for c in counts) == seeded["passages"] // 2
