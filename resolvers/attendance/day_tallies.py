@@ -5,18 +5,13 @@ row parsing alone; the database groups them into one row per person and day inst
 what `attendance._one_day` needs of the passages: their number, the first IN, the last OUT,
 the time inside (IN→OUT stretches), whether the day ends inside, and the exits before any
 entry. The rules that follow (corrections, the shift: late, left early, absent) stay in Python.
+tests/test_attendance_tallies.py holds the two to the same answers on both databases.
 
 The day a passage belongs to is the site-local day of `Shift.workday_of`: the local wall-clock
 time less the shift's `day_begins` minutes. SQLite has no time zones, so the site zone's UTC
 offsets over the period are worked out here (zoneinfo, the same rules Python applies) and handed
-to both dialects as a CASE on the instant; the shift's minutes come from the person's (or else
-the department's) schedule, joined in SQL.
-
-Time inside: the passages of a day are numbered into runs by the OUTs before them (a run is
-the INs since the last OUT and the OUT that ends them); a run with an IN and an OUT adds
-`OUT - its first IN`, as `_one_day` adds `p.at - open_since`. A day ends inside when its last
-run has an IN and no OUT; the exits before the first entry are the runs before the first run
-with an IN (each holds one OUT). Ties in time are ordered by event id.
+to both dialects as a CASE on the instant; each person's `day_begins` comes in with the people
+(the caller's shifts, so exactly Python's). Ties in time are ordered by event id.
 """
 
 from __future__ import annotations
