@@ -177,7 +177,9 @@ async def day_tallies(
     day_from, day_to = sql(first, "date"), sql(last, "date")
     # decision and direction are literals so the partial index of migration 0017 applies
     # (SQLite: a bound parameter does not prove the index's WHERE).
-    ev = f"""ev AS MATERIALIZED (
+    # SQLite reads ev twice (the GROUP BY, then the interleaved days): materialised once.
+    # PostgreSQL reads it once, straight into the window's sort.
+    ev = f"""ev AS {"" if sql.postgres else "MATERIALIZED"} (
   SELECT e.person_id AS pid, e.id AS eid, e.at AS at,
          CASE WHEN e.direction = 'IN' THEN 1 ELSE 0 END AS is_in, {day} AS day
   FROM {po} CROSS JOIN gate_event e
