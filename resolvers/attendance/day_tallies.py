@@ -138,7 +138,7 @@ _WALK = """w AS (
 ), t AS (
   SELECT pid, day, COUNT(*) AS n, MIN(CASE WHEN is_in = 1 THEN at END) AS first_in,
          MAX(CASE WHEN is_in = 0 THEN at END) AS last_out,
-         SUM(CASE WHEN is_in = 0 AND prev_in = 1 THEN {at} WHEN is_in = 1 AND prev_in = 0 THEN -{at} ELSE 0 END)
+         SUM(CASE WHEN is_in = 0 AND prev_in = 1 THEN {at} WHEN is_in = 1 AND prev_in = 0 THEN -{at} ELSE {zero} END)
            AS spans,
          MAX(CASE WHEN is_in = 1 AND is_last THEN 1 ELSE 0 END) AS ends_inside,
          MAX(CASE WHEN is_in = 1 AND prev_in = 0 THEN at END) AS last_start,
@@ -190,18 +190,22 @@ async def day_tallies(
     if sql.postgres:
         # PostgreSQL walks every day in order: its window functions cost little next to the
         # sort, and one pass over the log plans the same with or without fresh statistics.
-        walk = _WALK.format(rows=f"ev WHERE {in_day}", at=sql.micros("at"))
+        # Times inside add up as intervals since 1970 (asyncpg hands back a timedelta).
+        since = "({} - TIMESTAMPTZ '1970-01-01 00:00:00+00')"
+        walk = _WALK.format(rows=f"ev WHERE {in_day}", at=since.format("at"), zero="INTERVAL '0'")
         query = f"""WITH {ev}, {walk}
-SELECT pid, day, CAST(n AS INTEGER), NULL, first_in, last_out, NULL, 0,
-       CAST(spans + CASE WHEN ends_inside = 1 THEN {sql.micros("last_start")} ELSE 0 END AS BIGINT),
-       ends_inside, CAST(exits AS INTEGER)
+SELECT pid, day, CAST(n AS INTEGER), first_in, last_out,
+       spans + CASE WHEN ends_inside = 1 THEN {since.format("last_start")} ELSE INTERVAL '0' END,
+       ends_inside = 1, CAST(exits AS INTEGER)
 FROM t"""
     else:
         # SQLite: most days are a plain GROUP BY. When every IN comes before every OUT (or every
         # OUT before every IN, or one kind only), the first and last passage of each kind say
         # it all; only days whose INs and OUTs interleave (a lunch break) or tie in time are
         # walked in order, window functions costing SQLite several times the GROUP BY.
-        walk = _WALK.format(rows="ev JOIN mixed ON mixed.pid = ev.pid AND mixed.day = ev.day", at=sql.micros("at"))
+        walk = _WALK.format(
+            rows="ev JOIN mixed ON mixed.pid = ev.pid AND mixed.day = ev.day", at=sql.micros("at"), zero="0"
+        )
         query = f"""WITH {ev}, g AS (
   SELECT pid, day, COUNT(*) AS n, SUM(is_in) AS n_in,
          MIN(CASE WHEN is_in = 1 THEN at END) AS first_in, MAX(CASE WHEN is_in = 1 THEN at END) AS last_in,
@@ -228,16 +232,23 @@ FROM g LEFT JOIN t ON t.pid = g.pid AND t.day = g.day"""
         _, rows = await conn.execute_query(query, sql.params)
     # Timestamps come back in UTC (asyncpg's timezone.utc; SQLite's stored "+00:00" text): equal
     # to the ORM's, which only differ in naming UTC by ZoneInfo("UTC"); both print "+00:00".
-    parse: Any = datetime.fromisoformat if not sql.postgres else None  # SQLite answers ISO text
+    parse = datetime.fromisoformat  # SQLite answers ISO text
     nothing = timedelta()
     out: dict[int, dict[date, DayTally]] = {}
+    if sql.postgres:  # every day walked in order: a tally as it comes
+        with gc_paused():
+            for pid, d, n, first_in, last_out, inside, ends_inside, exits in rows:
+                per = out.get(pid)
+                if per is None:
+                    per = out[pid] = {}
+                per[d] = (n, first_in, last_out, inside, ends_inside, exits)
+        return out
     with gc_paused():
         for pid, d, n, n_in, first_in, last_out, first_out, ins_first, inside, ends_inside, exits in rows:
-            if parse is not None:
-                d = date.fromisoformat(d)
-                first_in = parse(first_in) if first_in is not None else None
-                last_out = parse(last_out) if last_out is not None else None
-                first_out = parse(first_out) if ins_first == 1 else None
+            d = date.fromisoformat(d)
+            first_in = parse(first_in) if first_in is not None else None
+            last_out = parse(last_out) if last_out is not None else None
+            first_out = parse(first_out) if ins_first == 1 else None
             if inside is not None:  # walked in order
                 tally = (n, first_in, last_out, timedelta(microseconds=inside), ends_inside == 1, exits)
             elif n_in == 0:  # exits only
