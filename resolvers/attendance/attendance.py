@@ -3,7 +3,8 @@ day went against the person's shift — late, left early, absent, missing exit.
 
 The rules are pure functions over passages (so hand-built sequences test them); the
 loaders at the bottom read passages through the site's outermost gates (IN and OUT of a
-root zone), manual entries included, and HR's corrections.
+root zone), manual entries included, already summed up per person and day by the database
+(day_tallies.py, held to `compute_days`'s answers by tests), and HR's corrections.
 """
 
 from __future__ import annotations
