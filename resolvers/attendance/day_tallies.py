@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from tortoise import connections
@@ -256,7 +256,7 @@ FROM g LEFT JOIN t ON t.pid = g.pid AND t.day = g.day"""
             elif n_in == n:  # entries only: inside since the first, and still there
                 tally = (n, first_in, None, nothing, True, 0)
             elif ins_first == 1:  # IN… then OUT…: the first OUT closes the first IN
-                tally = (n, first_in, last_out, first_out - first_in, False, 0)
+                tally = (n, first_in, last_out, cast(datetime, first_out) - cast(datetime, first_in), False, 0)
             else:  # OUT… then IN…: exits before any entry, and inside at the end
                 tally = (n, first_in, last_out, nothing, True, n - n_in)
             per = out.get(pid)
