@@ -3,7 +3,8 @@ day went against the person's shift — late, left early, absent, missing exit.
 
 The rules are pure functions over passages (so hand-built sequences test them); the
 loaders at the bottom read passages through the site's outermost gates (IN and OUT of a
-root zone), manual entries included, and HR's corrections.
+root zone), manual entries included, already summed up per person and day by the database
+(day_tallies.py, held to `compute_days`'s answers by tests), and HR's corrections.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from resolvers.access.schedules import minutes_of
+from resolvers.attendance import day_tallies
 from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
 from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import (
     AttendanceCorrection,
-    Decision,
     Department,
-    GateEvent,
     Person,
     PersonKind,
     WorkSchedule,
@@ -57,15 +57,20 @@ class Shift:
         end_day = day + timedelta(days=1) if self.crosses_midnight else day
         return start, datetime.combine(end_day, self.end, tzinfo=tz)
 
-    def workday_of(self, local: datetime) -> date:
-        """The day of the shift a passage belongs to: the day begins halfway through the time
-        off before the shift, so a night shift's morning stays with the evening it began, and
-        an arrival just before a midnight start counts for the shift it arrives for."""
+    @property
+    def day_begins(self) -> int:
+        """Minutes after (or before, if negative) local midnight at which the shift's day begins."""
         s = self.start.hour * 60 + self.start.minute
         e = self.end.hour * 60 + self.end.minute
         length = (e - s) % 1440 or 1440
-        day_begins = s - (1440 - length) // 2  # minutes after (or before, if negative) local midnight
-        return (local - timedelta(minutes=day_begins)).date()
+        return s - (1440 - length) // 2
+
+    def workday_of(self, local: datetime) -> date:
+        """The day of the shift a passage belongs to: the day begins halfway through the time
+        off before the shift, so a night shift's morning stays with the evening it began, and
+        an arrival just before a midnight start counts for the shift it arrives for.
+        (day_tallies.py does the same in SQL.)"""
+        return (local - timedelta(minutes=self.day_begins)).date()
 
 
 @dataclass
@@ -152,6 +157,22 @@ def _one_day(
             elif row.first_in is None:
                 row.flags.append("exit_without_entry")
     row.missing_exit = open_since is not None
+    return _settle(row, _due(shift, day, tz) if shift is not None else None, correction)
+
+
+# A workday's shift start and end, and (in UTC, where passages are compared fastest) the
+# instants after which an entry is late and before which an exit is early.
+Due = tuple[datetime, datetime, datetime, datetime]
+
+
+def _due(shift: Shift, day: date, tz: ZoneInfo) -> Due:
+    start, end = shift.bounds(day, tz)
+    return start, end, (start + shift.grace).astimezone(UTC), (end - shift.grace).astimezone(UTC)
+
+
+def _settle(row: AttendanceDay, due: Due | None, correction: Correction | None) -> AttendanceDay:
+    """A day's passages summed up (`row`), then HR's correction and, on a workday (`due`: the
+    shift that day), how it went against the shift."""
     if correction is not None:
         row.corrected, row.correction_reason = True, correction.reason
         row.first_in = correction.first_in or row.first_in
@@ -159,13 +180,11 @@ def _one_day(
         if row.first_in and row.last_out and row.last_out > row.first_in:
             row.inside = row.last_out - row.first_in
             row.missing_exit = False
-    if shift is not None:
-        row.shift_start, row.shift_end = shift.bounds(day, tz)
+    if due is not None:
+        row.shift_start, row.shift_end, late_after, early_before = due
         row.absent = row.first_in is None
-        row.late = row.first_in is not None and row.first_in > row.shift_start + shift.grace
-        row.left_early = (
-            row.last_out is not None and not row.missing_exit and row.last_out < row.shift_end - shift.grace
-        )
+        row.late = row.first_in is not None and row.first_in > late_after
+        row.left_early = row.last_out is not None and not row.missing_exit and row.last_out < early_before
     return row
 
 
@@ -178,12 +197,13 @@ async def site_zone_ids(rt: Runtime) -> list[int]:
 
 
 async def schedules_for(people: list[dict[str, Any]]) -> dict[int, Shift | None]:
-    rows = {s.id: s for s in await WorkSchedule.all()}
+    rows = await WorkSchedule.all()
+    shifts = {s.id: shift_of(s) for s in rows}  # one Shift per schedule, shared by its people
     dept_schedule = {d["id"]: d["work_schedule_id"] for d in await Department.all().values("id", "work_schedule_id")}
     out = {}
     for p in people:
         sid = p["work_schedule_id"] or dept_schedule.get(p["department_id"])
-        out[p["id"]] = shift_of(rows.get(sid)) if sid else None
+        out[p["id"]] = shifts.get(sid) if sid else None
     return out
 
 
@@ -206,6 +226,9 @@ async def summaries_for(
 async def _days_and_shifts(
     rt: Runtime, person_ids: list[int] | None, first: date, last: date, department_id: int | None
 ) -> tuple[dict[int, list[AttendanceDay]], dict[int, Shift | None]]:
+    """Everyone's days as `compute_days` gives them from their passages, but with the passages
+    summed up per person and day by the database (day_tallies.py): one row per day read, not
+    one per passage, and each shift's bounds worked out once per day, not once per person."""
     tz = rt.settings.tz
     people_q = Person.filter(kind=PersonKind.EMPLOYEE)
     if person_ids is not None:
@@ -215,23 +238,66 @@ async def _days_and_shifts(
     people = await people_q.order_by("id").values("id", "department_id", "work_schedule_id")
     ids = [p["id"] for p in people]
     shifts = await schedules_for(people)
-    start = (datetime.combine(first, time.min, tzinfo=tz) - timedelta(days=1)).astimezone(UTC)
-    end = (datetime.combine(last, time.min, tzinfo=tz) + timedelta(days=2)).astimezone(UTC)
-    rows = (
-        await GateEvent.filter(
-            person_id__in=ids,
-            decision=Decision.GRANTED,
-            direction__not_isnull=True,
-            zone_id__in=await site_zone_ids(rt),
-            at__gte=start,
-            at__lt=end,
-        )
-        .order_by("at")
-        .values("person_id", "at", "direction", "method")
-    )
-    passages: dict[int, list[Passage]] = defaultdict(list)
-    for r in rows:
-        passages[r["person_id"]].append(Passage(r["at"], r["direction"], r["method"] or ""))
+    tallies = {}
+    if ids:
+        day_begins = {pid: shift.day_begins if shift is not None else 0 for pid, shift in shifts.items()}
+        tallies = await day_tallies.day_tallies(tz, first, last, await site_zone_ids(rt), day_begins)
+    corrections = await corrections_for(ids, first, last)
+    period = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    days: dict[int, list[AttendanceDay]] = {}
+    with day_tallies.gc_paused():
+        _assemble(days, ids, shifts, tallies, corrections, period, tz)
+    return days, shifts
+
+
+def _assemble(
+    days: dict[int, list[AttendanceDay]],
+    ids: list[int],
+    shifts: dict[int, Shift | None],
+    tallies: dict[int, dict[date, day_tallies.DayTally]],
+    corrections: dict[int, dict[date, Correction]],
+    period: list[date],
+    tz: ZoneInfo,
+) -> None:
+    # Per shift: on which days of the period it is due, and how (computed once, not per person).
+    plans: dict[Shift, list[Due | None]] = {}
+    unscheduled: list[Due | None] = [None] * len(period)
+    no_fixes: dict[date, Correction] = {}
+    for pid in ids:
+        shift = shifts[pid]
+        plan = unscheduled
+        if shift is not None:
+            plan = plans.get(shift) or plans.setdefault(
+                shift, [_due(shift, d, tz) if d.isoweekday() in shift.weekdays else None for d in period]
+            )
+        mine, fixes = tallies.get(pid, {}), corrections.get(pid, no_fixes)
+        scheduled = shift is not None
+        rows: list[AttendanceDay] = []
+        for d, due in zip(period, plan, strict=True):
+            tally = mine.get(d)
+            fix = fixes.get(d) if fixes else None
+            if due is None and tally is None and fix is None:
+                continue  # a day off (or without a schedule) with nothing on it
+            if tally is None:
+                row = AttendanceDay(day=d, workday=due is not None, scheduled=scheduled)
+            else:
+                n, first_in, last_out, inside, ends_inside, exits = tally
+                row = AttendanceDay(
+                    day=d,
+                    first_in=first_in,
+                    last_out=last_out,
+                    inside=inside,
+                    passages=n,
+                    workday=due is not None,
+                    scheduled=scheduled,
+                    missing_exit=ends_inside,
+                    flags=["exit_without_entry"] * exits,
+                )
+            rows.append(_settle(row, due, fix))
+        days[pid] = rows
+
+
+async def corrections_for(ids: list[int], first: date, last: date) -> dict[int, dict[date, Correction]]:
     corrections: dict[int, dict[date, Correction]] = defaultdict(dict)
     for c in await AttendanceCorrection.filter(person_id__in=ids, day__gte=first, day__lte=last).order_by("id"):
         # Corrections of one day add up, field by field: a later one fixes what it names.
@@ -241,8 +307,7 @@ async def _days_and_shifts(
             c.last_out or (earlier.last_out if earlier else None),
             c.reason if earlier is None else f"{earlier.reason}; {c.reason}",
         )
-    days = {pid: compute_days(passages.get(pid, []), shifts[pid], tz, first, last, corrections.get(pid)) for pid in ids}
-    return days, shifts
+    return corrections
 
 
 @dataclass(frozen=True)
