@@ -77,6 +77,15 @@ def trusted_text(text: str) -> bool:
     return document is not None and trusted.is_trusted(document)
 
 
+def over_time(seconds: float) -> GraphQLError:
+    """A query cancelled for running over the time budget (the same words on both transports)."""
+    return refusal_error(
+        ErrorCode.BAD_USER_INPUT,
+        f"the query ran over its {seconds:g} s budget and was cancelled: ask for less",
+        "time",
+    )
+
+
 @dataclass(frozen=True)
 class Admission:
     """What was decided: either a refusal, or the text to run (a persisted hash resolved) and

@@ -43,9 +43,8 @@ from strawberry.types.unset import UNSET
 
 from api import graphql_ws, heavy_pacing
 from api.admission import OPEN_ROOT_FIELDS as OPEN_ROOT_FIELDS
-from api.admission import Admission, admit, refused, shows_schema, without_suggestions
+from api.admission import Admission, admit, over_time, shows_schema, without_suggestions
 from api.admission import open_root_fields as open_root_fields
-from devices.endpoint import gates_scanning
 from resolvers.core.errors import ErrorCode
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
@@ -229,23 +228,13 @@ class GatehouseGraphQL(GraphQL[Context, None]):
             return ExecutionResult(data=None, errors=[admission.refusal])
         if admission.query is not None and admission.query != request_data.query:
             request_data = dataclasses.replace(request_data, query=admission.query)  # a persisted query's text
-        if admission.cost > heavy_pacing.HEAVY_COST and gates_scanning(heavy_pacing.GATES_ACTIVE_SECONDS):
-            # Gates first: heavy work takes turns while gates scan (api/heavy_pacing.py).
-            try:
-                started = await self._pacer.take()
-            except heavy_pacing.Busy as busy:
-                return refused(
-                    ErrorCode.RATE_LIMITED,
-                    f"heavy operations take turns while gates are scanning ({busy}): try again shortly",
-                    "heavy",
-                )
-            try:
+        try:
+            async with self._pacer.turn(admission.cost):  # gates first (api/heavy_pacing.py)
                 return await self._run(
                     request, request_adapter, sub_response, context, root_value, request_data, admission
                 )
-            finally:
-                self._pacer.give_back(started)
-        return await self._run(request, request_adapter, sub_response, context, root_value, request_data, admission)
+        except heavy_pacing.Busy as busy:
+            return ExecutionResult(data=None, errors=[busy.error()])
 
     async def _run(
         self,
@@ -271,11 +260,7 @@ class GatehouseGraphQL(GraphQL[Context, None]):
                 )
         except TimeoutError:
             log.warning("a query ran over its %s s budget and was cancelled", seconds)
-            return refused(
-                ErrorCode.BAD_USER_INPUT,
-                f"the query ran over its {seconds:g} s budget and was cancelled: ask for less",
-                "time",
-            )
+            return ExecutionResult(data=None, errors=[over_time(seconds)])
 
     async def get_context(self, request: Request | WebSocket, response: Response | Any = None) -> Context:
         actor = None

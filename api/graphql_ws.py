@@ -47,8 +47,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from api import heavy_pacing
-from api.admission import admit, refusal_error, shows_schema, without_suggestions
-from devices.endpoint import gates_scanning
+from api.admission import admit, over_time, refusal_error, shows_schema, without_suggestions
 from devices.frames.budget import CLOSE_OVER_BUDGET, Bucket
 from resolvers.core.errors import ErrorCode
 from resolvers.runtime import Runtime
@@ -237,32 +236,16 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         kind, cost = self._kinds.pop(operation.id, (None, 0))
-        if (
-            kind != "subscription"
-            and cost > heavy_pacing.HEAVY_COST
-            and gates_scanning(heavy_pacing.GATES_ACTIVE_SECONDS)
-        ):
-            # Gates first, as over HTTP: heavy work takes turns while gates scan (api/heavy_pacing.py).
-            pacer = _pacer(self.view)
-            try:
-                started = await pacer.take()
-            except heavy_pacing.Busy as busy:
-                error = refusal_error(
-                    ErrorCode.RATE_LIMITED,
-                    f"heavy operations take turns while gates are scanning ({busy}): try again shortly",
-                    "heavy",
-                )
-                with contextlib.suppress(WebSocketDisconnected):
-                    await operation.send_operation_message(
-                        {"id": operation.id, "type": "error", "payload": [error.formatted]}
-                    )
-                return
-            try:
+        try:
+            # Gates first, as over HTTP (api/heavy_pacing.py); a subscription's cost is not work done now.
+            async with _pacer(self.view).turn(0 if kind == "subscription" else cost):
                 await self._run_operation(operation, kind)
-            finally:
-                pacer.give_back(started)
-            return
-        await self._run_operation(operation, kind)
+        except heavy_pacing.Busy as busy:
+            await self._send_error(operation, busy.error())
+
+    async def _send_error(self, operation: Operation[Context, None], error: GraphQLError) -> None:
+        with contextlib.suppress(WebSocketDisconnected):
+            await operation.send_operation_message({"id": operation.id, "type": "error", "payload": [error.formatted]})
 
     async def _run_operation(self, operation: Operation[Context, None], kind: str | None) -> None:
         if kind != "query":
@@ -275,15 +258,7 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 await super().run_operation(operation)
         except TimeoutError:
             log.warning("a query over the WebSocket ran over its %s s budget and was cancelled", seconds)
-            error = refusal_error(
-                ErrorCode.BAD_USER_INPUT,
-                f"the query ran over its {seconds:g} s budget and was cancelled: ask for less",
-                "time",
-            )
-            with contextlib.suppress(WebSocketDisconnected):
-                await operation.send_operation_message(
-                    {"id": operation.id, "type": "error", "payload": [error.formatted]}
-                )
+            await self._send_error(operation, over_time(seconds))
 
     async def cleanup_operation(self, operation_id: str) -> None:
         self._kinds.pop(operation_id, None)  # completed before its task started

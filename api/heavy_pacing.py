@@ -17,7 +17,15 @@ while no gate scans, run exactly as before.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
+
+from graphql import GraphQLError
+
+from api.admission import refusal_error
+from devices.endpoint import gates_scanning
+from resolvers.core.errors import ErrorCode
 
 # Above every document the apps ship (the costliest, People at first: 100, is 2,700): they are never paced.
 HEAVY_COST = 3_000  # limits.cost above which an operation is paced
@@ -33,6 +41,13 @@ GATES_ACTIVE_SECONDS = 5.0  # a scan within this long makes the gates "busy"
 
 class Busy(Exception):
     """No turn for this heavy operation now: refuse it."""
+
+    def error(self) -> GraphQLError:
+        return refusal_error(
+            ErrorCode.RATE_LIMITED,
+            f"heavy operations take turns while gates are scanning ({self}): try again shortly",
+            "heavy",
+        )
 
 
 class HeavyPacer:
@@ -64,6 +79,20 @@ class HeavyPacer:
         finally:
             self._waiting -= 1
         return time.monotonic()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, cost: int) -> AsyncIterator[None]:
+        """Run an operation of this cost: at once, or in its turn when it is heavy and gates are
+        scanning (raises Busy when there is no turn for it). One pacer per worker, for HTTP and
+        the WebSocket alike, so moving heavy work to the socket gains nothing."""
+        if cost <= HEAVY_COST or not gates_scanning(GATES_ACTIVE_SECONDS):
+            yield
+            return
+        started = await self.take()
+        try:
+            yield
+        finally:
+            self.give_back(started)
 
     def give_back(self, started: float) -> None:
         now = time.monotonic()
