@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -971,6 +971,33 @@ subscription GateEvents($zoneId: ID) {
   }
 }
 """
+
+
+@contextlib.asynccontextmanager
+async def gql_subscription(
+    server: ServerProcess,
+    token: str | None,
+    document: str,
+    operation_name: str | None = None,
+    variables: dict[str, Any] | None = None,
+) -> AsyncIterator[AsyncGenerator[dict[str, Any], None]]:
+    """One subscription over graphql-transport-ws with the gql client, as the apps open it."""
+    from gql import Client, GraphQLRequest, gql
+    from gql.transport.websockets import WebsocketsTransport
+
+    transport = WebsocketsTransport(
+        url=server.ws + "/graphql",
+        init_payload={"authorization": f"Bearer {token}"} if token else {},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],  # "graphql-transport-ws"
+    )
+    request = GraphQLRequest(gql(document), operation_name=operation_name, variable_values=variables)
+    async with Client(transport=transport) as session:
+        stream = session.subscribe(request)
+        try:
+            yield stream
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()
 
 
 class GuardFeed:

@@ -17,8 +17,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from gql import Client, gql
-from gql.transport.websockets import WebsocketsTransport
 
 from api.demo import make_prc_id
 from tests import harness
@@ -504,18 +502,8 @@ async def test_an_offboarded_head_is_no_approver(office: Office) -> None:
 
 @contextlib.asynccontextmanager
 async def queue_updates(office: Office, who: str) -> AsyncIterator[AsyncGenerator[dict[str, Any], None]]:
-    transport = WebsocketsTransport(
-        url=office.server.ws + "/graphql",
-        init_payload={"authorization": f"Bearer {office.client(who).token}"},
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-    )
-    async with Client(transport=transport) as session:
-        stream = session.subscribe(gql(QUEUE_UPDATES))
-        try:
-            yield stream
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.aclose()
+    async with harness.gql_subscription(office.server, office.client(who).token, QUEUE_UPDATES) as stream:
+        yield stream
 
 
 async def test_the_deputy_hears_of_a_new_request_live_and_others_do_not(office: Office) -> None:

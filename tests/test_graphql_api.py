@@ -19,9 +19,7 @@ from typing import Any
 import pytest
 import websockets
 from gatehouse_gate import passtoken
-from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
-from gql.transport.websockets import WebsocketsTransport
 from graphql import OperationDefinitionNode, parse
 
 from api.demo import make_prc_id
@@ -116,19 +114,9 @@ async def subscribe_first(
     server: ServerProcess, operation: str, token: str | None, variables: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The first item of a contract subscription over graphql-transport-ws (gql client)."""
-    transport = WebsocketsTransport(
-        url=server.ws + "/graphql",
-        init_payload={"authorization": f"Bearer {token}"} if token else {},
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-    )
-    request = GraphQLRequest(gql(OPERATIONS[operation]), operation_name=operation, variable_values=variables)
-    async with Client(transport=transport) as session:
-        stream = session.subscribe(request)
-        try:
-            item: dict[str, Any] = await asyncio.wait_for(stream.__anext__(), 10)
-            return item
-        finally:
-            await stream.aclose()
+    async with harness.gql_subscription(server, token, OPERATIONS[operation], operation, variables) as stream:
+        item: dict[str, Any] = await asyncio.wait_for(stream.__anext__(), 10)
+        return item
 
 
 # --------------------------------------------------------------------------- site helpers

@@ -23,8 +23,6 @@ import httpx
 import pypdfium2
 import pytest
 import zxingcpp
-from gql import Client, gql
-from gql.transport.websockets import WebsocketsTransport
 from PIL import Image
 
 from tests import harness
@@ -1176,19 +1174,8 @@ async def test_approval_queue_lists_exactly_the_callers_pending_steps(shop: Shop
 
 @contextlib.asynccontextmanager
 async def queue_updates(shop: Shop, who: str) -> AsyncIterator[AsyncGenerator[dict[str, Any], None]]:
-    token = (await shop.user(who)).token
-    transport = WebsocketsTransport(
-        url=shop.server.ws + "/graphql",
-        init_payload={"authorization": f"Bearer {token}"},
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-    )
-    async with Client(transport=transport) as session:
-        stream = session.subscribe(gql(QUEUE_UPDATES))
-        try:
-            yield stream
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.aclose()
+    async with harness.gql_subscription(shop.server, (await shop.user(who)).token, QUEUE_UPDATES) as stream:
+        yield stream
 
 
 async def test_approval_queue_updates_push_a_new_borrowing_to_its_first_approver(shop: Shop) -> None:

@@ -32,9 +32,7 @@ import pypdfium2
 import pytest
 import zxingcpp
 from gatehouse_gate import passtoken
-from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
-from gql.transport.websockets import WebsocketsTransport
 from graphql import OperationDefinitionNode, parse
 from PIL import Image
 
@@ -169,20 +167,9 @@ def codes_only(payload: dict[str, Any]) -> list[str]:
 async def subscription(
     server: ServerProcess, operation: str, token: str | None, variables: dict[str, Any] | None = None
 ) -> AsyncIterator[AsyncGenerator[dict[str, Any], None]]:
-    """A contract subscription over graphql-transport-ws (gql client), as the apps open it."""
-    transport = WebsocketsTransport(
-        url=server.ws + "/graphql",
-        init_payload={"authorization": f"Bearer {token}"} if token else {},
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],  # "graphql-transport-ws"
-    )
-    request = GraphQLRequest(gql(OPERATIONS[operation]), operation_name=operation, variable_values=variables)
-    async with Client(transport=transport) as session:
-        stream = session.subscribe(request)
-        try:
-            yield stream
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.aclose()
+    """A contract subscription, as the apps open it."""
+    async with harness.gql_subscription(server, token, OPERATIONS[operation], operation, variables) as stream:
+        yield stream
 
 
 async def subscription_error_codes(server: ServerProcess, operation: str, token: str) -> list[str]:
