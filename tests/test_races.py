@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,8 @@ import asyncpg
 import pytest
 
 from api.demo import make_prc_id
-from tests.harness import REDIS_URL, FreshPass, Gate, GraphQLClient, Site, SiteTemplate, eventually
+from tests import harness
+from tests.harness import REDIS_URL, FreshPass, Gate, GraphQLClient, Site, SiteTemplate
 
 pytestmark = pytest.mark.postgres
 
@@ -67,51 +68,7 @@ def dsn_of(site: Site) -> str:
     return site.database_url.replace("postgres://", "postgresql://", 1)
 
 
-async def at_once(dsn: str, lock: str, args: list[Any], *calls: Awaitable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The calls' answers, the calls made to really meet in the database, in the order given
-    (after tests/test_stock_race.py).
-
-    Sent at the same moment, two requests still reach the database one after the other when the
-    machine is busy, and then nothing races. So the test takes a lock every call needs (`lock`, a
-    statement run in a transaction of the test's own), starts each call once the one before it
-    is queued behind that lock, and lets go when all are: they go for it together, whatever the
-    load, and reach it in the order they were given (PostgreSQL's lock queue is first come,
-    first served), so a test chooses which one wins."""
-    holder = await asyncpg.connect(dsn)
-    watcher = await asyncpg.connect(dsn)
-    tasks: list[asyncio.Future[dict[str, Any]]] = []
-    try:
-        holding = holder.transaction()
-        await holding.start()
-        await holder.execute(lock, *args)
-        holder_pid = await holder.fetchval("SELECT pg_backend_pid()")
-
-        async def all_queued() -> bool:
-            for task in tasks:
-                if task.done():
-                    task.result()  # a call that failed or finished without the lock: say why
-                    raise AssertionError(f"a call finished without waiting for {lock!r}")
-            # Every session of this test's database that waits for a lock (the first in a queue
-            # waits for the holder, the next for the first).
-            waiting = await watcher.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> $1 AND cardinality(pg_blocking_pids(pid)) > 0",
-                holder_pid,
-            )
-            return bool(waiting == len(tasks))
-
-        try:
-            for call in calls:
-                tasks.append(asyncio.ensure_future(call))
-                await eventually(all_queued, 30, f"{len(tasks)} calls queued behind {lock!r}")
-        finally:
-            await holding.rollback()
-        return list(await asyncio.gather(*tasks))
-    finally:
-        for task in tasks:
-            task.cancel()
-        await watcher.close()
-        await holder.close()
+at_once = harness.at_once
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.harness import GraphQLClient, Site, eventually
+from tests import harness
+from tests.harness import GraphQLClient, Site
 
 pytestmark = pytest.mark.postgres
 
@@ -110,43 +111,9 @@ class Warehouse:
         return payload
 
     async def at_once(self, lock: str, key: int, *calls: Awaitable[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The calls' answers, the calls made to really meet in the database.
-
-        Sent at the same moment, two requests still reach the database one after the other when
-        the machine is busy, and then nothing races. So the test holds the row lock both writes
-        need (`SELECT ... FOR UPDATE` on `lock` row `key`), waits until every call is queued
-        behind it, and lets go: they all go for the row together, whatever the load."""
-        holder = await asyncpg.connect(self.dsn)
-        watcher = await asyncpg.connect(self.dsn)
-        try:
-            holding = holder.transaction()
-            await holding.start()
-            await holder.execute(f"SELECT 1 FROM {lock} WHERE id = $1 FOR UPDATE", key)
-            holder_pid = await holder.fetchval("SELECT pg_backend_pid()")
-            tasks = [asyncio.ensure_future(call) for call in calls]
-
-            async def all_queued() -> bool:
-                for task in tasks:
-                    if task.done():
-                        task.result()  # a call that failed or finished without the row: say why
-                        raise AssertionError(f"a call finished without waiting for the {lock} row")
-                # The first in the queue waits for the holder, the next for the first (the tuple lock):
-                # count every session of this test's database that waits for a lock.
-                waiting = await watcher.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> $1 AND cardinality(pg_blocking_pids(pid)) > 0",
-                    holder_pid,
-                )
-                return bool(waiting == len(tasks))
-
-            try:
-                await eventually(all_queued, 30, f"{len(tasks)} calls queued for the {lock} row")
-            finally:
-                await holding.rollback()
-            return list(await asyncio.gather(*tasks))
-        finally:
-            await watcher.close()
-            await holder.close()
+        """The calls' answers, the calls made to really meet in the database: queued behind the row
+        lock both writes need (`SELECT ... FOR UPDATE` on `lock` row `key`), see harness.at_once."""
+        return await harness.at_once(self.dsn, f"SELECT 1 FROM {lock} WHERE id = $1 FOR UPDATE", [key], *calls)
 
     async def stock_row(self) -> int:
         """The id of the paper's one stock level row (the warehouse holds it in one place)."""
