@@ -18,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from resolvers.core.commit_order import GATE_EVENT_LOG, ids_in_commit_order
-from resolvers.core.models import GateEvent
+from resolvers.scan.event_rows import insert_events
 from resolvers.scan.gate_event import GateEventRecord
 
 log = logging.getLogger("gatehouse.events")
@@ -136,12 +136,10 @@ class EventLog:
             log.exception("an event listener failed")
 
     async def _write(self, batch: list[_Pending]) -> list[GateEventRecord]:
-        out: list[GateEventRecord] = []
+        events = [item.event for item in batch]
         async with in_transaction() as conn:
             # Ids in commit order across workers (a guard's resume cursor): resolvers/core/commit_order.py.
             # One lock per batch, taken before the first id is drawn.
             await ids_in_commit_order(conn, GATE_EVENT_LOG)
-            for item in batch:
-                row = await GateEvent.create(**item.event.row(), using_db=conn)
-                out.append(item.event.stored_as(row.id))
-        return out
+            ids = await insert_events(conn, events)
+        return [event.stored_as(event_id) for event, event_id in zip(events, ids, strict=True)]
