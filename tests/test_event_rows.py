@@ -17,6 +17,7 @@ from tortoise.transactions import in_transaction
 from realtime.messages import PersonRef
 from resolvers.access.topology import load_topology
 from resolvers.core import clock, db
+from resolvers.core.commit_order import GATE_EVENT_LOG
 from resolvers.core.models import (
     AntiPassback,
     Device,
@@ -29,10 +30,10 @@ from resolvers.core.models import (
     Zone,
 )
 from resolvers.core.models import Gate as GateRow
-from resolvers.scan.event_rows import insert_events
+from resolvers.scan.event_rows import insert_events, store_batch
 from resolvers.scan.gate_event import GateEventRecord
 from resolvers.scan.reasons import Reason
-from tests.harness import PROJECT, create_postgres_database, drop_postgres_database
+from tests.harness import PROJECT, create_postgres_database, drop_postgres_database, eventually
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -65,8 +66,12 @@ async def _run(url: str, check: Callable[[], Awaitable[None]]) -> None:
     assert child.returncode == 0, out.decode(errors="replace")[-4000:]
 
 
+_POSTGRES_URL: list[str] = []
+
+
 async def _on_postgres(check: Callable[[], Awaitable[None]]) -> None:
     url = await create_postgres_database()
+    _POSTGRES_URL.append(url)
     try:
         await db.start(url)
         try:
@@ -126,10 +131,15 @@ async def test_a_duplicate_fails_the_whole_batch(database: str) -> None:
     await _run(database, _duplicate_fails_all)
 
 
+async def test_a_batch_on_postgres_draws_its_ids_only_once_it_holds_the_commit_order_lock(
+    require_postgres: None,
+) -> None:
+    await _run("postgres", _waits_for_the_lock)
+
+
 async def _same_rows() -> None:
     events = await _events()
-    async with in_transaction() as conn:
-        ids = await insert_events(conn, events)
+    ids = await store_batch(events)  # as the event log stores a batch: one statement, committed
     assert ids == sorted(ids) and len(set(ids)) == 3
     for event, event_id in zip(events, ids, strict=True):
         batch = await GateEvent.get(id=event_id)
@@ -159,7 +169,37 @@ async def _duplicate_fails_all() -> None:
     async with in_transaction() as conn:
         await insert_events(conn, events[:1])
     with pytest.raises(Exception) as failed:
-        async with in_transaction() as conn:
-            await insert_events(conn, events)
+        await store_batch(events)
     assert "IntegrityError" in type(failed.value).__name__
     assert await GateEvent.all().count() == 1
+
+
+async def _waits_for_the_lock() -> None:
+    """Another writer holds the gate event log's lock: the batch statement waits for it before any
+    id is drawn, so its ids come after the other writer's (resolvers/core/commit_order.py)."""
+    import asyncpg
+
+    events = await _events()
+    waiting = "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1"
+    other = await asyncpg.connect(_POSTGRES_URL[0].replace("postgres://", "postgresql://", 1))
+    try:
+        async with other.transaction():  # another process's writer, in its transaction
+            await other.execute("SELECT pg_advisory_xact_lock($1)", GATE_EVENT_LOG)
+            batch = asyncio.create_task(store_batch(events[:2]))
+
+            async def blocked() -> bool:
+                rows = await connections.get("default").execute_query_dict(waiting, [GATE_EVENT_LOG])
+                return int(rows[0]["n"]) == 1
+
+            await eventually(blocked, 10, "the batch to wait for the commit-order lock")
+            assert not batch.done()
+            earlier = await other.fetchval(
+                'INSERT INTO "gate_event" ("at", "gate_id", "zone_id", "reason", "payload", "offline")'
+                " VALUES (now(), $1, $2, 'forced', '{}', false) RETURNING id",
+                events[0].gate.id,
+                events[0].gate.zone_id,
+            )
+        ids = await asyncio.wait_for(batch, 10)
+    finally:
+        await other.close()
+    assert min(ids) > earlier, "ids drawn before the lock was held"

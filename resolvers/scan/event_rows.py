@@ -1,4 +1,4 @@
-"""A batch of gate events as one INSERT statement, returning their ids.
+"""A batch of gate events as one INSERT statement, returning their ids: one round trip per batch.
 
 The event writer commits events in groups (resolvers/scan/event_log.py). `GateEvent.create` per
 row built a model instance and ran one statement per event, about three times the cost of one
@@ -6,9 +6,19 @@ multi-row INSERT for the whole batch: this writes the same columns, with the val
 way Tortoise converts them (an ORM read of a row written here gives the same fields; see
 tests/test_gate_event_writer.py), in one statement per batch.
 
-- PostgreSQL: `INSERT ... SELECT * FROM unnest($1::timestamptz[], ...) RETURNING id`, one
+- PostgreSQL: `INSERT ... SELECT FROM unnest($1::timestamptz[], ...) RETURNING id`, one
   statement text whatever the batch size, so asyncpg's prepared-statement cache always hits.
 - SQLite (>= 3.35 for RETURNING): `INSERT ... VALUES (...), (...) RETURNING id`.
+
+`store_batch` sends that statement alone, outside any explicit transaction: one statement is its
+own transaction, committed (synchronous_commit, SQLite's synchronous commit) when it returns, so
+a batch is BEGIN + INSERT + COMMIT in one round trip rather than three (four with the lock). On
+PostgreSQL the statement takes the log's commit-order lock itself (resolvers/core/commit_order.py):
+`WITH lock AS (SELECT pg_advisory_xact_lock(key)) ... FROM lock CROSS JOIN unnest(...)`. No row
+of that join exists before the lock's one row does, and the ids are drawn (the column default,
+`nextval`) for each row of the join: every id of the batch is drawn with the lock held, and the
+lock is let go at the statement's commit, as `ids_in_commit_order` does for a longer transaction
+(tests/test_event_rows.py holds the lock elsewhere and sees the statement wait for it).
 
 Ids are drawn in the order the rows are inserted (the sequence, or SQLite's AUTOINCREMENT, one row
 after the other in the order of the VALUES or of the arrays), while RETURNING promises no order:
@@ -22,8 +32,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from resolvers.core.commit_order import GATE_EVENT_LOG
 from resolvers.core.models import GateEvent
 from resolvers.scan.gate_event import GateEventRecord
 
@@ -48,10 +60,12 @@ _COLUMNS = (
     ("offline", "bool"),
 )
 _NAMES = ", ".join(f'"{name}"' for name, _ in _COLUMNS)
-_POSTGRES = (
-    f'INSERT INTO "gate_event" ({_NAMES}) SELECT * FROM unnest('
-    + ", ".join(f"${i + 1}::{kind}[]" for i, (_, kind) in enumerate(_COLUMNS))
-    + ') RETURNING "id"'
+_UNNEST = "unnest(" + ", ".join(f"${i + 1}::{kind}[]" for i, (_, kind) in enumerate(_COLUMNS)) + ")"
+_POSTGRES = f'INSERT INTO "gate_event" ({_NAMES}) SELECT * FROM {_UNNEST} RETURNING "id"'
+# The same, taking the commit-order lock in the statement (see the module doc).
+_POSTGRES_LOCKED = (
+    f"WITH lock AS (SELECT pg_advisory_xact_lock({GATE_EVENT_LOG}) AS locked) "
+    f'INSERT INTO "gate_event" ({_NAMES}) SELECT u.* FROM lock CROSS JOIN {_UNNEST} AS u RETURNING "id"'
 )
 _SQLITE_ROW = "(" + ", ".join("?" for _ in _COLUMNS) + ")"
 # The payload as the ORM's JSONField writes it (the same encoder, orjson when installed).
@@ -82,12 +96,20 @@ def _values(event: GateEventRecord) -> tuple[Any, ...]:
     )
 
 
-async def insert_events(conn: BaseDBAsyncClient, events: Sequence[GateEventRecord]) -> list[int]:
-    """Insert `events` in one statement on `conn` (in the caller's transaction); their ids, in order."""
+async def store_batch(events: Sequence[GateEventRecord]) -> list[int]:
+    """Insert and commit `events` in one statement (its own transaction); their ids, in order."""
+    return await insert_events(connections.get("default"), events, own_transaction=True)
+
+
+async def insert_events(
+    conn: BaseDBAsyncClient, events: Sequence[GateEventRecord], own_transaction: bool = False
+) -> list[int]:
+    """Insert `events` in one statement on `conn`; their ids, in order. In the caller's transaction
+    (which took the commit-order lock), or, with `own_transaction`, as a transaction of its own."""
     rows = [_values(e) for e in events]
     if conn.capabilities.dialect == "postgres":
         columns = [list(column) for column in zip(*rows, strict=True)]
-        result = await conn.execute_query_dict(_POSTGRES, columns)
+        result = await conn.execute_query_dict(_POSTGRES_LOCKED if own_transaction else _POSTGRES, columns)
     else:
         sql = f'INSERT INTO "gate_event" ({_NAMES}) VALUES ' + ", ".join([_SQLITE_ROW] * len(rows)) + ' RETURNING "id"'
         result = await conn.execute_query_dict(sql, [v for row in rows for v in row])
