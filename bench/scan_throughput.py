@@ -1,6 +1,7 @@
-"""Scan throughput and decision latency over the device WebSocket (`make bench`).
+"""Scan throughput, decision latency and CPU per scan over the device WebSocket (`make bench`).
 
     python -m bench.scan_throughput [--seconds N] [--devices N] [--backends sqlite,postgres]
+                                    [--no-two-workers] [--pyinstrument]
 
 For each target — the bare baseline (bench/baseline_server.py), then one real
 `gatehouse serve` process (one uvicorn worker) per backend — it connects `--devices`
@@ -10,12 +11,22 @@ simulated gates and runs:
 2. closed loop, `--inflight` scans outstanding per device, for `--seconds`: max throughput;
 3. open loop at `--rate` scans/s in total for `--seconds`, latency from the scheduled send.
 
+On PostgreSQL + Redis it then serves the same site with `serve --workers 2` and runs the
+closed loop again (`postgres x2`). Each run reports the CPU one scan costs: the server's
+(its workers' too) and PostgreSQL's and Redis's (every postgres process serving the bench's
+database plus PostgreSQL's shared processes, and redis-server, read from /proc before and
+after), with the load average when the run began. At the end the granted events stored are
+counted against the granted answers of every run (warm-ups included): a decision answered but
+not stored, or stored twice, shows as a mismatch.
+
 Set-up is not measured: a fresh SQLite file, or a fresh PostgreSQL database plus a
 unique Redis prefix; the site is seeded through the ORM (one zone without
 anti-passback, one gate and device per simulated gate, one department granted the
 zone, one employee with an ACTIVE phone credential per token); tokens are signed
 before each run. Every scan uses a (credential, step) pair of its own, so every
-decision should be `granted` / `ok`; anything else is printed.
+decision should be `granted` / `ok`; anything else is printed. Before each measured run
+the bench waits (up to `--quiet-wait` s) for the machine to be quiet and marks runs that
+other processes disturbed. About 3-4 minutes with the defaults.
 
 Results: a table on stdout and the same figures in var/bench-results.json.
 """
@@ -75,7 +86,6 @@ from tests.harness import (
 )
 
 PROJECT = Path(__file__).resolve().parent.parent
-GATEHOUSE_SERVE = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1"]
 RESULTS_FILE = PROJECT / "var" / "bench-results.json"
 AIM_RATIO = 0.5  # closed loop, x the same run's baseline (issue 13)
 AIM_P99_MS = 5.0  # at AIM_RATE, open loop
@@ -370,6 +380,8 @@ async def bench_backend(
         t = time.perf_counter()
         devices = await seed_in_subprocess(site.env, args.devices, key_file)
         info["seedSeconds"] = round(time.perf_counter() - t, 2)
+        if args.pyinstrument:
+            return await _profiled(backend, site, work, devices, pools, args), info
         server: ServerProcess = await asyncio.to_thread(site.start_server)
         print(
             f"  {backend}: seeded {len(credentials):,} credentials and {len(devices)} gates in "
@@ -431,6 +443,22 @@ async def bench_backend(
             await _drop_redis_prefix(redis_prefix)
 
 
+async def _profiled(
+    backend: str, site: Site, work: Path, devices: list[BenchDevice], pools: Pools, args: argparse.Namespace
+) -> list[Row]:
+    """The closed loop against one worker running under pyinstrument (slower: figures not comparable)."""
+    out = PROJECT / "var" / f"bench-pyinstrument-{backend}.txt"
+    server = await asyncio.to_thread(_spawn_workers, site.env, work, 1, ["-m", "bench.profile_server", str(out)])
+    try:
+        rows = await _exercise(
+            backend, f"ws://127.0.0.1:{server.port}", devices, pools, args, server.pid, modes=("closed",)
+        )
+    finally:
+        await asyncio.to_thread(_stop, server.proc)
+    print(f"  {backend}: pyinstrument profile in {out.relative_to(PROJECT)}", flush=True)
+    return rows
+
+
 @dataclass
 class _Workers:
     proc: subprocess.Popen[bytes]
@@ -441,12 +469,13 @@ class _Workers:
         return self.proc.pid
 
 
-def _spawn_workers(env: dict[str, str], work: Path, workers: int) -> _Workers:
+def _spawn_workers(env: dict[str, str], work: Path, workers: int, runner: list[str] | None = None) -> _Workers:
     """`gatehouse serve --workers N` (uvicorn's supervisor and its worker processes)."""
     port = free_port()
+    command = [sys.executable, *(runner or ["-m", "api.cli"]), "serve", "--host", "127.0.0.1"]
     with open(work / "workers.log", "wb") as log:
         proc = subprocess.Popen(
-            [*GATEHOUSE_SERVE, "--port", str(port), "--workers", str(workers)],
+            [*command, "--port", str(port), "--workers", str(workers)],
             cwd=PROJECT,
             env=env,
             stdout=log,
@@ -688,7 +717,8 @@ async def main_async(args: argparse.Namespace) -> int:
     try:
         key_file = tmp / "public-keys.json"
         write_key_file(key_file, credentials)
-        rows += await bench_baseline(tmp, key_file, pools, args)
+        if not args.pyinstrument:
+            rows += await bench_baseline(tmp, key_file, pools, args)
         for backend in backends:
             got, meta = await bench_backend(backend, tmp, key_file, credentials, pools, args)
             rows += got
@@ -792,6 +822,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="after one worker, run the closed loop on PostgreSQL + Redis with `serve --workers 2` (default on)",
+    )
+    parser.add_argument(
+        "--pyinstrument",
+        action="store_true",
+        help="instead of the measured runs: the closed loop against each backend's server running under "
+        "pyinstrument (var/bench-pyinstrument-*.txt)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server logs)")
     args = parser.parse_args(argv)
