@@ -367,6 +367,16 @@ end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return {'', version} end
 return {redis.call('GET', KEYS[1]), version}
 """
+# A decision's aftermath in one command (one script call costs the client about a quarter less than
+# a pipeline of the same commands): settle the token (ARGV[1], '' for none, for ARGV[2] s), move the
+# person in (ARGV[3]) and out (ARGV[6:]) of zones, remember the device's answer (ARGV[4], for ARGV[5] s).
+_FINISH = """
+if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('SADD', KEYS[2], ARGV[3]) end
+if #ARGV > 5 then redis.call('SREM', KEYS[2], unpack(ARGV, 6)) end
+if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5]) end
+return 1
+"""
 _CLAIM_ENTRY = """
 if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
 return redis.call('SADD', KEYS[1], ARGV[1])
@@ -406,6 +416,7 @@ class RedisScanState(ScanState):
         await self._r.ping()
         self._claim = self._r.register_script(_CLAIM)
         self._claim_entry = self._r.register_script(_CLAIM_ENTRY)
+        self._finish = self._r.register_script(_FINISH)
         self._clear_if = self._r.register_script(_CLEAR_IF)
 
     async def disconnect(self) -> None:
@@ -485,20 +496,24 @@ class RedisScanState(ScanState):
         leave: Iterable[int] | None,
         remember: Remember | None = None,
     ) -> None:
-        zones = list(leave or ())
-        async with self._r.pipeline(transaction=False) as pipe:
-            if settle is not None:
-                cid, step, gate_id, decision, ttl, device_id, ref = settle
-                value = _encode_use(_use_head(gate_id, device_id, ref), decision)
-                pipe.set(f"{self.P}tok:{cid}:{step}", value, ex=ttl)
-            if person_id is not None and enter is not None:
-                pipe.sadd(f"{self.P}in:{person_id}", enter)
-            if person_id is not None and zones:
-                pipe.srem(f"{self.P}in:{person_id}", *zones)
-            if remember is not None:
-                device_id, ref, credential, reply = remember
-                pipe.set(self._ref_key(device_id, ref), _ref_value(credential, reply), ex=REF_MEMORY_SECONDS)
-            await pipe.execute()
+        # Keys the script leaves alone are still named (a script declares every key it may touch).
+        keys = [f"{self.P}tok:-", f"{self.P}in:-", f"{self.P}ref:-"]
+        args: list[Any] = ["", 0, "", "", REF_MEMORY_SECONDS]
+        if settle is not None:
+            cid, step, gate_id, decision, ttl, device_id, ref = settle
+            keys[0] = f"{self.P}tok:{cid}:{step}"
+            args[0], args[1] = _encode_use(_use_head(gate_id, device_id, ref), decision), ttl
+        zones = list(leave or ()) if person_id is not None else []
+        if person_id is not None and (enter is not None or zones):
+            keys[1] = f"{self.P}in:{person_id}"
+            args[2] = "" if enter is None else enter
+        if remember is not None:
+            device_id, ref, credential, reply = remember
+            keys[2] = self._ref_key(device_id, ref)
+            args[3] = _ref_value(credential, reply)
+        if args[0] == "" and args[2] == "" and not zones and args[3] == "":
+            return
+        await self._finish(keys=keys, args=[*args, *zones])
 
     async def enter(self, person_id: int, zone_id: int) -> None:
         await self._r.sadd(f"{self.P}in:{person_id}", zone_id)

@@ -396,6 +396,24 @@ async def test_a_claim_naming_the_credential_finds_the_answer_remembered_for_the
     assert elsewhere.fresh and elsewhere.remembered is None
 
 
+async def test_finish_settles_moves_and_remembers_in_one_step(backend: Backend) -> None:
+    state = await backend.state()
+    await state.enter(5, 10)
+    await state.enter(5, 11)
+    decision = {"granted": True, "reason": "ok", "person": "Eve", "gate": 7, "event": 2}
+    reply = {"type": "decision", "ref": "r-5", "granted": True, "reason": "ok"}
+    settle = ("FFFFFFFFFFFFFFFF", 3, 7, decision, TTL, 3, "r-5")
+    await state.finish(settle, 5, 12, {10, 11}, (3, "r-5", "GH1:EVE", reply))
+    assert await state.inside(5) == {12}
+    assert (await state.claim_token("FFFFFFFFFFFFFFFF", 3, 7, TTL, 4, "x")).decision == decision
+    assert await state.recall_ref(3, "r-5", "GH1:EVE") == reply
+    await state.finish(None, 5, None, [12])  # presence alone: out of the last zone
+    assert await state.inside(5) == set()
+    await state.finish(None, 6, 10, None)  # in alone
+    assert await state.inside(6) == {10}
+    await state.finish(None, None, None, None)  # nothing to do
+
+
 async def test_claim_entry_lets_exactly_one_of_fifty_concurrent_entries_in(backend: Backend) -> None:
     first, second = await backend.state(), await backend.state()
     # On Redis two states share one prefix (two workers); in memory one process has one state.
