@@ -796,7 +796,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--closed-rate-cap",
         type=float,
-        default=2500.0,
+        default=4000.0,
         help="closed loop: tokens per second of run to sign for the real server (a faster server runs out early)",
     )
     parser.add_argument(
