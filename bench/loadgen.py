@@ -21,6 +21,7 @@ import asyncio
 import gc
 import json
 import os
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -344,27 +345,69 @@ class MachineMeter:
         return (self._busy() - self._start) / CLOCK_TICKS
 
 
-class CpuMeter:
-    """CPU seconds used by a set of processes (by pid, or by command name), from /proc."""
+# A PostgreSQL backend's process title: "postgres: <cluster>: <user> <database> <host>(<port>) <state>".
+_PG_BACKEND = re.compile(r" (\S+) (?:[\d.:a-f]+\(\d+\)|\[local\])")
 
-    def __init__(self, pids: list[int] | None = None, names: tuple[str, ...] = ()) -> None:
+
+class CpuMeter:
+    """CPU seconds used by a set of processes (by pid, with their descendants if asked, or by
+    command name: every `postgres` backend and `redis-server`), from /proc, before/after."""
+
+    def __init__(
+        self,
+        pids: list[int] | None = None,
+        names: tuple[str, ...] = (),
+        descendants: bool = False,
+        database: str | None = None,
+    ) -> None:
         self.pids = list(pids or [])
+        self.database = database
         self.names = names
+        self.descendants = descendants
         self._start: dict[int, int] = {}
 
     def _all_pids(self) -> list[int]:
         pids = list(self.pids)
-        if self.names:
+        if self.names or self.descendants:
+            parents: dict[int, int] = {}
             for entry in os.listdir("/proc"):
                 if not entry.isdigit():
                     continue
                 try:
-                    with open(f"/proc/{entry}/comm") as f:
-                        if f.read().strip() in self.names:
-                            pids.append(int(entry))
-                except OSError:
+                    if self.names:
+                        with open(f"/proc/{entry}/comm") as f:
+                            if f.read().strip() in self.names and self._ours(int(entry)):
+                                pids.append(int(entry))
+                    if self.descendants:
+                        with open(f"/proc/{entry}/stat") as f:
+                            parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
                     continue
+            if self.descendants:  # a uvicorn supervisor's workers (and theirs)
+                known = set(pids)
+                grew = True
+                while grew:
+                    grew = False
+                    for pid, parent in parents.items():
+                        if parent in known and pid not in known:
+                            known.add(pid)
+                            pids.append(pid)
+                            grew = True
         return pids
+
+    def _ours(self, pid: int) -> bool:
+        """With `database` set, a PostgreSQL backend counts only when it serves that database (other
+        jobs on the machine use the same PostgreSQL); its shared processes (WAL writer, checkpointer)
+        always count. Redis serves everyone from one process: it counts whole."""
+        if self.database is None:
+            return True
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return False
+        backend = _PG_BACKEND.search(title)
+        return backend is None or backend.group(1) == self.database
 
     @staticmethod
     def _ticks(pid: int) -> int | None:

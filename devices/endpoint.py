@@ -32,6 +32,7 @@ from resolvers.devices.connections import DeviceSession
 from resolvers.items import gate_checks as item_checks
 from resolvers.runtime import Runtime
 from resolvers.scan.decision import DirectionRequired, ScanOutcome, decide_scan
+from resolvers.scan.outcome import AlreadyAnswered
 from resolvers.scan.reasons import Reason
 
 log = logging.getLogger("gatehouse.devices")
@@ -254,7 +255,9 @@ class DeviceConnection:
                 return
             reply, outcome = decided
             await self.send(reply)
-            if outcome.reason is not Reason.UNAVAILABLE:
+            if outcome is None:
+                return  # a retry answered as before
+            if outcome.reason is not Reason.UNAVAILABLE and not outcome.shared:
                 await self.rt.state.remember_ref(self.device_id, ref_key, credential, reply)
             if not self.test_scan_seen and outcome.event_id is not None:
                 self.test_scan_seen = True
@@ -266,8 +269,9 @@ class DeviceConnection:
                 await self.send(ScanOutcome.refused(Reason.UNAVAILABLE).frame(ref, 0))
 
     async def _remembered(self, ref_key: str, credential: str) -> dict[str, Any] | None:
-        """The answer already given to this very scan (same ref, same credential), if any; a scan
-        still being decided on this connection is waited for."""
+        """The answer already given to this very scan (same ref, same credential) on this connection,
+        if any; a scan still being decided on this connection is waited for. The answers other
+        connections gave are looked up by the decision (decide_scan), with its token claim."""
         deciding = self._deciding.get(ref_key)
         if deciding is not None and deciding[0] == credential:
             reply = await deciding[1]
@@ -276,20 +280,24 @@ class DeviceConnection:
         answered = self._answered.get(ref_key)
         if answered is not None:
             return answered[1] if answered[0] == credential else None
-        return await self.rt.state.recall_ref(self.device_id, ref_key, credential)
+        return None
 
     async def _decide(
         self, frame: Frame[inc.Scan], ref: Any, ref_key: str, credential: str
-    ) -> tuple[dict[str, Any], ScanOutcome] | None:
+    ) -> tuple[dict[str, Any], ScanOutcome | None] | None:
+        """The reply and the outcome decided now (None for a retry answered as before)."""
         gate_text = frame.data["gateId"]
         gate_id = int(gate_text) if is_id(gate_text) and len(gate_text) <= 18 else None
         try:
             outcome = await decide_scan(
-                self.rt, self.device_id, gate_id, credential, frame.data.get("direction"), ref_key
+                self.rt, self.device_id, gate_id, credential, frame.data.get("direction"), ref_key, reply_ref=ref
             )
         except DirectionRequired as exc:
             await self.send(error_frame(str(exc), ref))
             return None
+        except AlreadyAnswered as again:
+            self._answered[ref_key] = (credential, again.reply)
+            return again.reply, None
         reply = outcome.frame(ref, self.rt.settings.door_open_ms)
         if outcome.reason is Reason.UNAVAILABLE:
             return reply, outcome  # not an answer to repeat: the retry is decided once the server can

@@ -35,6 +35,9 @@ class TokenClaim:
     ref: str | None = None
     # The grants version when the claim was made (read in the same round trip; see grants_version).
     grants_version: int = 0
+    # The answer already given to this device's scan `ref` with this very credential (a retry),
+    # read in the same round trip when the claim names the credential; nothing was claimed then.
+    remembered: dict[str, Any] | None = None
 
 
 # A used token's value: the first line names the scan that used it ([gate, device, ref] as JSON,
@@ -72,6 +75,8 @@ class ScanStateLost(Exception):
 
 # A token's settlement: (cid, step, gate, decision, ttl, device, ref), the last two naming the scan.
 Settle = tuple[str, int, int, dict[str, Any], int, int | None, str | None]
+# The answer to remember for a device's scan: (device, ref, credential, reply) as in remember_ref.
+Remember = tuple[int, str, str, dict[str, Any]]
 
 
 class ScanState:
@@ -84,8 +89,18 @@ class ScanState:
         return None
 
     async def claim_token(
-        self, cid: str, step: int, gate_id: int, ttl: int, device_id: int | None = None, ref: str | None = None
+        self,
+        cid: str,
+        step: int,
+        gate_id: int,
+        ttl: int,
+        device_id: int | None = None,
+        ref: str | None = None,
+        credential: str | None = None,
     ) -> TokenClaim:
+        """Claim (cid, step) for this scan. With `credential` (and device and ref), the answer
+        remembered for that scan (`recall_ref`) is looked up first, in the same round trip: when
+        there is one, nothing is claimed and the claim carries it as `remembered`."""
         raise NotImplementedError
 
     async def settle_token(
@@ -121,15 +136,19 @@ class ScanState:
         person_id: int | None,
         enter: int | None,
         leave: Iterable[int] | None,
+        remember: Remember | None = None,
     ) -> None:
-        """After a decision: record it for the token (cid, step, gate, decision, ttl, device, ref) and move the
-        person in or out. One round trip on Redis; the scan path waits for it once, not twice."""
+        """After a decision: record it for the token (cid, step, gate, decision, ttl, device, ref), move the
+        person in or out, and remember the device's answer for its retry (`remember_ref`). One round
+        trip on Redis; the scan path waits for it once, not three times."""
         if settle is not None:
             await self.settle_token(*settle)
         if person_id is not None and enter is not None:
             await self.enter(person_id, enter)
         if person_id is not None and leave is not None:
             await self.leave(person_id, leave)
+        if remember is not None:
+            await self.remember_ref(*remember)
 
     async def enter(self, person_id: int, zone_id: int) -> None:
         raise NotImplementedError
@@ -210,9 +229,20 @@ class MemoryScanState(ScanState):
             del self._failures[fkey]
 
     async def claim_token(
-        self, cid: str, step: int, gate_id: int, ttl: int, device_id: int | None = None, ref: str | None = None
+        self,
+        cid: str,
+        step: int,
+        gate_id: int,
+        ttl: int,
+        device_id: int | None = None,
+        ref: str | None = None,
+        credential: str | None = None,
     ) -> TokenClaim:
         self._sweep()
+        if credential is not None and device_id is not None and ref is not None:
+            remembered = await self.recall_ref(device_id, ref, credential)
+            if remembered is not None:
+                return TokenClaim(fresh=False, grants_version=self._grants_version, remembered=remembered)
         key = (cid, step)
         held = self._tokens.get(key)
         if held is not None and held[0] >= time.monotonic():
@@ -321,12 +351,31 @@ class MemoryScanState(ScanState):
 # seen it): a Redis that restarted empty, or was flushed, has none, and nothing is claimed on it.
 _LOST = "!lost"
 # It answers {the token's earlier use or '' if this claim is the first, the grants version}: the
-# version costs the scan no round trip of its own.
+# version costs the scan no round trip of its own. With a credential digest (ARGV[4]) it first looks
+# for the answer remembered for the scan's ref (KEYS[4], see remember_ref): a retry gets
+# {'!ref', version, the remembered value} and claims nothing; that costs no round trip either.
+_REMEMBERED = "!ref"
 _CLAIM = """
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return {'!lost', '0'} end
 local version = redis.call('GET', KEYS[3]) or '0'
+if ARGV[4] ~= '' then
+  local held = redis.call('GET', KEYS[4])
+  if held and string.sub(held, 1, string.len(ARGV[4]) + 1) == ARGV[4] .. '\\n' then
+    return {'!ref', version, held}
+  end
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return {'', version} end
 return {redis.call('GET', KEYS[1]), version}
+"""
+# A decision's aftermath in one command (one script call costs the client about a quarter less than
+# a pipeline of the same commands): settle the token (ARGV[1], '' for none, for ARGV[2] s), move the
+# person in (ARGV[3]) and out (ARGV[6:]) of zones, remember the device's answer (ARGV[4], for ARGV[5] s).
+_FINISH = """
+if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('SADD', KEYS[2], ARGV[3]) end
+if #ARGV > 5 then redis.call('SREM', KEYS[2], unpack(ARGV, 6)) end
+if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5]) end
+return 1
 """
 _CLAIM_ENTRY = """
 if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
@@ -367,6 +416,7 @@ class RedisScanState(ScanState):
         await self._r.ping()
         self._claim = self._r.register_script(_CLAIM)
         self._claim_entry = self._r.register_script(_CLAIM_ENTRY)
+        self._finish = self._r.register_script(_FINISH)
         self._clear_if = self._r.register_script(_CLEAR_IF)
 
     async def disconnect(self) -> None:
@@ -376,15 +426,33 @@ class RedisScanState(ScanState):
             await self._r.aclose()
 
     async def claim_token(
-        self, cid: str, step: int, gate_id: int, ttl: int, device_id: int | None = None, ref: str | None = None
+        self,
+        cid: str,
+        step: int,
+        gate_id: int,
+        ttl: int,
+        device_id: int | None = None,
+        ref: str | None = None,
+        credential: str | None = None,
     ) -> TokenClaim:
-        held, version = await self._claim(
-            keys=[f"{self.P}tok:{cid}:{step}", self._marker, self._grants_key],
-            args=[_encode_use(_use_head(gate_id, device_id, ref), None), ttl, self._guarded],
+        keys = [f"{self.P}tok:{cid}:{step}", self._marker, self._grants_key]
+        digest = ""
+        if credential is not None and device_id is not None and ref is not None:
+            keys.append(self._ref_key(device_id, ref))
+            digest = credential_digest(credential)
+        answer = await self._claim(
+            keys=keys, args=[_encode_use(_use_head(gate_id, device_id, ref), None), ttl, self._guarded, digest]
         )
+        held, version = answer[0], int(answer[1])
         if held == _LOST:
             raise ScanStateLost("the used tokens were lost (Redis restarted or was flushed)")
-        return TokenClaim(fresh=True, grants_version=int(version)) if not held else _decode_use(held, int(version))
+        if held == _REMEMBERED:
+            remembered = json.loads(answer[2].partition("\n")[2])
+            return TokenClaim(fresh=False, grants_version=version, remembered=remembered)
+        return TokenClaim(fresh=True, grants_version=version) if not held else _decode_use(held, version)
+
+    def _ref_key(self, device_id: int, ref: str) -> str:
+        return f"{self.P}ref:{device_id}:{ref}"
 
     async def settle_token(
         self,
@@ -426,18 +494,26 @@ class RedisScanState(ScanState):
         person_id: int | None,
         enter: int | None,
         leave: Iterable[int] | None,
+        remember: Remember | None = None,
     ) -> None:
-        zones = list(leave or ())
-        async with self._r.pipeline(transaction=False) as pipe:
-            if settle is not None:
-                cid, step, gate_id, decision, ttl, device_id, ref = settle
-                value = _encode_use(_use_head(gate_id, device_id, ref), decision)
-                pipe.set(f"{self.P}tok:{cid}:{step}", value, ex=ttl)
-            if person_id is not None and enter is not None:
-                pipe.sadd(f"{self.P}in:{person_id}", enter)
-            if person_id is not None and zones:
-                pipe.srem(f"{self.P}in:{person_id}", *zones)
-            await pipe.execute()
+        # Keys the script leaves alone are still named (a script declares every key it may touch).
+        keys = [f"{self.P}tok:-", f"{self.P}in:-", f"{self.P}ref:-"]
+        args: list[Any] = ["", 0, "", "", REF_MEMORY_SECONDS]
+        if settle is not None:
+            cid, step, gate_id, decision, ttl, device_id, ref = settle
+            keys[0] = f"{self.P}tok:{cid}:{step}"
+            args[0], args[1] = _encode_use(_use_head(gate_id, device_id, ref), decision), ttl
+        zones = list(leave or ()) if person_id is not None else []
+        if person_id is not None and (enter is not None or zones):
+            keys[1] = f"{self.P}in:{person_id}"
+            args[2] = "" if enter is None else enter
+        if remember is not None:
+            device_id, ref, credential, reply = remember
+            keys[2] = self._ref_key(device_id, ref)
+            args[3] = _ref_value(credential, reply)
+        if args[0] == "" and args[2] == "" and not zones and args[3] == "":
+            return
+        await self._finish(keys=keys, args=[*args, *zones])
 
     async def enter(self, person_id: int, zone_id: int) -> None:
         await self._r.sadd(f"{self.P}in:{person_id}", zone_id)
@@ -491,15 +567,14 @@ class RedisScanState(ScanState):
         await self._r.delete(f"{self.P}rebuild-lock")
 
     async def recall_ref(self, device_id: int, ref: str, credential: str) -> dict[str, Any] | None:
-        raw = await self._r.get(f"{self.P}ref:{device_id}:{ref}")
+        raw = await self._r.get(self._ref_key(device_id, ref))
         if not raw:
             return None
         digest, _, decision = raw.partition("\n")
         return json.loads(decision) if digest == credential_digest(credential) else None
 
     async def remember_ref(self, device_id: int, ref: str, credential: str, decision: dict[str, Any]) -> None:
-        value = f"{credential_digest(credential)}\n{json.dumps(decision)}"
-        await self._r.set(f"{self.P}ref:{device_id}:{ref}", value, ex=REF_MEMORY_SECONDS)
+        await self._r.set(self._ref_key(device_id, ref), _ref_value(credential, decision), ex=REF_MEMORY_SECONDS)
 
     async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
         await self._r.set(f"{self.P}dev:{device_id}", connection, ex=ttl)
@@ -523,6 +598,11 @@ class RedisScanState(ScanState):
 
     async def clear_failures(self, key: str) -> None:
         await self._r.delete(f"{self.P}fail:{key}")
+
+
+def _ref_value(credential: str, decision: dict[str, Any]) -> str:
+    """A remembered answer: the credential's digest on the first line (a retry must match it)."""
+    return f"{credential_digest(credential)}\n{json.dumps(decision)}"
 
 
 def make_scan_state(redis_url: str | None, prefix: str = "gatehouse:") -> ScanState:

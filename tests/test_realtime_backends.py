@@ -376,6 +376,44 @@ async def test_a_token_claim_names_the_scan_that_used_it(backend: Backend) -> No
     assert (settled.device_id, settled.ref, settled.decision) == (3, "r-1", decision)
 
 
+async def test_a_claim_naming_the_credential_finds_the_answer_remembered_for_the_scan(backend: Backend) -> None:
+    # The scan path looks the retry's answer up in the claim's round trip, and remembers the answer
+    # in the settlement's (resolvers/scan/decision.py): a scan costs two round trips, not four.
+    state = await backend.state()
+    cid = "RRRRRRRRRRRRRRRR"
+    first = await state.claim_token(cid, 9, gate_id=7, ttl=TTL, device_id=3, ref="r-1", credential="GH1:ALICE")
+    assert first.fresh and first.remembered is None
+    reply = {"type": "decision", "ref": "r-1", "granted": True, "reason": "ok"}
+    decision = {"granted": True, "reason": "ok", "person": "Alice Li", "gate": 7, "event": 1}
+    await state.finish((cid, 9, 7, decision, TTL, 3, "r-1"), None, None, None, (3, "r-1", "GH1:ALICE", reply))
+    assert await state.recall_ref(3, "r-1", "GH1:ALICE") == reply
+    again = await state.claim_token(cid, 9, gate_id=7, ttl=TTL, device_id=3, ref="r-1", credential="GH1:ALICE")
+    assert (again.fresh, again.remembered) == (False, reply)
+    # Another credential under the same ref, or another device: no remembered answer, a real claim.
+    other = await state.claim_token(cid, 9, gate_id=7, ttl=TTL, device_id=3, ref="r-1", credential="GH1:MALLORY")
+    assert (other.remembered, other.decision, other.device_id) == (None, decision, 3)
+    elsewhere = await state.claim_token("SSSSSSSSSSSSSSSS", 9, 7, TTL, device_id=4, ref="r-1", credential="GH1:ALICE")
+    assert elsewhere.fresh and elsewhere.remembered is None
+
+
+async def test_finish_settles_moves_and_remembers_in_one_step(backend: Backend) -> None:
+    state = await backend.state()
+    await state.enter(5, 10)
+    await state.enter(5, 11)
+    decision = {"granted": True, "reason": "ok", "person": "Eve", "gate": 7, "event": 2}
+    reply = {"type": "decision", "ref": "r-5", "granted": True, "reason": "ok"}
+    settle = ("FFFFFFFFFFFFFFFF", 3, 7, decision, TTL, 3, "r-5")
+    await state.finish(settle, 5, 12, {10, 11}, (3, "r-5", "GH1:EVE", reply))
+    assert await state.inside(5) == {12}
+    assert (await state.claim_token("FFFFFFFFFFFFFFFF", 3, 7, TTL, 4, "x")).decision == decision
+    assert await state.recall_ref(3, "r-5", "GH1:EVE") == reply
+    await state.finish(None, 5, None, [12])  # presence alone: out of the last zone
+    assert await state.inside(5) == set()
+    await state.finish(None, 6, 10, None)  # in alone
+    assert await state.inside(6) == {10}
+    await state.finish(None, None, None, None)  # nothing to do
+
+
 async def test_claim_entry_lets_exactly_one_of_fifty_concurrent_entries_in(backend: Backend) -> None:
     first, second = await backend.state(), await backend.state()
     # On Redis two states share one prefix (two workers); in memory one process has one state.

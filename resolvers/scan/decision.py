@@ -42,7 +42,7 @@ from resolvers.passes.credential_lookup import credential_row
 from resolvers.runtime import Runtime
 from resolvers.scan import writer
 from resolvers.scan.gate_event import GateEventRecord
-from resolvers.scan.outcome import ScanOutcome
+from resolvers.scan.outcome import AlreadyAnswered, ScanOutcome
 from resolvers.scan.presence import start_recovery
 from resolvers.scan.reasons import Reason
 from resolvers.visits import badges, visits
@@ -82,10 +82,22 @@ async def resolve_gate(rt: Runtime, device_id: int, gate_id: int | None) -> tupl
 
 
 async def decide_scan(
-    rt: Runtime, device_id: int, gate_id: int | None, token: str, direction: str | None, ref: str | None = None
+    rt: Runtime,
+    device_id: int,
+    gate_id: int | None,
+    token: str,
+    direction: str | None,
+    ref: str | None = None,
+    reply_ref: Any = None,
 ) -> ScanOutcome:
+    """With `reply_ref` (the frame's ref as sent) the device's earlier answer to this very scan
+    (same ref, same credential) is looked up before anything is recorded or claimed, and raised as
+    `AlreadyAnswered`; the new answer is remembered for a retry with the token's settlement (one
+    Redis round trip each, shared with the token claim and the settlement: a scan makes two)."""
     topo, gate, gate_check = await resolve_gate(rt, device_id, gate_id)
     if gate is None or gate_check is not Reason.OK:
+        if reply_ref is not None and ref is not None:
+            await _recall(rt, device_id, ref, token)
         await raise_alert_throttled(
             rt,
             gate_check.value,
@@ -96,6 +108,8 @@ async def decide_scan(
         )
         return ScanOutcome.refused(gate_check)
     scan = _Scan(rt, topo, gate, passage_direction(gate, direction), device_id, ref)
+    scan.recall_pending = reply_ref is not None and ref is not None
+    scan.credential = token
     # The device's own check, from this process's copy (no query, no round trip): a device
     # never commissioned or under repair opens nothing. A status changed on another process
     # is caught below, once the token claim has read the shared version.
@@ -145,7 +159,13 @@ async def decide_scan(
     try:
         if parsed is not None:
             ttl = cred["period"] * (2 * passtoken.SKEW_STEPS + 2) + 5
-            claim = await rt.state.claim_token(parsed.cid, parsed.step, gate.id, ttl, device_id, ref)
+            recall = scan.recall_pending
+            scan.recall_pending = False
+            claim = await rt.state.claim_token(
+                parsed.cid, parsed.step, gate.id, ttl, device_id, ref, credential=token if recall else None
+            )
+            if claim.remembered is not None:
+                raise AlreadyAnswered(claim.remembered)  # the device's retry: nothing was claimed
             grants_version = claim.grants_version
             if not claim.fresh:
                 if not _same_scan(claim, gate.id, device_id, ref):
@@ -156,8 +176,9 @@ async def decide_scan(
                 earlier = await _await_settled(rt, parsed.cid, parsed.step, scan, ttl, claim.decision)
                 if earlier is not None:
                     return earlier  # the device's retry of the very scan: the same answer, no new event
-            token_use = writer.TokenUse(parsed.cid, parsed.step, ttl)
+            token_use = writer.TokenUse(parsed.cid, parsed.step, ttl, token, reply_ref)
         else:
+            await scan.recall()  # before the policy's own steps (a badge's entry is claimed there)
             grants_version = await rt.state.grants_version()  # a badge claims no token: read it here
 
         # The device's status as of the shared version (read with the claim): a device put under
@@ -237,6 +258,15 @@ class _Scan:
         self.rt, self.topo, self.gate, self.way = rt, topo, gate, way
         self.device_id, self.ref = device_id, ref
         self.started = time.perf_counter()
+        self.credential = ""
+        # The device's earlier answer to this scan is still to be looked for (see decide_scan).
+        self.recall_pending = False
+
+    async def recall(self) -> None:
+        """Raises AlreadyAnswered when this scan (ref and credential) was answered before."""
+        if self.recall_pending and self.ref is not None:
+            self.recall_pending = False
+            await _recall(self.rt, self.device_id, self.ref, self.credential)
 
     async def record(
         self,
@@ -245,6 +275,7 @@ class _Scan:
         cid: str | None = None,
         token: writer.TokenUse | None = None,
     ) -> ScanOutcome:
+        await self.recall()  # a refusal before the claim: the retry's earlier answer comes first
         event = GateEventRecord(
             at=clock.now(),
             gate=self.gate,
@@ -263,7 +294,12 @@ class _Scan:
             credential_step=token.step if token is not None else None,
         )
         stored = await writer.record(self.rt, event, topo=self.topo, token=token)
-        return ScanOutcome.of(stored)
+        outcome = ScanOutcome.of(stored)
+        if token is not None and token.remembers:
+            return ScanOutcome(
+                outcome.granted, outcome.reason, outcome.person_name, outcome.gate_id, outcome.event_id, True
+            )
+        return outcome
 
 
 async def policy(
@@ -332,6 +368,12 @@ async def after_visitor_passage(rt: Runtime, topo: Topology, gate: GateNode, way
         return
     if way is Direction.OUT:
         await visits.check_out(rt, None, str(visit.id))  # leaving the site ends the visit and its pass
+
+
+async def _recall(rt: Runtime, device_id: int, ref: str, credential: str) -> None:
+    remembered = await rt.state.recall_ref(device_id, ref, credential)
+    if remembered is not None:
+        raise AlreadyAnswered(remembered)
 
 
 def _same_scan(claim: TokenClaim, gate_id: int, device_id: int, ref: str | None) -> bool:

@@ -15,10 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
-from resolvers.core.commit_order import GATE_EVENT_LOG, ids_in_commit_order
-from resolvers.core.models import GateEvent
+from resolvers.scan.event_rows import store_batch
 from resolvers.scan.gate_event import GateEventRecord
 
 log = logging.getLogger("gatehouse.events")
@@ -136,12 +134,9 @@ class EventLog:
             log.exception("an event listener failed")
 
     async def _write(self, batch: list[_Pending]) -> list[GateEventRecord]:
-        out: list[GateEventRecord] = []
-        async with in_transaction() as conn:
-            # Ids in commit order across workers (a guard's resume cursor): resolvers/core/commit_order.py.
-            # One lock per batch, taken before the first id is drawn.
-            await ids_in_commit_order(conn, GATE_EVENT_LOG)
-            for item in batch:
-                row = await GateEvent.create(**item.event.row(), using_db=conn)
-                out.append(item.event.stored_as(row.id))
-        return out
+        events = [item.event for item in batch]
+        # One statement, committed when it returns. Ids in commit order across workers (a guard's
+        # resume cursor, resolvers/core/commit_order.py): the statement takes the lock before the
+        # first id is drawn (resolvers/scan/event_rows.py).
+        ids = await store_batch(events)
+        return [event.stored_as(event_id) for event, event_id in zip(events, ids, strict=True)]

@@ -16,6 +16,8 @@ class ScanOutcome:
     person_name: str | None = None
     gate_id: int | None = None
     event_id: int | None = None
+    # The device's answer is already remembered for its retry (stored with the token's settlement).
+    shared: bool = False
 
     @classmethod
     def of(cls, event: GateEventRecord) -> ScanOutcome:
@@ -46,3 +48,12 @@ class ScanOutcome:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ScanOutcome:
         return cls(data["granted"], Reason(data["reason"]), data.get("person"), data.get("gate"), data.get("event"))
+
+
+class AlreadyAnswered(Exception):
+    """A device's retry of a scan already answered (same ref, same credential): `reply` is the
+    answer it got, to be sent again; nothing was decided or recorded this time."""
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        super().__init__("already answered")
+        self.reply = reply

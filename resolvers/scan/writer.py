@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
@@ -35,6 +36,14 @@ class TokenUse:
     cid: str
     step: int
     ttl: int
+    # With the credential text and the frame's ref (as sent), the device's reply is remembered for
+    # its retry (`remember_ref`) in the same round trip as the settlement.
+    credential: str | None = None
+    reply_ref: Any = None
+
+    @property
+    def remembers(self) -> bool:
+        return self.credential is not None and self.reply_ref is not None
 
 
 async def record(
@@ -99,14 +108,22 @@ async def _presence(
         assert event.direction is not None and person_id is not None
         enter, leave = presence.change(topo or await rt.topology.get(), event.zone_id, event.direction)
     settle = None
+    remember = None
     if token is not None:
-        decision = ScanOutcome.of(event).to_json()
+        outcome = ScanOutcome.of(event)
         # The claim keeps naming the scan that used the token: only that device's retry of that ref
         # gets this answer again; anyone else showing the token is refused `replayed`.
-        settle = (token.cid, token.step, event.gate_id, decision, token.ttl, event.device_id, event.device_ref)
+        settle = (token.cid, token.step, event.gate_id, outcome.to_json(), token.ttl, event.device_id, event.device_ref)
+        if token.remembers and event.device_id is not None and event.device_ref is not None:
+            # The very frame devices/endpoint.py sends (ScanOutcome.frame of the same outcome).
+            reply = outcome.frame(token.reply_ref, rt.settings.door_open_ms)
+            remember = (event.device_id, event.device_ref, token.credential or "", reply)
     if settle is None and enter is None and leave is None:
         return
-    await rt.state.finish(settle, person_id, enter, leave)
+    if remember is None:
+        await rt.state.finish(settle, person_id, enter, leave)
+    else:
+        await rt.state.finish(settle, person_id, enter, leave, remember)
 
 
 async def _newer_passage(event: GateEventRecord) -> bool:
