@@ -46,6 +46,7 @@ from typing import Any
 
 from bench.loadgen import CpuMeter, MachineMeter
 from bench.scan_throughput import _drop_redis_prefix
+from bench import scans_under_abuse as abuse
 from bench.scans_under_abuse import sign_in
 from bench.seed import BenchCredential, BenchDevice, make_credentials, scan_frames, seed_in_subprocess, sign_tokens
 from bench.seed import write_key_file
@@ -755,7 +756,13 @@ async def main_async(args: argparse.Namespace) -> int:
         key_file = tmp / "public-keys.json"
         write_key_file(key_file, credentials)
         devices = await seed_in_subprocess(site.env, max(args.campus, args.devices), key_file)
-        server = await asyncio.to_thread(site.start_server)
+        if args.profile:
+            # The abuse bench's pyinstrument runner, writing this bench's files.
+            abuse.PROFILE_FILE = PROJECT / "var" / "guards-campus-profile.txt"
+            abuse.PROFILE_SESSION = abuse.PROFILE_FILE.with_suffix(".pyisession")
+            server = await asyncio.to_thread(abuse.start_profiled_server, site)
+        else:
+            server = await asyncio.to_thread(site.start_server)
         assert server.proc is not None
         pid = server.proc.pid
         print(f"  demo site + {len(devices):,} gates + {len(credentials):,} credentials in "
@@ -773,6 +780,9 @@ async def main_async(args: argparse.Namespace) -> int:
         if results["serverTracebacks"]:
             print(f"  the server logged {results['serverTracebacks']} tracebacks (see {server.log_path})", flush=True)
     finally:
+        if args.profile:
+            await asyncio.to_thread(abuse._stop_profiled, site)
+            print(f"server profile in {abuse.PROFILE_FILE.relative_to(PROJECT)}", flush=True)
         await asyncio.to_thread(site.stop)
         if database_url is not None:
             await drop_postgres_database(database_url)
@@ -825,6 +835,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--storm-seconds", type=float, default=15.0, help="scanning during the reconnection storm")
     p.add_argument("--loadgens", type=int, default=4, help="processes the campus gates run in")
     p.add_argument("--drain", type=float, default=5.0, help="seconds to wait for the last answers")
+    p.add_argument("--profile", action="store_true", help="run the server under pyinstrument (var/guards-campus-profile.txt)")
     p.add_argument("--keep", action="store_true", help="keep the temporary site (logs)")
     args = p.parse_args(argv)
     if args.seconds > 20 or args.storm_seconds > 20:
