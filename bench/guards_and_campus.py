@@ -108,15 +108,15 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 # --------------------------------------------------------------------------- guards (child processes)
 
 
-def guard_process(ws_url: str, token: str, count: int, document: str, pipe: Connection) -> None:
+def guard_process(ws_url: str, tokens: list[str], count: int, document: str, pipe: Connection) -> None:
     """`count` guard subscriptions; records (guard, event id, person id, reason, receive time)."""
     raise_fd_limit()
     loop = _new_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(_guards(ws_url, token, count, document, pipe))
+    loop.run_until_complete(_guards(ws_url, tokens, count, document, pipe))
 
 
-async def _guards(ws_url: str, token: str, count: int, document: str, pipe: Connection) -> None:
+async def _guards(ws_url: str, tokens: list[str], count: int, document: str, pipe: Connection) -> None:
     from websockets.asyncio.client import connect
 
     records: list[tuple[int, int, int, str, float]] = []
@@ -130,7 +130,7 @@ async def _guards(ws_url: str, token: str, count: int, document: str, pipe: Conn
             ws_url + "/graphql", subprotocols=["graphql-transport-ws"], compression=None, ping_interval=None,
             max_size=1 << 20, open_timeout=30,  # fmt: skip
         ) as ws:
-            await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {tokens[g]}"}}))
             ack = loads(await ws.recv())
             if ack.get("type") != "connection_ack":
                 raise RuntimeError(f"guard {g} not acknowledged: {ack}")
@@ -466,7 +466,7 @@ def _check(reasons: dict[str, int]) -> str:
 
 
 async def guards_phase(
-    args: argparse.Namespace, server_pid: int, ws_url: str, token: str, devices: list[BenchDevice],
+    args: argparse.Namespace, server_pid: int, ws_url: str, tokens: list[str], devices: list[BenchDevice],
     pool: list[BenchCredential], first_index: int, store: tuple[str, ...],
 ) -> dict[str, Any]:  # fmt: skip
     document = _guard_document()
@@ -474,9 +474,10 @@ async def guards_phase(
     procs, pipes = [], []
     per = [args.guards // args.guard_procs + (1 if i < args.guards % args.guard_procs else 0) for i in range(args.guard_procs)]
     offsets = [sum(per[:i]) for i in range(len(per))]
-    for n in per:
+    for n, first in zip(per, offsets, strict=True):
         parent, child = ctx.Pipe()
-        p = ctx.Process(target=guard_process, args=(ws_url, token, n, document, child), daemon=True)
+        mine = tokens[first : first + n]
+        p = ctx.Process(target=guard_process, args=(ws_url, mine, n, document, child), daemon=True)
         p.start()
         procs.append(p)
         pipes.append(parent)
@@ -769,9 +770,10 @@ async def main_async(args: argparse.Namespace) -> int:
               f"{time.perf_counter() - t:.1f} s; server pid {pid}", flush=True)  # fmt: skip
         store = ("postgres", "redis-server") if args.postgres else ()
         if args.guards:
-            token = await sign_in(server.http, "guard", demo.passwords["guard"])
+            # One sign-in per guard, as 50 guards' phones (a session holds at most a few sockets).
+            tokens = [await sign_in(server.http, "guard", demo.passwords["guard"]) for _ in range(args.guards)]
             results["guards"] = await guards_phase(
-                args, pid, server.ws, token, devices, credentials[:guards_scans], 0, store
+                args, pid, server.ws, tokens, devices, credentials[:guards_scans], 0, store
             )
         if args.campus:
             results["campus"] = await campus_phase(args, pid, server.ws, devices, credentials[guards_scans:], store)
