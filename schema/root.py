@@ -29,9 +29,9 @@ from schema.passes.queries import PassQuery
 from schema.passes.subscriptions import PassSubscription
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
-from schema.scan.shared_render import SharedEventRender
 from schema.scan.mutations import ScanMutation
 from schema.scan.queries import ScanQuery
+from schema.scan.shared_render import SharedEventRender
 from schema.scan.subscriptions import ScanSubscription
 from schema.visits.mutations import VisitMutation
 from schema.visits.queries import VisitQuery

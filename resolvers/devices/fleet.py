@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from realtime.messages import DeviceSessionMessage
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock, validation
@@ -137,36 +139,83 @@ async def rotate_secret(rt: Runtime, device_id: str) -> tuple[Device, str]:
 
 
 async def record_heartbeat(device: Device | int, stats: object) -> None:
-    """Heartbeat counters are totals since the device booted; store the difference."""
+    """Heartbeat counters are totals since the device booted; store the difference.
+
+    Stored by the time this returns, but together with the other heartbeats that arrived
+    meanwhile (group commit): a campus of 10,000 gates heartbeats 333 times a second, and one
+    transaction per heartbeat (a read, a sample, an update) took the database from the scans."""
     device_id = device if isinstance(device, int) else device.id
-    row = await Device.get_or_none(id=device_id)
-    if row is None:
-        return
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    _heartbeats.append((device_id, stats, done))
+    global _heartbeat_writer
+    if _heartbeat_writer is None or _heartbeat_writer.done() or _heartbeat_writer.get_loop() is not loop:
+        _heartbeat_writer = asyncio.create_task(_write_heartbeats(), name="heartbeat-writer")
+    await asyncio.shield(done)
+
+
+_heartbeats: list[tuple[int, object, asyncio.Future[None]]] = []
+_heartbeat_writer: asyncio.Task[None] | None = None
+
+
+async def _write_heartbeats() -> None:
+    """Store what is queued, then what queued up meanwhile, until nothing is left."""
+    while _heartbeats:
+        batch = _heartbeats[:]
+        del _heartbeats[:]
+        try:
+            await _store_heartbeats([(device_id, stats) for device_id, stats, _ in batch])
+        except Exception as exc:
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            continue
+        for _, _, done in batch:
+            if not done.done():
+                done.set_result(None)
+
+
+async def _store_heartbeats(batch: list[tuple[int, object]]) -> None:
+    rows = {d.id: d for d in await Device.filter(id__in={device_id for device_id, _ in batch})}
     now = clock.now()
-    fresh = {
-        k: v
-        for k, v in (stats.items() if isinstance(stats, dict) else ())
-        if k in ("scans", "decodeFailures", "recognitionAttempts", "recognitionSuccesses")
-        and isinstance(v, int)
-        and not isinstance(v, bool)
-        and 0 <= v < 2**40
-    }
-    delta = {}
-    for key, value in fresh.items():
-        previous = row.last_stats.get(key, 0)
-        delta[key] = value - previous if value >= previous else value  # counters restart with the device
-    if fresh:
-        await DeviceHealthSample.create(
-            device_id=device_id,
-            at=now,
-            scans=delta.get("scans", 0),
-            decode_failures=delta.get("decodeFailures", 0),
-            recognition_attempts=delta.get("recognitionAttempts", 0),
-            recognition_successes=delta.get("recognitionSuccesses", 0),
-        )
-    await Device.filter(id=device_id).update(
-        last_seen_at=now, last_stats={**row.last_stats, **fresh}, offline_alerted_at=None
-    )
+    samples: list[DeviceHealthSample] = []
+    last_stats: dict[int, dict[str, Any]] = {}
+    for device_id, stats in batch:  # in arrival order: a device's second heartbeat counts from its first
+        row = rows.get(device_id)
+        if row is None:
+            continue
+        previous_stats = last_stats.get(device_id, row.last_stats)
+        fresh = {
+            k: v
+            for k, v in (stats.items() if isinstance(stats, dict) else ())
+            if k in ("scans", "decodeFailures", "recognitionAttempts", "recognitionSuccesses")
+            and isinstance(v, int)
+            and not isinstance(v, bool)
+            and 0 <= v < 2**40
+        }
+        delta = {}
+        for key, value in fresh.items():
+            previous = previous_stats.get(key, 0)
+            delta[key] = value - previous if value >= previous else value  # counters restart with the device
+        if fresh:
+            samples.append(
+                DeviceHealthSample(
+                    device_id=device_id,
+                    at=now,
+                    scans=delta.get("scans", 0),
+                    decode_failures=delta.get("decodeFailures", 0),
+                    recognition_attempts=delta.get("recognitionAttempts", 0),
+                    recognition_successes=delta.get("recognitionSuccesses", 0),
+                )
+            )
+        last_stats[device_id] = {**previous_stats, **fresh}
+    if not last_stats:
+        return
+    async with in_transaction():
+        if samples:
+            await DeviceHealthSample.bulk_create(samples)
+        for device_id, merged in last_stats.items():
+            await Device.filter(id=device_id).update(last_seen_at=now, last_stats=merged, offline_alerted_at=None)
 
 
 @dataclass(frozen=True)

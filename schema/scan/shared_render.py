@@ -148,7 +148,7 @@ class SharedEventRender(StrawberryGraphQLCoreExecutionContext):
                 result = None
             else:
                 raise
-        except Exception:  # noqa: BLE001 - the first render failed: this subscriber renders its own
+        except Exception:  # the first render failed: this subscriber renders its own
             result = None
         if isinstance(result, ExecutionResult) and not result.errors:
             return result
