@@ -706,15 +706,19 @@ async def campus_phase(
         out["connectCpu"] = meters.read()
         if out["connectFailed"]:
             print(f"  campus: {out['connectFailed']} gates failed to connect: {got[0]['errors']}", flush=True)
-        await asyncio.sleep(3)
-        gc.collect()
+        # Steady state: every gate's first heartbeat (random phase, one interval) has come and gone.
+        idle = CpuMeter([server_pid])
+        idle.start()
+        t = time.monotonic()
+        await asyncio.sleep(args.heartbeat_wait)
+        out["idleFleetServerCpu%"] = round(100 * idle.seconds() / (time.monotonic() - t))
         rss1 = rss_kib(server_pid)
         out["serverRssMiB"] = [round(rss0 / 1024, 1), round(rss1 / 1024, 1)]
         out["kibPerConnection"] = round((rss1 - rss0) / max(1, len(fleet)), 1)
         print(
             f"  campus: {len(fleet):,} gates connected in {out['connectSeconds']} s ({out['connectFailed']} failed); "
             f"server RSS {rss0 / 1024:.0f} → {rss1 / 1024:.0f} MiB: {out['kibPerConnection']} KiB per idle connection; "
-            f"{load()}",
+            f"server CPU with the fleet idle (heartbeats) {out['idleFleetServerCpu%']}%; {load()}",
             flush=True,
         )
 
@@ -953,6 +957,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--campus", type=int, default=10_000, help="gates connected in the campus phase (0: skip)")
     p.add_argument("--scanners", type=int, default=200, help="campus gates that scan")
     p.add_argument("--storm-seconds", type=float, default=15.0, help="scanning during the reconnection storm")
+    p.add_argument(
+        "--heartbeat-wait", type=float, default=32.0, help="seconds between connecting and scanning (steady state)"
+    )
     p.add_argument("--loadgens", type=int, default=4, help="processes the campus gates run in")
     p.add_argument("--drain", type=float, default=5.0, help="seconds to wait for the last answers")
     p.add_argument(
