@@ -17,6 +17,7 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -123,6 +124,7 @@ async def seed_database(
             for i in range(devices)
         ]
         secrets_ = [new_device_secret() for _ in range(devices)]
+        commissioned_at = datetime.now(UTC)
         rows = [
             Device(
                 id=first_gate + i,
@@ -132,6 +134,10 @@ async def seed_database(
                 # Seeded as installed and commissioned (a device opens doors only in service), as the
                 # rest of the site is seeded straight into the database.
                 status=DeviceStatus.COMMISSIONED,
+                # A commissioned device went through its checklist (network, configuration, test scan).
+                network_reached_at=commissioned_at,
+                config_loaded_at=commissioned_at,
+                test_scan_at=commissioned_at,
             )
             for i in range(devices)
         ]
