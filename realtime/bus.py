@@ -78,7 +78,7 @@ class Received(Generic[M]):
             # (50 guards on gateEvents were 50 decodes per event). Messages are frozen: sharing is safe.
             shared = _decoded.get(id(raw))
             if shared is not None and shared[0] is raw and type(shared[1]) is self._kind:
-                return shared[1]  # type: ignore[no-any-return]
+                return shared[1]
             try:
                 message = self._kind.decode(raw)
             except MalformedMessage as exc:
