@@ -943,7 +943,8 @@ async def main_async(args: argparse.Namespace) -> int:
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(results, indent=2))
     print(f"results in {RESULTS_FILE.relative_to(PROJECT)}")
-    return 0 if all(ok for _, _, ok in aims) else 1
+    # A missed aim is a figure, not a failure of `make bench` (as the other benches).
+    return 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
