@@ -771,3 +771,33 @@ async def test_the_fleet_check_alerts_each_device_below_target_once_and_no_other
         return sorted((n["deviceId"], n["message"]) for n in await alerted()) == sorted(expected)
 
     await eventually(as_expected, 15, f"alerts {expected}")
+
+
+OFFLINE_ALERTS = 'query { alerts(first: 50, kind: "offline") { edges { node { message deviceId } } } }'
+
+
+async def test_the_fleet_check_alerts_a_silent_device_offline_not_a_connected_one(
+    sqlite_site: Site, fast_upkeep_server: ServerProcess, demo: Demo
+) -> None:
+    server = fast_upkeep_server
+    api = GraphQLClient(server)
+    admin, guard = await login(api, demo, "admin"), await login(api, demo, "guard")
+    maintenance = demo.gates["Maintenance door"]
+    gone = await register_device(admin, "Gone scanner", [maintenance])
+    staying = await register_device(admin, "Staying scanner", [maintenance])
+    async with connected(Gate(server, *gone)):
+        pass
+    async with connected(Gate(server, *staying)) as gate:
+        sqlite_site.clock.advance(4 * 30)  # past 3 heartbeats of silence (the server's clock)
+
+        async def alerted() -> set[str]:
+            edges = (await guard.ok(OFFLINE_ALERTS))["alerts"]["edges"]
+            return {e["node"]["deviceId"] for e in edges}
+
+        async def gone_alerted() -> bool:
+            return gone[0] in await alerted()
+
+        await eventually(gone_alerted, 15, "the silent device's offline alert")
+        await gate.send({"type": "no-such-frame", "ref": "still here"})
+        assert (await gate.recv_type("error"))["ref"] == "still here"
+        assert staying[0] not in await alerted()

@@ -273,7 +273,7 @@ async def health(device: Device, window_minutes: int = 60) -> Health:
     return _health(window_minutes, sums, list(events), await target_for(device.kind))
 
 
-async def fleet_health(devices: list[Device], window_minutes: int = 60) -> dict[int, Health]:
+async def fleet_health(devices: list[tuple[int, DeviceKind]], window_minutes: int = 60) -> dict[int, Health]:
     """`health` of many devices in three queries, not three per device (a campus has 10,000)."""
     if not devices:
         return {}
@@ -295,13 +295,13 @@ async def fleet_health(devices: list[Device], window_minutes: int = 60) -> dict[
         events.setdefault(device_id, []).append((decision, latency))
     targets = {t.kind: t for t in await DeviceTarget.all()}
     return {
-        d.id: _health(
+        device_id: _health(
             window_minutes,
-            sums.get(d.id, (0, 0, 0, 0)),
-            events.get(d.id, []),
-            targets.get(d.kind) or DeviceTarget(kind=d.kind),
+            sums.get(device_id, (0, 0, 0, 0)),
+            events.get(device_id, []),
+            targets.get(kind) or DeviceTarget(kind=kind),
         )
-        for d in devices
+        for device_id, kind in devices
     }
 
 
@@ -403,24 +403,29 @@ async def check_fleet(rt: Runtime) -> None:
     now = clock.now()
     silent_for = timedelta(seconds=3 * rt.settings.heartbeat_seconds)
     watched = [DeviceStatus.COMMISSIONED, DeviceStatus.IN_SERVICE]
-    for device in await Device.filter(status__in=watched, offline_alerted_at=None):
-        if await rt.state.device_connection(device.id) is not None:
-            continue
+    # Ids first, whole rows only for the silent ones, plain columns for the health check: a
+    # campus of 10,000 connected gates made two passes over 10,000 model rows (seconds with the
+    # event loop held, every upkeep interval).
+    unalerted: list[int] = list(
+        await Device.filter(status__in=watched, offline_alerted_at=None).values_list("id", flat=True)  # type: ignore[arg-type]
+    )
+    silent = [device_id for device_id in unalerted if await rt.state.device_connection(device_id) is None]
+    for device in await Device.filter(id__in=silent) if silent else []:
         if device.last_seen_at is None or now - device.last_seen_at > silent_for:
             if await Device.filter(id=device.id, offline_alerted_at=None).update(offline_alerted_at=now):
                 await raise_alert(rt, "offline", f"device {device.name} is offline", device_id=device.id)
     due = [
-        device
-        for device in await Device.filter(status__in=watched)
-        if device.health_alerted_at is None or now - device.health_alerted_at >= timedelta(hours=1)
+        (device_id, name, DeviceKind(kind))
+        for device_id, name, kind, alerted in await Device.filter(status__in=watched).values_list(
+            "id", "name", "kind", "health_alerted_at"
+        )
+        if alerted is None or now - alerted >= timedelta(hours=1)
     ]
-    reports = await fleet_health(due)
-    for device in due:
-        report = reports[device.id]
-        if report.problems and await Device.filter(id=device.id).update(health_alerted_at=now):
-            await raise_alert(
-                rt, "below_target", f"device {device.name}: " + "; ".join(report.problems), device_id=device.id
-            )
+    reports = await fleet_health([(device_id, kind) for device_id, _, kind in due])
+    for device_id, name, _ in due:
+        report = reports[device_id]
+        if report.problems and await Device.filter(id=device_id).update(health_alerted_at=now):
+            await raise_alert(rt, "below_target", f"device {name}: " + "; ".join(report.problems), device_id=device_id)
 
 
 class FleetUpkeep:
