@@ -801,3 +801,27 @@ async def test_the_fleet_check_alerts_a_silent_device_offline_not_a_connected_on
         await gate.send({"type": "no-such-frame", "ref": "still here"})
         assert (await gate.recv_type("error"))["ref"] == "still here"
         assert staying[0] not in await alerted()
+
+
+async def test_heartbeats_stored_in_separate_batches_count_from_each_other(
+    server: ServerProcess, api: GraphQLClient, demo: Demo
+) -> None:
+    # Heartbeats are stored in group commits: the second batch reads the counters the first wrote.
+    admin = await login(api, demo, "admin")
+    guard = await login(api, demo, "guard")
+    device_id, secret = await register_device(admin, "Busy scanner", [demo.gates["Maintenance door"]])
+    async with connected(Gate(server, device_id, secret)) as gate:
+        for n, (scans, failures) in enumerate(((100, 10), (300, 12))):
+            beat = {
+                "type": "heartbeat",
+                "at": "2026-11-27T08:00:00Z",
+                "stats": {"scans": scans, "decodeFailures": failures},
+            }
+            await gate.send(beat)
+            await gate.send({"type": "no-such-frame", "ref": f"barrier {n}"})  # answered once it is stored
+            assert (await gate.recv_type("error"))["ref"] == f"barrier {n}"
+    health = (await guard.ok(HEALTH, {"id": device_id}))["deviceHealth"]
+    assert (health["scans"], health["decodeFailures"]) == (300, 12)  # 100 + 200, 10 + 2
+    devices = (await guard.ok("{ devices { id lastSeenAt } }"))["devices"]
+    [seen] = [d["lastSeenAt"] for d in devices if d["id"] == device_id]
+    assert seen is not None and datetime.fromisoformat(seen).tzinfo is not None

@@ -216,11 +216,28 @@ async def _store_heartbeats(batch: list[tuple[int, object]]) -> None:
         last_stats[device_id] = {**previous_stats, **fresh}
     if not last_stats:
         return
-    async with in_transaction():
+    async with in_transaction() as tx:
         if samples:
-            await DeviceHealthSample.bulk_create(samples)
-        for device_id, merged in last_stats.items():
-            await Device.filter(id=device_id).update(last_seen_at=now, last_stats=merged, offline_alerted_at=None)
+            await DeviceHealthSample.bulk_create(samples, using_db=tx)
+        if tx.capabilities.dialect == "sqlite":
+            # One prepared statement for the batch: building an ORM update per device cost ~0.5 ms
+            # each (a campus sends 333 heartbeats a second). Values encoded as the ORM encodes them.
+            fields = Device._meta.fields_map
+            seen = fields["last_seen_at"].to_db_value(now, Device)
+            await tx.execute_many(
+                'UPDATE "device" SET "last_seen_at" = ?, "last_stats" = ?, "offline_alerted_at" = NULL WHERE "id" = ?',
+                [
+                    [seen, fields["last_stats"].to_db_value(merged, Device), device_id]
+                    for device_id, merged in last_stats.items()
+                ],
+            )
+        else:
+            for device_id, merged in last_stats.items():
+                await (
+                    Device.filter(id=device_id)
+                    .using_db(tx)
+                    .update(last_seen_at=now, last_stats=merged, offline_alerted_at=None)
+                )
 
 
 @dataclass(frozen=True)
