@@ -47,6 +47,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.attendance_bench
 	$(BIN)/python -m bench.validation_cache
 	$(BIN)/python -m bench.scans_under_abuse
+	$(BIN)/python -m bench.guards_and_campus
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/graphql_http_audit/node_modules

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import os
 import sys
@@ -144,10 +145,25 @@ async def _migrate(settings: Settings) -> str:
     return "applied: " + ", ".join(applied) if applied else "the database schema is up to date"
 
 
+def raise_open_files_limit() -> int:
+    """Every gate holds a socket: lift the soft limit on open files to the hard one (often 1,024
+    against 524,288), so a campus of 10,000 gates is not refused at the 1,025th. Raising the hard
+    limit itself is the service manager's job (systemd `LimitNOFILE=`, `ulimit -Hn`)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from devices.protocol import TRANSPORT_MAX_BYTES
+
+    raise_open_files_limit()
 
     # Migrate once here so several workers do not race at start-up.
     asyncio.run(_migrate(settings))

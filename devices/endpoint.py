@@ -115,7 +115,7 @@ class DeviceConnection:
         self.closed = False
         self._budget = FrameBudget()
         self.test_scan_seen = device.test_scan_done
-        self.config_recorded = False
+        self.config_recorded = device.config_loaded  # a reconnect of a configured device writes nothing
         # ref → (credential, answer) of scans answered on this connection, and of those being decided:
         # the device's retry (same ref and credential) gets that answer, never another credential.
         self._answered: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()

@@ -74,10 +74,24 @@ class Received(Generic[M]):
     async def __anext__(self) -> M:
         while True:
             raw = await self._sub.__anext__()
+            # Every subscriber of a channel gets the same dict: it is decoded once for all of them
+            # (50 guards on gateEvents were 50 decodes per event). Messages are frozen: sharing is safe.
+            shared = _decoded.get(id(raw))
+            if shared is not None and shared[0] is raw and type(shared[1]) is self._kind:
+                return shared[1]
             try:
-                return self._kind.decode(raw)
+                message = self._kind.decode(raw)
             except MalformedMessage as exc:
                 log.warning("dropped a malformed message: %s", exc)
+                continue
+            _decoded[id(raw)] = (raw, message)  # the raw dict is kept with it: its id is not reused meanwhile
+            if len(_decoded) > DECODED_KEPT:
+                del _decoded[next(iter(_decoded))]
+            return message
+
+
+DECODED_KEPT = 1024
+_decoded: dict[int, tuple[dict[str, Any], BusMessage]] = {}
 
 
 class Bus:

@@ -31,6 +31,7 @@ from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
 from schema.scan.mutations import ScanMutation
 from schema.scan.queries import ScanQuery
+from schema.scan.shared_render import SharedEventRender
 from schema.scan.subscriptions import ScanSubscription
 from schema.visits.mutations import VisitMutation
 from schema.visits.queries import VisitQuery
@@ -96,6 +97,8 @@ schema = GatehouseSchema(
     subscription=Subscription,
     scalar_overrides={datetime: StrictDateTime, date: StrictDate},
     extensions=[ErrorCodes, AuditMutations, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+    # A live gate event is rendered once for all the guards who asked for it alike (issue 13).
+    execution_context_class=SharedEventRender,
 )
 
 

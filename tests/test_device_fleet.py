@@ -729,3 +729,99 @@ async def test_unacknowledged_command_is_resent_within_6_s_with_default_settings
         await ack_all(gate, [second])
     assert again["id"] == second["id"]
     assert waited <= 6, f"resent after {waited:.1f} s"
+
+
+FLEET_ALERTS = 'query { alerts(first: 50, kind: "below_target") { edges { node { kind message deviceId } } } }'
+
+
+async def test_the_fleet_check_alerts_each_device_below_target_once_and_no_other(
+    fast_upkeep_server: ServerProcess, demo: Demo
+) -> None:
+    # The upkeep reads the whole fleet's health at once (issue 13: a campus of 10,000 gates): each
+    # device must still be judged on its own samples.
+    server = fast_upkeep_server
+    api = GraphQLClient(server)
+    admin, guard = await login(api, demo, "admin"), await login(api, demo, "guard")
+    maintenance = demo.gates["Maintenance door"]
+    dusty = await register_device(admin, "Dusty scanner", [maintenance])
+    clean = await register_device(admin, "Clean scanner", [maintenance])
+    for (device_id, secret), failures in ((dusty, 30), (clean, 1)):
+        async with connected(Gate(server, device_id, secret)) as gate:
+            await gate.send({"type": "heartbeat", "at": "2026-11-27T08:00:00Z", "stats": {"scans": 0}})
+            await gate.send(
+                {"type": "heartbeat", "at": "2026-11-27T08:00:30Z", "stats": {"scans": 200, "decodeFailures": failures}}
+            )
+            await gate.send({"type": "no-such-frame", "ref": "barrier"})  # answered after both heartbeats
+            assert (await gate.recv_type("error"))["ref"] == "barrier"
+
+    async def alerted() -> list[dict[str, Any]]:
+        edges = (await guard.ok(FLEET_ALERTS))["alerts"]["edges"]
+        return [e["node"] for e in edges]
+
+    # The whole fleet's check says what each device's own health report says (one alert per episode).
+    expected = []
+    for (device_id, _), name in ((dusty, "Dusty scanner"), (clean, "Clean scanner")):
+        problems = (await guard.ok(HEALTH, {"id": device_id}))["deviceHealth"]["problems"]
+        if problems:
+            expected.append((device_id, f"device {name}: " + "; ".join(problems)))
+    assert any("decode success 85.0% below 98.0%" in message for _, message in expected), expected
+    assert all("decode success" not in message for device_id, message in expected if device_id == clean[0])
+
+    async def as_expected() -> bool:
+        return sorted((n["deviceId"], n["message"]) for n in await alerted()) == sorted(expected)
+
+    await eventually(as_expected, 15, f"alerts {expected}")
+
+
+OFFLINE_ALERTS = 'query { alerts(first: 50, kind: "offline") { edges { node { message deviceId } } } }'
+
+
+async def test_the_fleet_check_alerts_a_silent_device_offline_not_a_connected_one(
+    sqlite_site: Site, fast_upkeep_server: ServerProcess, demo: Demo
+) -> None:
+    server = fast_upkeep_server
+    api = GraphQLClient(server)
+    admin, guard = await login(api, demo, "admin"), await login(api, demo, "guard")
+    maintenance = demo.gates["Maintenance door"]
+    gone = await register_device(admin, "Gone scanner", [maintenance])
+    staying = await register_device(admin, "Staying scanner", [maintenance])
+    async with connected(Gate(server, *gone)):
+        pass
+    async with connected(Gate(server, *staying)) as gate:
+        sqlite_site.clock.advance(4 * 30)  # past 3 heartbeats of silence (the server's clock)
+
+        async def alerted() -> set[str]:
+            edges = (await guard.ok(OFFLINE_ALERTS))["alerts"]["edges"]
+            return {e["node"]["deviceId"] for e in edges}
+
+        async def gone_alerted() -> bool:
+            return gone[0] in await alerted()
+
+        await eventually(gone_alerted, 15, "the silent device's offline alert")
+        await gate.send({"type": "no-such-frame", "ref": "still here"})
+        assert (await gate.recv_type("error"))["ref"] == "still here"
+        assert staying[0] not in await alerted()
+
+
+async def test_heartbeats_stored_in_separate_batches_count_from_each_other(
+    server: ServerProcess, api: GraphQLClient, demo: Demo
+) -> None:
+    # Heartbeats are stored in group commits: the second batch reads the counters the first wrote.
+    admin = await login(api, demo, "admin")
+    guard = await login(api, demo, "guard")
+    device_id, secret = await register_device(admin, "Busy scanner", [demo.gates["Maintenance door"]])
+    async with connected(Gate(server, device_id, secret)) as gate:
+        for n, (scans, failures) in enumerate(((100, 10), (300, 12))):
+            beat = {
+                "type": "heartbeat",
+                "at": "2026-11-27T08:00:00Z",
+                "stats": {"scans": scans, "decodeFailures": failures},
+            }
+            await gate.send(beat)
+            await gate.send({"type": "no-such-frame", "ref": f"barrier {n}"})  # answered once it is stored
+            assert (await gate.recv_type("error"))["ref"] == f"barrier {n}"
+    health = (await guard.ok(HEALTH, {"id": device_id}))["deviceHealth"]
+    assert (health["scans"], health["decodeFailures"]) == (300, 12)  # 100 + 200, 10 + 2
+    devices = (await guard.ok("{ devices { id lastSeenAt } }"))["devices"]
+    [seen] = [d["lastSeenAt"] for d in devices if d["id"] == device_id]
+    assert seen is not None and datetime.fromisoformat(seen).tzinfo is not None

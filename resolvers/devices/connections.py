@@ -31,6 +31,8 @@ class DeviceSession:
     id: int
     name: str
     test_scan_done: bool
+    # Its configuration was recorded as loaded before: a reconnect needs no write for it.
+    config_loaded: bool = False
 
 
 async def connect(rt: Runtime, device_id: str, secret: str, firmware: str | None) -> DeviceSession | None:
@@ -45,8 +47,9 @@ async def connect(rt: Runtime, device_id: str, secret: str, firmware: str | None
         firmware=firmware[:64] if firmware is not None else device.firmware,
         offline_alerted_at=None,
     )
-    await Device.filter(id=device.id, network_reached_at=None).update(network_reached_at=now)
-    return DeviceSession(device.id, device.name, device.test_scan_at is not None)
+    if device.network_reached_at is None:  # a write per hello only the first time (a reconnect storm: 10,000)
+        await Device.filter(id=device.id, network_reached_at=None).update(network_reached_at=now)
+    return DeviceSession(device.id, device.name, device.test_scan_at is not None, device.config_loaded_at is not None)
 
 
 async def record_snapshot_loaded(device_id: int) -> None:

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from tortoise.functions import Sum
+from tortoise.transactions import in_transaction
+
 from realtime.messages import DeviceSessionMessage
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock, validation
@@ -137,36 +140,104 @@ async def rotate_secret(rt: Runtime, device_id: str) -> tuple[Device, str]:
 
 
 async def record_heartbeat(device: Device | int, stats: object) -> None:
-    """Heartbeat counters are totals since the device booted; store the difference."""
+    """Heartbeat counters are totals since the device booted; store the difference.
+
+    Stored by the time this returns, but together with the other heartbeats that arrived
+    meanwhile (group commit): a campus of 10,000 gates heartbeats 333 times a second, and one
+    transaction per heartbeat (a read, a sample, an update) took the database from the scans."""
     device_id = device if isinstance(device, int) else device.id
-    row = await Device.get_or_none(id=device_id)
-    if row is None:
-        return
-    now = clock.now()
-    fresh = {
-        k: v
-        for k, v in (stats.items() if isinstance(stats, dict) else ())
-        if k in ("scans", "decodeFailures", "recognitionAttempts", "recognitionSuccesses")
-        and isinstance(v, int)
-        and not isinstance(v, bool)
-        and 0 <= v < 2**40
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    _heartbeats.append((device_id, stats, done))
+    global _heartbeat_writer
+    if _heartbeat_writer is None or _heartbeat_writer.done() or _heartbeat_writer.get_loop() is not loop:
+        _heartbeat_writer = asyncio.create_task(_write_heartbeats(), name="heartbeat-writer")
+    await asyncio.shield(done)
+
+
+_heartbeats: list[tuple[int, object, asyncio.Future[None]]] = []
+_heartbeat_writer: asyncio.Task[None] | None = None
+
+
+async def _write_heartbeats() -> None:
+    """Store what is queued, then what queued up meanwhile, until nothing is left."""
+    while _heartbeats:
+        batch = _heartbeats[:]
+        del _heartbeats[:]
+        try:
+            await _store_heartbeats([(device_id, stats) for device_id, stats, _ in batch])
+        except Exception as exc:
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            continue
+        for _, _, done in batch:
+            if not done.done():
+                done.set_result(None)
+
+
+async def _store_heartbeats(batch: list[tuple[int, object]]) -> None:
+    # Only what the difference needs (whole rows cost their date parsing, 333 times a second).
+    ids = {device_id for device_id, _ in batch}
+    known: dict[int, dict[str, Any]] = {
+        device_id: stats if isinstance(stats, dict) else {}
+        for device_id, stats in await Device.filter(id__in=ids).values_list("id", "last_stats")
     }
-    delta = {}
-    for key, value in fresh.items():
-        previous = row.last_stats.get(key, 0)
-        delta[key] = value - previous if value >= previous else value  # counters restart with the device
-    if fresh:
-        await DeviceHealthSample.create(
-            device_id=device_id,
-            at=now,
-            scans=delta.get("scans", 0),
-            decode_failures=delta.get("decodeFailures", 0),
-            recognition_attempts=delta.get("recognitionAttempts", 0),
-            recognition_successes=delta.get("recognitionSuccesses", 0),
-        )
-    await Device.filter(id=device_id).update(
-        last_seen_at=now, last_stats={**row.last_stats, **fresh}, offline_alerted_at=None
-    )
+    now = clock.now()
+    samples: list[DeviceHealthSample] = []
+    last_stats: dict[int, dict[str, Any]] = {}
+    for device_id, stats in batch:  # in arrival order: a device's second heartbeat counts from its first
+        if device_id not in known:
+            continue
+        previous_stats = last_stats.get(device_id, known[device_id])
+        fresh = {
+            k: v
+            for k, v in (stats.items() if isinstance(stats, dict) else ())
+            if k in ("scans", "decodeFailures", "recognitionAttempts", "recognitionSuccesses")
+            and isinstance(v, int)
+            and not isinstance(v, bool)
+            and 0 <= v < 2**40
+        }
+        delta = {}
+        for key, value in fresh.items():
+            previous = previous_stats.get(key, 0)
+            delta[key] = value - previous if value >= previous else value  # counters restart with the device
+        if fresh:
+            samples.append(
+                DeviceHealthSample(
+                    device_id=device_id,
+                    at=now,
+                    scans=delta.get("scans", 0),
+                    decode_failures=delta.get("decodeFailures", 0),
+                    recognition_attempts=delta.get("recognitionAttempts", 0),
+                    recognition_successes=delta.get("recognitionSuccesses", 0),
+                )
+            )
+        last_stats[device_id] = {**previous_stats, **fresh}
+    if not last_stats:
+        return
+    async with in_transaction() as tx:
+        if samples:
+            await DeviceHealthSample.bulk_create(samples, using_db=tx)
+        if tx.capabilities.dialect == "sqlite":
+            # One prepared statement for the batch: building an ORM update per device cost ~0.5 ms
+            # each (a campus sends 333 heartbeats a second). Values encoded as the ORM encodes them.
+            fields = Device._meta.fields_map
+            seen = fields["last_seen_at"].to_db_value(now, Device)
+            await tx.execute_many(
+                'UPDATE "device" SET "last_seen_at" = ?, "last_stats" = ?, "offline_alerted_at" = NULL WHERE "id" = ?',
+                [
+                    [seen, fields["last_stats"].to_db_value(merged, Device), device_id]
+                    for device_id, merged in last_stats.items()
+                ],
+            )
+        else:
+            for device_id, merged in last_stats.items():
+                await (
+                    Device.filter(id=device_id)
+                    .using_db(tx)
+                    .update(last_seen_at=now, last_stats=merged, offline_alerted_at=None)
+                )
 
 
 @dataclass(frozen=True)
@@ -207,16 +278,61 @@ async def health(device: Device, window_minutes: int = 60) -> Health:
     samples = await DeviceHealthSample.filter(device_id=device.id, at__gte=since).values(
         "scans", "decode_failures", "recognition_attempts", "recognition_successes"
     )
-    scans = sum(s["scans"] for s in samples)
-    failures = sum(s["decode_failures"] for s in samples)
-    attempts = sum(s["recognition_attempts"] for s in samples)
-    successes = sum(s["recognition_successes"] for s in samples)
-    events = await GateEvent.filter(device_id=device.id, at__gte=since, decision__not_isnull=True).values(
+    sums = (
+        sum(s["scans"] for s in samples),
+        sum(s["decode_failures"] for s in samples),
+        sum(s["recognition_attempts"] for s in samples),
+        sum(s["recognition_successes"] for s in samples),
+    )
+    events = await GateEvent.filter(device_id=device.id, at__gte=since, decision__not_isnull=True).values_list(
         "decision", "latency_ms"
     )
-    denied = sum(1 for e in events if e["decision"] == Decision.DENIED.value)
-    latencies = sorted(e["latency_ms"] for e in events if e["latency_ms"] is not None)
-    target = await target_for(device.kind)
+    return _health(window_minutes, sums, list(events), await target_for(device.kind))
+
+
+async def fleet_health(devices: list[tuple[int, DeviceKind]], window_minutes: int = 60) -> dict[int, Health]:
+    """`health` of many devices in three queries, not three per device (a campus has 10,000)."""
+    if not devices:
+        return {}
+    since = clock.now() - timedelta(minutes=window_minutes)
+    sums: dict[int, tuple[int, int, int, int]] = {}
+    for row in (
+        await DeviceHealthSample.filter(at__gte=since)
+        .group_by("device_id")
+        .annotate(
+            s=Sum("scans"), f=Sum("decode_failures"), a=Sum("recognition_attempts"), r=Sum("recognition_successes")
+        )
+        .values_list("device_id", "s", "f", "a", "r")
+    ):
+        sums[row[0]] = (int(row[1] or 0), int(row[2] or 0), int(row[3] or 0), int(row[4] or 0))
+    events: dict[int, list[tuple[str, int | None]]] = {}
+    for device_id, decision, latency in await GateEvent.filter(
+        at__gte=since, decision__not_isnull=True, device_id__not_isnull=True
+    ).values_list("device_id", "decision", "latency_ms"):
+        events.setdefault(device_id, []).append((decision, latency))
+    targets = {t.kind: t for t in await DeviceTarget.all()}
+    return {
+        device_id: _health(
+            window_minutes,
+            sums.get(device_id, (0, 0, 0, 0)),
+            events.get(device_id, []),
+            targets.get(kind) or DeviceTarget(kind=kind),
+        )
+        for device_id, kind in devices
+    }
+
+
+def _health(
+    window_minutes: int,
+    sums: tuple[int, int, int, int],
+    events: list[tuple[str, int | None]],
+    target: DeviceTarget,
+) -> Health:
+    """A device's health from its samples' sums (scans, decode failures, recognition attempts and
+    successes) and its decided events (decision, latency) within the window, against its target."""
+    scans, failures, attempts, successes = sums
+    denied = sum(1 for decision, _ in events if decision == Decision.DENIED.value)
+    latencies = sorted(latency for _, latency in events if latency is not None)
     decode_success = (scans - failures) / scans if scans else None
     recognition = successes / attempts if attempts else None
     p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] if latencies else None
@@ -304,20 +420,29 @@ async def check_fleet(rt: Runtime) -> None:
     now = clock.now()
     silent_for = timedelta(seconds=3 * rt.settings.heartbeat_seconds)
     watched = [DeviceStatus.COMMISSIONED, DeviceStatus.IN_SERVICE]
-    for device in await Device.filter(status__in=watched, offline_alerted_at=None):
-        if await rt.state.device_connection(device.id) is not None:
-            continue
+    # Ids first, whole rows only for the silent ones, plain columns for the health check: a
+    # campus of 10,000 connected gates made two passes over 10,000 model rows (seconds with the
+    # event loop held, every upkeep interval).
+    unalerted: list[int] = list(
+        await Device.filter(status__in=watched, offline_alerted_at=None).values_list("id", flat=True)  # type: ignore[arg-type]
+    )
+    silent = [device_id for device_id in unalerted if await rt.state.device_connection(device_id) is None]
+    for device in await Device.filter(id__in=silent) if silent else []:
         if device.last_seen_at is None or now - device.last_seen_at > silent_for:
             if await Device.filter(id=device.id, offline_alerted_at=None).update(offline_alerted_at=now):
                 await raise_alert(rt, "offline", f"device {device.name} is offline", device_id=device.id)
-    for device in await Device.filter(status__in=watched):
-        if device.health_alerted_at is not None and now - device.health_alerted_at < timedelta(hours=1):
-            continue
-        report = await health(device)
-        if report.problems and await Device.filter(id=device.id).update(health_alerted_at=now):
-            await raise_alert(
-                rt, "below_target", f"device {device.name}: " + "; ".join(report.problems), device_id=device.id
-            )
+    due = [
+        (device_id, name, DeviceKind(kind))
+        for device_id, name, kind, alerted in await Device.filter(status__in=watched).values_list(
+            "id", "name", "kind", "health_alerted_at"
+        )
+        if alerted is None or now - alerted >= timedelta(hours=1)
+    ]
+    reports = await fleet_health([(device_id, kind) for device_id, _, kind in due])
+    for device_id, name, _ in due:
+        report = reports[device_id]
+        if report.problems and await Device.filter(id=device_id).update(health_alerted_at=now):
+            await raise_alert(rt, "below_target", f"device {name}: " + "; ".join(report.problems), device_id=device_id)
 
 
 class FleetUpkeep:
