@@ -45,6 +45,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from bench import loadgen
 from bench import scans_under_abuse as abuse
 from bench.loadgen import CpuMeter, MachineMeter
 from bench.scan_throughput import _drop_redis_prefix
@@ -105,22 +106,13 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-
-        return uvloop.new_event_loop()
-    except ImportError:
-        return asyncio.new_event_loop()
-
-
 # --------------------------------------------------------------------------- guards (child processes)
 
 
 def guard_process(ws_url: str, tokens: list[str], count: int, document: str, pipe: Connection) -> None:
     """`count` guard subscriptions; records (guard, event id, person id, reason, receive time)."""
     raise_fd_limit()
-    loop = _new_loop()
+    loop = loadgen.new_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(_guards(ws_url, tokens, count, document, pipe))
 
@@ -392,7 +384,7 @@ def _frames_for(gates: list[Gate], tokens: list[str], refs: dict[str, int]) -> t
 
 def campus_process(ws_url: str, devices: list[BenchDevice], scanners: int, pipe: Connection) -> None:
     raise_fd_limit()
-    loop = _new_loop()
+    loop = loadgen.new_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(_campus(ws_url, devices, scanners, pipe))
 
@@ -979,13 +971,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
+    with loadgen.runner() as runner:
         return runner.run(main_async(args))
 
 

@@ -31,6 +31,22 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.seed import BenchDevice
 
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (the server runs on it too), else asyncio's own loop."""
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:
+        return asyncio.new_event_loop()
+
+
+def runner() -> asyncio.Runner:
+    """The runner every bench's main and load-generator process uses."""
+    return asyncio.Runner(loop_factory=new_loop)
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import loadgen
 from bench.loadgen import CpuMeter, GateClient, MachineMeter, RunResult, run_open, split_round_robin
 from bench.scan_throughput import DISTURBED_PERCENT, QUIET_CORES, _drop_redis_prefix, _fmt, machine, wait_for_quiet
 from bench.seed import (
@@ -788,13 +789,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--role needs --config")
         asyncio.run(abuser_main(args.role, args.config, args.max_seconds))
         return 0
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
+    with loadgen.runner() as runner:
         return runner.run(main_async(args))
 
 
