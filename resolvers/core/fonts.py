@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import sys
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +60,8 @@ class Face:
 
     def missing(self, text: str) -> str:
         """The characters of text this face has no glyph for (whitespace and controls aside)."""
-        return "".join(
-            dict.fromkeys(c for c in text if not c.isspace() and c.isprintable() and ord(c) not in self.cmap)
-        )
+        shown = (c for c in text if not c.isspace() and unicodedata.category(c) not in ("Cc", "Cf"))
+        return "".join(dict.fromkeys(c for c in shown if ord(c) not in self.cmap))
 
 
 def _open(path: Path, index: int) -> Face:
