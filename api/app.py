@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -47,9 +48,11 @@ async def badge_file(request: Request) -> Response:
         badge = await badges.current(rt, request.path_params["visit_id"])
     except UserError as exc:
         return JSONResponse({"error": exc.code, "message": exc.message}, status_code=404)
+    # In a worker thread: a PDF with the CJK font takes about half a second of CPU, which must
+    # not hold up the event loop that answers gate scans.
     if fmt == "png":
-        return Response(badges.render_png(badge, rt.settings.tz), media_type="image/png")
-    return Response(badges.render_pdf(badge, rt.settings.tz), media_type="application/pdf")
+        return Response(await asyncio.to_thread(badges.render_png, badge, rt.settings.tz), media_type="image/png")
+    return Response(await asyncio.to_thread(badges.render_pdf, badge, rt.settings.tz), media_type="application/pdf")
 
 
 async def health(request: Request) -> JSONResponse:
