@@ -18,7 +18,7 @@ from api.graphql_http import GatehouseGraphQL
 from devices.endpoint import DeviceEndpoint
 from devices.hub import DeviceHub
 from resolvers.attendance.anomalies import AnomalyDetector
-from resolvers.core import db
+from resolvers.core import db, fonts
 from resolvers.core.errors import UserError
 from resolvers.core.settings import Settings
 from resolvers.devices import snapshots
@@ -73,6 +73,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.sql_log is not None:
             sql_log.enable(settings.sql_log)
+        # The print font, found now: a wrong GATEHOUSE_FONT stops the start with its reason, and a
+        # machine without a CJK font says so in the start-up log rather than at the first badge.
+        await asyncio.to_thread(fonts.face)
         applied = await db.start(settings.database_url)
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
