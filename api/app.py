@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -17,7 +18,7 @@ from api.graphql_http import GatehouseGraphQL
 from devices.endpoint import DeviceEndpoint
 from devices.hub import DeviceHub
 from resolvers.attendance.anomalies import AnomalyDetector
-from resolvers.core import db
+from resolvers.core import db, fonts
 from resolvers.core.errors import UserError
 from resolvers.core.settings import Settings
 from resolvers.devices import snapshots
@@ -47,9 +48,11 @@ async def badge_file(request: Request) -> Response:
         badge = await badges.current(rt, request.path_params["visit_id"])
     except UserError as exc:
         return JSONResponse({"error": exc.code, "message": exc.message}, status_code=404)
+    # In a worker thread: a PDF with the CJK font takes about half a second of CPU, which must
+    # not hold up the event loop that answers gate scans.
     if fmt == "png":
-        return Response(badges.render_png(badge, rt.settings.tz), media_type="image/png")
-    return Response(badges.render_pdf(badge, rt.settings.tz), media_type="application/pdf")
+        return Response(await asyncio.to_thread(badges.render_png, badge, rt.settings.tz), media_type="image/png")
+    return Response(await asyncio.to_thread(badges.render_pdf, badge, rt.settings.tz), media_type="application/pdf")
 
 
 async def health(request: Request) -> JSONResponse:
@@ -70,6 +73,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.sql_log is not None:
             sql_log.enable(settings.sql_log)
+        # The print font, found now: a wrong GATEHOUSE_FONT stops the start with its reason, and a
+        # machine without a CJK font says so in the start-up log rather than at the first badge.
+        await asyncio.to_thread(fonts.face)
         applied = await db.start(settings.database_url)
         if applied:
             log.info("database migrated: %s", ", ".join(applied))

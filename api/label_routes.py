@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -37,9 +39,10 @@ async def label_sheet(request: Request) -> Response:
         codes = await labels.asset_labels(rt, [int(p) for p in parts])
     except UserError as exc:
         return JSONResponse({"error": exc.code, "message": exc.message, "field": exc.field}, status_code=404)
+    # In a worker thread: drawing with the CJK font must not hold up the event loop (gate scans).
     if request.path_params["fmt"] == "png":
-        return Response(items.label_sheet_png(codes), media_type="image/png")
-    return Response(items.label_sheet_pdf(codes), media_type="application/pdf")
+        return Response(await asyncio.to_thread(items.label_sheet_png, codes), media_type="image/png")
+    return Response(await asyncio.to_thread(items.label_sheet_pdf, codes), media_type="application/pdf")
 
 
 routes = [Route("/labels.{fmt:str}", label_sheet)]

@@ -3,6 +3,7 @@ department heads limited to their own department)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 from starlette.requests import Request
@@ -77,7 +78,9 @@ async def report_file(request: Request) -> Response:
         if name == "attendance":
             body = report_files.attendance_table(await reports.attendance_lines(rt, first, last, department), fmt)
         elif name == "summary":
-            body = report_files.summary_pdf(await reports.summary(rt, first, last))
+            # Files drawn with the CJK font take up to half a second: in a worker thread, so the
+            # event loop keeps answering gate scans.
+            body = await asyncio.to_thread(report_files.summary_pdf, await reports.summary(rt, first, last))
         else:
             by = request.query_params.get("by", "day")
             if name == "visitor-flow":
@@ -88,13 +91,11 @@ async def report_file(request: Request) -> Response:
                 series = await reports.stock_flow(rt, first, last, by, name.removeprefix("stock-"))
             else:
                 series = await reports.attendance_rate(rt, first, last, department)
-            body = (
-                report_files.chart_svg(series)
-                if fmt == "svg"
-                else report_files.chart_png(series)
-                if fmt == "png"
-                else report_files.series_table(series, fmt)
-            )
+            if fmt in ("svg", "png"):
+                chart = report_files.chart_svg if fmt == "svg" else report_files.chart_png
+                body = await asyncio.to_thread(chart, series)
+            else:
+                body = report_files.series_table(series, fmt)
     except UserError as exc:
         return _error(400, "BAD_USER_INPUT", exc.message, exc.field)
     except PermissionError:
@@ -116,7 +117,11 @@ async def scheduled_file(request: Request) -> Response:
     summary = await summaries.get(request.path_params["summary_id"])
     if summary is None or fmt not in ("pdf", "csv"):
         return _error(404, "NOT_FOUND", "no such scheduled summary")
-    body = report_files.scheduled_pdf(summary, rt.settings.tz) if fmt == "pdf" else report_files.scheduled_csv(summary)
+    body = (
+        await asyncio.to_thread(report_files.scheduled_pdf, summary, rt.settings.tz)
+        if fmt == "pdf"
+        else report_files.scheduled_csv(summary)
+    )
     name = f"{summary.kind.lower()}-summary-{summary.first}"
     headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     return Response(body, media_type=MEDIA[fmt], headers=headers)

@@ -956,7 +956,7 @@ async def test_emergency_walk_in_needs_the_department_head_and_an_escort(site: S
 
 async def test_printed_badge_decodes_and_enters_the_site_once(site: SiteView, gate: Gate) -> None:
     server = site.server
-    visitor = await checked_in(site, name="Bea Badge")
+    visitor = await checked_in(site, name="李娜 Badge")
     phone = PhonePass()
     await phone.bind_ok(site, visitor.token)
 
@@ -980,6 +980,8 @@ async def test_printed_badge_decodes_and_enters_the_site_once(site: SiteView, ga
     assert qr_texts(Image.open(io.BytesIO(png.content))) == [code]
     page = pypdfium2.PdfDocument(pdf.content)[0].render(scale=3).to_pil()
     assert qr_texts(page) == [code]
+    # The name in Chinese, as text (issue 14; tests/test_fonts.py checks every glyph of it).
+    assert "李娜 Badge" in pypdfium2.PdfDocument(pdf.content)[0].get_textpage().get_text_range()
 
     # A forged badge: one character of the MAC changed; or cut short.
     prefix, cid, mac = code.split(":")

@@ -26,6 +26,9 @@ class Series:
     # None: nothing to measure in that bucket (an attendance rate where nobody was due at work);
     # files show it as NO_SCHEDULE, never as 0.
     values: Sequence[float | None]
+    # Axis titles of the charts: what a value counts (with its unit) and what a bucket is.
+    unit: str = "count"
+    bucket: str = "day"
 
 
 def _range(rt: Runtime, first: date, last: date) -> tuple[datetime, datetime]:
@@ -67,7 +70,7 @@ async def visitor_flow(rt: Runtime, first: date, last: date, by: str) -> Series:
         for r in await Visit.filter(checked_in_at__gte=start, checked_in_at__lt=end).values("checked_in_at")
     ]
     labels, values = _buckets(rt, times, first, last, _by(by))
-    return Series(f"Visitor check-ins per {by}, {first} to {last}", labels, values)
+    return Series(f"Visitor check-ins per {by}, {first} to {last}", labels, values, "Check-ins (count)", by)
 
 
 STOCK_KINDS = {"in": ("RECEIVE", "RETURN"), "out": ("ISSUE", "LEND", "DISPOSE")}
@@ -78,7 +81,7 @@ async def stock_flow(rt: Runtime, first: date, last: date, by: str, way: str) ->
     start, end = _range(rt, first, last)
     rows = await ItemMovement.filter(at__gte=start, at__lt=end, kind__in=STOCK_KINDS[way]).values("at", "quantity")
     labels, values = _buckets(rt, [r["at"] for r in rows], first, last, _by(by), [r["quantity"] for r in rows])
-    return Series(f"Stock {way} (units) per {by}, {first} to {last}", labels, values)
+    return Series(f"Stock {way} (units) per {by}, {first} to {last}", labels, values, f"Stock {way} (units)", by)
 
 
 async def passages(rt: Runtime, first: date, last: date, by: str, department_id: int | None = None) -> Series:
@@ -94,7 +97,7 @@ async def passages(rt: Runtime, first: date, last: date, by: str, department_id:
         query = query.filter(person__department_id=department_id)
     times = [r["at"] for r in await query.values("at")]
     labels, values = _buckets(rt, times, first, last, _by(by))
-    return Series(f"Entries per {by}, {first} to {last}", labels, values)
+    return Series(f"Entries per {by}, {first} to {last}", labels, values, "Entries (count)", by)
 
 
 async def attendance_rate(rt: Runtime, first: date, last: date, department_id: int | None) -> Series:
@@ -113,7 +116,7 @@ async def attendance_rate(rt: Runtime, first: date, last: date, department_id: i
     values: list[float | None] = [
         round(100.0 * came[label] / due[label], 1) if due[label] else None for label in labels
     ]
-    return Series(f"Attendance % per day, {first} to {last}", labels, values)
+    return Series(f"Attendance % per day, {first} to {last}", labels, values, "Attendance (%)", "day")
 
 
 @dataclass(frozen=True)

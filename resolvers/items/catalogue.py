@@ -13,10 +13,10 @@ from datetime import datetime
 
 import segno
 from fpdf import FPDF
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from tortoise.transactions import in_transaction
 
-from resolvers.core import clock, validation
+from resolvers.core import clock, fonts, validation
 from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import (
     Asset,
@@ -223,14 +223,16 @@ def label_sheet_png(codes: list[tuple[str, str]]) -> bytes:
     rows = max(1, (len(codes) + cols - 1) // cols)
     sheet = Image.new("RGB", (cell_w * cols, cell_h * rows), "white")
     draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default(size=14)
+    font = fonts.pil(14)
     for i, (code, caption) in enumerate(codes):
         buf = io.BytesIO()
         segno.make(code, error="m", boost_error=False).save(buf, kind="png", scale=6, border=4)
         qr = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
         x, y = (i % cols) * cell_w, (i // cols) * cell_h
         sheet.paste(qr, (x + (cell_w - qr.width) // 2, y + 10))
-        draw.text((x + cell_w / 2, y + qr.height + 25), caption[:32], fill="black", font=font, anchor="mm")
+        fonts.warn_missing(caption)
+        text = fonts.fit(caption, cell_w - 16, font.getlength)
+        draw.text((x + cell_w // 2, y + qr.height + 25), text, fill="black", font=font, anchor="mm")
     out = io.BytesIO()
     sheet.save(out, format="PNG")
     return out.getvalue()
@@ -240,6 +242,7 @@ def label_sheet_pdf(codes: list[tuple[str, str]]) -> bytes:
     pdf = FPDF(unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.add_page()
+    family = fonts.pdf_font(pdf)
     for i, (code, caption) in enumerate(codes):
         if i and i % 15 == 0:
             pdf.add_page()
@@ -249,7 +252,7 @@ def label_sheet_pdf(codes: list[tuple[str, str]]) -> bytes:
         segno.make(code, error="m", boost_error=False).save(buf, kind="png", scale=10, border=4)
         buf.seek(0)
         pdf.image(buf, x=x + 12, y=y, w=40, h=40)
-        pdf.set_font("helvetica", "", 8)
+        pdf.set_font(family, "", 8)
         pdf.set_xy(x, y + 41)
-        pdf.cell(64, 5, caption[:40].encode("latin-1", "replace").decode("latin-1"), align="C")
+        pdf.cell(64, 5, fonts.fit(fonts.pdf_text(family, caption), 62, pdf.get_string_width), align="C")
     return bytes(pdf.output())

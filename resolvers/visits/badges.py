@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 import segno
 from fpdf import FPDF
 from gatehouse_gate import passtoken
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from tortoise.transactions import in_transaction
 
-from resolvers.core import clock
+from resolvers.core import clock, fonts
 from resolvers.core.errors import ErrorCode, UserError
 from resolvers.core.models import Credential, CredentialKind, CredentialStatus, Person, Visit, VisitStatus
 from resolvers.runtime import Runtime
@@ -137,13 +137,15 @@ def render_png(badge: Badge, tz: ZoneInfo) -> bytes:
     height = qr_img.height + 320
     card = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(card)
-    font = ImageFont.load_default(size=28)
-    small = ImageFont.load_default(size=20)
+    font = fonts.pil(28)
+    small = fonts.pil(20)
     draw.rectangle([0, 0, width, 70], fill=(180, 30, 30))
     draw.text((24, 18), "VISITOR", fill="white", font=font)
     y = 90
     for i, line in enumerate(_lines(badge, tz)):
-        draw.text((24, y), line, fill="black", font=font if i == 0 else small)
+        fonts.warn_missing(line)
+        face = font if i == 0 else small
+        draw.text((24, y), fonts.fit(line, width - 48, face.getlength), fill="black", font=face)
         y += 40 if i == 0 else 30
     card.paste(qr_img, ((width - qr_img.width) // 2, y + 10))
     out = io.BytesIO()
@@ -151,27 +153,23 @@ def render_png(badge: Badge, tz: ZoneInfo) -> bytes:
     return out.getvalue()
 
 
-def _latin1(text: str) -> str:
-    # The PDF's core font is Latin-1; other scripts print as '?' rather than fail.
-    return text.encode("latin-1", "replace").decode("latin-1")
-
-
 def render_pdf(badge: Badge, tz: ZoneInfo) -> bytes:
     pdf = FPDF(unit="mm", format=(86, 130))
     pdf.set_auto_page_break(False)
     pdf.add_page()
+    family = fonts.pdf_font(pdf)
     pdf.set_fill_color(180, 30, 30)
     pdf.rect(0, 0, 86, 14, style="F")
     pdf.set_text_color(255, 255, 255)
-    pdf.set_font("helvetica", "B", 16)
+    pdf.set_font(family, "", 16)
     pdf.set_xy(5, 3)
     pdf.cell(76, 8, "VISITOR")
     pdf.set_text_color(0, 0, 0)
     y = 18.0
     for i, line in enumerate(_lines(badge, tz)):
-        pdf.set_font("helvetica", "B" if i == 0 else "", 12 if i == 0 else 8)
+        pdf.set_font(family, "", 12 if i == 0 else 8)
         pdf.set_xy(5, y)
-        pdf.cell(76, 6, _latin1(line))
+        pdf.cell(76, 6, fonts.fit(fonts.pdf_text(family, line), 76, pdf.get_string_width))
         y += 7 if i == 0 else 5
     qr_buf = io.BytesIO()
     _qr(badge).save(qr_buf, kind="png", scale=10, border=4)
