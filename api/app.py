@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api import label_routes, report_routes, sql_log
+from api.drawing import DrawingBusy, drawer
 from api.graphql_http import GatehouseGraphQL
 from devices.endpoint import DeviceEndpoint
 from devices.hub import DeviceHub
@@ -48,11 +49,11 @@ async def badge_file(request: Request) -> Response:
         badge = await badges.current(rt, request.path_params["visit_id"])
     except UserError as exc:
         return JSONResponse({"error": exc.code, "message": exc.message}, status_code=404)
-    # In a worker thread: a PDF with the CJK font takes about half a second of CPU, which must
-    # not hold up the event loop that answers gate scans.
-    if fmt == "png":
-        return Response(await asyncio.to_thread(badges.render_png, badge, rt.settings.tz), media_type="image/png")
-    return Response(await asyncio.to_thread(badges.render_pdf, badge, rt.settings.tz), media_type="application/pdf")
+    render, media = (badges.render_png, "image/png") if fmt == "png" else (badges.render_pdf, "application/pdf")
+    try:
+        return Response(await drawer.draw(render, badge, rt.settings.tz), media_type=media)
+    except DrawingBusy as exc:
+        return JSONResponse({"error": "BUSY", "message": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
 
 async def health(request: Request) -> JSONResponse:
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await hub.stop()
             await rt.stop()
             await db.close()
+            drawer.stop()
 
     app = Starlette(
         routes=[

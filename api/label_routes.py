@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.drawing import DrawingBusy, drawer
 from resolvers.core.errors import UserError, is_id
 from resolvers.core.models import Role
 from resolvers.items import catalogue as items
@@ -39,10 +38,12 @@ async def label_sheet(request: Request) -> Response:
         codes = await labels.asset_labels(rt, [int(p) for p in parts])
     except UserError as exc:
         return JSONResponse({"error": exc.code, "message": exc.message, "field": exc.field}, status_code=404)
-    # In a worker thread: drawing with the CJK font must not hold up the event loop (gate scans).
-    if request.path_params["fmt"] == "png":
-        return Response(await asyncio.to_thread(items.label_sheet_png, codes), media_type="image/png")
-    return Response(await asyncio.to_thread(items.label_sheet_pdf, codes), media_type="application/pdf")
+    png = request.path_params["fmt"] == "png"
+    render, media = (items.label_sheet_png, "image/png") if png else (items.label_sheet_pdf, "application/pdf")
+    try:
+        return Response(await drawer.draw(render, codes), media_type=media)
+    except DrawingBusy as exc:
+        return JSONResponse({"error": "BUSY", "message": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
 
 routes = [Route("/labels.{fmt:str}", label_sheet)]

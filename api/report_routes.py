@@ -3,13 +3,13 @@ department heads limited to their own department)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.drawing import DrawingBusy, drawer
 from resolvers.access import grants
 from resolvers.attendance import report_files, reports, summaries
 from resolvers.core.actor import Actor
@@ -78,9 +78,7 @@ async def report_file(request: Request) -> Response:
         if name == "attendance":
             body = report_files.attendance_table(await reports.attendance_lines(rt, first, last, department), fmt)
         elif name == "summary":
-            # Files drawn with the CJK font take up to half a second: in a worker thread, so the
-            # event loop keeps answering gate scans.
-            body = await asyncio.to_thread(report_files.summary_pdf, await reports.summary(rt, first, last))
+            body = await drawer.draw(report_files.summary_pdf, await reports.summary(rt, first, last))
         else:
             by = request.query_params.get("by", "day")
             if name == "visitor-flow":
@@ -93,13 +91,15 @@ async def report_file(request: Request) -> Response:
                 series = await reports.attendance_rate(rt, first, last, department)
             if fmt in ("svg", "png"):
                 chart = report_files.chart_svg if fmt == "svg" else report_files.chart_png
-                body = await asyncio.to_thread(chart, series)
+                body = await drawer.draw(chart, series)
             else:
                 body = report_files.series_table(series, fmt)
     except UserError as exc:
         return _error(400, "BAD_USER_INPUT", exc.message, exc.field)
     except PermissionError:
         return _error(403, "FORBIDDEN", "department heads read their own department's reports only")
+    except DrawingBusy as exc:
+        return _error(503, "BUSY", str(exc))
     headers = {"Content-Disposition": f'attachment; filename="{name}-{first}-{last}.{fmt}"'}
     return Response(body, media_type=MEDIA[fmt], headers=headers)
 
@@ -117,11 +117,14 @@ async def scheduled_file(request: Request) -> Response:
     summary = await summaries.get(request.path_params["summary_id"])
     if summary is None or fmt not in ("pdf", "csv"):
         return _error(404, "NOT_FOUND", "no such scheduled summary")
-    body = (
-        await asyncio.to_thread(report_files.scheduled_pdf, summary, rt.settings.tz)
-        if fmt == "pdf"
-        else report_files.scheduled_csv(summary)
-    )
+    try:
+        body = (
+            await drawer.draw(report_files.scheduled_pdf, summary, rt.settings.tz)
+            if fmt == "pdf"
+            else report_files.scheduled_csv(summary)
+        )
+    except DrawingBusy as exc:
+        return _error(503, "BUSY", str(exc))
     name = f"{summary.kind.lower()}-summary-{summary.first}"
     headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     return Response(body, media_type=MEDIA[fmt], headers=headers)

@@ -14,6 +14,7 @@ also puts a server on the test's clock (`follow_test_clock`).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 
@@ -92,6 +93,10 @@ def run_cli(argv: list[str], env: dict[str, str], cwd: str, log_path: str) -> No
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
+    # Forked as a daemonic multiprocessing child (so it dies with the test run), but a server
+    # starts children of its own (the drawing process, api/drawing.py), which multiprocessing
+    # refuses to daemonic processes: from here on it is a server like any other.
+    multiprocessing.current_process().daemon = False
     sys.exit(main(argv))
 
 

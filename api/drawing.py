@@ -1,0 +1,78 @@
+"""Files people print (badges, labels, charts, PDFs) are drawn in a process of their own.
+
+With the CJK font a PDF or an SVG takes about half a second of pure-Python CPU (fontTools
+subsetting, fpdf2). In a thread of the server it would hold the GIL half that time, and every gate
+scan answered meanwhile would wait for it: one person downloading reports must not slow anyone's
+door. One drawing process per worker, started at the first file (forkserver: a clean process,
+not a copy of the running event loop), with the font modules preloaded and the face found once.
+Files queue for it; past `MAX_WAITING` the caller hears "busy, retry" instead of queueing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import ParamSpec, TypeVar
+
+log = logging.getLogger("gatehouse.drawing")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MAX_WAITING = 16
+_PRELOAD = [
+    "resolvers.core.fonts",
+    "resolvers.visits.badges",
+    "resolvers.items.catalogue",
+    "resolvers.attendance.report_files",
+]
+
+
+class DrawingBusy(RuntimeError):
+    """More files are waiting to be drawn than this worker takes on."""
+
+
+class _Drawer:
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._waiting = 0
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(_PRELOAD)
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        return self._pool
+
+    async def draw(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        if kwargs:
+            raise TypeError("drawing functions take positional arguments")
+        if self._waiting >= MAX_WAITING:
+            raise DrawingBusy("too many files are being drawn: try again in a few seconds")
+        self._waiting += 1
+        try:
+            loop = asyncio.get_running_loop()
+            try:
+                return await loop.run_in_executor(self._executor(), fn, *args)
+            except BrokenProcessPool:
+                # The drawing process died (killed, out of memory): the next file starts a new one.
+                log.error("the drawing process died; starting a new one")
+                self._discard()
+                return await loop.run_in_executor(self._executor(), fn, *args)
+        finally:
+            self._waiting -= 1
+
+    def _discard(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def stop(self) -> None:
+        self._discard()
+
+
+drawer = _Drawer()
