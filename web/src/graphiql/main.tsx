@@ -1,0 +1,2 @@
+// placeholder until GraphiQL is bundled
+export {};
