@@ -14,10 +14,12 @@ function serviceWorker(): Plugin {
     name: "gatehouse-service-worker",
     apply: "build",
     generateBundle(_options, bundle) {
-      const shell = Object.keys(bundle)
-        .filter((name) => !name.startsWith("graphiql") && !name.includes("/graphiql") && name !== "graphiql.html")
-        .filter((name) => !name.endsWith(".map"))
-        .map((name) => "/" + name);
+      // The server answers the app's addresses, not /index.html: the shell document is kept as "/"
+      // (named here: the HTML pages are not in the bundle yet when this hook runs).
+      const files = Object.keys(bundle)
+        .filter((name) => !name.endsWith(".html") && !name.endsWith(".map"))
+        .filter((name) => !name.includes("graphiql"));
+      const shell = ["/", ...files.map((name) => "/" + name), "/manifest.webmanifest", "/icons/icon.svg"];
       const version = JSON.stringify(shell).length.toString(36) + "-" + hash(JSON.stringify(shell));
       const source = readFileSync(resolve(here, "src/sw/sw.js"), "utf8")
         .replace("self.__SHELL_FILES__", JSON.stringify(shell))

@@ -3,14 +3,14 @@
 // IndexedDB the pass, opens with the network off. GraphQL and everything else go to the network.
 const SHELL = self.__SHELL_FILES__;
 const CACHE = "gatehouse-shell-" + self.__SHELL_VERSION__;
-const INDEX = "/index.html";
+const INDEX = "/"; // index.html, as the server answers the app's addresses
 const APP_PAGES = [/^\/$/, /^\/invite\/[^/]+\/?$/, /^\/guard\/?$/];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
     caches
       .open(CACHE)
-      .then((cache) => cache.addAll(SHELL.filter((f) => f !== INDEX).concat([INDEX])))
+      .then((cache) => cache.addAll(SHELL))
       .then(() => self.skipWaiting()),
   );
 });
@@ -34,7 +34,7 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(fetch(request).catch(() => caches.match(INDEX)));
     return;
   }
-  if (SHELL.includes(url.pathname)) {
+  if (url.pathname !== INDEX && SHELL.includes(url.pathname)) {
     event.respondWith(caches.match(url.pathname).then((hit) => hit || fetch(request)));
   }
 });

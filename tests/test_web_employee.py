@@ -1,0 +1,189 @@
+"""The employee's phone app in a real browser (issue 14), against a real server and a real gate
+device: sign in with an issued password, set a new one, bind this phone, and the QR on screen —
+read back from a screenshot with zxing-cpp — opens the gate; a step later it has changed and
+opens it again; with the browser offline the pass still shows a token the gate accepts.
+
+The page's clock is Playwright's (`page.clock`) and the server's the harness's (ServerClock):
+both are moved a step forward instead of waiting 15 s. Screenshots of each screen go to
+var/screenshots/{en,zh-CN}/.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import zxingcpp
+from gatehouse_gate import passtoken
+from PIL import Image
+
+from tests.browser import DESKTOP, PHONE, PageWatch, browser, screenshot_path  # noqa: F401  (fixture)
+from tests.harness import Demo, Gate, ServerProcess, Site, eventually
+
+PERIOD = passtoken.DEFAULT_PERIOD
+
+NAMES = {
+    "en": {
+        "username": "Username",
+        "password": "Password",
+        "sign_in": "Sign in",
+        "new": "New password",
+        "repeat": "Repeat new password",
+        "save": "Save password",
+        "bind": "Use this phone as my pass",
+        "qr": "Pass QR code",
+        "log": "Access log",
+        "attendance": "Attendance",
+    },
+    "zh-CN": {
+        "username": "用户名",
+        "password": "密码",
+        "sign_in": "登录",
+        "new": "新密码",
+        "repeat": "再次输入新密码",
+        "save": "保存密码",
+        "bind": "将此手机设为通行证",
+        "qr": "通行二维码",
+        "log": "通行记录",
+        "attendance": "考勤",
+    },
+}
+
+
+def issue_password(site: Site, username: str) -> str:
+    """What HR does: `gatehouse reset-password` prints a new issued password (its last line)."""
+    return site.cli("reset-password", username).stdout.strip().splitlines()[-1]
+
+
+async def qr_text(page: Any, name: str, lang: str, shot: str | None = None) -> str:
+    """The pass QR decoded from a screenshot of the page (what a gate's camera would read),
+    checked to be exactly the token the page says it drew."""
+    qr = page.get_by_role("img", name=name)
+    await qr.wait_for()
+    await page.wait_for_function(
+        "() => (document.querySelector('canvas.qr')?.dataset.token || '').startsWith('GH1:')"
+    )
+    box = await qr.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= PHONE["height"], f"the QR is not fully visible: {box}"
+    png = await page.screenshot(path=screenshot_path(lang, shot) if shot else None)
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    texts = [b.text for b in found if b.format == zxingcpp.BarcodeFormat.QRCode]
+    assert len(texts) == 1, f"expected one QR code on the page, found {texts}"
+    drawn = await qr.get_attribute("data-token")
+    assert texts[0] == drawn, (texts[0], drawn)
+    return texts[0]
+
+
+async def first_sign_in(page: Any, server: ServerProcess, username: str, issued: str, lang: str) -> None:
+    n = NAMES[lang]
+    await page.goto(server.http + "/")
+    await page.get_by_label(n["username"]).fill(username)
+    await page.get_by_label(n["password"], exact=True).fill(issued)
+    await page.screenshot(path=screenshot_path(lang, "01-sign-in"))
+    await page.get_by_role("button", name=n["sign_in"], exact=True).click()
+    new_password = f"fresh-{username}-password-42"
+    await page.get_by_label(n["new"], exact=True).fill(new_password)
+    await page.get_by_label(n["repeat"], exact=True).fill(new_password)
+    await page.screenshot(path=screenshot_path(lang, "02-new-password"))
+    await page.get_by_role("button", name=n["save"]).click()
+    await page.get_by_role("button", name=n["bind"]).wait_for()
+    await page.screenshot(path=screenshot_path(lang, "03-bind"))
+
+
+async def test_employee_binds_and_the_rotating_pass_opens_the_gate_online_and_offline(
+    sqlite_site: Site, demo: Demo, browser: Any
+) -> None:
+    server = sqlite_site.start_server()
+    issued = issue_password(sqlite_site, "alice")
+    context = await browser.new_context(viewport=PHONE, locale="en-US", service_workers="allow")
+    context.set_default_timeout(20_000)
+    page = await context.new_page()
+    watch = PageWatch()
+    watch.attach(page)
+    # The page's clock starts at the servers' time and runs on; the test moves both at once.
+    await page.clock.install(time=datetime.fromtimestamp(sqlite_site.clock.unix(), UTC))
+    gate = await Gate(server, demo.device_id, demo.device_secret).connect()
+    try:
+        await first_sign_in(page, server, "alice", issued, "en")
+        await page.get_by_role("button", name=NAMES["en"]["bind"]).click()
+        first = await qr_text(page, "Pass QR code", "en", "04-pass")
+        parsed = passtoken.parse(first)
+        assert parsed is not None, first
+        reply = await gate.scan(demo.gates["Lobby turnstile in"], first, direction="IN")
+        assert reply["granted"] is True and reply["person"] == {"displayName": "Alice Li"}, reply
+
+        # The next step: a new token, signed on the page, accepted again.
+        sqlite_site.clock.advance(PERIOD)
+        await page.clock.fast_forward(PERIOD * 1000)
+        await page.wait_for_function(
+            "(old) => document.querySelector('canvas.qr')?.dataset.token !== old", arg=first
+        )
+        second = await qr_text(page, "Pass QR code", "en")
+        assert second != first
+        assert passtoken.parse(second).step == parsed.step + 1  # type: ignore[union-attr]
+        reply = await gate.scan(demo.gates["Lobby turnstile out"], second, direction="OUT")
+        assert reply["granted"] is True, reply
+
+        # The access log shows what the gate decided.
+        await page.get_by_role("button", name=NAMES["en"]["log"]).click()
+        await page.get_by_text("Lobby turnstile out").wait_for()
+        await page.screenshot(path=screenshot_path("en", "05-access-log"))
+        await page.get_by_role("button", name=NAMES["en"]["attendance"]).click()
+        await page.get_by_role("table").or_(page.get_by_text("No days in this month.")).wait_for()
+        await page.screenshot(path=screenshot_path("en", "06-attendance"))
+        await page.set_viewport_size(DESKTOP)
+        await page.screenshot(path=screenshot_path("en", "07-attendance-desktop"))
+        await page.set_viewport_size(PHONE)
+
+        # Offline: the service worker serves the app, the key in IndexedDB signs, the clock steps.
+        await page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        await context.set_offline(True)
+        sqlite_site.clock.advance(PERIOD)
+        await page.clock.fast_forward(PERIOD * 1000)
+        await page.reload()
+        third = await qr_text(page, "Pass QR code", "en", "08-pass-offline")
+        assert await page.evaluate("() => navigator.onLine") is False
+        assert passtoken.parse(third).step == parsed.step + 2  # type: ignore[union-attr]
+        reply = await gate.scan(demo.gates["Lobby turnstile in"], third, direction="IN")
+        assert reply["granted"] is True, reply
+        assert watch.csp_violations() == [], watch.errors
+    finally:
+        await gate.close()
+        await context.close()
+
+
+async def test_the_app_in_chinese_and_at_desktop_size(sqlite_site: Site, demo: Demo, browser: Any) -> None:
+    """zh-CN from the browser's language: every contract name in Chinese, and the Language / 语言
+    control switches to English and back."""
+    server = sqlite_site.start_server()
+    issued = issue_password(sqlite_site, "bob")
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN", service_workers="block")
+    context.set_default_timeout(20_000)
+    page = await context.new_page()
+    watch = PageWatch()
+    watch.attach(page)
+    try:
+        await first_sign_in(page, server, "bob", issued, "zh-CN")
+        assert await page.evaluate("() => document.documentElement.lang") == "zh-CN"
+        await page.get_by_role("button", name=NAMES["zh-CN"]["bind"]).click()
+        token = await qr_text(page, "通行二维码", "zh-CN", "04-pass")
+        assert passtoken.parse(token) is not None
+        await page.get_by_role("button", name=NAMES["zh-CN"]["log"]).click()
+        await page.get_by_role("heading", name="我的通行记录").wait_for()
+        await page.screenshot(path=screenshot_path("zh-CN", "05-access-log"))
+        await page.get_by_role("button", name=NAMES["zh-CN"]["attendance"]).click()
+        await page.get_by_role("heading", name="我的考勤").wait_for()
+        await page.screenshot(path=screenshot_path("zh-CN", "06-attendance"))
+        await page.set_viewport_size(DESKTOP)
+        await page.screenshot(path=screenshot_path("zh-CN", "07-attendance-desktop"))
+
+        await page.get_by_label("Language / 语言").select_option("en")
+        await page.get_by_role("heading", name="My attendance").wait_for()
+        await page.get_by_label("Language / 语言").select_option("zh-CN")
+        await page.get_by_role("heading", name="我的考勤").wait_for()
+        assert watch.csp_violations() == [], watch.errors
+    finally:
+        await context.close()
