@@ -35,8 +35,11 @@ _CSP = (
     "font-src 'self'; connect-src 'self' {ws}; worker-src 'self'; manifest-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-# GraphiQL's editors set some styles with inline <style> elements: the only relaxation, on its page only.
-_GRAPHIQL_CSP = _CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+# GraphiQL's editors add <style> elements and its stylesheet embeds fonts as data: URLs: relaxed on its
+# page only (the phone app keeps the strict policy).
+_GRAPHIQL_CSP = _CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'").replace(
+    "font-src 'self'", "font-src 'self' data:"
+)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"

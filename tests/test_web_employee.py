@@ -63,9 +63,7 @@ async def qr_text(page: Any, name: str, lang: str, shot: str | None = None) -> s
     checked to be exactly the token the page says it drew."""
     qr = page.get_by_role("img", name=name)
     await qr.wait_for()
-    await page.wait_for_function(
-        "() => (document.querySelector('canvas.qr')?.dataset.token || '').startsWith('GH1:')"
-    )
+    await page.wait_for_function("() => (document.querySelector('canvas.qr')?.dataset.token || '').startsWith('GH1:')")
     box = await qr.bounding_box()
     assert box is not None and box["y"] + box["height"] <= PHONE["height"], f"the QR is not fully visible: {box}"
     png = await page.screenshot(path=screenshot_path(lang, shot) if shot else None)
@@ -118,9 +116,7 @@ async def test_employee_binds_and_the_rotating_pass_opens_the_gate_online_and_of
         # The next step: a new token, signed on the page, accepted again.
         sqlite_site.clock.advance(PERIOD)
         await page.clock.fast_forward(PERIOD * 1000)
-        await page.wait_for_function(
-            "(old) => document.querySelector('canvas.qr')?.dataset.token !== old", arg=first
-        )
+        await page.wait_for_function("(old) => document.querySelector('canvas.qr')?.dataset.token !== old", arg=first)
         second = await qr_text(page, "Pass QR code", "en")
         assert second != first
         assert passtoken.parse(second).step == parsed.step + 1  # type: ignore[union-attr]
@@ -184,6 +180,26 @@ async def test_the_app_in_chinese_and_at_desktop_size(sqlite_site: Site, demo: D
         await page.get_by_role("heading", name="My attendance").wait_for()
         await page.get_by_label("Language / 语言").select_option("zh-CN")
         await page.get_by_role("heading", name="我的考勤").wait_for()
+        assert watch.csp_violations() == [], watch.errors
+    finally:
+        await context.close()
+
+
+async def test_graphiql_runs_from_local_files_under_its_policy(sqlite_site: Site, browser: Any) -> None:
+    server = sqlite_site.start_server(GATEHOUSE_GRAPHIQL="1")
+    context = await browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(20_000)
+    page = await context.new_page()
+    watch = PageWatch()
+    watch.attach(page)
+    elsewhere: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(server.http) else elsewhere.append(r.url))
+    try:
+        await page.goto(server.http + "/graphql")
+        await page.locator(".graphiql-container").wait_for()
+        await page.locator(".graphiql-query-editor .monaco-editor").wait_for()
+        await page.screenshot(path=screenshot_path("en", "graphiql"))
+        assert elsewhere == [], elsewhere
         assert watch.csp_violations() == [], watch.errors
     finally:
         await context.close()

@@ -14,12 +14,22 @@ function serviceWorker(): Plugin {
     name: "gatehouse-service-worker",
     apply: "build",
     generateBundle(_options, bundle) {
-      // The server answers the app's addresses, not /index.html: the shell document is kept as "/"
-      // (named here: the HTML pages are not in the bundle yet when this hook runs).
-      const files = Object.keys(bundle)
-        .filter((name) => !name.endsWith(".html") && !name.endsWith(".map"))
-        .filter((name) => !name.includes("graphiql"));
-      const shell = ["/", ...files.map((name) => "/" + name), "/manifest.webmanifest", "/icons/icon.svg"];
+      // Only what the app entry loads (its chunks, their imports and their CSS): GraphiQL's
+      // megabytes stay out. The server answers the app's addresses, not /index.html, so the shell
+      // document is kept as "/" (the HTML pages are not in the bundle yet when this hook runs).
+      const files = new Set<string>();
+      const visit = (name: string) => {
+        const chunk = bundle[name];
+        if (!chunk || files.has(name)) return;
+        files.add(name);
+        if (chunk.type === "chunk") {
+          chunk.imports.forEach(visit);
+          chunk.viteMetadata?.importedCss.forEach((css) => files.add(css));
+          chunk.viteMetadata?.importedAssets.forEach((asset) => files.add(asset));
+        }
+      };
+      for (const [name, chunk] of Object.entries(bundle)) if (chunk.type === "chunk" && chunk.isEntry && chunk.name === "app") visit(name);
+      const shell = ["/", ...[...files].map((name) => "/" + name), "/manifest.webmanifest", "/icons/icon.svg"];
       const version = JSON.stringify(shell).length.toString(36) + "-" + hash(JSON.stringify(shell));
       const source = readFileSync(resolve(here, "src/sw/sw.js"), "utf8")
         .replace("self.__SHELL_FILES__", JSON.stringify(shell))
@@ -49,7 +59,14 @@ export default defineConfig({
     // No inline polyfill script: the Content-Security-Policy allows scripts from 'self' only.
     modulePreload: { polyfill: false },
     assetsInlineLimit: 0,
+    // Monaco (GraphiQL only, never the phone app) is one large chunk by nature.
+    chunkSizeWarningLimit: 3000,
     rollupOptions: {
+      // GraphiQL's dependencies mark React server/client modules with "use client": meaningless in
+      // a browser bundle, and reported for every such file.
+      onwarn(warning, warn) {
+        if (warning.code !== "MODULE_LEVEL_DIRECTIVE") warn(warning);
+      },
       input: { app: resolve(here, "index.html"), graphiql: resolve(here, "graphiql.html") },
     },
   },

@@ -1,2 +1,0 @@
-// placeholder until GraphiQL is bundled
-export {};
