@@ -50,16 +50,20 @@ class PageWatch:
         return [e for e in self.errors if "Content Security Policy" in e or "Refused to" in e]
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    """Chromium, headless, launched from the system's binary."""
+def _require_chromium() -> None:
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set GATEHOUSE_TEST_CHROMIUM)")
+
+
+@pytest.fixture(name="browser")
+async def browser_fixture() -> AsyncIterator[Any]:
+    """Chromium, headless, launched from the system's binary (a test module imports this fixture)."""
     require_web_build()
     try:
         from playwright.async_api import async_playwright
     except ImportError:
         unavailable("Playwright for Python is not installed (pip install playwright; the test extras)")
-    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set GATEHOUSE_TEST_CHROMIUM)")
+    _require_chromium()
     async with async_playwright() as pw:
         try:
             chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])

@@ -11,17 +11,15 @@ var/screenshots/{en,zh-CN}/.
 from __future__ import annotations
 
 import io
-import time
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 import zxingcpp
 from gatehouse_gate import passtoken
 from PIL import Image
 
-from tests.browser import DESKTOP, PHONE, PageWatch, browser, screenshot_path  # noqa: F401  (fixture)
-from tests.harness import Demo, Gate, ServerProcess, Site, eventually
+from tests.browser import DESKTOP, PHONE, PageWatch, browser_fixture, screenshot_path  # noqa: F401  (the fixture)
+from tests.harness import Demo, Gate, ServerProcess, Site
 
 PERIOD = passtoken.DEFAULT_PERIOD
 
@@ -66,11 +64,16 @@ async def qr_text(page: Any, name: str, lang: str, shot: str | None = None) -> s
     await page.wait_for_function("() => (document.querySelector('canvas.qr')?.dataset.token || '').startsWith('GH1:')")
     box = await qr.bounding_box()
     assert box is not None and box["y"] + box["height"] <= PHONE["height"], f"the QR is not fully visible: {box}"
-    png = await page.screenshot(path=screenshot_path(lang, shot) if shot else None)
+    # The token may step while the screenshot is taken: take it again until it held still.
+    for _attempt in range(3):
+        before = await qr.get_attribute("data-token")
+        png = await page.screenshot(path=screenshot_path(lang, shot) if shot else None)
+        drawn = await qr.get_attribute("data-token")
+        if before == drawn:
+            break
     found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
     texts = [b.text for b in found if b.format == zxingcpp.BarcodeFormat.QRCode]
     assert len(texts) == 1, f"expected one QR code on the page, found {texts}"
-    drawn = await qr.get_attribute("data-token")
     assert texts[0] == drawn, (texts[0], drawn)
     return texts[0]
 
