@@ -160,3 +160,16 @@ def test_node_pass_token_script_fails_on_a_wrong_vector(tmp_path: Path) -> None:
     (web / "node_modules").symlink_to(PROJECT / "web" / "node_modules")
     result = subprocess.run([node, "test/pass_token_vectors.mjs"], cwd=web, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "AssertionError" in result.stderr
+
+
+def test_the_web_sources_type_check() -> None:
+    """`tsc --noEmit` over web/src: the screens, the GraphQL client and both dictionaries (zh-CN
+    must have every key of en) agree with their types. Vite strips types without checking them."""
+    node = shutil.which("node")
+    tsc = PROJECT / "web" / "node_modules" / "typescript" / "bin" / "tsc"
+    if node is None or not tsc.is_file():
+        unavailable("needs Node.js and web/node_modules (`make web`)")
+    result = subprocess.run(
+        [node, str(tsc), "--noEmit", "-p", "."], cwd=PROJECT / "web", capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
