@@ -158,6 +158,37 @@ async def test_employee_binds_and_the_rotating_pass_opens_the_gate_online_and_of
         await context.close()
 
 
+# What the app keeps in this origin's IndexedDB (idb-keyval's default store).
+STORED_KEYS = """
+() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("keyval-store");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const keys = open.result.transaction("keyval").objectStore("keyval").getAllKeys();
+    keys.onsuccess = () => resolve(keys.result);
+    keys.onerror = () => reject(keys.error);
+  };
+})
+"""
+
+KEY_IS_SEALED = """
+() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("keyval-store");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const read = open.result.transaction("keyval").objectStore("keyval").get("gatehouse.passKey");
+    read.onerror = () => reject(read.error);
+    read.onsuccess = async () => {
+      const key = read.result.privateKey;
+      let exported = "refused";
+      try { await crypto.subtle.exportKey("pkcs8", key); exported = "exported"; } catch (e) {}
+      resolve({ type: key.type, extractable: key.extractable, export: exported });
+    };
+  };
+})
+"""
+
+
 async def test_the_app_in_chinese_and_at_desktop_size(sqlite_site: Site, demo: Demo, browser: Any) -> None:
     """zh-CN from the browser's language: every contract name in Chinese, and the Language / 语言
     control switches to English and back."""
@@ -187,6 +218,20 @@ async def test_the_app_in_chinese_and_at_desktop_size(sqlite_site: Site, demo: D
         await page.get_by_role("heading", name="My attendance").wait_for()
         await page.get_by_label("Language / 语言").select_option("zh-CN")
         await page.get_by_role("heading", name="我的考勤").wait_for()
+
+        # A reload keeps the session (the refresh token in IndexedDB) and the key: the pass again.
+        await page.set_viewport_size(PHONE)
+        await page.reload()
+        await page.get_by_role("img", name="通行二维码").wait_for()
+        assert sorted(await page.evaluate(STORED_KEYS)) == ["gatehouse.passKey", "gatehouse.refreshToken"]
+        # The private key is a CryptoKey that cannot be read out, not even by the app.
+        assert await page.evaluate(KEY_IS_SEALED) == {"type": "private", "extractable": False, "export": "refused"}
+        # Signing out forgets both: a reload finds nobody signed in.
+        await page.get_by_role("button", name="退出登录").click()
+        await page.get_by_role("button", name=NAMES["zh-CN"]["sign_in"], exact=True).wait_for()
+        await page.reload()
+        await page.get_by_role("button", name=NAMES["zh-CN"]["sign_in"], exact=True).wait_for()
+        assert await page.evaluate(STORED_KEYS) == []
         assert watch.csp_violations() == [], watch.errors
     finally:
         await context.close()
