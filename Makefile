@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve test lint typecheck schema bench clean font
+.PHONY: serve test lint typecheck schema bench clean font web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,15 +31,30 @@ font: $(VENV)/.installed
 	  fi; \
 	  $(BIN)/python -m resolvers.core.fonts || true; }
 
-serve: $(VENV)/.installed font
+# The web app (web/: the phone app, the guard console, GraphiQL), built by Vite into web/dist when
+# missing or older than its sources; needs Node.js 20.19+ and npm (README, "The phone app and the
+# guard console"). The packages come from the npm registry as web/package-lock.json pins them.
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard mobile_contracts/*.graphql) \
+	web/index.html web/graphiql.html web/vite.config.ts web/package.json
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npx vite build --logLevel warn
+	touch $@
+
+web: web/dist/index.html
+
+serve: $(VENV)/.installed font web
 	$(BIN)/gatehouse demo
-	@echo "Serving on http://$(HOST):$(PORT)  (GraphiQL at /graphql, gate devices at /devices/ws)"
+	@echo "Serving on http://$(HOST):$(PORT)  (the phone app at /, GraphiQL at /graphql, gate devices at /devices/ws)"
 	@echo "Demo mode: GATEHOUSE_SECOND_FACTOR=optional (admins sign in without a TOTP code; the default is required)"
 	GATEHOUSE_GRAPHIQL=1 GATEHOUSE_SECOND_FACTOR=optional $(BIN)/gatehouse serve --host $(HOST) --port $(PORT)
 
 # Serial on purpose: some tests bound real-time product guarantees (a command resent within
 # 6 s, hello within 5 s) that two busy workers on two cores would blur.
-test: $(VENV)/.installed-test font
+test: $(VENV)/.installed-test font web
 	@start=$$(date +%s); \
 	$(BIN)/ruff check . && $(BIN)/mypy && $(BIN)/lint-imports --no-cache && $(BIN)/pytest -q; \
 	status=$$?; echo "make test: $$(( $$(date +%s) - start )) s in all"; exit $$status
@@ -62,4 +77,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.guards_and_campus
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/graphql_http_audit/node_modules
+	rm -rf $(VENV) var web/dist web/node_modules .pytest_cache .mypy_cache .ruff_cache tests/graphql_http_audit/node_modules

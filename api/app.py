@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from api import label_routes, report_routes, sql_log
+from api import label_routes, report_routes, sql_log, web_routes
 from api.drawing import DrawingBusy, drawer
 from api.graphql_http import GatehouseGraphQL
 from devices.endpoint import DeviceEndpoint
@@ -110,7 +110,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *report_routes.routes,
             *label_routes.routes,
             Route("/healthz", health),
+            *web_routes.routes,
         ],
+        middleware=web_routes.middleware(settings),
         lifespan=lifespan,
     )
     app.state.runtime = rt

@@ -41,7 +41,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.execution import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from api import graphql_ws, heavy_pacing
+from api import graphql_ws, heavy_pacing, web_routes
 from api.admission import OPEN_ROOT_FIELDS as OPEN_ROOT_FIELDS
 from api.admission import Admission, admit, over_time, shows_schema, without_suggestions
 from api.admission import open_root_fields as open_root_fields
@@ -171,6 +171,10 @@ class GatehouseGraphQL(GraphQL[Context, None]):
         self.rt = rt
         self.ws_holders: Counter[str] = Counter()  # session or address -> its GraphQL WebSockets (this worker)
         self._pacer = heavy_pacing.HeavyPacer()
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # GraphiQL from web/dist (bundled from npm), not Strawberry's page, which loads it from a CDN.
+        return web_routes.graphiql_page(request)
 
     async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if isinstance(request, Request) and request.method == "POST":
