@@ -126,7 +126,9 @@ async def test_employee_binds_and_the_rotating_pass_opens_the_gate_online_and_of
         await page.wait_for_function("(old) => document.querySelector('canvas.qr')?.dataset.token !== old", arg=first)
         second = await qr_text(page, "Pass QR code", "en")
         assert second != first
-        assert passtoken.parse(second).step == parsed.step + 1  # type: ignore[union-attr]
+        # At least one step on (the clocks also run in real time: a step boundary may pass too).
+        second_step = passtoken.parse(second).step  # type: ignore[union-attr]
+        assert second_step > parsed.step
         reply = await gate.scan(demo.gates["Lobby turnstile out"], second, direction="OUT")
         assert reply["granted"] is True, reply
 
@@ -149,7 +151,7 @@ async def test_employee_binds_and_the_rotating_pass_opens_the_gate_online_and_of
         await page.reload()
         third = await qr_text(page, "Pass QR code", "en", "08-pass-offline")
         assert await page.evaluate("() => navigator.onLine") is False
-        assert passtoken.parse(third).step == parsed.step + 2  # type: ignore[union-attr]
+        assert passtoken.parse(third).step > second_step  # type: ignore[union-attr]
         reply = await gate.scan(demo.gates["Lobby turnstile in"], third, direction="IN")
         assert reply["granted"] is True, reply
         assert watch.csp_violations() == [], watch.errors
