@@ -8,6 +8,7 @@ import strawberry
 
 from resolvers.core.errors import is_id
 from resolvers.visits import listings, visits
+from schema.access.types import Zone
 from schema.core.context import Info, actor_of
 from schema.core.enums import VisitStatus
 from schema.core.errors import forbidden
@@ -20,7 +21,6 @@ from schema.core.permissions import (
     IsGateStaff,
     IsSiteAdmin,
 )
-from schema.access.types import Zone
 from schema.visits.types import Invitation, Visit, WatchlistEntry, may_view_visit
 
 
