@@ -292,7 +292,7 @@ function Share(props: { code: string; name: string; onDone: () => void }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const [copied, setCopied] = useState(false);
   useEffect(() => {
-    if (canvas.current) QRCode.toCanvas(canvas.current, link, { errorCorrectionLevel: "M", margin: 4, scale: 5 });
+    if (canvas.current) QRCode.toCanvas(canvas.current, link, { errorCorrectionLevel: "M", margin: 4, scale: 6 });
   }, [link]);
   const nav = navigator as Navigator & { share?: (data: ShareData) => Promise<void> };
   return (
