@@ -28,7 +28,7 @@ from tests.test_web_employee import NO_ED25519, first_sign_in, issue_password, q
 
 PERIOD = passtoken.DEFAULT_PERIOD
 
-NAMES = {
+NAMES: dict[str, dict[str, Any]] = {
     "en": {
         "visitors": "Visitors",
         "invite": "Invite a visitor",
