@@ -98,7 +98,7 @@ class VisitQuery:
         "a code that is not valid. Guessing is rate-limited as for completeVisitorRegistration."
     )
     async def invitation(self, info: Info, invite_code: str) -> Invitation | None:
-        row = await visits.invitation(info.context.rt, invite_code, info.context.address)
+        row, _ = await attempt(visits.invitation(info.context.rt, invite_code, info.context.address))
         return Invitation.of(row) if row else None
 
     @strawberry.field(
