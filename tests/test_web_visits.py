@@ -313,3 +313,65 @@ async def test_in_chinese_the_contract_names_a_custodial_pass_and_a_rejection(
         await host_context.close()
         await zhang_context.close()
         await li_context.close()
+
+
+async def test_a_department_head_decides_walk_ins_and_requests_from_one_queue(
+    sqlite_site: Site, demo: Demo, browser: Any
+) -> None:
+    """Carol heads Engineering: alice's emergency walk-in and her purchase request wait in Carol's
+    "To decide" queue; she approves the one and rejects the other with a reason."""
+    server = sqlite_site.start_server()
+    alice = GraphQLClient(server, demo=demo, as_="alice")
+    ids = sqlite_site.ids
+    assert ids is not None
+    end = datetime.fromtimestamp(sqlite_site.clock.unix() + 3600, UTC).isoformat()
+    filed = await alice.ok(
+        "mutation($i: EmergencyVisitInput!) { fileEmergencyVisit(input: $i) { visit { id } errors { code } } }",
+        {
+            "i": {
+                "visitorName": "Walk-in Wang 王",
+                "phone": "13700137000",
+                "idNumber": make_prc_id("110101", "19880808", "321"),
+                "reason": "Server room repair",
+                "expectedEnd": end,
+                "zoneIds": [ids.zones["Engineering office"]],
+            }
+        },
+    )
+    assert filed["fileEmergencyVisit"]["errors"] == [], filed
+    asked = await alice.ok(
+        'mutation { requestPurchase(name: "Oscilloscope", quantity: 1, budget: 900) { errors { code } } }'
+    )
+    assert asked["requestPurchase"]["errors"] == [], asked
+
+    watch = PageWatch()
+    context, page = await new_page(browser, "en-US", watch)
+    try:
+        await first_sign_in(page, server, "carol", demo.passwords["carol"], "en")
+        await page.get_by_role("button", name="Visitors", exact=True).click()
+        queue = page.get_by_role("list", name="To decide")
+        walk_in = queue.get_by_role("listitem").filter(has_text="Walk-in Wang 王")
+        purchase = queue.get_by_role("listitem").filter(has_text="Oscilloscope")
+        await walk_in.wait_for()
+        await purchase.wait_for()
+        await page.screenshot(path=screenshot_path("en", "45-head-queue"), full_page=True)
+        await walk_in.get_by_role("button", name="Approve").click()
+        await walk_in.wait_for(state="detached")
+        await purchase.get_by_role("button", name="Reject").click()
+        await purchase.get_by_label("Reason for rejecting").fill("Borrow the lab's one")
+        await purchase.get_by_role("button", name="Send rejection").click()
+        await purchase.wait_for(state="detached")
+        await page.get_by_text("Nothing waits for your decision.").wait_for()
+
+        mine = await alice.ok(
+            "{ me { hostedVisits(first: 5) { edges { node { visitorName status } } } } "
+            "itemRequests(first: 5) { edges { node { status } } } }"
+        )
+        assert mine["me"]["hostedVisits"]["edges"][0]["node"] == {
+            "visitorName": "Walk-in Wang 王",
+            "status": "APPROVED",
+        }
+        assert mine["itemRequests"]["edges"][0]["node"]["status"] == "REJECTED"
+        assert watch.csp_violations() == [], watch.errors
+    finally:
+        await context.close()

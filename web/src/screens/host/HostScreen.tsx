@@ -333,7 +333,7 @@ function Share(props: { code: string; name: string; onDone: () => void }) {
 interface Queue {
   pendingEmergencyVisits: { edges: { node: { id: string; visitorName: string; purpose: string; hostName: string; expectedEnd: string; zones: { name: string }[] } }[] };
   accessRequestsToDecide: { edges: { node: { id: string; reason: string; days: number; person: { displayName: string } | null; zone: { name: string } | null } }[] };
-  approvalQueue: { edges: { node: { id: string; kind: string; quantity: number; requester: { displayName: string } | null; item: { name: string } | null } }[] };
+  approvalQueue: { edges: { node: { id: string; kind: string; quantity: number; details: { name?: string; purpose?: string; reason?: string }; requester: { displayName: string } | null; item: { name: string } | null } }[] };
 }
 
 /** Heads and deputies: everything that waits for their decision, in one list. */
@@ -395,9 +395,11 @@ function DecisionQueue(props: { roles: string[] }) {
                 name: r.requester?.displayName ?? "—",
                 kind: t(`host.kind.${r.kind}` as TextKey),
                 quantity: r.quantity,
-                item: r.item?.name ?? "—",
+                // A purchase of something new names it in its details only.
+                item: r.item?.name ?? r.details?.name ?? "—",
               })}
             </strong>
+            {r.details?.purpose || r.details?.reason ? <span class="note">{r.details.purpose ?? r.details.reason}</span> : null}
             <Decide
               onApprove={() => run("ApproveItemRequest", { id: r.id, comment: null })}
               onReject={(comment) => run("RejectItemRequest", { id: r.id, comment })}
