@@ -2,7 +2,7 @@
 // inviting a visitor (InviteVisitor over the zones the host may open, ZonesToInviteTo) and sharing
 // the invitation as a link and a QR, the hosted visits to approve, reject or end (read again every
 // few seconds: a visitor registering has no push of its own), and for heads and deputies one queue
-// of what waits for their decision (DecisionQueue: emergency walk-ins, zone-access and item requests).
+// of what waits for their decision (emergency walk-ins, zone-access and item requests).
 import QRCode from "qrcode";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ok, request, subscribe } from "../../app/graphql";
@@ -331,14 +331,19 @@ function Share(props: { code: string; name: string; onDone: () => void }) {
 }
 
 interface Queue {
-  pendingEmergencyVisits: { edges: { node: { id: string; visitorName: string; purpose: string; hostName: string; expectedEnd: string; zones: { name: string }[] } }[] };
+  pendingEmergencyVisits: { edges: { node: { id: string; visitorName: string; purpose: string; hostName: string; expectedEnd: string } }[] };
   accessRequestsToDecide: { edges: { node: { id: string; reason: string; days: number; person: { displayName: string } | null; zone: { name: string } | null } }[] };
   approvalQueue: { edges: { node: { id: string; kind: string; quantity: number; details: { name?: string; purpose?: string; reason?: string }; requester: { displayName: string } | null; item: { name: string } | null } }[] };
 }
 
 /** Heads and deputies: everything that waits for their decision, in one list. */
 function DecisionQueue(props: { roles: string[] }) {
-  const [queue, reload, error] = usePolled(() => request<Queue>("DecisionQueue", { first: 30 }), POLL_MS * 2);
+  const [queue, reload, error] = usePolled(async (): Promise<Queue> => {
+    const [emergencies, access, items] = await Promise.all(
+      ["EmergencyVisitsToDecide", "AccessRequestsToDecide", "ItemRequestsToDecide"].map((name) => request(name, { first: 30 })),
+    );
+    return { ...emergencies, ...access, ...items };
+  }, POLL_MS * 2);
   const [failure, setFailure] = useState<string | null>(null);
   if (queue === null) return null;
   const emergencies = queue.pendingEmergencyVisits.edges.map((e) => e.node);
@@ -368,7 +373,7 @@ function DecisionQueue(props: { roles: string[] }) {
           <li class="card" key={`v${v.id}`}>
             <strong>{t("host.emergency", { host: v.hostName, name: v.visitorName })}</strong>
             <span class="note">
-              {v.purpose} · {v.zones.map((z) => z.name).join(", ")} · {at(v.expectedEnd)}
+              {v.purpose} · {t("visitor.until")} {at(v.expectedEnd)}
             </span>
             <Decide
               onApprove={() => run("ApproveVisit", { id: v.id })}
