@@ -272,6 +272,9 @@ async def test_in_chinese_the_contract_names_a_custodial_pass_and_a_rejection(
         await zhang.get_by_text("Finance office").wait_for()
         await zhang.get_by_text("您可以在上述区域内自行活动。").wait_for()
         await zhang.screenshot(path=screenshot_path("zh-CN", "53-visitor-details"))
+        await zhang.set_viewport_size(DESKTOP)
+        await zhang.screenshot(path=screenshot_path("zh-CN", "54-visitor-details-desktop"))
+        await zhang.set_viewport_size(PHONE)
 
         await li_row.get_by_role("button", name="拒绝").click()
         await li_row.get_by_label("拒绝理由").fill("会议改期")
@@ -355,6 +358,18 @@ async def test_a_department_head_decides_walk_ins_and_requests_from_one_queue(
         await walk_in.wait_for()
         await purchase.wait_for()
         await page.screenshot(path=screenshot_path("en", "45-head-queue"), full_page=True)
+        # The same queue in Chinese (the Language / 语言 control), with the contract's names.
+        await page.get_by_label("Language / 语言").select_option("zh-CN")
+        zh_queue = page.get_by_role("list", name="待我审批")
+        await (
+            zh_queue.get_by_role("listitem")
+            .filter(has_text="Walk-in Wang 王")
+            .get_by_role("button", name="批准")
+            .wait_for()
+        )
+        assert await zh_queue.get_by_role("button", name="拒绝").count() == 2
+        await page.screenshot(path=screenshot_path("zh-CN", "45-head-queue"), full_page=True)
+        await page.get_by_label("Language / 语言").select_option("en")
         await walk_in.get_by_role("button", name="Approve").click()
         await walk_in.wait_for(state="detached")
         await purchase.get_by_role("button", name="Reject").click()
