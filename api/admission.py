@@ -26,13 +26,13 @@ from resolvers.core.settings import Settings
 from schema.core import limits, trusted
 from schema.root import schema
 
-OPEN_ROOT_FIELDS = frozenset({"__typename", "login", "refreshSession", "completeVisitorRegistration"})
+OPEN_ROOT_FIELDS = frozenset({"__typename", "login", "refreshSession", "completeVisitorRegistration", "invitation"})
 
 
 def open_root_fields() -> frozenset[str]:
     """Root fields that need no sign-in (no permission class). A test pins them to what anonymous
-    clients need — signing in, refreshing a session, a visitor completing registration with an
-    invite code — so a new open field is a decision, not an accident."""
+    clients need — signing in, refreshing a session, a visitor reading their invitation and
+    completing registration with its invite code — so a new open field is a decision, not an accident."""
     names = {"__typename"}
     for type_name in ("Query", "Mutation", "Subscription"):
         definition = schema.get_type_by_name(type_name)

@@ -120,6 +120,7 @@ def test_anonymous_callers_may_call_only_what_anonymous_clients_need() -> None:
             "login",
             "refreshSession",
             "completeVisitorRegistration",
+            "invitation",
         }
     )
 

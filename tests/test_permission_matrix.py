@@ -99,6 +99,7 @@ def test_only_sign_in_fields_are_open() -> None:
         ("Mutation", "login"),
         ("Mutation", "refreshSession"),
         ("Mutation", "completeVisitorRegistration"),
+        ("Query", "invitation"),  # the invite code is its caller's credential, rate-limited as registering
     }
 
 

@@ -34,7 +34,17 @@ from api.demo import make_prc_id
 from mobile_contracts import documents
 from resolvers.core.crypto import Keys
 from resolvers.people.auth_tokens import issue_access_token
-from tests.harness import Demo, Gate, GraphQLClient, Phone, ServerProcess, Site, SiteTemplate, http_client
+from tests.harness import (
+    Demo,
+    Gate,
+    GraphQLClient,
+    Phone,
+    ServerProcess,
+    Site,
+    SiteTemplate,
+    http_client,
+    sync_http_client,
+)
 
 # --------------------------------------------------------------------------- documents
 
@@ -176,6 +186,40 @@ async def visitors_arrive(ctx: Ctx) -> None:
         assert checked_in["checkInVisitor"]["errors"] == [], checked_in
 
 
+_invite_codes: dict[int, str] = {}  # server port → an unused invite code alice made
+
+
+def unused_invite_code(ctx: Ctx) -> str:
+    """One live invitation per site (looking it up does not use it): VisitInvitation's callers
+    get data back, not null, and add no failed guess to the address's invite-code budget."""
+    if ctx.server.port not in _invite_codes:
+        ids = ctx.site.ids
+        assert ids is not None
+        start = datetime.now(UTC).replace(microsecond=0)
+        variables = {
+            "i": {
+                "visitorName": "Looked Up",
+                "phone": "+8613900000002",
+                "purpose": "refusals table",
+                "expectedStart": start.isoformat(),
+                "expectedEnd": (start + timedelta(hours=2)).isoformat(),
+                "zoneIds": [ids.zones["Engineering office"]],
+            }
+        }
+        query = (
+            "mutation($i: InviteVisitorInput!) { inviteVisitor(input: $i) { visit { inviteCode } errors { code } } }"
+        )
+        with sync_http_client() as http:
+            body = http.post(
+                ctx.server.http + "/graphql",
+                json={"query": query, "variables": variables},
+                headers={"Authorization": f"Bearer {ctx.tokens['alice']}"},
+            ).json()
+        assert body["data"]["inviteVisitor"]["errors"] == [], body
+        _invite_codes[ctx.server.port] = body["data"]["inviteVisitor"]["visit"]["inviteCode"]
+    return _invite_codes[ctx.server.port]
+
+
 @dataclass(frozen=True)
 class Row:
     allowed: frozenset[str]
@@ -278,6 +322,17 @@ TABLE: dict[str, Row] = {
     "ConfirmTotpEnrollment": Row(EMPLOYEES, lambda c: {"code": "not a code"}),
     "DisableTotp": Row(EMPLOYEES, lambda c: {"password": "", "code": ""}),
     "ConfirmIdentity": Row(SIGNED_IN),
+    # phone_app_visits.graphql: the web app's visitor and host screens.
+    "VisitInvitation": Row(ANYONE, lambda c: {"inviteCode": unused_invite_code(c)}),
+    "MyVisitDetails": Row(SIGNED_IN),
+    "ZonesToInviteTo": Row(EMPLOYEES),
+    "EmergencyVisitsToDecide": Row(EMPLOYEES, lambda c: {"first": 1}),
+    "AccessRequestsToDecide": Row(EMPLOYEES, lambda c: {"first": 1}),
+    "ItemRequestsToDecide": Row(EMPLOYEES, lambda c: {"first": 1}),
+    "ApproveAccessRequest": Row(EMPLOYEES, lambda c: {"id": NOWHERE}),
+    "RejectAccessRequest": Row(EMPLOYEES, lambda c: {"id": NOWHERE, "note": "No"}),
+    "ApproveItemRequest": Row(EMPLOYEES, lambda c: {"id": NOWHERE}),
+    "RejectItemRequest": Row(EMPLOYEES, lambda c: {"id": NOWHERE, "comment": "No"}),
 }
 
 # contracts/README.md "Who may call what", for the contract's own operations: the table must agree.

@@ -1167,3 +1167,59 @@ async def test_retention_leaves_no_visitor_name_in_alerts(tmp_path: Path) -> Non
         assert await anonymise_old_visits(rt) == 1
         messages = [a.message for a in await DeviceAlert.all()]
         assert all("Oscar" not in m for m in messages), messages
+
+
+async def test_the_invitation_shows_its_code_holder_what_was_booked_until_it_is_used(site: SiteView) -> None:
+    """VisitInvitation (the web app's registration page), anonymously: the booking as the host
+    made it, the phone masked; nothing for an unknown or a used code."""
+    visit = await invite_ok(site, name="Zoë Ångström", zones=("Engineering office",))
+    data = await ok(site.server, "VisitInvitation", {"inviteCode": visit["inviteCode"]})
+    shown = data["invitation"]
+    assert shown["visitorName"] == "Zoë Ångström"
+    assert shown["hostName"] == "Alice Li"
+    assert shown["zoneNames"] == ["Engineering office"]
+    assert shown["purpose"] == "design review"
+    assert "13900000001" not in shown["phoneMasked"] and shown["phoneMasked"].endswith("01")
+    # Typed loosely it is the same code (as for registering).
+    loose = await ok(site.server, "VisitInvitation", {"inviteCode": visit["inviteCode"].replace("-", "").lower()})
+    assert loose["invitation"] == shown
+    assert (await ok(site.server, "VisitInvitation", {"inviteCode": "AAAA-BBBB-CCCC"}))["invitation"] is None
+    await register(site, visit["inviteCode"], new_id_number())
+    assert (await ok(site.server, "VisitInvitation", {"inviteCode": visit["inviteCode"]}))["invitation"] is None
+
+
+async def test_looking_up_invitations_counts_as_guessing(site: SiteView) -> None:
+    fresh = await invite_ok(site, name="Genuine Ge")
+    answers: list[dict[str, Any]] = []
+    for _ in range(60):
+        guess = "-".join(secrets.token_hex(2).upper() for _ in range(3))
+        answers.append(await send(site.server, "VisitInvitation", {"inviteCode": guess}))
+        if error_codes(answers[-1]):
+            break
+    assert error_codes(answers[-1]) == ["RATE_LIMITED"], answers[-1]
+    assert all(a["data"]["invitation"] is None for a in answers[:-1])
+    # The same budget as registering: the genuine code cannot be used from this address either.
+    limited = await send(
+        site.server,
+        "CompleteVisitorRegistration",
+        {"inviteCode": fresh["inviteCode"], "input": {"idNumber": new_id_number()}},
+    )
+    assert error_codes(limited) == ["RATE_LIMITED"]
+
+
+async def test_the_invitation_form_offers_exactly_the_zones_a_host_may_name(site: SiteView) -> None:
+    async def offered(who: str) -> list[str]:
+        data = await ok(site.server, "ZonesToInviteTo", {}, site.tokens[who])
+        return [z["name"] for z in data["zonesToInviteTo"]]
+
+    assert await offered("alice") == ["Engineering office"]
+    assert await offered("carol") == ["Engineering office", "Management area"]
+    everything = ["Engineering office", "Finance office", "Lobby", "Maintenance area", "Management area"]
+    assert await offered("admin") == everything
+    assert await offered("security") == everything
+    # Each one offered is accepted by inviteVisitor; a visitor is refused the list.
+    for zone in await offered("carol"):
+        await invite_ok(site, host="carol", zones=(zone,))
+    visit = await invite_ok(site)
+    visitor = (await register(site, visit["inviteCode"], new_id_number()))["session"]["accessToken"]
+    assert error_codes(await send(site.server, "ZonesToInviteTo", {}, visitor)) == ["FORBIDDEN"]

@@ -87,6 +87,25 @@ async def _check_zones(actor: Actor, zone_ids: list[str]) -> list[Zone]:
     return zones
 
 
+async def zones_to_invite_to(actor: Actor) -> list[Zone]:
+    """The zones this host may name for a visitor (as `_check_zones` decides), by name: the
+    invitation form offers exactly these, so a host is never shown a zone they would be refused."""
+    if actor.has_any(*ZONE_ANYWHERE):
+        return await Zone.all().order_by("name", "id")
+    from resolvers.access.topology import load_topology
+
+    topo = await load_topology()
+    granted = {g.zone_id for g in await grants.active_grants(actor.person_id, actor.department_id)}
+    now = clock.now()
+    open_ids = [
+        z
+        for z in topo.zones
+        if {z, *topo.ancestors(z)} & granted
+        and await grants.has_grant(actor.person_id, actor.department_id, {z, *topo.ancestors(z)}, now)
+    ]
+    return await Zone.filter(id__in=open_ids).order_by("name", "id")
+
+
 def _check_window(start: datetime, end: datetime) -> None:
     if end <= start:
         raise UserError(ErrorCode.INVALID, "must be after expectedStart", "expectedEnd")
@@ -244,6 +263,44 @@ async def complete_registration(
         await locked.save(update_fields=["visitor_id", "company", "status", "invite_code_hash"])
     tokens = await open_session(rt, visitor)
     return locked, tokens
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """What the holder of an invite code sees before registering: who the host booked, when and
+    where, so the visitor checks it is theirs and is not asked for their name and phone again."""
+
+    visitor_name: str
+    phone_masked: str
+    host_name: str
+    purpose: str
+    expected_start: datetime
+    expected_end: datetime
+    zone_names: list[str]
+
+
+async def invitation(rt: Runtime, code: str, address: str = "") -> Invitation | None:
+    """The invitation an unused invite code names, or None. Counted against the same guessing
+    limit as registering with a code: looking one up is as good as trying it."""
+    await ratelimit.check_address(rt, "invite", address, ratelimit.INVITE_ADDRESS_LIMIT)
+    visit = await Visit.get_or_none(invite_code_hash=_code_hash(code)) if isinstance(code, str) else None
+    if visit is not None:
+        visit = await expire_if_due(visit)
+    if visit is None or visit.status is not VisitStatus.INVITED:
+        await ratelimit.failed(rt, "invite", address)
+        return None
+    host = await Person.get(id=visit.host_id)
+    zone_ids = (await visit_zone_ids([visit.id]))[visit.id]
+    zones = await Zone.filter(id__in=zone_ids).order_by("name")
+    return Invitation(
+        visitor_name=visit.visitor_name,
+        phone_masked=visit.phone_masked or "",
+        host_name=host.display_name,
+        purpose=visit.purpose,
+        expected_start=visit.expected_start,
+        expected_end=visit.expected_end,
+        zone_names=[z.name for z in zones],
+    )
 
 
 async def get_visit(visit_id: str, field: str = "id") -> Visit:

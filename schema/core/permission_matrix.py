@@ -62,6 +62,7 @@ ROW_RULES = {
     "approvalQueue": "the requests the caller may decide now (as approveItemRequest)",
     "approvalQueueUpdates": "as approvalQueue",
     "endVisit": "the visit's host",
+    "zonesToInviteTo": "those the caller may enter (ADMIN, SECURITY_ADMIN: all)",
     "addVisitEscort": "the visit's host",
     "visit": "its host, its visitor, or GUARD, SECURITY_ADMIN, ADMIN",
     "grantAccess": "a DEPARTMENT_HEAD only for their department's people, on zones their department owns",

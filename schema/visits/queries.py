@@ -8,6 +8,7 @@ import strawberry
 
 from resolvers.core.errors import is_id
 from resolvers.visits import listings, visits
+from schema.access.types import Zone
 from schema.core.context import Info, actor_of
 from schema.core.enums import VisitStatus
 from schema.core.errors import forbidden
@@ -20,7 +21,7 @@ from schema.core.permissions import (
     IsGateStaff,
     IsSiteAdmin,
 )
-from schema.visits.types import Visit, WatchlistEntry, may_view_visit
+from schema.visits.types import Invitation, Visit, WatchlistEntry, may_view_visit
 
 
 def _key(value: strawberry.ID | None) -> int | None:
@@ -90,6 +91,23 @@ class VisitQuery:
             info.context.rt, actor_of(info), first, decode_cursor("visit", after)
         )
         return page_of(rows, first, "visit", Visit.of, after=after)
+
+    # Open (no sign-in): the invite code is the visitor's only credential before registering.
+    @strawberry.field(
+        description="The invitation an unused invite code names (for the visitor's registration page); null for "
+        "a code that is not valid. Guessing is rate-limited as for completeVisitorRegistration."
+    )
+    async def invitation(self, info: Info, invite_code: str) -> Invitation | None:
+        row, _ = await attempt(visits.invitation(info.context.rt, invite_code, info.context.address))
+        return Invitation.of(row) if row else None
+
+    @strawberry.field(
+        permission_classes=[IsEmployee],
+        description="The zones the caller may open for a visitor (inviteVisitor, fileEmergencyVisit): those they "
+        "may enter themselves; ADMIN and SECURITY_ADMIN any. By name.",
+    )
+    async def zones_to_invite_to(self, info: Info) -> list[Zone]:
+        return [Zone.of(z) for z in await visits.zones_to_invite_to(actor_of(info))]
 
     @strawberry.field(permission_classes=[IsSiteAdmin], description="Blocks in force, newest first.")
     async def watchlist(self, first: int = 50, after: str | None = None) -> Connection[WatchlistEntry]:

@@ -10,6 +10,7 @@ from resolvers.core import clock
 from resolvers.core import models as m
 from resolvers.core.actor import Actor
 from resolvers.visits import batches
+from resolvers.visits import visits as visit_rules
 from schema.access.types import Zone
 from schema.core.context import Info
 from schema.core.enums import VisitStatus
@@ -167,3 +168,26 @@ class WatchlistPayload:
 
 def _visit_or_none(row: m.Visit | None) -> Visit | None:
     return Visit.of(row) if row else None
+
+
+@strawberry.type(description="An invitation as its invite code shows it to the visitor, before they register.")
+class Invitation:
+    visitor_name: str = strawberry.field(description="The visitor's name as the host gave it.")
+    phone_masked: str = strawberry.field(description="The visitor's phone with its middle hidden.")
+    host_name: str = strawberry.field(description="Who invites them.")
+    purpose: str = strawberry.field(description="Why the visitor comes.")
+    expected_start: datetime = strawberry.field(description="When the visit starts.")
+    expected_end: datetime = strawberry.field(description="When it ends.")
+    zone_names: list[str] = strawberry.field(description="The zones the visit opens, by name.")
+
+    @classmethod
+    def of(cls, row: visit_rules.Invitation) -> Invitation:
+        return cls(
+            visitor_name=row.visitor_name,
+            phone_masked=row.phone_masked,
+            host_name=row.host_name,
+            purpose=row.purpose,
+            expected_start=row.expected_start,
+            expected_end=row.expected_end,
+            zone_names=row.zone_names,
+        )

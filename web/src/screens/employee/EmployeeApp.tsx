@@ -13,6 +13,7 @@ import { CustodialPass, OwnPass } from "../pass/PassScreen";
 import { SignIn, passwordJustUsed } from "../SignIn";
 import { AccessLog } from "./AccessLog";
 import { Attendance } from "./Attendance";
+import { HostScreen } from "../host/HostScreen";
 import { BindPhone } from "./BindPhone";
 
 export interface Me {
@@ -20,11 +21,12 @@ export interface Me {
   displayName: string;
   username: string | null;
   kind: "EMPLOYEE" | "VISITOR";
+  roles?: string[];
   mustChangePassword: boolean;
   pass: { credentialId: string; periodSeconds: number; status: string; kind: "PHONE" | "CUSTODIAL" | string } | null;
 }
 
-type View = "pass" | "log" | "attendance";
+type View = "pass" | "log" | "attendance" | "visitors";
 
 export function EmployeeApp() {
   const [restored, setRestored] = useState<"signed-in" | "signed-out" | "offline" | null>(null);
@@ -89,9 +91,9 @@ export function EmployeeApp() {
   const mine = stored && stored.personId === me.id && me.pass?.credentialId === stored.cid ? stored : null;
   const nav = (
     <>
-      {(["pass", "log", "attendance"] as View[]).map((v) => (
+      {(["pass", "visitors", "log", "attendance"] as View[]).map((v) => (
         <button type="button" key={v} aria-current={view === v ? "page" : undefined} onClick={() => setView(v)}>
-          {t(`menu.${v}` as const)}
+          {v === "visitors" ? t("host.menu") : t(`menu.${v}` as "menu.pass")}
         </button>
       ))}
       <button type="button" onClick={signOut}>
@@ -100,6 +102,7 @@ export function EmployeeApp() {
     </>
   );
 
+  if (view === "visitors") return <Shell nav={nav} title={t("host.menu")}><HostScreen roles={me.roles ?? []} /></Shell>;
   if (view === "log") return <Shell nav={nav} title={t("log.title")}><AccessLog /></Shell>;
   if (view === "attendance") return <Shell nav={nav} title={t("attendance.title")}><Attendance me={me} /></Shell>;
   return (
