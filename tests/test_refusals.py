@@ -225,6 +225,8 @@ class Row:
     allowed: frozenset[str]
     variables: Vars = field(default=lambda ctx: {})
     trigger: Trigger | None = None  # subscriptions: makes the first item arrive for an allowed caller
+    # Ends the session it is sent with: sent with a session of its own, not the shared one.
+    own_session: bool = False
 
 
 TOMORROW = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
@@ -258,6 +260,13 @@ TABLE: dict[str, Row] = {
     "BindPhone": Row(SIGNED_IN, lambda c: {"publicKey": "not a key", "deviceName": "Phone"}),
     "MyPass": Row(SIGNED_IN),
     "MyAccessLog": Row(SIGNED_IN, lambda c: {"first": 1}),
+    # phone_app.graphql (the web app's own): signing in and out, the caller's own password and days.
+    "SignIn": Row(ANYONE, lambda c: {"username": "dave", "password": c.demo.passwords["dave"]}),
+    "SignOut": Row(SIGNED_IN, own_session=True),
+    # Refused before the current password is checked (too short): nothing changes, no failed sign-in.
+    "ChangePassword": Row(SIGNED_IN, lambda c: {"currentPassword": "whatever", "newPassword": "x"}),
+    "PhoneAppMe": Row(SIGNED_IN),
+    "MyAttendance": Row(SIGNED_IN, lambda c: {"personId": NOWHERE, "from": "2026-01-01", "to": "2026-01-31"}),
     # guard.graphql: GUARD, SECURITY_ADMIN, ADMIN.
     "GateEvents": Row(GATE_STAFF, trigger=malformed_scan),
     "RemoteOpen": Row(GATE_STAFF, lambda c: {"gateId": NOWHERE, "reason": "test"}),
@@ -507,6 +516,8 @@ def test_the_table_follows_the_contract_matrix() -> None:
 async def test_who_may_call_what(ctx: Ctx, operation: str, caller: str) -> None:
     row = TABLE[operation]
     token = None if caller == ANONYMOUS else ctx.tokens[caller]
+    if row.own_session and token is not None:
+        token = await own_session(ctx, caller)
     variables = row.variables(ctx)
     allowed = caller in row.allowed
     if OPERATIONS[operation].kind is OperationType.SUBSCRIPTION:
@@ -532,6 +543,14 @@ async def test_who_may_call_what(ctx: Ctx, operation: str, caller: str) -> None:
         assert not {"UNAUTHENTICATED", "FORBIDDEN"} & found, answer
         if not found:
             assert answer["data"] and all(v is not None for v in answer["data"].values()), answer
+
+
+async def own_session(ctx: Ctx, username: str) -> str:
+    """A new session of the caller's, for an operation that ends the one it is sent with."""
+    answer = await send(ctx.server, "Login", {"username": username, "password": ctx.demo.passwords[username]}, None)
+    session = answer["data"]["login"]["session"]
+    assert session is not None, answer
+    return str(session["accessToken"])
 
 
 # --------------------------------------------------------------------------- bad bearers
