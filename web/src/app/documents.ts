@@ -7,8 +7,9 @@ import phoneApp from "../../../mobile_contracts/phone_app.graphql?raw";
 import visitor from "../../../mobile_contracts/visitor.graphql?raw";
 import host from "../../../mobile_contracts/host.graphql?raw";
 import guard from "../../../mobile_contracts/guard.graphql?raw";
+import guardConsole from "../../../mobile_contracts/guard_console.graphql?raw";
 
-const FILES = [employee, gatehouse, phoneApp, visitor, host, guard];
+const FILES = [employee, gatehouse, phoneApp, visitor, host, guard, guardConsole];
 
 /** Operation name → its exact text (from its keyword to its closing brace). */
 function split(text: string): Map<string, string> {
