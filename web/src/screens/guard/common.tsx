@@ -143,7 +143,12 @@ export function Choice(props: {
   return (
     <label class="field">
       <span>{props.label}</span>
-      <select value={props.value} onChange={(e) => props.onChange((e.currentTarget as HTMLSelectElement).value)}>
+      {/* Named by aria-label too: a label wrapping a select would add the chosen option to the name. */}
+      <select
+        aria-label={props.label}
+        value={props.value}
+        onChange={(e) => props.onChange((e.currentTarget as HTMLSelectElement).value)}
+      >
         {props.options.map((o) => (
           <option key={o.value} value={o.value}>
             {o.label}
