@@ -9,11 +9,13 @@ screen go to var/screenshots/{en,zh-CN}/ (guard-*.png).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from api.demo import make_prc_id
+from mobile_contracts import documents
 from tests.browser import DESKTOP, PageWatch, browser_fixture, screenshot_path  # noqa: F401  (the fixture)
-from tests.harness import Demo, Gate, GraphQLClient, Ids, Phone, ServerProcess, Site
+from tests.harness import Demo, Gate, GraphQLClient, Ids, Phone, ServerProcess, Site, operation_index
 
 TABLET = {"width": 1024, "height": 768}
 
@@ -65,6 +67,34 @@ LOCKDOWNS = "{ lockdowns { id mode reason zone { id } gate { id } } }"
 MANUAL_EVENTS = "{ gateEvents(first: 5, method: MANUAL) { edges { node { method person { displayName } } } } }"
 
 
+OPERATIONS = operation_index(documents())
+VERA_ID = make_prc_id("310101", "19900202", "901")
+
+
+async def book_visit_today(site: Site, api: GraphQLClient) -> str:
+    """Alice invites Vera for the next two hours, Vera registers, Alice approves: an expected
+    visitor today, waiting at the gate. The visit's id."""
+    ids = await Ids.read(api.server, api.tokens["admin"])
+    start = site.clock.now().replace(microsecond=0)
+    invite = {
+        "visitorName": "Vera Visitor",
+        "phone": "+8613900000001",
+        "purpose": "design review",
+        "expectedStart": start.isoformat(),
+        "expectedEnd": (start + timedelta(hours=2)).isoformat(),
+        "zoneIds": [ids.zones["Engineering office"]],
+    }
+    visit = (await api.op_ok("InviteVisitor", {"input": invite}, as_="alice"))["inviteVisitor"]["visit"]
+    details = {"idNumber": VERA_ID, "gender": "FEMALE", "company": "ACME"}
+    registered = await api.user(None).op_ok(
+        "CompleteVisitorRegistration", {"inviteCode": visit["inviteCode"], "input": details}
+    )
+    assert registered["completeVisitorRegistration"]["errors"] == [], registered
+    approved = await api.op_ok("ApproveVisit", {"id": visit["id"]}, as_="alice")
+    assert approved["approveVisit"]["errors"] == [], approved
+    return str(visit["id"])
+
+
 def issue_password(site: Site, username: str) -> str:
     return site.cli("reset-password", username).stdout.strip().splitlines()[-1]
 
@@ -104,7 +134,7 @@ async def test_guard_console_live_scan_alert_workflow_manual_entry_and_lockdown(
 ) -> None:
     # The confirmation window as shipped (the harness widens it for the other tests).
     server = sqlite_site.start_server(GATEHOUSE_CONFIRMATION_MINUTES="5")
-    api = GraphQLClient(server, demo=demo)
+    api = GraphQLClient(server, demo=demo, operations=OPERATIONS)
     ids = await Ids.read(server, demo.tokens["admin"])
     issued = issue_password(sqlite_site, "guard")  # ends the guard's other sessions: the API reads as security
     context = await browser.new_context(viewport=DESKTOP, locale="en-US", service_workers="block")
@@ -166,9 +196,24 @@ async def test_guard_console_live_scan_alert_workflow_manual_entry_and_lockdown(
             ]
             assert [(e["actor"], e["outcome"]) for e in entries] == [({"id": ids.people["guard"]}, "ok")], entries
 
+        # An expected visitor: the document check (last 4 of the ID number), check-in, check-out.
+        visit_id = await book_visit_today(sqlite_site, api)
         await page.get_by_role("button", name=n["menu"]["visitors"]).click()
-        await page.get_by_text("No visitors expected today.").or_(page.get_by_role("list")).first.wait_for()
+        vera = page.get_by_role("listitem", name="Vera Visitor")
+        await vera.get_by_text("Approved").wait_for()
         await page.screenshot(path=screenshot_path("en", "guard-07-visitors"))
+        await vera.get_by_label("Last 4 of the ID number").fill("0000" if VERA_ID[-4:] != "0000" else "1111")
+        await vera.get_by_role("button", name="Check in").click()
+        await vera.get_by_role("alert").wait_for()  # the wrong document: refused, still approved
+        await vera.get_by_label("Last 4 of the ID number").fill(VERA_ID[-4:])
+        await vera.get_by_role("button", name="Check in").click()
+        await vera.get_by_text("Checked in").wait_for()
+        await vera.get_by_role("button", name="Check out").click()
+        await vera.get_by_text("Checked out").wait_for()
+        expected = (await api.op_ok("ExpectedVisitors", {"day": _now(sqlite_site)[:10]}, as_="security"))[
+            "expectedVisitors"
+        ]
+        assert [(v["id"], v["status"]) for v in expected] == [(visit_id, "CHECKED_OUT")], expected
 
         # A manual entry: Bob cannot scan; the guard checks his ID card.
         await page.get_by_role("button", name=n["menu"]["actions"]).click()
@@ -216,6 +261,13 @@ async def test_guard_console_live_scan_alert_workflow_manual_entry_and_lockdown(
         await page.get_by_role("button", name=n["menu"]["muster"]).click()
         await page.get_by_role("table", name="Muster list").or_(page.get_by_text("Nobody is inside.")).wait_for()
         await page.screenshot(path=screenshot_path("en", "guard-11-muster"))
+        muster = page.get_by_role("table", name="Muster list")
+        await muster.get_by_role("row").filter(has_text="Alice Li").wait_for()
+        await page.get_by_role("button", name="Confirm Alice Li has left").click()
+        await page.get_by_role("dialog").get_by_label("How do you know?").fill("seen at the assembly point")
+        await page.get_by_role("dialog").get_by_role("button", name="Confirm").click()
+        await muster.get_by_role("row").filter(has_text="Alice Li").wait_for(state="detached")
+        await muster.get_by_role("row").filter(has_text="Bob Wang").wait_for()
         await page.emulate_media(media="print")
         assert not await page.get_by_role("button", name="Print").is_visible()
         assert not await page.get_by_role("navigation").is_visible()
