@@ -19,7 +19,7 @@ from tests.harness import Demo, Gate, GraphQLClient, Ids, Phone, ServerProcess, 
 
 TABLET = {"width": 1024, "height": 768}
 
-NAMES = {
+NAMES: dict[str, dict[str, Any]] = {
     "en": {
         "username": "Username",
         "password": "Password",
