@@ -16,6 +16,7 @@ from api.demo import make_prc_id
 from mobile_contracts import documents
 from tests.browser import DESKTOP, PageWatch, browser_fixture, screenshot_path  # noqa: F401  (the fixture)
 from tests.harness import Demo, Gate, GraphQLClient, Ids, Phone, ServerProcess, Site, operation_index
+from tests.test_items import ASSETS, ITEMS, nodes, scan_item
 
 TABLET = {"width": 1024, "height": 768}
 
@@ -64,6 +65,7 @@ AUDIT = """query($action: String) { auditLog(first: 20, action: $action) {
   edges { node { action actor { id } targetId outcome } } } }"""
 ALERTS = "{ deviceAlerts(first: 20) { id kind status gateId assignee { id } closedBy { id } closeNote } }"
 LOCKDOWNS = "{ lockdowns { id mode reason zone { id } gate { id } } }"
+ITEM_CHECKS = "{ itemChecks(first: 20) { edges { node { id status } } pageInfo { hasNextPage } } }"
 MANUAL_EVENTS = "{ gateEvents(first: 5, method: MANUAL) { edges { node { method person { displayName } } } } }"
 
 
@@ -93,6 +95,21 @@ async def book_visit_today(site: Site, api: GraphQLClient) -> str:
     approved = await api.op_ok("ApproveVisit", {"id": visit["id"]}, as_="alice")
     assert approved["approveVisit"]["errors"] == [], approved
     return str(visit["id"])
+
+
+async def held_item_check(server: ServerProcess, demo: Demo, gate: Gate) -> str:
+    """Alice leaves by the lobby exit and the gate reads a laptop label from the warehouse shelf
+    that she never declared: a HELD item check for the guard. Its id."""
+    wendy = GraphQLClient(server, demo=demo, as_="wendy")
+    laptop = next(i["id"] for i in nodes((await wendy.ok(ITEMS))["items"]) if i["name"] == "Laptop")
+    shelf = nodes((await wendy.ok(ASSETS, {"itemId": laptop, "status": "IN_STOCK"}))["assets"])[0]["labelCode"]
+    phone = Phone()
+    await phone.bind(GraphQLClient(server, demo=demo, as_="alice"))
+    out = demo.gates["Lobby turnstile out"]
+    await gate.scan(out, phone.token())
+    reply = await scan_item(gate, out, shelf, "guard-console-1")
+    assert reply["problem"] == "no_declaration", reply
+    return str(reply["checkId"])
 
 
 def issue_password(site: Site, username: str) -> str:
@@ -294,6 +311,7 @@ def _now(site: Site) -> str:
 
 async def test_guard_console_in_chinese_on_a_tablet(sqlite_site: Site, demo: Demo, browser: Any) -> None:
     server = sqlite_site.start_server()
+    api = GraphQLClient(server, demo=demo)
     context = await browser.new_context(viewport=TABLET, locale="zh-CN", service_workers="block")
     context.set_default_timeout(20_000)
     page = await context.new_page()
@@ -344,7 +362,17 @@ async def test_guard_console_in_chinese_on_a_tablet(sqlite_site: Site, demo: Dem
         await page.get_by_role("table", name="人员清点").or_(page.get_by_text("区域内无人。")).wait_for()
         await page.screenshot(path=screenshot_path("zh-CN", "guard-11-muster"))
 
+        # A held item check: the guard refuses it from the console.
+        check_id = await held_item_check(server, demo, gate)
         await page.get_by_role("button", name=n["menu"]["items"]).click()
+        held = page.get_by_role("listitem").filter(has_text="Alice Li").filter(has_text="Lobby turnstile out")
+        await held.wait_for()
+        await page.screenshot(path=screenshot_path("zh-CN", "guard-12-item-check-held"))
+        await held.get_by_label("备注", exact=True).fill("未申报的笔记本电脑")
+        await held.get_by_role("button", name="拒绝").click()
+        await held.wait_for(state="detached")
+        checks = nodes((await api.ok(ITEM_CHECKS, as_="security"))["itemChecks"])
+        assert [(c["id"], c["status"]) for c in checks if c["id"] == check_id] == [(check_id, "REFUSED")], checks
         await (
             page.get_by_text("没有被扣留的物品检查。")
             .or_(page.get_by_role("list", name="被扣留的物品检查"))
