@@ -114,6 +114,22 @@ function Console(props: { me: Me; onSignOut: () => void }) {
     };
   }, []);
 
+  // The feed brings new alerts; steps other guards took on older ones are read again whenever
+  // the alerts screen opens.
+  useEffect(() => {
+    if (view !== "alerts" || alerts === null) return;
+    request<{ deviceAlerts: Alert[] }>("GuardAlerts")
+      .then((data) =>
+        setAlerts((old) => {
+          const fresh = new Set(data.deviceAlerts.map((a) => a.id));
+          const newest = Math.max(0, ...data.deviceAlerts.map((a) => Number(a.id)));
+          const arrivedSince = (old ?? []).filter((a) => !fresh.has(a.id) && Number(a.id) > newest);
+          return [...arrivedSince, ...data.deviceAlerts];
+        }),
+      )
+      .catch((err) => setError(message(err)));
+  }, [view]);
+
   const open = (alerts ?? []).filter((a) => a.status !== "CLOSED").length;
   const nav = (
     <>

@@ -4,13 +4,20 @@ import { useEffect, useState } from "preact/hooks";
 import { ok, request } from "../../app/graphql";
 import { ErrorNote } from "../../components/Shell";
 import { t } from "../../i18n";
-import { message, Text } from "./common";
+import { coded, message, Text } from "./common";
+
+/** "Laptop: not_yours" → "Laptop: not yours (in words)"; a sentence the server wrote stays as is. */
+function problem(text: string): string {
+  const at = text.lastIndexOf(": ");
+  if (at < 0) return text;
+  return `${text.slice(0, at)}: ${coded("guard.problem", text.slice(at + 2))}`;
+}
 
 interface Check {
   id: string;
   direction: string;
   declared: { description?: string; quantity?: number; labelCode?: string }[];
-  scanned: { labelCode?: string; description?: string; problem?: string }[];
+  scanned: { labelCode?: string; name?: string; problem?: string | null }[];
   problems: string[];
   status: string;
   person: { id: string; displayName: string } | null;
@@ -79,10 +86,10 @@ function CheckCard(props: { check: Check; onDone: () => void }) {
         {t("guard.items.declared")}: {c.declared.map((d) => `${d.description ?? d.labelCode ?? "?"} ×${d.quantity ?? 1}`).join(", ") || "—"}
       </p>
       <p>
-        {t("guard.items.scanned")}: {c.scanned.map((s) => s.description ?? s.labelCode ?? "?").join(", ") || "—"}
+        {t("guard.items.scanned")}: {c.scanned.map((s) => (s.name ? `${s.name} (${s.labelCode ?? "?"})` : (s.labelCode ?? "?"))).join(", ") || "—"}
       </p>
       <p class="error">
-        {t("guard.items.problems")}: {c.problems.join("; ") || "—"}
+        {t("guard.items.problems")}: {c.problems.map(problem).join("; ") || "—"}
       </p>
       <div class="guard-actions">
         <Text label={t("guard.items.note")} value={note} onInput={setNote} />
