@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.harness import Demo, Gate, GraphQLClient, Ids, ServerProcess, error_codes, eventually
+from tests.harness import Demo, Gate, GraphQLClient, Ids, ServerProcess, Site, error_codes, eventually
 
 ALERT_FIELDS = """id status acknowledgedAt assignedAt closedAt closeNote
   acknowledgedBy { id } assignee { id } assignedBy { id } closedBy { id }"""
@@ -62,6 +62,17 @@ async def audit(api: GraphQLClient, action: str) -> list[dict[str, Any]]:
 async def test_acknowledge_assign_close_each_step_on_the_alert_and_audited(
     server: ServerProcess, api: GraphQLClient, demo: Demo
 ) -> None:
+    await walk_the_workflow(server, api, demo)
+
+
+async def test_the_workflow_on_postgresql(postgres_site: Site) -> None:
+    """The same steps on PostgreSQL (the migration's other dialect, its conditional updates)."""
+    server = postgres_site.start_server()
+    assert postgres_site.demo is not None
+    await walk_the_workflow(server, GraphQLClient(server, demo=postgres_site.demo), postgres_site.demo)
+
+
+async def walk_the_workflow(server: ServerProcess, api: GraphQLClient, demo: Demo) -> None:
     ids = await Ids.read(server, demo.tokens["admin"])
     guard, security = ids.people["guard"], ids.people["security"]
     alert_id = await forced_door(server, api, demo)
