@@ -12,6 +12,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 
 from schema.access.mutations import AccessMutation
 from schema.access.queries import AccessQuery
+from schema.alerts.mutations import AlertMutation
 from schema.alerts.queries import AlertQuery
 from schema.alerts.subscriptions import AlertSubscription
 from schema.attendance.mutations import AttendanceMutation
@@ -78,6 +79,7 @@ class Mutation(
     PassMutation,
     AccessMutation,
     ScanMutation,
+    AlertMutation,
     DeviceMutation,
     VisitMutation,
     ItemMutation,

@@ -342,6 +342,24 @@ TABLE: dict[str, Row] = {
     "RejectAccessRequest": Row(EMPLOYEES, lambda c: {"id": NOWHERE, "note": "No"}),
     "ApproveItemRequest": Row(EMPLOYEES, lambda c: {"id": NOWHERE}),
     "RejectItemRequest": Row(EMPLOYEES, lambda c: {"id": NOWHERE, "comment": "No"}),
+    # guard_console.graphql: the web guard console's own operations, by their permission classes.
+    "GuardConsoleMe": Row(SIGNED_IN),
+    "GuardSite": Row(STAFF),
+    "GuardRecentEvents": Row(GATE_STAFF, lambda c: {"first": 1}),
+    "GuardGateEvents": Row(GATE_STAFF, trigger=malformed_scan),
+    "GuardAlerts": Row(GATE_STAFF),
+    "GuardAlertFeed": Row(GATE_STAFF, trigger=scan_at_unknown_gate),
+    "AlertAssignees": Row(GATE_STAFF),
+    "AcknowledgeAlert": Row(GATE_STAFF, lambda c: {"id": NOWHERE}),
+    "AssignAlert": Row(GATE_STAFF, lambda c: {"id": NOWHERE, "personId": NOWHERE}),
+    "CloseAlert": Row(GATE_STAFF, lambda c: {"id": NOWHERE, "note": "test"}),
+    "GuardPeople": Row(STAFF),
+    "Lockdowns": Row(GATE_STAFF),
+    "Lockdown": Row(GATE_STAFF, lambda c: {"reason": "   "}),
+    "Evacuate": Row(GATE_STAFF, lambda c: {"reason": "   "}),
+    "ReleaseLockdown": Row(GATE_STAFF, lambda c: {"id": NOWHERE}),
+    "HeldItemChecks": Row(GATE_STAFF),
+    "DecideItemCheck": Row(GATE_STAFF, lambda c: {"id": NOWHERE, "allow": False}),
 }
 
 # contracts/README.md "Who may call what", for the contract's own operations: the table must agree.

@@ -6,13 +6,14 @@ from datetime import datetime
 
 import strawberry
 
-from resolvers.alerts import log
+from resolvers.alerts import log, workflow
 from schema.alerts.types import ALERT_CURSOR_KIND, DeviceAlert
 from schema.core.pagination import Connection, check_first, decode_cursor, page_of
 from schema.core.permissions import (
     IsEventReader,
     IsGateStaff,
 )
+from schema.people.types import Person
 
 
 @strawberry.type
@@ -23,6 +24,13 @@ class AlertQuery:
     async def device_alerts(self, first: int = 50) -> list[DeviceAlert]:
         first = check_first(first)
         return [DeviceAlert.of(r) for r in await log.recent(first)]
+
+    @strawberry.field(
+        permission_classes=[IsGateStaff],
+        description="Who may be assigned an alert (assignAlert): active guards, security admins and admins.",
+    )
+    async def alert_assignees(self) -> list[Person]:
+        return [Person.of(row) for row in await workflow.assignees()]
 
     @strawberry.field(
         permission_classes=[IsEventReader],

@@ -82,6 +82,7 @@ ROW_RULES = {
     # Second factor and confirmation (README "Second factor and confirmation").
     "evacuate": "a sign-in or confirmIdentity within GATEHOUSE_CONFIRMATION_MINUTES",
     "lockdown": "of the whole site: a sign-in or confirmIdentity within GATEHOUSE_CONFIRMATION_MINUTES",
+    "assignAlert": "to an active ADMIN, GUARD or SECURITY_ADMIN",
     "remoteOpen": "a sign-in or confirmIdentity within GATEHOUSE_CONFIRMATION_MINUTES",
     "startTotpEnrollment": "for the caller; while a second factor is active, a current code",
     "disableTotp": "for the caller",

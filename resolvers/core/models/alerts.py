@@ -24,7 +24,17 @@ class DeviceAlert(Model):
     kind = fields.CharField(max_length=32)
     message = fields.CharField(max_length=500)
     payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
-    resolved_at = fields.DatetimeField(null=True)
+    # The guards' workflow (resolvers/alerts/workflow.py): OPEN → ACKNOWLEDGED → CLOSED, with who
+    # did each step. People are never deleted (offboarded), so plain ids like gate_id suffice.
+    status = fields.CharField(max_length=16, default="OPEN")
+    acknowledged_at = fields.DatetimeField(null=True)
+    acknowledged_by_id = fields.IntField(null=True)
+    assignee_id = fields.IntField(null=True)
+    assigned_at = fields.DatetimeField(null=True)
+    assigned_by_id = fields.IntField(null=True)
+    resolved_at = fields.DatetimeField(null=True)  # when it was closed
+    closed_by_id = fields.IntField(null=True)
+    close_note = fields.CharField(max_length=500, default="")
 
     class Meta:
         table = "device_alert"

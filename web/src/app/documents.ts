@@ -8,8 +8,9 @@ import visitor from "../../../mobile_contracts/visitor.graphql?raw";
 import host from "../../../mobile_contracts/host.graphql?raw";
 import guard from "../../../mobile_contracts/guard.graphql?raw";
 import phoneAppVisits from "../../../mobile_contracts/phone_app_visits.graphql?raw";
+import guardConsole from "../../../mobile_contracts/guard_console.graphql?raw";
 
-const FILES = [employee, gatehouse, phoneApp, visitor, host, guard, phoneAppVisits];
+const FILES = [employee, gatehouse, phoneApp, visitor, host, guard, phoneAppVisits, guardConsole];
 
 /** Operation name → its exact text (from its keyword to its closing brace). */
 function split(text: string): Map<string, string> {
