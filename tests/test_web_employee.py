@@ -298,23 +298,23 @@ async def test_without_ed25519_the_app_says_so_and_shows_the_custodial_pass(
         await context.close()
 
 
-async def test_invite_and_guard_addresses_open_the_same_app(sqlite_site: Site, browser: Any) -> None:
-    """`/invite/{code}` and `/guard` load the one bundle, its screen chosen in the browser (their
-    own screens come with the visitor and guard work; for now they say so, in both languages)."""
+async def test_the_guard_address_opens_the_same_app_in_the_browsers_language(sqlite_site: Site, browser: Any) -> None:
+    """`/guard` loads the one bundle, its screen chosen in the browser: the console's sign-in, in
+    Chinese for any `zh*` browser (zh-TW included) and in English otherwise (its own screens:
+    tests/test_web_guard.py; `/invite/{code}`: tests/test_web_visits.py)."""
     server = sqlite_site.start_server()
-    for lang, locale, coming in (("en", "en-GB", "Coming soon"), ("zh-CN", "zh-TW", "即将推出")):
+    for lang, locale in (("en", "en-GB"), ("zh-CN", "zh-TW")):
         context = await browser.new_context(viewport=PHONE, locale=locale, service_workers="block")
         context.set_default_timeout(20_000)
         page = await context.new_page()
         watch = PageWatch()
         watch.attach(page)
         try:
-            # `/invite/{code}` has its screens now: tests/test_web_visits.py.
-            for address, shot in (("/guard", "30-guard"),):
-                await page.goto(server.http + address)
-                await page.get_by_role("heading", name=coming).wait_for()
-                await page.get_by_label("Language / 语言").wait_for()
-                await page.screenshot(path=screenshot_path(lang, shot))
+            await page.goto(server.http + "/guard")
+            await page.get_by_label(NAMES[lang]["username"]).wait_for()
+            await page.get_by_role("button", name=NAMES[lang]["sign_in"]).wait_for()
+            await page.get_by_label("Language / 语言").wait_for()
+            await page.screenshot(path=screenshot_path(lang, "30-guard"))
             assert watch.csp_violations() == [], watch.errors
         finally:
             await context.close()
