@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
 import ssl
 from typing import Any
 
@@ -147,7 +148,7 @@ class PipelinedRedis:
             try:
                 protocol = await self._connected()
                 return await protocol.send(packed)
-            except (RedisConnectionError, OSError, asyncio.TimeoutError):
+            except (RedisConnectionError, OSError):  # TimeoutError (connecting) is an OSError
                 if attempt == RETRIES:
                     raise
                 await asyncio.sleep(min(0.5, 0.02 * 2**attempt))
@@ -164,8 +165,6 @@ class PipelinedScript:
     """A Lua script run by its SHA1, loaded by the EVAL of its first run on a Redis without it."""
 
     def __init__(self, redis: PipelinedRedis, source: str) -> None:
-        import hashlib
-
         self._redis = redis
         self._source = source
         self._sha = hashlib.sha1(source.encode()).hexdigest()
