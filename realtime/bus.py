@@ -174,8 +174,13 @@ class RedisBus(Bus):
 
         self._redis = aioredis.from_url(self._url)
         await self._redis.ping()
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._redis.pubsub()  # confirmations too (the receive loop takes pmessages only)
         await pubsub.psubscribe(self.PREFIX + "*")
+        # Listening once connected: Redis's confirmation read before anything is published (a
+        # worker's own messages no longer come back through Redis to show it is listening).
+        confirmed = await pubsub.get_message(timeout=5)
+        if confirmed is None or confirmed.get("type") != "psubscribe":
+            raise ConnectionError(f"Redis did not confirm the bus's subscription: {confirmed!r}")
         self._tasks = [
             asyncio.create_task(self._send_loop(), name="bus-send"),
             asyncio.create_task(self._receive_loop(pubsub), name="bus-receive"),

@@ -63,6 +63,8 @@ def _send() -> None:
 
 
 _running: set[asyncio.Future[None]] = set()
+# How many queries were sent (tests check that a turn's look-ups share one).
+queries_sent = 0
 
 
 async def _answer(asked: dict[str, list[asyncio.Future[dict[str, Any] | None]]]) -> None:
@@ -88,6 +90,8 @@ async def _answer(asked: dict[str, list[asyncio.Future[dict[str, Any] | None]]])
 
 
 async def _rows(cids: list[str]) -> dict[str, dict[str, Any]]:
+    global queries_sent
+    queries_sent += 1
     conn = connections.get("default")
     if conn.capabilities.dialect == "postgres":
         _, rows = await conn.execute_query(_POSTGRES, [cids])
