@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Generic
 
 from realtime.messages import BusMessage, M, MalformedMessage
+from realtime.redis_pipe import PipelinedRedis
 
 log = logging.getLogger("gatehouse.bus")
 
@@ -174,6 +175,10 @@ class RedisBus(Bus):
 
         self._redis = aioredis.from_url(self._url)
         await self._redis.ping()
+        # Batches go out on a pipelined connection (realtime/redis_pipe.py): at a quiet site a batch
+        # is one event, and redis-py's cost per command was then a gate event's.
+        self._pipe = PipelinedRedis(self._url, client_name=f"{self.PREFIX}send")
+        await self._pipe.call("PING")
         pubsub = self._redis.pubsub()  # confirmations too (the receive loop takes pmessages only)
         await pubsub.psubscribe(self.PREFIX + "*")
         # Listening once connected: Redis's confirmation read before anything is published (a
@@ -196,6 +201,7 @@ class RedisBus(Bus):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._redis is not None:
+            await self._pipe.close()
             await self._redis.aclose()
 
     async def _drain(self) -> None:
@@ -216,7 +222,7 @@ class RedisBus(Bus):
             while not self._outbox.empty() and len(batch) < BATCH_MAX:
                 batch.append(self._outbox.get_nowait())
             try:
-                await self._redis.publish(self._own_channel, json.dumps(batch, default=str))
+                await self._pipe.call("PUBLISH", self._own_channel, json.dumps(batch, default=str))
             except Exception:
                 log.exception("publishing %d messages to Redis failed", len(batch))
                 await asyncio.sleep(0.5)
