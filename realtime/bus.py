@@ -8,6 +8,12 @@ held up by a slow subscriber or a slow Redis.
 
 `send` and `receive` carry the typed messages of realtime/messages.py (one per channel);
 `publish` and `subscribe` are the raw JSON layer underneath.
+
+On Redis a worker's messages reach its own subscribers at once, in the process, and the other
+workers through Redis: what the send loop has queued goes out as one Redis message (a batch,
+on a channel naming the worker), which each worker unpacks, skipping its own. A gate event was
+one PUBLISH and one message received back by the very worker that published it; at the rush
+a batch carries hundreds (about a tenth of a PostgreSQL server's CPU per scan, issue 13).
 """
 
 from __future__ import annotations
@@ -16,16 +22,21 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any, Generic
 
 from realtime.messages import BusMessage, M, MalformedMessage
+from realtime.redis_pipe import PipelinedRedis
 
 log = logging.getLogger("gatehouse.bus")
 
 SUBSCRIBER_QUEUE_SIZE = 10_000
 OUTBOX_SIZE = 100_000
+BATCH_MAX = 500
+# A batch's channel is this, then the publishing worker's origin id; no message channel starts so.
+BATCH_CHANNEL = "~batch:"
 
 
 class SubscriberOverflow(Exception):
@@ -152,17 +163,29 @@ class RedisBus(Bus):
         super().__init__()
         self._url = url
         self.PREFIX = prefix + "bus:"
-        self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(OUTBOX_SIZE)
+        self._outbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(OUTBOX_SIZE)
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: Any = None
+        # This bus's batches go out on their own channel: it skips them on the way back.
+        self._own_channel = f"{self.PREFIX}{BATCH_CHANNEL}{secrets.token_hex(8)}"
+        self._own_channel_bytes = self._own_channel.encode()
 
     async def connect(self) -> None:
         import redis.asyncio as aioredis
 
         self._redis = aioredis.from_url(self._url)
         await self._redis.ping()
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        # Batches go out on a pipelined connection (realtime/redis_pipe.py): at a quiet site a batch
+        # is one event, and redis-py's cost per command was then a gate event's.
+        self._pipe = PipelinedRedis(self._url, client_name=f"{self.PREFIX}send")
+        await self._pipe.call("PING")
+        pubsub = self._redis.pubsub()  # confirmations too (the receive loop takes pmessages only)
         await pubsub.psubscribe(self.PREFIX + "*")
+        # Listening once connected: Redis's confirmation read before anything is published (a
+        # worker's own messages no longer come back through Redis to show it is listening).
+        confirmed = await pubsub.get_message(timeout=5)
+        if confirmed is None or confirmed.get("type") != "psubscribe":
+            raise ConnectionError(f"Redis did not confirm the bus's subscription: {confirmed!r}")
         self._tasks = [
             asyncio.create_task(self._send_loop(), name="bus-send"),
             asyncio.create_task(self._receive_loop(pubsub), name="bus-receive"),
@@ -178,28 +201,28 @@ class RedisBus(Bus):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._redis is not None:
+            await self._pipe.close()
             await self._redis.aclose()
 
     async def _drain(self) -> None:
         await self._outbox.join()
 
     def publish(self, channel: str, message: dict[str, Any]) -> None:
+        # This process's subscribers now; the message is JSON already (realtime/messages.py), so
+        # they get what another worker's would after the trip through Redis.
+        self._fan_out(channel, message)
         try:
-            self._outbox.put_nowait((self.PREFIX + channel, json.dumps(message, default=str)))
+            self._outbox.put_nowait((channel, message))
         except asyncio.QueueFull:
             log.error("bus outbox full; dropped a message on %s (it is stored, not pushed)", channel)
 
     async def _send_loop(self) -> None:
         while True:
-            channel, data = await self._outbox.get()
-            batch = [(channel, data)]
-            while not self._outbox.empty() and len(batch) < 500:
+            batch = [await self._outbox.get()]
+            while not self._outbox.empty() and len(batch) < BATCH_MAX:
                 batch.append(self._outbox.get_nowait())
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for ch, payload in batch:
-                        pipe.publish(ch, payload)
-                    await pipe.execute()
+                await self._pipe.call("PUBLISH", self._own_channel, json.dumps(batch, default=str))
             except Exception:
                 log.exception("publishing %d messages to Redis failed", len(batch))
                 await asyncio.sleep(0.5)
@@ -211,15 +234,9 @@ class RedisBus(Bus):
         while True:
             try:
                 async for raw in pubsub.listen():
-                    if raw.get("type") != "pmessage":
+                    if raw.get("type") != "pmessage" or raw["channel"] == self._own_channel_bytes:
                         continue
-                    channel = raw["channel"].decode().removeprefix(self.PREFIX)
-                    try:
-                        message = json.loads(raw["data"])
-                    except ValueError:
-                        log.warning("ignored a non-JSON message on %s", channel)
-                        continue
-                    self._fan_out(channel, message)
+                    self._received(raw["channel"].decode().removeprefix(self.PREFIX), raw["data"])
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -227,6 +244,24 @@ class RedisBus(Bus):
                 await asyncio.sleep(0.5)
                 with contextlib.suppress(Exception):
                     await pubsub.psubscribe(self.PREFIX + "*")
+
+    def _received(self, channel: str, data: bytes) -> None:
+        try:
+            decoded = json.loads(data)
+        except ValueError:
+            log.warning("ignored a non-JSON message on %s", channel)
+            return
+        if not channel.startswith(BATCH_CHANNEL):
+            self._fan_out(channel, decoded)  # one message, as a single publish sends it
+            return
+        if not isinstance(decoded, list):
+            log.warning("ignored a batch that is not a list on %s", channel)
+            return
+        for item in decoded:
+            if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str):
+                self._fan_out(item[0], item[1])
+            else:
+                log.warning("ignored a malformed item of a batch on %s", channel)
 
 
 def make_bus(redis_url: str | None, prefix: str = "gatehouse:") -> Bus:
