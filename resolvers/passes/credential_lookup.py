@@ -11,6 +11,8 @@ from typing import Any
 
 from tortoise import connections
 
+from resolvers.core.db import read_now
+
 _SELECT = (
     "SELECT c.id, c.person_id, c.public_key, c.period, c.status, c.valid_until, c.kind,"
     " p.status, p.display_name, p.department_id, p.kind, p.position"
@@ -40,8 +42,11 @@ def _sql(dialect: str) -> str:
 
 
 async def credential_row(cid: str) -> dict[str, Any] | None:
-    conn = connections.get("default")
-    _, rows = await conn.execute_query(_sql(conn.capabilities.dialect), [cid])
+    # On SQLite at once, not queued behind the group commits on the ORM's connection.
+    rows = read_now(_sql("sqlite"), (cid,))
+    if rows is None:
+        conn = connections.get("default")
+        _, rows = await conn.execute_query(_sql(conn.capabilities.dialect), [cid])
     if not rows:
         return None
     row = dict(zip(KEYS, tuple(rows[0]), strict=True))
