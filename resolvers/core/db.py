@@ -110,9 +110,28 @@ async def connect(database_url: str) -> None:
     if dialect_of(database_url) == "postgres":
         _lighter_postgres_connections()
     # Uvicorn runs the lifespan in a task of its own; requests must still find the connections.
-    await Tortoise.init(db_url=database_url, modules={"models": MODELS}, _enable_global_fallback=True)
+    await Tortoise.init(
+        db_url=_with_sqlite_pragmas(database_url), modules={"models": MODELS}, _enable_global_fallback=True
+    )
     if database_url.startswith("sqlite://") and not database_url.startswith("sqlite://:memory:"):
         _reader.path = Path(database_url.removeprefix("sqlite://"))
+
+
+# Set on the ORM's connection as it opens (Tortoise takes a sqlite URL's query as pragmas).
+# - synchronous=FULL: a commit returns once its WAL frames are on disk (every decision is stored
+#   before it is answered); it is SQLite's default, said here so no build's default changes it.
+# - journal_size_limit: Tortoise's default (16 KiB) cut the WAL back after every checkpoint, so each
+#   commit after one grew the file again, and its fsync then also had to commit the file system's
+#   journal for the new size. A WAL kept at its size (about 4 MiB between two automatic checkpoints)
+#   is overwritten in place: one-row commits on this machine took ~20 % less CPU (278 -> 217 us)
+#   and ~30 % less time (median 0.47 -> 0.33 ms).
+SQLITE_PRAGMAS = {"synchronous": "FULL", "journal_size_limit": str(64 * 1024 * 1024)}
+
+
+def _with_sqlite_pragmas(database_url: str) -> str:
+    if dialect_of(database_url) != "sqlite" or "?" in database_url:
+        return database_url
+    return database_url + "?" + "&".join(f"{k}={v}" for k, v in SQLITE_PRAGMAS.items())
 
 
 async def close() -> None:
