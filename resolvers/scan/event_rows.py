@@ -8,7 +8,8 @@ tests/test_gate_event_writer.py), in one statement per batch.
 
 - PostgreSQL: `INSERT ... SELECT FROM unnest($1::timestamptz[], ...) RETURNING id`, one
   statement text whatever the batch size, so asyncpg's prepared-statement cache always hits.
-- SQLite (>= 3.35 for RETURNING): `INSERT ... VALUES (...), (...) RETURNING id`.
+- SQLite: `INSERT ... VALUES (...), (...)` on the ORM's connection thread, the ids from the last
+  rowid (`_sqlite_store_batch`); in a caller's transaction, `... RETURNING id` (SQLite >= 3.35).
 
 `store_batch` sends that statement alone, outside any explicit transaction: one statement is its
 own transaction, committed (synchronous_commit, SQLite's synchronous commit) when it returns, so
@@ -129,10 +130,10 @@ def _insert_committed(db: sqlite3.Connection, sql: str, params: list[Any]) -> tu
 async def _sqlite_store_batch(client: SqliteClient, events: Sequence[GateEventRecord]) -> list[int]:
     """SQLite's batch, on the ORM's own connection and thread (so it serialises with every other
     write exactly as an ORM statement does, under the client's lock), handed to that thread as one
-    call rather than as the ORM's query plus RETURNING: the thread steps a RETURNING statement once
-    per row, each step taking the GIL back from the busy event loop (the commits waited tens of
-    milliseconds for it under load). The ids are the last inserted rowid and those before it: one
-    INSERT of n rows draws n consecutive ids from AUTOINCREMENT while it holds the write lock."""
+    call rather than as the ORM's query plus RETURNING: a RETURNING statement is stepped once per
+    row, and each step gives up the GIL and must take it back from the busy event loop. The ids
+    are the last inserted rowid and those before it: one INSERT of n rows draws n consecutive ids
+    from AUTOINCREMENT while it holds the write lock (tests/test_event_rows.py reads each back)."""
     rows = [_values(e) for e in events]
     sql = _sqlite_insert(len(rows))
     params = [v for row in rows for v in row]
