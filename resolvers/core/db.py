@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import tortoise.context
 from tortoise import Tortoise, connections
@@ -49,16 +53,89 @@ def private_sqlite_file(path: Path) -> None:
             side.chmod(0o600)
 
 
+class _SqliteReader:
+    """A second connection to the SQLite file, for the scan path's point reads, run on the event
+    loop's thread itself. Through the ORM such a read queued on the one connection's thread behind
+    the group commits (and their fsync) and came back through the loop: tens of milliseconds under
+    load for a look-up that costs tens of microseconds. In WAL mode a reader neither waits for the
+    writer nor holds it up, and each statement sees every transaction committed before it began
+    (a transaction still open on the ORM connection is not seen, as if the read had come first).
+    It only reads (query_only): it takes no write lock, so it cannot make a transaction on the ORM
+    connection fail for a changed snapshot."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.conn: sqlite3.Connection | None = None
+
+    def get(self) -> sqlite3.Connection | None:
+        if self.conn is None and self.path is not None:
+            # A short busy timeout: a WAL reader waits only during recovery; the caller then reads
+            # through the ORM instead of holding the event loop.
+            conn = sqlite3.connect(self.path, timeout=0.05, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+            self.conn = conn
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+        self.path = None
+
+
+_reader = _SqliteReader()
+_sql_log = logging.getLogger("tortoise.db_client")  # the ORM's statement log (api/sql_log.py)
+
+
+def read_now(sql: str, params: Sequence[Any]) -> list[Any] | None:
+    """The rows of a short indexed read of the SQLite database file, read at once on the event
+    loop's thread (its own read-only connection); None on PostgreSQL or in memory, or while the
+    file is busy: the caller then reads through the ORM. Logged as the ORM logs its statements
+    (GATEHOUSE_SQL_LOG counts them)."""
+    reader = _reader.get()
+    if reader is None:
+        return None
+    _sql_log.debug("%s: %s", sql, params)
+    try:
+        # fetchall ends the statement: the next read sees whatever was committed since.
+        return reader.execute(sql, params).fetchall()
+    except sqlite3.OperationalError:
+        return None
+
+
 async def connect(database_url: str) -> None:
+    _reader.close()
     if database_url.startswith("sqlite://") and not database_url.startswith("sqlite://:memory:"):
         private_sqlite_file(Path(database_url.removeprefix("sqlite://")))
     if dialect_of(database_url) == "postgres":
         _lighter_postgres_connections()
     # Uvicorn runs the lifespan in a task of its own; requests must still find the connections.
-    await Tortoise.init(db_url=database_url, modules={"models": MODELS}, _enable_global_fallback=True)
+    await Tortoise.init(
+        db_url=_with_sqlite_pragmas(database_url), modules={"models": MODELS}, _enable_global_fallback=True
+    )
+    if database_url.startswith("sqlite://") and not database_url.startswith("sqlite://:memory:"):
+        _reader.path = Path(database_url.removeprefix("sqlite://"))
+
+
+# Set on the ORM's connection as it opens (Tortoise takes a sqlite URL's query as pragmas).
+# - synchronous=FULL: a commit returns once its WAL frames are on disk (every decision is stored
+#   before it is answered); it is SQLite's default, said here so no build's default changes it.
+# - journal_size_limit: Tortoise's default (16 KiB) cut the WAL back after every checkpoint, so each
+#   commit after one grew the file again, and its fsync then also had to commit the file system's
+#   journal for the new size. A WAL kept at its size (about 4 MiB between two automatic checkpoints)
+#   is overwritten in place: one-row commits on this machine took ~20 % less CPU (278 -> 217 us)
+#   and ~30 % less time (median 0.47 -> 0.33 ms).
+SQLITE_PRAGMAS = {"synchronous": "FULL", "journal_size_limit": str(64 * 1024 * 1024)}
+
+
+def _with_sqlite_pragmas(database_url: str) -> str:
+    if dialect_of(database_url) != "sqlite" or "?" in database_url:
+        return database_url
+    return database_url + "?" + "&".join(f"{k}={v}" for k, v in SQLITE_PRAGMAS.items())
 
 
 async def close() -> None:
+    _reader.close()
     await connections.close_all()
     tortoise.context._global_context = None
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from tortoise import connections
 
+from resolvers.core.db import read_now
+
 _SELECT = (
     "SELECT c.cid, c.id, c.person_id, c.public_key, c.period, c.status, c.valid_until, c.kind,"
     " p.status, p.display_name, p.department_id, p.kind, p.position"
@@ -92,11 +94,16 @@ async def _answer(asked: dict[str, list[asyncio.Future[dict[str, Any] | None]]])
 async def _rows(cids: list[str]) -> dict[str, dict[str, Any]]:
     global queries_sent
     queries_sent += 1
-    conn = connections.get("default")
-    if conn.capabilities.dialect == "postgres":
-        _, rows = await conn.execute_query(_POSTGRES, [cids])
-    else:
-        _, rows = await conn.execute_query(_SELECT.format("IN (" + ", ".join("?" * len(cids)) + ")"), cids)
+    in_list = _SELECT.format("IN (" + ", ".join("?" * len(cids)) + ")")
+    # On SQLite at once (a read-only connection of its own), not queued behind the group commits
+    # on the ORM's connection; None on PostgreSQL or while the file is busy.
+    rows = read_now(in_list, cids)
+    if rows is None:
+        conn = connections.get("default")
+        if conn.capabilities.dialect == "postgres":
+            _, rows = await conn.execute_query(_POSTGRES, [cids])
+        else:
+            _, rows = await conn.execute_query(in_list, cids)
     out: dict[str, dict[str, Any]] = {}
     for record in rows:
         values = tuple(record)

@@ -8,7 +8,8 @@ tests/test_gate_event_writer.py), in one statement per batch.
 
 - PostgreSQL: `INSERT ... SELECT FROM unnest($1::timestamptz[], ...) RETURNING id`, one
   statement text whatever the batch size, so asyncpg's prepared-statement cache always hits.
-- SQLite (>= 3.35 for RETURNING): `INSERT ... VALUES (...), (...) RETURNING id`.
+- SQLite: `INSERT ... VALUES (...), (...)` on the ORM's connection thread, the ids from the last
+  rowid (`_sqlite_store_batch`); in a caller's transaction, `... RETURNING id` (SQLite >= 3.35).
 
 `store_batch` sends that statement alone, outside any explicit transaction: one statement is its
 own transaction, committed (synchronous_commit, SQLite's synchronous commit) when it returns, so
@@ -29,11 +30,14 @@ an IntegrityError, and the event log then stores the batch one event at a time.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
+from tortoise.backends.sqlite.client import SqliteClient
+from tortoise.exceptions import IntegrityError, OperationalError
 
 from resolvers.core.commit_order import GATE_EVENT_LOG
 from resolvers.core.models import GateEvent
@@ -98,7 +102,52 @@ def _values(event: GateEventRecord) -> tuple[Any, ...]:
 
 async def store_batch(events: Sequence[GateEventRecord]) -> list[int]:
     """Insert and commit `events` in one statement (its own transaction); their ids, in order."""
-    return await insert_events(connections.get("default"), events, own_transaction=True)
+    conn = connections.get("default")
+    if isinstance(conn, SqliteClient) and not isinstance(conn, TransactionalDBClient):
+        return await _sqlite_store_batch(conn, events)
+    return await insert_events(conn, events, own_transaction=True)
+
+
+_SQLITE_INSERTS: dict[int, str] = {}
+
+
+def _sqlite_insert(count: int) -> str:
+    sql = _SQLITE_INSERTS.get(count)
+    if sql is None:
+        sql = _SQLITE_INSERTS[count] = f'INSERT INTO "gate_event" ({_NAMES}) VALUES ' + ", ".join([_SQLITE_ROW] * count)
+    return sql
+
+
+def _insert_committed(db: sqlite3.Connection, sql: str, params: list[Any]) -> tuple[int, int]:
+    """On the connection's own thread: the statement, committed when it returns (autocommit)."""
+    cursor = db.execute(sql, params)
+    if db.in_transaction:  # never expected (the client's lock is held): a commit not made is no commit
+        db.rollback()
+        raise RuntimeError("the gate event insert ran inside an open transaction")
+    return cursor.lastrowid or 0, cursor.rowcount
+
+
+async def _sqlite_store_batch(client: SqliteClient, events: Sequence[GateEventRecord]) -> list[int]:
+    """SQLite's batch, on the ORM's own connection and thread (so it serialises with every other
+    write exactly as an ORM statement does, under the client's lock), handed to that thread as one
+    call rather than as the ORM's query plus RETURNING: a RETURNING statement is stepped once per
+    row, and each step gives up the GIL and must take it back from the busy event loop. The ids
+    are the last inserted rowid and those before it: one INSERT of n rows draws n consecutive ids
+    from AUTOINCREMENT while it holds the write lock (tests/test_event_rows.py reads each back)."""
+    rows = [_values(e) for e in events]
+    sql = _sqlite_insert(len(rows))
+    params = [v for row in rows for v in row]
+    async with client.acquire_connection() as db:
+        client.log.debug("%s: %s", sql, params)  # as the ORM logs its statements (GATEHOUSE_SQL_LOG)
+        try:
+            last, count = await db._execute(_insert_committed, db._conn, sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(exc) from exc
+        except sqlite3.OperationalError as exc:
+            raise OperationalError(exc) from exc
+    if count != len(events):
+        raise RuntimeError(f"inserted {count} gate events of {len(events)}")
+    return list(range(last - count + 1, last + 1))
 
 
 async def insert_events(
