@@ -8,11 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from api import label_routes, report_routes, sql_log
+from api import graphql_ws, label_routes, report_routes, sql_log
 from api.graphql_http import GatehouseGraphQL
 from devices.endpoint import DeviceEndpoint
 from devices.hub import DeviceHub
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", health),
         ],
         lifespan=lifespan,
+        # Guards' live events are written to their sockets directly (api/graphql_ws.py DirectFrames).
+        middleware=[Middleware(graphql_ws.KeepRawSend)],
     )
     app.state.runtime = rt
     app.state.device_hub = hub
