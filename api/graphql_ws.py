@@ -58,6 +58,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
     SubscribeMessage,
 )
+from websockets.protocol import State
 
 from api import heavy_pacing
 from api.admission import admit, over_time, refusal_error, shows_schema, without_suggestions
@@ -136,8 +137,6 @@ class DirectFrames:
         return cls(protocol) if isinstance(protocol, WebSocketsSansIOProtocol) else None
 
     def _open(self) -> bool:
-        from websockets.protocol import State
-
         protocol = self._protocol
         return (
             not protocol.close_sent

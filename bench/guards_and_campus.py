@@ -7,13 +7,14 @@ One `gatehouse serve` process (one worker) serves the demo site plus `--campus` 
 (one device each, commissioned) and enough phone credentials that every scan uses a fresh
 token. Every decision is checked (`granted`/`ok`); anything else is printed.
 
-1. Guards: `--guards` raw graphql-transport-ws clients (in `--guard-procs` processes of their own)
+1. Guards: `--guards` raw graphql-transport-ws clients (in `--guard-procs` processes of their own,
+   each socket read by a minimal WebSocket frame parser: `RawGuard`)
    subscribe to `gateEvents` with the guard app's document (mobile_contracts/guard.graphql) while
    `--devices` gates scan open-loop at `--rate`. Per event and guard: the push latency, from the
    scan's decision arriving at its gate client to the guard receiving the event (CLOCK_MONOTONIC,
    one clock for every process of the machine; a guard may hear of an event a little before the
    gate does: such values are negative), and end to end from the scan's scheduled send. Every
-   guard must receive every event.
+   guard must receive every event, once and in id order.
 2. Campus: `--campus` gates connect to the worker from `--loadgens` processes and heartbeat at the
    interval their welcome says; `--scanners` of them scan at `--rate` in all (open loop): scan
    p50/p99 and the server's RSS before and after connecting (memory per idle connection). Then
