@@ -9,11 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from api import label_routes, report_routes, sql_log, web_routes
+from api import graphql_ws, label_routes, report_routes, sql_log, web_routes
 from api.drawing import DrawingBusy, drawer
 from api.graphql_http import GatehouseGraphQL
 from devices.endpoint import DeviceEndpoint
@@ -112,7 +113,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", health),
             *web_routes.routes,
         ],
-        middleware=web_routes.middleware(settings),
+        # Guards' live events are written to their sockets directly (api/graphql_ws.py DirectFrames):
+        # outermost, so it keeps the server's own send before anything wraps it. Then CORS.
+        middleware=[Middleware(graphql_ws.KeepRawSend), *web_routes.middleware(settings)],
         lifespan=lifespan,
     )
     app.state.runtime = rt

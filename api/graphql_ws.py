@@ -18,12 +18,24 @@ What one connection may cost besides its operations:
 - a message budget (token buckets, like the gates' frame budget in devices/frames/budget.py): a
   client flooding messages or refused operations is closed with 4429. The reader yields to the
   other connections between two messages, so a flood on one socket is one socket's work.
+
+Live gate events to guards (issue 13) skip the ASGI send: 50 guards at 500 scans/s are 25,000
+messages a second, and a send through Starlette and uvicorn (one frame, one write system call each)
+cost more than the worker had to spare. A subscription whose events are rendered once for all
+(schema/scan/shared_render.py `LIVE_PUSH`) hands the encoded payload to its connection's
+`DirectFrames`, which wraps it in the `next` message and a WebSocket frame; what queued up for a
+socket goes in one `transport.write`, at most every FLUSH_SECONDS (10 ms). Everything else
+on the connection (`connection_ack`, `pong`, errors, `complete`, other operations) still goes
+through the ASGI send, after what was queued directly, so a socket's messages keep their order.
+A guard whose socket has more than MAX_UNSENT_BYTES unwritten (a client not reading) is ended as
+one whose bus queue is full: "you fell behind the stream; subscribe again" (UNAVAILABLE).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter
@@ -33,6 +45,7 @@ from json import JSONDecodeError
 from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
@@ -45,6 +58,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
     SubscribeMessage,
 )
+from websockets.protocol import State
 
 from api import heavy_pacing
 from api.admission import admit, over_time, refusal_error, shows_schema, without_suggestions
@@ -52,6 +66,7 @@ from devices.frames.budget import CLOSE_OVER_BUDGET, Bucket
 from resolvers.core.errors import ErrorCode
 from resolvers.runtime import Runtime
 from schema.core.context import Context
+from schema.scan.shared_render import LIVE_PUSH
 
 if TYPE_CHECKING:
     from strawberry.http.async_base_view import AsyncBaseHTTPView
@@ -69,6 +84,134 @@ MESSAGES_PER_SECOND, MESSAGES_BURST = 20.0, 100.0
 BYTES_PER_SECOND, BYTES_BURST = 256.0 * 1024, 1024.0 * 1024
 # Refused operations (over a limit, untrusted, introspection): a client looping on them is cut sooner.
 REFUSED_PER_SECOND, REFUSED_BURST = 1.0, 20.0
+# A socket's unwritten bytes beyond which a directly pushed subscription has fallen behind: about
+# the bus's 10,000 queued events (realtime/bus.py SUBSCRIBER_QUEUE_SIZE) of a guard's ~400 bytes.
+MAX_UNSENT_BYTES = 4 * 1024 * 1024
+# Live events queued for sockets are written at most this often: ~5 events a write per guard at
+# 500 scans/s, instead of a write system call per event and guard; well within the 50 ms aim.
+FLUSH_SECONDS = 0.01
+RAW_SEND = "gatehouse.raw_send"  # the scope key KeepRawSend stores the server's own send under
+
+
+class KeepRawSend:
+    """ASGI middleware (outside Starlette's exception wrapper, which wraps `send`): keeps the
+    server's own send callable in a WebSocket's scope, where `DirectFrames` finds its transport."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope[RAW_SEND] = send
+        await self.app(scope, receive, send)
+
+
+def _frame(message: bytes) -> bytes:
+    """One unmasked, unfragmented text frame (RFC 6455 5.2), as a server sends it."""
+    n = len(message)
+    if n < 126:
+        return b"\x81" + bytes((n,)) + message
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + message
+    return b"\x81\x7f" + n.to_bytes(8, "big") + message
+
+
+class DirectFrames:
+    """A connection's frames written straight to uvicorn's transport (websockets-sansio), several
+    messages in one write. Uncompressed frames are valid with permessage-deflate too (RFC 7692:
+    RSV1 unset) and leave its compression context alone."""
+
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+
+    @classmethod
+    def of(cls, scope: Scope) -> DirectFrames | None:
+        """For a connection served by uvicorn's websockets-sansio protocol; None under any other."""
+        try:
+            from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+        except ImportError:
+            return None
+        protocol = getattr(scope.get(RAW_SEND), "__self__", None)
+        return cls(protocol) if isinstance(protocol, WebSocketsSansIOProtocol) else None
+
+    def _open(self) -> bool:
+        protocol = self._protocol
+        return (
+            not protocol.close_sent
+            and not protocol.disconnected
+            and protocol.conn.state is State.OPEN
+            and not protocol.transport.is_closing()
+        )
+
+    def add(self, message: bytes) -> bool:
+        """Queue one message; False (nothing queued) when the socket is that far behind."""
+        unsent = self._pending_bytes + self._protocol.transport.get_write_buffer_size()
+        if unsent > MAX_UNSENT_BYTES:
+            return False
+        frame = _frame(message)
+        if not self._pending:
+            _FLUSHER.mark(self)
+        self._pending.append(frame)
+        self._pending_bytes += len(frame)
+        return True
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        if self._open():  # a closed socket's messages go nowhere, as a failed ASGI send's
+            self._protocol.transport.write(data)
+
+
+class _Flusher:
+    """Writes every socket's queued frames, at most once per FLUSH_SECONDS: a write system call
+    (with loopback or a NIC, most of a push's cost) then carries all the events of that interval.
+    The first event after a quiet spell goes out at the end of the loop's turn, without waiting."""
+
+    def __init__(self) -> None:
+        self._dirty: dict[DirectFrames, None] = {}
+        self._scheduled = False
+        self._last = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def mark(self, frames: DirectFrames) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests run several): nothing of the old one counts
+            self._loop, self._dirty, self._scheduled, self._last = loop, {}, False, 0.0
+        self._dirty[frames] = None
+        if self._scheduled:
+            return
+        self._scheduled = True
+        wait = self._last + FLUSH_SECONDS - loop.time()
+        if wait > 0:
+            loop.call_later(wait, self._flush)
+        else:
+            loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        self._last = asyncio.get_running_loop().time()
+        dirty, self._dirty = self._dirty, {}
+        for frames in dirty:
+            frames.flush()
+
+
+_FLUSHER = _Flusher()
+
+
+class OperationPush:
+    """One subscription's `LivePush`: its `next` messages through its connection's DirectFrames."""
+
+    def __init__(self, frames: DirectFrames, operation_id: str) -> None:
+        self._frames = frames
+        self._prefix = b'{"id":' + json.dumps(operation_id).encode() + b',"type":"next","payload":'
+
+    def push(self, payload: bytes) -> bool:
+        return self._frames.add(self._prefix + payload + b"}")
 
 
 class MessageBudget:
@@ -117,6 +260,17 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
         super().__init__(view, request, response)
         self.max_bytes = _runtime(view).settings.max_body_bytes
         self.budget = MessageBudget()
+        self.direct = DirectFrames.of(request.scope)
+
+    async def send_json(self, message: Any) -> None:
+        if self.direct is not None:
+            self.direct.flush()  # what was pushed directly goes first
+        await super().send_json(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.direct is not None:
+            self.direct.flush()
+        await super().close(code, reason)
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
         try:
@@ -248,6 +402,11 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await operation.send_operation_message({"id": operation.id, "type": "error", "payload": [error.formatted]})
 
     async def _run_operation(self, operation: Operation[Context, None], kind: str | None) -> None:
+        if kind == "subscription":
+            adapter = self.websocket
+            direct = adapter.direct if isinstance(adapter, LimitedWebSocketAdapter) else None
+            # The subscription's resolver runs in this task: it sees the push it may use.
+            LIVE_PUSH.set(OperationPush(direct, operation.id) if direct is not None else None)
         if kind != "query":
             # Subscriptions live as long as the client wants; mutations are not cancelled half-way.
             await super().run_operation(operation)

@@ -2,20 +2,27 @@
 
 The shared render (schema/scan/shared_render.py) may only serve selections whose answer does
 not depend on who asks: the guard app's document does; anything that would reach a loader or a
-field permission does not. The bus (realtime/bus.py) decodes a message once for all of its
-channel's subscribers."""
+field permission does not. Over graphql-transport-ws such an event is pushed as bytes encoded
+once (api/graphql_ws.py DirectFrames) and must read exactly as Strawberry's render of it. The bus
+(realtime/bus.py) decodes a message once for all of its channel's subscribers."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from graphql import OperationDefinitionNode, parse
+from websockets.typing import Subprotocol
 
 from realtime.bus import MemoryBus
 from realtime.messages import GateEventMessage, GateRef, PersonRef
 from schema.scan.shared_render import shareable_selection
+from tests.harness import GraphQLClient, GuardFeed, ServerProcess, Site
 from tests.test_scale import GATE_EVENTS
+from tests.test_scan_e2e import LOBBY_IN, MAINTENANCE, assert_granted, bound_phone, connected, login, settle_into_step
 
 EVENT = GateEventMessage(
     id=7,
@@ -71,3 +78,78 @@ async def test_a_malformed_message_is_still_dropped_for_every_subscriber() -> No
         bus.send(EVENT)
         assert await asyncio.wait_for(anext(first), 5) == EVENT
         assert await asyncio.wait_for(anext(second), 5) == EVENT
+
+
+FIELDS = "id cursor at decision reason method direction offline gate { id name direction } person { id displayName }"
+PUSHED = "subscription { gateEvents { " + FIELDS + " } }"
+RENDERED = "subscription { gateEvents { ...E } } fragment E on GateEvent { " + FIELDS + " }"
+
+
+class RawFeed:
+    """A graphql-transport-ws subscription read message by message, as the server wrote them."""
+
+    def __init__(self, server: ServerProcess, token: str, document: str) -> None:
+        self.server, self.token, self.document = server, token, document
+        self.ws: Any = None
+
+    async def __aenter__(self) -> RawFeed:
+        from websockets.asyncio.client import connect
+
+        self.ws = await connect(self.server.ws + "/graphql", subprotocols=[Subprotocol("graphql-transport-ws")])
+        await self.ws.send(
+            json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {self.token}"}})
+        )
+        assert json.loads(await asyncio.wait_for(self.ws.recv(), 10))["type"] == "connection_ack"
+        await self.ws.send(json.dumps({"id": "7", "type": "subscribe", "payload": {"query": self.document}}))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.ws.close()
+
+    async def next_event(self, timeout: float) -> tuple[str, dict[str, Any]]:
+        """The raw text of the next message (a `next` for operation 7) and its event."""
+        text = await asyncio.wait_for(self.ws.recv(), timeout)
+        message = json.loads(text)
+        assert (message["id"], message["type"]) == ("7", "next"), message
+        assert "errors" not in message["payload"], message
+        return text, message["payload"]["data"]["gateEvents"]
+
+
+async def test_a_live_event_is_pushed_as_bytes_rendered_once_and_reads_as_a_per_guard_render(
+    sqlite_site: Site,
+) -> None:
+    assert shareable(PUSHED) and not shareable(RENDERED)
+    server = sqlite_site.start_server()
+    demo = sqlite_site.demo
+    assert demo is not None
+    api = GraphQLClient(server)
+    guard = await login(api, demo, "guard")
+    _, alice = await bound_phone(api, demo, "alice")
+    lobby_in = demo.gates[LOBBY_IN]
+    async with contextlib.AsyncExitStack() as stack:
+        gate = await stack.enter_async_context(connected(server, demo.device_id, demo.device_secret))
+        pushed = await stack.enter_async_context(RawFeed(server, guard.token or "", PUSHED))
+        rendered = await stack.enter_async_context(RawFeed(server, guard.token or "", RENDERED))
+        # Neither protocol nor server confirms a subscription: probe until both deliver, then
+        # read each feed up to its first probe (later probes are read and skipped below).
+        for feed in (pushed, rendered):
+            while True:
+                await gate.scan(demo.gates[MAINTENANCE], GuardFeed.PROBE)
+                with contextlib.suppress(TimeoutError):
+                    await feed.next_event(0.5)
+                    break
+        await settle_into_step(server)
+        assert_granted(await gate.scan(lobby_in, alice.token()), lobby_in, "Alice Li")
+
+        async def passage(feed: RawFeed) -> tuple[str, dict[str, Any]]:
+            while True:
+                text, event = await feed.next_event(10)
+                if event["reason"] == "ok":
+                    return text, event
+
+        (pushed_text, pushed_event), (rendered_text, rendered_event) = await passage(pushed), await passage(rendered)
+    # The bytes rendered once and written by the WebSocket layer are the very message Strawberry
+    # writes for a guard who asked in a way that is not shared.
+    assert pushed_text == rendered_text
+    assert pushed_event == rendered_event
+    assert (pushed_event["gate"]["id"], pushed_event["person"]["displayName"]) == (lobby_in, "Alice Li")

@@ -11,19 +11,40 @@ leaving half-way cancels nobody's) and kept for the few moments the fan-out take
 
 Anything else — another field, a fragment, a directive, an event read back from the log (its gate
 and person come from loaders), a result with errors — is executed per subscriber, as before.
+
+Over graphql-transport-ws a shared render goes further (`live_payload`, `LIVE_PUSH`): sharing the
+execution result still cost every guard Strawberry's stream, its extensions, a JSON encoding and a
+socket write per event, about 100 µs, so 25,000 pushes a second were more than a core. There the
+render is the `next` message's payload, encoded once as JSON bytes, and the subscription hands those
+bytes to its connection (api/graphql_ws.py), which frames them and writes what queued up for a
+socket in one write. The subscription's own stream (resume, gaps, re-checks, falling behind) is
+unchanged: only the per-event delivery of a live, carried event skips Strawberry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import OrderedDict
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, Protocol
 
-from graphql import ExecutionResult, FieldNode, OperationType, SelectionSetNode
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    GraphQLResolveInfo,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+)
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from realtime.messages import GateEventMessage
 from schema.scan.types import GateEvent
+
+log = logging.getLogger("gatehouse.subscriptions")
 
 ROOT_FIELD = "gateEvents"
 # Per object: the fields a selection may name to be shared (None: a leaf; a set: its sub-selection).
@@ -160,3 +181,110 @@ def _done(result: ExecutionResult) -> asyncio.Future[Any]:
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     future.set_result(result)
     return future
+
+
+class LivePush(Protocol):
+    """What the WebSocket layer lends a subscription operation to deliver its events itself. What
+    it queued goes out before anything the operation sends the usual way (a replayed event, an
+    error, `complete`)."""
+
+    def push(self, payload: bytes) -> bool:
+        """Queue a `next` message with this payload (JSON bytes) for the socket; False when the
+        client has fallen too far behind (its unsent bytes are over the limit): nothing queued."""
+        ...
+
+
+# Set by api/graphql_ws.py for a subscription operation's task (its resolver runs in it); unset
+# (None) wherever else a subscription runs: then every event goes through Strawberry.
+LIVE_PUSH: ContextVar[LivePush | None] = ContextVar("gatehouse_live_push", default=None)
+
+_payloads: OrderedDict[tuple[str, str | None, int], asyncio.Future[bytes | None]] = OrderedDict()
+_executors: dict[tuple[str, str | None], StrawberryGraphQLCoreExecutionContext | None] = {}
+
+
+def operation_key(info: GraphQLResolveInfo) -> tuple[str, str | None] | None:
+    """The way of asking this operation stands for, when its live events can be rendered once for
+    all who ask alike; None when they cannot."""
+    operation = info.operation
+    if operation.loc is None:
+        return None
+    key = (operation.loc.source.body, operation.name.value if operation.name is not None else None)
+    known = _shareable.get(key)
+    if known is None:
+        if len(_shareable) > 1024:
+            _shareable.clear()
+        known = _shareable[key] = shareable_selection(operation.selection_set)
+    return key if known else None
+
+
+def _executor(key: tuple[str, str | None], info: GraphQLResolveInfo) -> StrawberryGraphQLCoreExecutionContext | None:
+    """One executor per way of asking, for its selection alone: a shareable selection uses no
+    variable, and the root field's arguments only chose the events (the resolver's business)."""
+    if key in _executors:
+        return _executors[key]
+    if len(_executors) > 256:
+        _executors.clear()
+    operation = info.operation
+    root = operation.selection_set.selections[0]
+    assert isinstance(root, FieldNode)
+    selection = FieldNode(
+        alias=root.alias, name=root.name, arguments=(), directives=(), selection_set=root.selection_set
+    )
+    document = DocumentNode(
+        definitions=(
+            OperationDefinitionNode(
+                operation=OperationType.SUBSCRIPTION,
+                name=operation.name,
+                variable_definitions=(),
+                directives=(),
+                selection_set=SelectionSetNode(selections=(selection,)),
+            ),
+        )
+    )
+    # No context: what a shared render reads may not depend on who asks (a resolver that reaches
+    # for the context fails, and the event goes to each guard the usual way).
+    built = StrawberryGraphQLCoreExecutionContext.build(info.schema, document)
+    executor = built if isinstance(built, StrawberryGraphQLCoreExecutionContext) else None
+    _executors[key] = executor
+    return executor
+
+
+async def _render(key: tuple[str, str | None], info: GraphQLResolveInfo, message: GateEventMessage) -> bytes | None:
+    try:
+        event = GateEvent.of_message(message)
+    except ValueError:
+        return None  # the usual path logs and skips it
+    if not _carried(event):
+        return None
+    executor = _executor(key, info)
+    if executor is None:
+        return None
+    result = executor.build_per_event_executor(event).execute_operation(False)
+    if executor.is_awaitable(result):
+        result = await result
+    if not isinstance(result, ExecutionResult) or result.errors:
+        return None
+    return json.dumps({"data": result.data}, separators=(",", ":")).encode()
+
+
+async def live_payload(
+    key: tuple[str, str | None], info: GraphQLResolveInfo, message: GateEventMessage
+) -> bytes | None:
+    """The `next` payload of a live event for this way of asking, rendered and encoded once for
+    every subscriber (kept as long as a shared render); None: render it the usual way."""
+    pkey = (*key, message.id)
+    shared = _payloads.get(pkey)
+    if shared is None:
+        # A task of its own: a subscriber leaving half-way cancels nobody's render.
+        shared = asyncio.ensure_future(_render(key, info, message))
+        _payloads[pkey] = shared
+        while len(_payloads) > KEPT:
+            _payloads.popitem(last=False)
+    if not shared.done():
+        await asyncio.wait((shared,))  # a subscriber cancelled here does not cancel the render
+    if shared.cancelled():
+        return None
+    if shared.exception() is not None:  # each renders its own, and the usual path reports it
+        log.debug("shared render of gate event %s failed", message.id, exc_info=shared.exception())
+        return None
+    return shared.result()

@@ -1,5 +1,6 @@
 """Root subscription fields: scan. `gateEvents(after:)` resumes a guard's feed
-(schema/core/streams.py `resumed`)."""
+(schema/core/streams.py `resumed`); over graphql-transport-ws a live event the message carries is
+pushed as bytes rendered once for every guard who asked alike (schema/scan/shared_render.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from realtime.bus import SubscriberOverflow
 from realtime.messages import GateEventMessage
 from resolvers.core.errors import is_id
 from resolvers.scan import event_queries
@@ -17,6 +19,7 @@ from schema.core.errors import bad_input
 from schema.core.pagination import decode_cursor
 from schema.core.permissions import IsGateStaff
 from schema.core.streams import Replay, resumed
+from schema.scan.shared_render import LIVE_PUSH, live_payload, operation_key
 from schema.scan.types import EVENT_CURSOR_KIND, GateEvent
 
 log = logging.getLogger("gatehouse.subscriptions")
@@ -55,9 +58,18 @@ class ScanSubscription:
         async def more_than(after_id: int, limit: int) -> bool:
             return await event_queries.more_after_than(after_id, limit, zone_ids=zones)
 
+        push = LIVE_PUSH.get()
+        key = operation_key(info._raw_info) if push is not None else None
+
         async def from_message(message: GateEventMessage) -> GateEvent | None:
             if wanted is not None and message.zone_id not in (await rt.topology.get()).subtree(wanted):
                 return None
+            if push is not None and key is not None:
+                payload = await live_payload(key, info._raw_info, message)
+                if payload is not None:
+                    if not push.push(payload):
+                        raise SubscriberOverflow("gateEvents")  # ends the stream as a full queue does
+                    return None  # sent: nothing for Strawberry to render
             try:
                 # The event renders from the message; loaders serve only fields it does not carry.
                 return GateEvent.of_message(message)
