@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections import Counter
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from tests.harness import (
     Site,
     commission_device,
     connected,
+    drop_postgres_database,
     eventually,
     http_client,
 )
@@ -803,10 +805,29 @@ async def test_the_fleet_check_alerts_a_silent_device_offline_not_a_connected_on
         assert staying[0] not in await alerted()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_heartbeats_stored_in_separate_batches_count_from_each_other(
-    server: ServerProcess, api: GraphQLClient, demo: Demo
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    # Heartbeats are stored in group commits: the second batch reads the counters the first wrote.
+    # Heartbeats are stored in group commits (one statement per batch, each backend its own SQL):
+    # the second batch reads the counters the first wrote.
+    if backend == "postgres":
+        site = await request.getfixturevalue("postgres_template").postgres_copy(tmp_path)
+    else:
+        site = request.getfixturevalue("demo_template").sqlite_copy(tmp_path)
+    try:
+        await _heartbeat_batches(site)
+    finally:
+        await asyncio.to_thread(site.stop)
+        if backend == "postgres":
+            await drop_postgres_database(site.database_url)
+
+
+async def _heartbeat_batches(site: Site) -> None:
+    server = site.start_server()
+    assert site.demo is not None
+    demo = site.demo
+    api = GraphQLClient(server, demo=demo)
     admin = await login(api, demo, "admin")
     guard = await login(api, demo, "guard")
     device_id, secret = await register_device(admin, "Busy scanner", [demo.gates["Maintenance door"]])
