@@ -54,15 +54,20 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "devicesConnected": hub.connected})
 
 
-class _NoDeviceHandshakes(logging.Filter):
-    """Drops uvicorn's line per accepted gate connection: a campus reconnecting after a network cut
-    is 10,000 of them, written to the log with the event loop held, and says nothing the
-    device's own records (last seen, offline alerts) do not."""
+class _NoConnectionLines(logging.Filter):
+    """Drops the INFO lines every WebSocket connection writes: uvicorn's "[accepted]" for a gate's
+    and the websockets protocol's "connection open" / "connection closed" (logged through
+    uvicorn's logger, with no address). A campus reconnecting after a network cut wrote 20,000 of
+    them with the event loop held, and they say nothing the device's own records (last seen,
+    offline alerts) do not. Refusals, errors and everything else stay."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        if record.msg in ("connection open", "connection closed") and not record.args:
+            return False
         return not (
-            record.levelno == logging.INFO
-            and record.msg == '%s - "WebSocket %s" [accepted]'
+            record.msg == '%s - "WebSocket %s" [accepted]'
             and isinstance(record.args, tuple)
             and len(record.args) == 2
             and str(record.args[1]).startswith("/devices/ws")
@@ -70,12 +75,10 @@ class _NoDeviceHandshakes(logging.Filter):
 
 
 def quiet_connection_logs() -> None:
-    """Per-connection INFO lines off; refusals, errors and everything else stay."""
     uvicorn_log = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _NoDeviceHandshakes) for f in uvicorn_log.filters):
-        uvicorn_log.addFilter(_NoDeviceHandshakes())
-    # The websockets library's "connection open" / "connection closed" for every socket (its
-    # other messages are DEBUG; its warnings and errors still show).
+    if not any(isinstance(f, _NoConnectionLines) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(_NoConnectionLines())
+    # The same lines when the websockets library logs under its own name.
     logging.getLogger("websockets.server").setLevel(logging.WARNING)
 
 
