@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -15,9 +14,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api import graphql_ws, label_routes, report_routes, sql_log, web_routes
+from api.collector import QuietCollector
 from api.drawing import DrawingBusy, drawer
 from api.graphql_http import GatehouseGraphQL
-from devices.endpoint import DeviceEndpoint
+from devices.endpoint import DeviceEndpoint, gates_scanning
 from devices.hub import DeviceHub
 from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import db, fonts
@@ -32,9 +32,6 @@ from resolvers.visits.upkeep import VisitUpkeep
 from schema.core.permissions import GATE_STAFF
 
 log = logging.getLogger("gatehouse")
-# Young-generation allocations before a collection, then collections of each older generation per
-# collection of the next younger one (CPython's defaults: 700, 10, 10).
-GC_THRESHOLDS = (20_000, 20, 50)
 
 
 async def badge_file(request: Request) -> Response:
@@ -62,14 +59,45 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "devicesConnected": hub.connected})
 
 
+class _NoConnectionLines(logging.Filter):
+    """Drops the INFO lines every WebSocket connection writes: uvicorn's "[accepted]" for a gate's
+    and the websockets protocol's "connection open" / "connection closed" (logged through
+    uvicorn's logger, with no address). A campus reconnecting after a network cut wrote 20,000 of
+    them with the event loop held, and they say nothing the device's own records (last seen,
+    offline alerts) do not. Refusals, errors and everything else stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        if record.msg in ("connection open", "connection closed") and not record.args:
+            return False
+        return not (
+            record.msg == '%s - "WebSocket %s" [accepted]'
+            and isinstance(record.args, tuple)
+            and len(record.args) == 2
+            and str(record.args[1]).startswith("/devices/ws")
+        )
+
+
+def quiet_connection_logs() -> None:
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _NoConnectionLines) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(_NoConnectionLines())
+    # The same lines when the websockets library logs under its own name.
+    logging.getLogger("websockets.server").setLevel(logging.WARNING)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    quiet_connection_logs()
     rt = Runtime.create(settings)
     hub = DeviceHub(rt.bus, lambda device_id: snapshots.signed_frame(rt, device_id))
     upkeep = VisitUpkeep(rt)
     fleet = FleetUpkeep(rt)
     anomalies = AnomalyDetector(rt)
     graphql = GatehouseGraphQL(rt)
+    # Full collections when no gate has scanned for a few seconds (api/collector.py).
+    collector = QuietCollector(lambda: not gates_scanning(5.0))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -86,15 +114,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await hub.start()
         await upkeep.start()
         await fleet.start()
-        # Everything imported and loaded: freeze it so the GC does not rescan it on the scan path.
-        gc.collect()
-        gc.freeze()
-        # A scan allocates a few hundred short-lived containers, almost all freed by their refcount:
-        # at the default 700 the young generation was collected every couple of scans for nothing.
-        gc.set_threshold(*GC_THRESHOLDS)
+        collector.start()
         try:
             yield
         finally:
+            await collector.stop()
             await fleet.stop()
             await upkeep.stop()
             await hub.stop()

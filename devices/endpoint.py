@@ -153,8 +153,8 @@ class DeviceConnection:
             "snapshotKey": snapshots.public_key_b64(self.rt),
         }
 
-    async def run(self) -> None:
-        watchdog = asyncio.create_task(self._watchdog())
+    async def run(self, watchdog: Watchdog) -> None:
+        watchdog.watch(self)
         try:
             while True:
                 message = await self.ws.receive()
@@ -175,7 +175,7 @@ class DeviceConnection:
         except WebSocketDisconnect:
             return
         finally:
-            watchdog.cancel()
+            watchdog.unwatch(self)
             self.closed = True
             # Scans already accepted are finished: their events are stored even if the reply cannot go out.
             if self._tasks:
@@ -367,14 +367,52 @@ class DeviceConnection:
     def _offline_after(self) -> int:
         return 3 * self.rt.settings.heartbeat_seconds
 
-    async def _watchdog(self) -> None:
+    async def went_silent(self) -> None:
         limit = self._offline_after()
-        while True:
+        await connections.record_silence(self.rt, self.device_id, self.device_name, limit)
+        await self.close(4408, "no frame within 3 heartbeats")
+
+
+class Watchdog:
+    """Closes the connections that sent nothing within 3 heartbeats: one task for all of them.
+
+    A task per connection sleeping in a loop cost a campus of 10,000 gates 2,000 timers a second,
+    each leaving a future, a handle and a coroutine frame that outlived the young GC generation:
+    they filled the middle one until its collection held the event loop 0.2-0.5 s every few
+    seconds (the scan p99 of 1.5 s). One pass over the connections every few seconds costs
+    about 2 ms per 10,000, in turns of CHUNK."""
+
+    CHUNK = 2000  # connections checked between two turns of the event loop
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._watched: set[DeviceConnection] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def watch(self, conn: DeviceConnection) -> None:
+        self._watched.add(conn)
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._sweep(), name="device-watchdog")
+
+    def unwatch(self, conn: DeviceConnection) -> None:
+        self._watched.discard(conn)
+
+    async def _sweep(self) -> None:
+        while self._watched:
+            limit = 3 * self._rt.settings.heartbeat_seconds
+            # As each connection's own watchdog did: a third of the silence allowed, at most 5 s.
             await asyncio.sleep(min(limit / 3, 5))
-            if time.monotonic() - self.last_frame > limit:
-                await connections.record_silence(self.rt, self.device_id, self.device_name, limit)
-                await self.close(4408, "no frame within 3 heartbeats")
-                return
+            now = time.monotonic()
+            for i, conn in enumerate(list(self._watched)):
+                if i and not i % self.CHUNK:
+                    await asyncio.sleep(0)
+                if conn in self._watched and now - conn.last_frame > limit:
+                    self._watched.discard(conn)
+                    task = asyncio.create_task(conn.went_silent())
+                    self._closing.add(task)
+                    task.add_done_callback(self._closing.discard)
 
 
 # Every declared incoming frame has its handler: a declaration added without one fails at import.
@@ -389,6 +427,7 @@ class DeviceEndpoint:
         self.rt = rt
         self.hub = hub
         self.anomalies = anomalies
+        self.watchdog = Watchdog(rt)
 
     async def serve(self, ws: WebSocket) -> None:
         rt, hub = self.rt, self.hub
@@ -428,7 +467,7 @@ class DeviceEndpoint:
             await conn.send(conn.welcome(await rt.topology.get()))
             if conn.offline_capable:
                 await conn.send(await snapshots.signed_frame(rt, device.id))
-            await conn.run()
+            await conn.run(self.watchdog)
         finally:
             hub.detach(conn)
             await rt.state.clear_device_connection(device.id, conn.connection_id)

@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections import Counter
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from tests.harness import (
     Site,
     commission_device,
     connected,
+    drop_postgres_database,
     eventually,
     http_client,
 )
@@ -803,10 +805,68 @@ async def test_the_fleet_check_alerts_a_silent_device_offline_not_a_connected_on
         assert staying[0] not in await alerted()
 
 
-async def test_heartbeats_stored_in_separate_batches_count_from_each_other(
-    server: ServerProcess, api: GraphQLClient, demo: Demo
+async def test_a_device_silent_for_three_heartbeats_is_closed_and_alerted_the_others_stay(
+    sqlite_site: Site, demo: Demo
 ) -> None:
-    # Heartbeats are stored in group commits: the second batch reads the counters the first wrote.
+    # One watchdog watches every connection of the process (a campus has 10,000): it must close
+    # the silent one (4408, an alert) and leave the one that keeps its heartbeats alone.
+    server = sqlite_site.start_server(GATEHOUSE_HEARTBEAT_SECONDS="1")
+    api = GraphQLClient(server, demo=demo)
+    admin, guard = await login(api, demo, "admin"), await login(api, demo, "guard")
+    maintenance = demo.gates["Maintenance door"]
+    quiet = await register_device(admin, "Quiet scanner", [maintenance])
+    beating = await register_device(admin, "Beating scanner", [maintenance])
+    async with connected(Gate(server, *quiet)) as silent, connected(Gate(server, *beating)) as alive:
+        assert alive.welcome["heartbeatSeconds"] == 1
+
+        async def heartbeats() -> None:
+            # What a device does: a heartbeat per interval its welcome gave (here twice per interval).
+            while True:
+                await alive.send({"type": "heartbeat", "at": "2026-11-27T08:00:00Z", "stats": {"scans": 0}})
+                await asyncio.sleep(0.5)
+
+        beats = asyncio.create_task(heartbeats())
+        try:
+            with contextlib.suppress(ConnectionClosed):
+                async with asyncio.timeout(20):
+                    while True:
+                        await silent.ws.recv()
+            assert silent.ws.close_code == 4408
+            await alive.send({"type": "no-such-frame", "ref": "still here"})
+            assert (await alive.recv_type("error"))["ref"] == "still here"
+        finally:
+            beats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beats
+    edges = (await guard.ok(OFFLINE_ALERTS))["alerts"]["edges"]
+    messages = {e["node"]["deviceId"]: e["node"]["message"] for e in edges}
+    assert messages.get(quiet[0]) == "device Quiet scanner sent nothing for 3 s", messages
+    assert beating[0] not in messages
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_heartbeats_stored_in_separate_batches_count_from_each_other(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # Heartbeats are stored in group commits (one statement per batch, each backend its own SQL):
+    # the second batch reads the counters the first wrote.
+    if backend == "postgres":
+        site = await request.getfixturevalue("postgres_template").postgres_copy(tmp_path)
+    else:
+        site = request.getfixturevalue("demo_template").sqlite_copy(tmp_path)
+    try:
+        await _heartbeat_batches(site)
+    finally:
+        await asyncio.to_thread(site.stop)
+        if backend == "postgres":
+            await drop_postgres_database(site.database_url)
+
+
+async def _heartbeat_batches(site: Site) -> None:
+    server = site.start_server()
+    assert site.demo is not None
+    demo = site.demo
+    api = GraphQLClient(server, demo=demo)
     admin = await login(api, demo, "admin")
     guard = await login(api, demo, "guard")
     device_id, secret = await register_device(admin, "Busy scanner", [demo.gates["Maintenance door"]])
