@@ -241,12 +241,15 @@ async def test_an_alert_that_drew_its_id_first_but_committed_last_is_still_repla
         async with AlertFeed(s0, guard.token or "", resume_alerts(cursor)) as back:
             closing = await gate1.scan(finance, GuardFeed.PROBE, direction="IN")
             assert closing["reason"] == "not_your_gate", closing
-            stored = (await guard.ok("query { deviceAlerts(first: 100) { id } }"))["deviceAlerts"]
-            expected = sorted(int(a["id"]) for a in stored if int(a["id"]) > start_id)
+            stored = (await guard.ok("query { deviceAlerts(first: 100) { id kind } }"))["deviceAlerts"]
+            later = [a for a in stored if int(a["id"]) > start_id]
+            expected = sorted(int(a["id"]) for a in later)
             await collect_until(back, expected[-1], seen)
     got = [int(a["id"]) for a in seen]
     assert got == expected, "every alert stored after the cursor, in id order, once"
-    assert len(expected) == 3
+    # The three scans' alerts; on a busy machine the fleet check may add others (a device it
+    # finds silent), which the order check above covers all the same.
+    assert sum(a["kind"] == "not_your_gate" for a in later) == 3, later
     assert back.events.empty(), "nothing sent twice"
 
 
