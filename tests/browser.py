@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fontTools.ttLib import TTFont
 
 PROJECT = Path(__file__).resolve().parent.parent
 WEB_DIST = PROJECT / "web" / "dist"
@@ -125,8 +126,6 @@ def _installed_faces() -> tuple[FontFace, ...]:
 
 @functools.cache
 def _cmap(file: str, index: int) -> frozenset[int]:
-    from fontTools.ttLib import TTFont
-
     with TTFont(file, fontNumber=index, lazy=True) as font:
         return frozenset(font.getBestCmap() or {})
 
@@ -175,7 +174,9 @@ def _text_nodes(node: dict[str, Any], parent: int | None = None) -> Iterator[tup
 
 async def _drawn_text(page: Any) -> list[tuple[str, list[dict[str, Any]]]]:
     """Each text on the page with the platform fonts Chromium drew its element with (elements
-    without a layout box, display:none, are not drawn and are left out)."""
+    without a layout box, display:none, are not drawn and are left out). Chromium reports an
+    element's fonts with those of its inline children, so a text is held to the fonts of its
+    element and children together: a character no font drew is still caught."""
     cdp = await page.context.new_cdp_session(page)
     try:
         await cdp.send("DOM.enable")
