@@ -84,6 +84,11 @@ async def _load(rt: Runtime) -> DemoSite:
     fac = await people.create_department("Facilities", None, None)
     sec = await people.create_department("Security", None, None)
     hr_dept = await people.create_department("Human Resources", None, None)
+    # Names as the site's people write them: Simplified and Traditional Chinese, Latin with
+    # diacritics. The web app's screenshots check every one is drawn with real glyphs
+    # (tests/test_web_glyphs.py). A department of its own, so the English-named demo above keeps
+    # the members, grants and reviews the tests count.
+    rnd = await people.create_department("研发部", None, None)
 
     lobby = await sites.create_zone(rt, sites.ZoneSpec("Lobby", None, AntiPassback.HARD, ZoneKind.PUBLIC))
     eng_office = await sites.create_zone(
@@ -134,6 +139,9 @@ async def _load(rt: Runtime) -> DemoSite:
         ("amy", "Amy Hu", fac, "Asset manager", [Role.ASSET_MANAGER]),
         ("eve", "Eve Lin", sec, "Chief operating officer", [Role.EXECUTIVE]),
         ("audrey", "Audrey Qian", sec, "Internal auditor", [Role.AUDITOR]),
+        ("lina", "李娜", rnd, "软件工程师", []),
+        ("zhangwei", "張偉", rnd, "測試工程師", []),
+        ("zoe", "Zoë Ångström", rnd, "Designer", []),
     ]
     created: dict[str, Person] = {}
     for i, (username, name, dept, position, roles) in enumerate(staff):
@@ -165,6 +173,8 @@ async def _load(rt: Runtime) -> DemoSite:
     for _ in range(3):
         asset = await Asset.create(item_id=laptop.id, location_id=warehouse.id, owner_department_id=eng.id)
         await items.move("RECEIVE", laptop.id, asset_id=asset.id, location_id=warehouse.id, notes="opening stock")
+    # In the catalogue, not yet bought: a name in Chinese beside the English ones.
+    await items.create_item("笔记本电脑", "13 英寸，轻薄", ItemCategory.OTHER, True, None, str(rnd.id))
     # The maintenance area's requests go to the security officer until Facilities has a head.
     await Zone.filter(id=maint.id).update(responsible_id=created["security"].id)
     rt.topology_changed()

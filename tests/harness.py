@@ -69,6 +69,9 @@ DEMO_USERS = (
     "amy",
     "eve",
     "audrey",
+    "lina",
+    "zhangwei",
+    "zoe",
 )
 
 

@@ -268,6 +268,7 @@ async def shop(server: ServerProcess, sqlite_site: Site) -> Shop:
     assert {n: (i["serialized"], i["inStock"]) for n, i in items.items()} == {
         "A4 paper": (False, 40),
         "Laptop": (True, 3),
+        "笔记本电脑": (True, 0),
     }
     shop.paper, shop.laptop = items["A4 paper"]["id"], items["Laptop"]["id"]
     locations = nodes((await wendy.ok(LOCATIONS))["stockLocations"])
@@ -815,7 +816,7 @@ async def test_my_assets_come_due_first_then_undated_and_page_without_gaps(shop:
     assert nodes((await (await shop.user("alice")).ok(MY_ASSETS, {"first": 100}))["myAssets"]) == []
     # The catalogue pages by name the same way.
     by_name = [i["name"] for i in await pages(bob, CATALOGUE, "items")]
-    assert by_name == ["A4 paper", "Calculator", "Laptop"]
+    assert by_name == ["A4 paper", "Calculator", "Laptop", "笔记本电脑"]
 
 
 async def test_overdue_loans_lists_a_loan_past_its_return_date(shop: Shop) -> None:

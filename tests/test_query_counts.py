@@ -196,11 +196,14 @@ async def people_page_costs_the_same_for_5_and_50(measured: Measured) -> None:
     admin = measured.admin
     departments = await ids_by_name(admin, "departments")
     zones = await ids_by_name(admin, "zones")
-    # The demo's 14 people and 36 more, in Engineering (whose grant lets them invite visitors there).
+    # The demo's people and as many more as make 50, in Engineering (whose grant lets them invite
+    # visitors there): the last of them is the last on a page of 50.
+    count = 50 - len(nodes((await admin.ok(USERNAMES))["people"]))
+    last, last_name, before_name = f"worker{count - 1:02d}", f"Worker {count - 1:02d}", f"Worker {count - 2:02d}"
     passwords: dict[str, str] = {}
     id_numbers: dict[str, str] = {}
     workers: dict[str, str] = {}
-    for i in range(36):
+    for i in range(count):
         employee = {
             "displayName": f"Worker {i:02d}",
             "idNumber": make_prc_id("110101", f"1990{1 + i % 12:02d}{1 + i % 28:02d}", f"{200 + i:03d}"),
@@ -217,17 +220,17 @@ async def people_page_costs_the_same_for_5_and_50(measured: Measured) -> None:
     # Passes and hosted visits among the first five people (by id) and among the rest.
     for username in ("admin", "security", "alice", "carol"):
         await Phone().bind(await measured.login(username))
-    for username in ("worker00", "worker35"):
+    for username in ("worker00", last):
         await Phone().bind(await measured.login(username, passwords[username]))
     await invite(await measured.login("alice"), zones["Engineering office"], 7)
     await invite(admin, zones["Lobby"], 2)
-    await invite(await measured.login("worker35", passwords["worker35"]), zones["Engineering office"], 3)
-    # Passages: a guard lets the admin through three times and worker35 once, by the document in hand.
+    await invite(await measured.login(last, passwords[last]), zones["Engineering office"], 3)
+    # Passages: a guard lets the admin through three times and the last worker once, by the document in hand.
     gates = await ids_by_name(admin, "gates")
     people = {p["username"]: p["id"] for p in nodes((await admin.ok(USERNAMES))["people"])}
     personal = (await admin.ok(PERSONAL_DATA, {"id": people["admin"]}))["personalData"]
     id_numbers["admin"], workers["admin"] = personal["idNumber"], people["admin"]
-    for username, times in (("admin", 3), ("worker35", 1)):
+    for username, times in (("admin", 3), (last, 1)):
         for _ in range(times):
             entry = {
                 "personId": workers[username],
@@ -252,15 +255,15 @@ async def people_page_costs_the_same_for_5_and_50(measured: Measured) -> None:
     assert (len(nodes(alice["hostedVisits"])), alice["hostedVisits"]["pageInfo"]["hasNextPage"]) == (5, True)
     assert alice["pass"]["status"] == "ACTIVE" and alice["department"]["head"]["displayName"] == "Carol Chen"
     assert len(nodes(large_people["Ada Admin"]["hostedVisits"])) == 2
-    assert len(nodes(large_people["Worker 35"]["hostedVisits"])) == 3
-    assert large_people["Worker 35"]["pass"]["status"] == "ACTIVE" and large_people["Worker 34"]["pass"] is None
+    assert len(nodes(large_people[last_name]["hostedVisits"])) == 3
+    assert large_people[last_name]["pass"]["status"] == "ACTIVE" and large_people[before_name]["pass"] is None
     assert sum(p["pass"] is not None for p in large_people.values()) == 6
     assert small_people["Ada Admin"] == large_people["Ada Admin"]
     log = large_people["Ada Admin"]["accessLog"]
     assert (len(nodes(log)), log["pageInfo"]["hasNextPage"]) == (2, True)
     assert {e["gate"]["name"] for e in nodes(log)} == {"Lobby turnstile out"}
-    assert len(nodes(large_people["Worker 35"]["accessLog"])) == 1
-    assert nodes(large_people["Worker 34"]["accessLog"]) == []
+    assert len(nodes(large_people[last_name]["accessLog"])) == 1
+    assert nodes(large_people[before_name]["accessLog"]) == []
     # The next page of one person's hosted visits continues where the first stopped.
     after = alice["hostedVisits"]["pageInfo"]["endCursor"]
     rest = (await admin.ok(HOSTED_AFTER, {"id": alice["id"], "after": after}))["person"]["hostedVisits"]

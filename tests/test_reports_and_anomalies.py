@@ -61,6 +61,9 @@ STAFF = [
     "amy",
     "eve",
     "audrey",
+    "lina",
+    "zhangwei",
+    "zoe",
 ]
 PERIOD = 15
 SETTLE = 1.0  # how long a "no alert" check waits for the (asynchronous) anomaly rules

@@ -18,7 +18,15 @@ import zxingcpp
 from gatehouse_gate import passtoken
 from PIL import Image
 
-from tests.browser import DESKTOP, PHONE, PageWatch, browser_fixture, screenshot_path  # noqa: F401  (the fixture)
+from tests.browser import (  # noqa: F401  (the fixture)
+    DESKTOP,
+    PHONE,
+    PageWatch,
+    assert_page_glyphs,
+    assert_real_glyphs,
+    browser_fixture,
+    screenshot_path,
+)
 from tests.harness import Demo, Gate, ServerProcess, Site
 
 PERIOD = passtoken.DEFAULT_PERIOD
@@ -119,6 +127,7 @@ async def test_employee_binds_and_the_rotating_pass_opens_the_gate_online_and_of
         assert parsed is not None, first
         reply = await gate.scan(demo.gates["Lobby turnstile in"], first, direction="IN")
         assert reply["granted"] is True and reply["person"] == {"displayName": "Alice Li"}, reply
+        await assert_real_glyphs(page, ["Alice Li"])
 
         # The next step: a new token, signed on the page, accepted again.
         sqlite_site.clock.advance(PERIOD)
@@ -136,6 +145,7 @@ async def test_employee_binds_and_the_rotating_pass_opens_the_gate_online_and_of
         await page.get_by_role("button", name=NAMES["en"]["log"]).click()
         await page.get_by_text("Lobby turnstile out").wait_for()
         await page.screenshot(path=screenshot_path("en", "05-access-log"))
+        await assert_page_glyphs(page)
         await page.get_by_role("button", name=NAMES["en"]["attendance"]).click()
         await page.get_by_role("table").or_(page.get_by_text("No days in this month.")).wait_for()
         await page.screenshot(path=screenshot_path("en", "06-attendance"))
@@ -192,21 +202,24 @@ KEY_IS_SEALED = """
 
 
 async def test_the_app_in_chinese_and_at_desktop_size(sqlite_site: Site, demo: Demo, browser: Any) -> None:
-    """zh-CN from the browser's language: every contract name in Chinese, and the Language / 语言
-    control switches to English and back."""
+    """zh-CN from the browser's language: every contract name in Chinese, the employee's Chinese
+    name drawn with real glyphs in both languages, and the Language / 语言 control switches to
+    English and back."""
     server = sqlite_site.start_server()
-    issued = issue_password(sqlite_site, "bob")
+    issued = issue_password(sqlite_site, "lina")
     context = await browser.new_context(viewport=PHONE, locale="zh-CN", service_workers="block")
     context.set_default_timeout(20_000)
     page = await context.new_page()
     watch = PageWatch()
     watch.attach(page)
     try:
-        await first_sign_in(page, server, "bob", issued, "zh-CN")
+        await first_sign_in(page, server, "lina", issued, "zh-CN")
         assert await page.evaluate("() => document.documentElement.lang") == "zh-CN"
         await page.get_by_role("button", name=NAMES["zh-CN"]["bind"]).click()
         token = await qr_text(page, "通行二维码", "zh-CN", "04-pass")
         assert passtoken.parse(token) is not None
+        await assert_real_glyphs(page, ["李娜"])
+        await assert_page_glyphs(page)
         await page.get_by_role("button", name=NAMES["zh-CN"]["log"]).click()
         await page.get_by_role("heading", name="我的通行记录").wait_for()
         await page.screenshot(path=screenshot_path("zh-CN", "05-access-log"))
@@ -218,8 +231,12 @@ async def test_the_app_in_chinese_and_at_desktop_size(sqlite_site: Site, demo: D
 
         await page.get_by_label("Language / 语言").select_option("en")
         await page.get_by_role("heading", name="My attendance").wait_for()
+        # In an English page the Chinese name still needs a CJK face (the stylesheet names one).
+        await page.get_by_role("button", name="Pass", exact=True).click()
+        await page.get_by_role("img", name="Pass QR code").wait_for()
+        await assert_real_glyphs(page, ["李娜"])
         await page.get_by_label("Language / 语言").select_option("zh-CN")
-        await page.get_by_role("heading", name="我的考勤").wait_for()
+        await page.get_by_role("img", name="通行二维码").wait_for()
 
         # A reload keeps the session (the refresh token in IndexedDB) and the key: the pass again.
         await page.set_viewport_size(PHONE)
