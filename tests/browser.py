@@ -25,6 +25,31 @@ WEB_DIST = PROJECT / "web" / "dist"
 SCREENSHOTS = PROJECT / "var" / "screenshots"
 CHROMIUM = os.environ.get("GATEHOUSE_TEST_CHROMIUM", "/usr/bin/chromium")
 PHONE = {"width": 390, "height": 844}
+
+# The accessible names ../shared/contracts/PHONE_APP.md fixes (English / 简体中文), which every
+# browser test finds controls by; each test adds the names of its own screens.
+CONTRACT_NAMES: dict[str, dict[str, str]] = {
+    "en": {
+        "username": "Username",
+        "password": "Password",
+        "sign_in": "Sign in",
+        "new": "New password",
+        "repeat": "Repeat new password",
+        "save": "Save password",
+        "bind": "Use this phone as my pass",
+        "qr": "Pass QR code",
+    },
+    "zh-CN": {
+        "username": "用户名",
+        "password": "密码",
+        "sign_in": "登录",
+        "new": "新密码",
+        "repeat": "再次输入新密码",
+        "save": "保存密码",
+        "bind": "将此手机设为通行证",
+        "qr": "通行二维码",
+    },
+}
 DESKTOP = {"width": 1280, "height": 800}
 
 

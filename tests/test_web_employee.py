@@ -19,6 +19,7 @@ from gatehouse_gate import passtoken
 from PIL import Image
 
 from tests.browser import (  # noqa: F401  (the fixture)
+    CONTRACT_NAMES,
     DESKTOP,
     PHONE,
     PageWatch,
@@ -33,26 +34,12 @@ PERIOD = passtoken.DEFAULT_PERIOD
 
 NAMES = {
     "en": {
-        "username": "Username",
-        "password": "Password",
-        "sign_in": "Sign in",
-        "new": "New password",
-        "repeat": "Repeat new password",
-        "save": "Save password",
-        "bind": "Use this phone as my pass",
-        "qr": "Pass QR code",
+        **CONTRACT_NAMES["en"],
         "log": "Access log",
         "attendance": "Attendance",
     },
     "zh-CN": {
-        "username": "用户名",
-        "password": "密码",
-        "sign_in": "登录",
-        "new": "新密码",
-        "repeat": "再次输入新密码",
-        "save": "保存密码",
-        "bind": "将此手机设为通行证",
-        "qr": "通行二维码",
+        **CONTRACT_NAMES["zh-CN"],
         "log": "通行记录",
         "attendance": "考勤",
     },

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.browser import (  # noqa: F401  (the fixture)
+    CONTRACT_NAMES,
     PHONE,
     MissingGlyph,
     PageWatch,
@@ -65,17 +66,10 @@ async def test_the_check_fails_on_a_missing_glyph_and_passes_real_ones(browser: 
 # first sign-in shows), and the texts of each language's screens.
 TOUR = {
     "en": {
+        **CONTRACT_NAMES["en"],
         "locale": "en-US",
         "user": "zoe",
         "name": "Zoë Ångström",
-        "username": "Username",
-        "password": "Password",
-        "sign_in": "Sign in",
-        "new": "New password",
-        "repeat": "Repeat new password",
-        "save": "Save password",
-        "bind": "Use this phone as my pass",
-        "qr": "Pass QR code",
         "log": "Access log",
         "attendance": "Attendance",
         "no_log": "No passages yet.",
@@ -83,17 +77,10 @@ TOUR = {
         "not_found": "Nothing here",
     },
     "zh-CN": {
+        **CONTRACT_NAMES["zh-CN"],
         "locale": "zh-CN",
         "user": "zhangwei",
         "name": "張偉",
-        "username": "用户名",
-        "password": "密码",
-        "sign_in": "登录",
-        "new": "新密码",
-        "repeat": "再次输入新密码",
-        "save": "保存密码",
-        "bind": "将此手机设为通行证",
-        "qr": "通行二维码",
         "log": "通行记录",
         "attendance": "考勤",
         "no_log": "暂无通行记录。",

@@ -14,7 +14,7 @@ from typing import Any
 
 from api.demo import make_prc_id
 from mobile_contracts import documents
-from tests.browser import DESKTOP, PageWatch, browser_fixture, screenshot_path  # noqa: F401  (the fixture)
+from tests.browser import CONTRACT_NAMES, DESKTOP, PageWatch, browser_fixture, screenshot_path  # noqa: F401  (the fixture)
 from tests.harness import Demo, Gate, GraphQLClient, Ids, Phone, ServerProcess, Site, operation_index
 from tests.test_items import ASSETS, ITEMS, nodes, scan_item
 
@@ -22,12 +22,7 @@ TABLET = {"width": 1024, "height": 768}
 
 NAMES: dict[str, dict[str, Any]] = {
     "en": {
-        "username": "Username",
-        "password": "Password",
-        "sign_in": "Sign in",
-        "new": "New password",
-        "repeat": "Repeat new password",
-        "save": "Save password",
+        **CONTRACT_NAMES["en"],
         "events": "Gate events",
         "zone": "Zone",
         "granted": "Access granted",
@@ -41,12 +36,7 @@ NAMES: dict[str, dict[str, Any]] = {
         },
     },
     "zh-CN": {
-        "username": "用户名",
-        "password": "密码",
-        "sign_in": "登录",
-        "new": "新密码",
-        "repeat": "再次输入新密码",
-        "save": "保存密码",
+        **CONTRACT_NAMES["zh-CN"],
         "events": "通行记录",
         "zone": "区域",
         "granted": "准予通行",

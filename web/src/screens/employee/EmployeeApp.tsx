@@ -4,6 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { closeSubscriptions, request } from "../../app/graphql";
 import { online } from "../../app/network";
+import { useMe } from "../../app/me";
 import { mustChangePassword, session, signedIn } from "../../app/session";
 import { Shell } from "../../components/Shell";
 import { t } from "../../i18n";
@@ -31,7 +32,7 @@ type View = "pass" | "log" | "attendance" | "visitors";
 export function EmployeeApp() {
   const [restored, setRestored] = useState<"signed-in" | "signed-out" | "offline" | null>(null);
   const [stored, setStored] = useState<StoredPass | null | undefined>(undefined);
-  const [me, setMe] = useState<Me | null>(null);
+  const [me, setMe] = useMe<Me>("PhoneAppMe");
   const [view, setView] = useState<View>("pass");
   const [custodial, setCustodial] = useState(false);
 
@@ -40,16 +41,6 @@ export function EmployeeApp() {
     if (signedIn.value === null) session.restore().then(setRestored);
     else setRestored(signedIn.value ? "signed-in" : "signed-out");
   }, []);
-
-  useEffect(() => {
-    if (!signedIn.value || mustChangePassword.value) return;
-    request<{ me: Me }>("PhoneAppMe")
-      .then((data) => {
-        setMe(data.me);
-        if (data.me.mustChangePassword) mustChangePassword.value = true;
-      })
-      .catch(() => setMe(null));
-  }, [signedIn.value, mustChangePassword.value]);
 
   async function signOut() {
     try {

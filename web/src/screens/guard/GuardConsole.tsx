@@ -4,6 +4,7 @@
 // entry, remote open, lockdown / evacuation / release), the muster list and held item checks.
 import { useEffect, useState } from "preact/hooks";
 import { closeSubscriptions, request, subscribe } from "../../app/graphql";
+import { useMe } from "../../app/me";
 import { mustChangePassword, session, signedIn } from "../../app/session";
 import { Shell } from "../../components/Shell";
 import { t } from "../../i18n";
@@ -31,21 +32,11 @@ type View = (typeof VIEWS)[number];
 
 export function GuardConsole() {
   const [restored, setRestored] = useState(signedIn.value !== null);
-  const [me, setMe] = useState<Me | null>(null);
+  const [me, setMe] = useMe<Me>("GuardConsoleMe");
 
   useEffect(() => {
     if (signedIn.value === null) session.restore().then(() => setRestored(true));
   }, []);
-
-  useEffect(() => {
-    if (!signedIn.value || mustChangePassword.value) return;
-    request<{ me: Me }>("GuardConsoleMe")
-      .then((data) => {
-        setMe(data.me);
-        if (data.me.mustChangePassword) mustChangePassword.value = true;
-      })
-      .catch(() => setMe(null));
-  }, [signedIn.value, mustChangePassword.value]);
 
   async function signOut() {
     try {
