@@ -53,10 +53,16 @@ serve: $(VENV)/.installed font web
 	GATEHOUSE_GRAPHIQL=1 GATEHOUSE_SECOND_FACTOR=optional $(BIN)/gatehouse serve --host $(HOST) --port $(PORT)
 
 # Serial on purpose: some tests bound real-time product guarantees (a command resent within
-# 6 s, hello within 5 s) that two busy workers on two cores would blur.
+# 6 s, hello within 5 s) that two busy workers on two cores would blur. The browser tests
+# (tests/test_web_*.py) are the exception: they mostly wait on Chromium and on the pages' own
+# timers, so they run beside the rest in a pytest of their own (their output follows the rest's).
 test: $(VENV)/.installed-test font web
-	@start=$$(date +%s); \
-	$(BIN)/ruff check . && $(BIN)/mypy && $(BIN)/lint-imports --no-cache && $(BIN)/pytest -q; \
+	@start=$$(date +%s); mkdir -p var; \
+	$(BIN)/ruff check . && $(BIN)/mypy && $(BIN)/lint-imports --no-cache && { \
+	  $(BIN)/pytest -q tests/test_web_*.py > var/browser-tests.log 2>&1 & browser=$$!; \
+	  $(BIN)/pytest -q --ignore-glob='tests/test_web_*.py'; rest=$$?; \
+	  wait $$browser; web=$$?; echo "--- browser tests (tests/test_web_*.py)"; cat var/browser-tests.log; \
+	  [ $$rest -eq 0 ] && [ $$web -eq 0 ]; }; \
 	status=$$?; echo "make test: $$(( $$(date +%s) - start )) s in all"; exit $$status
 
 lint: $(VENV)/.installed-test
