@@ -5,64 +5,25 @@ and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from resolvers.core import clock, db
+from resolvers.core import clock
 from resolvers.core.models import Credential, CredentialKind, CredentialStatus, Person
 from resolvers.passes import credential_lookup
 from resolvers.passes.credential_lookup import credential_row
-from tests.harness import PROJECT, create_postgres_database, drop_postgres_database
+from tests.dialects import database_param, run_on
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'gh.sqlite3'}"
-    request.getfixturevalue("require_postgres")
-    return "postgres"
-
-
-async def _run(url: str, check: Callable[[], Awaitable[None]]) -> None:
-    """`check` on the database `url`; PostgreSQL in a child process (Tortoise keeps per-dialect
-    query state in the models, and the other tests of this process use SQLite)."""
-    if url != "postgres":
-        await db.start(url)
-        try:
-            await check()
-        finally:
-            await db.close()
-        return
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        f"import asyncio, tests.test_credential_lookup as t; asyncio.run(t._on_postgres(t.{check.__name__}))",
-        cwd=PROJECT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(child.communicate(), timeout=120)
-    assert child.returncode == 0, out.decode(errors="replace")[-4000:]
-
-
-async def _on_postgres(check: Callable[[], Awaitable[None]]) -> None:
-    url = await create_postgres_database()
-    try:
-        await db.start(url)
-        try:
-            await check()
-        finally:
-            await db.close()
-    finally:
-        await drop_postgres_database(url)
+    return database_param(request, tmp_path)
 
 
 async def test_lookups_of_one_loop_turn_each_get_their_own_row(database: str) -> None:
-    await _run(database, _each_gets_its_own)
+    await run_on(database, _each_gets_its_own)
 
 
 async def _each_gets_its_own() -> None:

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from tortoise.transactions import in_transaction
 
 from realtime.messages import PersonRef
 from resolvers.access.topology import load_topology
-from resolvers.core import clock, db
+from resolvers.core import clock
 from resolvers.core.commit_order import GATE_EVENT_LOG
 from resolvers.core.models import (
     AntiPassback,
@@ -33,53 +31,14 @@ from resolvers.core.models import Gate as GateRow
 from resolvers.scan.event_rows import insert_events, store_batch
 from resolvers.scan.gate_event import GateEventRecord
 from resolvers.scan.reasons import Reason
-from tests.harness import PROJECT, create_postgres_database, drop_postgres_database, eventually
+from tests import dialects
+from tests.dialects import database_param, run_on
+from tests.harness import eventually
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'gh.sqlite3'}"
-    request.getfixturevalue("require_postgres")
-    return "postgres"
-
-
-async def _run(url: str, check: Callable[[], Awaitable[None]]) -> None:
-    """`check` on the database `url`. PostgreSQL runs in a child process: Tortoise keeps per-dialect
-    query state in the models, and the other tests of this process use SQLite."""
-    if url != "postgres":
-        await db.start(url)
-        try:
-            await check()
-        finally:
-            await db.close()
-        return
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        f"import asyncio, tests.test_event_rows as t; asyncio.run(t._on_postgres(t.{check.__name__}))",
-        cwd=PROJECT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(child.communicate(), timeout=120)
-    assert child.returncode == 0, out.decode(errors="replace")[-4000:]
-
-
-_POSTGRES_URL: list[str] = []
-
-
-async def _on_postgres(check: Callable[[], Awaitable[None]]) -> None:
-    url = await create_postgres_database()
-    _POSTGRES_URL.append(url)
-    try:
-        await db.start(url)
-        try:
-            await check()
-        finally:
-            await db.close()
-    finally:
-        await drop_postgres_database(url)
+    return database_param(request, tmp_path)
 
 
 async def _events() -> list[GateEventRecord]:
@@ -124,17 +83,17 @@ def _row(event: GateEvent) -> dict[str, Any]:
 
 
 async def test_a_batch_is_stored_as_the_orm_stores_each_event(database: str) -> None:
-    await _run(database, _same_rows)
+    await run_on(database, _same_rows)
 
 
 async def test_a_duplicate_fails_the_whole_batch(database: str) -> None:
-    await _run(database, _duplicate_fails_all)
+    await run_on(database, _duplicate_fails_all)
 
 
 async def test_a_batch_on_postgres_draws_its_ids_only_once_it_holds_the_commit_order_lock(
     require_postgres: None,
 ) -> None:
-    await _run("postgres", _waits_for_the_lock)
+    await run_on("postgres", _waits_for_the_lock)
 
 
 async def _same_rows() -> None:
@@ -181,7 +140,7 @@ async def _waits_for_the_lock() -> None:
 
     events = await _events()
     waiting = "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1"
-    other = await asyncpg.connect(_POSTGRES_URL[0].replace("postgres://", "postgresql://", 1))
+    other = await asyncpg.connect(dialects.postgres_url[0].replace("postgres://", "postgresql://", 1))
     try:
         async with other.transaction():  # another process's writer, in its transaction
             await other.execute("SELECT pg_advisory_xact_lock($1)", GATE_EVENT_LOG)
