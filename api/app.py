@@ -51,7 +51,7 @@ async def badge_file(request: Request) -> Response:
     try:
         return Response(await drawer.draw(render, badge, rt.settings.tz), media_type=media)
     except DrawingBusy as exc:
-        return JSONResponse({"error": "BUSY", "message": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+        return exc.response()
 
 
 async def health(request: Request) -> JSONResponse:

@@ -18,6 +18,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
 
+from starlette.responses import JSONResponse
+
 log = logging.getLogger("gatehouse.drawing")
 
 P = ParamSpec("P")
@@ -34,6 +36,12 @@ _PRELOAD = [
 
 class DrawingBusy(RuntimeError):
     """More files are waiting to be drawn than this worker takes on."""
+
+    def response(self) -> JSONResponse:
+        """What every file route answers then: 503 with when to try again."""
+        return JSONResponse(
+            {"error": "BUSY", "message": str(self), "field": None}, status_code=503, headers={"Retry-After": "5"}
+        )
 
 
 class _Drawer:

@@ -43,7 +43,7 @@ async def label_sheet(request: Request) -> Response:
     try:
         return Response(await drawer.draw(render, codes), media_type=media)
     except DrawingBusy as exc:
-        return JSONResponse({"error": "BUSY", "message": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+        return exc.response()
 
 
 routes = [Route("/labels.{fmt:str}", label_sheet)]

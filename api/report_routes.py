@@ -99,7 +99,7 @@ async def report_file(request: Request) -> Response:
     except PermissionError:
         return _error(403, "FORBIDDEN", "department heads read their own department's reports only")
     except DrawingBusy as exc:
-        return _error(503, "BUSY", str(exc))
+        return exc.response()
     headers = {"Content-Disposition": f'attachment; filename="{name}-{first}-{last}.{fmt}"'}
     return Response(body, media_type=MEDIA[fmt], headers=headers)
 
@@ -124,7 +124,7 @@ async def scheduled_file(request: Request) -> Response:
             else report_files.scheduled_csv(summary)
         )
     except DrawingBusy as exc:
-        return _error(503, "BUSY", str(exc))
+        return exc.response()
     name = f"{summary.kind.lower()}-summary-{summary.first}"
     headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     return Response(body, media_type=MEDIA[fmt], headers=headers)

@@ -34,6 +34,8 @@ async def test_a_dead_drawing_process_is_replaced() -> None:
 async def test_too_many_files_waiting_is_busy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(drawing, "MAX_WAITING", 0)
     drawer = drawing._Drawer()
-    with pytest.raises(drawing.DrawingBusy):
+    with pytest.raises(drawing.DrawingBusy) as busy:
         await drawer.draw(os.getpid)
+    answer = busy.value.response()
+    assert (answer.status_code, answer.headers["retry-after"]) == (503, "5")
     assert drawer._pool is None  # refused before a process was started
