@@ -13,6 +13,7 @@ has no GPIO chip.
 from __future__ import annotations
 
 import asyncio
+import configparser
 import contextlib
 import datetime as dt
 import http.server
@@ -20,6 +21,9 @@ import ipaddress
 import json
 import logging
 import os
+import re
+import shlex
+import shutil
 import socket
 import ssl
 import subprocess
@@ -634,3 +638,131 @@ def test_agent_with_a_gpio_door_and_no_chip_exits_2_before_connecting(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/dev/null is not a GPIO chip" in err, err
     assert not (tmp_path / "gate").exists()
+
+
+# --------------------------------------------------------------------------- deploy/
+
+DEPLOY = PROJECT / "deploy"
+
+
+def unit(name: str) -> configparser.ConfigParser:
+    # systemd repeats keys (SystemCallFilter=, DeviceAllow=) and keeps their case.
+    parser = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",), comment_prefixes=("#", ";"))
+    parser.optionxform = str  # type: ignore[method-assign]
+    parser.read_string((DEPLOY / "systemd" / name).read_text())
+    return parser
+
+
+def env_file(name: str) -> dict[str, str]:
+    lines = (DEPLOY / "systemd" / name).read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+def test_server_unit_runs_unprivileged_hardened_with_room_for_every_gate() -> None:
+    service = unit("gatehouse.service")["Service"]
+    assert service["User"] not in ("", "root") and service["Group"] not in ("", "root")
+    assert service["EnvironmentFile"] == "/etc/gatehouse/gatehouse.env"
+    assert int(service["LimitNOFILE"]) >= 20_000
+    command = shlex.split(service["ExecStart"])
+    assert command[0].endswith("/gatehouse") and command[1] == "serve"
+    assert command[command.index("--host") + 1] == "127.0.0.1"  # only the proxy reaches it in plain HTTP
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "PrivateDevices": "yes",
+        "CapabilityBoundingSet": "",
+        "RestrictSUIDSGID": "yes",
+    }.items():
+        assert service[key] == value, key
+    settings = env_file("gatehouse.env.example")
+    known = (PROJECT / "resolvers" / "core" / "settings.py").read_text()
+    assert [name for name in settings if f'"{name}"' not in known] == []
+    assert "127.0.0.1" in settings["GATEHOUSE_TRUSTED_PROXIES"].split(",")
+
+
+def test_gate_unit_hands_the_secret_over_as_a_credential_to_flags_the_agent_has() -> None:
+    parsed = unit("gatehouse-gate.service")
+    service = parsed["Service"]
+    assert service.get("User", "") != "root" and service["DynamicUser"] == "yes"
+    assert service["LoadCredential"] == "gate-secret:/etc/gatehouse-gate/secret"
+    assert service["NoNewPrivileges"] == "yes" and service["DevicePolicy"] == "closed"
+    assert "GATEHOUSE_GATE_SECRET" not in (DEPLOY / "systemd" / "gatehouse-gate.service").read_text()
+    settings = env_file("gatehouse-gate.env.example")
+    assert settings["GATE_SERVER"].startswith("wss://") and "SECRET" not in " ".join(settings)
+    # ExecStart as systemd expands it: ${X} one word, $X split at spaces, %d the credentials folder.
+    line = service["ExecStart"].replace("%d", "/run/credentials/gatehouse-gate.service")
+    for name, value in settings.items():
+        line = line.replace("${" + name + "}", shlex.quote(value)).replace("$" + name, value)
+    command = shlex.split(line)
+    assert command[0].endswith("/gatehouse-gate") and "$" not in line
+    args = gate_cli.parser().parse_args(command[1:])  # a renamed flag fails here
+    assert args.secret is None and args.secret_file == "/run/credentials/gatehouse-gate.service/gate-secret"
+    assert args.ca_file == "/etc/gatehouse-gate/ca.pem" and args.door == settings["GATE_DOOR"]
+    assert gpio.parse_spec(args.door.removeprefix("gpio:")) == ("/dev/gpiochip0", 17)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_systemd_finds_nothing_to_say_about_the_units(tmp_path: Path) -> None:
+    for name in ("gatehouse.service", "gatehouse-gate.service"):
+        # The programs are not installed here: systemd checks that ExecStart= names an executable.
+        text = (DEPLOY / "systemd" / name).read_text()
+        text = re.sub(r"/opt/[\w-]+/bin/[\w-]+", "/bin/true", text)
+        (tmp_path / name).write_text(text)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *(str(p) for p in sorted(tmp_path.glob("*.service")))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
+
+
+def test_proxies_end_tls_upgrade_websockets_and_name_the_client() -> None:
+    nginx = (DEPLOY / "nginx" / "gatehouse.conf").read_text()
+    for location in ("location = /devices/ws {", "location = /graphql {"):
+        assert location in nginx
+    assert "proxy_set_header Upgrade $http_upgrade;" in nginx
+    assert "proxy_set_header Connection $gatehouse_connection;" in nginx
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in nginx
+    assert "return 301 https://" in nginx and 'Strict-Transport-Security "max-age=31536000"' in nginx
+    protocols = re.search(r"ssl_protocols ([^;]+);", nginx)
+    assert protocols is not None and set(protocols.group(1).split()) == {"TLSv1.2", "TLSv1.3"}
+    caddy = (DEPLOY / "caddy" / "Caddyfile").read_text()
+    assert "reverse_proxy 127.0.0.1:8000" in caddy and 'Strict-Transport-Security "max-age=31536000"' in caddy
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed here")
+def test_nginx_accepts_the_site(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path)
+    site = (DEPLOY / "nginx" / "gatehouse.conf").read_text()
+    site = site.replace("/etc/gatehouse/tls/fullchain.pem", str(pki.cert_file))
+    site = site.replace("/etc/gatehouse/tls/privkey.pem", str(pki.key_file))
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
+        f"events {{}}\nhttp {{ access_log off; include {tmp_path}/site.conf; }}\n"
+    )
+    result = subprocess.run(
+        ["nginx", "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy is not installed here")
+def test_caddy_accepts_the_site(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path)
+    site = (DEPLOY / "caddy" / "Caddyfile").read_text()
+    # The site's own certificate instead of ACME (which would need the internet).
+    site = re.sub(r"\t# A site CA instead of ACME: tls .*", f"\ttls {pki.cert_file} {pki.key_file}", site)
+    assert str(pki.cert_file) in site
+    (tmp_path / "Caddyfile").write_text(site)
+    result = subprocess.run(
+        ["caddy", "validate", "--config", str(tmp_path / "Caddyfile"), "--adapter", "caddyfile"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0 and "Valid configuration" in result.stdout + result.stderr, result.stderr
