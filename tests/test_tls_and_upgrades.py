@@ -47,6 +47,7 @@ from gatehouse_gate import gpio
 from gatehouse_gate.agent import Door, GateAgent, make_door
 
 from api import cli as server_cli
+from resolvers.devices import hello_limits
 from tests.harness import (
     PROJECT,
     REDIS_URL,
@@ -56,6 +57,7 @@ from tests.harness import (
     Site,
     SiteTemplate,
     eventually,
+    http_client,
 )
 
 BIND_PHONE = (
@@ -638,6 +640,44 @@ def test_agent_with_a_gpio_door_and_no_chip_exits_2_before_connecting(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/dev/null is not a GPIO chip" in err, err
     assert not (tmp_path / "gate").exists()
+
+
+async def test_behind_a_trusted_proxy_failed_hellos_count_per_gate_not_per_proxy(sqlite_site: Site) -> None:
+    """nginx/Caddy (deploy/) connect every gate from 127.0.0.1 and name it in X-Forwarded-For: one
+    gate that keeps failing is refused, the others behind the same proxy are not."""
+    server = sqlite_site.start_server(GATEHOUSE_TRUSTED_PROXIES="127.0.0.1,::1")
+    demo = sqlite_site.demo
+    assert demo is not None
+
+    async def hello(forwarded: str, secret: str) -> int | str | None:
+        headers = {"X-Forwarded-For": forwarded}
+        async with websockets.connect(server.ws + "/devices/ws", additional_headers=headers) as ws:
+            await ws.send(json.dumps({"type": "hello", "deviceId": demo.device_id, "secret": secret}))
+            try:
+                return str(json.loads(await asyncio.wait_for(ws.recv(), 10))["type"])
+            except websockets.ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd is not None else None
+
+    for _ in range(hello_limits.FREE_FAILURES + 1):
+        assert await hello("198.51.100.7", "wrong") == 4401
+    assert await hello("198.51.100.7", demo.device_secret) == 4401  # that address is refused outright
+    assert await hello("203.0.113.9, 198.51.100.8", demo.device_secret) == "welcome"  # another gate is not
+
+    # GraphQL reads the same header the same way: the audit names the client, not the proxy (the
+    # left-most hop is the client's own word and is not believed).
+    ids = sqlite_site.ids
+    assert ids is not None
+    read = "query($p: ID!) { personalData(personId: $p) { idNumber } }"
+    audit = '{ auditLog(first: 5, action: "readPersonalData") { edges { node { address } } } }'
+    headers = {"Authorization": f"Bearer {demo.tokens['admin']}", "X-Forwarded-For": "6.6.6.6, 198.51.100.20"}
+    async with http_client() as http:
+        answer = await http.post(
+            server.http + "/graphql", json={"query": read, "variables": {"p": ids.people["alice"]}}, headers=headers
+        )
+        assert answer.json()["data"]["personalData"]["idNumber"], answer.text
+        logged = await http.post(server.http + "/graphql", json={"query": audit}, headers=headers)
+    edges = logged.json()["data"]["auditLog"]["edges"]
+    assert [e["node"]["address"] for e in edges] == ["198.51.100.20"], logged.text
 
 
 # --------------------------------------------------------------------------- deploy/
