@@ -87,7 +87,7 @@ def tls_context(server: str, ca_file: str | None) -> ssl.SSLContext | None:
     try:
         return ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError) as exc:
-        why = exc.strerror if isinstance(exc, FileNotFoundError) else "no PEM CA certificate in it"
+        why = "no PEM CA certificate in it" if isinstance(exc, ssl.SSLError) else exc.strerror or str(exc)
         raise ValueError(f"--ca-file {ca_file}: {why}") from None
 
 
