@@ -463,7 +463,10 @@ def test_agent_settings_are_refused_with_one_line(
             ["--server", "ws://127.0.0.1:9", "--ca-file", str(empty), "--secret-file", str(empty)],
             "--ca-file is for a wss://",
         ),
-        (["--server", "wss://127.0.0.1:9", "--ca-file", str(tmp_path / "none.pem")], "none.pem: No such file or directory"),
+        (
+            ["--server", "wss://127.0.0.1:9", "--ca-file", str(tmp_path / "none.pem")],
+            "none.pem: No such file or directory",
+        ),
         (["--server", "wss://127.0.0.1:9", "--ca-file", str(empty)], "no PEM CA certificate"),
         (["--server", "https://127.0.0.1:9", "--secret=S"], "--server must be wss://host:port or ws://host:port"),
     ]
