@@ -158,13 +158,61 @@ def raise_open_files_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+def checked_tls_files(certfile: str | None, keyfile: str | None) -> tuple[str, str] | None:
+    """The certificate chain and key to serve TLS with, loaded here as uvicorn will load them, so a
+    missing, unreadable, encrypted or mismatched file is one line before anything starts."""
+    if not certfile and not keyfile:
+        return None
+    if not certfile or not keyfile:
+        raise CommandError("TLS needs both --ssl-certfile and --ssl-keyfile (GATEHOUSE_SSL_CERTFILE/_KEYFILE)")
+    import ssl
+
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    contents = {}
+    for flag, path in (("--ssl-certfile", certfile), ("--ssl-keyfile", keyfile)):
+        try:
+            with open(path, "rb") as f:
+                contents[flag] = f.read()
+        except FileNotFoundError:
+            raise CommandError(f"{flag} {path!r}: no such file") from None
+        except PermissionError:
+            raise CommandError(f"{flag} {path!r}: not readable by this user") from None
+        except OSError as exc:
+            raise CommandError(f"{flag} {path!r}: {exc.strerror or exc}") from None
+    try:
+        x509.load_pem_x509_certificates(contents["--ssl-certfile"])
+    except ValueError:
+        raise CommandError(f"--ssl-certfile {certfile!r} holds no PEM certificate") from None
+    try:
+        load_pem_private_key(contents["--ssl-keyfile"], password=None)
+    except TypeError:
+        # Nobody is at a terminal under systemd: an encrypted key would stop the start-up at a prompt.
+        raise CommandError(f"--ssl-keyfile {keyfile!r} is encrypted: give the key without a passphrase") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise CommandError(f"--ssl-keyfile {keyfile!r} holds no PEM private key") from None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(certfile, keyfile, lambda: b"")
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or str(exc)
+        if reason == "KEY_VALUES_MISMATCH":
+            reason = "the key does not belong to the certificate"
+        raise CommandError(f"--ssl-certfile/--ssl-keyfile cannot be used: {reason}") from None
+    return certfile, keyfile
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int, tls: tuple[str, str] | None = None) -> None:
     import uvicorn
 
     from devices.protocol import TRANSPORT_MAX_BYTES
 
     raise_open_files_limit()
 
+    if tls:
+        # The app (every worker) builds its settings from the environment: the flags win there too (HSTS).
+        os.environ["GATEHOUSE_SSL_CERTFILE"], os.environ["GATEHOUSE_SSL_KEYFILE"] = tls
     # Migrate once here so several workers do not race at start-up.
     asyncio.run(_migrate(settings))
     uvicorn.run(
@@ -178,6 +226,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         log_level="info",
         lifespan="on",
         proxy_headers=False,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
 
 
@@ -188,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--ssl-certfile", help="serve HTTPS/WSS: the PEM certificate chain (GATEHOUSE_SSL_CERTFILE)")
+    serve.add_argument("--ssl-keyfile", help="the PEM private key, without a passphrase (GATEHOUSE_SSL_KEYFILE)")
     admin = sub.add_parser("create-admin", help="create an ADMIN account")
     admin.add_argument("--username", required=True)
     admin.add_argument("--password", help="omit to be asked (keeps it out of the shell history)")
@@ -219,7 +271,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"--workers {args.workers} needs GATEHOUSE_REDIS_URL: without Redis each worker keeps its own"
                     " scan state and events (run one worker, or set GATEHOUSE_REDIS_URL)"
                 )
-            _serve(settings, args.host, args.port, args.workers)
+            tls = checked_tls_files(
+                args.ssl_certfile or (str(settings.ssl_certfile) if settings.ssl_certfile else None),
+                args.ssl_keyfile or (str(settings.ssl_keyfile) if settings.ssl_keyfile else None),
+            )
+            _serve(settings, args.host, args.port, args.workers, tls)
             return 0
         if args.command == "create-admin":
             password = args.password if args.password is not None else getpass.getpass("Password: ")

@@ -19,6 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers.core.settings import Settings
 
@@ -138,18 +139,46 @@ routes = [
 ]
 
 
+# A browser that once reached the site over HTTPS refuses plain HTTP to it for a year: a phone on a
+# hostile Wi-Fi cannot be steered to an http:// copy that reads its bearer token (POLICY 6.3).
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+
+class StrictTransport:
+    """HSTS on every response the server sends over its own TLS (`gatehouse serve --ssl-certfile`).
+    Behind a proxy that ends TLS the proxy adds it (deploy/nginx, deploy/caddy)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("scheme") != "https":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), HSTS]
+            await send(message)
+
+        await self.app(scope, receive, with_hsts)
+
+
 def middleware(settings: Settings) -> list[Middleware]:
     """CORS for the origins in GATEHOUSE_ALLOWED_ORIGINS (an app served from another origin,
     e.g. a native shell's web view): only those get the headers; none when the list is empty.
-    Tokens travel in the Authorization header, never cookies, so no credentials mode."""
+    Tokens travel in the Authorization header, never cookies, so no credentials mode.
+    With TLS configured, HSTS (StrictTransport)."""
+    hsts = [Middleware(StrictTransport)] if settings.ssl_certfile else []
     if not settings.allowed_origins:
-        return []
+        return hsts
     return [
+        *hsts,
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.allowed_origins),
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["authorization", "content-type", "accept"],
             max_age=600,
-        )
+        ),
     ]

@@ -23,6 +23,7 @@ from resolvers.access.topology import Topology
 from resolvers.alerts.raising import raise_alert_throttled
 from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import clock
+from resolvers.core.addresses import client_address
 from resolvers.core.errors import is_id
 from resolvers.devices import commands as device_commands
 from resolvers.devices import connections, hello_limits, snapshots
@@ -446,7 +447,9 @@ class DeviceEndpoint:
             await asyncio.sleep(COOL_OFF_HOLD)
             await ws.close(CLOSE_OVER_BUDGET, "frame budget exceeded again: connect later")
             return
-        address = ws.client.host if ws.client is not None else "unknown"
+        peer = ws.client.host if ws.client is not None else "unknown"
+        # Behind the proxy every gate comes from it: its X-Forwarded-For names the gate.
+        address = client_address(peer, ws.headers.get("x-forwarded-for"), rt.settings.trusted_proxies)
         # An address that failed too many hellos is refused before any credential is looked up.
         if hello_limits.refused(address, hello["deviceId"] if hello is not None else None):
             await ws.close(4401, "bad or missing device credentials")

@@ -343,6 +343,7 @@ class ServerProcess:
     proc: subprocess.Popen[bytes] | _ForkedProcess | None = None
     log_path: Path | None = None
     clock: ServerClock | None = None  # when the server follows a test clock
+    args: list[str] = field(default_factory=list)  # more `gatehouse serve` flags
 
     @property
     def http(self) -> str:
@@ -354,7 +355,7 @@ class ServerProcess:
 
     def start(self, log_dir: Path) -> None:
         self.log_path = log_dir / f"server-{self.port}.log"
-        argv = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        argv = ["serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args]
         if FORK_SERVERS:
             from tests.server_child import run_cli
 
@@ -376,10 +377,13 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log()}")
-            if _healthy(self.port):
+            if self.healthy():
                 return
             time.sleep(0.02)  # polling the condition: is the server up?
         raise RuntimeError(f"server did not start: {self.log()}")
+
+    def healthy(self) -> bool:
+        return _healthy(self.port)
 
     def stop(self, wait: bool = True) -> None:
         """SIGTERM: the server shuts down cleanly. `wait=False` lets it finish on its own."""

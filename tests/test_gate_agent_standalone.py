@@ -27,7 +27,8 @@ from tests.harness import PROJECT, Demo, GraphQLClient, Phone, ServerProcess
 GATE_DISTRIBUTION = PROJECT / "devices" / "gate_agent"
 # What the gate's modules may import: the standard library, the distribution's own
 # dependencies (tzdata is data that zoneinfo finds; nobody imports it) and itself.
-ALLOWED_IMPORTS = set(sys.stdlib_module_names) | {"__future__", "gatehouse_gate", "websockets", "cryptography"}
+# gpiod is the `gpio` extra, imported only by gatehouse_gate.gpio when a GPIO door is asked for.
+ALLOWED_IMPORTS = set(sys.stdlib_module_names) | {"__future__", "gatehouse_gate", "websockets", "cryptography", "gpiod"}
 # The server's own packages and what only the server needs: none may be importable at a gate.
 SERVER_ONLY = [
     "api",

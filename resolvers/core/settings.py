@@ -90,6 +90,9 @@ class Settings:
     approval_escalate_hours: int = 48
     emergency_escalate_minutes: int = 15
     approval_fallback_roles: tuple[str, ...] = ("ADMIN",)
+    # TLS served by uvicorn itself (POLICY 6.3): both or neither; `gatehouse serve` checks them.
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -144,4 +147,6 @@ class Settings:
             approval_escalate_hours=_int(env, "GATEHOUSE_APPROVAL_ESCALATE_HOURS", 48),
             emergency_escalate_minutes=_int(env, "GATEHOUSE_EMERGENCY_ESCALATE_MINUTES", 15),
             approval_fallback_roles=_roles(env, "GATEHOUSE_APPROVAL_FALLBACK_ROLES", ("ADMIN",)),
+            ssl_certfile=Path(env["GATEHOUSE_SSL_CERTFILE"]) if env.get("GATEHOUSE_SSL_CERTFILE") else None,
+            ssl_keyfile=Path(env["GATEHOUSE_SSL_KEYFILE"]) if env.get("GATEHOUSE_SSL_KEYFILE") else None,
         )

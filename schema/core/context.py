@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from resolvers.core.actor import Actor
+from resolvers.core.addresses import client_address
 from resolvers.runtime import Runtime
 from schema.core.loaders import Loaders
 
@@ -31,15 +32,8 @@ class Context:
     def address(self) -> str:
         """The client's address; behind a trusted proxy, the address the proxy saw."""
         client = self.request.client
-        host = client.host if client else ""
-        if host and host in self.rt.settings.trusted_proxies:
-            forwarded = self.request.headers.get("x-forwarded-for", "")
-            hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-            while hops and hops[-1] in self.rt.settings.trusted_proxies:
-                hops.pop()
-            if hops:
-                return hops[-1][:64]
-        return host
+        forwarded = self.request.headers.get("x-forwarded-for")
+        return client_address(client.host if client else "", forwarded, self.rt.settings.trusted_proxies)
 
     def fresh_loaders(self) -> None:
         """Subscriptions live long: each pushed item gets loaders of its own."""

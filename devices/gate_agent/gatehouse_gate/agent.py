@@ -4,7 +4,8 @@
 keyboard-wedge scanner types them, asks the server while the link is up, decides from the
 signed snapshot while it is down (fail closed once the snapshot expires), buffers those
 events with a sequence number on disk, and uploads them when the link is back. The door is
-driven through a pluggable output: `log`, `gpio:<pin>` (sysfs) or an `http(s)://` relay URL.
+driven through a pluggable output: `log`, `gpio:[chip:]<line>` (the GPIO character device,
+gatehouse_gate.gpio) or an `http(s)://` relay URL. The link may be `wss://` (TLS, verified).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,22 +46,28 @@ class Door:
 
 
 class GpioDoor(Door):
-    def __init__(self, pin: int, root: Path = Path("/sys/class/gpio")) -> None:
-        self.value = root / f"gpio{pin}" / "value"
+    """A relay on a GPIO line (gatehouse_gate.gpio): active for the open time, or until `close`
+    while held. `set_active` drives the line; the agent's timing is all here."""
+
+    def __init__(self, set_active: Callable[[bool], None]) -> None:
+        self.set_active = set_active
         self.held = False
+        self.opens = 0  # a later open restarts the time: an earlier one's timer must not close it
 
     async def open(self, gate_id: str, duration_ms: int, hold: bool = False) -> None:
-        self.value.write_text("1")
+        self.set_active(True)
         if hold or duration_ms <= 0:
             self.held = True
             return
+        self.opens += 1
+        mine = self.opens
         await asyncio.sleep(duration_ms / 1000)
-        if not self.held:
-            self.value.write_text("0")
+        if not self.held and self.opens == mine:
+            self.set_active(False)
 
     async def close(self, gate_id: str) -> None:
         self.held = False
-        self.value.write_text("0")
+        self.set_active(False)
 
 
 class HttpRelayDoor(Door):
@@ -74,11 +83,13 @@ class HttpRelayDoor(Door):
 def make_door(spec: str) -> Door:
     if spec == "log":
         return Door()
-    if spec.startswith("gpio:") and spec[5:].isascii() and spec[5:].isdigit():
-        return GpioDoor(int(spec[5:]))
+    if spec.startswith("gpio:"):
+        from gatehouse_gate import gpio  # libgpiod only where a GPIO door is asked for
+
+        return GpioDoor(gpio.output_line(*gpio.parse_spec(spec[5:])))
     if spec.startswith(("http://", "https://")):
         return HttpRelayDoor(spec)
-    raise ValueError(f"--door must be log, gpio:<pin> or an http(s) URL, not {spec!r}")
+    raise ValueError(f"--door must be log, gpio:[chip:]<line> or an http(s) URL, not {spec!r}")
 
 
 class EventBuffer:
@@ -112,8 +123,17 @@ class EventBuffer:
 
 
 class GateAgent:
-    def __init__(self, server: str, device_id: str, secret: str, state_dir: Path, door: Door) -> None:
+    def __init__(
+        self,
+        server: str,
+        device_id: str,
+        secret: str,
+        state_dir: Path,
+        door: Door,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.url = server.rstrip("/") + "/devices/ws"
+        self.tls = tls  # for a wss:// server: whom to trust (a private CA); None: the system's CAs
         self.device_id = device_id
         self.secret = secret
         self.door = door
@@ -147,7 +167,12 @@ class GateAgent:
         delay = 0.5
         while not self.stopping:
             try:
-                async with websockets.connect(self.url, max_size=2**21, open_timeout=5) as ws:
+                link = (
+                    websockets.connect(self.url, max_size=2**21, open_timeout=5)
+                    if self.tls is None  # ws://, or wss:// checked against the system's CAs
+                    else websockets.connect(self.url, max_size=2**21, open_timeout=5, ssl=self.tls)
+                )
+                async with link as ws:
                     self.ws = ws
                     await ws.send(
                         json.dumps(
@@ -174,6 +199,9 @@ class GateAgent:
                     finally:
                         if self._uploader is not None:
                             self._uploader.cancel()
+            except ssl.SSLCertVerificationError as exc:
+                # Never talk to a server that cannot prove it is ours: the hello carries the secret.
+                log.error("link refused: the server's certificate is not trusted (%s); --ca-file names a CA", exc)
             except (TimeoutError, OSError, ConnectionError, websockets.WebSocketException) as exc:
                 log.info("link down: %s", exc)
             finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import ssl
 import tempfile
 import time
 from pathlib import Path
@@ -52,7 +53,9 @@ class TokenSource:
         return None
 
 
-async def run_simulation(server: str, fleet_file: Path, seconds: float, rate: float) -> int:
+async def run_simulation(
+    server: str, fleet_file: Path, seconds: float, rate: float, tls: ssl.SSLContext | None = None
+) -> int:
     """Drive every device of the fleet for `seconds` at `rate` scans per second in total;
     print one JSON summary line (scans, reasons, offline decisions, p50/p99 latency)."""
     if rate <= 0 or seconds <= 0:
@@ -61,7 +64,7 @@ async def run_simulation(server: str, fleet_file: Path, seconds: float, rate: fl
     tokens = TokenSource(fleet.get("credentials", []))
     with tempfile.TemporaryDirectory() as tmp:
         agents = [
-            (GateAgent(server, str(d["id"]), d["secret"], Path(tmp) / str(d["id"]), QuietDoor()), d)
+            (GateAgent(server, str(d["id"]), d["secret"], Path(tmp) / str(d["id"]), QuietDoor(), tls), d)
             for d in fleet.get("devices", [])
         ]
         if not agents:
