@@ -45,6 +45,7 @@ from api import graphql_ws, heavy_pacing, web_routes
 from api.admission import OPEN_ROOT_FIELDS as OPEN_ROOT_FIELDS
 from api.admission import Admission, admit, over_time, shows_schema, without_suggestions
 from api.admission import open_root_fields as open_root_fields
+from resolvers.core.addresses import client_address
 from resolvers.core.errors import ErrorCode
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
@@ -127,9 +128,12 @@ DRAINED_PER_ADDRESS, DRAINED_WINDOW_SECONDS, HANG_UP_HOLD_SECONDS = 10, 10.0, 1.
 _oversized: dict[str, list[float]] = {}  # client address -> times of its oversized bodies in the window
 
 
-def _hang_up_on(request: Request) -> bool:
-    """Note one more oversized body from the request's address; True when it is past the drained ones."""
-    address = request.client.host if request.client is not None else "unknown"
+def _hang_up_on(request: Request, trusted_proxies: frozenset[str]) -> bool:
+    """Note one more oversized body from the request's address; True when it is past the drained ones.
+    Behind a trusted proxy the address is the client's (X-Forwarded-For): counting the proxy would
+    hang up on every client because of one."""
+    peer = request.client.host if request.client is not None else "unknown"
+    address = client_address(peer, request.headers.get("x-forwarded-for"), trusted_proxies)
     now = time.monotonic()
     recent = [t for t in _oversized.get(address, ()) if now - t < DRAINED_WINDOW_SECONDS][-DRAINED_PER_ADDRESS:]
     recent.append(now)
@@ -204,7 +208,7 @@ class GatehouseGraphQL(GraphQL[Context, None]):
         return None
 
     async def _oversized(self, request: Request, message: str) -> Response:
-        hang_up = _hang_up_on(request)
+        hang_up = _hang_up_on(request, self.rt.settings.trusted_proxies)
         if hang_up:
             await asyncio.sleep(HANG_UP_HOLD_SECONDS)
         return _refusal_response(413, message, "body", hang_up)

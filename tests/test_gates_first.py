@@ -142,3 +142,23 @@ async def test_heavy_queries_over_the_websocket_take_turns_too(server: ServerPro
         assert len(refused) >= AT_ONCE - 1 - heavy_pacing.MAX_WAITING, firsts
         assert all(ws_codes(m["payload"]) == [("RATE_LIMITED", "heavy")] for m in refused), refused
         assert (await gate.scan(demo.gates[LOBBY_IN], "GH1:still-not-a-token"))["type"] == "decision"
+
+
+def test_behind_a_trusted_proxy_oversized_bodies_count_per_client_not_per_proxy() -> None:
+    from starlette.requests import Request
+
+    from api.graphql_http import _hang_up_on
+
+    proxy = frozenset({"10.9.9.9"})
+
+    def request(forwarded_for: str) -> Request:
+        headers = [(b"x-forwarded-for", forwarded_for.encode())]
+        return Request({"type": "http", "method": "POST", "headers": headers, "client": ("10.9.9.9", 1)})
+
+    for _ in range(DRAINED_PER_ADDRESS):
+        assert not _hang_up_on(request("203.0.113.7"), proxy)
+    assert _hang_up_on(request("203.0.113.7"), proxy)  # that client is past its drained ones
+    assert not _hang_up_on(request("203.0.113.8"), proxy)  # another client behind the same proxy is not
+    # Without trusting the proxy every body counts against the proxy's own address, whoever sent it.
+    answers = [_hang_up_on(request(f"198.51.100.{i}"), frozenset()) for i in range(DRAINED_PER_ADDRESS + 1)]
+    assert answers == [False] * DRAINED_PER_ADDRESS + [True]
