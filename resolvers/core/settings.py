@@ -203,8 +203,8 @@ REGISTRY: tuple[Setting, ...] = (
     Setting(
         "GATEHOUSE_GRAPHIQL",
         "0",
-        "`1` serves GraphiQL at GET /graphql and opens introspection and field suggestions to anyone; "
-        "otherwise only signed-in employees get them",
+        "`1` serves GraphiQL (from web/dist, no CDN) at GET /graphql and opens introspection and field suggestions "
+        "to anyone (`make serve` turns it on for the demo); otherwise only signed-in employees get them",
     ),
     Setting("GATEHOUSE_MAX_BODY_BYTES", "65536", "larger GraphQL request bodies get 413, before they are parsed"),
     Setting(
@@ -215,7 +215,8 @@ REGISTRY: tuple[Setting, ...] = (
     Setting(
         "GATEHOUSE_TRUSTED_DOCUMENTS",
         "0",
-        "`1`: only the documents in `mobile_contracts/` run (in full or by `persistedQuery` hash), any for ADMIN",
+        "`1`: only the documents in `mobile_contracts/` run (sent in full or as "
+        "`extensions.persistedQuery.sha256Hash`), any document for ADMIN",
     ),
     Setting(
         "GATEHOUSE_SQL_LOG",
@@ -251,19 +252,20 @@ REGISTRY: tuple[Setting, ...] = (
     Setting(
         "GATEHOUSE_SECOND_FACTOR",
         "required",
-        "`required`: an ADMIN or SECURITY_ADMIN session without a second factor acts without those roles; "
-        "`optional`: nobody must",
+        "`required`: a session of an ADMIN or SECURITY_ADMIN that passed no second factor acts without those "
+        "roles; `optional`: nobody must (`make serve` sets it for the demo)",
     ),
     Setting(
         "GATEHOUSE_CONFIRMATION_MINUTES",
         "5",
-        "how long a sign-in or `confirmIdentity` lets a session run `evacuate`, a site-wide `lockdown`, `remoteOpen`",
+        "how long a sign-in or `confirmIdentity` lets a session run `evacuate`, a site-wide `lockdown` and "
+        "`remoteOpen`",
     ),
     Setting(
         "GATEHOUSE_FONT",
-        "Noto Sans CJK SC (fonts-noto-cjk)",
-        "the font of badges, labels, charts and PDFs: a `.ttf`/`.otf`/`.ttc` path, `#N` for face N; "
-        "it must show Chinese",
+        "Noto Sans CJK SC from Debian's `fonts-noto-cjk`",
+        "the font of badges, labels, charts and PDFs: a `.ttf`/`.otf`/`.ttc` path, `#N` after it for face N of a "
+        "collection; it must show Chinese (see Fonts)",
     ),
     Setting("GATEHOUSE_LOG_FORMAT", "text", "`text`: one readable line per event; `json`: one JSON object per line"),
     Setting(
@@ -284,6 +286,9 @@ NOT_SETTINGS: dict[str, str] = {
     "GATEHOUSE_TEST_CLOCK_FILE": "tests: the clock a test server follows (tests/server_child.py)",
 }
 
+_PREFIX = "GATEHOUSE_"
+_BY_SUFFIX = {name.removeprefix(_PREFIX): name for name in SETTINGS}
+
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -296,10 +301,11 @@ def unknown_variables(env: dict[str, str] | None = None) -> list[str]:
     env = dict(os.environ if env is None else env)
     warnings = []
     for name in sorted(env):
-        if not name.startswith("GATEHOUSE_") or name in SETTINGS or name in NOT_SETTINGS:
+        if not name.startswith(_PREFIX) or name in SETTINGS or name in NOT_SETTINGS:
             continue
-        close = difflib.get_close_matches(name, list(SETTINGS), n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]}?)" if close else " (gatehouse settings lists them)"
+        # Compared without the prefix every name shares, which would make any name look close.
+        close = difflib.get_close_matches(name.removeprefix(_PREFIX), list(_BY_SUFFIX), n=1, cutoff=0.6)
+        hint = f" (did you mean {_BY_SUFFIX[close[0]]}?)" if close else " (gatehouse settings lists them)"
         warnings.append(f"{name} is not a Gatehouse setting{hint}")
     return warnings
 
@@ -345,14 +351,19 @@ def settings_table() -> str:
 
     lines = []
     for s in REGISTRY:
-        lines.append(f"  {s.name}  (default: {s.default})")
+        lines.append(f"  {s.name}  (default: {s.default.replace('`', '')})")
         indent = " " * 6
         lines.extend(textwrap.wrap(s.help.replace("`", ""), width=92, initial_indent=indent, subsequent_indent=indent))
     return "\n".join(lines)
 
 
+def _markdown_default(default: str) -> str:
+    # A literal value as code; a description ("unset (in-process bus and state)") as words.
+    return default if " " in default or default in ("unset", "empty") else f"`{default}`"
+
+
 def settings_markdown() -> str:
     """The README's table of settings (between `<!-- settings:start -->` and `<!-- settings:end -->`)."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
-    rows += [f"| `{s.name}` | `{s.default}` | {s.help} |" for s in REGISTRY]
+    rows += [f"| `{s.name}` | {_markdown_default(s.default)} | {s.help} |" for s in REGISTRY]
     return "\n".join(rows) + "\n"
