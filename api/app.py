@@ -74,6 +74,8 @@ def quiet_connection_logs() -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     quiet_connection_logs()
+    # Python's warnings as log lines (time, level, JSON when asked), in every worker process.
+    logging.captureWarnings(True)
     rt = Runtime.create(settings)
     hub = DeviceHub(rt.bus, lambda device_id: snapshots.signed_frame(rt, device_id))
     upkeep = VisitUpkeep(rt)

@@ -355,15 +355,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env(env)
         _start_logs(settings, args.command, env)
-        if args.command not in NO_DATABASE:
-            bad = side_effect_free_problems(settings, font=args.command in ("serve", "check-settings"))
-            if bad:
-                for problem in bad:
-                    print(f"gatehouse: {problem}", file=sys.stderr)
-                return 2
-        if args.command == "check-settings":
-            print("settings are valid")
-            return 0
         if args.command == "serve":
             if not (0 < args.port < 65536):
                 raise CommandError("--port must be 1-65535")
@@ -376,6 +367,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"--workers {args.workers} needs GATEHOUSE_REDIS_URL: without Redis each worker keeps its own"
                     " scan state and events (run one worker, or set GATEHOUSE_REDIS_URL)"
                 )
+        if args.command not in NO_DATABASE:
+            bad = side_effect_free_problems(settings, font=args.command in ("serve", "check-settings"))
+            if bad:
+                for problem in bad:
+                    print(f"gatehouse: {problem}", file=sys.stderr)
+                return 2
+        if args.command == "check-settings":
+            print("settings are valid")
+            return 0
+        if args.command == "serve":
             _serve(settings, args.host, args.port, args.workers)
             return 0
         if args.command == "create-admin":
