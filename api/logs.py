@@ -33,6 +33,11 @@ def _time(record: logging.LogRecord) -> str:
     return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
 
+_TEXT_ESCAPES = str.maketrans(
+    {"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\x85", "\x00": "\\x00"}
+)
+
+
 class TextFormatter(logging.Formatter):
     """`2026-11-30T18:20:01.123+00:00 INFO gatehouse.devices [request=… device=12] message`."""
 
@@ -45,7 +50,10 @@ class TextFormatter(logging.Formatter):
         if device_id is not None:
             context.append(f"device={device_id}")
         where = f" [{' '.join(context)}]" if context else ""
-        line = f"{_time(record)} {record.levelname} {record.name}{where} {record.getMessage()}"
+        # A newline inside a message (a name someone typed) must not forge a line of its own; a
+        # traceback below the line is the one thing that spans lines.
+        message = record.getMessage().rstrip("\n").translate(_TEXT_ESCAPES)
+        line = f"{_time(record)} {record.levelname} {record.name}{where} {message}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         elif record.exc_text:

@@ -72,6 +72,14 @@ def test_a_text_line_has_time_level_logger_and_context() -> None:
     time_, level, logger, context, rest = line.split(" ", 4)
     assert time_.endswith("+00:00") and (level, logger) == ("WARNING", "gatehouse.test")
     assert (context, rest) == ("[request=abc", "device=12] device 张伟 said hello")
+    # A newline typed into a name cannot forge a line of its own in the text format either.
+    forged = TextFormatter().format(_record("visitor %s arrived", "Zoë\n2026-01-01T00:00:00+00:00 ERROR fake"))
+    assert forged.splitlines() == [forged] and forged.endswith(
+        "visitor Zoë\\n2026-01-01T00:00:00+00:00 ERROR fake arrived"
+    )
+    with_traceback = TextFormatter().format(_record("failed", exc=True))
+    assert with_traceback.splitlines()[0].endswith("gatehouse.test failed")
+    assert with_traceback.splitlines()[-2:] == ["ValueError: 李娜", "second line"]
 
 
 @pytest.mark.parametrize(

@@ -271,7 +271,7 @@ REGISTRY: tuple[Setting, ...] = (
     Setting(
         "GATEHOUSE_LOG_LEVEL",
         "info",
-        "`debug`, `info`, `warning` or `error`: the least severe lines written (server and uvicorn alike)",
+        "`debug`, `info`, `warning`, `error` or `critical`: the least severe lines written (server and uvicorn alike)",
     ),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in REGISTRY}
