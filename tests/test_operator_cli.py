@@ -136,7 +136,7 @@ def test_unknown_variable_is_warned_about_with_the_closest_setting() -> None:
 
 
 def test_bad_settings_are_one_line_each_exit_2_and_create_nothing(tmp_path: Path) -> None:
-    sites = list(_dirs(tmp_path, 9))
+    sites = list(_dirs(tmp_path, 12))
     unreadable = sites[3] / "gatehouse.key"
     unreadable.mkdir()  # a key "file" that cannot be read
     (sites[4] / "gatehouse.key").write_text("not a key\n")
@@ -152,6 +152,10 @@ def test_bad_settings_are_one_line_each_exit_2_and_create_nothing(tmp_path: Path
         (["demo"], _env(sites[6], GATEHOUSE_HEARTBEAT_SECONDS="thirty", GATEHOUSE_LOG_FORMAT="xml")),
         (["migrate"], _env(sites[7], GATEHOUSE_DATABASE_URL="postgres://u:secret@db:port/x")),
         (["check-settings"], _env(sites[8], GATEHOUSE_FONT=str(sites[8] / "missing.ttf"))),
+        # The account commands read the same settings the same way.
+        (["create-admin", "--username", "root2", "--password", "x" * 20], _env(sites[9], GATEHOUSE_SECRET_KEY="?")),
+        (["unlock", "alice"], _env(sites[10], GATEHOUSE_SECOND_FACTOR="sometimes")),
+        (["reset-password", "bob"], _env(sites[11], GATEHOUSE_REDIS_URL="http://cache")),
     ]
     runs = run_all(cases, tmp_path)
     expected = [
@@ -168,6 +172,9 @@ def test_bad_settings_are_one_line_each_exit_2_and_create_nothing(tmp_path: Path
         ],
         ["GATEHOUSE_DATABASE_URL is not a valid database URL: Port is not an integer"],
         ["GATEHOUSE_FONT="],
+        ["GATEHOUSE_SECRET_KEY must be 32 bytes in standard base64"],
+        ["GATEHOUSE_SECOND_FACTOR must be required or optional"],
+        ["GATEHOUSE_REDIS_URL must start with redis://"],
     ]
     for run, site, want, (argv, _) in zip(runs, sites, expected, cases, strict=True):
         assert run.returncode == 2, (argv, run.output)

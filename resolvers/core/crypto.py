@@ -37,7 +37,10 @@ def load_master_key(secret_key: str | None, key_file: Path) -> bytes:
             raise KeyError_("GATEHOUSE_SECRET_KEY must be 32 bytes in standard base64")
         return raw
     if key_file.exists():
-        raw = base64.b64decode(key_file.read_text().strip())
+        try:
+            raw = base64.b64decode(key_file.read_text().strip())
+        except ValueError:  # bad padding or characters: the same clear error as a wrong length
+            raw = b""
         if len(raw) != 32:
             raise KeyError_(f"{key_file} does not hold a 32-byte base64 key")
         return raw
