@@ -77,7 +77,7 @@ class JsonFormatter(logging.Formatter):
             "time": _time(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": record.getMessage().rstrip("\n"),  # a warning's text ends in one
         }
         request_id = log_context.request_id.get()
         if request_id is not None:
@@ -153,6 +153,7 @@ def configure(log_format: str = "text", level: str = "info") -> dict[str, Any]:
     import logging.config
 
     logging.config.dictConfig(config(log_format, level))
+    logging.captureWarnings(True)  # Python's warnings as lines of this format (they printed bare)
     return config(log_format, level)  # a fresh one: dictConfig takes parts out of the dict it reads
 
 
