@@ -295,7 +295,7 @@ def _severity(level: str) -> int:
     return int(logging.getLevelName(level.upper()))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatehouse",
         description="Gatehouse access-control server",
@@ -315,13 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--password", help="omit to be asked (keeps it out of the shell history)")
     admin.add_argument("--name", default="Administrator", help="the person's name, in any script")
     unlock = sub.add_parser("unlock", help="end an account's sign-in delay after failed sign-ins")
-    unlock.add_argument("user", metavar="USER")
+    unlock.add_argument("user", metavar="USER", help="the account's username")
     reset = sub.add_parser("reset-password", help="issue a new password (printed once) and end every session")
-    reset.add_argument("user", metavar="USER")
+    reset.add_argument("user", metavar="USER", help="the account's username")
     reset_2fa = sub.add_parser(
         "reset-second-factor", help="remove an account's second factor (a lost phone) and end every session"
     )
-    reset_2fa.add_argument("user", metavar="USER")
+    reset_2fa.add_argument("user", metavar="USER", help="the account's username")
     sub.add_parser("demo", help="load the demo site into an empty database and print its logins")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("print-schema", help="print the GraphQL schema (SDL)")
@@ -333,13 +333,14 @@ def main(argv: list[str] | None = None) -> int:
         help="check every setting (master key, database URL, font included) and exit 0, or 2 with one line per problem",
     )
     for name, command in sub.choices.items():
-        user = next((a for a in command._actions if a.dest == "user"), None)
-        if user is not None:
-            user.help = "the account's username"
         command.formatter_class = _Help
         if command.epilog is None:
             command.epilog = SETTINGS_EPILOG + settings_table() if name in ("serve", "check-settings") else SHORT_EPILOG
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "settings":
         sys.stdout.write(settings_markdown() if args.markdown else settings_table() + "\n")
         return 0

@@ -99,6 +99,17 @@ def _help(argv: list[str]) -> str:
     return re.sub(r"\n +", " ", out.getvalue())  # argparse wraps a help line where it likes
 
 
+def test_every_option_of_every_command_has_help() -> None:
+    import argparse
+
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {"serve", "migrate", "demo", "settings", "check-settings"} <= set(commands)
+    for name, command in commands.items():
+        for action in command._actions:
+            assert action.help, (name, action.dest)
+
+
 def test_help_shows_each_options_default_and_every_setting() -> None:
     serve = _help(["serve"])
     assert "--port PORT" in serve and "(default: 8000)" in serve and "(default: 127.0.0.1)" in serve
