@@ -199,7 +199,8 @@ def _database_url_problem(url: str) -> str | None:
         while not parent.exists() and parent != parent.parent:
             parent = parent.parent
         if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-            return f"GATEHOUSE_DATABASE_URL: {str(path)!r} cannot be created ({str(parent)!r} is not writable)"
+            where = f"{str(parent)!r} is not a writable directory"
+            return f"GATEHOUSE_DATABASE_URL: {str(path)!r} cannot be created ({where})"
         return None
     from tortoise.backends.base.config_generator import expand_db_url
     from tortoise.exceptions import ConfigurationError

@@ -306,3 +306,47 @@ def test_the_registry_defaults_are_the_ones_in_force() -> None:
     }
     for name, value in numbers.items():
         assert float(shown[name]) == value, name
+
+
+def test_version_falls_back_to_the_pyproject_of_a_tree_never_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tomllib
+
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    with (PROJECT / "pyproject.toml").open("rb") as f:
+        assert cli.version() == tomllib.load(f)["project"]["version"]
+
+
+def test_paths_that_cannot_be_created_are_found_before_anything_is(tmp_path: Path) -> None:
+    """A key file or database under a path that is a file, or a database path that is a directory:
+    found by looking, with nothing created (in-process: no start-up is needed to see it)."""
+    from resolvers.core.settings import Settings
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    (tmp_path / "a-dir").mkdir()
+    settings = Settings.from_env(
+        {
+            "GATEHOUSE_KEY_FILE": str(blocker / "keys" / "gatehouse.key"),
+            "GATEHOUSE_DATABASE_URL": f"sqlite://{tmp_path / 'a-dir'}",
+        }
+    )
+    assert cli.side_effect_free_problems(settings, font=False) == [
+        f"GATEHOUSE_KEY_FILE '{blocker / 'keys' / 'gatehouse.key'}' cannot be created: '{blocker}' is not a writable"
+        " directory",
+        f"GATEHOUSE_DATABASE_URL: '{tmp_path / 'a-dir'}' is not a file",
+    ]
+    under_file = Settings.from_env(
+        {"GATEHOUSE_SECRET_KEY": GOOD_KEY, "GATEHOUSE_DATABASE_URL": f"sqlite://{blocker}/db/gatehouse.sqlite3"}
+    )
+    assert cli.side_effect_free_problems(under_file, font=False) == [
+        f"GATEHOUSE_DATABASE_URL: '{blocker}/db/gatehouse.sqlite3' cannot be created"
+        f" ('{blocker}' is not a writable directory)"
+    ]
+    no_database = Settings.from_env({"GATEHOUSE_SECRET_KEY": GOOD_KEY, "GATEHOUSE_DATABASE_URL": "postgres://h:5432/"})
+    assert cli.side_effect_free_problems(no_database, font=False) == [
+        "GATEHOUSE_DATABASE_URL names no database (postgres://user:pw@host:5432/db)"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-dir", "a-file"]
