@@ -33,8 +33,9 @@ def _time(record: logging.LogRecord) -> str:
     return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
 
+# Control characters (a tab aside) and the characters readers take for line ends, as escapes.
 _TEXT_ESCAPES = str.maketrans(
-    {"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\x85", "\x00": "\\x00"}
+    {c: repr(c)[1:-1] for c in [*map(chr, range(32)), "\x7f", "\x85", "\u2028", "\u2029"] if c != "\t"}
 )
 
 

@@ -74,6 +74,10 @@ def test_a_text_line_has_time_level_logger_and_context() -> None:
     assert (context, rest) == ("[request=abc", "device=12] device 张伟 said hello")
     # A newline typed into a name cannot forge a line of its own in the text format either.
     forged = TextFormatter().format(_record("visitor %s arrived", "Zoë\n2026-01-01T00:00:00+00:00 ERROR fake"))
+    other_breaks = TextFormatter().format(_record("李娜\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x00 end"))
+    assert other_breaks.splitlines() == [other_breaks] and other_breaks.endswith(
+        "李娜\\r\\x0b\\x0c\\x1c\\x1d\\x1e\\x85\\u2028\\u2029\\x00 end"
+    )
     assert forged.splitlines() == [forged] and forged.endswith(
         "visitor Zoë\\n2026-01-01T00:00:00+00:00 ERROR fake arrived"
     )
