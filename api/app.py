@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from api import graphql_ws, label_routes, report_routes, sql_log, web_routes
+from api import graphql_ws, label_routes, logs, report_routes, sql_log, web_routes
 from api.collector import QuietCollector
 from api.drawing import DrawingBusy, drawer
 from api.graphql_http import GatehouseGraphQL
@@ -59,24 +59,8 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "devicesConnected": hub.connected})
 
 
-class _NoConnectionLines(logging.Filter):
-    """Drops the INFO lines every WebSocket connection writes: uvicorn's "[accepted]" for a gate's
-    and the websockets protocol's "connection open" / "connection closed" (logged through
-    uvicorn's logger, with no address). A campus reconnecting after a network cut wrote 20,000 of
-    them with the event loop held, and they say nothing the device's own records (last seen,
-    offline alerts) do not. Refusals, errors and everything else stay."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.INFO:
-            return True
-        if record.msg in ("connection open", "connection closed") and not record.args:
-            return False
-        return not (
-            record.msg == '%s - "WebSocket %s" [accepted]'
-            and isinstance(record.args, tuple)
-            and len(record.args) == 2
-            and str(record.args[1]).startswith("/devices/ws")
-        )
+# The filter lives with the rest of the logging set-up (api/logs.py), which installs it at start too.
+_NoConnectionLines = logs.NoConnectionLines
 
 
 def quiet_connection_logs() -> None:
@@ -90,6 +74,8 @@ def quiet_connection_logs() -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     quiet_connection_logs()
+    # Python's warnings as log lines (time, level, JSON when asked), in every worker process.
+    logging.captureWarnings(True)
     rt = Runtime.create(settings)
     hub = DeviceHub(rt.bus, lambda device_id: snapshots.signed_frame(rt, device_id))
     upkeep = VisitUpkeep(rt)
@@ -138,8 +124,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *web_routes.routes,
         ],
         # Guards' live events are written to their sockets directly (api/graphql_ws.py DirectFrames):
-        # outermost, so it keeps the server's own send before anything wraps it. Then CORS.
-        middleware=[Middleware(graphql_ws.KeepRawSend), *web_routes.middleware(settings)],
+        # outermost, so it keeps the server's own send before anything wraps it. Then request ids
+        # for the log lines (api/logs.py), then CORS.
+        middleware=[Middleware(graphql_ws.KeepRawSend), Middleware(logs.RequestIds), *web_routes.middleware(settings)],
         lifespan=lifespan,
     )
     app.state.runtime = rt

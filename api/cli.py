@@ -6,13 +6,23 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from resolvers.core import db
-from resolvers.core.settings import PROJECT_DIR, Settings, SettingsError
+from resolvers.core.settings import (
+    PROJECT_DIR,
+    Settings,
+    SettingsError,
+    problems,
+    settings_markdown,
+    settings_table,
+    unknown_variables,
+)
 
 T = TypeVar("T")
 DEMO_FILE = PROJECT_DIR / "var" / "demo-credentials.txt"
@@ -203,9 +213,76 @@ def checked_tls_files(certfile: str | None, keyfile: str | None) -> tuple[str, s
     return certfile, keyfile
 
 
+def version() -> str:
+    """The installed distribution's version; a source tree that was never installed reads its pyproject."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("gatehouse")
+    except importlib.metadata.PackageNotFoundError:
+        import tomllib
+
+        with open(PROJECT_DIR / "pyproject.toml", "rb") as f:
+            return str(tomllib.load(f)["project"]["version"])
+
+
+def _database_url_problem(url: str) -> str | None:
+    """What would stop the database from opening, found without creating it or connecting."""
+    if url.startswith("sqlite://"):
+        if url.startswith("sqlite://:memory:"):
+            return None
+        path = Path(url.removeprefix("sqlite://"))
+        if not str(path) or str(path) == ".":
+            return "GATEHOUSE_DATABASE_URL names no file (sqlite:///abs/path.sqlite3)"
+        if path.exists():
+            if not path.is_file():
+                return f"GATEHOUSE_DATABASE_URL: {str(path)!r} is not a file"
+            if not os.access(path, os.R_OK | os.W_OK):
+                return f"GATEHOUSE_DATABASE_URL: {str(path)!r} cannot be read and written by this user"
+            return None
+        parent = path.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            where = f"{str(parent)!r} is not a writable directory"
+            return f"GATEHOUSE_DATABASE_URL: {str(path)!r} cannot be created ({where})"
+        return None
+    from tortoise.backends.base.config_generator import expand_db_url
+    from tortoise.exceptions import ConfigurationError
+
+    try:
+        credentials = expand_db_url(url)["credentials"]
+    except (ConfigurationError, ValueError) as exc:
+        # The URL itself is not repeated: it may hold a password.
+        return f"GATEHOUSE_DATABASE_URL is not a valid database URL: {exc}"
+    if not credentials.get("database"):
+        return "GATEHOUSE_DATABASE_URL names no database (postgres://user:pw@host:5432/db)"
+    return None
+
+
+def side_effect_free_problems(settings: Settings, font: bool) -> list[str]:
+    """Everything `Settings.from_env` cannot see that would stop a command half way: the master key,
+    the database URL, the print font. Asked before anything is created or migrated."""
+    from resolvers.core.crypto import master_key_problem
+
+    found = [p for p in (master_key_problem(settings.secret_key, settings.key_file),) if p]
+    database = _database_url_problem(settings.database_url)
+    if database:
+        found.append(database)
+    if font and not found:  # last: a font found writes its start-up line, which a refusal need not carry
+        from resolvers.core import fonts
+
+        try:
+            fonts.face()  # found once per process: the server's start uses this very answer
+        except fonts.FontError as exc:
+            found.append(str(exc))
+    return found
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int, tls: tuple[str, str] | None = None) -> None:
     import uvicorn
 
+    from api import logs
     from devices.protocol import TRANSPORT_MAX_BYTES
 
     raise_open_files_limit()
@@ -214,7 +291,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int, tls: tuple[st
         # The app (every worker) builds its settings from the environment: the flags win there too (HSTS).
         os.environ["GATEHOUSE_SSL_CERTFILE"], os.environ["GATEHOUSE_SSL_KEYFILE"] = tls
     # Migrate once here so several workers do not race at start-up.
-    asyncio.run(_migrate(settings))
+    migrated = asyncio.run(_migrate(settings))
+    logging.getLogger("gatehouse").info("database: %s", migrated)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -223,7 +301,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int, tls: tuple[st
         workers=workers,
         ws_max_size=TRANSPORT_MAX_BYTES,
         ws="websockets-sansio",
-        log_level="info",
+        # The same configuration in every worker: uvicorn applies it in each process it starts.
+        log_config=logs.config(settings.log_format, settings.log_level),
+        log_level=settings.log_level,
         lifespan="on",
         proxy_headers=False,
         ssl_certfile=tls[0] if tls else None,
@@ -231,34 +311,105 @@ def _serve(settings: Settings, host: str, port: int, workers: int, tls: tuple[st
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gatehouse", description="Gatehouse access-control server")
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Each option's default in its help (none for required ones or those without a default);
+    the epilog (the table of settings) as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.required or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+# Commands that do not open the database: their settings are not checked beyond from_env.
+NO_DATABASE = ("print-schema", "print-permissions", "settings")
+SETTINGS_EPILOG = "settings (environment variables; `gatehouse settings` lists them too):\n"
+SHORT_EPILOG = (
+    "Settings come from GATEHOUSE_* environment variables (GATEHOUSE_DATABASE_URL,\n"
+    "GATEHOUSE_SECRET_KEY, ...): `gatehouse settings` lists every one with its default."
+)
+
+
+def _start_logs(settings: Settings, command: str, env: dict[str, str]) -> None:
+    """Logs configured before anything else is said; a one-shot command prints its result on stdout
+    and writes only warnings and errors (a demo load would otherwise interleave start-up lines)."""
+    from api import logs
+
+    level = settings.log_level if command == "serve" else max(settings.log_level, "warning", key=_severity)
+    logs.configure(settings.log_format, level)
+    warn = logging.getLogger("gatehouse.settings").warning
+    for message in unknown_variables(env):
+        warn("%s", message)
+
+
+def _severity(level: str) -> int:
+    return int(logging.getLevelName(level.upper()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gatehouse",
+        description="Gatehouse access-control server",
+        epilog=SETTINGS_EPILOG + settings_table(),
+        formatter_class=_Help,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="server processes; more than one needs GATEHOUSE_REDIS_URL"
+    )
     serve.add_argument("--ssl-certfile", help="serve HTTPS/WSS: the PEM certificate chain (GATEHOUSE_SSL_CERTFILE)")
     serve.add_argument("--ssl-keyfile", help="the PEM private key, without a passphrase (GATEHOUSE_SSL_KEYFILE)")
     admin = sub.add_parser("create-admin", help="create an ADMIN account")
-    admin.add_argument("--username", required=True)
+    admin.add_argument("--username", required=True, help="the account's sign-in name")
     admin.add_argument("--password", help="omit to be asked (keeps it out of the shell history)")
-    admin.add_argument("--name", default="Administrator")
+    admin.add_argument("--name", default="Administrator", help="the person's name, in any script")
     unlock = sub.add_parser("unlock", help="end an account's sign-in delay after failed sign-ins")
-    unlock.add_argument("user", metavar="USER")
+    unlock.add_argument("user", metavar="USER", help="the account's username")
     reset = sub.add_parser("reset-password", help="issue a new password (printed once) and end every session")
-    reset.add_argument("user", metavar="USER")
+    reset.add_argument("user", metavar="USER", help="the account's username")
     reset_2fa = sub.add_parser(
         "reset-second-factor", help="remove an account's second factor (a lost phone) and end every session"
     )
-    reset_2fa.add_argument("user", metavar="USER")
+    reset_2fa.add_argument("user", metavar="USER", help="the account's username")
     sub.add_parser("demo", help="load the demo site into an empty database and print its logins")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser("print-schema", help="print the GraphQL schema (SDL)")
     sub.add_parser("print-permissions", help="print the permission matrix (Markdown)")
-    args = parser.parse_args(argv)
+    listing = sub.add_parser("settings", help="list every GATEHOUSE_* variable with its default and meaning")
+    listing.add_argument("--markdown", action="store_true", help="as the README's table")
+    sub.add_parser(
+        "check-settings",
+        help="check every setting (master key, database URL, font included) and exit 0, or 2 with one line per problem",
+    )
+    for name, command in sub.choices.items():
+        command.formatter_class = _Help
+        if command.epilog is None:
+            command.epilog = SETTINGS_EPILOG + settings_table() if name in ("serve", "check-settings") else SHORT_EPILOG
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "settings":
+        sys.stdout.write(settings_markdown() if args.markdown else settings_table() + "\n")
+        return 0
+    env = dict(os.environ)
+    # Every bad setting, one line each, before anything is created, migrated or even logged.
+    bad = problems(env)
+    if bad:
+        for problem in bad:
+            print(f"gatehouse: {problem}", file=sys.stderr)
+        return 2
+    from resolvers.core.crypto import KeyError_
+
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(env)
+        _start_logs(settings, args.command, env)
+        tls: tuple[str, str] | None = None
         if args.command == "serve":
             if not (0 < args.port < 65536):
                 raise CommandError("--port must be 1-65535")
@@ -275,6 +426,16 @@ def main(argv: list[str] | None = None) -> int:
                 args.ssl_certfile or (str(settings.ssl_certfile) if settings.ssl_certfile else None),
                 args.ssl_keyfile or (str(settings.ssl_keyfile) if settings.ssl_keyfile else None),
             )
+        if args.command not in NO_DATABASE:
+            bad = side_effect_free_problems(settings, font=args.command in ("serve", "check-settings"))
+            if bad:
+                for problem in bad:
+                    print(f"gatehouse: {problem}", file=sys.stderr)
+                return 2
+        if args.command == "check-settings":
+            print("settings are valid")
+            return 0
+        if args.command == "serve":
             _serve(settings, args.host, args.port, args.workers, tls)
             return 0
         if args.command == "create-admin":
@@ -299,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
 
             sys.stdout.write(markdown())
         return 0
-    except (CommandError, SettingsError) as exc:
+    except (CommandError, SettingsError, KeyError_) as exc:
         print(f"gatehouse: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

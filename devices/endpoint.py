@@ -22,7 +22,7 @@ from devices.protocol import BadMessage, Frame, error_frame, frame_size, parse_f
 from resolvers.access.topology import Topology
 from resolvers.alerts.raising import raise_alert_throttled
 from resolvers.attendance.anomalies import AnomalyDetector
-from resolvers.core import clock
+from resolvers.core import clock, log_context
 from resolvers.core.addresses import client_address
 from resolvers.core.errors import is_id
 from resolvers.devices import commands as device_commands
@@ -462,6 +462,9 @@ class DeviceEndpoint:
             await hello_limits.failed(rt, address)
             return
         hello_limits.succeeded(address, hello["deviceId"])
+        # Every line written for this connection from here on names the device (this task and the
+        # scan tasks it starts share the context; nothing to undo: the task ends with the connection).
+        log_context.device_id.set(str(device.id))
         conn = DeviceConnection(ws, rt, hub, self.anomalies, device)
         conn.offline_capable = "offline" in hello.get("capabilities", ())
         await hub.attach(conn)

@@ -37,7 +37,10 @@ def load_master_key(secret_key: str | None, key_file: Path) -> bytes:
             raise KeyError_("GATEHOUSE_SECRET_KEY must be 32 bytes in standard base64")
         return raw
     if key_file.exists():
-        raw = base64.b64decode(key_file.read_text().strip())
+        try:
+            raw = base64.b64decode(key_file.read_text().strip())
+        except ValueError:  # bad padding or characters: the same clear error as a wrong length
+            raw = b""
         if len(raw) != 32:
             raise KeyError_(f"{key_file} does not hold a 32-byte base64 key")
         return raw
@@ -47,6 +50,35 @@ def load_master_key(secret_key: str | None, key_file: Path) -> bytes:
     with os.fdopen(fd, "w") as f:
         f.write(base64.b64encode(raw).decode() + "\n")
     return raw
+
+
+def master_key_problem(secret_key: str | None, key_file: Path) -> str | None:
+    """What would stop load_master_key, found without creating anything: the CLI asks before it
+    creates or migrates a database, so a bad key is one line rather than a traceback after a new
+    database was made with no key to read it."""
+    if secret_key:
+        try:
+            raw = base64.b64decode(secret_key, validate=True)
+        except ValueError:
+            raw = b""
+        return None if len(raw) == 32 else "GATEHOUSE_SECRET_KEY must be 32 bytes in standard base64"
+    if key_file.exists():
+        try:
+            text = key_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            return f"GATEHOUSE_KEY_FILE {str(key_file)!r} cannot be read: {getattr(exc, 'strerror', None) or exc}"
+        try:
+            raw = base64.b64decode(text)  # as leniently as load_master_key reads it
+        except ValueError:
+            raw = b""
+        return None if len(raw) == 32 else f"GATEHOUSE_KEY_FILE {str(key_file)!r} does not hold a 32-byte base64 key"
+    # First start: the file will be created; its directory (or the nearest existing parent) must be writable.
+    parent = key_file.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return f"GATEHOUSE_KEY_FILE {str(key_file)!r} cannot be created: {str(parent)!r} is not a writable directory"
+    return None
 
 
 def _derive(master: bytes, purpose: str) -> bytes:

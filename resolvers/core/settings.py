@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -93,6 +94,9 @@ class Settings:
     # TLS served by uvicorn itself (POLICY 6.3): both or neither; `gatehouse serve` checks them.
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    # Logs (api/logs.py): "text" or "json" lines, and the least severe level written.
+    log_format: str = "text"
+    log_level: str = "info"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -149,4 +153,229 @@ class Settings:
             approval_fallback_roles=_roles(env, "GATEHOUSE_APPROVAL_FALLBACK_ROLES", ("ADMIN",)),
             ssl_certfile=Path(env["GATEHOUSE_SSL_CERTFILE"]) if env.get("GATEHOUSE_SSL_CERTFILE") else None,
             ssl_keyfile=Path(env["GATEHOUSE_SSL_KEYFILE"]) if env.get("GATEHOUSE_SSL_KEYFILE") else None,
+            log_format=log_format(env),
+            log_level=log_level(env),
         )
+
+
+# --------------------------------------------------------------------------- the registry
+#
+# Every GATEHOUSE_* variable the server reads, in one place: `gatehouse settings` and `serve -h`
+# list it, the README table is generated from it (`gatehouse settings --markdown`), and a variable
+# in the environment that is not here is warned about at start (a misspelt GATEHOUSE_TIMEZONE was
+# ignored silently). tests/test_operator_cli.py fails when the source reads a name missing here.
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str  # as the operator reads it, not necessarily a Python value
+    help: str
+
+
+REGISTRY: tuple[Setting, ...] = (
+    Setting(
+        "GATEHOUSE_DATABASE_URL",
+        "sqlite://<project>/var/gatehouse.sqlite3",
+        "`sqlite:///abs/path.sqlite3` or `postgres://user:pw@host:5432/db`",
+    ),
+    Setting(
+        "GATEHOUSE_REDIS_URL",
+        "unset (in-process bus and state)",
+        "`redis://host:6379/0`: event bus, replay cache, presence and device routing shared by all workers",
+    ),
+    Setting("GATEHOUSE_REDIS_PREFIX", "gatehouse:", "key prefix, to share one Redis between sites"),
+    Setting(
+        "GATEHOUSE_SECRET_KEY",
+        "unset",
+        "32-byte master key, standard base64; every worker of a site needs the same one",
+    ),
+    Setting(
+        "GATEHOUSE_KEY_FILE",
+        "var/gatehouse.key",
+        "where the master key is kept (created 0600 on first start) when `GATEHOUSE_SECRET_KEY` is unset",
+    ),
+    Setting("GATEHOUSE_TIME_ZONE", "UTC", "the site's IANA time zone (`Date` values are days there)"),
+    Setting("GATEHOUSE_HEARTBEAT_SECONDS", "30", "told to devices in `welcome`; 3 missed beats mark a device offline"),
+    Setting("GATEHOUSE_ACCESS_TOKEN_MINUTES", "15", "lifetime of an access token"),
+    Setting("GATEHOUSE_REFRESH_TOKEN_DAYS", "30", "lifetime of a session (its refresh token)"),
+    Setting("GATEHOUSE_DOOR_OPEN_MS", "3000", "how long a granted scan opens the door"),
+    Setting(
+        "GATEHOUSE_ALLOWED_ORIGINS",
+        "empty",
+        "comma-separated origins (`https://app.example.com`) that get CORS headers on every route; none otherwise",
+    ),
+    Setting(
+        "GATEHOUSE_GRAPHIQL",
+        "0",
+        "`1` serves GraphiQL (from web/dist, no CDN) at GET /graphql and opens introspection and field suggestions "
+        "to anyone (`make serve` turns it on for the demo); otherwise only signed-in employees get them",
+    ),
+    Setting("GATEHOUSE_MAX_BODY_BYTES", "65536", "larger GraphQL request bodies get 413, before they are parsed"),
+    Setting(
+        "GATEHOUSE_OPERATION_SECONDS",
+        "10",
+        "time budget of one query; an overrun is cancelled with `BAD_USER_INPUT` (`extensions.limit: time`)",
+    ),
+    Setting(
+        "GATEHOUSE_TRUSTED_DOCUMENTS",
+        "0",
+        "`1`: only the documents in `mobile_contracts/` run (sent in full or as "
+        "`extensions.persistedQuery.sha256Hash`), any document for ADMIN",
+    ),
+    Setting(
+        "GATEHOUSE_SQL_LOG",
+        "unset",
+        "a file path: every SQL statement sent, one per line, without values (finding N+1 queries)",
+    ),
+    Setting(
+        "GATEHOUSE_VISITOR_RETENTION_DAYS",
+        "30",
+        "days after a visit before the visitor's personal data is anonymised",
+    ),
+    Setting("GATEHOUSE_UPKEEP_SECONDS", "30", "how often visit and fleet housekeeping runs"),
+    Setting(
+        "GATEHOUSE_APPROVAL_ESCALATE_HOURS",
+        "48",
+        "an approval step waiting longer moves one level up (Approvals)",
+    ),
+    Setting(
+        "GATEHOUSE_EMERGENCY_ESCALATE_MINUTES",
+        "15",
+        "an emergency walk-in's approval step waiting longer moves one level up (Approvals)",
+    ),
+    Setting(
+        "GATEHOUSE_APPROVAL_FALLBACK_ROLES",
+        "ADMIN",
+        "comma-separated roles that decide at the top of every approval chain",
+    ),
+    Setting(
+        "GATEHOUSE_TRUSTED_PROXIES",
+        "unset",
+        "comma-separated proxy addresses whose `X-Forwarded-For` is believed (rate limits, audit)",
+    ),
+    Setting(
+        "GATEHOUSE_SECOND_FACTOR",
+        "required",
+        "`required`: a session of an ADMIN or SECURITY_ADMIN that passed no second factor acts without those "
+        "roles; `optional`: nobody must (`make serve` sets it for the demo)",
+    ),
+    Setting(
+        "GATEHOUSE_CONFIRMATION_MINUTES",
+        "5",
+        "how long a sign-in or `confirmIdentity` lets a session run `evacuate`, a site-wide `lockdown` and "
+        "`remoteOpen`",
+    ),
+    Setting(
+        "GATEHOUSE_FONT",
+        "Noto Sans CJK SC from Debian's `fonts-noto-cjk`",
+        "the font of badges, labels, charts and PDFs: a `.ttf`/`.otf`/`.ttc` path, `#N` after it for face N of a "
+        "collection; it must show Chinese (see Fonts)",
+    ),
+    Setting("GATEHOUSE_LOG_FORMAT", "text", "`text`: one readable line per event; `json`: one JSON object per line"),
+    Setting(
+        "GATEHOUSE_LOG_LEVEL",
+        "info",
+        "`debug`, `info`, `warning`, `error` or `critical`: the least severe lines written (server and uvicorn alike)",
+    ),
+    Setting(
+        "GATEHOUSE_SSL_CERTFILE",
+        "unset",
+        "serve HTTPS/WSS with this PEM certificate chain (with GATEHOUSE_SSL_KEYFILE; `serve --ssl-certfile`)",
+    ),
+    Setting("GATEHOUSE_SSL_KEYFILE", "unset", "the PEM private key of GATEHOUSE_SSL_CERTFILE, without a passphrase"),
+)
+SETTINGS: dict[str, Setting] = {s.name: s for s in REGISTRY}
+
+# GATEHOUSE_* names in the source that are not server settings: they are neither warned about in a
+# server's environment nor listed as settings. Each says whose it is.
+NOT_SETTINGS: dict[str, str] = {
+    "GATEHOUSE_TEST_POSTGRES_URL": "tests: the PostgreSQL server the tests create databases on",
+    "GATEHOUSE_TEST_REDIS_URL": "tests: the Redis the tests use",
+    "GATEHOUSE_TEST_FORK": "tests: 0 starts each test server in a fresh interpreter",
+    "GATEHOUSE_TEST_CHROMIUM": "tests: the Chromium the browser tests drive",
+    "GATEHOUSE_TEST_CLOCK_FILE": "tests: the clock a test server follows (tests/server_child.py)",
+    "GATEHOUSE_GATE_SECRET": "the gate agent's device secret (devices/gate_agent), not the server's",
+}
+
+_PREFIX = "GATEHOUSE_"
+_BY_SUFFIX = {name.removeprefix(_PREFIX): name for name in SETTINGS}
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def unknown_variables(env: dict[str, str] | None = None) -> list[str]:
+    """One warning per GATEHOUSE_* variable in the environment that nothing reads, naming the
+    closest setting: a misspelt name is otherwise a default in force without anyone knowing."""
+    import difflib
+
+    env = dict(os.environ if env is None else env)
+    warnings = []
+    for name in sorted(env):
+        if not name.startswith(_PREFIX) or name in SETTINGS or name in NOT_SETTINGS:
+            continue
+        # Compared without the prefix every name shares, which would make any name look close.
+        close = difflib.get_close_matches(name.removeprefix(_PREFIX), list(_BY_SUFFIX), n=1, cutoff=0.6)
+        hint = f" (did you mean {_BY_SUFFIX[close[0]]}?)" if close else " (gatehouse settings lists them)"
+        warnings.append(f"{name} is not a Gatehouse setting{hint}")
+    return warnings
+
+
+def log_format(env: dict[str, str]) -> str:
+    value = (env.get("GATEHOUSE_LOG_FORMAT") or SETTINGS["GATEHOUSE_LOG_FORMAT"].default).strip().lower()
+    if value not in LOG_FORMATS:
+        raise SettingsError(f"GATEHOUSE_LOG_FORMAT must be text or json, got {value!r}")
+    return value
+
+
+def log_level(env: dict[str, str]) -> str:
+    value = (env.get("GATEHOUSE_LOG_LEVEL") or SETTINGS["GATEHOUSE_LOG_LEVEL"].default).strip().lower()
+    if value not in LOG_LEVELS:
+        raise SettingsError(f"GATEHOUSE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return value
+
+
+_NAME_FIRST = re.compile(r"^(GATEHOUSE_[A-Z0-9_]+)")
+
+
+def problems(env: dict[str, str] | None = None) -> list[str]:
+    """Every bad setting at once, one message each (from_env stops at the first): each time the
+    variable it names is left out and the rest read again, so an operator fixes them in one go."""
+    env = dict(os.environ if env is None else env)
+    found: list[str] = []
+    for _ in range(len(REGISTRY) + 1):
+        try:
+            Settings.from_env(env)
+            return found
+        except SettingsError as exc:
+            found.append(str(exc))
+            match = _NAME_FIRST.match(str(exc))
+            if match is None or match.group(1) not in env:
+                return found
+            del env[match.group(1)]
+    return found
+
+
+def settings_table() -> str:
+    """`gatehouse settings` and the epilog of `gatehouse serve -h`: every variable, its default and help."""
+    import textwrap
+
+    lines = []
+    for s in REGISTRY:
+        lines.append(f"  {s.name}  (default: {s.default.replace('`', '')})")
+        indent = " " * 6
+        lines.extend(textwrap.wrap(s.help.replace("`", ""), width=92, initial_indent=indent, subsequent_indent=indent))
+    return "\n".join(lines)
+
+
+def _markdown_default(default: str) -> str:
+    # A literal value as code; a description ("unset (in-process bus and state)") as words.
+    return default if " " in default or default in ("unset", "empty") else f"`{default}`"
+
+
+def settings_markdown() -> str:
+    """The README's table of settings (between `<!-- settings:start -->` and `<!-- settings:end -->`)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.name}` | {_markdown_default(s.default)} | {s.help} |" for s in REGISTRY]
+    return "\n".join(rows) + "\n"
