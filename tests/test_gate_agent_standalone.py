@@ -168,13 +168,13 @@ async def test_installed_gate_agent_scans_against_a_real_server(
         server.ws,
         "--device-id",
         demo.device_id,
-        # The secret is URL-safe base64 and may start with "-": argparse needs it joined.
-        f"--secret={demo.device_secret}",
         "--gate",
         lobby_in,
         "--state-dir",
         str(tmp_path / "gate"),
     ]
+    # The secret from the environment, as a deployment gives it (the command line shows in ps).
+    env = {**clean_env(gate_venv), "GATEHOUSE_GATE_SECRET": demo.device_secret}
     result = await asyncio.to_thread(
         subprocess.run,
         command,
@@ -182,7 +182,7 @@ async def test_installed_gate_agent_scans_against_a_real_server(
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env=clean_env(gate_venv),
+        env=env,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr

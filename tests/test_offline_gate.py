@@ -469,6 +469,9 @@ async def test_gate_agent_cli_reads_qr_lines_from_stdin_and_prints_json_results(
     lobby_in = demo.gates["Lobby turnstile in"]
     admin = await login(api, demo, "admin")
     phone = await bound_phone(api, demo, "alice")
+    secret_file = tmp_path / "gate-secret"
+    secret_file.write_text(demo.device_secret + "\n")
+    secret_file.chmod(0o600)
     command = [
         sys.executable,
         "-m",
@@ -478,8 +481,8 @@ async def test_gate_agent_cli_reads_qr_lines_from_stdin_and_prints_json_results(
         server.ws,
         "--device-id",
         demo.device_id,
-        # The secret is URL-safe base64 and may start with "-": argparse needs it joined.
-        f"--secret={demo.device_secret}",
+        "--secret-file",
+        str(secret_file),
         "--gate",
         lobby_in,
         "--state-dir",
@@ -489,6 +492,7 @@ async def test_gate_agent_cli_reads_qr_lines_from_stdin_and_prints_json_results(
     result = await asyncio.to_thread(
         subprocess.run, command, input=stdin, capture_output=True, text=True, cwd=PROJECT, timeout=60
     )
+    assert "visible" not in result.stderr, result.stderr  # no warning about a secret on the command line
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     answers = [json.loads(line) for line in lines if line.startswith("{")]
