@@ -90,6 +90,12 @@ class Settings:
     approval_escalate_hours: int = 48
     emergency_escalate_minutes: int = 15
     approval_fallback_roles: tuple[str, ...] = ("ADMIN",)
+    # Key rotation (README "Keys"): the master key being retired, while `gatehouse rotate-key`
+    # re-seals under GATEHOUSE_SECRET_KEY (the key-file set-up keeps it in <key file>.previous);
+    # how often a server looks whether the key file changed (it also looks at once when it meets
+    # data or a token under a key it does not hold).
+    previous_secret_key: str | None = None
+    key_reload_seconds: float = 2.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -144,4 +150,6 @@ class Settings:
             approval_escalate_hours=_int(env, "GATEHOUSE_APPROVAL_ESCALATE_HOURS", 48),
             emergency_escalate_minutes=_int(env, "GATEHOUSE_EMERGENCY_ESCALATE_MINUTES", 15),
             approval_fallback_roles=_roles(env, "GATEHOUSE_APPROVAL_FALLBACK_ROLES", ("ADMIN",)),
+            previous_secret_key=env.get("GATEHOUSE_PREVIOUS_SECRET_KEY") or None,
+            key_reload_seconds=_seconds(env, "GATEHOUSE_KEY_RELOAD_SECONDS", 2.0),
         )
