@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from resolvers.core import db
+from resolvers.core.crypto import KeyError_
 from resolvers.core.settings import PROJECT_DIR, Settings, SettingsError
 
 T = TypeVar("T")
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
             sys.stdout.write(markdown())
         return 0
-    except (CommandError, SettingsError) as exc:
+    except (CommandError, SettingsError, KeyError_) as exc:
         print(f"gatehouse: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -172,6 +173,11 @@ async def _reseal(rt: Runtime, col: SealedColumn) -> int:
                 raise RotationError(
                     f"{col.table} {row_id} {col.column}: {exc}; give the master key it was sealed under"
                     " (the previous key file, or GATEHOUSE_PREVIOUS_SECRET_KEY)"
+                ) from None
+            except InvalidTag:
+                raise RotationError(
+                    f"{col.table} {row_id} {col.column} does not open (damaged, or sealed under another key with"
+                    " the same id); nothing after it was re-sealed"
                 ) from None
             change: dict[str, object] = {col.column: rt.sealer.seal(plain, col.purpose)}
             if col.hash_column is not None:

@@ -359,6 +359,10 @@ def _assert_key_nowhere(root: Path, master: bytes) -> None:
 
 
 async def _rotation_journey(site: Site, env_mode: bool) -> None:
+    """The whole journey with a key file (SQLite); with environment keys (PostgreSQL) the parts
+    that depend on neither the database nor how the key is given are left out (traffic during
+    the rotation, the grace period's end), to keep the suite fast."""
+    full = not env_mode
     master = base64.b64decode(site.env["GATEHOUSE_SECRET_KEY"])
     if not env_mode:
         _on_key_file(site)
@@ -390,16 +394,19 @@ async def _rotation_journey(site: Site, env_mode: bool) -> None:
         assert await journey.signed_in(old_token)
 
     # The rotation, with scans flowing.
-    stop = asyncio.Event()
-    seen: list[str] = []
-    traffic = asyncio.create_task(_keep_scanning(journey, stop, seen))
-    await eventually(lambda: len(seen) >= 3 or traffic.done(), 20, "scans before the rotation")
-    scans_before = len(seen)
-    result = await asyncio.to_thread(_cli, site, "rotate-key")
+    if full:
+        stop = asyncio.Event()
+        seen: list[str] = []
+        traffic = asyncio.create_task(_keep_scanning(journey, stop, seen))
+        await eventually(lambda: len(seen) >= 3 or traffic.done(), 20, "scans before the rotation")
+        scans_before = len(seen)
+        result = await asyncio.to_thread(_cli, site, "rotate-key")
+        await eventually(lambda: len(seen) >= scans_before + 3 or traffic.done(), 20, "scans after the rotation")
+        stop.set()
+        await traffic  # raises what went wrong (a scan refused for a key reason, a read failing)
+    else:
+        result = await asyncio.to_thread(_cli, site, "rotate-key")
     assert result.returncode == 0, result.output
-    await eventually(lambda: len(seen) >= scans_before + 3 or traffic.done(), 20, "scans after the rotation")
-    stop.set()
-    await traffic
     out = result.output
     if env_mode:
         assert "rotation finished" in out, out
@@ -424,11 +431,12 @@ async def _rotation_journey(site: Site, env_mode: bool) -> None:
     assert [p["id"] for p in found] == [journey.ids.people["alice"]]
     assert await journey.visitor_refused(journey.blocked_new)
     assert await journey.visitor_refused(journey.blocked_legacy)
-    assert not await journey.visitor_refused(make_prc_id("310101", "19910505", "777"))
     assert await journey.labels() == labels
-    code = next(iter(labels.values()))
-    scrap = (await journey.api.ok(SCRAP, {"c": code, "r": "hinge broken"}, as_="alice"))["requestScrap"]
-    assert scrap["errors"] == [], scrap
+    if full:
+        assert not await journey.visitor_refused(make_prc_id("310101", "19910505", "777"))
+        code = next(iter(labels.values()))
+        scrap = (await journey.api.ok(SCRAP, {"c": code, "r": "hinge broken"}, as_="alice"))["requestScrap"]
+        assert scrap["errors"] == [], scrap
     # Every sealed value is under the new key, and its hash is the new key's.
     for table, column in (("person", "id_number_enc"), ("person", "phone_enc"), ("watchlist_entry", "id_number_enc")):
         rows = await _sql(site, f'SELECT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL')
@@ -437,13 +445,13 @@ async def _rotation_journey(site: Site, env_mode: bool) -> None:
 
     # JWT: the old token works within the grace period; a new one carries the new kid.
     assert await journey.signed_in(old_token)
-    login = (await GraphQLClient(journey.server).ok(LOGIN, {"u": "bob", "p": journey.demo.passwords["bob"]}))["login"]
-    new_token = login["session"]["accessToken"]
-    assert jwt.get_unverified_header(new_token)["kid"] == new_kid
-    await journey.sign_in_again("admin", "alice", "bob", "amy")
-    site.clock.advance(16 * 60 + 5)  # past the grace period (access-token lifetime + 1 minute)
-    await eventually(lambda: _refused(journey, old_token), 10, "the old kid refused after the grace period")
-    assert await journey.signed_in(new_token)
+    if full:
+        await journey.sign_in_again("admin", "alice", "bob")
+        new_token = journey.demo.tokens["bob"]
+        assert jwt.get_unverified_header(new_token)["kid"] == new_kid
+        site.clock.advance(16 * 60 + 5)  # past the grace period (access-token lifetime + 1 minute)
+        await eventually(lambda: _refused(journey, old_token), 10, "the old kid refused after the grace period")
+        assert await journey.signed_in(new_token)
 
     # A restart with only the new key: the gate reconnects with its same secret, the phone scans.
     if env_mode:
@@ -459,10 +467,8 @@ async def _rotation_journey(site: Site, env_mode: bool) -> None:
     assert await journey.personal("alice") == alice_numbers
     assert await journey.visitor_refused(journey.blocked_legacy)
 
-    # The old key appears nowhere: not in any file of the site (database, key files), and only
-    # the new key is held.
-    if site.database_url.startswith("sqlite"):
-        site.stop()
+    # The old key appears nowhere: not in any file of the site (the database and its write-ahead
+    # log, the key files, the logs).
     _assert_key_nowhere(site.tmp, master)
 
 
