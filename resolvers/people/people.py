@@ -176,9 +176,7 @@ async def onboard_employee(rt: Runtime, actor: Actor, data: OnboardInput) -> tup
     id_hash = rt.sealer.lookup_hash(id_number, ID_NUMBER)
     # Every hash the number may carry (during a key rotation, the previous key's too).
     id_hashes = rt.sealer.lookup_hashes(id_number, ID_NUMBER)
-    if await Person.filter(
-        id_number_hash__in=id_hashes, kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE
-    ).exists():
+    if await Person.filter(id_number_hash__in=id_hashes, kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE).exists():
         raise UserError(ErrorCode.CONFLICT, "an active employee already has this ID number", "idNumber")
     password = generate_password()
     person = await Person.create(

@@ -154,9 +154,7 @@ async def refresh(rt: Runtime, refresh_token: str) -> SessionTokens:
         session.rotated_at = now
         await session.save(update_fields=["token_hash", "rotated_at"])
     kid, key = rt.ring.jwt_signing()
-    access, expires = issue_access_token(
-        key, session.person.id, session.id, now, rt.settings.access_token_minutes, kid
-    )
+    access, expires = issue_access_token(key, session.person.id, session.id, now, rt.settings.access_token_minutes, kid)
     # The session keeps when it passed a second factor and when it was last confirmed: a
     # refresh renews neither (a stolen refresh token must not confirm anything).
     return SessionTokens(
