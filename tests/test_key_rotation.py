@@ -104,7 +104,8 @@ def test_a_running_process_notices_a_new_key_file(tmp_path: Path) -> None:
     tmp.write_text(encode_master_key(new) + "\n")
     os.replace(tmp, key_file)
     # A blob under the new key, met before any poll: the ring reads the files again.
-    assert Sealer(KeyRing([new])).seal("b", "p") and sealer.open_text(Sealer(KeyRing([new])).seal("b", "p"), "p") == "b"
+    from_new = Sealer(KeyRing([new])).seal("b", "p")
+    assert sealer.open_text(from_new, "p") == "b"
     assert Sealer.key_id_of(sealer.seal("c", "p")) == key_id(new)
     assert sealer.open_text(sealed_old, "p") == "a"
     source.previous_file.unlink()
@@ -493,7 +494,10 @@ async def test_rotate_key_with_environment_keys_on_postgres(postgres_site: Site)
     await _rotation_journey(postgres_site, env_mode=True)
 
 
-def test_rotate_key_refuses_bad_keys_in_one_line_and_changes_nothing(key_site: Site) -> None:
+async def test_rotate_key_refuses_bad_keys_in_one_line_and_changes_nothing(key_site: Site) -> None:
+    kid = key_id(base64.b64decode(key_site.env["GATEHOUSE_SECRET_KEY"]))
+    stored = await _sql(key_site, 'SELECT "name", "master_id", "wrapped" FROM "key_material" ORDER BY "name"')
+    assert {row[1] for row in stored} == {kid}
     for env, why in (
         ({"GATEHOUSE_PREVIOUS_SECRET_KEY": "not base64!"}, "GATEHOUSE_PREVIOUS_SECRET_KEY must be 32 bytes"),
         ({"GATEHOUSE_PREVIOUS_SECRET_KEY": key_site.env["GATEHOUSE_SECRET_KEY"]}, "is the same key"),
@@ -510,3 +514,10 @@ def test_rotate_key_refuses_bad_keys_in_one_line_and_changes_nothing(key_site: S
     assert wrong.returncode == 2 and "not the key given" in wrong.output and wrong.output.count("\n") == 1, wrong
     help_text = _cli(key_site, "rotate-key", "--help")
     assert help_text.returncode == 0 and "re-seals every" in help_text.output
+    assert await _sql(key_site, 'SELECT "name", "master_id", "wrapped" FROM "key_material" ORDER BY "name"') == stored
+    # Upgrading a database from before migration 0020 with the wrong key: refused before any key
+    # is derived from it and stored.
+    await _sql(key_site, 'DELETE FROM "key_material"')
+    wrong = _cli(key_site, "rotate-key", GATEHOUSE_SECRET_KEY=encode_master_key(secrets.token_bytes(32)))
+    assert wrong.returncode == 2 and "does not open the personal data" in wrong.output, wrong
+    assert await _sql(key_site, 'SELECT "name" FROM "key_material"') == []

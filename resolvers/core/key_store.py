@@ -19,13 +19,17 @@ from resolvers.core.crypto import (
     KeyError_,
     KeyRing,
     Keys,
+    Sealer,
     unwrap_key,
     wrap_key,
 )
-from resolvers.core.models import KeyMaterial, WatchlistEntry
+from resolvers.core.models import KeyMaterial, Person, WatchlistEntry
 
 log = logging.getLogger("gatehouse.keys")
 JWT_PREFIX = "jwt:"
+# The associated data of sealed ID numbers (resolvers/people/people.py ID_NUMBER; the ground
+# imports no domain): the first start checks the key against one of them.
+_ID_NUMBER = "person.id_number"
 
 
 def _origin(ring: KeyRing) -> Keys:
@@ -49,6 +53,21 @@ async def _insert(ring: KeyRing, name: str, key: bytes, expires_at: datetime | N
         pass  # another process created it first: its value is the one read back
 
 
+async def _check_opens_the_data(origin: Keys) -> None:
+    """Before keys are derived and stored for good: the key must be the one the data was sealed
+    with, else a wrong key given once would be written into the database's keys."""
+    sample = await Person.exclude(id_number_enc=None).order_by("id").first().values_list("id_number_enc", flat=True)
+    if sample is None:
+        return
+    try:
+        Sealer(origin).open(bytes(sample), _ID_NUMBER)
+    except (ValueError, InvalidTag):
+        raise KeyError_(
+            "the master key given does not open the personal data in this database: set the right"
+            " GATEHOUSE_SECRET_KEY or key file"
+        ) from None
+
+
 def _unwrap(ring: KeyRing, row: KeyMaterial) -> bytes:
     master = ring.masters.get(row.master_id)
     if master is None:
@@ -69,6 +88,7 @@ async def load(ring: KeyRing, now: datetime, grace: timedelta) -> None:
     rows = {row.name: row for row in await KeyMaterial.all()}
     if any(name not in rows for name in STABLE_KEYS):
         origin = _origin(ring)
+        await _check_opens_the_data(origin)
         for name, key in origin.stable().items():
             if name not in rows:
                 await _insert(ring, name, key)
