@@ -342,6 +342,13 @@ async def _keep_scanning(journey: Journey, stop: asyncio.Event, seen: list[str])
         assert await journey.pass_token()
 
 
+def _switched_key_files(site: Site, old: bytes, new: bytes) -> None:
+    """The key files as `rotate-key` leaves them once the new key is in place."""
+    key_file = Path(site.env["GATEHOUSE_KEY_FILE"])
+    key_file.with_name("gatehouse.key.previous").write_text(encode_master_key(old) + "\n")
+    key_file.write_text(encode_master_key(new) + "\n")
+
+
 def _new_key_from_file(site: Site) -> bytes:
     key_file = Path(site.env["GATEHOUSE_KEY_FILE"])
     assert not key_file.with_name("gatehouse.key.previous").exists()
@@ -521,3 +528,19 @@ async def test_rotate_key_refuses_bad_keys_in_one_line_and_changes_nothing(key_s
     wrong = _cli(key_site, "rotate-key", GATEHOUSE_SECRET_KEY=encode_master_key(secrets.token_bytes(32)))
     assert wrong.returncode == 2 and "does not open the personal data" in wrong.output, wrong
     assert await _sql(key_site, 'SELECT "name" FROM "key_material"') == []
+
+
+async def test_an_interrupted_rotation_is_finished_by_running_the_command_again(key_site: Site) -> None:
+    """The command stopped right after putting the new key in place (the old one in `.previous`,
+    nothing re-sealed yet): running it again finishes that rotation instead of starting another."""
+    master = _on_key_file(key_site)
+    new = secrets.token_bytes(32)
+    _switched_key_files(key_site, master, new)
+    result = await asyncio.to_thread(_cli, key_site, "rotate-key")
+    assert result.returncode == 0, result.output
+    assert f"rotation finished: master key {key_id(master)} -> {key_id(new)}" in result.output, result.output
+    assert "started" not in result.output and "previous key file was removed" in result.output, result.output
+    assert _new_key_from_file(key_site) == new
+    rows = await _sql(key_site, 'SELECT "id_number_enc" FROM "person" WHERE "id_number_enc" IS NOT NULL')
+    assert rows and {Sealer.key_id_of(bytes(r[0])) for r in rows} == {key_id(new)}
+    assert await _sql(key_site, 'SELECT DISTINCT "master_id" FROM "key_material"') == [(key_id(new),)]
