@@ -22,7 +22,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from resolvers.core import clock, key_store
-from resolvers.core.crypto import KeyError_, Sealer, encode_master_key, key_id
+from resolvers.core.crypto import Sealer, encode_master_key, key_id
 from resolvers.core.models import Credential, Person, Visit, WatchlistEntry
 from resolvers.passes.credentials import PRIVATE_KEY
 from resolvers.people.people import ID_NUMBER, PHONE
@@ -195,8 +195,8 @@ async def rotate(rt: Runtime, say: Callable[[str], None] = lambda _: None) -> Ro
     assert source is not None
     report = RotationReport(env_mode=source.from_env)
     await rt.load_keys()  # the first start's keys are made with the key in use, before any switch
-    if len(rt.ring.masters) > 1:
-        report.old_key = next(kid for kid in rt.ring.masters if kid != rt.ring.current_id)
+    if rt.ring.previous:
+        report.old_key = next(iter(rt.ring.previous))
     elif not source.from_env:
         if source.previous_file.exists():  # a run stopped between its two writes: start over
             source.previous_file.unlink()
@@ -238,6 +238,3 @@ def jwt_grace_until(rt: Runtime, old_key: str | None) -> str | None:
     if grace is None:
         return None
     return grace[1].astimezone(clock.now().tzinfo).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-__all__ = ["SEALED", "KeyError_", "RotationError", "RotationReport", "jwt_grace_until", "rotate"]

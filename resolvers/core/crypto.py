@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 from dataclasses import dataclass, replace
@@ -26,6 +27,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 # ciphertext, sealed under whichever master key was in use. v2: version, the id of the master key
 # it is sealed under, nonce, ciphertext, so a process holding two keys (during a rotation) knows
 # which one opens it, and `gatehouse rotate-key` knows which rows still need re-sealing.
+log = logging.getLogger("gatehouse.keys")
+
 _V1 = b"\x01"
 _V2 = b"\x02"
 KEY_ID_BYTES = 8
@@ -240,6 +243,11 @@ class KeyRing:
         return self._derived[self.current_id]
 
     @property
+    def previous(self) -> dict[str, Keys]:
+        """The keys of the master keys being retired (during a rotation), by key id."""
+        return {kid: keys for kid, keys in self._derived.items() if kid != self.current_id}
+
+    @property
     def current_master(self) -> bytes:
         return self.masters[self.current_id]
 
@@ -253,7 +261,9 @@ class KeyRing:
             return False
         try:
             masters = self.source.read()
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            # Not marked as read: the next look tries again (and says so again).
+            log.warning("the key files changed but cannot be read (%s); the keys in use stay", exc)
             return False
         self._signature = signature
         self._set(masters)
@@ -341,7 +351,7 @@ class Sealer:
         """Every hash a row for `value` may carry now: the current look-up key's and, while a
         rotation re-keys the rows, the previous master key's (so a look-up finds a row either way)."""
         return [self.lookup_hash(value, purpose)] + [
-            _keyed(k.lookup, value, purpose) for kid, k in self.ring._derived.items() if kid != self.ring.current_id
+            _keyed(k.lookup, value, purpose) for k in self.ring.previous.values()
         ]
 
     def watchlist_hashes(self, value: str, purpose: str) -> list[str]:

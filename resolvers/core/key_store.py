@@ -35,10 +35,7 @@ _ID_NUMBER = "person.id_number"
 def _origin(ring: KeyRing) -> Keys:
     """The master key existing data was made with: while a rotation is under way (a previous key
     is held), the previous one."""
-    for kid, keys in ring._derived.items():
-        if kid != ring.current_id:
-            return keys
-    return ring.current
+    return next(iter(ring.previous.values()), ring.current)
 
 
 async def _insert(ring: KeyRing, name: str, key: bytes, expires_at: datetime | None = None) -> None:
@@ -94,8 +91,8 @@ async def load(ring: KeyRing, now: datetime, grace: timedelta) -> None:
                 await _insert(ring, name, key)
         if not rows and await WatchlistEntry.filter(id_number_enc=None, lifted_at=None).exists():
             await _insert(ring, LEGACY_WATCHLIST, origin.lookup)
-    for kid, keys in ring._derived.items():
-        if kid != ring.current_id and f"{JWT_PREFIX}{kid}" not in rows:
+    for kid, keys in ring.previous.items():
+        if f"{JWT_PREFIX}{kid}" not in rows:
             await _insert(ring, f"{JWT_PREFIX}{kid}", keys.jwt, now + grace)
     rows = {row.name: row for row in await KeyMaterial.all()}
     stable = {name: _unwrap(ring, rows[name]) for name in STABLE_KEYS}
