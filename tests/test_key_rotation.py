@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -165,7 +166,7 @@ async def _sql(site: Site, statement: str, *args: Any) -> list[tuple[Any, ...]]:
         def run() -> list[tuple[Any, ...]]:
             conn = sqlite3.connect(path, timeout=10)
             try:
-                rows = conn.execute(statement.replace("$1", "?").replace("$2", "?").replace("$3", "?"), args).fetchall()
+                rows = conn.execute(re.sub(r"\$\d+", "?", statement), args).fetchall()
                 conn.commit()
                 return rows
             finally:
