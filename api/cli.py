@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from resolvers.core import db
+from resolvers.core.crypto import KeyError_
 from resolvers.core.settings import (
     PROJECT_DIR,
     Settings,
@@ -38,6 +39,7 @@ async def _with_database(settings: Settings, work: Callable[..., Awaitable[T]]) 
     await db.start(settings.database_url)
     rt = Runtime.create(settings)
     try:
+        await rt.load_keys()  # the keys kept in the database (labels, badges, device secrets)
         return await work(rt)
     finally:
         await db.close()
@@ -147,6 +149,41 @@ async def _demo(settings: Settings) -> str:
         return "Loaded the demo site.\n" + text
 
     return await _with_database(settings, work)
+
+
+async def _rotate_key(settings: Settings) -> str:
+    from resolvers.core.crypto import KeyError_, parse_master_key
+    from resolvers.key_rotation import RotationError, jwt_grace_until, rotate
+
+    if settings.secret_key and settings.previous_secret_key:
+        try:
+            same = parse_master_key(settings.secret_key, "GATEHOUSE_SECRET_KEY") == parse_master_key(
+                settings.previous_secret_key, "GATEHOUSE_PREVIOUS_SECRET_KEY"
+            )
+        except KeyError_ as exc:
+            raise CommandError(str(exc)) from None
+        if same:
+            raise CommandError("GATEHOUSE_PREVIOUS_SECRET_KEY is the same key as GATEHOUSE_SECRET_KEY")
+    elif settings.previous_secret_key:
+        raise CommandError(
+            "GATEHOUSE_PREVIOUS_SECRET_KEY goes with GATEHOUSE_SECRET_KEY (with a key file, the command makes"
+            " the new key itself)"
+        )
+
+    async def work(rt: object) -> str:
+        from resolvers.runtime import Runtime
+
+        assert isinstance(rt, Runtime)
+        try:
+            report = await rotate(rt, say=lambda line: print(line, flush=True))
+        except (RotationError, KeyError_) as exc:
+            raise CommandError(str(exc)) from None
+        return "\n".join(report.lines(jwt_grace_until(rt, report.old_key)))
+
+    try:
+        return await _with_database(settings, work)
+    except KeyError_ as exc:
+        raise CommandError(str(exc)) from None
 
 
 async def _migrate(settings: Settings) -> str:
@@ -377,6 +414,18 @@ def build_parser() -> argparse.ArgumentParser:
     reset_2fa.add_argument("user", metavar="USER", help="the account's username")
     sub.add_parser("demo", help="load the demo site into an empty database and print its logins")
     sub.add_parser("migrate", help="bring the database schema up to date")
+    sub.add_parser(
+        "rotate-key",
+        help='move personal data and keys to a new master key while the servers run (README "Keys")',
+        description=(
+            "With a key file: puts a new master key in it (the old one in <key file>.previous), re-seals every"
+            " personal value and keyed hash under the new key in small batches, re-wraps the stored keys, then"
+            " removes the old key; running servers pick the new key up by themselves. With GATEHOUSE_SECRET_KEY:"
+            " give the new key there and the old one as GATEHOUSE_PREVIOUS_SECRET_KEY (to every server too, by"
+            " a rolling restart). Run it again to finish a rotation that was interrupted. Access tokens signed"
+            " with the old key stay valid for one access-token lifetime."
+        ),
+    )
     sub.add_parser("print-schema", help="print the GraphQL schema (SDL)")
     sub.add_parser("print-permissions", help="print the permission matrix (Markdown)")
     listing = sub.add_parser("settings", help="list every GATEHOUSE_* variable with its default and meaning")
@@ -404,8 +453,6 @@ def main(argv: list[str] | None = None) -> int:
         for problem in bad:
             print(f"gatehouse: {problem}", file=sys.stderr)
         return 2
-    from resolvers.core.crypto import KeyError_
-
     try:
         settings = Settings.from_env(env)
         _start_logs(settings, args.command, env)
@@ -451,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
             print(asyncio.run(_demo(settings)))
         elif args.command == "migrate":
             print(asyncio.run(_migrate(settings)))
+        elif args.command == "rotate-key":
+            print(asyncio.run(_rotate_key(settings)))
         elif args.command == "print-schema":
             from schema.root import sdl
 

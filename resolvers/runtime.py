@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from realtime.bus import Bus, make_bus
@@ -14,7 +16,8 @@ from realtime.messages import AccessChanged, BusMessage, TopologyChanged
 from realtime.scan_state import ScanState, make_scan_state
 from resolvers.access.grant_index import GrantCache
 from resolvers.access.topology import TopologyCache
-from resolvers.core.crypto import Keys, Sealer, load_master_key
+from resolvers.core import clock, key_store
+from resolvers.core.crypto import KeyRing, Keys, KeySource, Sealer
 from resolvers.core.settings import Settings
 from resolvers.scan.event_log import EventLog
 from resolvers.scan.presence import rebuild_presence_if_needed
@@ -25,7 +28,7 @@ log = logging.getLogger("gatehouse.runtime")
 @dataclass
 class Runtime:
     settings: Settings
-    keys: Keys
+    ring: KeyRing
     sealer: Sealer
     bus: Bus
     state: ScanState
@@ -33,15 +36,17 @@ class Runtime:
     events: EventLog
     grant_index: GrantCache
     background: list[Any] = field(default_factory=list)
+    _keys_read_at: float = 0.0
+    _keys_read_for: frozenset[str] = frozenset()
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
-        keys = Keys.from_master(load_master_key(settings.secret_key, settings.key_file))
+        ring = KeyRing.from_source(KeySource(settings.secret_key, settings.key_file, settings.previous_secret_key))
         bus = make_bus(settings.redis_url, settings.redis_prefix)
         return cls(
             settings=settings,
-            keys=keys,
-            sealer=Sealer(keys),
+            ring=ring,
+            sealer=Sealer(ring),
             bus=bus,
             state=make_scan_state(settings.redis_url, settings.redis_prefix),
             topology=TopologyCache(),
@@ -49,7 +54,39 @@ class Runtime:
             grant_index=GrantCache(),
         )
 
+    @property
+    def keys(self) -> Keys:
+        """The current keys: the current master key's, with the stable ones from the database."""
+        return self.ring.keys
+
+    @property
+    def jwt_grace(self) -> timedelta:
+        """How long a retired JWT key is still accepted: an access token's lifetime, and a minute
+        for the servers to notice the new key."""
+        return timedelta(minutes=self.settings.access_token_minutes + 1)
+
+    async def load_keys(self) -> None:
+        """The keys kept in the database (the database must be started)."""
+        held = frozenset(self.ring.masters)
+        await key_store.load(self.ring, clock.now(), self.jwt_grace)
+        self._keys_read_at = time.monotonic()
+        self._keys_read_for = held
+
+    def keys_changed(self) -> bool:
+        """The master keys held differ from those the database's keys were last read for."""
+        self.ring.reload_if_changed()
+        return frozenset(self.ring.masters) != self._keys_read_for
+
+    async def refresh_keys(self) -> bool:
+        """Look again (at most once a second) after meeting a key id this process does not hold:
+        a rotation may have begun in another process. True when it looked."""
+        if not self.keys_changed() and time.monotonic() - self._keys_read_at < 1.0:
+            return False
+        await self.load_keys()
+        return True
+
     async def start(self) -> None:
+        await self.load_keys()
         await self.bus.connect()
         await self.state.connect()
         self.events.start()
@@ -59,6 +96,9 @@ class Runtime:
         ):
             await listener.start()
             self.background.append(listener)
+        watcher = _KeyWatcher(self)
+        watcher.start()
+        self.background.append(watcher)
         await rebuild_presence_if_needed(self.state, self.topology)
 
     async def stop(self) -> None:
@@ -109,6 +149,38 @@ class _DropOnMessage:
             ready.set()
             async for _ in changes:
                 self._drop()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class _KeyWatcher:
+    """Picks up a new key file without a restart (README "Keys"): every GATEHOUSE_KEY_RELOAD_SECONDS
+    it looks whether the key files changed and, if so, reads them and the database's keys again;
+    it also ends JWT grace periods that are over."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="key-watcher")
+
+    async def _run(self) -> None:
+        rt = self._rt
+        while True:
+            await asyncio.sleep(rt.settings.key_reload_seconds)
+            try:
+                now = clock.now()
+                over = any(until <= now for _, until in rt.ring.grace_jwt.values())
+                if rt.keys_changed() or over:
+                    await rt.load_keys()
+                    log.info("keys read again (current master key %s)", rt.ring.current_id)
+            except Exception:
+                log.exception("reading the keys again failed; the keys in use stay")
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -97,6 +97,12 @@ class Settings:
     # Logs (api/logs.py): "text" or "json" lines, and the least severe level written.
     log_format: str = "text"
     log_level: str = "info"
+    # Key rotation (README "Keys"): the master key being retired, while `gatehouse rotate-key`
+    # re-seals under GATEHOUSE_SECRET_KEY (the key-file set-up keeps it in <key file>.previous);
+    # how often a server looks whether the key file changed (it also looks at once when it meets
+    # data or a token under a key it does not hold).
+    previous_secret_key: str | None = None
+    key_reload_seconds: float = 2.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -155,6 +161,8 @@ class Settings:
             ssl_keyfile=Path(env["GATEHOUSE_SSL_KEYFILE"]) if env.get("GATEHOUSE_SSL_KEYFILE") else None,
             log_format=log_format(env),
             log_level=log_level(env),
+            previous_secret_key=env.get("GATEHOUSE_PREVIOUS_SECRET_KEY") or None,
+            key_reload_seconds=_seconds(env, "GATEHOUSE_KEY_RELOAD_SECONDS", 2.0),
         )
 
 
@@ -282,6 +290,16 @@ REGISTRY: tuple[Setting, ...] = (
         "GATEHOUSE_SSL_CERTFILE",
         "unset",
         "serve HTTPS/WSS with this PEM certificate chain (with GATEHOUSE_SSL_KEYFILE; `serve --ssl-certfile`)",
+    ),
+    Setting(
+        "GATEHOUSE_PREVIOUS_SECRET_KEY",
+        "unset",
+        'during `gatehouse rotate-key` with GATEHOUSE_SECRET_KEY: the master key being retired (README "Keys")',
+    ),
+    Setting(
+        "GATEHOUSE_KEY_RELOAD_SECONDS",
+        "2",
+        "how often a server looks whether the key file changed (a rotation's new key is picked up without restart)",
     ),
     Setting("GATEHOUSE_SSL_KEYFILE", "unset", "the PEM private key of GATEHOUSE_SSL_CERTFILE, without a passphrase"),
 )

@@ -1,7 +1,9 @@
-"""Access tokens: short-lived JWTs with the algorithm, audience and issuer pinned."""
+"""Access tokens: short-lived JWTs with the algorithm, audience and issuer pinned, and a `kid`
+header naming the master key whose JWT key signed them (README "Keys")."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import jwt
@@ -12,7 +14,7 @@ ISSUER = "gatehouse"
 
 
 def issue_access_token(
-    key: bytes, person_id: int, session_id: int, now: datetime, minutes: int
+    key: bytes, person_id: int, session_id: int, now: datetime, minutes: int, kid: str | None = None
 ) -> tuple[str, datetime]:
     expires = now + timedelta(minutes=minutes)
     claims = {
@@ -24,7 +26,26 @@ def issue_access_token(
         "exp": int(expires.timestamp()),
         "typ": "access",
     }
-    return jwt.encode(claims, key, algorithm=ALGORITHM), expires
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(claims, key, algorithm=ALGORITHM, headers=headers), expires
+
+
+def token_kid(token: str) -> str | None:
+    """The `kid` header of a token (unverified: it only picks the key to verify with)."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        return None
+    return kid if isinstance(kid, str) else None
+
+
+def read_access_token_with(keys: Callable[[str | None], list[bytes] | None], token: str) -> tuple[int, int] | None:
+    """`read_access_token` with the key chosen by the token's `kid` (`keys` gives the candidates)."""
+    for key in keys(token_kid(token)) or []:
+        ids = read_access_token(key, token)
+        if ids is not None:
+            return ids
+    return None
 
 
 def read_access_token(key: bytes, token: str) -> tuple[int, int] | None:

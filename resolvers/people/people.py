@@ -174,7 +174,9 @@ async def onboard_employee(rt: Runtime, actor: Actor, data: OnboardInput) -> tup
     if await Person.filter(username=username).exists():
         raise UserError(ErrorCode.CONFLICT, "this username is taken", "username")
     id_hash = rt.sealer.lookup_hash(id_number, ID_NUMBER)
-    if await Person.filter(id_number_hash=id_hash, kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE).exists():
+    # Every hash the number may carry (during a key rotation, the previous key's too).
+    id_hashes = rt.sealer.lookup_hashes(id_number, ID_NUMBER)
+    if await Person.filter(id_number_hash__in=id_hashes, kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE).exists():
         raise UserError(ErrorCode.CONFLICT, "an active employee already has this ID number", "idNumber")
     password = generate_password()
     person = await Person.create(
@@ -258,7 +260,8 @@ async def read_personal_data(rt: Runtime, actor: Actor, person_id: str, address:
 async def find_by_id_number(rt: Runtime, id_number: str, document: IdentityDocument) -> list[Person]:
     """A guard with an ID card in hand finds the person by the keyed hash of its number."""
     clean = validation.identity_number(id_number, document)
-    return await Person.filter(id_number_hash=rt.sealer.lookup_hash(clean, ID_NUMBER)).order_by("-id")
+    hashes = rt.sealer.lookup_hashes(clean, ID_NUMBER)  # a key rotation may be re-keying the rows
+    return await Person.filter(id_number_hash__in=hashes).order_by("-id")
 
 
 async def get_person(person_id: str) -> Person:

@@ -16,7 +16,7 @@ from resolvers.core.errors import ErrorCode, UserError
 from resolvers.core.models import Person, PersonKind, PersonStatus, RefreshSession, RetiredRefreshToken, Role
 from resolvers.core.passwords import DUMMY_HASH, generate_password, hash_password, verify_password
 from resolvers.people import audit, ratelimit, totp
-from resolvers.people.auth_tokens import issue_access_token, read_access_token
+from resolvers.people.auth_tokens import issue_access_token, read_access_token_with, token_kid
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("gatehouse.sessions")
@@ -68,7 +68,8 @@ async def open_session(rt: Runtime, person: Person, second_factor: bool = False)
         second_factor_at=second_factor_at,
         confirmed_at=now,
     )
-    access, expires = issue_access_token(rt.keys.jwt, person.id, session.id, now, rt.settings.access_token_minutes)
+    kid, key = rt.ring.jwt_signing()
+    access, expires = issue_access_token(key, person.id, session.id, now, rt.settings.access_token_minutes, kid)
     return SessionTokens(
         access,
         refresh,
@@ -152,9 +153,8 @@ async def refresh(rt: Runtime, refresh_token: str) -> SessionTokens:
         session.token_hash = sha256_hex(new_refresh)
         session.rotated_at = now
         await session.save(update_fields=["token_hash", "rotated_at"])
-    access, expires = issue_access_token(
-        rt.keys.jwt, session.person.id, session.id, now, rt.settings.access_token_minutes
-    )
+    kid, key = rt.ring.jwt_signing()
+    access, expires = issue_access_token(key, session.person.id, session.id, now, rt.settings.access_token_minutes, kid)
     # The session keeps when it passed a second factor and when it was last confirmed: a
     # refresh renews neither (a stolen refresh token must not confirm anything).
     return SessionTokens(
@@ -234,7 +234,13 @@ async def actor_from_bearer(rt: Runtime, authorization: str | None) -> Actor | N
     """The caller behind `Bearer <token>`, or None when missing, expired or revoked."""
     if not authorization or not authorization.startswith("Bearer "):
         return None
-    ids = read_access_token(rt.keys.jwt, authorization.removeprefix("Bearer ").strip())
+    token = authorization.removeprefix("Bearer ").strip()
+    now = clock.now()
+    if rt.ring.jwt_keys(token_kid(token), now) is None:
+        # A kid this process does not know: a rotation may have begun elsewhere (looked up at
+        # most once a second, so made-up kids cost nothing much).
+        await rt.refresh_keys()
+    ids = read_access_token_with(lambda kid: rt.ring.jwt_keys(kid, now), token)
     if ids is None:
         return None
     person_id, session_id = ids

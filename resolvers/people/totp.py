@@ -83,7 +83,7 @@ async def claim_step(person_id: int, step: int) -> bool:
 
 
 def recovery_hash(rt: Runtime, code: str) -> str:
-    return rt.sealer.lookup_hash(clean(code), RECOVERY_CODE)
+    return rt.sealer.recovery_code_hash(clean(code), RECOVERY_CODE)
 
 
 def new_recovery_codes() -> list[str]:

@@ -212,8 +212,8 @@ async def _create_visitor(
 async def _refuse_if_blocked(
     rt: Runtime, id_number: str, field: str, host: Actor | None = None, visit: Visit | None = None
 ) -> None:
-    hashed = rt.sealer.lookup_hash(id_number, ID_NUMBER)
-    entry = await WatchlistEntry.filter(id_number_hash=hashed, lifted_at=None).first()
+    hashes = rt.sealer.watchlist_hashes(id_number, ID_NUMBER)
+    entry = await WatchlistEntry.filter(id_number_hash__in=hashes, lifted_at=None).first()
     if entry is None:
         return
     await raise_alert(
@@ -607,6 +607,8 @@ async def block(rt: Runtime, actor: Actor, id_number: str, document: IdentityDoc
     why = validation.name(reason, "reason", max_length=500)
     return await WatchlistEntry.create(
         id_number_hash=rt.sealer.lookup_hash(clean, ID_NUMBER),
+        # Sealed too, so a key rotation can recompute the hash (README "Keys").
+        id_number_enc=rt.sealer.seal(clean, ID_NUMBER),
         id_number_masked=mask(clean),
         reason=why,
         created_by_id=actor.person_id,

@@ -50,6 +50,7 @@ from resolvers.core.models.items import (
     StockLevel,
     StockLocation,
 )
+from resolvers.core.models.keys import KeyMaterial
 from resolvers.core.models.passes import (
     Credential,
     CredentialKind,
@@ -118,6 +119,7 @@ __all__ = [
     "ItemCheck",
     "ItemMovement",
     "ItemRequest",
+    "KeyMaterial",
     "Lockdown",
     "LoginThrottle",
     "MaintenanceKind",

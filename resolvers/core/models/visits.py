@@ -88,10 +88,12 @@ class VisitZone(Model):
 
 
 class WatchlistEntry(Model):
-    """A person security has blocked, known only by the keyed hash of their ID number."""
+    """A person security has blocked, found by the keyed hash of their ID number. The number is
+    kept sealed as well (since migration 0020) so a key rotation can recompute the hash."""
 
     id = fields.IntField(primary_key=True)
     id_number_hash = fields.CharField(max_length=64, db_index=True)
+    id_number_enc = fields.BinaryField(null=True)
     id_number_masked = fields.CharField(max_length=64)
     reason = fields.CharField(max_length=500)
     created_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
