@@ -27,6 +27,22 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+# Retention (README "Retention and erasure"): the legal minimum of each setting, and why.
+RETENTION_MINIMUMS = {
+    "GATEHOUSE_RETENTION_PASSAGE_DAYS": (180, "Cybersecurity Law art. 21: network logs at least six months"),
+    "GATEHOUSE_RETENTION_AUDIT_DAYS": (180, "Cybersecurity Law art. 21: network logs at least six months"),
+    "GATEHOUSE_RETENTION_ATTENDANCE_DAYS": (730, "wage and attendance records at least two years"),
+}
+
+
+def _retention_days(env: dict[str, str], name: str, default: int) -> int:
+    minimum, why = RETENTION_MINIMUMS[name]
+    value = _int(env, name, default)
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum} days ({why}), got {value}")
+    return value
+
+
 def _seconds(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -90,6 +106,10 @@ class Settings:
     approval_escalate_hours: int = 48
     emergency_escalate_minutes: int = 15
     approval_fallback_roles: tuple[str, ...] = ("ADMIN",)
+    # How long passages (the gate event log), attendance records and audit entries are kept.
+    retention_passage_days: int = 365
+    retention_attendance_days: int = 1095
+    retention_audit_days: int = 1095
 
     @property
     def tz(self) -> ZoneInfo:
@@ -144,4 +164,7 @@ class Settings:
             approval_escalate_hours=_int(env, "GATEHOUSE_APPROVAL_ESCALATE_HOURS", 48),
             emergency_escalate_minutes=_int(env, "GATEHOUSE_EMERGENCY_ESCALATE_MINUTES", 15),
             approval_fallback_roles=_roles(env, "GATEHOUSE_APPROVAL_FALLBACK_ROLES", ("ADMIN",)),
+            retention_passage_days=_retention_days(env, "GATEHOUSE_RETENTION_PASSAGE_DAYS", 365),
+            retention_attendance_days=_retention_days(env, "GATEHOUSE_RETENTION_ATTENDANCE_DAYS", 1095),
+            retention_audit_days=_retention_days(env, "GATEHOUSE_RETENTION_AUDIT_DAYS", 1095),
         )

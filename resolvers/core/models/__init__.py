@@ -69,6 +69,11 @@ from resolvers.core.models.people import (
     Role,
     TotpRecoveryCode,
 )
+from resolvers.core.models.retention import (
+    AttendanceDayTally,
+    AuditRedaction,
+    RetentionMark,
+)
 from resolvers.core.models.scan import (
     Decision,
     Direction,
@@ -89,7 +94,9 @@ __all__ = [
     "Asset",
     "AssetStatus",
     "AttendanceCorrection",
+    "AttendanceDayTally",
     "AuditEntry",
+    "AuditRedaction",
     "Credential",
     "CredentialKind",
     "CredentialStatus",
@@ -129,6 +136,7 @@ __all__ = [
     "RefreshSession",
     "RequestKind",
     "RequestStatus",
+    "RetentionMark",
     "RetiredRefreshToken",
     "Role",
     "ScheduledSummary",
