@@ -28,7 +28,7 @@ CREATE TABLE "audit_redaction" (
     CONSTRAINT "uid_audit_redac_entry_i_a15034" UNIQUE ("entry_id", "erasure_entry_id")
 );
 CREATE FUNCTION gatehouse_audit_redaction_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+BEGIN RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'integrity_constraint_violation'; END $$;
 CREATE TRIGGER "audit_redaction_append_only" BEFORE UPDATE OR DELETE ON "audit_redaction"
 FOR EACH ROW EXECUTE FUNCTION gatehouse_audit_redaction_append_only();
 -- The audit log stays append-only with two narrow exceptions, both checked here, in the
@@ -38,6 +38,8 @@ FOR EACH ROW EXECUTE FUNCTION gatehouse_audit_redaction_append_only();
 -- an entry may change only in its names (actor_name, detail), only while an audit_redaction
 -- row names it and an erasure entry (personalDataErased) that says who erased whom and why.
 -- Who did what, when, from where and how it ended never changes.
+-- Refusals are integrity violations (SQLSTATE 23000), as SQLite's RAISE(ABORT) is, so the
+-- application sees one kind of error on both databases.
 -- (The statements of the body share lines: migrations split at a ";" that ends a line.)
 CREATE OR REPLACE FUNCTION gatehouse_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -53,5 +55,5 @@ BEGIN
     ) THEN
     RETURN NEW
   ; END IF
-  ; RAISE EXCEPTION 'the audit log is append-only'
+  ; RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'integrity_constraint_violation'
   ; END $$;
