@@ -4,7 +4,8 @@ Retention: the purge the upkeep runs, on a real database (SQLite here, PostgreSQ
 through tests/dialects.py), on an injected clock: only rows older than each setting go,
 attendance over the kept period reads the same before and after (its old days from the tallies
 stored first), the purge is in the audit log, a second run changes nothing, and the database
-itself refuses to delete a young audit entry or to change one without an erasure. A setting
+itself refuses to delete a young audit entry or to change one without an erasure; an erasure
+on the same database changes the names in an entry and nothing else. A setting
 below its legal minimum stops the CLI with one line and exit code 2.
 
 Erasure: through GraphQL on a real server, an offboarded person's personal data leaves every
@@ -38,6 +39,7 @@ from resolvers.core.models import (
     AttendanceCorrection,
     AttendanceDayTally,
     AuditEntry,
+    AuditRedaction,
     Decision,
     Direction,
     EntryMethod,
@@ -46,12 +48,14 @@ from resolvers.core.models import (
     GateEvent,
     Person,
     PersonKind,
+    PersonStatus,
     Zone,
 )
 from resolvers.core.settings import Settings, SettingsError
+from resolvers.people import erasure
 from resolvers.runtime import Runtime
 from tests.dialects import database_param, run_on
-from tests.harness import Site, SiteTemplate, World
+from tests.harness import Site, SiteTemplate, World, eventually
 
 # --------------------------------------------------------------------------- retention
 
@@ -184,8 +188,32 @@ async def check_purge() -> None:
         await AuditEntry.filter(id=young.id).update(actor_name="someone else")
     assert (await AuditEntry.get(id=young.id)).actor_name == ""
 
+    # An erasure on this database: the person's own entry names them by the pseudonym (the
+    # triggers' one allowed change), nothing else about it changes, attendance counts the same.
+    lina = await Person.get(id=ids[0])
+    await Person.filter(id=lina.id).update(username="lina", status=PersonStatus.OFFBOARDED)
+    own = await AuditEntry.create(  # written after the person's row, as every entry about them is
+        at=datetime.now(UTC),
+        actor_id=lina.id,
+        actor_name="李娜",
+        action="changePassword",
+        detail={"note": "李娜, at the desk"},
+    )
+    with clock_at(now):
+        done_erasure = await erasure.erase_by_username(rt, "lina", "asked in writing")
+    assert done_erasure.audit_entries_redacted == 1
+    label = f"Erased person {lina.id}"
+    redacted = await AuditEntry.get(id=own.id)
+    assert (redacted.actor_name, redacted.detail) == (label, {"note": f"{label}, at the desk"})
+    assert (redacted.at, redacted.action, redacted.actor_id) == (own.at, own.action, own.actor_id)
+    assert await AuditRedaction.filter(entry_id=own.id).count() == 1
+    with pytest.raises(BaseORMException, match="append-only"):
+        await AuditEntry.filter(id=own.id).update(outcome="refused")
+    assert (await Person.get(id=lina.id)).display_name == label
+    assert await attendance_of(rt, ids, *kept_period) == before
 
-async def test_purge_keeps_what_the_settings_and_reports_need(database: str) -> None:
+
+async def test_purge_and_erasure_keep_what_the_law_and_reports_need(database: str) -> None:
     await run_on(database, check_purge)
 
 
@@ -411,6 +439,16 @@ async def test_erasure_through_graphql(world: World) -> None:
             db.execute("UPDATE audit_entry SET actor_name = 'x' WHERE id = ?", (int(record["id"]),))
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             db.execute("DELETE FROM audit_redaction")
+
+
+async def test_the_servers_upkeep_runs_the_purge(world: World) -> None:
+    """Nothing on the demo site is old enough to go, but the upkeep's purge has set its mark."""
+
+    def marked() -> bool:
+        with db_file(world.site) as db:
+            return db.execute("SELECT count(*) FROM retention_mark WHERE kind = 'passages'").fetchone() == (1,)
+
+    await eventually(marked, timeout=30, what="the upkeep's first purge")
 
 
 async def test_erasure_needs_a_people_admin_and_a_known_person(world: World) -> None:

@@ -115,6 +115,9 @@ async def tally_until(rt: Runtime, until: date, keep_from: date) -> None:
         oldest = await GateEvent.filter(decision=Decision.GRANTED).order_by("id").limit(1).values_list("at", flat=True)
         start = cast(datetime, oldest[0]).astimezone(tz).date() - timedelta(days=1) if oldest else until
     start = max(start, keep_from)
+    if start >= until:
+        await _set_mark(until)
+        return
     people = await Person.filter(kind=PersonKind.EMPLOYEE).values("id", "department_id", "work_schedule_id")
     shifts = await attendance.schedules_for(people)
     day_begins = {pid: shift.day_begins if shift is not None else 0 for pid, shift in shifts.items()}
