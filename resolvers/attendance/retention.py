@@ -139,11 +139,14 @@ async def tally_until(rt: Runtime, until: date, keep_from: date) -> None:
             for pid, per in tallies.items()
             for d, (n, first_in, last_out, inside, ends_inside, exits) in per.items()
         ]
-        async with in_transaction():
-            # Run twice (two processes, a crash before the mark moved) it stores the same days.
-            await AttendanceDayTally.filter(day__gte=start, day__lte=last).delete()
-            await AttendanceDayTally.bulk_create(rows, batch_size=BATCH)
-            await _set_mark(last + timedelta(days=1))
+        try:
+            async with in_transaction():
+                # Run again (a crash before the mark moved) it stores the same days.
+                await AttendanceDayTally.filter(day__gte=start, day__lte=last).delete()
+                await AttendanceDayTally.bulk_create(rows, batch_size=BATCH)
+                await _set_mark(last + timedelta(days=1))
+        except IntegrityError:
+            return  # another server process stored these days at the same moment: its mark stands
         start = last + timedelta(days=1)
     await _set_mark(until)
 

@@ -37,7 +37,7 @@ RETENTION_MINIMUMS = {
 
 def _retention_days(env: dict[str, str], name: str, default: int) -> int:
     minimum, why = RETENTION_MINIMUMS[name]
-    value = _int(env, name, default)
+    value = _int(env, name, default, minimum=-(2**31))  # refused below with the legal reason
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum} days ({why}), got {value}")
     return value

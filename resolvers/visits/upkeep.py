@@ -104,10 +104,11 @@ async def run_once(rt: Runtime) -> None:
     await remind_pending(rt)
     await alert_overstays(rt)
     await anonymise_old_visits(rt)
-    # Passages, attendance records and audit entries past their retention (README "Retention and erasure").
-    await retention.purge(rt)
     # Leadership's daily and weekly summaries, once each period has ended (POLICY 6.2).
     await summaries.run_due(rt)
+    # Passages, attendance records and audit entries past their retention (README "Retention and
+    # erasure"); last, so a purge that fails leaves the rest of the round done.
+    await retention.purge(rt)
 
 
 class VisitUpkeep:
