@@ -322,22 +322,19 @@ async def onboard_and_come_in(world: World) -> str:
         {"i": {"zoneId": world.ids.zones["Lobby"], "personId": person}},
     )
     assert granted["grantAccess"]["errors"] == [], granted
-    for gate, direction in ((LOBBY_IN, "IN"), (LOBBY_OUT, "OUT")):
-        entry = await world.client("guard").ok(
-            MANUAL,
-            {
-                "i": {
-                    "personId": person,
-                    "gateId": world.gate(gate),
-                    "direction": direction,
-                    "documentType": "ID_CARD",
-                    "documentNumberLast4": ID_NUMBER[-4:],
-                }
-            },
-        )
-        assert entry["recordManualEntry"]["errors"] == [], entry
-        assert entry["recordManualEntry"]["event"]["decision"] == "GRANTED"
+    for gate, direction in ((LOBBY_IN, "IN"), (LOBBY_OUT, "OUT"), (LOBBY_IN, "IN")):
+        await manual_entry(world, person, gate, direction)
     return person
+
+
+async def manual_entry(world: World, person: str, gate: str, direction: str) -> None:
+    """A guard lets the person through after checking their ID card."""
+    document = {"documentType": "ID_CARD", "documentNumberLast4": ID_NUMBER[-4:]}
+    entry = await world.client("guard").ok(
+        MANUAL, {"i": {"personId": person, "gateId": world.gate(gate), "direction": direction, **document}}
+    )
+    assert entry["recordManualEntry"]["errors"] == [], entry
+    assert entry["recordManualEntry"]["event"]["decision"] == "GRANTED"
 
 
 async def report_line(world: World, person: str) -> dict[str, Any]:
@@ -364,7 +361,7 @@ async def test_erasure_through_graphql(world: World) -> None:
             (int(person),),
         ).fetchone()
         passages = db.execute("SELECT count(*) FROM gate_event WHERE person_id = ?", (int(person),)).fetchone()
-    assert all(secrets_of) and passages == (2,)
+    assert all(secrets_of) and passages == (3,)
     line = await report_line(world, person)
     assert line["unscheduledPresent"] + line["present"] >= 1, line
 
@@ -376,6 +373,16 @@ async def test_erasure_through_graphql(world: World) -> None:
     assert [e["code"] for e in active["erasePersonalData"]["errors"]] == ["NOT_ALLOWED"]
     assert "offboard them first" in active["erasePersonalData"]["errors"][0]["message"]
     assert (await world.client("hr").ok(OFFBOARD, {"id": person}))["offboardEmployee"]["errors"] == []
+    # Let out after offboarding: an alert for the guards names them.
+    await manual_entry(world, person, LOBBY_OUT, "OUT")
+
+    def alerted() -> bool:
+        with db_file(site) as db:
+            found = db.execute("SELECT count(*) FROM device_alert WHERE message LIKE ?", (f"{NAME} left%",))
+            return bool(found.fetchone()[0] == 1)
+
+    await eventually(alerted, timeout=10, what="the exit_after_revocation alert")
+    line = await report_line(world, person)
     named = await admin.ok(ERASE, {"p": person, "r": f"{NAME} asked"})
     assert [(e["code"], e["field"]) for e in named["erasePersonalData"]["errors"]] == [("INVALID", "reason")]
 
@@ -411,7 +418,11 @@ async def test_erasure_through_graphql(world: World) -> None:
 
     # Counts stay: the passages point at the pseudonymous row, attendance reads the same.
     with db_file(site) as db:
-        assert db.execute("SELECT count(*) FROM gate_event WHERE person_id = ?", (int(person),)).fetchone() == (2,)
+        assert db.execute("SELECT count(*) FROM gate_event WHERE person_id = ?", (int(person),)).fetchone() == (4,)
+        (message,) = db.execute(
+            "SELECT message FROM device_alert WHERE message LIKE '%after their access ended'"
+        ).fetchone()
+    assert message.startswith(f"{label} left through {LOBBY_OUT}")
     assert await report_line(world, person) == {**line, "person": {"id": person, "displayName": label}}
 
     # The audit trail: every earlier entry still there, unchanged in who/what/when/outcome; the

@@ -4,7 +4,8 @@ The person's row stays, under a pseudonym ("Erased person 42"), so everything th
 keeps counting the same: passages, attendance, approvals, hosted visits, grants. What identifies
 them goes: name, username (freed), password, gender, position, ID and phone numbers sealed and
 their look-up hashes, the second factor, custodial keys and phone names; every credential and
-session ends. As a visitor, their visits are anonymised as retention would (visits/upkeep.py).
+session ends; alerts that named them name the pseudonym. As a visitor, their visits are
+anonymised as retention would (visits/upkeep.py).
 
 Refused while the person is still employed (offboard first), while a visit of theirs is under
 way, and a second time. Over GraphQL it is a dangerous operation: a recent sign-in or
@@ -37,6 +38,7 @@ from resolvers.core.models import (
     AuditRedaction,
     Credential,
     CredentialStatus,
+    DeviceAlert,
     GateEvent,
     Grant,
     LoginThrottle,
@@ -138,12 +140,8 @@ async def erase_by_username(rt: Runtime, username: str, reason: str) -> Erasure:
     return await erase(rt, None, person, why, "cli")
 
 
-async def _redact_audit(person: Person, entry: AuditEntry, label: str) -> int:
+async def _redact_audit(person: Person, entry: AuditEntry, label: str, scrub: Callable[[Any], Any]) -> int:
     """Every earlier entry by or naming the person, with the names replaced; a page per transaction."""
-    names = {person.display_name}
-    if person.username:
-        names.add(person.username)
-    scrub = _scrubber(names, label)
     # Nothing names the person before their row existed.
     first = await AuditEntry.filter(at__gte=person.created_at).order_by("id").limit(1).values_list("id", flat=True)
     after_id = cast(int, first[0]) - 1 if first else entry.id
@@ -167,6 +165,24 @@ async def _redact_audit(person: Person, entry: AuditEntry, label: str) -> int:
                 for pk, actor_name, detail in changed:
                     await AuditEntry.filter(id=pk).update(actor_name=actor_name, detail=detail)
             redacted += len(changed)
+        after_id = rows[-1].id
+
+
+async def _redact_alerts(person: Person, scrub: Callable[[Any], Any]) -> None:
+    """Alerts name people in their text ("李娜 left through Lobby after their access ended")."""
+    first = await DeviceAlert.filter(at__gte=person.created_at).order_by("id").limit(1).values_list("id", flat=True)
+    if not first:
+        return
+    after_id = cast(int, first[0]) - 1
+    while True:
+        rows = await DeviceAlert.filter(id__gt=after_id).order_by("id").limit(PAGE)
+        if not rows:
+            return
+        async with in_transaction():
+            for row in rows:
+                message, note, payload = scrub(row.message), scrub(row.close_note), scrub(row.payload)
+                if (message, note, payload) != (row.message, row.close_note, row.payload):
+                    await DeviceAlert.filter(id=row.id).update(message=message, close_note=note, payload=payload)
         after_id = rows[-1].id
 
 
@@ -194,7 +210,9 @@ async def erase(rt: Runtime, actor: Actor | None, person: Person, reason: str, a
         target_id=person.id,
         detail={"reason": reason, "pseudonym": label},
     )
-    redacted = await _redact_audit(person, entry, label)
+    scrub = _scrubber({person.display_name, person.username or ""}, label)
+    redacted = await _redact_audit(person, entry, label, scrub)
+    await _redact_alerts(person, scrub)
     await _redact_operated_events(person, label)
     for visit in await Visit.filter(visitor_id=person.id, anonymised_at=None):
         await anonymise_visit(visit, clock.now())
