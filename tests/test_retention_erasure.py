@@ -35,6 +35,7 @@ from api import cli
 from api.demo import make_prc_id
 from resolvers.attendance import attendance, retention
 from resolvers.core import clock
+from resolvers.core.errors import UserError
 from resolvers.core.models import (
     AttendanceCorrection,
     AttendanceDayTally,
@@ -49,6 +50,8 @@ from resolvers.core.models import (
     Person,
     PersonKind,
     PersonStatus,
+    Visit,
+    VisitStatus,
     Zone,
 )
 from resolvers.core.settings import Settings, SettingsError
@@ -211,6 +214,37 @@ async def check_purge() -> None:
         await AuditEntry.filter(id=own.id).update(outcome="refused")
     assert (await Person.get(id=lina.id)).display_name == label
     assert await attendance_of(rt, ids, *kept_period) == before
+
+    # A visitor: refused during their visit; after it, anonymised as visitor retention would.
+    guest = await Person.create(kind=PersonKind.VISITOR, display_name="王芳", id_number_hash="h" * 64)
+    visit = await Visit.create(
+        host_id=ids[1],
+        visitor_id=guest.id,
+        visitor_name="王芳",
+        phone_hash="p" * 64,
+        company="Acme",
+        purpose="audit",
+        expected_start=now - timedelta(hours=2),
+        expected_end=now + timedelta(hours=2),
+        status=VisitStatus.CHECKED_IN,
+    )
+    with pytest.raises(UserError, match="visit of this person is still under way"):
+        await erasure.check_erasable(guest, None, "asked at the desk")
+    await Visit.filter(id=visit.id).update(status=VisitStatus.CHECKED_OUT)
+    await erasure.check_erasable(guest, None, "asked at the desk")
+    with clock_at(now):
+        await erasure.erase(rt, None, guest, "asked at the desk", "test")
+    left = await Visit.get(id=visit.id)
+    assert (left.visitor_name, left.phone_hash, left.company, left.host_id) == (
+        f"Visitor #{visit.id}",
+        None,
+        "",
+        ids[1],
+    )
+    guest = await Person.get(id=guest.id)
+    assert (guest.display_name, guest.id_number_hash) == (f"Erased person {guest.id}", None)
+    with pytest.raises(UserError, match="already erased"):
+        await erasure.check_erasable(guest, None, "again")
 
 
 async def test_purge_and_erasure_keep_what_the_law_and_reports_need(database: str) -> None:

@@ -98,7 +98,8 @@ def _scrubber(names: set[str], label: str) -> Callable[[Any], Any]:
     return scrub
 
 
-async def _check(person: Person, actor: Actor | None, reason: str) -> None:
+async def check_erasable(person: Person, actor: Actor | None, reason: str) -> None:
+    """Refuse (UserError, Forbidden) unless this person may be erased now, by this caller, for this reason."""
     if person.erased_at is not None:
         raise UserError(ErrorCode.CONFLICT, "this person's personal data is already erased", "personId")
     # The reason is kept in the audit log for good: it must not carry what is being erased.
@@ -126,7 +127,7 @@ async def erase_personal_data(rt: Runtime, actor: Actor, person_id: str, reason:
     person = await Person.get_or_none(id=parse_id(person_id, "person", "personId"))
     if person is None:
         raise not_found("person", "personId")
-    await _check(person, actor, why)
+    await check_erasable(person, actor, why)
     return await erase(rt, actor, person, why, address)
 
 
@@ -136,7 +137,7 @@ async def erase_by_username(rt: Runtime, username: str, reason: str) -> Erasure:
     person = await Person.get_or_none(username=validation.username(username))
     if person is None:
         raise UserError(ErrorCode.NOT_FOUND, f"no account with username {username!r}", "username")
-    await _check(person, None, why)
+    await check_erasable(person, None, why)
     return await erase(rt, None, person, why, "cli")
 
 
