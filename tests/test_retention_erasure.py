@@ -171,12 +171,13 @@ async def check_purge() -> None:
     assert [c.reason for c in await AttendanceCorrection.all()] == ["400 days ago"]
     # The audit log: the entry of 200 days ago went, and the purge is written down.
     assert [e.target_id for e in await AuditEntry.filter(action="seeded")] == ["170"]
+    assert now - timedelta(days=AUDIT_DAYS + 1) < done.audit_before <= now - timedelta(days=AUDIT_DAYS)
     (entry,) = await AuditEntry.filter(action="retentionPurge")
     assert entry.detail["passages"] == {"rows": 20, "before": done.passages_before.isoformat()}
     assert entry.detail["attendance"]["rows"] == 1 and entry.detail["audit"]["rows"] == 1
     assert entry.actor_id is None and entry.address == "upkeep"
 
-    # Again, a day later: nothing more is due, nothing changes, nothing is written.
+    # Again, an hour later: nothing more is due (purges go by whole days), nothing is written.
     with clock_at(now + timedelta(hours=1)):
         again = await retention.purge(rt)
     assert not again.any

@@ -168,8 +168,9 @@ async def purge(rt: Runtime) -> Purged:
 
     attendance_rows = await _delete_oldest(AttendanceDayTally, "day", keep_attendance_from)
     attendance_rows += await _delete_oldest(AttendanceCorrection, "day", keep_attendance_from)
-    # The database itself keeps audit entries younger than 180 days by its own clock.
-    audit_before = now - timedelta(days=settings.retention_audit_days)
+    # Whole days, like the rest, so a purge (and its own audit entry) comes once a day, not every
+    # round. The database itself keeps audit entries younger than 180 days by its own clock.
+    audit_before = _midnight(today - timedelta(days=settings.retention_audit_days), tz)
     audit_rows = await _delete_oldest(AuditEntry, "at", audit_before)
 
     done = Purged(passages, passages_before, attendance_rows, keep_attendance_from, audit_rows, audit_before)
