@@ -514,7 +514,7 @@ async def test_erasure_needs_a_people_admin_and_a_known_person(world: World) -> 
     assert await codes_of(privileged) == ["FORBIDDEN"], privileged
 
 
-def test_erase_person_on_the_command_line(
+def test_erase_person_and_purge_on_the_command_line(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`gatehouse erase-person`, its entry point run in this process (a fresh interpreter costs seconds)."""
@@ -536,3 +536,6 @@ def test_erase_person_on_the_command_line(
     # Erased, the account name is free: a second run finds no one.
     assert cli.main(["erase-person", "bob", "--reason", "again"]) == 2
     assert capsys.readouterr().err == "gatehouse: no account with username 'bob'\n"
+    # `gatehouse purge`: the demo site has nothing old enough to go.
+    assert cli.main(["purge"]) == 0
+    assert capsys.readouterr().out.startswith("deleted 0 gate events before ")
