@@ -125,28 +125,32 @@ async def tally_until(rt: Runtime, until: date, keep_from: date) -> None:
     while start < until:
         last = min(start + timedelta(days=TALLY_DAYS - 1), until - timedelta(days=1))
         tallies = await day_tallies.day_tallies(tz, start, last, zones, day_begins)
-        rows = [
-            AttendanceDayTally(
-                person_id=pid,
-                day=d,
-                passages=n,
-                first_in=first_in,
-                last_out=last_out,
-                inside_us=(inside // timedelta(microseconds=1)),
-                ends_inside=ends_inside,
-                exits_before_entry=exits,
-            )
-            for pid, per in tallies.items()
-            for d, (n, first_in, last_out, inside, ends_inside, exits) in per.items()
-        ]
-        try:
-            async with in_transaction():
-                # Run again (a crash before the mark moved) it stores the same days.
-                await AttendanceDayTally.filter(day__gte=start, day__lte=last).delete()
-                await AttendanceDayTally.bulk_create(rows, batch_size=BATCH)
-                await _set_mark(last + timedelta(days=1))
-        except IntegrityError:
-            return  # another server process stored these days at the same moment: its mark stands
+        by_day: dict[date, list[AttendanceDayTally]] = {}
+        for pid, per in tallies.items():
+            for d, (n, first_in, last_out, inside, ends_inside, exits) in per.items():
+                by_day.setdefault(d, []).append(
+                    AttendanceDayTally(
+                        person_id=pid,
+                        day=d,
+                        passages=n,
+                        first_in=first_in,
+                        last_out=last_out,
+                        inside_us=inside // timedelta(microseconds=1),
+                        ends_inside=ends_inside,
+                        exits_before_entry=exits,
+                    )
+                )
+        # One day per transaction (a site's day is a few thousand rows), the mark moving with it.
+        for d in sorted(by_day):
+            try:
+                async with in_transaction():
+                    # Run again (a crash before the mark moved) it stores the same day.
+                    await AttendanceDayTally.filter(day=d).delete()
+                    await AttendanceDayTally.bulk_create(by_day[d], batch_size=BATCH)
+                    await _set_mark(d + timedelta(days=1))
+            except IntegrityError:
+                return  # another server process stored this day at the same moment: its mark stands
+            await asyncio.sleep(0)
         start = last + timedelta(days=1)
     await _set_mark(until)
 
