@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from resolvers.core import db
 from resolvers.core.crypto import KeyError_
@@ -24,6 +24,9 @@ from resolvers.core.settings import (
     settings_table,
     unknown_variables,
 )
+
+if TYPE_CHECKING:
+    from resolvers.runtime import Runtime
 
 T = TypeVar("T")
 DEMO_FILE = PROJECT_DIR / "var" / "demo-credentials.txt"
@@ -115,6 +118,37 @@ async def _reset_second_factor(settings: Settings, username: str) -> str:
         return (
             f"second factor of {person.username!r} removed and {ended} session(s) ended; they sign in with "
             "their password and enrol again"
+        )
+
+    return await _with_database(settings, work)
+
+
+async def _erase_person(settings: Settings, username: str, reason: str) -> str:
+    from resolvers.core.errors import UserError
+    from resolvers.people import erasure
+
+    async def work(rt: Runtime) -> str:
+        try:
+            done = await erasure.erase_by_username(rt, username, reason)
+        except UserError as exc:
+            raise CommandError(exc.message) from None
+        return (
+            f"personal data of {username!r} erased: now {done.person.display_name!r} (person {done.person.id}); "
+            f"{done.audit_entries_redacted} earlier audit entries name them by that pseudonym"
+        )
+
+    return await _with_database(settings, work)
+
+
+async def _purge(settings: Settings) -> str:
+    from resolvers.attendance import retention
+
+    async def work(rt: Runtime) -> str:
+        done = await retention.purge(rt)
+        return (
+            f"deleted {done.passages} gate events before {done.passages_before.isoformat()}, "
+            f"{done.attendance} attendance records before {done.attendance_before.isoformat()}, "
+            f"{done.audit} audit entries before {done.audit_before.isoformat()}"
         )
 
     return await _with_database(settings, work)
@@ -412,6 +446,13 @@ def build_parser() -> argparse.ArgumentParser:
         "reset-second-factor", help="remove an account's second factor (a lost phone) and end every session"
     )
     reset_2fa.add_argument("user", metavar="USER", help="the account's username")
+    erase = sub.add_parser(
+        "erase-person",
+        help="erase an offboarded person's personal data on request (PIPL art. 47); counts and the audit trail stay",
+    )
+    erase.add_argument("user", metavar="USER", help="the offboarded person's username")
+    erase.add_argument("--reason", required=True, help="why (kept in the audit log; must not name the person)")
+    sub.add_parser("purge", help="delete passages, attendance records and audit entries past their retention now")
     sub.add_parser("demo", help="load the demo site into an empty database and print its logins")
     sub.add_parser("migrate", help="bring the database schema up to date")
     sub.add_parser(
@@ -494,6 +535,10 @@ def main(argv: list[str] | None = None) -> int:
             print(asyncio.run(_reset_password(settings, _username_arg(args.user))))
         elif args.command == "reset-second-factor":
             print(asyncio.run(_reset_second_factor(settings, _username_arg(args.user))))
+        elif args.command == "erase-person":
+            print(asyncio.run(_erase_person(settings, _username_arg(args.user), args.reason)))
+        elif args.command == "purge":
+            print(asyncio.run(_purge(settings)))
         elif args.command == "demo":
             print(asyncio.run(_demo(settings)))
         elif args.command == "migrate":

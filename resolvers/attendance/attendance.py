@@ -238,10 +238,18 @@ async def _days_and_shifts(
     people = await people_q.order_by("id").values("id", "department_id", "work_schedule_id")
     ids = [p["id"] for p in people]
     shifts = await schedules_for(people)
-    tallies = {}
+    tallies: dict[int, dict[date, day_tallies.DayTally]] = {}
     if ids:
         day_begins = {pid: shift.day_begins if shift is not None else 0 for pid, shift in shifts.items()}
-        tallies = await day_tallies.day_tallies(tz, first, last, await site_zone_ids(rt), day_begins)
+        # Days whose passages retention purged come from the tallies stored before the purge.
+        since = await day_tallies.tallied_since()
+        live_first = first if since is None else max(first, since)
+        if live_first <= last:
+            tallies = await day_tallies.day_tallies(tz, live_first, last, await site_zone_ids(rt), day_begins)
+        if since is not None and first < since:
+            stored = await day_tallies.stored_tallies(ids, first, min(last, since - timedelta(days=1)))
+            for pid, per in stored.items():
+                tallies.setdefault(pid, {}).update(per)
     corrections = await corrections_for(ids, first, last)
     period = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     days: dict[int, list[AttendanceDay]] = {}

@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from resolvers.core.models import AttendanceDayTally, RetentionMark
+
 # Search step for offset changes: no zone changes its offset twice within six hours.
 _STEP = 6 * 3600
 
@@ -263,4 +265,27 @@ FROM g LEFT JOIN t ON t.pid = g.pid AND t.day = g.day"""
             if per is None:
                 per = out[pid] = {}
             per[d] = tally
+    return out
+
+
+# --- days whose passages retention purged (README "Retention and erasure") ----------------------
+
+PASSAGES_MARK = "passages"
+
+
+async def tallied_since() -> date | None:
+    """Attendance days before this one are read from AttendanceDayTally, stored before their
+    passages were purged; None while no passage has been purged."""
+    rows = await RetentionMark.filter(kind=PASSAGES_MARK).values_list("since", flat=True)
+    return cast(date, rows[0]) if rows else None
+
+
+async def stored_tallies(person_ids: list[int], first: date, last: date) -> dict[int, dict[date, DayTally]]:
+    """The stored days in [first, last] of these people, in the shape `day_tallies` answers."""
+    out: dict[int, dict[date, DayTally]] = {}
+    rows = await AttendanceDayTally.filter(person_id__in=person_ids, day__gte=first, day__lte=last).values_list(
+        "person_id", "day", "passages", "first_in", "last_out", "inside_us", "ends_inside", "exits_before_entry"
+    )
+    for pid, d, n, first_in, last_out, inside_us, ends_inside, exits in rows:
+        out.setdefault(pid, {})[d] = (n, first_in, last_out, timedelta(microseconds=inside_us), ends_inside, exits)
     return out

@@ -28,6 +28,22 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+# Retention (README "Retention and erasure"): the legal minimum of each setting, and why.
+RETENTION_MINIMUMS = {
+    "GATEHOUSE_RETENTION_PASSAGE_DAYS": (180, "Cybersecurity Law art. 21: network logs at least six months"),
+    "GATEHOUSE_RETENTION_AUDIT_DAYS": (180, "Cybersecurity Law art. 21: network logs at least six months"),
+    "GATEHOUSE_RETENTION_ATTENDANCE_DAYS": (730, "wage and attendance records at least two years"),
+}
+
+
+def _retention_days(env: dict[str, str], name: str, default: int) -> int:
+    minimum, why = RETENTION_MINIMUMS[name]
+    value = _int(env, name, default, minimum=-(2**31))  # refused below with the legal reason
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum} days ({why}), got {value}")
+    return value
+
+
 def _seconds(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -103,6 +119,10 @@ class Settings:
     # data or a token under a key it does not hold).
     previous_secret_key: str | None = None
     key_reload_seconds: float = 2.0
+    # How long passages (the gate event log), attendance records and audit entries are kept.
+    retention_passage_days: int = 365
+    retention_attendance_days: int = 1095
+    retention_audit_days: int = 1095
 
     @property
     def tz(self) -> ZoneInfo:
@@ -163,6 +183,9 @@ class Settings:
             log_level=log_level(env),
             previous_secret_key=env.get("GATEHOUSE_PREVIOUS_SECRET_KEY") or None,
             key_reload_seconds=_seconds(env, "GATEHOUSE_KEY_RELOAD_SECONDS", 2.0),
+            retention_passage_days=_retention_days(env, "GATEHOUSE_RETENTION_PASSAGE_DAYS", 365),
+            retention_attendance_days=_retention_days(env, "GATEHOUSE_RETENTION_ATTENDANCE_DAYS", 1095),
+            retention_audit_days=_retention_days(env, "GATEHOUSE_RETENTION_AUDIT_DAYS", 1095),
         )
 
 
@@ -240,6 +263,21 @@ REGISTRY: tuple[Setting, ...] = (
         "GATEHOUSE_VISITOR_RETENTION_DAYS",
         "30",
         "days after a visit before the visitor's personal data is anonymised",
+    ),
+    Setting(
+        "GATEHOUSE_RETENTION_PASSAGE_DAYS",
+        "365",
+        "days the gate event log (passages, refusals, door events) is kept; at least 180 (Retention and erasure)",
+    ),
+    Setting(
+        "GATEHOUSE_RETENTION_ATTENDANCE_DAYS",
+        "1095",
+        "days attendance records (stored attendance days, HR's corrections) are kept; at least 730",
+    ),
+    Setting(
+        "GATEHOUSE_RETENTION_AUDIT_DAYS",
+        "1095",
+        "days audit entries are kept; at least 180, and the database refuses to delete younger ones whatever this says",
     ),
     Setting("GATEHOUSE_UPKEEP_SECONDS", "30", "how often visit and fleet housekeeping runs"),
     Setting(

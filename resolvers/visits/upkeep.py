@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
 from realtime.messages import VisitReminder
 from resolvers.alerts.raising import raise_alert
-from resolvers.attendance import summaries
+from resolvers.attendance import retention, summaries
 from resolvers.core import clock
 from resolvers.core.models import Person, Visit, VisitStatus
 from resolvers.runtime import Runtime
@@ -57,32 +57,38 @@ async def alert_overstays(rt: Runtime) -> int:
     return raised
 
 
+async def anonymise_visit(visit: Visit, now: datetime) -> None:
+    """The visitor's personal data on the visit and on their person record goes; the visit, its
+    counts and the passages stay (retention below, and an erasure of the visitor, share this)."""
+    async with in_transaction():
+        label = f"Visitor #{visit.id}"
+        await Visit.filter(id=visit.id).update(
+            visitor_name=label,
+            phone_enc=None,
+            phone_hash=None,
+            phone_masked=None,
+            company="",
+            anonymised_at=now,
+        )
+        if visit.visitor_id is not None:
+            await Person.filter(id=visit.visitor_id).update(
+                display_name=label,
+                gender=None,
+                id_number_enc=None,
+                id_number_hash=None,
+                id_number_masked=None,
+                phone_enc=None,
+                phone_hash=None,
+                phone_masked=None,
+            )
+
+
 async def anonymise_old_visits(rt: Runtime) -> int:
     """Visitors' personal data goes a set number of days after the visit; the events stay."""
     cutoff = clock.now() - timedelta(days=rt.settings.visitor_retention_days)
     old = await Visit.filter(anonymised_at=None, expected_end__lt=cutoff).exclude(status=VisitStatus.CHECKED_IN)
     for visit in old:
-        async with in_transaction():
-            label = f"Visitor #{visit.id}"
-            await Visit.filter(id=visit.id).update(
-                visitor_name=label,
-                phone_enc=None,
-                phone_hash=None,
-                phone_masked=None,
-                company="",
-                anonymised_at=clock.now(),
-            )
-            if visit.visitor_id is not None:
-                await Person.filter(id=visit.visitor_id).update(
-                    display_name=label,
-                    gender=None,
-                    id_number_enc=None,
-                    id_number_hash=None,
-                    id_number_masked=None,
-                    phone_enc=None,
-                    phone_hash=None,
-                    phone_masked=None,
-                )
+        await anonymise_visit(visit, clock.now())
     return len(old)
 
 
@@ -100,6 +106,9 @@ async def run_once(rt: Runtime) -> None:
     await anonymise_old_visits(rt)
     # Leadership's daily and weekly summaries, once each period has ended (POLICY 6.2).
     await summaries.run_due(rt)
+    # Passages, attendance records and audit entries past their retention (README "Retention and
+    # erasure"); last, so a purge that fails leaves the rest of the round done.
+    await retention.purge(rt)
 
 
 class VisitUpkeep:

@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from resolvers.items import approvals
-from resolvers.people import people, second_factor, sessions
+from resolvers.people import erasure, people, second_factor, sessions
 from schema.core.context import Info, actor_of
 from schema.core.enums import IdentityDocument
 from schema.core.payloads import attempt
@@ -24,6 +24,7 @@ from schema.people.types import (
     Department,
     DepartmentPayload,
     EmployeePayload,
+    ErasePersonalDataPayload,
     LoginPayload,
     LogoutPayload,
     OnboardEmployeePayload,
@@ -160,6 +161,22 @@ class PeopleMutation:
     async def offboard_employee(self, info: Info, id: strawberry.ID) -> EmployeePayload:
         row, errors = await attempt(people.offboard_employee(info.context.rt, actor_of(info), id))
         return EmployeePayload(employee=Person.of(row) if row else None, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[IsPeopleAdmin],
+        description="Erase an offboarded person's personal data on their request (PIPL art. 47): name, username, "
+        "ID and phone numbers, second factor, keys; their passages, attendance, approvals and visits stay under a "
+        "pseudonym, and earlier audit entries name them by it. Refused while they are employed (offboard first), "
+        "during a visit of theirs, and a second time. Needs a sign-in or confirmIdentity within "
+        "GATEHOUSE_CONFIRMATION_MINUTES; `reason` (kept in the audit log) must not name the person.",
+    )
+    async def erase_personal_data(self, info: Info, person_id: strawberry.ID, reason: str) -> ErasePersonalDataPayload:
+        row, errors = await attempt(
+            erasure.erase_personal_data(info.context.rt, actor_of(info), person_id, reason, info.context.address)
+        )
+        if row is None:
+            return ErasePersonalDataPayload(errors=errors)
+        return ErasePersonalDataPayload(person=Person.of(row.person), audit_entries_redacted=row.audit_entries_redacted)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin], description="End the sign-in delay left by repeated failed sign-ins."

@@ -112,6 +112,10 @@ class Person:
         description="True while the person signs in with a password someone else issued (onboarding, a reset): "
         "the app asks for a new one at once (changePassword); the issued one stops working after 7 days."
     )
+    erased_at: datetime | None = strawberry.field(
+        description="When the person's personal data was erased on request (erasePersonalData); the name is "
+        "then a pseudonym. Null otherwise.",
+    )
     department_id_: strawberry.Private[int | None]
 
     @classmethod
@@ -129,6 +133,7 @@ class Person:
             phone_masked=row.phone_masked,
             must_change_password=row.password_issued_at is not None,
             department_id_=row.department_id,
+            erased_at=row.erased_at,
         )
 
     @strawberry.field(description="The employee's department; null for visitors.")
@@ -278,6 +283,17 @@ class PersonalData:
 @strawberry.type(description="The answer to unlockAccount.")
 class PersonPayload:
     person: Person | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
+
+
+@strawberry.type(description="The answer to erasePersonalData.")
+class ErasePersonalDataPayload:
+    person: Person | None = strawberry.field(
+        default=None, description="The person under their pseudonym; null when `errors` is not empty."
+    )
+    audit_entries_redacted: int = strawberry.field(
+        default=0, description="Earlier audit entries whose mention of the person now reads as the pseudonym."
+    )
     errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")
 
 

@@ -70,6 +70,11 @@ from resolvers.core.models.people import (
     Role,
     TotpRecoveryCode,
 )
+from resolvers.core.models.retention import (
+    AttendanceDayTally,
+    AuditRedaction,
+    RetentionMark,
+)
 from resolvers.core.models.scan import (
     Decision,
     Direction,
@@ -90,7 +95,9 @@ __all__ = [
     "Asset",
     "AssetStatus",
     "AttendanceCorrection",
+    "AttendanceDayTally",
     "AuditEntry",
+    "AuditRedaction",
     "Credential",
     "CredentialKind",
     "CredentialStatus",
@@ -131,6 +138,7 @@ __all__ = [
     "RefreshSession",
     "RequestKind",
     "RequestStatus",
+    "RetentionMark",
     "RetiredRefreshToken",
     "Role",
     "ScheduledSummary",

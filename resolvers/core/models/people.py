@@ -103,6 +103,8 @@ class Person(Model):
     totp_pending_enc = fields.BinaryField(null=True)
     totp_enabled_at = fields.DatetimeField(null=True)
     totp_last_step = fields.BigIntField(null=True)
+    # When an erasure (PIPL art. 47) replaced the person's personal data by a pseudonym.
+    erased_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "person"
