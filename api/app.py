@@ -22,9 +22,10 @@ from devices.hub import DeviceHub
 from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import db, fonts
 from resolvers.core.errors import UserError
+from resolvers.core.leadership import Leadership
 from resolvers.core.settings import Settings
 from resolvers.devices import snapshots
-from resolvers.devices.fleet import FleetUpkeep
+from resolvers.devices.fleet import FleetCheck, FleetUpkeep
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
 from resolvers.visits import badges
@@ -92,7 +93,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     quiet_connection_logs()
     rt = Runtime.create(settings)
     hub = DeviceHub(rt.bus, lambda device_id: snapshots.signed_frame(rt, device_id))
-    upkeep = VisitUpkeep(rt)
+    # Site-wide loops run in the one leading worker (README "Several workers"); the rest in each.
+    leadership = Leadership.for_settings(settings)
+    upkeep = leadership.only(VisitUpkeep(rt))
+    fleet_check = leadership.only(FleetCheck(rt))
     fleet = FleetUpkeep(rt)
     anomalies = AnomalyDetector(rt)
     graphql = GatehouseGraphQL(rt)
@@ -113,6 +117,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         rt.events.listeners.append(anomalies.on_events)
         await hub.start()
         await upkeep.start()
+        await fleet_check.start()
+        await leadership.start()
         await fleet.start()
         collector.start()
         try:
@@ -120,6 +126,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await collector.stop()
             await fleet.stop()
+            await leadership.stop()  # its loops first, then the lock: another worker takes over now
+            await fleet_check.stop()
             await upkeep.stop()
             await hub.stop()
             await rt.stop()
@@ -144,4 +152,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.runtime = rt
     app.state.device_hub = hub
+    app.state.leadership = leadership  # is_leader, identity, leader (host:pid) for /readyz
     return app

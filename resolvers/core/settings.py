@@ -90,6 +90,11 @@ class Settings:
     approval_escalate_hours: int = 48
     emergency_escalate_minutes: int = 15
     approval_fallback_roles: tuple[str, ...] = ("ADMIN",)
+    # Several workers (README "Several workers", resolvers/core/leadership.py): which lock picks the
+    # one that runs the site-wide loops, and how long a dead holder's Redis lease lasts (the lock
+    # is checked every third of it).
+    leader_lock: str = "auto"
+    leader_ttl_seconds: float = 15.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -116,6 +121,15 @@ class Settings:
         second_factor = (env.get("GATEHOUSE_SECOND_FACTOR") or "required").strip().lower()
         if second_factor not in ("required", "optional"):
             raise SettingsError(f"GATEHOUSE_SECOND_FACTOR must be required or optional, got {second_factor!r}")
+        leader_lock = (env.get("GATEHOUSE_LEADER_LOCK") or "auto").strip().lower()
+        if leader_lock not in ("auto", "postgres", "redis", "file"):
+            raise SettingsError(f"GATEHOUSE_LEADER_LOCK must be auto, postgres, redis or file, got {leader_lock!r}")
+        if leader_lock == "redis" and not redis_url:
+            raise SettingsError("GATEHOUSE_LEADER_LOCK=redis needs GATEHOUSE_REDIS_URL")
+        if leader_lock == "postgres" and database_url.startswith("sqlite"):
+            raise SettingsError("GATEHOUSE_LEADER_LOCK=postgres needs a PostgreSQL GATEHOUSE_DATABASE_URL")
+        if leader_lock == "file" and (not database_url.startswith("sqlite") or ":memory:" in database_url):
+            raise SettingsError("GATEHOUSE_LEADER_LOCK=file needs a SQLite database in a file")
         origins = tuple(o.strip() for o in env.get("GATEHOUSE_ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
             database_url=database_url,
@@ -144,4 +158,6 @@ class Settings:
             approval_escalate_hours=_int(env, "GATEHOUSE_APPROVAL_ESCALATE_HOURS", 48),
             emergency_escalate_minutes=_int(env, "GATEHOUSE_EMERGENCY_ESCALATE_MINUTES", 15),
             approval_fallback_roles=_roles(env, "GATEHOUSE_APPROVAL_FALLBACK_ROLES", ("ADMIN",)),
+            leader_lock=leader_lock,
+            leader_ttl_seconds=_seconds(env, "GATEHOUSE_LEADER_TTL_SECONDS", 15.0),
         )
