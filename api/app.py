@@ -88,9 +88,24 @@ def quiet_connection_logs() -> None:
     logging.getLogger("websockets.server").setLevel(logging.WARNING)
 
 
+def leadership_logs() -> None:
+    """Which worker leads (and when that changes) is a line in the server's log, as uvicorn's own
+    lines are: uvicorn configures only its loggers, so without a handler these INFO lines were
+    dropped. Left alone when the deployment configures logging itself (a root handler)."""
+    lead_log = logging.getLogger("gatehouse.leadership")
+    if lead_log.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    lead_log.addHandler(handler)
+    lead_log.setLevel(logging.INFO)
+    lead_log.propagate = False
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     quiet_connection_logs()
+    leadership_logs()
     rt = Runtime.create(settings)
     hub = DeviceHub(rt.bus, lambda device_id: snapshots.signed_frame(rt, device_id))
     # Site-wide loops run in the one leading worker (README "Several workers"); the rest in each.

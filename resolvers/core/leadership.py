@@ -287,6 +287,8 @@ class Leadership:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._lost = False
+        self._rest_until = 0.0
 
     @classmethod
     def for_settings(cls, settings: Settings, identity: str | None = None) -> Leadership:
@@ -332,16 +334,19 @@ class Leadership:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._become(False, None)
+        await self._become(False, None, "this worker is stopping")
         try:
             await self._lock.release()
         except Exception:
             log.warning("could not release the leader lock (%s); it frees itself", self.kind, exc_info=True)
 
     def _lock_lost(self) -> None:
-        """The lock's connection closed: not leading from this instant; the keeper follows up."""
-        self._valid_until = 0.0
-        self._wake.set()
+        """The lock's connection closed: not leading from this instant (fenced); the keeper stops
+        the loops at once."""
+        if self._leading:
+            self._valid_until = 0.0
+            self._lost = True
+            self._wake.set()
 
     async def _keep(self) -> None:
         while True:
@@ -360,13 +365,22 @@ class Leadership:
 
     async def _round(self) -> None:
         began = time.monotonic()
+        if self._lost:
+            # Stepped down at once; and this worker, whose connection just failed, lets the others
+            # try first for two rounds rather than race them for the lock it has just lost.
+            self._lost = False
+            self._rest_until = began + 2 * self._interval
+            await self._become(False, None, "the lock's connection was lost")
+            return
+        if began < self._rest_until:
+            return
         try:
             held, holder = await asyncio.wait_for(self._lock.hold(), max(self._interval, 0.1))
         except Exception as exc:
             if not self._failing:
                 log.warning("leader lock (%s) unreachable: %s", self.kind, exc or type(exc).__name__)
             self._failing = True
-            if self.is_leader:
+            if self._lock.lease is not None and self.is_leader:
                 return  # a lease still ours (Redis): keep leading until it runs out, unless renewed
             held, holder = False, None
         else:
@@ -377,7 +391,7 @@ class Leadership:
             self._valid_until = began + self._lock.lease if self._lock.lease is not None else math.inf
         await self._become(held, holder)
 
-    async def _become(self, held: bool, holder: str | None) -> None:
+    async def _become(self, held: bool, holder: str | None, why: str | None = None) -> None:
         seen, self.leader = self.leader, holder
         if held == self._leading:
             if not held and holder and holder != seen:
@@ -392,7 +406,11 @@ class Leadership:
             self._valid_until = 0.0
             for follower in list(self._followers):  # fenced first, then said
                 await follower._follow()
-            log.info("this worker (%s) is no longer the leader; leader now: %s", self.identity, holder or "unknown")
+            log.info(
+                "this worker (%s) is no longer the leader: %s",
+                self.identity,
+                why or f"leader now: {holder or 'none (the lock is unreachable)'}",
+            )
 
 
 class LeaderOnly:
