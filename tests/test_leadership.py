@@ -26,7 +26,9 @@ import pytest
 
 from realtime.bus import RedisBus
 from realtime.messages import VisitReminder
+from resolvers.access.sites import ZONE_TREE_LOCK
 from resolvers.core import leadership as leadership_module
+from resolvers.core.commit_order import ALERT_LOG, GATE_EVENT_LOG
 from resolvers.core.leadership import LeaderOnly, Leadership, still_leads
 from resolvers.core.settings import Settings, SettingsError
 from tests.harness import REDIS_URL, ServerProcess, Site, SiteTemplate, drop_postgres_database, eventually
@@ -194,6 +196,11 @@ async def test_postgres_one_leads_a_dropped_connection_hands_over_and_a_stop_han
         # the leader stops its loop at once and the other takes over.
         admin = await asyncpg.connect(postgres_url.replace("postgres://", "postgresql://", 1))
         try:
+            # The other advisory locks (migrations, the logs' commit order, zone moves) are free
+            # while a worker leads: a shared key held every gate event's transaction for ever.
+            async with admin.transaction():
+                for key in (714022, GATE_EVENT_LOG, ALERT_LOG, ZONE_TREE_LOCK):
+                    assert await admin.fetchval("SELECT pg_try_advisory_xact_lock($1::bigint)", key) is True, key
             killed = await admin.fetchval(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
                 "gatehouse-leader " + leader.identity,

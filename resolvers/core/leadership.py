@@ -48,8 +48,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gatehouse.leadership")
 
-# pg_advisory_lock keys: 714022 is the migrations' (resolvers/core/db.py).
-POSTGRES_LOCK_KEY = 714023
+# The leader's PostgreSQL advisory lock takes the two-key form (classid, objid): a key space of
+# its own (pg_locks.objsubid = 2), apart from the single bigint keys the migrations, the commit
+# order of the logs and zone moves take (714022, 714023, ... in resolvers/core/commit_order.py);
+# sharing one made every gate event's transaction wait behind the leader for ever.
+POSTGRES_LOCK_KEYS = (714022, 1)
 APP_NAME_PREFIX = "gatehouse-leader "
 LOCK_KINDS = ("auto", "postgres", "redis", "file")
 
@@ -211,19 +214,21 @@ class _PostgresLock:
                 self._held = bool(
                     await conn.fetchval(
                         "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
-                        " AND pid = pg_backend_pid() AND classid = 0 AND objid = $1 AND objsubid = 1 AND granted)",
-                        POSTGRES_LOCK_KEY,
+                        " AND pid = pg_backend_pid() AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted)",
+                        *POSTGRES_LOCK_KEYS,
                     )
                 )
             else:
-                self._held = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1::bigint)", POSTGRES_LOCK_KEY))
+                self._held = bool(
+                    await conn.fetchval("SELECT pg_try_advisory_lock($1::int, $2::int)", *POSTGRES_LOCK_KEYS)
+                )
             if self._held:
                 return True, self._identity
             holder = await conn.fetchval(
                 "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                " WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = $1 AND l.objsubid = 1 AND l.granted"
+                " WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2 AND l.granted"
                 " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-                POSTGRES_LOCK_KEY,
+                *POSTGRES_LOCK_KEYS,
             )
             return False, (holder.removeprefix(APP_NAME_PREFIX) if holder else None)
         except BaseException:
