@@ -54,7 +54,7 @@ log = logging.getLogger("gatehouse.leadership")
 # sharing one made every gate event's transaction wait behind the leader for ever.
 POSTGRES_LOCK_KEYS = (714022, 1)
 APP_NAME_PREFIX = "gatehouse-leader "
-LOCK_KINDS = ("auto", "postgres", "redis", "file")
+HOLD_TIMEOUT = 2.0  # seconds a lock's answer may take at least, whatever the TTL (a loaded machine)
 
 
 def worker_identity() -> str:
@@ -156,7 +156,10 @@ class _RedisLock:
         # Unique to this instance (two in one process in the tests); the holder shown is before the space.
         self._token = f"{identity} {secrets.token_hex(8)}"
         self._r = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=max(ttl / 3, 0.2), socket_connect_timeout=max(ttl / 3, 0.2)
+            url,
+            decode_responses=True,
+            socket_timeout=max(ttl / 3, HOLD_TIMEOUT),
+            socket_connect_timeout=max(ttl / 3, HOLD_TIMEOUT),
         )
         self._hold = self._r.register_script(_REDIS_HOLD)
         self._release = self._r.register_script(_REDIS_RELEASE)
@@ -190,7 +193,7 @@ class _PostgresLock:
         keepalive = max(1, math.ceil(self._ttl / 3))
         conn = await asyncpg.connect(
             self._dsn,
-            timeout=max(self._ttl / 3, 1.0),
+            timeout=max(self._ttl / 3, HOLD_TIMEOUT),
             server_settings={
                 # Who holds the lock, as pg_stat_activity shows it to the other workers.
                 "application_name": (APP_NAME_PREFIX + self._identity)[:63],
@@ -380,7 +383,8 @@ class Leadership:
         if began < self._rest_until:
             return
         try:
-            held, holder = await asyncio.wait_for(self._lock.hold(), max(self._interval, 0.1))
+            # A slow answer is no danger (a lease counts from before the call), only a hung one.
+            held, holder = await asyncio.wait_for(self._lock.hold(), max(self._interval, HOLD_TIMEOUT))
         except Exception as exc:
             if not self._failing:
                 log.warning("leader lock (%s) unreachable: %s", self.kind, exc or type(exc).__name__)
