@@ -327,6 +327,10 @@ class Leadership:
     def is_leader(self) -> bool:
         return self._leading and time.monotonic() < self._valid_until
 
+    def describe(self) -> dict[str, object]:
+        """For a readiness endpoint: whether this worker leads, who it is, who leads as last seen."""
+        return {"isLeader": self.is_leader, "worker": self.identity, "leader": self.leader, "lock": self.kind}
+
     def only(self, loop: Background) -> LeaderOnly:
         """`loop` run only while this worker leads: started when it becomes leader, stopped when it stops."""
         return LeaderOnly(self, loop)
