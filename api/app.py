@@ -22,9 +22,10 @@ from devices.hub import DeviceHub
 from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import db, fonts
 from resolvers.core.errors import UserError
+from resolvers.core.leadership import Leadership
 from resolvers.core.settings import Settings
 from resolvers.devices import snapshots
-from resolvers.devices.fleet import FleetUpkeep
+from resolvers.devices.fleet import FleetCheck, FleetUpkeep
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
 from resolvers.visits import badges
@@ -71,14 +72,32 @@ def quiet_connection_logs() -> None:
     logging.getLogger("websockets.server").setLevel(logging.WARNING)
 
 
+def leadership_logs() -> None:
+    """Which worker leads (and when that changes) is a line in the server's log, as uvicorn's own
+    lines are: uvicorn configures only its loggers, so without a handler these INFO lines were
+    dropped. Left alone when the deployment configures logging itself (a root handler)."""
+    lead_log = logging.getLogger("gatehouse.leadership")
+    if lead_log.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    lead_log.addHandler(handler)
+    lead_log.setLevel(logging.INFO)
+    lead_log.propagate = False
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     quiet_connection_logs()
     # Python's warnings as log lines (time, level, JSON when asked), in every worker process.
     logging.captureWarnings(True)
+    leadership_logs()
     rt = Runtime.create(settings)
     hub = DeviceHub(rt.bus, lambda device_id: snapshots.signed_frame(rt, device_id))
-    upkeep = VisitUpkeep(rt)
+    # Site-wide loops run in the one leading worker (README "Several workers"); the rest in each.
+    leadership = Leadership.for_settings(settings)
+    upkeep = leadership.only(VisitUpkeep(rt))
+    fleet_check = leadership.only(FleetCheck(rt))
     fleet = FleetUpkeep(rt)
     anomalies = AnomalyDetector(rt)
     graphql = GatehouseGraphQL(rt)
@@ -99,6 +118,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         rt.events.listeners.append(anomalies.on_events)
         await hub.start()
         await upkeep.start()
+        await fleet_check.start()
+        await leadership.start()
         await fleet.start()
         collector.start()
         try:
@@ -106,6 +127,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await collector.stop()
             await fleet.stop()
+            await leadership.stop()  # its loops first, then the lock: another worker takes over now
+            await fleet_check.stop()
             await upkeep.stop()
             await hub.stop()
             await rt.stop()
@@ -131,4 +154,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.runtime = rt
     app.state.device_hub = hub
+    app.state.leadership = leadership  # is_leader, identity, leader (host:pid) for /readyz
     return app

@@ -1,6 +1,6 @@
 """Scheduled summaries for leadership (POLICY 6.2 "regular summaries", 定期匯總).
 
-Every server process's upkeep (resolvers/visits/upkeep.py, every GATEHOUSE_UPKEEP_SECONDS) asks
+The leading server process's upkeep (resolvers/visits/upkeep.py, every GATEHOUSE_UPKEEP_SECONDS) asks
 `run_due`: the previous site-local day (DAILY) and the previous ISO week, Monday to Sunday
 (WEEKLY), are summed up shortly after they end: passages granted, denials by reason, visitors
 checked in, stock in and out (units), anomalies by kind. A period missed while no server ran

@@ -123,6 +123,11 @@ class Settings:
     retention_passage_days: int = 365
     retention_attendance_days: int = 1095
     retention_audit_days: int = 1095
+    # Several workers (README "Several workers", resolvers/core/leadership.py): which lock picks the
+    # one that runs the site-wide loops, and how long a dead holder's Redis lease lasts (the lock
+    # is checked every third of it).
+    leader_lock: str = "auto"
+    leader_ttl_seconds: float = 15.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -149,6 +154,15 @@ class Settings:
         second_factor = (env.get("GATEHOUSE_SECOND_FACTOR") or "required").strip().lower()
         if second_factor not in ("required", "optional"):
             raise SettingsError(f"GATEHOUSE_SECOND_FACTOR must be required or optional, got {second_factor!r}")
+        leader_lock = (env.get("GATEHOUSE_LEADER_LOCK") or "auto").strip().lower()
+        if leader_lock not in ("auto", "postgres", "redis", "file"):
+            raise SettingsError(f"GATEHOUSE_LEADER_LOCK must be auto, postgres, redis or file, got {leader_lock!r}")
+        if leader_lock == "redis" and not redis_url:
+            raise SettingsError("GATEHOUSE_LEADER_LOCK=redis needs GATEHOUSE_REDIS_URL")
+        if leader_lock == "postgres" and database_url.startswith("sqlite"):
+            raise SettingsError("GATEHOUSE_LEADER_LOCK=postgres needs a PostgreSQL GATEHOUSE_DATABASE_URL")
+        if leader_lock == "file" and (not database_url.startswith("sqlite") or ":memory:" in database_url):
+            raise SettingsError("GATEHOUSE_LEADER_LOCK=file needs a SQLite database in a file")
         origins = tuple(o.strip() for o in env.get("GATEHOUSE_ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
             database_url=database_url,
@@ -186,6 +200,8 @@ class Settings:
             retention_passage_days=_retention_days(env, "GATEHOUSE_RETENTION_PASSAGE_DAYS", 365),
             retention_attendance_days=_retention_days(env, "GATEHOUSE_RETENTION_ATTENDANCE_DAYS", 1095),
             retention_audit_days=_retention_days(env, "GATEHOUSE_RETENTION_AUDIT_DAYS", 1095),
+            leader_lock=leader_lock,
+            leader_ttl_seconds=_seconds(env, "GATEHOUSE_LEADER_TTL_SECONDS", 15.0),
         )
 
 
@@ -280,6 +296,18 @@ REGISTRY: tuple[Setting, ...] = (
         "days audit entries are kept; at least 180, and the database refuses to delete younger ones whatever this says",
     ),
     Setting("GATEHOUSE_UPKEEP_SECONDS", "30", "how often visit and fleet housekeeping runs"),
+    Setting(
+        "GATEHOUSE_LEADER_TTL_SECONDS",
+        "15",
+        "several workers: the leader's lock is checked (and a follower tries to take it) every third of this; a dead "
+        "holder's Redis lease runs out after it (Several workers)",
+    ),
+    Setting(
+        "GATEHOUSE_LEADER_LOCK",
+        "auto",
+        "which lock picks the leading worker: `auto` (PostgreSQL advisory lock on PostgreSQL, a file lock beside a "
+        "SQLite file), or `postgres`, `file`, `redis` (Several workers)",
+    ),
     Setting(
         "GATEHOUSE_APPROVAL_ESCALATE_HOURS",
         "48",

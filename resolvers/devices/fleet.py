@@ -20,6 +20,7 @@ from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock, validation
 from resolvers.core.crypto import random_token
 from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
+from resolvers.core.leadership import still_leads
 from resolvers.core.models import (
     Decision,
     Device,
@@ -470,6 +471,8 @@ async def check_fleet(rt: Runtime) -> None:
         Q(last_seen_at=None) | Q(last_seen_at__lt=now - silent_for)
     )
     for device in quiet:
+        if not still_leads():
+            return
         if await rt.state.device_connection(device.id) is not None:
             continue
         if await Device.filter(id=device.id, offline_alerted_at=None).update(offline_alerted_at=now):
@@ -492,12 +495,16 @@ async def check_fleet(rt: Runtime) -> None:
         names = {device_id: name for device_id, name, _ in due}
         reports = await fleet_problems([(device_id, kind) for device_id, _, kind in due])
         for device_id, report in reports.items():
+            if not still_leads():
+                return
             if report.problems and await Device.filter(id=device_id).update(health_alerted_at=now):
                 message = f"device {names[device_id]}: " + "; ".join(report.problems)
                 await raise_alert(rt, "below_target", message, device_id=device_id)
 
 
 class FleetUpkeep:
+    """Every worker: commands to the devices connected to this worker, resent until acknowledged."""
+
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
         self._task: asyncio.Task[None] | None = None
@@ -512,16 +519,43 @@ class FleetUpkeep:
                 await self._task
 
     async def _loop(self) -> None:
-        # Retries are due to the second; the fleet check runs at the upkeep interval.
-        last_check = 0.0
+        # Retries are due to the second.
         while True:
             await asyncio.sleep(1.0)
             try:
                 await retry_unacknowledged(self._rt)
-                if time.monotonic() - last_check >= self._rt.settings.upkeep_seconds:
-                    last_check = time.monotonic()
-                    await check_fleet(self._rt)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("fleet upkeep failed")
+
+
+class FleetCheck:
+    """The leading worker only (resolvers/core/leadership.py): the site-wide fleet check
+    (offline and below-target devices), a second after it starts leading, then every
+    GATEHOUSE_UPKEEP_SECONDS."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="fleet-check")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        await asyncio.sleep(1.0)
+        while True:
+            started = time.monotonic()
+            try:
+                await check_fleet(self._rt)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("fleet check failed")
+            await asyncio.sleep(max(0.0, self._rt.settings.upkeep_seconds - (time.monotonic() - started)))

@@ -1,7 +1,9 @@
-"""Visit housekeeping run by every server process: expiry, reminders, overstays, retention.
+"""Visit housekeeping, run by the leading server process only (resolvers/core/leadership.py):
+expiry, reminders, overstays, retention, escalations, scheduled summaries.
 
-Each step claims its rows with a conditional update, so several workers running it
-at once still remind a host once and raise one alert per overstay.
+Each step also claims its rows with a conditional update, so the moment the lead changes hands
+(the old leader's round cut short, the new leader's first round) still reminds a host once and
+raises one alert per overstay.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
@@ -17,6 +20,7 @@ from realtime.messages import VisitReminder
 from resolvers.alerts.raising import raise_alert
 from resolvers.attendance import retention, summaries
 from resolvers.core import clock
+from resolvers.core.leadership import still_leads
 from resolvers.core.models import Person, Visit, VisitStatus
 from resolvers.runtime import Runtime
 from resolvers.visits import visits
@@ -36,6 +40,8 @@ async def remind_pending(rt: Runtime) -> int:
     )
     sent = 0
     for visit in due:
+        if not still_leads():
+            break
         if await Visit.filter(id=visit.id, reminded_at=None).update(reminded_at=now):
             rt.bus.send(VisitReminder(host_id=visit.host_id, visit_id=visit.id))
             sent += 1
@@ -46,6 +52,8 @@ async def alert_overstays(rt: Runtime) -> int:
     now = clock.now()
     raised = 0
     for visit in await Visit.filter(status=VisitStatus.CHECKED_IN, expected_end__lt=now, overstay_alerted_at=None):
+        if not still_leads():
+            break
         if await Visit.filter(id=visit.id, overstay_alerted_at=None).update(overstay_alerted_at=now):
             await raise_alert(
                 rt,
@@ -97,18 +105,24 @@ async def run_once(rt: Runtime) -> None:
     from resolvers.items.approvals import escalate_due
     from resolvers.items.flows import remind_overdue
 
-    await remind_overdue(rt)
-    await escalate_due(rt)  # approval steps waiting past GATEHOUSE_APPROVAL_ESCALATE_HOURS
-    await visits.escalate_emergencies(rt)
-    await visits.expire_due_visits()
-    await remind_pending(rt)
-    await alert_overstays(rt)
-    await anonymise_old_visits(rt)
-    # Leadership's daily and weekly summaries, once each period has ended (POLICY 6.2).
-    await summaries.run_due(rt)
-    # Passages, attendance records and audit entries past their retention (README "Retention and
-    # erasure"); last, so a purge that fails leaves the rest of the round done.
-    await retention.purge(rt)
+    steps: list[Callable[[Runtime], Awaitable[object]]] = [
+        remind_overdue,
+        escalate_due,  # approval steps waiting past GATEHOUSE_APPROVAL_ESCALATE_HOURS
+        visits.escalate_emergencies,
+        lambda rt: visits.expire_due_visits(),
+        remind_pending,
+        alert_overstays,
+        anonymise_old_visits,
+        # Leadership's daily and weekly summaries, once each period has ended (POLICY 6.2).
+        summaries.run_due,
+        # Passages, attendance records and audit entries past their retention (README "Retention and
+        # erasure"); last, so a purge that fails leaves the rest of the round done.
+        retention.purge,
+    ]
+    for step in steps:
+        if not still_leads():  # fenced: another worker leads now and does the rest
+            return
+        await step(rt)
 
 
 class VisitUpkeep:
