@@ -161,24 +161,27 @@ def raise_open_files_limit() -> int:
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from api.health import shared_metrics
     from devices.protocol import TRANSPORT_MAX_BYTES
 
     raise_open_files_limit()
 
     # Migrate once here so several workers do not race at start-up.
     asyncio.run(_migrate(settings))
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        ws_max_size=TRANSPORT_MAX_BYTES,
-        ws="websockets-sansio",
-        log_level="info",
-        lifespan="on",
-        proxy_headers=False,
-    )
+    # Several workers share their metrics through a directory (README "Health and metrics").
+    with shared_metrics(workers):
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            ws_max_size=TRANSPORT_MAX_BYTES,
+            ws="websockets-sansio",
+            log_level="info",
+            lifespan="on",
+            proxy_headers=False,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

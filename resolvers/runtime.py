@@ -15,6 +15,7 @@ from realtime.scan_state import ScanState, make_scan_state
 from resolvers.access.grant_index import GrantCache
 from resolvers.access.topology import TopologyCache
 from resolvers.core.crypto import Keys, Sealer, load_master_key
+from resolvers.core.readiness import Readiness, standard_checks
 from resolvers.core.settings import Settings
 from resolvers.scan.event_log import EventLog
 from resolvers.scan.presence import rebuild_presence_if_needed
@@ -33,6 +34,8 @@ class Runtime:
     events: EventLog
     grant_index: GrantCache
     background: list[Any] = field(default_factory=list)
+    # What /readyz asks (resolvers/core/readiness.py); features add their own checks to it.
+    readiness: Readiness = field(default_factory=Readiness)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -47,6 +50,7 @@ class Runtime:
             topology=TopologyCache(),
             events=EventLog(),
             grant_index=GrantCache(),
+            readiness=standard_checks(settings.database_url, settings.redis_url),
         )
 
     async def start(self) -> None:
@@ -67,6 +71,7 @@ class Runtime:
         await self.events.stop()
         await self.state.disconnect()
         await self.bus.disconnect()
+        await self.readiness.close()
 
     def access_changed(self) -> None:
         """Who may pass where has changed: this process reads grants again at once, other

@@ -53,6 +53,28 @@ def _roles(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[st
     return roles
 
 
+def _metrics_token(env: dict[str, str]) -> str | None:
+    token = env.get("GATEHOUSE_METRICS_TOKEN") or None
+    if token is not None and len(token) < 16:
+        raise SettingsError("GATEHOUSE_METRICS_TOKEN must be at least 16 characters (a guessable token opens /metrics)")
+    return token
+
+
+def _networks(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    import ipaddress
+
+    raw = env.get(name)
+    if raw is None:
+        return default
+    networks = tuple(n.strip() for n in raw.split(",") if n.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise SettingsError(f"{name}: {network!r} is not an address or a network (10.0.0.0/8)") from None
+    return networks
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -90,6 +112,11 @@ class Settings:
     approval_escalate_hours: int = 48
     emergency_escalate_minutes: int = 15
     approval_fallback_roles: tuple[str, ...] = ("ADMIN",)
+
+    # /metrics (README "Health and metrics"): a bearer token that opens it from anywhere, and the
+    # addresses (networks) that may read it without one.
+    metrics_token: str | None = None
+    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1")
 
     @property
     def tz(self) -> ZoneInfo:
@@ -144,4 +171,6 @@ class Settings:
             approval_escalate_hours=_int(env, "GATEHOUSE_APPROVAL_ESCALATE_HOURS", 48),
             emergency_escalate_minutes=_int(env, "GATEHOUSE_EMERGENCY_ESCALATE_MINUTES", 15),
             approval_fallback_roles=_roles(env, "GATEHOUSE_APPROVAL_FALLBACK_ROLES", ("ADMIN",)),
+            metrics_token=_metrics_token(env),
+            metrics_allow=_networks(env, "GATEHOUSE_METRICS_ALLOW", ("127.0.0.0/8", "::1")),
         )
