@@ -115,8 +115,9 @@ async def metrics_route(request: Request) -> Response:
 
 
 def worker_stopped() -> None:
-    """A worker's live gauges leave the sums when it stops (multiprocess mode)."""
+    """A worker's last counts are written, and its live gauges leave the sums (multiprocess mode)."""
     if metrics.MULTIPROCESS:
+        metrics.flush()
         multiprocess.mark_process_dead(os.getpid())
 
 
