@@ -76,6 +76,8 @@ def _allowed_address(settings: Settings, request: Request) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 from a dual-stack socket is loopback too
     return any(ip in network for network in _networks(settings.metrics_allow))
 
 

@@ -368,3 +368,58 @@ async def test_readyz_is_unavailable_once_redis_is_gone(
     # Alive all the same: a supervisor must not restart a worker for its Redis.
     status, _, _ = await get(server, "/healthz")
     assert status == 200
+
+
+# --------------------------------------------------------------------------- who may read /metrics
+
+
+def _request(peer: str, **headers: str) -> Any:
+    from starlette.requests import Request
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/metrics",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": (peer, 40000),
+    }
+    return Request(scope)
+
+
+def _status(env: dict[str, str], peer: str, **headers: str) -> int:
+    from api.health import refusal
+    from resolvers.core.settings import Settings
+
+    refused = refusal(Settings.from_env({"GATEHOUSE_METRICS_TOKEN": TOKEN, **env}), _request(peer, **headers))
+    return 200 if refused is None else refused.status_code
+
+
+def test_metrics_access_rule() -> None:
+    proxy = {"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.5"}
+    office = {"GATEHOUSE_METRICS_ALLOW": "192.168.7.0/24"}
+    assert _status({}, "127.0.0.1") == 200
+    assert _status({}, "::1") == 200
+    assert _status({}, "::ffff:127.0.0.1") == 200  # loopback through a dual-stack socket
+    assert _status({}, "198.51.100.4") == 401
+    assert _status({}, "198.51.100.4", Authorization=f"Bearer {TOKEN}") == 200
+    assert _status({}, "127.0.0.1", Authorization="Bearer not-the-token-at-all") == 403
+    # Through a proxy on this host that nobody declared: not loopback any more.
+    assert _status({}, "127.0.0.1", **{"X-Forwarded-For": "127.0.0.1"}) == 401
+    assert _status({}, "127.0.0.1", Forwarded="for=198.51.100.4") == 401
+    # Through a trusted proxy: the address it names is judged.
+    assert _status({**proxy, **office}, "10.0.0.5", **{"X-Forwarded-For": "192.168.7.20"}) == 200
+    assert _status({**proxy, **office}, "10.0.0.5", **{"X-Forwarded-For": "198.51.100.4"}) == 401
+    assert _status({**proxy, **office}, "10.0.0.5") == 401  # the proxy itself is not in the list
+    # An empty list: the token only.
+    assert _status({"GATEHOUSE_METRICS_ALLOW": ""}, "127.0.0.1") == 401
+
+
+def test_metrics_settings_refuse_bad_values() -> None:
+    from resolvers.core.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="GATEHOUSE_METRICS_TOKEN"):
+        Settings.from_env({"GATEHOUSE_METRICS_TOKEN": "short"})
+    with pytest.raises(SettingsError, match="GATEHOUSE_METRICS_ALLOW"):
+        Settings.from_env({"GATEHOUSE_METRICS_ALLOW": "127.0.0.1, localhost"})
+    settings = Settings.from_env({"GATEHOUSE_METRICS_ALLOW": "10.0.0.0/8, fd00::/8"})
+    assert settings.metrics_allow == ("10.0.0.0/8", "fd00::/8")
