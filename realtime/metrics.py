@@ -22,18 +22,18 @@ directory must be in the environment before the process imports this module.
 from __future__ import annotations
 
 import asyncio
-import os
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram, ProcessCollector, disable_created_metrics
+from prometheus_client import Counter, Gauge, Histogram, ProcessCollector, disable_created_metrics, values
 
 # No `_created` series beside every counter and histogram: nothing here reads them.
 disable_created_metrics()
 
-MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"))
+# The mode prometheus-client chose at its import (PROMETHEUS_MULTIPROC_DIR set or not).
+MULTIPROCESS: bool = bool(getattr(values.ValueClass, "_multiprocess", False))
 
 # Decisions are answered in well under a millisecond when quiet and tens of milliseconds at the
 # morning rush; past a second the gate has given up.
