@@ -23,16 +23,19 @@ import tempfile
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client import multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from devices.hub import DeviceHub
 from realtime import metrics
 from resolvers.core.settings import Settings
-from resolvers.runtime import Runtime
+
+if TYPE_CHECKING:  # annotations only: the CLI imports this module before the server is needed
+    from devices.hub import DeviceHub
+    from resolvers.runtime import Runtime
 
 FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 
@@ -98,22 +101,12 @@ def refusal(settings: Settings, request: Request) -> Response | None:
     )
 
 
-def exposition() -> bytes:
-    """The metrics in Prometheus' text format: this process's, or every worker's (multiprocess)."""
-    metrics.refresh()
-    if metrics.MULTIPROCESS:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
-
-
 async def metrics_route(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     refused = refusal(rt.settings, request)
     if refused is not None:
         return refused
-    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 def worker_stopped() -> None:
@@ -144,4 +137,5 @@ def shared_metrics(workers: int) -> Iterator[Path | None]:
         yield directory
     finally:
         if not given:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
             shutil.rmtree(directory, ignore_errors=True)

@@ -27,7 +27,18 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram, ProcessCollector, disable_created_metrics, values
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+    values,
+)
 
 # No `_created` series beside every counter and histogram: nothing here reads them.
 disable_created_metrics()
@@ -193,6 +204,16 @@ def refresh() -> None:
         except Exception:
             continue  # a probe whose owner stopped: the gauge keeps its last value
         (gauge.labels(*labels) if labels else gauge).set(value)
+
+
+def exposition() -> bytes:
+    """The metrics in Prometheus' text format: this process's, or every worker's (multiprocess)."""
+    refresh()
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
 
 
 REFRESH_SECONDS = 5.0

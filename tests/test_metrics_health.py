@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -423,3 +425,59 @@ def test_metrics_settings_refuse_bad_values() -> None:
         Settings.from_env({"GATEHOUSE_METRICS_ALLOW": "127.0.0.1, localhost"})
     settings = Settings.from_env({"GATEHOUSE_METRICS_ALLOW": "10.0.0.0/8, fd00::/8"})
     assert settings.metrics_allow == ("10.0.0.0/8", "fd00::/8")
+
+
+# --------------------------------------------------------------------------- several workers
+
+WORKER = """
+import sys
+from realtime import metrics
+scans, devices = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(scans):
+    metrics.scan_answered(True, "ok", "QR", 0.0015)
+metrics.scan_answered(False, "replayed", "QR", 0.3)
+metrics.probe(metrics.DEVICES_CONNECTED, lambda: devices)
+metrics.refresh()
+"""
+SCRAPE = """
+from realtime import metrics
+print(metrics.exposition().decode())
+"""
+
+
+def test_workers_share_their_metrics_through_the_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `serve --workers N` prepares (api/health.py shared_metrics) and how the workers use it:
+    each worker's counts, latencies and gauges are written there, and one scrape in any process
+    adds them up. Worker processes here are plain interpreters using realtime/metrics.py (a real
+    `serve --workers 2` takes 10 s and more to start on this machine: checked by hand, README)."""
+    from api.health import shared_metrics
+
+    given = tmp_path / "metrics"
+    given.mkdir()
+    (given / "counter_999999.db").write_bytes(b"left by an earlier run: not this run's counts")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(given))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT), str(PROJECT / "devices/gate_agent")])}
+    with shared_metrics(2) as directory:
+        assert directory == given
+        assert not (given / "counter_999999.db").exists()  # emptied before the workers start
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+        for scans, devices in ((3, 2), (4, 5)):
+            subprocess.run([sys.executable, "-c", WORKER, str(scans), str(devices)], env=env, check=True, timeout=60)
+        text = subprocess.run(
+            [sys.executable, "-c", SCRAPE], env=env, check=True, timeout=60, capture_output=True, text=True
+        ).stdout
+    families = samples(text)
+    assert value(families, "gatehouse_scans", "gatehouse_scans_total", result="granted", reason="ok") == 7
+    assert value(families, "gatehouse_scans", "gatehouse_scans_total", result="denied", reason="replayed") == 2
+    assert value(families, "gatehouse_decision_seconds", "gatehouse_decision_seconds_count") == 9
+    assert value(families, "gatehouse_decision_seconds", "gatehouse_decision_seconds_bucket", le="0.002") == 7
+    assert value(families, "gatehouse_decision_seconds", "gatehouse_decision_seconds_sum") == pytest.approx(0.6105)
+    assert value(families, "gatehouse_devices_connected", "gatehouse_devices_connected") == 7  # livesum
+    # One per process, by pid: the two workers and the one that answered the scrape.
+    assert len({s.labels["pid"] for s in families["gatehouse_worker_resident_memory_bytes"]}) == 3
+    assert given.exists()  # the operator's directory is kept; a temporary one is removed:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    with shared_metrics(2) as temporary:
+        assert temporary is not None and temporary.exists()
+    assert not temporary.exists()
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
