@@ -13,12 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from api import graphql_ws, label_routes, logs, report_routes, sql_log, web_routes
+from api import graphql_ws, health, label_routes, logs, report_routes, sql_log, web_routes
 from api.collector import QuietCollector
 from api.drawing import DrawingBusy, drawer
 from api.graphql_http import GatehouseGraphQL
 from devices.endpoint import DeviceEndpoint, gates_scanning
 from devices.hub import DeviceHub
+from realtime import metrics
 from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import db, fonts
 from resolvers.core.errors import UserError
@@ -53,11 +54,6 @@ async def badge_file(request: Request) -> Response:
         return Response(await drawer.draw(render, badge, rt.settings.tz), media_type=media)
     except DrawingBusy as exc:
         return exc.response()
-
-
-async def health(request: Request) -> JSONResponse:
-    hub: DeviceHub = request.app.state.device_hub
-    return JSONResponse({"status": "ok", "devicesConnected": hub.connected})
 
 
 # The filter lives with the rest of the logging set-up (api/logs.py), which installs it at start too.
@@ -103,6 +99,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = GatehouseGraphQL(rt)
     # Full collections when no gate has scanned for a few seconds (api/collector.py).
     collector = QuietCollector(lambda: not gates_scanning(5.0))
+    # Gauges read from their owners when metrics are rendered (api/health.py), never kept on the scan path.
+    metrics.probe(metrics.DEVICES_CONNECTED, lambda: hub.connected)
+    metrics.probe(metrics.QUEUE_DEPTH, lambda: rt.events.queued, "event_log")
+    metrics.probe(metrics.QUEUE_DEPTH, lambda: rt.bus.queued, "bus_publish")
+    metrics.probe(metrics.QUEUE_DEPTH, lambda: drawer.waiting, "drawing")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -122,9 +123,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await leadership.start()
         await fleet.start()
         collector.start()
+        # With several workers each writes its gauges for the worker a scrape lands on.
+        refresher = asyncio.create_task(metrics.refresh_loop()) if metrics.MULTIPROCESS else None
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
+            health.worker_stopped()
             await collector.stop()
             await fleet.stop()
             await leadership.stop()  # its loops first, then the lock: another worker takes over now
@@ -143,7 +149,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/badges/{visit_id:int}.{fmt:str}", badge_file),
             *report_routes.routes,
             *label_routes.routes,
-            Route("/healthz", health),
+            Route("/healthz", health.healthz),
+            Route("/readyz", health.readyz),
+            Route("/metrics", health.metrics_route),
             *web_routes.routes,
         ],
         # Guards' live events are written to their sockets directly (api/graphql_ws.py DirectFrames):

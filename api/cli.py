@@ -354,6 +354,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int, tls: tuple[st
     import uvicorn
 
     from api import logs
+    from api.health import shared_metrics
     from devices.protocol import TRANSPORT_MAX_BYTES
 
     raise_open_files_limit()
@@ -364,22 +365,24 @@ def _serve(settings: Settings, host: str, port: int, workers: int, tls: tuple[st
     # Migrate once here so several workers do not race at start-up.
     migrated = asyncio.run(_migrate(settings))
     logging.getLogger("gatehouse").info("database: %s", migrated)
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        ws_max_size=TRANSPORT_MAX_BYTES,
-        ws="websockets-sansio",
-        # The same configuration in every worker: uvicorn applies it in each process it starts.
-        log_config=logs.config(settings.log_format, settings.log_level),
-        log_level=settings.log_level,
-        lifespan="on",
-        proxy_headers=False,
-        ssl_certfile=tls[0] if tls else None,
-        ssl_keyfile=tls[1] if tls else None,
-    )
+    # Several workers share their metrics through a directory (README "Health and metrics").
+    with shared_metrics(workers):
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            ws_max_size=TRANSPORT_MAX_BYTES,
+            ws="websockets-sansio",
+            # The same configuration in every worker: uvicorn applies it in each process it starts.
+            log_config=logs.config(settings.log_format, settings.log_level),
+            log_level=settings.log_level,
+            lifespan="on",
+            proxy_headers=False,
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
+        )
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -74,6 +74,11 @@ class _Drawer:
         finally:
             self._waiting -= 1
 
+    @property
+    def waiting(self) -> int:
+        """Files being drawn or waiting their turn (the gatehouse_queue_depth metric)."""
+        return self._waiting
+
     def _discard(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)

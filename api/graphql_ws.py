@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -63,9 +64,12 @@ from websockets.protocol import State
 from api import heavy_pacing
 from api.admission import admit, over_time, refusal_error, shows_schema, without_suggestions
 from devices.frames.budget import CLOSE_OVER_BUDGET, Bucket
+from realtime import metrics
 from resolvers.core.errors import ErrorCode
 from resolvers.runtime import Runtime
+from schema.core import limits
 from schema.core.context import Context
+from schema.root import schema
 from schema.scan.shared_render import LIVE_PUSH
 
 if TYPE_CHECKING:
@@ -311,6 +315,7 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         # operation id -> its kind and cost, until its task starts
         self._kinds: dict[str, tuple[str | None, int]] = {}
         self._holder: str | None = None  # the session or address this connection is counted against
+        self._fields: dict[str, str] = {}  # operation id -> its subscription field, until its task starts
 
     async def handle(self) -> None:
         try:
@@ -376,9 +381,12 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             # A persisted query: run its trusted text.
             message = {**message, "payload": {**payload, "query": admission.query}}
         self._kinds[operation_id] = (admission.kind, admission.cost)
+        if admission.kind == "subscription":
+            self._fields[operation_id] = subscription_field(admission.query, payload.get("operationName"))
         await super().handle_subscribe(message)
         if operation_id not in self.operations:
             self._kinds.pop(operation_id, None)
+            self._fields.pop(operation_id, None)
 
     async def _refuse(self, operation_id: str, error: GraphQLError) -> None:
         await self.send_message({"id": operation_id, "type": "error", "payload": [error.formatted]})
@@ -407,6 +415,13 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             direct = adapter.direct if isinstance(adapter, LimitedWebSocketAdapter) else None
             # The subscription's resolver runs in this task: it sees the push it may use.
             LIVE_PUSH.set(OperationPush(direct, operation.id) if direct is not None else None)
+            subscribers = metrics.GRAPHQL_SUBSCRIBERS.labels(self._fields.pop(operation.id, "other"))
+            subscribers.inc()
+            try:
+                await super().run_operation(operation)
+            finally:
+                subscribers.dec()
+            return
         if kind != "query":
             # Subscriptions live as long as the client wants; mutations are not cancelled half-way.
             await super().run_operation(operation)
@@ -421,6 +436,7 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def cleanup_operation(self, operation_id: str) -> None:
         self._kinds.pop(operation_id, None)  # completed before its task started
+        self._fields.pop(operation_id, None)
         await super().cleanup_operation(operation_id)
 
     async def send_message(self, message: Message) -> None:
@@ -431,6 +447,25 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 if isinstance(error, dict) and isinstance(error.get("message"), str):
                     error["message"] = without_suggestions(error["message"])
         await super().send_message(message)
+
+
+@functools.cache
+def _subscription_fields() -> frozenset[str]:
+    subscription = schema._schema.subscription_type
+    return frozenset(subscription.fields) if subscription is not None else frozenset()
+
+
+def subscription_field(query: str | None, operation_name: object) -> str:
+    """The root field a subscription document asks for (the metrics' label): one of the schema's,
+    or "other", so a client cannot make up label values."""
+    if not isinstance(query, str):
+        return "other"
+    # The text was analysed (and cached) by the admission just before.
+    operation = limits.analyse(query).operation(operation_name if isinstance(operation_name, str) else None)
+    if operation is None or not operation.root_fields:
+        return "other"
+    name = operation.root_fields[0][1]
+    return name if name in _subscription_fields() else "other"
 
 
 def connection_init_timeout() -> timedelta:

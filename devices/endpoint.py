@@ -19,12 +19,14 @@ from devices.frames.incoming import INCOMING
 from devices.frames.outgoing import EventsAck, Welcome
 from devices.hub import DeviceHub
 from devices.protocol import BadMessage, Frame, error_frame, frame_size, parse_frame
+from realtime import metrics
 from resolvers.access.topology import Topology
 from resolvers.alerts.raising import raise_alert_throttled
 from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import clock, log_context
 from resolvers.core.addresses import client_address
 from resolvers.core.errors import is_id
+from resolvers.core.models import EntryMethod
 from resolvers.devices import commands as device_commands
 from resolvers.devices import connections, hello_limits, snapshots
 from resolvers.devices import fleet as device_fleet
@@ -39,6 +41,7 @@ from resolvers.scan.reasons import Reason
 log = logging.getLogger("gatehouse.devices")
 MAX_SCANS_IN_FLIGHT = 32
 ANSWERS_KEPT = 1000
+SCAN_METHOD = EntryMethod.QR.value  # a pass or a printed badge, both QR codes (as the event records it)
 
 _last_scan = [0.0]  # time.monotonic() of the latest scan frame this process received
 
@@ -213,7 +216,8 @@ class DeviceConnection:
         # Decided concurrently (up to MAX_SCANS_IN_FLIGHT): a slow decision does not hold the next scan.
         _last_scan[0] = time.monotonic()
         await self._in_flight.acquire()
-        task = asyncio.create_task(self._scan(frame))
+        # The frame arrived when it was read (run() noted it): the decision's latency counts from there.
+        task = asyncio.create_task(self._scan(frame, self.last_frame))
         self._tasks.add(task)
         task.add_done_callback(self._scan_done)
 
@@ -233,7 +237,7 @@ class DeviceConnection:
         self._tasks.discard(task)
         self._in_flight.release()
 
-    async def _scan(self, frame: Frame[inc.Scan]) -> None:
+    async def _scan(self, frame: Frame[inc.Scan], arrived: float) -> None:
         ref = frame.data["ref"]
         ref_key = str(ref)
         credential = frame.data["credential"]
@@ -258,6 +262,7 @@ class DeviceConnection:
             await self.send(reply)
             if outcome is None:
                 return  # a retry answered as before
+            metrics.scan_answered(outcome.granted, outcome.reason._value_, SCAN_METHOD, time.monotonic() - arrived)
             if outcome.reason is not Reason.UNAVAILABLE and not outcome.shared:
                 await self.rt.state.remember_ref(self.device_id, ref_key, credential, reply)
             if not self.test_scan_seen and outcome.event_id is not None:
@@ -268,6 +273,7 @@ class DeviceConnection:
             # Fail closed: the door stays shut and the device hears why.
             with contextlib.suppress(Exception):
                 await self.send(ScanOutcome.refused(Reason.UNAVAILABLE).frame(ref, 0))
+                metrics.scan_answered(False, Reason.UNAVAILABLE.value, SCAN_METHOD, time.monotonic() - arrived)
 
     async def _remembered(self, ref_key: str, credential: str) -> dict[str, Any] | None:
         """The answer already given to this very scan (same ref, same credential) on this connection,

@@ -128,6 +128,11 @@ class Bus:
         """Whether a message on `channel` could reach anyone: on Redis, always (other workers)."""
         return True
 
+    @property
+    def queued(self) -> int:
+        """Messages waiting to leave this process (the gatehouse_queue_depth metric); none in memory."""
+        return 0
+
     @contextlib.asynccontextmanager
     async def receive(self, kind: type[M]) -> AsyncIterator[Received[M]]:
         """Subscribe to `kind`'s channel and iterate its decoded messages."""
@@ -206,6 +211,10 @@ class RedisBus(Bus):
 
     async def _drain(self) -> None:
         await self._outbox.join()
+
+    @property
+    def queued(self) -> int:
+        return self._outbox.qsize()
 
     def publish(self, channel: str, message: dict[str, Any]) -> None:
         # This process's subscribers now; the message is JSON already (realtime/messages.py), so

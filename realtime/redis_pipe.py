@@ -19,12 +19,15 @@ import asyncio
 import collections
 import hashlib
 import ssl
+import time
 from typing import Any
 
 import hiredis
 from redis.asyncio.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+
+from realtime import metrics
 
 RETRIES = 3
 CONNECT_TIMEOUT = 5.0
@@ -144,10 +147,14 @@ class PipelinedRedis:
 
     async def call(self, *args: Any) -> Any:
         packed = pack(args)
+        timer = metrics.redis_timer(str(args[0]))
         for attempt in range(RETRIES + 1):
             try:
                 protocol = await self._connected()
-                return await protocol.send(packed)
+                started = time.perf_counter()
+                reply = await protocol.send(packed)
+                timer.observe(time.perf_counter() - started)
+                return reply
             except (RedisConnectionError, OSError):  # TimeoutError (connecting) is an OSError
                 if attempt == RETRIES:
                     raise

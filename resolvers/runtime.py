@@ -18,6 +18,7 @@ from resolvers.access.grant_index import GrantCache
 from resolvers.access.topology import TopologyCache
 from resolvers.core import clock, key_store
 from resolvers.core.crypto import KeyRing, Keys, KeySource, Sealer
+from resolvers.core.readiness import Readiness, standard_checks
 from resolvers.core.settings import Settings
 from resolvers.scan.event_log import EventLog
 from resolvers.scan.presence import rebuild_presence_if_needed
@@ -38,6 +39,8 @@ class Runtime:
     background: list[Any] = field(default_factory=list)
     _keys_read_at: float = 0.0
     _keys_read_for: frozenset[str] = frozenset()
+    # What /readyz asks (resolvers/core/readiness.py); features add their own checks to it.
+    readiness: Readiness = field(default_factory=Readiness)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -52,6 +55,7 @@ class Runtime:
             topology=TopologyCache(),
             events=EventLog(),
             grant_index=GrantCache(),
+            readiness=standard_checks(settings.database_url, settings.redis_url),
         )
 
     @property
@@ -107,6 +111,7 @@ class Runtime:
         await self.events.stop()
         await self.state.disconnect()
         await self.bus.disconnect()
+        await self.readiness.close()
 
     def access_changed(self) -> None:
         """Who may pass where has changed: this process reads grants again at once, other

@@ -195,3 +195,12 @@ def _param(dialect: str) -> str:
 async def start(database_url: str) -> list[str]:
     await connect(database_url)
     return await migrate(database_url)
+
+
+async def pending_migrations(database_url: str) -> list[str]:
+    """The migrations this code has that the database has not recorded as applied (a read only)."""
+    conn: BaseDBAsyncClient = connections.get("default")
+    _, rows = await conn.execute_query("SELECT name FROM gatehouse_migration")
+    done = {row["name"] for row in rows}
+    names = (path.name.split(".", 1)[0] for path in migration_files(dialect_of(database_url)))
+    return [name for name in names if name not in done]

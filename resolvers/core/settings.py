@@ -70,6 +70,28 @@ def _roles(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[st
     return roles
 
 
+def _metrics_token(env: dict[str, str]) -> str | None:
+    token = env.get("GATEHOUSE_METRICS_TOKEN") or None
+    if token is not None and len(token) < 16:
+        raise SettingsError("GATEHOUSE_METRICS_TOKEN must be at least 16 characters (a guessable token opens /metrics)")
+    return token
+
+
+def _networks(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    import ipaddress
+
+    raw = env.get(name)
+    if raw is None:
+        return default
+    networks = tuple(n.strip() for n in raw.split(",") if n.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise SettingsError(f"{name}: {network!r} is not an address or a network (10.0.0.0/8)") from None
+    return networks
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -128,6 +150,11 @@ class Settings:
     # is checked every third of it).
     leader_lock: str = "auto"
     leader_ttl_seconds: float = 15.0
+
+    # /metrics (README "Health and metrics"): a bearer token that opens it from anywhere, and the
+    # addresses (networks) that may read it without one.
+    metrics_token: str | None = None
+    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1")
 
     @property
     def tz(self) -> ZoneInfo:
@@ -202,6 +229,8 @@ class Settings:
             retention_audit_days=_retention_days(env, "GATEHOUSE_RETENTION_AUDIT_DAYS", 1095),
             leader_lock=leader_lock,
             leader_ttl_seconds=_seconds(env, "GATEHOUSE_LEADER_TTL_SECONDS", 15.0),
+            metrics_token=_metrics_token(env),
+            metrics_allow=_networks(env, "GATEHOUSE_METRICS_ALLOW", ("127.0.0.0/8", "::1")),
         )
 
 
@@ -366,6 +395,16 @@ REGISTRY: tuple[Setting, ...] = (
         "GATEHOUSE_KEY_RELOAD_SECONDS",
         "2",
         "how often a server looks whether the key file changed (a rotation's new key is picked up without restart)",
+    ),
+    Setting(
+        "GATEHOUSE_METRICS_TOKEN",
+        "unset",
+        "a bearer token (16 characters or more) that opens `/metrics` from any address (Health and metrics)",
+    ),
+    Setting(
+        "GATEHOUSE_METRICS_ALLOW",
+        "127.0.0.0/8,::1",
+        "comma-separated addresses or networks that read `/metrics` without the token; empty: the token only",
     ),
     Setting("GATEHOUSE_SSL_KEYFILE", "unset", "the PEM private key of GATEHOUSE_SSL_CERTFILE, without a passphrase"),
 )

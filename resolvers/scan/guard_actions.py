@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from realtime import metrics
 from realtime.messages import PersonRef
 from realtime.scan_state import ScanStateLost
 from resolvers.access.topology import GateNode
@@ -63,6 +64,7 @@ async def remote_open(rt: Runtime, actor: Actor, gate_id: str, reason: str) -> G
     )
     # Stored before anything is pushed: the door opens only once the record of it exists.
     event = await writer.record(rt, opened, topo=topo)
+    metrics.scan_decided(True, Reason.REMOTE_OPEN.value, EntryMethod.REMOTE.value)
     for device_id in online:
         await send_command(
             rt, device_id, gate.id, "open", {"durationMs": rt.settings.door_open_ms * 2, "reason": why}, actor.person_id
@@ -124,6 +126,7 @@ async def record_manual_entry(rt: Runtime, actor: Actor, entry: ManualEntry) -> 
     except BaseException:
         await undo_entry_claim(rt, topo, gate, way, person.id, reason)
         raise
+    metrics.scan_decided(reason.grants, reason.value, EntryMethod.MANUAL.value)
     if reason is Reason.EXIT_AFTER_REVOCATION:
         flag_exit_after_revocation(rt, gate, PersonRef(person.id, person.display_name), None)
     elif reason.grants and visit is not None:
