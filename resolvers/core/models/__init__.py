@@ -50,6 +50,7 @@ from resolvers.core.models.items import (
     StockLevel,
     StockLocation,
 )
+from resolvers.core.models.ops import BackupRun
 from resolvers.core.models.passes import (
     Credential,
     CredentialKind,
@@ -90,6 +91,7 @@ __all__ = [
     "AssetStatus",
     "AttendanceCorrection",
     "AuditEntry",
+    "BackupRun",
     "Credential",
     "CredentialKind",
     "CredentialStatus",
