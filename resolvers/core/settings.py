@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -53,6 +54,52 @@ def _roles(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[st
     return roles
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class _BackupSettings(TypedDict):
+    backup_dir: Path | None
+    backup_at: str
+    backup_weekly_day: str
+    backup_keep_daily: int
+    backup_keep_weekly: int
+    backup_offsite_command: tuple[str, ...]
+    backup_offsite_seconds: int
+    pg_bin_dir: Path | None
+
+
+def _backup_settings(env: dict[str, str]) -> _BackupSettings:
+    """The backup schedule (README "Backups"): checked here so a typo stops the start, not the 02:30 run."""
+    import shlex
+
+    raw_dir = (env.get("GATEHOUSE_BACKUP_DIR") or "").strip()
+    at = (env.get("GATEHOUSE_BACKUP_AT") or "02:30").strip()
+    hh, sep, mm = at.partition(":")
+    if not (sep and hh.isdigit() and mm.isdigit() and len(mm) == 2 and int(hh) < 24 and int(mm) < 60):
+        raise SettingsError(f"GATEHOUSE_BACKUP_AT must be a local time HH:MM, got {at!r}")
+    day = (env.get("GATEHOUSE_BACKUP_WEEKLY_DAY") or "sunday").strip().lower()
+    if day not in WEEKDAYS:
+        raise SettingsError(f"GATEHOUSE_BACKUP_WEEKLY_DAY must be a day of the week (monday ... sunday), got {day!r}")
+    command = (env.get("GATEHOUSE_BACKUP_OFFSITE_COMMAND") or "").strip()
+    try:
+        argv = tuple(shlex.split(command))
+    except ValueError as exc:
+        raise SettingsError(f"GATEHOUSE_BACKUP_OFFSITE_COMMAND cannot be split into words: {exc}") from None
+    pg_bin = (env.get("GATEHOUSE_PG_BIN_DIR") or "").strip()
+    if pg_bin and not Path(pg_bin).is_dir():
+        raise SettingsError(f"GATEHOUSE_PG_BIN_DIR {pg_bin!r} is not a directory")
+    return {
+        "backup_dir": Path(raw_dir) if raw_dir else None,
+        "backup_at": f"{int(hh):02d}:{mm}",
+        "backup_weekly_day": day,
+        "backup_keep_daily": _int(env, "GATEHOUSE_BACKUP_KEEP_DAILY", 7),
+        "backup_keep_weekly": _int(env, "GATEHOUSE_BACKUP_KEEP_WEEKLY", 5),
+        "backup_offsite_command": argv,
+        "backup_offsite_seconds": _int(env, "GATEHOUSE_BACKUP_OFFSITE_SECONDS", 3600),
+        "pg_bin_dir": Path(pg_bin) if pg_bin else None,
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -90,6 +137,15 @@ class Settings:
     approval_escalate_hours: int = 48
     emergency_escalate_minutes: int = 15
     approval_fallback_roles: tuple[str, ...] = ("ADMIN",)
+    # Backups (README "Backups"): no directory, no scheduled backups.
+    backup_dir: Path | None = None
+    backup_at: str = "02:30"  # site-local HH:MM
+    backup_weekly_day: str = "sunday"
+    backup_keep_daily: int = 7
+    backup_keep_weekly: int = 5
+    backup_offsite_command: tuple[str, ...] = ()
+    backup_offsite_seconds: int = 3600
+    pg_bin_dir: Path | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -144,4 +200,5 @@ class Settings:
             approval_escalate_hours=_int(env, "GATEHOUSE_APPROVAL_ESCALATE_HOURS", 48),
             emergency_escalate_minutes=_int(env, "GATEHOUSE_EMERGENCY_ESCALATE_MINUTES", 15),
             approval_fallback_roles=_roles(env, "GATEHOUSE_APPROVAL_FALLBACK_ROLES", ("ADMIN",)),
+            **_backup_settings(env),
         )
