@@ -25,6 +25,7 @@ from resolvers.core.errors import UserError
 from resolvers.core.settings import Settings
 from resolvers.devices import snapshots
 from resolvers.devices.fleet import FleetUpkeep
+from resolvers.ops.schedule import BackupSchedule
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
 from resolvers.visits import badges
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     hub = DeviceHub(rt.bus, lambda device_id: snapshots.signed_frame(rt, device_id))
     upkeep = VisitUpkeep(rt)
     fleet = FleetUpkeep(rt)
+    backups = BackupSchedule(rt)  # nothing runs unless GATEHOUSE_BACKUP_DIR is set
     anomalies = AnomalyDetector(rt)
     graphql = GatehouseGraphQL(rt)
     # Full collections when no gate has scanned for a few seconds (api/collector.py).
@@ -114,11 +116,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await hub.start()
         await upkeep.start()
         await fleet.start()
+        await backups.start()
         collector.start()
         try:
             yield
         finally:
             await collector.stop()
+            await backups.stop()
             await fleet.stop()
             await upkeep.stop()
             await hub.stop()

@@ -1,0 +1,28 @@
+"""Root query fields: running the server."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers.core.models import Role
+from resolvers.ops import backups
+from schema.core.errors import bad_input
+from schema.core.permissions import HasRole
+from schema.ops.types import BackupRun
+
+# Whether the site can be brought back is the administrators' and security's concern, and the
+# auditors' to check; what is in the backups is not shown here, only that they were made.
+IsBackupReader = HasRole(frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR}), "IsBackupReader")
+MAX_RUNS = 200
+
+
+@strawberry.type
+class OpsQuery:
+    @strawberry.field(
+        permission_classes=[IsBackupReader],
+        description="The latest backup runs, newest first, failed ones too (POLICY 6.1).",
+    )
+    async def backup_runs(self, limit: int = 20) -> list[BackupRun]:
+        if not 1 <= limit <= MAX_RUNS:
+            raise bad_input(f"`limit` must be between 1 and {MAX_RUNS}")
+        return [BackupRun.of(run) for run in await backups.recent_runs(limit)]
