@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import dataclasses
 import hashlib
 import os
@@ -21,9 +22,7 @@ import secrets
 import sqlite3
 import struct
 import subprocess
-import sys
 import tempfile
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -245,35 +244,43 @@ def new_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-@pytest.fixture
-async def small_backup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Path, str]]:
-    """A backup of a migrated, empty SQLite database, in 4 KiB chunks (so there are several to
-    reorder); the CLI's environment names that database and key."""
+@pytest.fixture(scope="module")
+def backup_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A backup of a migrated, empty SQLite database in 4 KiB chunks (so there are several to
+    reorder), made once for the module; and the key that made it."""
+    tmp = tmp_path_factory.mktemp("small-backup")
     key = new_key()
-    url = f"sqlite://{tmp_path / 'source.sqlite3'}"
-    for name, value in {
-        "GATEHOUSE_DATABASE_URL": url,
-        "GATEHOUSE_SECRET_KEY": key,
-        "GATEHOUSE_KEY_FILE": str(tmp_path / "unused.key"),
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(backups, "CHUNK", 4096)
-    out = tmp_path / "out"
-    out.mkdir()
-    await db.start(url)
-    try:
-        run = await backups.backup(Settings.from_env(), out, "manual")
-    finally:
-        await db.close()
+    url = f"sqlite://{tmp / 'source.sqlite3'}"
+    settings = Settings.from_env(
+        {"GATEHOUSE_DATABASE_URL": url, "GATEHOUSE_SECRET_KEY": key, "GATEHOUSE_KEY_FILE": str(tmp / "unused.key")}
+    )
+
+    async def make() -> BackupRun:
+        await db.start(url)
+        try:
+            return await backups.backup(settings, tmp, "manual")
+        finally:
+            await db.close()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backups, "CHUNK", 4096)
+        # Its own thread and loop: the tests' loops are per test.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            run = pool.submit(asyncio.run, make()).result()
     assert run.ok, run.error
-    monkeypatch.undo()  # CHUNK back: files of any chunk size open
+    return tmp / run.file_name, key
+
+
+@pytest.fixture
+def small_backup(backup_file: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """The module's small backup; the CLI's environment names its key and an empty target."""
     for name, value in {
         "GATEHOUSE_DATABASE_URL": f"sqlite://{tmp_path / 'target' / 'gatehouse.sqlite3'}",
-        "GATEHOUSE_SECRET_KEY": key,
+        "GATEHOUSE_SECRET_KEY": backup_file[1],
         "GATEHOUSE_KEY_FILE": str(tmp_path / "unused.key"),
     }.items():
         monkeypatch.setenv(name, value)
-    yield out / run.file_name, key
+    return backup_file
 
 
 def chunks(data: bytes) -> tuple[bytes, list[bytes]]:
@@ -412,23 +419,14 @@ def test_bad_backup_settings(name: str, value: str) -> None:
 
 # --------------------------------------------------------------------------- the schedule
 
-COPY_SCRIPT = """
-import shutil, sys
-shutil.copy(sys.argv[-1], sys.argv[1])
-"""
-FAIL_SCRIPT = """
-import sys
-print("the remote disk is full", file=sys.stderr)
-sys.exit(3)
-"""
+# The off-site "copy": cp into another directory; and one that fails as rsync to a full disk would.
+FAILING_COPY = ("sh", "-c", "echo the remote disk is full >&2; exit 3", "sh")
 
 
 async def test_schedule_daily_weekly_retention_and_offsite(tmp_path: Path) -> None:
     backup_dir, offsite = tmp_path / "backups", tmp_path / "offsite"
     backup_dir.mkdir()
     offsite.mkdir()
-    (tmp_path / "copy.py").write_text(COPY_SCRIPT)
-    (tmp_path / "fail.py").write_text(FAIL_SCRIPT)
     url = f"sqlite://{tmp_path / 'gh.sqlite3'}"
     settings = Settings.from_env(
         {
@@ -440,7 +438,7 @@ async def test_schedule_daily_weekly_retention_and_offsite(tmp_path: Path) -> No
             "GATEHOUSE_BACKUP_WEEKLY_DAY": "sunday",
             "GATEHOUSE_BACKUP_KEEP_DAILY": "2",
             "GATEHOUSE_BACKUP_KEEP_WEEKLY": "1",
-            "GATEHOUSE_BACKUP_OFFSITE_COMMAND": f"{sys.executable} {tmp_path / 'copy.py'} {offsite}",
+            "GATEHOUSE_BACKUP_OFFSITE_COMMAND": f"cp -t {offsite}",
         }
     )
     rt = Runtime.create(settings)
@@ -480,7 +478,7 @@ async def test_schedule_daily_weekly_retention_and_offsite(tmp_path: Path) -> No
         assert "gatehouse-daily-20200101T000000Z.ghbackup" in names
 
         # The off-site copy fails: the backup is still good, the failure is on the run.
-        rt.settings = dataclasses.replace(settings, backup_offsite_command=(sys.executable, str(tmp_path / "fail.py")))
+        rt.settings = dataclasses.replace(settings, backup_offsite_command=FAILING_COPY)
         failed_copy = await run_due(rt, at(30, 2, 31))
         assert failed_copy is not None and failed_copy.ok and failed_copy.offsite_ok is False
         assert failed_copy.offsite_error == "exited 3: the remote disk is full"
