@@ -165,6 +165,8 @@ async def drill(site: Site, restore_url: str, tmp: Path) -> None:
     (file,) = out_dir.iterdir()
     master = site.env["GATEHOUSE_SECRET_KEY"]
     assert master.encode() not in file.read_bytes() and base64.b64decode(master) not in file.read_bytes()
+    verified = await asyncio.to_thread(backups.verify, Settings.from_env(site.env), file)
+    assert verified.startswith(f"{file.name}: good;"), verified
     after = await table_counts(site.database_url)
     assert without_runs(after) == without_runs(before), "the site changed during the drill"
     assert after["backup_run"] == before["backup_run"] + 1
