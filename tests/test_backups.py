@@ -478,6 +478,8 @@ async def test_schedule_daily_weekly_retention_and_offsite(tmp_path: Path) -> No
         assert weeklies == [sunday.file_name]
         assert manual.file_name in names and "notes.txt" in names
         assert "gatehouse-daily-20200101T000000Z.ghbackup" in names
+        assert list(tmp_path.glob(".gh.sqlite3.backup-*")) == []  # no plain copy left beside the database
+        assert not [n for n in names if n.startswith(".")]  # nor anything half-written in the directory
 
         # The off-site copy fails: the backup is still good, the failure is on the run.
         rt.settings = dataclasses.replace(settings, backup_offsite_command=FAILING_COPY)

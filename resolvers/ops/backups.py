@@ -362,7 +362,7 @@ def _write_backup(settings: Settings, master: bytes, directory: Path, name: str,
                 return _Sealing(out, master, header)  # type: ignore[arg-type]
 
             if dialect == "sqlite":
-                _dump_sqlite(settings, directory / f".{name}.sqlite3", sealing)
+                _dump_sqlite(settings, sealing)
             else:
                 _dump_postgres(settings, sealing)
             raw.flush()
@@ -372,10 +372,22 @@ def _write_backup(settings: Settings, master: bytes, directory: Path, name: str,
     return Written(final, out.size, out.sha.hexdigest())
 
 
-def _dump_sqlite(settings: Settings, snapshot: Path, sealing: Callable[[str], _Sealing]) -> None:
+SNAPSHOT_STALE_SECONDS = 6 * 3600
+
+
+def _dump_sqlite(settings: Settings, sealing: Callable[[str], _Sealing]) -> None:
     source_path = sqlite_path(settings.database_url)
     if not source_path.exists():
         raise BackupError(f"no database at {source_path}")
+    # The plain copy sits beside the database, never in the backup directory: that may be a mount
+    # that is copied off site, and a run killed halfway would leave the database readable there.
+    # What such a run left here is cleared by the next one.
+    stem = f".{source_path.name}.backup-"
+    for stale in source_path.parent.glob(stem + "*"):
+        with contextlib.suppress(OSError):
+            if time.time() - stale.stat().st_mtime > SNAPSHOT_STALE_SECONDS:
+                stale.unlink()
+    snapshot = source_path.parent / f"{stem}{os.getpid()}-{secrets.token_hex(4)}"
     with _removed_after(snapshot):
         # SQLite's online backup: a consistent copy while the server goes on writing (WAL readers
         # and the writer do not wait for each other).
