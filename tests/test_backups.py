@@ -17,6 +17,7 @@ import base64
 import concurrent.futures
 import dataclasses
 import hashlib
+import json
 import os
 import secrets
 import sqlite3
@@ -175,6 +176,8 @@ async def drill(site: Site, restore_url: str, tmp: Path) -> None:
     assert runs[0]["kind"] == "MANUAL" and runs[0]["ok"] and runs[0]["fileName"] == file.name, runs
     assert runs[0]["sha256"] == hashlib.sha256(file.read_bytes()).hexdigest()
     assert runs[0]["size"] == file.stat().st_size
+    too_many = await admin.raw(BACKUP_RUNS, {"n": 0})
+    assert too_many["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", too_many
 
     restore_env = {**site.env, "GATEHOUSE_DATABASE_URL": restore_url}
     code, text = await asyncio.to_thread(run_cli, restore_env, "restore", str(file))
@@ -321,7 +324,10 @@ def test_verify_backup(small_backup: tuple[Path, str], tmp_path: Path, capsys: p
     header_flipped = bytearray(data)
     header_flipped[prefix.index(b'"created_at"') + 20] ^= 0x01  # a digit of the date: still valid JSON
     swapped = prefix + parts[1] + parts[0] + b"".join(parts[2:])
+    future_head = json.dumps({**json.loads(prefix[12:]), "format": 2}).encode()
+    future = b"GHBACKUP" + struct.pack(">I", len(future_head)) + future_head + b"".join(parts)
     bad = {
+        "future-format": (future, "is in backup format 2; this Gatehouse reads format 1"),
         "flipped": (bytes(flipped), "damaged or was changed (chunk 0"),
         "header-flipped": (bytes(header_flipped), "damaged or was changed (chunk 0"),
         "truncated": (data[:-10], "cut short"),
@@ -478,7 +484,8 @@ async def test_schedule_daily_weekly_retention_and_offsite(tmp_path: Path) -> No
         assert weeklies == [sunday.file_name]
         assert manual.file_name in names and "notes.txt" in names
         assert "gatehouse-daily-20200101T000000Z.ghbackup" in names
-        assert list(tmp_path.glob(".gh.sqlite3.backup-*")) == []  # no plain copy left beside the database
+        beside = os.listdir(tmp_path)
+        assert not [n for n in beside if n.startswith(".gh.sqlite3.backup-")]  # no plain copy left there
         assert not [n for n in names if n.startswith(".")]  # nor anything half-written in the directory
 
         # The off-site copy fails: the backup is still good, the failure is on the run.

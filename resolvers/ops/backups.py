@@ -189,11 +189,12 @@ def _read_header(f: BinaryIO, name: str) -> tuple[Header, bytes]:
     head = _read_exact(f, length)
     try:
         fields = json.loads(head)
+        made_in = fields.get("format") if isinstance(fields, dict) else None
+        if isinstance(made_in, int) and made_in != FORMAT:
+            raise BackupError(f"{name} is in backup format {made_in}; this Gatehouse reads format {FORMAT}")
         header = Header(**fields)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError):
         raise BackupError(f"{name} has a damaged header") from None
-    if header.format != FORMAT:
-        raise BackupError(f"{name} is in backup format {header.format}; this Gatehouse reads format {FORMAT}")
     return header, hashlib.sha256(MAGIC + struct.pack(">I", length) + head).digest()
 
 
