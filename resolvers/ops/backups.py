@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
 from cryptography.exceptions import InvalidTag
@@ -138,10 +138,14 @@ def _nonce(index: int) -> bytes:
     return b"\0\0\0\0" + struct.pack(">Q", index)
 
 
+class _Output(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
 class _Sealing:
     """Writes the header, then the dump in sealed chunks as it comes; `close` seals the checksum."""
 
-    def __init__(self, out: BinaryIO, master: bytes, header: Header) -> None:
+    def __init__(self, out: _Output, master: bytes, header: Header) -> None:
         head = json.dumps(asdict(header), sort_keys=True).encode()
         prefix = MAGIC + struct.pack(">I", len(head)) + head
         out.write(prefix)
@@ -360,7 +364,7 @@ def _write_backup(settings: Settings, master: bytes, directory: Path, name: str,
                     key_fingerprint=fingerprint(master),
                     salt=base64.b64encode(secrets.token_bytes(16)).decode(),
                 )
-                return _Sealing(out, master, header)  # type: ignore[arg-type]
+                return _Sealing(out, master, header)
 
             if dialect == "sqlite":
                 _dump_sqlite(settings, sealing)

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers.core.models import Role
 from resolvers.ops import backups
 from schema.core.errors import bad_input
-from schema.core.permissions import HasRole
+from schema.core.permissions import IsBackupReader
 from schema.ops.types import BackupRun
 
-# Whether the site can be brought back is the administrators' and security's concern, and the
-# auditors' to check; what is in the backups is not shown here, only that they were made.
-IsBackupReader = HasRole(frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR}), "IsBackupReader")
 MAX_RUNS = 200
 
 
