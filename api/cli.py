@@ -245,10 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     backup.add_argument("--to", metavar="DIR", help="the directory to write it to (default: GATEHOUSE_BACKUP_DIR)")
     restore = sub.add_parser("restore", help="restore a backup file into an empty database (GATEHOUSE_DATABASE_URL)")
-    restore.add_argument("file", metavar="FILE")
+    restore.add_argument("file", metavar="FILE", help="a .ghbackup file `gatehouse backup` wrote")
     restore.add_argument("--key-file", metavar="PATH", help="a file holding the base64 master key that made the backup")
     verify = sub.add_parser("verify-backup", help="check that a backup file opens whole with the key, changing nothing")
-    verify.add_argument("file", metavar="FILE")
+    verify.add_argument("file", metavar="FILE", help="a .ghbackup file `gatehouse backup` wrote")
     verify.add_argument("--key-file", metavar="PATH", help="a file holding the base64 master key that made the backup")
     args = parser.parse_args(argv)
     try:
