@@ -462,6 +462,10 @@ async def test_schedule_daily_weekly_retention_and_offsite(tmp_path: Path) -> No
     try:
         manual = await backups.backup(settings, backup_dir, "manual", at(22, 12))
         assert manual.ok
+        held = (backup_dir / manual.file_name).read_bytes()
+        twin = await backups.backup(settings, backup_dir, "manual", at(22, 12))
+        assert not twin.ok and twin.error.endswith("already exists"), twin
+        assert (backup_dir / manual.file_name).read_bytes() == held
         # Before 02:30 on Monday the latest slot is Sunday's, not yet made (the server was down): made late.
         late = await run_due(rt, at(23, 2, 29))
         assert late is not None and late.ok and late.kind == "weekly", late

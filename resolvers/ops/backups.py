@@ -350,6 +350,8 @@ def _write_backup(settings: Settings, master: bytes, directory: Path, name: str,
     dialect = db.dialect_of(settings.database_url)
     final = directory / name
     partial = directory / f".{name}.partial"
+    if final.exists():  # two by hand within a second: the first is not replaced
+        raise BackupError(f"{final} already exists")
     with _removed_after(partial):
         with _private_file(partial) as raw:
             out = _Hashing(raw)
