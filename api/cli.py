@@ -170,14 +170,15 @@ async def _backup(settings: Settings, to: str | None) -> str:
 def _backup_file(settings: Settings, command: str, file: str, key_file: str | None) -> str:
     """restore or verify-backup: neither opens the database through the ORM (that would migrate,
     and so fill, the empty database a restore wants)."""
-    from resolvers.ops import backups
+    from resolvers.ops import restore
+    from resolvers.ops.backup_file import BackupError
 
     key = Path(key_file) if key_file else None
     try:
         if command == "restore":
-            return backups.restore(settings, Path(file), key)
-        return backups.verify(settings, Path(file), key)
-    except backups.BackupError as exc:
+            return restore.restore(settings, Path(file), key)
+        return restore.verify(settings, Path(file), key)
+    except BackupError as exc:
         raise CommandError(str(exc)) from None
 
 

@@ -34,8 +34,10 @@ from api import cli
 from resolvers.core import db
 from resolvers.core.models import BackupRun
 from resolvers.core.settings import Settings, SettingsError
-from resolvers.ops import backups
+from resolvers.ops import backup_file, backups, restore, tools
+from resolvers.ops.backup_file import BackupError
 from resolvers.ops.schedule import run_due
+from resolvers.ops.tools import sqlite_path
 from resolvers.runtime import Runtime
 from tests.harness import (
     FORK_SERVERS,
@@ -84,7 +86,7 @@ def run_cli(env: dict[str, str], *args: str) -> tuple[int, str]:
 
 async def table_counts(url: str) -> dict[str, int]:
     if url.startswith("sqlite://"):
-        with sqlite3.connect(backups.sqlite_path(url)) as conn:
+        with sqlite3.connect(sqlite_path(url)) as conn:
             names = [
                 r[0]
                 for r in conn.execute(
@@ -104,7 +106,7 @@ async def table_counts(url: str) -> dict[str, int]:
 
 async def audit_rows(url: str) -> list[tuple[Any, ...]]:
     if url.startswith("sqlite://"):
-        with sqlite3.connect(backups.sqlite_path(url)) as conn:
+        with sqlite3.connect(sqlite_path(url)) as conn:
             return list(conn.execute("SELECT * FROM audit_entry ORDER BY id"))
     import asyncpg
 
@@ -167,7 +169,7 @@ async def drill(site: Site, restore_url: str, tmp: Path) -> None:
     (file,) = out_dir.iterdir()
     master = site.env["GATEHOUSE_SECRET_KEY"]
     assert master.encode() not in file.read_bytes() and base64.b64decode(master) not in file.read_bytes()
-    verified = await asyncio.to_thread(backups.verify, Settings.from_env(site.env), file)
+    verified = await asyncio.to_thread(restore.verify, Settings.from_env(site.env), file)
     assert verified.startswith(f"{file.name}: good;"), verified
     after = await table_counts(site.database_url)
     assert without_runs(after) == without_runs(before), "the site changed during the drill"
@@ -183,8 +185,8 @@ async def drill(site: Site, restore_url: str, tmp: Path) -> None:
     restore_env = {**site.env, "GATEHOUSE_DATABASE_URL": restore_url}
     code, text = await asyncio.to_thread(run_cli, restore_env, "restore", str(file))
     assert code == 0 and "restored" in text, text
-    with pytest.raises(backups.BackupError, match="restore only into an empty one"):
-        backups.restore(Settings.from_env(restore_env), file)
+    with pytest.raises(BackupError, match="restore only into an empty one"):
+        restore.restore(Settings.from_env(restore_env), file)
 
     counts = await table_counts(restore_url)
     assert without_runs(counts) == without_runs(before)
@@ -240,15 +242,15 @@ def postgres_client_tools() -> None:
     must run, so their absence fails; on a laptop it skips with the reason."""
     try:
         for tool in ("pg_dump", "pg_restore", "psql"):
-            backups._pg_tool(Settings.from_env({}), tool)
-    except backups.BackupError as exc:
+            tools.pg_tool(Settings.from_env({}), tool)
+    except BackupError as exc:
         if IN_CI:
             pytest.fail(f"{exc}: under CI=true the PostgreSQL restore drill must run")
         pytest.skip(f"{exc} (the drill runs under CI=true, where they must be installed)")
 
 
 def test_postgres_connection_goes_through_the_environment() -> None:
-    name, env = backups._pg_parts("postgres://gate%40house:p%40ss:w@db.example:5433/site_1")
+    name, env = tools.pg_parts("postgres://gate%40house:p%40ss:w@db.example:5433/site_1")
     assert name == "site_1"
     assert (env["PGUSER"], env["PGPASSWORD"], env["PGHOST"], env["PGPORT"], env["PGDATABASE"]) == (
         "gate@house",
@@ -276,7 +278,7 @@ def new_key() -> str:
 
 
 @pytest.fixture(scope="module")
-def backup_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def module_backup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A backup of a migrated, empty SQLite database in 4 KiB chunks (so there are several to
     reorder), made once for the module; and the key that made it."""
     tmp = tmp_path_factory.mktemp("small-backup")
@@ -294,7 +296,7 @@ def backup_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
             await db.close()
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(backups, "CHUNK", 4096)
+        patch.setattr(backup_file, "CHUNK", 4096)
         # Its own thread and loop: the tests' loops are per test.
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             run = pool.submit(asyncio.run, make()).result()
@@ -303,15 +305,15 @@ def backup_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 @pytest.fixture
-def small_backup(backup_file: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+def small_backup(module_backup: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
     """The module's small backup; the CLI's environment names its key and an empty target."""
     for name, value in {
         "GATEHOUSE_DATABASE_URL": f"sqlite://{tmp_path / 'target' / 'gatehouse.sqlite3'}",
-        "GATEHOUSE_SECRET_KEY": backup_file[1],
+        "GATEHOUSE_SECRET_KEY": module_backup[1],
         "GATEHOUSE_KEY_FILE": str(tmp_path / "unused.key"),
     }.items():
         monkeypatch.setenv(name, value)
-    return backup_file
+    return module_backup
 
 
 def chunks(data: bytes) -> tuple[bytes, list[bytes]]:
@@ -375,18 +377,18 @@ def test_a_wrong_key_is_named(
     small_backup: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     file, key = small_backup
-    made_with = backups.fingerprint(base64.b64decode(key))
+    made_with = backup_file.fingerprint(base64.b64decode(key))
     other = new_key()
     monkeypatch.setenv("GATEHOUSE_SECRET_KEY", other)
     code, text = gatehouse(capsys, "verify-backup", str(file))
     assert code == 2
     assert text == (
         f"gatehouse: this backup was made with key {made_with}; the current key is "
-        f"{backups.fingerprint(base64.b64decode(other))} (pass --key-file with the key that made it)"
+        f"{backup_file.fingerprint(base64.b64decode(other))} (pass --key-file with the key that made it)"
     )
     code, text = gatehouse(capsys, "restore", str(file))
     assert code == 2 and made_with in text
-    target = backups.sqlite_path(os.environ["GATEHOUSE_DATABASE_URL"])
+    target = sqlite_path(os.environ["GATEHOUSE_DATABASE_URL"])
     assert not target.exists()
     key_file = tmp_path / "old.key"
     key_file.write_text(key + "\n")
@@ -404,7 +406,7 @@ def test_restore_changes_nothing_when_refused(
     small_backup: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     file, _ = small_backup
-    target = backups.sqlite_path(os.environ["GATEHOUSE_DATABASE_URL"])
+    target = sqlite_path(os.environ["GATEHOUSE_DATABASE_URL"])
     target.parent.mkdir()
     damaged = tmp_path / "damaged.ghbackup"
     damaged.write_bytes(file.read_bytes()[:-60])
