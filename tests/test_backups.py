@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -24,6 +25,7 @@ import sqlite3
 import struct
 import subprocess
 import tempfile
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -451,6 +453,57 @@ def test_backup_refuses_a_missing_directory(
 def test_bad_backup_settings(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+async def test_a_backup_taken_while_writes_go_on_is_whole(tmp_path: Path) -> None:
+    """SQLite's online backup while another connection commits as fast as it can (as a busy
+    server's does, in WAL mode): the copy restores to a sound database holding an unbroken
+    prefix of the writes, every committed row up to some point and none half-written."""
+    url = f"sqlite://{tmp_path / 'busy.sqlite3'}"
+    env = {"GATEHOUSE_DATABASE_URL": url, "GATEHOUSE_SECRET_KEY": new_key(), "GATEHOUSE_KEY_FILE": "unused"}
+    settings = Settings.from_env(env)
+    path = sqlite_path(url)
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE tick (n INTEGER PRIMARY KEY, pad TEXT NOT NULL)")
+    stop = threading.Event()
+    written: list[int] = []
+
+    def writer() -> None:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None, timeout=30)) as conn:
+            conn.execute("PRAGMA synchronous=OFF")  # many commits, not durable ones
+            n = 0
+            while not stop.is_set():
+                n += 1
+                conn.execute("BEGIN")
+                conn.execute("INSERT INTO tick (n, pad) VALUES (?, ?)", (n, "x" * 2000))
+                conn.execute("COMMIT")
+                written.append(n)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        await eventually(lambda: len(written) >= 50, 10, "writes under way")
+        await db.start(url)
+        try:
+            before = len(written)
+            run = await backups.backup(settings, tmp_path, "manual")
+            during = len(written) - before
+        finally:
+            await db.close()
+    finally:
+        stop.set()
+        thread.join(30)
+    assert run.ok, run.error
+    assert during > 0, "the writer was held up by the backup"
+    target = tmp_path / "restored" / "gh.sqlite3"
+    restore.restore(
+        Settings.from_env({**env, "GATEHOUSE_DATABASE_URL": f"sqlite://{target}"}), tmp_path / run.file_name
+    )
+    with contextlib.closing(sqlite3.connect(target)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        count, top = conn.execute("SELECT count(*), max(n) FROM tick").fetchone()
+    assert 50 <= count == top <= len(written)  # 1..top, no gap
 
 
 # --------------------------------------------------------------------------- the schedule
