@@ -429,6 +429,7 @@ def test_restore_changes_nothing_when_refused(
 def test_backup_refuses_a_missing_directory(
     small_backup: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.delenv("GATEHOUSE_BACKUP_DIR", raising=False)
     code, text = gatehouse(capsys, "backup")
     assert code == 2 and text == "gatehouse: say where: --to DIR, or set GATEHOUSE_BACKUP_DIR"
     code, text = gatehouse(capsys, "backup", "--to", str(tmp_path / "not-mounted"))
