@@ -27,6 +27,7 @@ from resolvers.core.leadership import Leadership
 from resolvers.core.settings import Settings
 from resolvers.devices import snapshots
 from resolvers.devices.fleet import FleetCheck, FleetUpkeep
+from resolvers.ops.schedule import BackupSchedule
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
 from resolvers.visits import badges
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     upkeep = leadership.only(VisitUpkeep(rt))
     fleet_check = leadership.only(FleetCheck(rt))
     fleet = FleetUpkeep(rt)
+    backups = leadership.only(BackupSchedule(rt))  # nothing runs unless GATEHOUSE_BACKUP_DIR is set
     anomalies = AnomalyDetector(rt)
     graphql = GatehouseGraphQL(rt)
     # Full collections when no gate has scanned for a few seconds (api/collector.py).
@@ -122,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await fleet_check.start()
         await leadership.start()
         await fleet.start()
+        await backups.start()
         collector.start()
         # With several workers each writes its gauges for the worker a scrape lands on.
         refresher = asyncio.create_task(metrics.refresh_loop()) if metrics.MULTIPROCESS else None
@@ -132,6 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 refresher.cancel()
             health.worker_stopped()
             await collector.stop()
+            await backups.stop()
             await fleet.stop()
             await leadership.stop()  # its loops first, then the lock: another worker takes over now
             await fleet_check.stop()

@@ -226,6 +226,42 @@ async def _migrate(settings: Settings) -> str:
     return "applied: " + ", ".join(applied) if applied else "the database schema is up to date"
 
 
+async def _backup(settings: Settings, to: str | None) -> str:
+    from resolvers.ops import backups
+
+    directory = Path(to) if to else settings.backup_dir
+    if directory is None:
+        raise CommandError("say where: --to DIR, or set GATEHOUSE_BACKUP_DIR")
+    if not directory.is_dir():
+        raise CommandError(f"the backup directory {directory} does not exist (mount or create it)")
+
+    async def work(rt: object) -> str:
+        run = await backups.backup(settings, directory, "manual")
+        if not run.ok:
+            raise CommandError(f"backup failed: {run.error}")
+        text = f"wrote {directory / run.file_name} ({run.size} bytes, sha256 {run.sha256})"
+        if run.offsite_ok is False:
+            raise CommandError(f"{text}, but the off-site copy failed: {run.offsite_error}")
+        return text + ("; copied off site" if run.offsite_ok else "")
+
+    return await _with_database(settings, work)
+
+
+def _backup_file(settings: Settings, command: str, file: str, key_file: str | None) -> str:
+    """restore or verify-backup: neither opens the database through the ORM (that would migrate,
+    and so fill, the empty database a restore wants)."""
+    from resolvers.ops import restore
+    from resolvers.ops.backup_file import BackupError
+
+    key = Path(key_file) if key_file else None
+    try:
+        if command == "restore":
+            return restore.restore(settings, Path(file), key)
+        return restore.verify(settings, Path(file), key)
+    except BackupError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def raise_open_files_limit() -> int:
     """Every gate holds a socket: lift the soft limit on open files to the hard one (often 1,024
     against 524,288), so a campus of 10,000 gates is not refused at the 1,025th. Raising the hard
@@ -472,6 +508,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("print-schema", help="print the GraphQL schema (SDL)")
     sub.add_parser("print-permissions", help="print the permission matrix (Markdown)")
+    backup = sub.add_parser(
+        "backup", help='write one encrypted backup file (README "Backups"); the master key is not in it'
+    )
+    backup.add_argument("--to", metavar="DIR", help="the directory to write it to (default: GATEHOUSE_BACKUP_DIR)")
+    restore = sub.add_parser("restore", help="restore a backup file into an empty database (GATEHOUSE_DATABASE_URL)")
+    restore.add_argument("file", metavar="FILE", help="a .ghbackup file `gatehouse backup` wrote")
+    restore.add_argument("--key-file", metavar="PATH", help="a file holding the base64 master key that made the backup")
+    verify = sub.add_parser("verify-backup", help="check that a backup file opens whole with the key, changing nothing")
+    verify.add_argument("file", metavar="FILE", help="a .ghbackup file `gatehouse backup` wrote")
+    verify.add_argument("--key-file", metavar="PATH", help="a file holding the base64 master key that made the backup")
     listing = sub.add_parser("settings", help="list every GATEHOUSE_* variable with its default and meaning")
     listing.add_argument("--markdown", action="store_true", help="as the README's table")
     sub.add_parser(
@@ -548,6 +594,10 @@ def main(argv: list[str] | None = None) -> int:
             print(asyncio.run(_migrate(settings)))
         elif args.command == "rotate-key":
             print(asyncio.run(_rotate_key(settings)))
+        elif args.command == "backup":
+            print(asyncio.run(_backup(settings, args.to)))
+        elif args.command in ("restore", "verify-backup"):
+            print(_backup_file(settings, args.command, args.file, args.key_file))
         elif args.command == "print-schema":
             from schema.root import sdl
 

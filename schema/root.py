@@ -25,6 +25,7 @@ from schema.devices.queries import DeviceQuery
 from schema.items.mutations import ItemMutation
 from schema.items.queries import ItemQuery
 from schema.items.subscriptions import ItemSubscription
+from schema.ops.queries import OpsQuery
 from schema.passes.mutations import PassMutation
 from schema.passes.queries import PassQuery
 from schema.passes.subscriptions import PassSubscription
@@ -69,6 +70,7 @@ class Query(
     VisitQuery,
     ItemQuery,
     AttendanceQuery,
+    OpsQuery,
 ):
     pass
 

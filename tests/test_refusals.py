@@ -322,6 +322,8 @@ TABLE: dict[str, Row] = {
     "DeviceAlertLog": Row(GATE_STAFF, lambda c: {"first": 1}),
     "MusterRollCall": Row(GATE_STAFF),
     "ConfirmLeft": Row(GATE_STAFF, lambda c: {"input": {"personId": NOWHERE, "note": "test"}}),
+    # Backups (issue 17): ADMIN, SECURITY_ADMIN and AUDITOR (no auditor among these callers).
+    "BackupRuns": Row(SITE_ADMINS, lambda c: {"limit": 1}),
     "DeviceAlerts": Row(GATE_STAFF, trigger=scan_at_unknown_gate),
     # The second factor: anyone signs in; one's own enrolment and confirmation (nothing guessed,
     # so no sign-in failure is counted; the enrolment started stays pending, inactive).

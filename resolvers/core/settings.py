@@ -6,6 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -92,6 +93,52 @@ def _networks(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple
     return networks
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class _BackupSettings(TypedDict):
+    backup_dir: Path | None
+    backup_at: str
+    backup_weekly_day: str
+    backup_keep_daily: int
+    backup_keep_weekly: int
+    backup_offsite_command: tuple[str, ...]
+    backup_offsite_seconds: int
+    pg_bin_dir: Path | None
+
+
+def _backup_settings(env: dict[str, str]) -> _BackupSettings:
+    """The backup schedule (README "Backups"): checked here so a typo stops the start, not the 02:30 run."""
+    import shlex
+
+    raw_dir = (env.get("GATEHOUSE_BACKUP_DIR") or "").strip()
+    at = (env.get("GATEHOUSE_BACKUP_AT") or "02:30").strip()
+    hh, sep, mm = at.partition(":")
+    if not (sep and hh.isdigit() and mm.isdigit() and len(mm) == 2 and int(hh) < 24 and int(mm) < 60):
+        raise SettingsError(f"GATEHOUSE_BACKUP_AT must be a local time HH:MM, got {at!r}")
+    day = (env.get("GATEHOUSE_BACKUP_WEEKLY_DAY") or "sunday").strip().lower()
+    if day not in WEEKDAYS:
+        raise SettingsError(f"GATEHOUSE_BACKUP_WEEKLY_DAY must be a day of the week (monday ... sunday), got {day!r}")
+    command = (env.get("GATEHOUSE_BACKUP_OFFSITE_COMMAND") or "").strip()
+    try:
+        argv = tuple(shlex.split(command))
+    except ValueError as exc:
+        raise SettingsError(f"GATEHOUSE_BACKUP_OFFSITE_COMMAND cannot be split into words: {exc}") from None
+    pg_bin = (env.get("GATEHOUSE_PG_BIN_DIR") or "").strip()
+    if pg_bin and not Path(pg_bin).is_dir():
+        raise SettingsError(f"GATEHOUSE_PG_BIN_DIR {pg_bin!r} is not a directory")
+    return {
+        "backup_dir": Path(raw_dir) if raw_dir else None,
+        "backup_at": f"{int(hh):02d}:{mm}",
+        "backup_weekly_day": day,
+        "backup_keep_daily": _int(env, "GATEHOUSE_BACKUP_KEEP_DAILY", 7),
+        "backup_keep_weekly": _int(env, "GATEHOUSE_BACKUP_KEEP_WEEKLY", 5),
+        "backup_offsite_command": argv,
+        "backup_offsite_seconds": _int(env, "GATEHOUSE_BACKUP_OFFSITE_SECONDS", 3600),
+        "pg_bin_dir": Path(pg_bin) if pg_bin else None,
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -155,6 +202,15 @@ class Settings:
     # addresses (networks) that may read it without one.
     metrics_token: str | None = None
     metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1")
+    # Backups (README "Backups"): no directory, no scheduled backups.
+    backup_dir: Path | None = None
+    backup_at: str = "02:30"  # site-local HH:MM
+    backup_weekly_day: str = "sunday"
+    backup_keep_daily: int = 7
+    backup_keep_weekly: int = 5
+    backup_offsite_command: tuple[str, ...] = ()
+    backup_offsite_seconds: int = 3600
+    pg_bin_dir: Path | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -231,6 +287,7 @@ class Settings:
             leader_ttl_seconds=_seconds(env, "GATEHOUSE_LEADER_TTL_SECONDS", 15.0),
             metrics_token=_metrics_token(env),
             metrics_allow=_networks(env, "GATEHOUSE_METRICS_ALLOW", ("127.0.0.0/8", "::1")),
+            **_backup_settings(env),
         )
 
 
@@ -396,6 +453,24 @@ REGISTRY: tuple[Setting, ...] = (
         "2",
         "how often a server looks whether the key file changed (a rotation's new key is picked up without restart)",
     ),
+    Setting(
+        "GATEHOUSE_BACKUP_DIR",
+        "unset: no scheduled backups",
+        "where scheduled backups go: another disk or a mount (Backups)",
+    ),
+    Setting("GATEHOUSE_BACKUP_AT", "02:30", "site-local `HH:MM` of the daily backup"),
+    Setting("GATEHOUSE_BACKUP_WEEKLY_DAY", "sunday", "that day's backup is the weekly one"),
+    Setting("GATEHOUSE_BACKUP_KEEP_DAILY", "7", "how many daily backups are kept"),
+    Setting("GATEHOUSE_BACKUP_KEEP_WEEKLY", "5", "how many weekly backups are kept"),
+    Setting(
+        "GATEHOUSE_BACKUP_OFFSITE_COMMAND",
+        "unset",
+        "run after each backup with the file's path as its last argument, without a shell; a failure is recorded",
+    ),
+    Setting(
+        "GATEHOUSE_BACKUP_OFFSITE_SECONDS", "3600", "the off-site command is stopped and recorded as failed after this"
+    ),
+    Setting("GATEHOUSE_PG_BIN_DIR", "unset", "the directory of `pg_dump`, `pg_restore` and `psql`, when not on `PATH`"),
     Setting(
         "GATEHOUSE_METRICS_TOKEN",
         "unset",

@@ -99,6 +99,9 @@ IsReviewer = HasRole(SITE_ADMINS | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsRevi
 IsGrantor = HasRole(GRANTORS, "IsGrantor")
 IsAuditReader = HasRole(AUDIT_READERS, "IsAuditReader")
 IsAdmin = HasRole(frozenset({Role.ADMIN}), "IsAdmin")
+# Whether the site can be brought back (the backup runs): administrators and security, and the
+# auditors who check it; what is in the backups is never shown, only that they were made.
+IsBackupReader = HasRole(SITE_ADMINS | {Role.AUDITOR}, "IsBackupReader")
 
 
 PERSONAL_DATA_READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.GUARD})

@@ -51,6 +51,7 @@ from resolvers.core.models.items import (
     StockLocation,
 )
 from resolvers.core.models.keys import KeyMaterial
+from resolvers.core.models.ops import BackupRun
 from resolvers.core.models.passes import (
     Credential,
     CredentialKind,
@@ -98,6 +99,7 @@ __all__ = [
     "AttendanceDayTally",
     "AuditEntry",
     "AuditRedaction",
+    "BackupRun",
     "Credential",
     "CredentialKind",
     "CredentialStatus",

@@ -1,0 +1,1 @@
+"""Running the server for real: backups and their schedule."""
