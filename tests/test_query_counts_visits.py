@@ -6,7 +6,8 @@ the data tenfold with rows of the same mix (so every relation is met at both siz
 it again, and pins the count: equal at both sizes, and the number itself, so a new per-row
 query, or a new query per list, shows here first.
 
-The server's housekeeping loop runs once at start (GATEHOUSE_UPKEEP_SECONDS is long) and
+The server's housekeeping loops run once at start (GATEHOUSE_UPKEEP_SECONDS is long; the
+fixture waits for the fleet check's first round, a second after the worker starts leading) and
 the fleet's once-a-second retry poll is left out (BACKGROUND), so the statements counted
 while a list is read are that request's.
 
@@ -25,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import GraphQLClient, ServerProcess, Site
+from tests.harness import GraphQLClient, ServerProcess, Site, eventually
 from tests.query_count import Statements, statements
 
 VISIT_FIELDS = "id host { displayName department { name } pass { status } } zones { name }"
@@ -77,6 +78,7 @@ HOST_ZONES = {
 
 
 # The fleet's retry poll runs every second on its own, whatever the requests do.
+FLEET_CHECK = ' FROM "device_target"'
 BACKGROUND = ' FROM "device_command" WHERE "acked_at" IS NULL AND "failed_at" IS NULL AND "last_sent_at"<=?'
 
 
@@ -113,6 +115,8 @@ async def counted(tmp_path: Path, sqlite_site: Site) -> AsyncIterator[Counted]:
     log = tmp_path / "sql.log"
     server = site.start_server(GATEHOUSE_SQL_LOG=str(log), GATEHOUSE_UPKEEP_SECONDS="86400")
     try:
+        # The fleet check's one round (it reads the health targets) is over before anything is counted.
+        await eventually(lambda: log.exists() and FLEET_CHECK in log.read_text(encoding="utf-8"), 30, "the fleet check")
         users = {*HOST_ZONES, "security", "wendy", "paul"}  # signed in on the session's template
         site_view = Counted(server, log, {u: GraphQLClient(server, demo=demo, as_=u) for u in sorted(users)})
         zones = await site_view.ok("admin", "{ zones { id name } }")
