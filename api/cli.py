@@ -220,6 +220,10 @@ async def _rotate_key(settings: Settings) -> str:
         raise CommandError(str(exc)) from None
 
 
+async def _nothing(rt: object) -> None:
+    return None
+
+
 async def _migrate(settings: Settings) -> str:
     applied = await db.start(settings.database_url)
     await db.close()
@@ -398,9 +402,12 @@ def _serve(settings: Settings, host: str, port: int, workers: int, tls: tuple[st
     if tls:
         # The app (every worker) builds its settings from the environment: the flags win there too (HSTS).
         os.environ["GATEHOUSE_SSL_CERTFILE"], os.environ["GATEHOUSE_SSL_KEYFILE"] = tls
-    # Migrate once here so several workers do not race at start-up.
+    # Migrate once here so several workers do not race at start-up; then open the database's keys
+    # with the master key given, so a wrong key is one line here (KeyError_, exit 2), not a
+    # traceback from every worker's start.
     migrated = asyncio.run(_migrate(settings))
     logging.getLogger("gatehouse").info("database: %s", migrated)
+    asyncio.run(_with_database(settings, _nothing))
     # Several workers share their metrics through a directory (README "Health and metrics").
     with shared_metrics(workers):
         uvicorn.run(

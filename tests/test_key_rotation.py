@@ -520,6 +520,10 @@ async def test_rotate_key_refuses_bad_keys_in_one_line_and_changes_nothing(key_s
     # A key that is not the site's: the stored keys do not open with it.
     wrong = _cli(key_site, "rotate-key", GATEHOUSE_SECRET_KEY=encode_master_key(secrets.token_bytes(32)))
     assert wrong.returncode == 2 and "not the key given" in wrong.output and wrong.output.count("\n") == 1, wrong
+    # `serve` with that key stops before it listens, in one line too (not a traceback per worker).
+    wrong = _cli(key_site, "serve", "--port", "9", GATEHOUSE_SECRET_KEY=encode_master_key(secrets.token_bytes(32)))
+    lines = [line for line in wrong.output.splitlines() if line.startswith("gatehouse:") or "Traceback" in line]
+    assert wrong.returncode == 2 and len(lines) == 1 and "not the key given" in lines[0], wrong
     help_text = _cli(key_site, "rotate-key", "--help")
     assert help_text.returncode == 0 and "re-seals every" in help_text.output
     assert await _sql(key_site, 'SELECT "name", "master_id", "wrapped" FROM "key_material" ORDER BY "name"') == stored
