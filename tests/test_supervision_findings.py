@@ -140,7 +140,7 @@ async def check_sources() -> None:
     assert got[0].department_id == s["stores"] and "机房门" in got[0].summary
 
     # Devices: 闸机一号 silent for an hour, 闸机二号 alerted in the period; not the one alerted
-    # before the period and seen now, nor the retired one.
+    # before the period and seen now, nor the retired one (alerted before it was retired).
     got = await found("device_offline")
     assert {q.subject_id for q in got} == {str(s["dev1"]), str(s["dev2"])}
     silent = one(got, f"device_offline:{s['dev1']}:silent_since:{s['dev1_seen']}")
@@ -252,6 +252,7 @@ async def seed(now: datetime, start: datetime) -> dict[str, object]:
     await DeviceGate.create(device=dev2, gate=gate_in)
     alert2 = await DeviceAlert.create(at=noon(4), device=dev2, kind="offline", message="offline")
     await DeviceAlert.create(at=start - timedelta(minutes=5), device=dev4, kind="offline", message="offline")
+    await DeviceAlert.create(at=noon(5), device=dev3, kind="offline", message="offline")  # retired since
     for dev, due in ((dev1, now - timedelta(days=2)), (dev2, now + timedelta(days=2)), (dev3, now - timedelta(days=5))):
         await MaintenancePlan.create(device_id=dev.id, kind=MaintenanceKind.CLEANING, interval_days=30, next_due=due)
 
