@@ -54,6 +54,7 @@ TZ_NAME = "Asia/Shanghai"
 TZ = ZoneInfo(TZ_NAME)
 OURS = {
     "tailgating",
+    "zone_exit_without_entry",
     "repeated_denials",
     "grant_review_overdue",
     "unused_grants",
@@ -116,6 +117,10 @@ async def check_sources() -> None:
     assert p.evidence["exitsWithoutEntry"] == 1
     assert [q.key for q in got] == [p.key]
 
+    got = await found("zone_exit_without_entry")
+    assert [q.key for q in got] == [f"zone_exit_without_entry:{s['li']}:{s['lab']}:{day(4)}"]
+    assert "李娜" in got[0].summary and "机房" in got[0].summary and got[0].department_id == s["security"]
+
     # Repeated denials: 3 of 李娜's credential in 5 min (found), 張偉's third 6 min on (not);
     # 10 at the lab gate (found), 9 at the exit (not).
     got = await found("repeated_denials")
@@ -174,7 +179,7 @@ async def check_sources() -> None:
     # Stable across runs, and propose asks them all in the same order.
     first = [q.key for q in await propose(rt, period) if q.source in OURS]
     again = [q.key for q in await propose(rt, period) if q.source in OURS]
-    assert first == again and len(first) == len(set(first)) == 12
+    assert first == again and len(first) == len(set(first)) == 13
     assert {q.source for q in await propose(rt, period, {"visitors"})} == {"walk_ins"}
 
 
@@ -186,6 +191,7 @@ async def seed(now: datetime, start: datetime) -> dict[str, object]:
     gate_in = await Gate.create(name="南门", zone=site, direction=GateDirection.IN)
     gate_out = await Gate.create(name="南门出口", zone=site, direction=GateDirection.OUT)
     lab_gate = await Gate.create(name="机房门", zone=lab, direction=GateDirection.IN)
+    lab_exit = await Gate.create(name="机房出口", zone=lab, direction=GateDirection.OUT)
     li = await Person.create(display_name="李娜", department=security, position="工程师")
     zhang = await Person.create(display_name="張偉", department=stores, position="仓管")
     zoe = await Person.create(display_name="Zoë", department=security)
@@ -204,6 +210,12 @@ async def seed(now: datetime, start: datetime) -> dict[str, object]:
         event(gate_out, noon(3, 60), person_id=zoe.id, direction=Direction.OUT, **granted),
         # 張偉 into the lab: his department's grant is used.
         event(lab_gate, noon(3, -120), person_id=zhang.id, direction=Direction.IN, **granted),
+        # The lab: 李娜 leaves it with no entry (found); 張偉 leaves after entering; Zoë leaves early
+        # in the period having entered the evening before it.
+        event(lab_exit, noon(4), person_id=li.id, direction=Direction.OUT, **granted),
+        event(lab_exit, noon(3, -60), person_id=zhang.id, direction=Direction.OUT, **granted),
+        event(lab_gate, start - timedelta(hours=2), person_id=zoe.id, direction=Direction.IN, **granted),
+        event(lab_exit, start + timedelta(hours=1), person_id=zoe.id, direction=Direction.OUT, **granted),
         # The forced door in the period, and a held-open door before it.
         event(lab_gate, noon(1), reason="forced"),
         event(lab_gate, start - timedelta(hours=1), reason="held_open"),
@@ -317,6 +329,7 @@ async def seed(now: datetime, start: datetime) -> dict[str, object]:
         "security": security.id,
         "stores": stores.id,
         "lab_gate": lab_gate.id,
+        "lab": lab.id,
         "li": li.id,
         "g_li": g_li.id,
         "g_li_due": g_li.review_due_at.isoformat(),

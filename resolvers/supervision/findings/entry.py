@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+
+from tortoise import connections
 
 from resolvers.attendance import anomalies, attendance
 from resolvers.core.models import Decision, GateEvent
 from resolvers.runtime import Runtime
 from resolvers.supervision.findings import common
 from resolvers.supervision.proposals import Period, Proposal, source
+
+DAY = timedelta(days=1)
 
 
 @source("tailgating", "entry", "People present without an entry passage (tailgating)")
@@ -141,3 +145,74 @@ class _Burst:
     peak: int = 0
     person_id: int | None = None
     gate_ids: set[int] = field(default_factory=set)
+
+
+@source("zone_exit_without_entry", "entry", "People leaving an inner zone they were not let into")
+async def zone_exit_without_entry(rt: Runtime, period: Period) -> list[Proposal]:
+    """Presence inside an inner zone (one with a parent: a lab, a store) with no granted entry:
+    a granted exit of the zone in the period whose person's latest granted passage of that zone
+    before it — since a day before the period — is not an entry (none, or another exit). The
+    site's outer gates are `tailgating`'s, through attendance. One finding per person, zone and
+    site-local day.
+
+    One query: the period's inner-zone exits, each checked against the person's previous
+    passage through the (person_id, at, zone_id, direction) index of migration 0017."""
+    topo = await rt.topology.get()
+    inner = sorted(z.id for z in topo.zones.values() if z.parent_id is not None)
+    if not inner:
+        return []
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+    params: list[object] = []
+
+    def p(value: object, cast: str = "") -> str:
+        params.append(value)
+        return (f"${len(params)}" + (f"::{cast}" if cast else "")) if postgres else "?"
+
+    zones = ", ".join(p(z) for z in inner)
+    start, end = p(period.start, "timestamptz"), p(period.end, "timestamptz")
+    since = p(period.start - DAY, "timestamptz")
+    # decision and direction are literals so the partial index of migration 0017 applies.
+    query = f"""SELECT e.id, e.at, e.person_id, e.zone_id, e.gate_id FROM gate_event e
+WHERE e.decision = 'GRANTED' AND e.direction = 'OUT' AND e.person_id IS NOT NULL
+  AND e.zone_id IN ({zones}) AND e.at >= {start} AND e.at < {end}
+  AND COALESCE((
+    SELECT b.direction FROM gate_event b
+    WHERE b.person_id = e.person_id AND b.zone_id = e.zone_id AND b.decision = 'GRANTED'
+      AND b.direction IS NOT NULL AND b.at >= {since} AND (b.at < e.at OR (b.at = e.at AND b.id < e.id))
+    ORDER BY b.at DESC, b.id DESC LIMIT 1
+  ), 'OUT') = 'OUT'
+ORDER BY e.at, e.id"""
+    _, rows = await conn.execute_query(query, params)
+    found: dict[tuple[int, int, date], list[tuple[int, int]]] = defaultdict(list)
+    for row in rows:
+        event_id, at, person_id, zone_id, gate_id = (row[k] for k in range(5))
+        if isinstance(at, str):  # SQLite answers ISO text
+            at = datetime.fromisoformat(at)
+        found[(int(person_id), int(zone_id), common.local_day(rt, at))].append((int(event_id), int(gate_id)))
+    names = await common.people(pid for pid, _, _ in found)
+    out = []
+    for (pid, zone_id, day), exits in sorted(found.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+        name, dept = names.get(pid, (f"#{pid}", None))
+        zone = topo.zones.get(zone_id)
+        out.append(
+            Proposal(
+                source="zone_exit_without_entry",
+                area="entry",
+                key=f"zone_exit_without_entry:{pid}:{zone_id}:{day.isoformat()}",
+                summary=f"{name} left {zone.name if zone else f'zone #{zone_id}'} on {day} with no entry passage before"
+                + (f" ({len(exits)} times)" if len(exits) > 1 else ""),
+                department_id=dept,
+                subject_type="person",
+                subject_id=str(pid),
+                evidence={
+                    "personId": pid,
+                    "zoneId": zone_id,
+                    "zoneDepartmentId": zone.department_id if zone else None,
+                    "day": day.isoformat(),
+                    "gateEventIds": [e for e, _ in exits[:50]],
+                    "gateIds": sorted({g for _, g in exits}),
+                },
+            )
+        )
+    return out
