@@ -77,8 +77,8 @@ async def grant_review_overdue(rt: Runtime, period: Period) -> list[Proposal]:
 
 @source("unused_grants", "entry", "Grants nobody used")
 async def unused_grants(rt: Runtime, period: Period) -> list[Proposal]:
-    """A grant live over the whole period (made before it, not revoked nor expired before its
-    end) through which none of the employees it covers passed IN (granted) into its zone or a
+    """A grant live over the whole period (made and valid from before it, not revoked nor
+    expired before its end) through which none of the employees it covers passed IN (granted) into its zone or a
     sub-zone during the period. The rule of accessReview's unused grants
     (resolvers/access/reviews.py), over the inspected period instead of the last N days.
 
@@ -90,6 +90,7 @@ async def unused_grants(rt: Runtime, period: Period) -> list[Proposal]:
         await Grant.filter(created_at__lt=period.start)
         .filter(Q(revoked_at=None) | Q(revoked_at__gte=at))
         .filter(Q(valid_until=None) | Q(valid_until__gte=at))
+        .filter(Q(valid_from=None) | Q(valid_from__lte=period.start))
         .order_by("id")
     )
     if not live:
