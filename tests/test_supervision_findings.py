@@ -135,7 +135,8 @@ async def check_sources() -> None:
     got = await found("grant_review_overdue")
     assert [q.key for q in got] == [f"grant_review_overdue:{s['g_li']}:{s['g_li_due']}"]
     assert "李娜" in got[0].summary and "机房" in got[0].summary and got[0].department_id == s["stores"]
-    # Unused: 李娜's grant to the lab (she never went in); the department's (張偉 went in) is used.
+    # Unused: 李娜's grant to the lab (she never went in); the department's (張偉 went in) is used;
+    # Zoë's, valid only from inside the period, is not judged.
     got = await found("unused_grants")
     assert [q.subject_id for q in got] == [str(s["g_li"])]
 
@@ -244,6 +245,8 @@ async def seed(now: datetime, start: datetime) -> dict[str, object]:
         revoked_at=now - timedelta(days=20),
         created_at=long_ago,
     )
+    # Made long ago but valid only from inside the period: not judged unused on it.
+    await Grant.create(zone=lab, person=zoe, valid_from=now - timedelta(days=2), review_due_at=now + timedelta(days=9))
     await Grant.all().update(created_at=long_ago)
     g_li = await Grant.get(id=g_li.id)
     assert g_li.review_due_at is not None
