@@ -36,6 +36,9 @@ async def steps_for(
         plan = [head]
     elif kind is RequestKind.BORROW:
         plan = [head, {"who": "head", "departmentId": owner_department_id}]
+    elif kind is RequestKind.STOCKTAKE:
+        # Correcting the records after a count: the counting department's head, then asset management.
+        plan = [head, {"who": "role", "role": Role.ASSET_MANAGER.value}]
     else:  # scrapping: the head, the asset manager's appraisal, then company leadership
         plan = [head, {"who": "role", "role": Role.ASSET_MANAGER.value}, {"who": "role", "role": Role.EXECUTIVE.value}]
     return [{**step, "status": "PENDING"} for step in plan]
@@ -205,6 +208,12 @@ async def _record_decision(
             raise UserError(ErrorCode.CONFLICT, "someone else decided this step just now; look again")
         if not approve:
             await _release_asset(request)
+        elif request.status is RequestStatus.APPROVED and request.kind is RequestKind.STOCKTAKE:
+            # The last approval of a stocktake adjustment makes the corrections at once (the
+            # count is the goods-in check here; no warehouse step is left to scan).
+            from resolvers.items.stocktakes import apply_adjustment
+
+            await apply_adjustment(request, actor.person_id)
     audit.note_change(
         "item_request", request.id, {"step": index}, {"step": index, "approved": approve, **extra, "comment": note}
     )
