@@ -80,12 +80,13 @@ async def _scope_location(stocktake: Stocktake, location_id: str | int) -> int:
 async def open_stocktake(actor: Actor, location_id: str | None) -> Stocktake:
     """A count of one location, or of all when `location_id` is None."""
     location = await items.get_location(location_id) if location_id is not None else None
-    assets = Asset.filter(status=AssetStatus.IN_STOCK, location_id__not_isnull=True)
-    stock = StockLevel.all()
-    if location is not None:
-        assets = assets.filter(location_id=location.id)
-        stock = stock.filter(location_id=location.id)
     async with in_transaction():
+        # (Queries are built inside the transaction: built outside, SQLite's would wait on its lock.)
+        assets = Asset.filter(status=AssetStatus.IN_STOCK, location_id__not_isnull=True)
+        stock = StockLevel.all()
+        if location is not None:
+            assets = assets.filter(location_id=location.id)
+            stock = stock.filter(location_id=location.id)
         # One open count per scope: two at once would each see the other's scans as nothing.
         clash = Stocktake.filter(status=StocktakeStatus.OPEN)
         if location is not None:
