@@ -442,3 +442,6 @@ async def apply_adjustment(request: ItemRequest, by_id: int | None) -> None:
             status=StocktakeStatus.CLOSED, closed_at=now
         )
     audit.note_change("stocktake", stocktake_id, None, {"adjusted": [v.id for v in rows], "request": request.id})
+
+
+approvals.WHEN_APPROVED[RequestKind.STOCKTAKE] = apply_adjustment

@@ -18,6 +18,10 @@ from schema.core.permissions import IsItemReader, IsStocktaker
 from schema.items.types import Asset, Item, ItemRequest, ItemRequestPayload, StockLocation, _item, _location
 from schema.people.types import Person
 
+# Registered as schema/core/enums.py registers the others: the class stays the domain's.
+strawberry.enum(StocktakeStatus, description="Where a stocktake stands: OPEN, COUNTED (variances found), CLOSED.")
+strawberry.enum(VarianceKind, description="What a stocktake found different from the records.")
+
 
 @strawberry.type(description="A difference a closed stocktake found between the count and the records.")
 class StocktakeVariance:
@@ -127,7 +131,7 @@ class Stocktake:
         return [StocktakeVariance.of(v) for v in await stocktakes.variances(int(self.id))]
 
 
-@strawberry.type
+@strawberry.type(description="The result of a step of a stocktake.")
 class StocktakePayload:
     stocktake: Stocktake | None = strawberry.field(default=None, description="The stocktake; null on errors.")
     errors: list[UserError] = strawberry.field(
@@ -135,7 +139,7 @@ class StocktakePayload:
     )
 
 
-@strawberry.type
+@strawberry.type(description="The result of a label scanned into a stocktake.")
 class StocktakeScanPayload:
     counted: bool = strawberry.field(
         default=False, description="True when this label counted now; false when it counted before (or on errors)."
