@@ -302,7 +302,7 @@ class DeviceConnection:
             counted = await stocktakes.device_scan(self.rt, self.device_id, credential)
             if counted is not None:
                 reply = {"type": "decision", "ref": ref, "granted": False, "reason": counted}
-                self._answered[ref_key] = (credential, reply)
+                self._remember(ref_key, credential, reply)
                 return reply, None
         gate_text = frame.data["gateId"]
         gate_id = int(gate_text) if is_id(gate_text) and len(gate_text) <= 18 else None
@@ -321,11 +321,14 @@ class DeviceConnection:
             return reply, outcome  # not an answer to repeat: the retry is decided once the server can
         # Remembered on this connection before it is sent (a resend right after the answer finds
         # it), shared with other workers after: the device is not kept waiting for that.
+        self._remember(ref_key, credential, reply)
+        return reply, outcome
+
+    def _remember(self, ref_key: str, credential: str, reply: dict[str, Any]) -> None:
         self._answered[ref_key] = (credential, reply)
         self._answered.move_to_end(ref_key)
         if len(self._answered) > ANSWERS_KEPT:
             self._answered.popitem(last=False)
-        return reply, outcome
 
     @handles("heartbeat")
     async def _heartbeat(self, frame: Frame[inc.Heartbeat]) -> None:

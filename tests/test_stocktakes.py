@@ -9,6 +9,7 @@ computation and the stock_difference finding source also run on PostgreSQL (test
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,6 +64,8 @@ RECEIVE = f"""mutation($id: ID!, $receipt: ReceiptInput!) {{
 ITEMS = "{ items(first: 100) { edges { node { id name inStock } } } }"
 MOVEMENTS = """query($kind: String) { itemMovements(first: 100, kind: $kind) {
   edges { node { kind asset { id } item { id } quantity request { id } } } } }"""
+AUDIT = """query($action: String) {
+  auditLog(first: 50, action: $action) { edges { node { action actorName detail } } } }"""
 LOCATION = f"mutation($name: String!) {{ createStockLocation(name: $name) {{ location {{ id }} {ERRORS} }} }}"
 
 _names = itertools.count(1)
@@ -275,6 +278,18 @@ async def test_an_adjustment_is_approved_by_the_right_people_and_corrects_with_m
     assert mine == sorted(
         [("STOCKTAKE_MISSING", lost_id, 1), ("STOCKTAKE_RELOCATE", moved_id, 1), ("STOCKTAKE_ADJUST", None, 3)]
     )
+    # Audited: who opened and closed the count, who asked, and the approval that corrected it.
+    for action, who, says in (
+        ("openStocktake", "Wendy Sun", f'"id": "{stocktake}"'),
+        ("closeStocktake", "Wendy Sun", '"COUNTED"'),
+        ("requestStocktakeAdjustment", "Wendy Sun", '"STOCKTAKE"'),
+        ("approveItemRequest", "Amy Hu", f'"adjusted": [{", ".join(sorted(ids, key=int))}]'),
+    ):
+        entries = (await world.client("audrey").ok(AUDIT, {"action": action}))["auditLog"]["edges"]
+        assert any(e["node"]["actorName"] == who and says in json.dumps(e["node"]["detail"]) for e in entries), (
+            action,
+            entries,
+        )
     # The moved asset is where the count found it: a new count of `here` expects it there.
     recount = await world.open(here)
     for label in (kept, moved):
