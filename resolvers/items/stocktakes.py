@@ -67,6 +67,16 @@ def _open(stocktake: Stocktake) -> None:
         )
 
 
+async def _still_open(stocktake_id: int) -> None:
+    """Inside the transaction that records a scan or a count: the stocktake's row is locked
+    (PostgreSQL; SQLite's writer lock does the same), so a close waits for the scan to commit and
+    its variances include it, or the scan sees the close and is refused."""
+    if await Stocktake.filter(id=stocktake_id, status=StocktakeStatus.OPEN).select_for_update().first() is None:
+        raise UserError(
+            ErrorCode.NOT_ALLOWED, "this stocktake was closed just now; nothing more is counted", "stocktakeId"
+        )
+
+
 async def _scope_location(stocktake: Stocktake, location_id: str | int) -> int:
     location = await items.get_location(location_id)
     if stocktake.location_id is not None and location.id != stocktake.location_id:
@@ -135,6 +145,7 @@ async def _record_scan(
 ) -> Counted:
     try:
         async with in_transaction():
+            await _still_open(stocktake.id)
             scan = await StocktakeScan.create(
                 stocktake_id=stocktake.id,
                 asset_id=asset.id,
@@ -178,6 +189,7 @@ async def record_count(
         raise UserError(ErrorCode.INVALID, f"{item.name} is labelled: scan each label instead", "itemId")
     values = {"quantity": quantity, "by_id": actor.person_id, "at": clock.now()}
     async with in_transaction():
+        await _still_open(stocktake.id)
         row, created = await StocktakeCount.get_or_create(
             defaults=values, stocktake_id=stocktake.id, item_id=item.id, location_id=location
         )
@@ -232,7 +244,10 @@ async def device_scan(rt: Runtime, device_id: int, code: str) -> str | None:
         asset = await _asset_of_label(rt, code)
     except UserError:
         return BAD_LABEL
-    counted = await _record_scan(stocktake, asset, assignment.location_id, None, device_id)
+    try:
+        counted = await _record_scan(stocktake, asset, assignment.location_id, None, device_id)
+    except UserError:
+        return None  # closed while this scan was on its way: the device is a gate scanner again
     return COUNTED if counted.first else COUNTED_BEFORE
 
 
