@@ -55,6 +55,8 @@ ADJUST = f"""mutation($st: ID!, $ids: [ID!]!, $reason: String!) {{
   requestStocktakeAdjustment(stocktakeId: $st, varianceIds: $ids, reason: $reason) {{
     request {{ {REQUEST} }} {ERRORS} }} }}"""
 APPROVE = f"mutation($id: ID!) {{ approveItemRequest(id: $id) {{ request {{ {REQUEST} }} {ERRORS} }} }}"
+REJECT = f"""mutation($id: ID!, $comment: String!) {{
+  rejectItemRequest(id: $id, comment: $comment) {{ request {{ {REQUEST} }} {ERRORS} }} }}"""
 STOCKTAKE = f"query($id: ID!) {{ stocktake(id: $id) {{ id status scanned {VARIANCES} }} }}"
 PURCHASE = f"""mutation($name: String!, $q: Int!, $item: ID, $serialized: Boolean, $category: ItemCategory) {{
   requestPurchase(name: $name, quantity: $q, budget: 100, itemId: $item, serialized: $serialized,
@@ -212,6 +214,8 @@ async def test_a_handheld_assigned_to_the_stocktake_counts_its_label_scans(world
     async with harness.connected(Gate(world.server, world.demo.device_id, world.demo.device_secret)) as handheld:
         counted = await handheld.scan(gate, first)
         assert counted == {"type": "decision", "ref": counted["ref"], "granted": False, "reason": "stocktake_counted"}
+        # The device's retry of that very scan (same ref, same label) gets the same answer.
+        assert await handheld.scan(gate, first, ref=counted["ref"]) == counted
         again = await handheld.scan(gate, first)
         assert (again["granted"], again["reason"]) == (False, "stocktake_counted_before")
         forged = first[:-1] + ("A" if first[-1] != "A" else "B")
@@ -333,6 +337,14 @@ async def test_refusals_leave_nothing_changed(world: Warehouse) -> None:
     # An employee cannot ask for an adjustment either.
     variance = closed["variances"][0]["id"]
     assert codes(await alice(ADJUST, {"st": stocktake, "ids": [variance], "reason": "x"})) == ["FORBIDDEN"]
+    # A rejected adjustment changes nothing and frees its variances for another request.
+    asked = {"st": stocktake, "ids": [variance], "reason": "gone"}
+    request = ok((await wendy.ok(ADJUST, asked))["requestStocktakeAdjustment"])["request"]["id"]
+    ok((await world.client("admin").ok(REJECT, {"id": request, "comment": "look again"}))["rejectItemRequest"])
+    after = (await wendy.ok(STOCKTAKE, {"id": stocktake}))["stocktake"]
+    assert after["status"] == "COUNTED" and after["variances"][0]["adjustedAt"] is None
+    assert after["variances"][0]["asset"]["status"] == "IN_STOCK"
+    ok((await wendy.ok(ADJUST, asked))["requestStocktakeAdjustment"])
 
 
 # --------------------------------------------------------------------------- both dialects
