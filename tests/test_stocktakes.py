@@ -55,6 +55,7 @@ ADJUST = f"""mutation($st: ID!, $ids: [ID!]!, $reason: String!) {{
   requestStocktakeAdjustment(stocktakeId: $st, varianceIds: $ids, reason: $reason) {{
     request {{ {REQUEST} }} {ERRORS} }} }}"""
 APPROVE = f"mutation($id: ID!) {{ approveItemRequest(id: $id) {{ request {{ {REQUEST} }} {ERRORS} }} }}"
+RELEASE = f"mutation($dev: ID!) {{ releaseStocktakeDevice(deviceId: $dev) {{ released {ERRORS} }} }}"
 REJECT = f"""mutation($id: ID!, $comment: String!) {{
   rejectItemRequest(id: $id, comment: $comment) {{ request {{ {REQUEST} }} {ERRORS} }} }}"""
 STOCKTAKE = f"query($id: ID!) {{ stocktake(id: $id) {{ id status scanned {VARIANCES} }} }}"
@@ -220,6 +221,16 @@ async def test_a_handheld_assigned_to_the_stocktake_counts_its_label_scans(world
         assert (again["granted"], again["reason"]) == (False, "stocktake_counted_before")
         forged = first[:-1] + ("A" if first[-1] != "A" else "B")
         assert (await handheld.scan(gate, forged))["reason"] == "stocktake_bad_label"
+        # Released, the handheld is a gate scanner again; assigned again, it counts again.
+        wendy = world.client("wendy")
+        released = (await wendy.ok(RELEASE, {"dev": world.demo.device_id}))["releaseStocktakeDevice"]
+        assert released == {"released": True, "errors": []}
+        assert not (await handheld.scan(gate, second))["reason"].startswith("stocktake_")
+        ok(
+            (await wendy.ok(ASSIGN, {"st": stocktake, "dev": world.demo.device_id, "loc": here}))[
+                "assignStocktakeDevice"
+            ]
+        )
         closed = await world.close(stocktake)
         assert closed["scanned"] == 1
         second_id = (await _asset_ids(world, [second]))[0]
@@ -324,6 +335,7 @@ async def test_refusals_leave_nothing_changed(world: Warehouse) -> None:
     ):
         errors = (await world.scan(stocktake, str(bad["label"]), str(bad["loc"])))["errors"]
         assert [(e["code"], e["field"]) for e in errors] == [field_code], errors
+    assert (await wendy.ok(RELEASE, {"dev": "nope"}))["releaseStocktakeDevice"]["errors"][0]["code"] == "NOT_FOUND"
     paper = next(e["node"]["id"] for e in (await wendy.ok(ITEMS))["items"]["edges"] if e["node"]["name"] == "A4 paper")
     negative = (await wendy.ok(COUNT, {"st": stocktake, "item": paper, "loc": here, "q": -1}))["recordStocktakeCount"]
     assert [(e["code"], e["field"]) for e in negative["errors"]] == [("INVALID", "quantity")]

@@ -149,6 +149,16 @@ class StocktakeScanPayload:
     )
 
 
+@strawberry.type(description="The result of releasing a handheld from a stocktake.")
+class StocktakeReleasePayload:
+    released: bool = strawberry.field(
+        default=False, description="True when the device was counting for a stocktake until now."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="What the caller can fix; empty on success."
+    )
+
+
 @strawberry.type
 class StocktakeQuery:
     @strawberry.field(permission_classes=[IsItemReader], description="One stocktake and its variance report.")
@@ -219,8 +229,9 @@ class StocktakeMutation:
         return StocktakePayload(stocktake=Stocktake.of(found) if found else None, errors=errors)
 
     @strawberry.mutation(permission_classes=[IsStocktaker], description="The handheld's scans are gate scans again.")
-    async def release_stocktake_device(self, device_id: strawberry.ID) -> bool:
-        return await stocktakes.release_device(device_id)
+    async def release_stocktake_device(self, device_id: strawberry.ID) -> StocktakeReleasePayload:
+        released, errors = await attempt(stocktakes.release_device(device_id))
+        return StocktakeReleasePayload(released=bool(released), errors=errors)
 
     @strawberry.mutation(permission_classes=[IsStocktaker], description="End the count: the variances are found now.")
     async def close_stocktake(self, info: Info, id: strawberry.ID) -> StocktakePayload:
