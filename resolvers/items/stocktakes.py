@@ -401,6 +401,15 @@ async def request_adjustment(
     return request
 
 
+def _changed_since(v: StocktakeVariance) -> UserError:
+    """The asset was issued, lent or scrapped after the count: its own workflow has the last word,
+    and the approval (in whose transaction this runs) is not recorded either."""
+    return UserError(
+        ErrorCode.CONFLICT,
+        f"asset {v.asset_id} changed since the count; ask again without variance {v.id}",
+    )
+
+
 async def apply_adjustment(request: ItemRequest, by_id: int | None) -> None:
     """The approved request's corrections, each with its movement. Runs inside the approval's
     transaction: the last approval and the corrections it allows are one change."""
@@ -426,7 +435,11 @@ async def apply_adjustment(request: ItemRequest, by_id: int | None) -> None:
                 notes=note,
             )
         elif v.kind is VarianceKind.MISSING:
-            await Asset.filter(id=v.asset_id).update(status=AssetStatus.MISSING, location_id=None)
+            gone = await Asset.filter(
+                id=v.asset_id, status=AssetStatus.IN_STOCK, location_id=v.recorded_location_id
+            ).update(status=AssetStatus.MISSING, location_id=None)
+            if not gone:
+                raise _changed_since(v)
             await items.move(
                 "STOCKTAKE_MISSING",
                 v.item_id,
@@ -437,9 +450,11 @@ async def apply_adjustment(request: ItemRequest, by_id: int | None) -> None:
                 notes=note,
             )
         else:  # WRONG_PLACE, UNEXPECTED: the asset is where the count found it
-            await Asset.filter(id=v.asset_id, status__in=[AssetStatus.IN_STOCK, AssetStatus.MISSING]).update(
+            found = await Asset.filter(id=v.asset_id, status__in=[AssetStatus.IN_STOCK, AssetStatus.MISSING]).update(
                 status=AssetStatus.IN_STOCK, location_id=v.location_id
             )
+            if not found:
+                raise _changed_since(v)
             await items.move(
                 "STOCKTAKE_RELOCATE",
                 v.item_id,
