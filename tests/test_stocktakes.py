@@ -55,6 +55,7 @@ ADJUST = f"""mutation($st: ID!, $ids: [ID!]!, $reason: String!) {{
   requestStocktakeAdjustment(stocktakeId: $st, varianceIds: $ids, reason: $reason) {{
     request {{ {REQUEST} }} {ERRORS} }} }}"""
 APPROVE = f"mutation($id: ID!) {{ approveItemRequest(id: $id) {{ request {{ {REQUEST} }} {ERRORS} }} }}"
+LIST = "query($status: StocktakeStatus) { stocktakes(first: 50, status: $status) { edges { node { id status } } } }"
 RELEASE = f"mutation($dev: ID!) {{ releaseStocktakeDevice(deviceId: $dev) {{ released {ERRORS} }} }}"
 REQUISITION = f"""mutation($item: ID!, $q: Int!, $purpose: String!) {{
   requestRequisition(itemId: $item, quantity: $q, purpose: $purpose) {{ request {{ id }} {ERRORS} }} }}"""
@@ -166,6 +167,9 @@ async def test_one_missing_and_one_unexpected_asset_are_exactly_the_variances(wo
     # The report reads the same afterwards, for anyone who reads items.
     again = (await world.client("audrey").ok(STOCKTAKE, {"id": stocktake}))["stocktake"]
     assert kinds(again) == kinds(closed)
+    listed = (await world.client("audrey").ok(LIST, {"status": "COUNTED"}))["stocktakes"]["edges"]
+    assert stocktake in [e["node"]["id"] for e in listed]
+    assert all(e["node"]["status"] == "COUNTED" for e in listed)
 
 
 async def _asset_ids(world: Warehouse, labels: list[str]) -> list[str]:
