@@ -33,6 +33,8 @@ from resolvers.devices import fleet as device_fleet
 from resolvers.devices import offline_uploads as offline_events
 from resolvers.devices.connections import DeviceSession
 from resolvers.items import gate_checks as item_checks
+from resolvers.items import stocktakes
+from resolvers.items.catalogue import PREFIX as LABEL_PREFIX
 from resolvers.runtime import Runtime
 from resolvers.scan.decision import DirectionRequired, ScanOutcome, decide_scan
 from resolvers.scan.outcome import AlreadyAnswered
@@ -43,6 +45,7 @@ MAX_SCANS_IN_FLIGHT = 32
 ANSWERS_KEPT = 1000
 SCAN_METHOD = EntryMethod.QR.value  # a pass or a printed badge, both QR codes (as the event records it)
 
+ITEM_LABEL = LABEL_PREFIX + ":"
 _last_scan = [0.0]  # time.monotonic() of the latest scan frame this process received
 
 # A device cut off for its frame budget again soon after is kept off for a while, its hello refused
@@ -293,6 +296,14 @@ class DeviceConnection:
         self, frame: Frame[inc.Scan], ref: Any, ref_key: str, credential: str
     ) -> tuple[dict[str, Any], ScanOutcome | None] | None:
         """The reply and the outcome decided now (None for a retry answered as before)."""
+        if credential.startswith(ITEM_LABEL):
+            # A warehouse handheld in stocktake mode: its label scans count into the stocktake
+            # (README "Stocktakes"), answered in the decision frame's shape; nothing opens.
+            counted = await stocktakes.device_scan(self.rt, self.device_id, credential)
+            if counted is not None:
+                reply = {"type": "decision", "ref": ref, "granted": False, "reason": counted}
+                self._remember(ref_key, credential, reply)
+                return reply, None
         gate_text = frame.data["gateId"]
         gate_id = int(gate_text) if is_id(gate_text) and len(gate_text) <= 18 else None
         try:
@@ -310,11 +321,14 @@ class DeviceConnection:
             return reply, outcome  # not an answer to repeat: the retry is decided once the server can
         # Remembered on this connection before it is sent (a resend right after the answer finds
         # it), shared with other workers after: the device is not kept waiting for that.
+        self._remember(ref_key, credential, reply)
+        return reply, outcome
+
+    def _remember(self, ref_key: str, credential: str, reply: dict[str, Any]) -> None:
         self._answered[ref_key] = (credential, reply)
         self._answered.move_to_end(ref_key)
         if len(self._answered) > ANSWERS_KEPT:
             self._answered.popitem(last=False)
-        return reply, outcome
 
     @handles("heartbeat")
     async def _heartbeat(self, frame: Frame[inc.Heartbeat]) -> None:

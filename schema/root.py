@@ -24,6 +24,7 @@ from schema.devices.mutations import DeviceMutation
 from schema.devices.queries import DeviceQuery
 from schema.items.mutations import ItemMutation
 from schema.items.queries import ItemQuery
+from schema.items.stocktakes import StocktakeMutation, StocktakeQuery
 from schema.items.subscriptions import ItemSubscription
 from schema.ops.queries import OpsQuery
 from schema.passes.mutations import PassMutation
@@ -69,6 +70,7 @@ class Query(
     DeviceQuery,
     VisitQuery,
     ItemQuery,
+    StocktakeQuery,
     AttendanceQuery,
     OpsQuery,
 ):
@@ -85,6 +87,7 @@ class Mutation(
     DeviceMutation,
     VisitMutation,
     ItemMutation,
+    StocktakeMutation,
     AttendanceMutation,
 ):
     pass

@@ -8,6 +8,7 @@ an ADMIN may override any pending step, with a reason (README "Approvals")."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,11 @@ from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, pa
 from resolvers.core.models import Asset, AssetStatus, ItemRequest, RequestKind, RequestStatus, Role
 from resolvers.people import approvers, audit
 from resolvers.runtime import Runtime
+
+# Kinds whose last approval carries out the request itself, in the approval's transaction (a
+# stocktake adjustment: the count already scanned everything, no warehouse step is left). The
+# module that submits such requests registers its step here (resolvers/items/stocktakes.py).
+WHEN_APPROVED: dict[RequestKind, Callable[[ItemRequest, int | None], Awaitable[None]]] = {}
 
 
 async def steps_for(
@@ -36,6 +42,9 @@ async def steps_for(
         plan = [head]
     elif kind is RequestKind.BORROW:
         plan = [head, {"who": "head", "departmentId": owner_department_id}]
+    elif kind is RequestKind.STOCKTAKE:
+        # Correcting the records after a count: the counting department's head, then asset management.
+        plan = [head, {"who": "role", "role": Role.ASSET_MANAGER.value}]
     else:  # scrapping: the head, the asset manager's appraisal, then company leadership
         plan = [head, {"who": "role", "role": Role.ASSET_MANAGER.value}, {"who": "role", "role": Role.EXECUTIVE.value}]
     return [{**step, "status": "PENDING"} for step in plan]
@@ -205,6 +214,8 @@ async def _record_decision(
             raise UserError(ErrorCode.CONFLICT, "someone else decided this step just now; look again")
         if not approve:
             await _release_asset(request)
+        elif request.status is RequestStatus.APPROVED and request.kind in WHEN_APPROVED:
+            await WHEN_APPROVED[request.kind](request, actor.person_id)
     audit.note_change(
         "item_request", request.id, {"step": index}, {"step": index, "approved": approve, **extra, "comment": note}
     )

@@ -93,6 +93,10 @@ ITEM_READERS = frozenset(
 IsWarehouse = HasRole(WAREHOUSE_STAFF, "IsWarehouse")
 IsCatalogueKeeper = HasRole(WAREHOUSE_STAFF | {Role.ASSET_MANAGER}, "IsCatalogueKeeper")
 IsItemReader = HasRole(ITEM_READERS, "IsItemReader")
+# Stocktakes (README "Stocktakes"): the warehouse counts, asset management too. The supervision
+# role (SUPERVISOR, added by another branch) joins this set when the branches meet.
+STOCKTAKERS = WAREHOUSE_STAFF | {Role.ASSET_MANAGER}
+IsStocktaker = HasRole(STOCKTAKERS, "IsStocktaker")
 IsFrontDesk = HasRole(OPERATORS | GATE_STAFF, "IsFrontDesk")
 IsEventReader = HasRole(GATE_STAFF | {Role.AUDITOR}, "IsEventReader")
 IsReviewer = HasRole(SITE_ADMINS | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsReviewer")

@@ -82,6 +82,15 @@ from resolvers.core.models.scan import (
     EntryMethod,
     GateEvent,
 )
+from resolvers.core.models.stocktakes import (
+    Stocktake,
+    StocktakeCount,
+    StocktakeDevice,
+    StocktakeScan,
+    StocktakeStatus,
+    StocktakeVariance,
+    VarianceKind,
+)
 from resolvers.core.models.visits import (
     Visit,
     VisitStatus,
@@ -146,7 +155,14 @@ __all__ = [
     "ScheduledSummary",
     "StockLevel",
     "StockLocation",
+    "Stocktake",
+    "StocktakeCount",
+    "StocktakeDevice",
+    "StocktakeScan",
+    "StocktakeStatus",
+    "StocktakeVariance",
     "TotpRecoveryCode",
+    "VarianceKind",
     "Visit",
     "VisitStatus",
     "VisitZone",

@@ -22,6 +22,7 @@ class AssetStatus(str, Enum):
     LENT = "LENT"
     SCRAP_PENDING = "SCRAP_PENDING"
     DISPOSED = "DISPOSED"
+    MISSING = "MISSING"  # not found by a stocktake, written off as missing by its approved adjustment
 
 
 class RequestKind(str, Enum):
@@ -29,6 +30,7 @@ class RequestKind(str, Enum):
     REQUISITION = "REQUISITION"
     BORROW = "BORROW"
     SCRAP = "SCRAP"
+    STOCKTAKE = "STOCKTAKE"  # correcting the records after a stocktake
 
 
 class RequestStatus(str, Enum):
