@@ -22,6 +22,8 @@ from schema.core.errors import EXPECTED_CODES, ErrorCodes, caller_fault, loggabl
 from schema.core.scalars import StrictDate, StrictDateTime
 from schema.devices.mutations import DeviceMutation
 from schema.devices.queries import DeviceQuery
+from schema.faces.mutations import FaceMutation
+from schema.faces.queries import FaceQuery
 from schema.items.mutations import ItemMutation
 from schema.items.queries import ItemQuery
 from schema.items.subscriptions import ItemSubscription
@@ -71,6 +73,7 @@ class Query(
     ItemQuery,
     AttendanceQuery,
     OpsQuery,
+    FaceQuery,
 ):
     pass
 
@@ -86,6 +89,7 @@ class Mutation(
     VisitMutation,
     ItemMutation,
     AttendanceMutation,
+    FaceMutation,
 ):
     pass
 

@@ -18,6 +18,7 @@ from realtime.messages import (
     DeviceAlertMessage,
     DeviceCommandMessage,
     DeviceSessionMessage,
+    FacesChanged,
     GateEventMessage,
     GateRef,
     ItemCheckChanged,
@@ -50,6 +51,7 @@ GATE_EVENT = GateEventMessage(
 ONE_OF_EACH: list[BusMessage] = [
     GATE_EVENT,
     AccessChanged(),
+    FacesChanged(),
     TopologyChanged(),
     DeviceAlertMessage(7, AT, "forced", "door forced at Lobby", device_id=1, gate_id=None),
     DeviceCommandMessage(1, {"type": "command", "id": "c-3", "command": "open", "durationMs": 6000}),
