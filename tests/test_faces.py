@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from api.demo import make_prc_id
+from resolvers.faces.matcher import Gallery
 from tests import face_samples as fs
 from tests.harness import GraphQLClient, ServerProcess, Site, SiteTemplate
 
@@ -198,3 +201,58 @@ async def test_hr_removes_a_face(site: Site, api: GraphQLClient) -> None:
     )
     assert answer["removeFace"] == {"face": {"enrolled": False}, "errors": []}
     assert rows(site, "SELECT count(*) FROM face_template WHERE person_id = ?", amy) == [(0,)]
+
+
+async def test_a_visitor_enrols_from_their_session_and_the_end_of_the_visit_deletes_it(
+    site: Site, api: GraphQLClient
+) -> None:
+    assert site.ids is not None
+    start = datetime.now(UTC).replace(microsecond=0)
+    invite = await api.ok(
+        "mutation($i: InviteVisitorInput!) { inviteVisitor(input: $i) { visit { id inviteCode } errors { code } } }",
+        {
+            "i": {
+                "visitorName": "Zoë Visitor",
+                "phone": "+8613900000077",
+                "purpose": "face pass",
+                "expectedStart": start.isoformat(),
+                "expectedEnd": (start + timedelta(hours=2)).isoformat(),
+                "zoneIds": [site.ids.zones["Engineering office"]],
+            }
+        },
+        as_="alice",
+    )
+    visit = invite["inviteVisitor"]["visit"]
+    registered = await api.ok(
+        "mutation($c: String!, $i: VisitorDetailsInput!) { completeVisitorRegistration(inviteCode: $c, input: $i)"
+        " { session { accessToken } errors { code message } } }",
+        {"c": visit["inviteCode"], "i": {"idNumber": make_prc_id("310101", "19910303", "771"), "gender": "FEMALE"}},
+    )
+    assert registered["completeVisitorRegistration"]["errors"] == [], registered
+    visitor = api.user(registered["completeVisitorRegistration"]["session"]["accessToken"])
+    version = await current_version(api)
+    enrolled = await visitor.ok(ENROL_MINE, {"p": fs.b64(fs.jpeg(fs.grace(), 85)), "v": version})
+    assert enrolled["enrolMyFace"]["errors"] == [] and enrolled["enrolMyFace"]["face"]["enrolled"] is True
+    [(visitor_id,)] = rows(site, "SELECT visitor_id FROM visit WHERE id = ?", int(visit["id"]))
+    assert rows(site, "SELECT count(*) FROM face_template WHERE person_id = ?", visitor_id) == [(1,)]
+    ended = await api.ok(
+        "mutation($id: ID!) { endVisit(id: $id) { errors { code } } }", {"id": visit["id"]}, as_="alice"
+    )
+    assert ended["endVisit"]["errors"] == []
+    assert rows(site, "SELECT count(*) FROM face_template WHERE person_id = ?", visitor_id) == [(0,)]
+    assert rows(site, "SELECT withdrawn_at IS NOT NULL FROM face_consent WHERE person_id = ?", visitor_id) == [(1,)]
+
+
+def test_matching_refuses_two_different_people_who_are_both_close() -> None:
+    base = np.zeros(128)
+    base[0] = 1.0
+    near = base.copy()
+    near[1] = 0.3  # 0.3 from base
+    gallery = Gallery.of({1: base, 2: near})
+    probe = base.copy()
+    probe[1] = 0.15  # 0.15 from each: either could be the one shown
+    assert gallery.match(probe, 0.45).problem == "ambiguous"
+    assert gallery.match(base, 0.45).person_id == 1  # 0 and 0.3 apart: clearly person 1
+    far = base.copy()
+    far[2] = 0.7
+    assert gallery.match(far, 0.45).problem == "unknown"
