@@ -20,12 +20,13 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from realtime.messages import FacesChanged
 from resolvers.core import clock
 from resolvers.core.errors import ErrorCode, RateLimited, UserError, not_found, parse_id
-from resolvers.core.models import FaceConsent, FaceTemplate, Person, PersonStatus
+from resolvers.core.models import FaceConsent, FaceTemplate, Person, PersonKind, PersonStatus, Visit, VisitStatus
 from resolvers.core.settings import Settings
 from resolvers.faces import consent
 from resolvers.faces.encoding import MAX_PHOTO_BYTES, FacesBusy, encoder, packages_present
@@ -188,6 +189,24 @@ async def delete_for_person(rt: Runtime, person_id: int) -> bool:
         audit.note_change("person", person_id, {"face": True}, {"face": False})
         _changed(rt)
     return bool(deleted)
+
+
+async def purge_visitors_between_visits(rt: Runtime) -> int:
+    """Templates of visitors none of whose visits is still open (one expired unvisited, say): a
+    face pass lasts as long as a visit. Check-out, ending and rejection delete at once; this
+    catches the rest in the upkeep round."""
+    ended = (VisitStatus.REJECTED, VisitStatus.CHECKED_OUT, VisitStatus.CANCELLED, VisitStatus.EXPIRED)
+    visitors = [
+        row["id"]
+        for row in await Person.filter(
+            kind=PersonKind.VISITOR, id__in=Subquery(FaceTemplate.all().values("person_id"))
+        ).values("id")
+    ]
+    done = 0
+    for person_id in visitors:
+        if not await Visit.filter(visitor_id=person_id).exclude(status__in=ended).exists():
+            done += await delete_for_person(rt, person_id)
+    return done
 
 
 async def withdraw(rt: Runtime, person_id: int) -> FaceStatus:
