@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import face_samples as fs
-from tests.harness import Gate, ServerProcess, Site, SiteTemplate, World, connected
+from tests.harness import REDIS_URL, Gate, ServerProcess, Site, SiteTemplate, World, connected
 
 pytestmark = pytest.mark.usefixtures("faces_installed")
 
@@ -261,3 +262,25 @@ async def test_a_server_without_face_recognition_refuses_faces_and_keeps_passes(
         assert error["code"] == "UNAVAILABLE" and "GATEHOUSE_FACES=off" in error["message"]
     finally:
         off.stop(wait=False)
+
+
+async def test_a_template_enrolled_on_one_worker_is_matched_at_once_on_another(
+    tmp_path: Path, demo_template: SiteTemplate, require_redis: None
+) -> None:
+    """Two server processes on one database and Redis: the second's matrix is dropped by the
+    faces_changed message, not by any timer."""
+    site = demo_template.sqlite_copy(tmp_path, REDIS_URL)
+    try:
+        first, second = site.start_server(), site.start_server()
+        at_first, at_second = World(site, first), World(site, second)
+        gate = FaceGate(second, site.demo.device_id, site.demo.device_secret) if site.demo else None
+        assert gate is not None
+        photo = fs.b64(fs.jpeg(fs.astronaut()))
+        async with connected(gate):
+            before = await gate.face(at_second.gate(OUT), image=photo)
+            assert before["reason"] == "face_unknown"  # the second worker has read its (empty) matrix
+            await enrol(at_first, "alice", fs.jpeg(fs.astronaut()))
+            after = await gate.face(at_second.gate(OUT), image=photo)
+            assert (after["granted"], after["person"]) == (True, {"displayName": "Alice Li"}), after
+    finally:
+        site.let_go()
