@@ -229,8 +229,8 @@ async def test_bad_face_frames_get_bad_message_and_no_decision(site: Site, world
         reply = await gate.answer("nan-1")
         assert (reply["type"], reply["code"]) == ("error", "bad_message")
         assert rows(site, "SELECT count(*) FROM gate_event") == before
-        # A JPEG that decodes but shows no face, or two: a decision, face_bad_image.
-        for photo in (fs.jpeg(fs.astronaut()[:, :120].copy()), fs.two_faces()):
+        # A JPEG that decodes but shows no face, or two, or a picture that is no JPEG: face_bad_image.
+        for photo in (fs.jpeg(fs.astronaut()[:, :120].copy()), fs.two_faces(), fs.png(fs.astronaut()[:160].copy())):
             reply = await gate.face(out, image=fs.b64(photo))
             assert (reply["type"], reply["granted"], reply["reason"]) == ("decision", False, "face_bad_image")
 

@@ -48,15 +48,16 @@ def packages_present() -> bool:
     )
 
 
-def encode_photo(data: bytes) -> Encoded:
-    """Detect and encode the one face in a JPEG or PNG (runs in the encoding process)."""
+def encode_photo(data: bytes, formats: tuple[str, ...] = ("JPEG", "PNG")) -> Encoded:
+    """Detect and encode the one face in a JPEG or PNG (runs in the encoding process); a gate's
+    frame carries a JPEG only (DEVICE_PROTOCOL.md "Faces")."""
     import face_recognition
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if image.format not in ("JPEG", "PNG"):
+            if image.format not in formats:
                 return Encoded("not_image")
             if image.width * image.height > MAX_PIXELS:
                 return Encoded("not_image")
@@ -88,18 +89,18 @@ class _Encoder:
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_preload)
         return self._pool
 
-    async def encode(self, data: bytes) -> Encoded:
+    async def encode(self, data: bytes, formats: tuple[str, ...] = ("JPEG", "PNG")) -> Encoded:
         if self._waiting >= MAX_WAITING:
             raise FacesBusy("too many faces are being read: try again in a moment")
         self._waiting += 1
         try:
             loop = asyncio.get_running_loop()
             try:
-                return await loop.run_in_executor(self._executor(), encode_photo, data)
+                return await loop.run_in_executor(self._executor(), encode_photo, data, formats)
             except BrokenProcessPool:
                 log.error("the face encoding process died; starting a new one")
                 self._discard()
-                return await loop.run_in_executor(self._executor(), encode_photo, data)
+                return await loop.run_in_executor(self._executor(), encode_photo, data, formats)
         finally:
             self._waiting -= 1
 

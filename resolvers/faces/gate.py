@@ -95,7 +95,7 @@ async def decide_face(
         return await face.record(Reason.LIVENESS_FAILED)
     if shown.image is not None:
         try:
-            encoded = await encoder.encode(shown.image)
+            encoded = await encoder.encode(shown.image, ("JPEG",))
         except FacesBusy:
             # Gates never wait behind faces: refused at once, the terminal may try again.
             log.warning("face from device %s refused: the encoding queue is full", device_id)
