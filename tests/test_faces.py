@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cryptography.exceptions import InvalidTag
 
 from api.demo import make_prc_id
 from resolvers.faces.matcher import Gallery
+from resolvers.faces.templates import embedding_bytes, open_sealed, seal
 from tests import face_samples as fs
 from tests.harness import GraphQLClient, ServerProcess, Site, SiteTemplate
 
@@ -278,3 +280,13 @@ def test_matching_refuses_two_different_people_who_are_both_close() -> None:
     far = base.copy()
     far[2] = 0.7
     assert gallery.match(far, 0.45).problem == "unknown"
+
+
+def test_a_sealed_template_opens_only_on_its_own_row_person_and_column() -> None:
+    key = bytes(range(32))
+    data = embedding_bytes(tuple(float(i) / 128 for i in range(128)))
+    sealed = seal(key, 7, 3, data)
+    assert open_sealed(key, 7, 3, sealed) == data
+    for row, person, column in ((8, 3, "sealed"), (7, 4, "sealed"), (7, 3, "photo_sealed")):
+        with pytest.raises(InvalidTag):
+            open_sealed(key, row, person, sealed, column)

@@ -20,6 +20,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
@@ -59,17 +60,17 @@ def unavailable_reason(settings: Settings) -> str | None:
     return None
 
 
-def _binding(row_id: int, person_id: int) -> bytes:
-    return f"face_template:{row_id}:{person_id}".encode()
+def _binding(row_id: int, person_id: int, column: str) -> bytes:
+    return f"face_template.{column}:{row_id}:{person_id}".encode()
 
 
-def seal(key: bytes, row_id: int, person_id: int, data: bytes) -> bytes:
+def seal(key: bytes, row_id: int, person_id: int, data: bytes, column: str = "sealed") -> bytes:
     nonce = secrets.token_bytes(_NONCE)
-    return nonce + AESGCM(key).encrypt(nonce, data, _binding(row_id, person_id))
+    return nonce + AESGCM(key).encrypt(nonce, data, _binding(row_id, person_id, column))
 
 
-def open_sealed(key: bytes, row_id: int, person_id: int, sealed: bytes) -> bytes:
-    return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], _binding(row_id, person_id))
+def open_sealed(key: bytes, row_id: int, person_id: int, sealed: bytes, column: str = "sealed") -> bytes:
+    return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], _binding(row_id, person_id, column))
 
 
 def embedding_bytes(vector: tuple[float, ...] | npt.NDArray[np.float64]) -> bytes:
@@ -159,6 +160,25 @@ async def enrol(
     if encoded.problem is not None:
         raise UserError(ErrorCode.INVALID, PROBLEMS[encoded.problem], "photo")
     now = clock.now()
+    try:
+        await _store(rt, person_id, consent_version, via, by, encoded.embedding, data, now)
+    except IntegrityError:  # the same person enrolled twice at once: one of them is kept
+        raise UserError(ErrorCode.CONFLICT, "this face is being enrolled already: try again", "photo") from None
+    audit.note_change("person", person_id, {"face": False}, {"face": True, "consentVia": via})
+    _changed(rt)
+    return FaceStatus(True, consent_version, now)
+
+
+async def _store(
+    rt: Runtime,
+    person_id: int,
+    consent_version: str,
+    via: str,
+    by: int | None,
+    embedding: tuple[float, ...],
+    data: bytes,
+    now: datetime,
+) -> None:
     key = rt.keys.face
     async with in_transaction():
         await FaceConsent.filter(person_id=person_id, withdrawn_at=None).update(withdrawn_at=now)
@@ -167,15 +187,12 @@ async def enrol(
             person_id=person_id, given_at=now, text_version=consent_version, given_via=via, given_by_id=by
         )
         row = await FaceTemplate.create(person_id=person_id, sealed=b"", consent_id=given.id, created_at=now)
-        row.sealed = seal(key, row.id, person_id, embedding_bytes(encoded.embedding))
+        row.sealed = seal(key, row.id, person_id, embedding_bytes(embedding))
         fields = ["sealed"]
         if rt.settings.face_keep_photo:
-            row.photo_sealed = seal(key, row.id, person_id, b"photo:" + data)
+            row.photo_sealed = seal(key, row.id, person_id, data, "photo_sealed")
             fields.append("photo_sealed")
         await row.save(update_fields=fields)
-    audit.note_change("person", person_id, {"face": False}, {"face": True, "consentVia": via})
-    _changed(rt)
-    return FaceStatus(True, consent_version, now)
 
 
 async def delete_for_person(rt: Runtime, person_id: int) -> bool:
