@@ -261,6 +261,12 @@ class DeviceConnection:
     async def _face(self, frame: Frame[inc.Face], shown: FaceShown, arrived: float) -> None:
         ref = frame.data["ref"]
         try:
+            # A retry of this very frame (same ref, same face) gets the same answer, as a scan does.
+            fingerprint = shown.fingerprint()
+            remembered = await self.rt.state.recall_ref(self.device_id, str(ref), fingerprint)
+            if remembered is not None:
+                await self.send(remembered)
+                return
             gate_text = frame.data["gateId"]
             gate_id = int(gate_text) if is_id(gate_text) and len(gate_text) <= 18 else None
             try:
@@ -270,8 +276,11 @@ class DeviceConnection:
             except DirectionRequired as exc:
                 await self.send(error_frame(str(exc), ref))
                 return
-            await self.send(outcome.frame(ref, self.rt.settings.door_open_ms))
+            reply = outcome.frame(ref, self.rt.settings.door_open_ms)
+            await self.send(reply)
             metrics.scan_answered(outcome.granted, outcome.reason._value_, FACE_METHOD, time.monotonic() - arrived)
+            if outcome.event_id is not None and outcome.reason is not Reason.UNAVAILABLE:
+                await self.rt.state.remember_ref(self.device_id, str(ref), fingerprint, reply)
             await count_recognition(self.device_id, outcome)
         except Exception:
             log.exception("face %s from device %s failed", ref, self.device_id)

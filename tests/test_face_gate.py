@@ -158,6 +158,11 @@ async def test_liveness_false_is_refused_and_a_missing_verdict_is_recorded_as_su
         assert checked["granted"] and last_face_event(site)[4] == 1
         unchecked = await gate.face(world.gate(OUT), embedding=embedding)
         assert unchecked["granted"] and last_face_event(site)[4] is None
+        # The device's retry of that frame (same ref, same face) is answered again, not decided again.
+        events = rows(site, "SELECT count(*) FROM gate_event")
+        await gate.send({"type": "face", "ref": unchecked["ref"], "gateId": world.gate(OUT), "embedding": embedding})
+        assert await gate.answer(unchecked["ref"]) == unchecked
+        assert rows(site, "SELECT count(*) FROM gate_event") == events
 
 
 async def test_a_face_and_pass_zone_needs_both_from_the_same_person_within_30_seconds(site: Site, world: World) -> None:

@@ -11,6 +11,7 @@ sent to the device.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -42,6 +43,11 @@ class FaceShown:
     image: bytes | None
     embedding: tuple[float, ...] | None
     liveness: bool | None
+
+    def fingerprint(self) -> str:
+        """Stands for the frame's content when a retry (same ref) is recognised as the same face."""
+        body = self.image if self.image is not None else repr(self.embedding).encode()
+        return "face:" + hashlib.sha256(body + repr(self.liveness).encode()).hexdigest()
 
 
 class _FaceEvent:
