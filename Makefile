@@ -19,6 +19,17 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# Face recognition (README "Faces"): PyPI has no dlib wheel, dlib-bin is the same library prebuilt;
+# face_recognition goes in without its `dlib` requirement, and its models import pkg_resources
+# (setuptools<82). About 100 MB. If it cannot be installed the server runs without faces (face
+# frames are refused with face_unavailable) and this step is tried again next time.
+FACE_PACKAGES := 'dlib-bin==20.0.1.post1' 'face_recognition_models==0.3.0' 'setuptools<82'
+
+$(VENV)/.installed-face: | $(BIN)/python
+	@{ $(BIN)/pip install --quiet $(FACE_PACKAGES) && \
+	   $(BIN)/pip install --quiet --no-deps 'face_recognition==1.3.0' && touch $@; } || \
+	  echo "face recognition could not be installed: serving without it (README \"Faces\")"
+
 # Names in Chinese need a CJK font from a package (README "Fonts"): Debian's fonts-noto-cjk is
 # installed when no font is found and this is a Debian machine where we are root (CI, the
 # project's machines); anywhere else the check says what to install or set, and serving goes on.
@@ -46,7 +57,7 @@ web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
 
 web: web/dist/index.html
 
-serve: $(VENV)/.installed font web
+serve: $(VENV)/.installed $(VENV)/.installed-face font web
 	$(BIN)/gatehouse demo
 	@echo "Serving on http://$(HOST):$(PORT)  (the phone app at /, GraphiQL at /graphql, gate devices at /devices/ws)"
 	@echo "Demo mode: GATEHOUSE_SECOND_FACTOR=optional (admins sign in without a TOTP code; the default is required)"
@@ -58,7 +69,7 @@ serve: $(VENV)/.installed font web
 # tests (tests/test_web_*.py), which wait on Chromium and the pages' own timers, in a pytest of
 # their own beside them (their output follows the rest's). The tests that bound real-time product
 # guarantees (a command resent within 6 s, hello within 5 s) passed with the machine's load at 8.
-test: $(VENV)/.installed-test font web
+test: $(VENV)/.installed-test $(VENV)/.installed-face font web
 	@start=$$(date +%s); mkdir -p var; \
 	$(BIN)/ruff check . && $(BIN)/mypy && $(BIN)/lint-imports --no-cache && { \
 	  $(BIN)/pytest -q tests/test_web_*.py > var/browser-tests.log 2>&1 & browser=$$!; \

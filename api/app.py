@@ -27,6 +27,7 @@ from resolvers.core.leadership import Leadership
 from resolvers.core.settings import Settings
 from resolvers.devices import snapshots
 from resolvers.devices.fleet import FleetCheck, FleetUpkeep
+from resolvers.faces.encoding import encoder as face_encoder
 from resolvers.ops.schedule import BackupSchedule
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await rt.stop()
             await db.close()
             drawer.stop()
+            face_encoder.stop()
 
     app = Starlette(
         routes=[

@@ -47,11 +47,15 @@ from api.admission import Admission, admit, over_time, shows_schema, without_sug
 from api.admission import open_root_fields as open_root_fields
 from resolvers.core.addresses import client_address
 from resolvers.core.errors import ErrorCode
+from resolvers.faces.encoding import MAX_PHOTO_BYTES
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
 from schema.core import limits
 from schema.core.context import Context
 from schema.root import schema
+
+# A photo's base64 (4/3 of 512 KiB) and the rest of the request around it.
+PHOTO_BODY_BYTES = MAX_PHOTO_BYTES * 4 // 3 + 16 * 1024
 
 log = logging.getLogger("gatehouse.graphql")
 
@@ -192,20 +196,32 @@ class GatehouseGraphQL(GraphQL[Context, None]):
         """Read the body up to the limit, refusing (413) as soon as it is exceeded: a 16 MiB variable
         is never buffered, parsed or even looked at, signed in or not."""
         limit = self.rt.settings.max_body_bytes
+        raised = False
         message = f"the request body is larger than {limit} bytes"
         declared = request.headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-            return await self._oversized(request, message)
+            limit, raised = await self._photo_limit(request, limit), True
+            if int(declared) > limit:
+                return await self._oversized(request, message)
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
+            if size > limit and not raised:
+                limit, raised = await self._photo_limit(request, limit), True
             if size > limit:
                 return await self._oversized(request, message)
             chunks.append(chunk)
         # Starlette's Request.body() answers from `_body` once set: Strawberry reads this copy.
         request._body = b"".join(chunks)
         return None
+
+    async def _photo_limit(self, request: Request, limit: int) -> int:
+        """A face photo (enrolMyFace, enrolFace: up to 512 KiB, ~700 KiB as base64) needs a larger
+        body than any other request: allowed to a signed-in caller only, asked only past `limit`."""
+        if await sessions.actor_from_bearer(self.rt, request.headers.get("authorization")) is None:
+            return limit
+        return max(limit, PHOTO_BODY_BYTES)
 
     async def _oversized(self, request: Request, message: str) -> Response:
         hang_up = _hang_up_on(request, self.rt.settings.trusted_proxies)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -32,6 +34,8 @@ from resolvers.devices import connections, hello_limits, snapshots
 from resolvers.devices import fleet as device_fleet
 from resolvers.devices import offline_uploads as offline_events
 from resolvers.devices.connections import DeviceSession
+from resolvers.faces.encoding import MAX_PHOTO_BYTES
+from resolvers.faces.gate import FaceShown, count_recognition, decide_face
 from resolvers.items import gate_checks as item_checks
 from resolvers.items import stocktakes
 from resolvers.items.catalogue import PREFIX as LABEL_PREFIX
@@ -43,6 +47,7 @@ from resolvers.scan.reasons import Reason
 log = logging.getLogger("gatehouse.devices")
 MAX_SCANS_IN_FLIGHT = 32
 ANSWERS_KEPT = 1000
+FACE_METHOD = EntryMethod.FACE.value
 SCAN_METHOD = EntryMethod.QR.value  # a pass or a printed badge, both QR codes (as the event records it)
 
 ITEM_LABEL = LABEL_PREFIX + ":"
@@ -130,6 +135,8 @@ class DeviceConnection:
         # Devices that decide offline say so in hello ("capabilities": ["offline"]); only they get
         # snapshots and revocation frames, so firmware that predates them sees nothing new.
         self.offline_capable = False
+        # Face terminals say so in hello ("capabilities": ["face"]); only they may send face frames.
+        self.face_capable = False
 
     async def send(self, frame: Mapping[str, Any]) -> None:
         if self.closed:
@@ -206,6 +213,9 @@ class DeviceConnection:
             return self._budget.over_on_refusal()
         try:
             await HANDLERS[frame.type](self, frame)
+        except BadMessage as exc:  # a rule a declaration cannot say (a face frame's, for one)
+            await self.send(error_frame(str(exc), frame.ref))
+            return self._budget.over_on_refusal()
         except Exception:
             # Whatever one frame does wrong, the device keeps its connection and hears why.
             log.exception("frame %s from device %s failed", frame.type, self.device_id)
@@ -223,6 +233,63 @@ class DeviceConnection:
         task = asyncio.create_task(self._scan(frame, self.last_frame))
         self._tasks.add(task)
         task.add_done_callback(self._scan_done)
+
+    @handles("face")
+    async def _start_face(self, frame: Frame[inc.Face]) -> None:
+        shown = self._face_shown(frame)  # BadMessage: answered with an error frame, nothing decided
+        await self._in_flight.acquire()
+        task = asyncio.create_task(self._face(frame, shown, self.last_frame))
+        self._tasks.add(task)
+        task.add_done_callback(self._scan_done)
+
+    def _face_shown(self, frame: Frame[inc.Face]) -> FaceShown:
+        """The contract's rules beyond the declared shape (DEVICE_PROTOCOL.md "Faces")."""
+        data = frame.data
+        if not self.face_capable:
+            raise BadMessage(
+                'face frames come only from a device whose hello declared the "face" capability', frame.ref
+            )
+        if ("image" in data) == ("embedding" in data):
+            raise BadMessage("a face frame carries exactly one of image and embedding", frame.ref)
+        if "embedding" in data:
+            return FaceShown(None, tuple(float(x) for x in data["embedding"]), data.get("liveness"))
+        try:
+            image = base64.b64decode(data["image"], validate=True)
+        except (binascii.Error, ValueError):
+            raise BadMessage("image must be standard base64 of one JPEG", frame.ref) from None
+        if len(image) > MAX_PHOTO_BYTES:
+            raise BadMessage("image must be a JPEG of at most 512 KiB", frame.ref)
+        return FaceShown(image, None, data.get("liveness"))
+
+    async def _face(self, frame: Frame[inc.Face], shown: FaceShown, arrived: float) -> None:
+        ref = frame.data["ref"]
+        try:
+            # A retry of this very frame (same ref, same face) gets the same answer, as a scan does.
+            fingerprint = shown.fingerprint()
+            remembered = await self.rt.state.recall_ref(self.device_id, str(ref), fingerprint)
+            if remembered is not None:
+                await self.send(remembered)
+                return
+            gate_text = frame.data["gateId"]
+            gate_id = int(gate_text) if is_id(gate_text) and len(gate_text) <= 18 else None
+            try:
+                outcome = await decide_face(
+                    self.rt, self.device_id, gate_id, shown, frame.data.get("direction"), str(ref)
+                )
+            except DirectionRequired as exc:
+                await self.send(error_frame(str(exc), ref))
+                return
+            reply = outcome.frame(ref, self.rt.settings.door_open_ms)
+            await self.send(reply)
+            metrics.scan_answered(outcome.granted, outcome.reason._value_, FACE_METHOD, time.monotonic() - arrived)
+            if outcome.event_id is not None and outcome.reason is not Reason.UNAVAILABLE:
+                await self.rt.state.remember_ref(self.device_id, str(ref), fingerprint, reply)
+            await count_recognition(self.device_id, outcome)
+        except Exception:
+            log.exception("face %s from device %s failed", ref, self.device_id)
+            with contextlib.suppress(Exception):
+                await self.send(ScanOutcome.refused(Reason.UNAVAILABLE).frame(ref, 0))
+                metrics.scan_answered(False, Reason.UNAVAILABLE.value, FACE_METHOD, time.monotonic() - arrived)
 
     @handles("ack")
     async def _ack(self, frame: Frame[inc.Ack]) -> None:
@@ -487,6 +554,7 @@ class DeviceEndpoint:
         log_context.device_id.set(str(device.id))
         conn = DeviceConnection(ws, rt, hub, self.anomalies, device)
         conn.offline_capable = "offline" in hello.get("capabilities", ())
+        conn.face_capable = "face" in hello.get("capabilities", ())
         await hub.attach(conn)
         await rt.state.set_device_connection(device.id, conn.connection_id, conn._offline_after())
         try:

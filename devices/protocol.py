@@ -12,7 +12,8 @@ from devices.frames.incoming import INCOMING
 from devices.frames.outgoing import Error
 
 MAX_FRAME_BYTES = 64 * 1024
-# An offline upload may carry up to 1,000 events; it may use the whole transport limit.
+# An offline upload may carry up to 1,000 events, and a face frame a 512 KiB JPEG: they may use
+# the whole transport limit; every other frame stays within MAX_FRAME_BYTES.
 MAX_EVENTS_FRAME_BYTES = 1024 * 1024
 # Frames up to this size get an error frame; uvicorn closes larger ones with 1009.
 TRANSPORT_MAX_BYTES = 1024 * 1024 + 4096
@@ -39,8 +40,9 @@ def error_frame(message: str, ref: Any = None, code: Literal["bad_message", "ser
 
 
 def _looks_like_events(raw: str | bytes) -> bool:
+    """An `events` or `face` frame (firmware writes `type` first)."""
     head = raw[:64] if isinstance(raw, str) else raw[:64].decode(errors="replace")
-    return '"type": "events"' in head or '"type":"events"' in head
+    return any(f'"type": "{kind}"' in head or f'"type":"{kind}"' in head for kind in ("events", "face"))
 
 
 # An oversized frame is never parsed: its ref is looked for in its first bytes only (firmware

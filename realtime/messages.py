@@ -97,6 +97,13 @@ class AccessChanged(BusMessage):
 
 
 @dataclass(frozen=True, slots=True)
+class FacesChanged(BusMessage):
+    """A face template was enrolled or deleted: every worker reloads its matching matrix."""
+
+    CHANNEL: ClassVar[str] = "faces_changed"
+
+
+@dataclass(frozen=True, slots=True)
 class TopologyChanged(BusMessage):
     """Zones, gates or device assignments changed: read the site again."""
 
@@ -188,6 +195,7 @@ CHANNELS: dict[str, type[BusMessage]] = {
     for m in (
         GateEventMessage,
         AccessChanged,
+        FacesChanged,
         TopologyChanged,
         DeviceAlertMessage,
         DeviceCommandMessage,

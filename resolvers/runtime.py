@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from realtime.bus import Bus, make_bus
-from realtime.messages import AccessChanged, BusMessage, TopologyChanged
+from realtime.messages import AccessChanged, BusMessage, FacesChanged, TopologyChanged
 from realtime.scan_state import ScanState, make_scan_state
 from resolvers.access.grant_index import GrantCache
 from resolvers.access.topology import TopologyCache
@@ -20,6 +20,7 @@ from resolvers.core import clock, key_store
 from resolvers.core.crypto import KeyRing, Keys, KeySource, Sealer
 from resolvers.core.readiness import Readiness, standard_checks
 from resolvers.core.settings import Settings
+from resolvers.faces.matcher import gallery_cache
 from resolvers.scan.event_log import EventLog
 from resolvers.scan.presence import rebuild_presence_if_needed
 
@@ -97,6 +98,7 @@ class Runtime:
         for listener in (
             _DropOnMessage(self.bus, TopologyChanged, self.topology.invalidate),
             _DropOnMessage(self.bus, AccessChanged, self.grant_index.invalidate),
+            _DropOnMessage(self.bus, FacesChanged, gallery_cache.invalidate),
         ):
             await listener.start()
             self.background.append(listener)

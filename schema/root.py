@@ -22,6 +22,8 @@ from schema.core.errors import EXPECTED_CODES, ErrorCodes, caller_fault, loggabl
 from schema.core.scalars import StrictDate, StrictDateTime
 from schema.devices.mutations import DeviceMutation
 from schema.devices.queries import DeviceQuery
+from schema.faces.mutations import FaceMutation
+from schema.faces.queries import FaceQuery
 from schema.items.mutations import ItemMutation
 from schema.items.queries import ItemQuery
 from schema.items.stocktakes import StocktakeMutation, StocktakeQuery
@@ -73,6 +75,7 @@ class Query(
     StocktakeQuery,
     AttendanceQuery,
     OpsQuery,
+    FaceQuery,
 ):
     pass
 
@@ -89,6 +92,7 @@ class Mutation(
     ItemMutation,
     StocktakeMutation,
     AttendanceMutation,
+    FaceMutation,
 ):
     pass
 

@@ -18,6 +18,7 @@ from realtime.messages import (
     DeviceAlertMessage,
     DeviceCommandMessage,
     DeviceSessionMessage,
+    FacesChanged,
     GateEventMessage,
     GateRef,
     ItemCheckChanged,
@@ -50,6 +51,7 @@ GATE_EVENT = GateEventMessage(
 ONE_OF_EACH: list[BusMessage] = [
     GATE_EVENT,
     AccessChanged(),
+    FacesChanged(),
     TopologyChanged(),
     DeviceAlertMessage(7, AT, "forced", "door forced at Lobby", device_id=1, gate_id=None),
     DeviceCommandMessage(1, {"type": "command", "id": "c-3", "command": "open", "durationMs": 6000}),
@@ -237,6 +239,12 @@ def test_reasons_keep_their_wire_strings() -> None:
         "unavailable",
         "forced",
         "held_open",
+        "face_unavailable",
+        "face_bad_image",
+        "face_unknown",
+        "face_ambiguous",
+        "liveness_failed",
+        "second_factor",
     }
     assert Reason.OK == "ok" and json.dumps({"reason": Reason.ANTI_PASSBACK_SOFT}) == '{"reason": "anti_passback_soft"}'
 
@@ -265,6 +273,12 @@ def test_only_reasons_reached_after_the_signature_may_name_a_person() -> None:
         Reason.BAD_SIGNATURE,
         Reason.OFFLINE_MISMATCH,
         Reason.DEVICE_NOT_IN_SERVICE,  # refused before the token is read
+        # faces nobody was recognised in
+        Reason.FACE_UNAVAILABLE,
+        Reason.FACE_BAD_IMAGE,
+        Reason.FACE_UNKNOWN,
+        Reason.FACE_AMBIGUOUS,
+        Reason.LIVENESS_FAILED,
     }
 
 

@@ -25,8 +25,11 @@ ALL_DOCUMENTS = sorted(documents())
 OWN = "gatehouse.graphql"  # the project's own operations; every other document copies a shared contract
 PHONE_APP = "phone_app.graphql"  # the web phone app's own operations (web/), also the project's
 PHONE_APP_VISITS = "phone_app_visits.graphql"  # the same app's visitor and host screens
+PHONE_APP_FACES = "phone_app_faces.graphql"  # the same app's face screens (consent, enrolment)
 GUARD_CONSOLE = "guard_console.graphql"  # the web guard console's own operations (web/), also the project's
-COPIED = [name for name in ALL_DOCUMENTS if name not in (OWN, PHONE_APP, PHONE_APP_VISITS, GUARD_CONSOLE)]
+COPIED = [
+    name for name in ALL_DOCUMENTS if name not in (OWN, PHONE_APP, PHONE_APP_VISITS, PHONE_APP_FACES, GUARD_CONSOLE)
+]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -62,6 +65,7 @@ def test_mobile_contracts_holds_the_expected_documents() -> None:
         OWN,
         PHONE_APP,
         PHONE_APP_VISITS,
+        PHONE_APP_FACES,
         GUARD_CONSOLE,
     }
     assert expected <= set(ALL_DOCUMENTS)

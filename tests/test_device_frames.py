@@ -107,6 +107,7 @@ GOOD: dict[str, dict[str, Any]] = {
         ],
     },
     "item": {"type": "item", "ref": 7, "gateId": "3", "code": "GHI1:AAAAAAAAB:AAAAAAAA"},
+    "face": {"type": "face", "ref": "f-1", "gateId": "3", "embedding": [0.01] * 128, "liveness": True},
 }
 # Values every field is tried with: each JSON type, edges of the ranges the declarations use.
 PALETTE: list[Any] = [None, True, False, 0, -1, 7, 2**62, 2**62 - 1, 1.5, "", "x", "a b", "é" * 129, [], {}, ["x"]]
@@ -183,9 +184,11 @@ def test_a_refused_frame_names_the_field_and_keeps_its_ref() -> None:
     assert str(refused.value) == (
         "scan frame: credential must be a string holding the token alone, with no whitespace or newline (missing)"
     )
-    # `face` is a v1 extension this server does not implement yet: an unknown type, refused.
-    with pytest.raises(BadMessage, match="unknown frame type 'face'"):
-        parse_frame(json.dumps({"type": "face", "ref": "f-1", "gateId": "3", "image": "AAAA"}))
+    # `face` (a v1 extension): an embedding is exactly 128 finite numbers.
+    with pytest.raises(BadMessage) as refused:
+        parse_frame(json.dumps({"type": "face", "ref": "f-1", "gateId": "3", "embedding": [0.5] * 127}))
+    assert refused.value.ref == "f-1"
+    assert str(refused.value) == "face frame: embedding must be exactly 128 finite numbers"
 
 
 # --------------------------------------------------------------------------- the contract's samples

@@ -344,6 +344,15 @@ TABLE: dict[str, Row] = {
     "RejectAccessRequest": Row(EMPLOYEES, lambda c: {"id": NOWHERE, "note": "No"}),
     "ApproveItemRequest": Row(EMPLOYEES, lambda c: {"id": NOWHERE}),
     "RejectItemRequest": Row(EMPLOYEES, lambda c: {"id": NOWHERE, "comment": "No"}),
+    # phone_app_faces.graphql: the phone app's face screens; a bad photo or version writes nothing.
+    "FaceConsent": Row(SIGNED_IN, lambda c: {"language": "en"}),
+    "MyFace": Row(SIGNED_IN),
+    "EnrolMyFace": Row(SIGNED_IN, lambda c: {"photo": "not base64!", "consentVersion": "1999-v0"}),
+    "WithdrawFaceConsent": Row(SIGNED_IN),
+    # gatehouse.graphql, faces: HR enrols and removes, security marks two-factor zones.
+    "EnrolFace": Row(PEOPLE_ADMINS, lambda c: {"personId": NOWHERE, "photo": "x", "consentVersion": "1999-v0"}),
+    "RemoveFace": Row(PEOPLE_ADMINS, lambda c: {"personId": NOWHERE}),
+    "SetZoneFaceAndPass": Row(SITE_ADMINS, lambda c: {"zoneId": NOWHERE, "required": True}),
     # guard_console.graphql: the web guard console's own operations, by their permission classes.
     "GuardConsoleMe": Row(SIGNED_IN),
     "GuardSite": Row(STAFF),

@@ -2,16 +2,18 @@
 
 A frame that misses a declared field or has one of the wrong type or out of range is
 answered with an `error` frame (`bad_message`, its ref echoed); fields not declared here
-are ignored, so firmware one release ahead keeps working. `face` frames (a v1 extension
-this server does not implement yet) are unknown types until they are declared here.
+are ignored, so firmware one release ahead keeps working. `face` frames (a v1 extension,
+DEVICE_PROTOCOL.md "Faces") come only from devices whose hello declared "face".
 """
 
+import math
 from typing import Annotated, Literal, NotRequired, TypedDict
 
 from devices.frames.kit import (
     MOMENT,
     Doc,
     FrameType,
+    Rule,
     at_least_items,
     at_most_items,
     compile_frames,
@@ -39,7 +41,13 @@ class Hello(TypedDict):
     secret: Annotated[str, Doc("The device secret, shown once at registration or rotation.")]
     firmware: NotRequired[Annotated[str, Doc("Firmware version, shown to administrators (first 64 characters).")]]
     capabilities: NotRequired[
-        Annotated[list[str], Doc('"offline": the device decides alone when its link is down (snapshots, revoke).')]
+        Annotated[
+            list[str],
+            Doc(
+                '"offline": the device decides alone when its link is down (snapshots, revoke);'
+                ' "face": it sends `face` frames.'
+            ),
+        ]
     ]
 
 
@@ -55,6 +63,43 @@ class Scan(TypedDict):
         pattern(r"\S*", "a string holding the token alone, with no whitespace or newline"),
         Doc("The scanned text, exactly as read: the whole string must be the token."),
     ]
+    direction: NotRequired[
+        Annotated[Direction | None, Doc("Required at a gate whose direction is BOTH; ignored elsewhere.")]
+    ]
+
+
+# A JPEG of at most 512 KiB, as standard base64.
+MAX_FACE_IMAGE_CHARS = (512 * 1024 + 2) // 3 * 4
+EMBEDDING = Rule(
+    "exactly 128 finite numbers",
+    lambda v: len(v) == 128 and all(math.isfinite(x) for x in v),
+    {"minItems": 128, "maxItems": 128},
+)
+
+
+class Face(TypedDict):
+    """A face at a gate, from a device whose hello declared "face" (DEVICE_PROTOCOL.md "Faces"):
+    exactly one of `image` and `embedding`. Answered by one `decision` with the same ref, as a
+    scan is; a `second_factor` decision carries `next` ("scan")."""
+
+    type: Literal["face"]
+    ref: Ref
+    gateId: GateRef
+    image: NotRequired[
+        Annotated[
+            str,
+            text(1, MAX_FACE_IMAGE_CHARS),
+            Doc("One JPEG of at most 512 KiB, standard base64: the server detects and encodes the face."),
+        ]
+    ]
+    embedding: NotRequired[
+        Annotated[
+            list[float],
+            EMBEDDING,
+            Doc("The 128-d face_recognition encoding the terminal computed (68-point landmarks, one jitter)."),
+        ]
+    ]
+    liveness: NotRequired[Annotated[bool, Doc("The terminal's own anti-spoofing verdict; absent: it did not check.")]]
     direction: NotRequired[
         Annotated[Direction | None, Doc("Required at a gate whose direction is BOTH; ignored elsewhere.")]
     ]
@@ -141,5 +186,5 @@ class Item(TypedDict):
 
 
 INCOMING: dict[str, FrameType] = compile_frames(
-    "device → server", Hello, Scan, Heartbeat, Door, Ack, SnapshotAck, Events, Item
+    "device → server", Hello, Scan, Heartbeat, Door, Ack, SnapshotAck, Events, Item, Face
 )

@@ -47,7 +47,7 @@ class DecisionOpen(TypedDict):
 
 
 class Decision(TypedDict):
-    """The answer to a `scan`: exactly one per scan. `person` and `open` appear only when
+    """The answer to a `scan` or a `face`: exactly one each. `person` and `open` appear only when
     granted; a denied scan never opens anything and never names anyone."""
 
     type: Literal["decision"]
@@ -60,6 +60,12 @@ class Decision(TypedDict):
     ]
     person: NotRequired[DecisionPerson]
     open: NotRequired[DecisionOpen]
+    next: NotRequired[
+        Annotated[
+            Literal["scan", "face"],
+            Doc('With `second_factor` only: the factor that completes it at this gate within 30 s ("Faces").'),
+        ]
+    ]
 
 
 class Error(TypedDict):

@@ -25,6 +25,7 @@ class ZoneNode:
     kind: ZoneKind = ZoneKind.OFFICE
     department_id: int | None = None
     responsible_id: int | None = None
+    face_and_pass: bool = False  # two factors at its gates (resolvers/faces/gate.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class Topology:
 async def load_topology() -> Topology:
     topo = Topology()
     for z in await Zone.all().values(
-        "id", "name", "parent_id", "anti_passback", "kind", "department_id", "responsible_id"
+        "id", "name", "parent_id", "anti_passback", "kind", "department_id", "responsible_id", "face_and_pass"
     ):
         topo.zones[z["id"]] = ZoneNode(
             z["id"],
@@ -108,6 +109,7 @@ async def load_topology() -> Topology:
             ZoneKind(z["kind"]),
             z["department_id"],
             z["responsible_id"],
+            bool(z["face_and_pass"]),
         )
         if z["parent_id"] is not None:
             topo.children.setdefault(z["parent_id"], []).append(z["id"])

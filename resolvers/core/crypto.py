@@ -39,7 +39,9 @@ _NONCE = 12
 # kept only as keyed hashes). Created once from the master key in use (the same HKDF derivation
 # as before, so nothing printed or issued changes), then kept wrapped under the current master
 # key in the database (resolvers/core/key_store.py) and re-wrapped by a rotation.
-STABLE_KEYS = ("device", "badge", "snapshot_seed", "label", "recovery_code")
+# `face` seals face templates (README "Faces"): a key of its own, not the personal-data key, so
+# the biometric templates can be handed to a terminal or destroyed apart from the rest.
+STABLE_KEYS = ("device", "badge", "snapshot_seed", "label", "recovery_code", "face")
 # The look-up key watchlist entries from before migration 0020 were hashed with (they keep only
 # the hash): kept while such an entry is in force, so the watchlist never stops matching.
 LEGACY_WATCHLIST = "watchlist_legacy"
@@ -127,6 +129,7 @@ class Keys:
     # The master key's id: the JWT `kid` and the key id in sealed blobs.
     kid: str = ""
     recovery_code: bytes = b""
+    face: bytes = b""
 
     @classmethod
     def from_master(cls, master: bytes) -> Keys:
@@ -141,6 +144,7 @@ class Keys:
             label=_derive(master, "gatehouse/item-label/v1"),
             kid=key_id(master),
             recovery_code=lookup,
+            face=_derive(master, "gatehouse/face-template/v1"),
         )
 
     def stable(self) -> dict[str, bytes]:
@@ -260,6 +264,7 @@ class KeyRing:
             snapshot_seed=st["snapshot_seed"],
             label=st["label"],
             recovery_code=st["recovery_code"],
+            face=st["face"],
         )
 
     def set_stable(self, stable: dict[str, bytes], legacy_watchlist: bytes | None) -> None:

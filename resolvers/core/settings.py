@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -211,6 +211,11 @@ class Settings:
     backup_offsite_command: tuple[str, ...] = ()
     backup_offsite_seconds: int = 3600
     pg_bin_dir: Path | None = None
+    # Faces (README "Faces"): the largest embedding distance a match may have, whether face
+    # recognition runs at all ("auto": when its packages import), and whether enrolment photos are kept.
+    face_match_distance: float = 0.45
+    faces: str = "auto"
+    face_keep_photo: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -288,6 +293,7 @@ class Settings:
             metrics_token=_metrics_token(env),
             metrics_allow=_networks(env, "GATEHOUSE_METRICS_ALLOW", ("127.0.0.0/8", "::1")),
             **_backup_settings(env),
+            **_face_settings(env),
         )
 
 
@@ -297,6 +303,22 @@ class Settings:
 # list it, the README table is generated from it (`gatehouse settings --markdown`), and a variable
 # in the environment that is not here is warned about at start (a misspelt GATEHOUSE_TIMEZONE was
 # ignored silently). tests/test_operator_cli.py fails when the source reads a name missing here.
+
+
+def _face_settings(env: dict[str, str]) -> dict[str, Any]:
+    raw = (env.get("GATEHOUSE_FACE_MATCH_DISTANCE") or "0.45").strip()
+    try:
+        distance = float(raw)
+    except ValueError:
+        distance = -1.0
+    # Above the library's 0.6 two different people start to match (README "Faces").
+    if not 0 < distance <= 0.6:
+        raise SettingsError(f"GATEHOUSE_FACE_MATCH_DISTANCE must be a number in (0, 0.6], got {raw!r}")
+    faces = (env.get("GATEHOUSE_FACES") or "auto").strip().lower()
+    if faces not in ("auto", "on", "off"):
+        raise SettingsError(f"GATEHOUSE_FACES must be auto, on or off, got {faces!r}")
+    keep = (env.get("GATEHOUSE_FACE_KEEP_PHOTO") or "0").strip().lower() not in ("0", "false", "no", "off", "")
+    return {"face_match_distance": distance, "faces": faces, "face_keep_photo": keep}
 
 
 @dataclass(frozen=True)
@@ -482,6 +504,17 @@ REGISTRY: tuple[Setting, ...] = (
         "comma-separated addresses or networks that read `/metrics` without the token; empty: the token only",
     ),
     Setting("GATEHOUSE_SSL_KEYFILE", "unset", "the PEM private key of GATEHOUSE_SSL_CERTFILE, without a passphrase"),
+    Setting(
+        "GATEHOUSE_FACE_MATCH_DISTANCE",
+        "0.45",
+        "largest face embedding distance that counts as a match, in (0, 0.6]; stricter than the library's 0.6",
+    ),
+    Setting("GATEHOUSE_FACES", "auto", "face recognition: `on`, `off`, or `auto` (on when its packages import)"),
+    Setting(
+        "GATEHOUSE_FACE_KEEP_PHOTO",
+        "0",
+        "1: keep the enrolment photo (sealed) beside the template; else only the template",
+    ),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in REGISTRY}
 

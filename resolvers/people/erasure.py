@@ -51,6 +51,7 @@ from resolvers.core.models import (
     Visit,
     VisitStatus,
 )
+from resolvers.faces import templates as face_templates
 from resolvers.people import audit, ratelimit, second_factor
 from resolvers.people.people import PRIVILEGED_NAMES, PRIVILEGED_ROLES
 from resolvers.runtime import Runtime
@@ -249,6 +250,7 @@ async def erase(rt: Runtime, actor: Actor | None, person: Person, reason: str, a
             erased_at=now,
         )
     audit.note_change("person", person.id, {"erased": False}, {"erased": True, "auditEntriesRedacted": redacted})
+    await face_templates.delete_for_person(rt, person.id)
     rt.access_changed()
     if revoked:
         rt.bus.send(CredentialsRevoked(credential_ids=tuple(str(c) for c in revoked), person_id=person.id))

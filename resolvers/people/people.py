@@ -25,6 +25,7 @@ from resolvers.core.models import (
     Role,
 )
 from resolvers.core.passwords import generate_password, hash_password
+from resolvers.faces import templates as face_templates
 from resolvers.people import audit, ratelimit
 from resolvers.runtime import Runtime
 
@@ -224,6 +225,7 @@ async def offboard_employee(rt: Runtime, actor: Actor, person_id: str) -> Person
         await Grant.filter(person_id=person.id, revoked_at=None).update(revoked_at=now)
         await RefreshSession.filter(person_id=person.id, revoked_at=None).update(revoked_at=now)
     audit.note_change("person", person.id, {"status": "ACTIVE"}, {"status": "OFFBOARDED"})
+    await face_templates.delete_for_person(rt, person.id)
     # Gates that decide offline hold these credentials: tell every connected device at once.
     rt.access_changed()
     rt.bus.send(CredentialsRevoked(credential_ids=tuple(str(c) for c in revoked), person_id=person.id))

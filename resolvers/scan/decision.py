@@ -38,6 +38,7 @@ from resolvers.core.models import (
     Visit,
     VisitStatus,
 )
+from resolvers.faces import two_factor
 from resolvers.passes.credential_lookup import credential_row
 from resolvers.runtime import Runtime
 from resolvers.scan import writer
@@ -204,6 +205,13 @@ async def decide_scan(
         # Redis came back empty: fail closed until the used tokens and presence are rebuilt.
         start_recovery(rt.state, rt.topology)
         return await scan.record(Reason.UNAVAILABLE, person, cid)
+    if two_factor.needed(topo, gate, scan.way):
+        # A face-and-pass zone: the pass alone is held until the same person's face (issue 15).
+        if not reason.grants:
+            two_factor.interrupt(gate.id, person.id)
+        elif not two_factor.complete(gate.id, person.id, two_factor.SCAN):
+            await undo_entry_claim(rt, topo, gate, scan.way, person.id, reason)
+            reason = Reason.SECOND_FACTOR  # answered with "next": "face" (ScanOutcome.of)
     try:
         outcome = await scan.record(reason, person, cid, token_use)
     except BaseException:
@@ -297,7 +305,13 @@ class _Scan:
         outcome = ScanOutcome.of(stored)
         if token is not None and token.remembers:
             return ScanOutcome(
-                outcome.granted, outcome.reason, outcome.person_name, outcome.gate_id, outcome.event_id, True
+                outcome.granted,
+                outcome.reason,
+                outcome.person_name,
+                outcome.gate_id,
+                outcome.event_id,
+                True,
+                outcome.next_factor,
             )
         return outcome
 

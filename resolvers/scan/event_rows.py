@@ -62,6 +62,8 @@ _COLUMNS = (
     ("latency_ms", "float8"),
     ("payload", "jsonb"),
     ("offline", "bool"),
+    ("match_distance", "float8"),
+    ("liveness", "bool"),
 )
 _NAMES = ", ".join(f'"{name}"' for name, _ in _COLUMNS)
 _UNNEST = "unnest(" + ", ".join(f"${i + 1}::{kind}[]" for i, (_, kind) in enumerate(_COLUMNS)) + ")"
@@ -97,6 +99,8 @@ def _values(event: GateEventRecord) -> tuple[Any, ...]:
         event.latency_ms,
         _encode_json(dict(event.payload)),
         event.offline,
+        event.match_distance,
+        event.liveness,
     )
 
 

@@ -38,6 +38,10 @@ class GateEventRecord:
     # The token step this event used up (UNIQUE with the cid): only the scan or verified upload that used it.
     credential_step: int | None = None
     id: int | None = None  # set once stored
+    # FACE decisions: the match's embedding distance (stored, never sent to the device) and the
+    # terminal's liveness verdict (None: it reported none).
+    match_distance: float | None = None
+    liveness: bool | None = None
 
     @property
     def decision(self) -> Decision | None:
@@ -84,6 +88,8 @@ class GateEventRecord:
             "latency_ms": self.latency_ms,
             "payload": dict(self.payload),
             "offline": self.offline,
+            "match_distance": self.match_distance,
+            "liveness": self.liveness,
         }
 
     def stored_as(self, event_id: int) -> GateEventRecord:
@@ -105,6 +111,8 @@ class GateEventRecord:
             self.payload,
             self.credential_step,
             event_id,
+            self.match_distance,
+            self.liveness,
         )
 
     def message(self) -> GateEventMessage:

@@ -46,6 +46,14 @@ class Reason(StrEnum):
     # the gate claims, or that time lies outside every snapshot the device was given.
     OFFLINE_MISMATCH = "offline_mismatch"
     UNAVAILABLE = "unavailable"  # the server failed while deciding: fail closed
+    # Faces (DEVICE_PROTOCOL.md "Faces"; resolvers/faces/gate.py).
+    FACE_UNAVAILABLE = "face_unavailable"  # no face recognition installed or enabled
+    FACE_BAD_IMAGE = "face_bad_image"  # not a JPEG, no face, or more than one face
+    FACE_UNKNOWN = "face_unknown"  # no enrolled template close enough
+    FACE_AMBIGUOUS = "face_ambiguous"  # two different people both close enough
+    LIVENESS_FAILED = "liveness_failed"  # the terminal reported `liveness: false`
+    # A zone that needs face and pass: the first factor is held for the second (`next` says which).
+    SECOND_FACTOR = "second_factor"
     # Door alarms: no decision was asked for.
     FORCED = "forced"
     HELD_OPEN = "held_open"
@@ -104,5 +112,11 @@ _UNVERIFIED = frozenset(
         Reason.OFFLINE_MISMATCH,
         # Refused before the token is looked at: the event must not name whoever it claims to be.
         Reason.DEVICE_NOT_IN_SERVICE,
+        # Faces refused before (or without) a match: nobody was recognised.
+        Reason.FACE_UNAVAILABLE,
+        Reason.FACE_BAD_IMAGE,
+        Reason.FACE_UNKNOWN,
+        Reason.FACE_AMBIGUOUS,
+        Reason.LIVENESS_FAILED,
     )
 )

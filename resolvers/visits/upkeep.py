@@ -22,6 +22,7 @@ from resolvers.attendance import retention, summaries
 from resolvers.core import clock
 from resolvers.core.leadership import still_leads
 from resolvers.core.models import Person, Visit, VisitStatus
+from resolvers.faces import templates as face_templates
 from resolvers.runtime import Runtime
 from resolvers.visits import visits
 
@@ -110,6 +111,7 @@ async def run_once(rt: Runtime) -> None:
         escalate_due,  # approval steps waiting past GATEHOUSE_APPROVAL_ESCALATE_HOURS
         visits.escalate_emergencies,
         lambda rt: visits.expire_due_visits(),
+        face_templates.purge_visitors_between_visits,  # a face pass ends with the visit (issue 15)
         remind_pending,
         alert_overstays,
         anonymise_old_visits,

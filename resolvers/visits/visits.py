@@ -34,6 +34,7 @@ from resolvers.core.models import (
     WatchlistEntry,
     Zone,
 )
+from resolvers.faces import templates as face_templates
 from resolvers.people import approvers, audit, ratelimit
 from resolvers.people.people import ID_NUMBER, PHONE
 from resolvers.people.sessions import SessionTokens, open_session
@@ -380,6 +381,8 @@ async def reject(rt: Runtime, actor: Actor, visit_id: str, reason: str) -> Visit
         await _set_status(visit, VisitStatus.REJECTED, rejected_reason=why, invite_code_hash=None)
         await _revoke_passes(visit)
     rt.access_changed()
+    if visit.visitor_id is not None:  # a face pass lasts as long as the visit (issue 15)
+        await face_templates.delete_for_person(rt, visit.visitor_id)
     return visit
 
 
@@ -467,6 +470,8 @@ async def end(rt: Runtime, actor: Actor, visit_id: str) -> Visit:
             raise UserError(ErrorCode.NOT_ALLOWED, f"a {visit.status.value} visit cannot be ended")
         await _revoke_passes(visit)
     rt.access_changed()
+    if visit.visitor_id is not None:  # a face pass lasts as long as the visit (issue 15)
+        await face_templates.delete_for_person(rt, visit.visitor_id)
     return visit
 
 
@@ -533,6 +538,8 @@ async def check_out(rt: Runtime, actor: Actor | None, visit_id: str) -> Visit:
         )
         await _revoke_passes(visit)
     rt.access_changed()
+    if visit.visitor_id is not None:  # a face pass lasts as long as the visit (issue 15)
+        await face_templates.delete_for_person(rt, visit.visitor_id)
     return visit
 
 

@@ -21,12 +21,19 @@ class Zone:
     id: strawberry.ID = strawberry.field(description="Opaque.")
     name: str = strawberry.field(description="Unique among its siblings.")
     anti_passback: AntiPassback = strawberry.field(description="How a second IN without an OUT is treated.")
+    face_and_pass: bool = strawberry.field(
+        description="Its gates need two factors: a face and a pass scan by the same person within 30 s."
+    )
     parent_id_: strawberry.Private[int | None]
 
     @classmethod
     def of(cls, row: models.Zone) -> Zone:
         return cls(
-            id=strawberry.ID(str(row.id)), name=row.name, anti_passback=row.anti_passback, parent_id_=row.parent_id
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            anti_passback=row.anti_passback,
+            face_and_pass=row.face_and_pass,
+            parent_id_=row.parent_id,
         )
 
     @strawberry.field(description="The zone this one lies in; null for a top-level zone.")
@@ -100,7 +107,7 @@ class Grant:
         return Department.of(row) if row else None
 
 
-@strawberry.type(description="The answer to createZone and updateZone.")
+@strawberry.type(description="The answer to createZone, updateZone and setZoneFaceAndPass.")
 class ZonePayload:
     zone: Zone | None = strawberry.field(default=None, description="Null when `errors` is not empty.")
     errors: list[UserError] = strawberry.field(default_factory=list, description="Why nothing was done.")

@@ -37,6 +37,7 @@ from resolvers.core.models.devices import (
     MaintenancePlan,
     MaintenanceRecord,
 )
+from resolvers.core.models.faces import FaceConsent, FaceTemplate
 from resolvers.core.models.items import (
     Asset,
     AssetStatus,
@@ -126,6 +127,8 @@ __all__ = [
     "Direction",
     "DoorReport",
     "EntryMethod",
+    "FaceConsent",
+    "FaceTemplate",
     "Gate",
     "GateDirection",
     "GateEvent",

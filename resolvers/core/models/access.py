@@ -53,6 +53,8 @@ class Zone(Model):
     department_id = fields.IntField(null=True)
     responsible_id = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # A high-security zone: a face at its gates needs a pass scan too, and a pass a face (issue 15).
+    face_and_pass = fields.BooleanField(default=False)
 
     class Meta:
         table = "zone"

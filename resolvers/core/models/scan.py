@@ -68,6 +68,10 @@ class GateEvent(Model):
     latency_ms = fields.FloatField(null=True)
     payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     offline = fields.BooleanField(default=False)
+    # FACE decisions: the embedding distance of the match (never sent to the device), and the
+    # terminal's liveness verdict (null: it did not report one).
+    match_distance = fields.FloatField(null=True)
+    liveness = fields.BooleanField(null=True)
 
     class Meta:
         table = "gate_event"
