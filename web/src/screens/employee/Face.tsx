@@ -95,7 +95,8 @@ export function FaceScreen() {
   const [face, setFace] = useState<FaceStatus | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [mode, setMode] = useState<"status" | "enrol" | "withdraw">("status");
-  const [notice, setNotice] = useState<string | null>(null);
+  // A key, not a text: the message follows the Language / 语言 control.
+  const [notice, setNotice] = useState<TextKey | null>(null);
 
   async function load() {
     setError(null);
@@ -134,7 +135,7 @@ export function FaceScreen() {
       <Enrol
         onDone={(status) => {
           setFace(status);
-          setNotice(t("face.enrolledNow"));
+          setNotice("face.enrolledNow");
           setMode("status");
         }}
         onCancel={() => setMode("status")}
@@ -146,7 +147,7 @@ export function FaceScreen() {
       <Withdraw
         onDone={(status) => {
           setFace(status);
-          setNotice(t("face.withdrawnNow"));
+          setNotice("face.withdrawnNow");
           setMode("status");
         }}
         onCancel={() => setMode("status")}
@@ -158,7 +159,7 @@ export function FaceScreen() {
       <FaceState face={face} />
       {notice ? (
         <p class="ok" role="status">
-          {notice}
+          {t(notice)}
         </p>
       ) : null}
       {face.enrolled ? (
