@@ -79,7 +79,7 @@ async function base64(blob: Blob): Promise<string> {
 // The server's messages (English) for the refusals the person can act on, in the app's language;
 // anything else is shown as the server wrote it.
 const KNOWN: [RegExp, TextKey][] = [
-  [/no face|not find a face|found no/i, "face.error.noFace"],
+  [/no face|not find a face|found no|\b0 faces|zero faces/i, "face.error.noFace"],
   [/several|more than one|multiple|\d+ faces/i, "face.error.severalFaces"],
   [/too large|too big|exceeds|512/i, "face.error.tooLarge"],
   [/not an image|not a (jpeg|png|picture)|cannot be (read|decoded)|base64/i, "face.error.notImage"],
