@@ -27,7 +27,9 @@ PHONE_APP = "phone_app.graphql"  # the web phone app's own operations (web/), al
 PHONE_APP_VISITS = "phone_app_visits.graphql"  # the same app's visitor and host screens
 GUARD_CONSOLE = "guard_console.graphql"  # the web guard console's own operations (web/), also the project's
 PHONE_APP_FACES = "phone_app_faces.graphql"  # the phone app's face enrolment screen (issue 15)
-COPIED = [name for name in ALL_DOCUMENTS if name not in (OWN, PHONE_APP, PHONE_APP_VISITS, GUARD_CONSOLE, PHONE_APP_FACES)]
+COPIED = [
+    name for name in ALL_DOCUMENTS if name not in (OWN, PHONE_APP, PHONE_APP_VISITS, GUARD_CONSOLE, PHONE_APP_FACES)
+]
 
 
 # --------------------------------------------------------------------------- helpers
