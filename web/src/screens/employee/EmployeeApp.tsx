@@ -1,5 +1,5 @@
 // `/`: an employee's phone app. Signed out → sign in; an issued password → set a new one;
-// no pass key on this phone → bind it; then the pass, the access log and attendance days.
+// no pass key on this phone → bind it; then the pass, the access log, attendance days and the face.
 // Offline with a key on this phone, the pass shows without any sign-in (the key is enough).
 import { useEffect, useState } from "preact/hooks";
 import { closeSubscriptions, request } from "../../app/graphql";
@@ -16,6 +16,7 @@ import { AccessLog } from "./AccessLog";
 import { Attendance } from "./Attendance";
 import { HostScreen } from "../host/HostScreen";
 import { BindPhone } from "./BindPhone";
+import { FaceScreen } from "./Face";
 
 export interface Me {
   id: string;
@@ -27,7 +28,7 @@ export interface Me {
   pass: { credentialId: string; periodSeconds: number; status: string; kind: "PHONE" | "CUSTODIAL" | string } | null;
 }
 
-type View = "pass" | "log" | "attendance" | "visitors";
+type View = "pass" | "log" | "attendance" | "face" | "visitors";
 
 export function EmployeeApp() {
   const [restored, setRestored] = useState<"signed-in" | "signed-out" | "offline" | null>(null);
@@ -82,7 +83,7 @@ export function EmployeeApp() {
   const mine = stored && stored.personId === me.id && me.pass?.credentialId === stored.cid ? stored : null;
   const nav = (
     <>
-      {(["pass", "visitors", "log", "attendance"] as View[]).map((v) => (
+      {(["pass", "visitors", "log", "attendance", "face"] as View[]).map((v) => (
         <button type="button" key={v} aria-current={view === v ? "page" : undefined} onClick={() => setView(v)}>
           {v === "visitors" ? t("host.menu") : t(`menu.${v}` as "menu.pass")}
         </button>
@@ -96,6 +97,7 @@ export function EmployeeApp() {
   if (view === "visitors") return <Shell nav={nav} title={t("host.menu")}><HostScreen roles={me.roles ?? []} /></Shell>;
   if (view === "log") return <Shell nav={nav} title={t("log.title")}><AccessLog /></Shell>;
   if (view === "attendance") return <Shell nav={nav} title={t("attendance.title")}><Attendance me={me} /></Shell>;
+  if (view === "face") return <Shell nav={nav} title={t("face.title")}><FaceScreen /></Shell>;
   return (
     <Shell nav={nav}>
       <p class="who">{me.displayName}</p>
