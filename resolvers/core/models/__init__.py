@@ -82,6 +82,18 @@ from resolvers.core.models.scan import (
     EntryMethod,
     GateEvent,
 )
+from resolvers.core.models.supervision import (
+    ChecklistItem,
+    Finding,
+    FindingStatus,
+    Inspection,
+    InspectionKind,
+    InspectionSchedule,
+    InspectionStatus,
+    NoticeFile,
+    NoticeStatus,
+    RectificationNotice,
+)
 from resolvers.core.models.visits import (
     Visit,
     VisitStatus,
@@ -90,6 +102,16 @@ from resolvers.core.models.visits import (
 )
 
 __all__ = [
+    "ChecklistItem",
+    "Finding",
+    "FindingStatus",
+    "Inspection",
+    "InspectionKind",
+    "InspectionSchedule",
+    "InspectionStatus",
+    "NoticeFile",
+    "NoticeStatus",
+    "RectificationNotice",
     "AccessRequest",
     "AccessRequestStatus",
     "AntiPassback",
