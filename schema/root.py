@@ -35,6 +35,8 @@ from schema.scan.mutations import ScanMutation
 from schema.scan.queries import ScanQuery
 from schema.scan.shared_render import SharedEventRender
 from schema.scan.subscriptions import ScanSubscription
+from schema.supervision.mutations import SupervisionMutation
+from schema.supervision.queries import SupervisionQuery
 from schema.visits.mutations import VisitMutation
 from schema.visits.queries import VisitQuery
 from schema.visits.subscriptions import VisitSubscription
@@ -71,6 +73,7 @@ class Query(
     ItemQuery,
     AttendanceQuery,
     OpsQuery,
+    SupervisionQuery,
 ):
     pass
 
@@ -86,6 +89,7 @@ class Mutation(
     VisitMutation,
     ItemMutation,
     AttendanceMutation,
+    SupervisionMutation,
 ):
     pass
 

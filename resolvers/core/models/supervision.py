@@ -62,6 +62,8 @@ class Inspection(Model):
     period_start = fields.DatetimeField()
     period_end = fields.DatetimeField()
     sample = fields.CharField(max_length=1000, default="")
+    # A spot check's sample: findings about other departments are not proposed to it.
+    sample_department_ids: fields.JSONField[list[int]] = fields.JSONField(default=list)
     status = fields.CharEnumField(InspectionStatus, max_length=16)
     lead_id = fields.IntField()
     member_ids: fields.JSONField[list[int]] = fields.JSONField(default=list)
