@@ -64,6 +64,8 @@ STAFF = [
     "lina",
     "zhangwei",
     "zoe",
+    "sophie",
+    "marta",
 ]
 PERIOD = 15
 SETTLE = 1.0  # how long a "no alert" check waits for the (asynchronous) anomaly rules

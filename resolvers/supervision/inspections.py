@@ -39,6 +39,10 @@ CADENCES = {"MONTHLY": 1, "QUARTERLY": 3}
 RESULTS = ("PASS", "FAIL", "NA")
 MAX_SPOT_DAYS = 366
 TEAM_ROLES = frozenset({Role.SUPERVISOR.value})
+# Who may join an inspection (POLICY 7.1: security leads; HR, finance and audit join).
+JOINING_ROLES = frozenset(
+    r.value for r in (Role.ADMIN, Role.SUPERVISOR, Role.SECURITY_ADMIN, Role.HR, Role.FINANCE, Role.AUDITOR)
+)
 
 
 def _areas(areas: list[str], field: str = "areas") -> list[str]:
@@ -164,7 +168,12 @@ async def _create(
 
 
 async def _members(ids: list[str]) -> list[int]:
-    return [(await _person(i, "memberIds")).id for i in ids]
+    members = [await _person(i, "memberIds") for i in ids]
+    if any(JOINING_ROLES.isdisjoint(p.roles or []) for p in members):
+        raise UserError(
+            ErrorCode.INVALID, "members hold SUPERVISOR, SECURITY_ADMIN, HR, FINANCE, AUDITOR or ADMIN", "memberIds"
+        )
+    return [p.id for p in members]
 
 
 async def start_spot(

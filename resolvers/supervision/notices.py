@@ -32,7 +32,9 @@ from resolvers.people import audit
 from resolvers.supervision import inspections
 
 MAX_FILES = 5
-MAX_FILE_BYTES = 1024 * 1024
+# One answer travels in one GraphQL request, which GATEHOUSE_MAX_BODY_BYTES (64 KiB) bounds before
+# it is parsed: a file's base64 fits in it with room for the rest.
+MAX_FILE_BYTES = 40 * 1024
 FILE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "text/plain"})
 OPEN = (NoticeStatus.ISSUED, NoticeStatus.ANSWERED, NoticeStatus.RETURNED)
 

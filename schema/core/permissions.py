@@ -144,5 +144,9 @@ class OwnerOrOversight(BasePermission):
 SUPERVISORS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 SUPERVISION_READERS = SUPERVISORS | {Role.AUDITOR, Role.SECURITY_ADMIN}
 IsSupervisor = HasRole(SUPERVISORS, "IsSupervisor")
+# Those who may be on an inspection (HR, finance and audit join: POLICY 7.1); each step also
+# checks the caller is the inspection's lead or a member.
+INSPECTORS = SUPERVISORS | {Role.SECURITY_ADMIN, Role.HR, Role.FINANCE, Role.AUDITOR}
+IsInspector = HasRole(INSPECTORS, "IsInspector")
 IsSupervisionReader = HasRole(SUPERVISION_READERS, "IsSupervisionReader")
 IsSupervisionOverseer = HasRole(SUPERVISION_READERS | {Role.EXECUTIVE}, "IsSupervisionOverseer")

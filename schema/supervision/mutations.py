@@ -11,7 +11,7 @@ from resolvers.core import models as m
 from resolvers.supervision import inspections, notices, report
 from schema.core.context import Info, actor_of
 from schema.core.payloads import UserError, attempt
-from schema.core.permissions import IsEmployee, IsSupervisor
+from schema.core.permissions import IsEmployee, IsInspector, IsSupervisor
 from schema.supervision.types import (
     ChecklistItem,
     ChecklistItemPayload,
@@ -60,7 +60,7 @@ class AddFindingInput:
     evidence_note: str = ""
 
 
-@strawberry.input(description="A file filed as evidence: at most 1 MiB, PDF, PNG, JPEG or plain text.")
+@strawberry.input(description="A file filed as evidence: at most 40 KiB, PDF, PNG, JPEG or plain text.")
 class NoticeFileInput:
     name: str
     content_type: str
@@ -127,13 +127,13 @@ class SupervisionMutation:
         return _inspection(*await attempt(work))
 
     @strawberry.mutation(
-        permission_classes=[IsSupervisor], description="Start a PLANNED inspection (its lead or members)."
+        permission_classes=[IsInspector], description="Start a PLANNED inspection (its lead or members)."
     )
     async def start_inspection(self, info: Info, id: strawberry.ID) -> InspectionPayload:
         return _inspection(*await attempt(inspections.begin(actor_of(info), id)))
 
     @strawberry.mutation(
-        permission_classes=[IsSupervisor],
+        permission_classes=[IsInspector],
         description="Ask the finding sources of the inspection's areas over its period; returns the new PROPOSED "
         "findings (a fact already put to this inspection is not put again).",
     )
@@ -142,15 +142,15 @@ class SupervisionMutation:
         found, errors = await attempt(inspections.propose_findings(rt, actor_of(info), inspection_id))
         return FindingsPayload(findings=[Finding.of(f) for f in found or []], errors=errors)
 
-    @strawberry.mutation(permission_classes=[IsSupervisor], description="Confirm a PROPOSED finding.")
+    @strawberry.mutation(permission_classes=[IsInspector], description="Confirm a PROPOSED finding.")
     async def confirm_finding(self, info: Info, id: strawberry.ID, note: str = "") -> FindingPayload:
         return _finding(*await attempt(inspections.decide_finding(actor_of(info), id, True, note)))
 
-    @strawberry.mutation(permission_classes=[IsSupervisor], description="Dismiss a PROPOSED finding, saying why.")
+    @strawberry.mutation(permission_classes=[IsInspector], description="Dismiss a PROPOSED finding, saying why.")
     async def dismiss_finding(self, info: Info, id: strawberry.ID, reason: str) -> FindingPayload:
         return _finding(*await attempt(inspections.decide_finding(actor_of(info), id, False, reason)))
 
-    @strawberry.mutation(permission_classes=[IsSupervisor], description="Add a finding by hand (CONFIRMED).")
+    @strawberry.mutation(permission_classes=[IsInspector], description="Add a finding by hand (CONFIRMED).")
     async def add_finding(self, info: Info, input: AddFindingInput) -> FindingPayload:
         work = inspections.add_finding(
             actor_of(info),
@@ -162,7 +162,7 @@ class SupervisionMutation:
         )
         return _finding(*await attempt(work))
 
-    @strawberry.mutation(permission_classes=[IsSupervisor], description="Answer a checklist line: PASS, FAIL or NA.")
+    @strawberry.mutation(permission_classes=[IsInspector], description="Answer a checklist line: PASS, FAIL or NA.")
     async def answer_checklist_item(
         self, info: Info, item_id: strawberry.ID, result: str, note: str = ""
     ) -> ChecklistItemPayload:
@@ -170,14 +170,14 @@ class SupervisionMutation:
         return ChecklistItemPayload(item=ChecklistItem.of(row) if row else None, errors=errors)
 
     @strawberry.mutation(
-        permission_classes=[IsSupervisor],
+        permission_classes=[IsInspector],
         description="Freeze the inspection (every proposed finding decided) and make its report (reportPath).",
     )
     async def report_inspection(self, info: Info, id: strawberry.ID) -> InspectionPayload:
         return _inspection(*await attempt(report.make(actor_of(info), id)))
 
     @strawberry.mutation(
-        permission_classes=[IsSupervisor],
+        permission_classes=[IsInspector],
         description="Issue a rectification notice about confirmed findings to a department, with a deadline.",
     )
     async def issue_rectification_notice(self, info: Info, input: IssueNoticeInput) -> NoticePayload:
@@ -201,13 +201,13 @@ class SupervisionMutation:
         return _notice(*await attempt(notices.answer(actor_of(info), id, text, uploads)))
 
     @strawberry.mutation(
-        permission_classes=[IsSupervisor], description="The inspection's lead or a member verifies an ANSWERED notice."
+        permission_classes=[IsInspector], description="The inspection's lead or a member verifies an ANSWERED notice."
     )
     async def verify_rectification_notice(self, info: Info, id: strawberry.ID) -> NoticePayload:
         return _notice(*await attempt(notices.check(actor_of(info), id, True, "")))
 
     @strawberry.mutation(
-        permission_classes=[IsSupervisor],
+        permission_classes=[IsInspector],
         description="The inspection's lead or a member sends an ANSWERED notice back, saying why.",
     )
     async def return_rectification_notice(self, info: Info, id: strawberry.ID, reason: str) -> NoticePayload:

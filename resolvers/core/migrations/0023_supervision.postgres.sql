@@ -21,6 +21,7 @@ CREATE TABLE "inspection" (
     "period_start" TIMESTAMPTZ NOT NULL,
     "period_end" TIMESTAMPTZ NOT NULL,
     "sample" VARCHAR(1000) NOT NULL,
+    "sample_department_ids" JSONB NOT NULL,
     "status" VARCHAR(16) NOT NULL,
     "lead_id" INT NOT NULL,
     "member_ids" JSONB NOT NULL,

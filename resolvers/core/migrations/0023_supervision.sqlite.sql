@@ -20,6 +20,7 @@ CREATE TABLE "inspection" (
     "period_start" TIMESTAMP NOT NULL,
     "period_end" TIMESTAMP NOT NULL,
     "sample" VARCHAR(1000) NOT NULL,
+    "sample_department_ids" JSON NOT NULL,
     "status" VARCHAR(16) NOT NULL /* PLANNED: PLANNED\nIN_PROGRESS: IN_PROGRESS\nREPORTED: REPORTED */,
     "lead_id" INT NOT NULL,
     "member_ids" JSON NOT NULL,
