@@ -116,7 +116,8 @@ async def test_the_team_is_visible_and_inspections_are_not_for_everyone(world: W
     for reader in ("eve", "admin", "sophie"):
         team = (await world.client(reader).ok(TEAM))["supervisionTeam"]
         assert {"username": "sophie", "displayName": "苏菲"} in [m["person"] for m in team]
-    for refused in ("alice", "marta", "carol"):
+    assert (await world.client("marta").ok(INSPECTIONS, {"k": None}))["inspections"] == []
+    for refused in ("alice", "carol"):
         assert error_codes(await world.client(refused)(INSPECTIONS, {"k": None})) == ["FORBIDDEN"], refused
         assert error_codes(await world.client(refused)(SPOT, {"i": {"title": "x", "areas": ["entry"]}})) == [
             "FORBIDDEN"
@@ -183,6 +184,10 @@ async def test_a_spot_inspection_from_findings_to_verified_notice_escalation_and
     texts = [c["text"] for c in inspection["checklist"]]
     assert {c["area"] for c in inspection["checklist"]} == {"entry"}
     assert "Checked in the data: Facts the test wrote down" in texts
+    # Finance joins this one: its controller reads it (and only the inspections she is on).
+    assert [i["id"] for i in (await world.client("marta").ok(INSPECTIONS, {"k": None}))["inspections"]] == [
+        inspection["id"]
+    ]
     team = (await sophie.ok(TEAM))["supervisionTeam"]
     assert f"on inspection #{inspection['id']}" in next(m for m in team if m["person"]["username"] == "marta")["why"]
 

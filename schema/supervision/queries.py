@@ -13,6 +13,7 @@ from schema.core.errors import bad_input, forbidden
 from schema.core.permissions import (
     SUPERVISION_READERS,
     IsEmployee,
+    IsInspector,
     IsSupervisionOverseer,
     IsSupervisionReader,
 )
@@ -39,23 +40,44 @@ class SupervisionQuery:
     async def supervision_team(self) -> list[TeamMember]:
         return [TeamMember(person=Person.of(p), why=why) for p, why in await inspections.team()]
 
-    @strawberry.field(permission_classes=[IsSupervisionReader], description="Inspections, newest first.")
+    @strawberry.field(
+        permission_classes=[IsInspector],
+        description="Inspections, newest first; HR, finance and others joining see those they are on.",
+    )
     async def inspections(
-        self, status: m.InspectionStatus | None = None, kind: m.InspectionKind | None = None, first: int = 50
+        self,
+        info: Info,
+        status: m.InspectionStatus | None = None,
+        kind: m.InspectionKind | None = None,
+        first: int = 50,
     ) -> list[Inspection]:
         if not 1 <= first <= MAX_LIST:
             raise bad_input(f"`first` must be between 1 and {MAX_LIST}")
+        actor = actor_of(info)
         query = m.Inspection.all()
         if status is not None:
             query = query.filter(status=status)
         if kind is not None:
             query = query.filter(kind=kind)
-        return [Inspection.of(r) for r in await query.order_by("-id").limit(first)]
+        if actor.has_any(*SUPERVISION_READERS):
+            return [Inspection.of(r) for r in await query.order_by("-id").limit(first)]
+        # Membership is a JSON list: read the candidates, keep the caller's (an inspection's
+        # team is a handful of people, a site runs tens of inspections a year).
+        rows = [r for r in await query.order_by("-id") if inspections.may_work_on(actor, r)]
+        return [Inspection.of(r) for r in rows[:first]]
 
-    @strawberry.field(permission_classes=[IsSupervisionReader], description="One inspection; null when none.")
-    async def inspection(self, id: strawberry.ID) -> Inspection | None:
+    @strawberry.field(
+        permission_classes=[IsInspector],
+        description="One inspection; null when none. HR, finance and others joining read those they are on.",
+    )
+    async def inspection(self, info: Info, id: strawberry.ID) -> Inspection | None:
+        actor = actor_of(info)
         row = await m.Inspection.get_or_none(id=parse_id(id, "inspection", "id"))
-        return Inspection.of(row) if row else None
+        if actor.has_any(*SUPERVISION_READERS):
+            return Inspection.of(row) if row else None
+        if row is None or not inspections.may_work_on(actor, row):
+            raise forbidden("only the supervision team and the inspection's members read it")
+        return Inspection.of(row)
 
     @strawberry.field(permission_classes=[IsSupervisionReader], description="The periodic inspections' schedules.")
     async def inspection_schedules(self) -> list[InspectionSchedule]:
