@@ -5,11 +5,10 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.core import models as m
-from resolvers.core.errors import parse_id
 from resolvers.supervision import inspections, notices
 from resolvers.supervision.proposals import SOURCES
 from schema.core.context import Info, actor_of
-from schema.core.errors import bad_input, forbidden
+from schema.core.errors import bad_input, forbidden, optional_id
 from schema.core.permissions import (
     SUPERVISION_READERS,
     IsEmployee,
@@ -72,7 +71,7 @@ class SupervisionQuery:
     )
     async def inspection(self, info: Info, id: strawberry.ID) -> Inspection | None:
         actor = actor_of(info)
-        row = await m.Inspection.get_or_none(id=parse_id(id, "inspection", "id"))
+        row = await m.Inspection.get_or_none(id=optional_id(id, "inspection"))
         if actor.has_any(*SUPERVISION_READERS):
             return Inspection.of(row) if row else None
         if row is None or not inspections.may_work_on(actor, row):
@@ -100,7 +99,7 @@ class SupervisionQuery:
             raise bad_input(f"`first` must be between 1 and {MAX_LIST}")
         query = m.RectificationNotice.all()
         if department_id is not None:
-            query = query.filter(department_id=parse_id(department_id, "department", "departmentId"))
+            query = query.filter(department_id=optional_id(department_id, "department"))
         if status is not None:
             query = query.filter(status=status)
         return [RectificationNotice.of(r) for r in await query.order_by("-id").limit(first)]
@@ -122,7 +121,7 @@ class SupervisionQuery:
     )
     async def rectification_notice(self, info: Info, id: strawberry.ID) -> RectificationNotice | None:
         actor = actor_of(info)
-        row = await m.RectificationNotice.get_or_none(id=parse_id(id, "notice", "id"))
+        row = await m.RectificationNotice.get_or_none(id=optional_id(id, "notice"))
         if actor.has_any(*SUPERVISION_READERS):
             return RectificationNotice.of(row) if row else None
         if row is None or row.department_id not in await notices.answering_departments(actor):
