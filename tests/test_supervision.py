@@ -117,6 +117,18 @@ async def test_the_team_is_visible_and_inspections_are_not_for_everyone(world: W
         team = (await world.client(reader).ok(TEAM))["supervisionTeam"]
         assert {"username": "sophie", "displayName": "苏菲"} in [m["person"] for m in team]
     assert (await world.client("marta").ok(INSPECTIONS, {"k": None}))["inspections"] == []
+    # What the team reads (POLICY 7.1-7.2): the supervisor the gate events and people, as auditors
+    # do; finance the item movements (purchasing, requisition, borrowing, scrapping).
+    movements, events = (
+        "{ itemMovements(first: 1) { edges { node { id } } } }",
+        "{ gateEvents(first: 1) { edges { node { id } } } }",
+    )
+    await world.client("marta").ok(movements)
+    await world.client("sophie").ok(events)
+    people = (await world.client("sophie").ok("{ people(first: 100) { edges { node { username } } } }"))["people"]
+    assert "lina" in [e["node"]["username"] for e in people["edges"]]
+    assert error_codes(await world.client("alice")(movements)) == ["FORBIDDEN"]
+    assert error_codes(await world.client("marta")(events)) == ["FORBIDDEN"]
     for refused in ("alice", "carol"):
         assert error_codes(await world.client(refused)(INSPECTIONS, {"k": None})) == ["FORBIDDEN"], refused
         assert error_codes(await world.client(refused)(SPOT, {"i": {"title": "x", "areas": ["entry"]}})) == [
