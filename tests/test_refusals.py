@@ -335,6 +335,7 @@ TABLE: dict[str, Row] = {
     "MyRectificationNotices": Row(EMPLOYEES),
     "AnswerRectificationNotice": Row(EMPLOYEES, lambda c: {"id": NOWHERE, "text": "done"}),
     "VerifyRectificationNotice": Row(SITE_ADMINS | {"hr"}, lambda c: {"id": NOWHERE}),
+    "SetSupervisionTeamMember": Row(frozenset({"admin"}), lambda c: {"personId": NOWHERE, "member": True}),
     # The second factor: anyone signs in; one's own enrolment and confirmation (nothing guessed,
     # so no sign-in failure is counted; the enrolment started stays pending, inactive).
     "LoginWithSecondFactor": Row(ANYONE, lambda c: {"username": "dave", "password": c.demo.passwords["dave"]}),

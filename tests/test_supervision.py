@@ -25,6 +25,10 @@ import pytest
 from tests.harness import SiteTemplate, World, error_codes, eventually, http_client
 
 TEAM = "{ supervisionTeam { person { username displayName } why } }"
+APPOINT = """
+mutation($p: ID!, $m: Boolean!) {
+  setSupervisionTeamMember(personId: $p, member: $m) { person { roles } errors { code } }
+}"""
 SPOT = """
 mutation($i: SpotInspectionInput!) {
   startSpotInspection(input: $i) {
@@ -117,6 +121,21 @@ async def test_the_team_is_visible_and_inspections_are_not_for_everyone(world: W
         team = (await world.client(reader).ok(TEAM))["supervisionTeam"]
         assert {"username": "sophie", "displayName": "苏菲"} in [m["person"] for m in team]
     assert (await world.client("marta").ok(INSPECTIONS, {"k": None}))["inspections"] == []
+
+    # The admin appoints to the team (HR may not), and takes off it; both audited.
+    zhangwei = world.ids.people["zhangwei"]
+    assert error_codes(await world.client("hr")(APPOINT, {"p": zhangwei, "m": True})) == ["FORBIDDEN"]
+    admin = world.client("admin")
+    assert not (await admin.ok(APPOINT, {"p": zhangwei, "m": True}))["setSupervisionTeamMember"]["errors"]
+    team = (await admin.ok(TEAM))["supervisionTeam"]
+    assert {"username": "zhangwei", "displayName": "張偉"} in [m["person"] for m in team]
+    again = (await admin.ok(APPOINT, {"p": zhangwei, "m": True}))["setSupervisionTeamMember"]["errors"]
+    assert [e["code"] for e in again] == ["CONFLICT"]
+    assert not (await admin.ok(APPOINT, {"p": zhangwei, "m": False}))["setSupervisionTeamMember"]["errors"]
+    team = (await admin.ok(TEAM))["supervisionTeam"]
+    assert "zhangwei" not in [m["person"]["username"] for m in team]
+    outcomes = [e["outcome"] for e in await audited(world, "setSupervisionTeamMember")]
+    assert outcomes == ["ok", "refused:CONFLICT", "ok", "error:FORBIDDEN"]  # newest first
     # What the team reads (POLICY 7.1-7.2): the supervisor the gate events and people, as auditors
     # do; finance the item movements (purchasing, requisition, borrowing, scrapping).
     movements, events = (

@@ -93,6 +93,22 @@ async def team() -> list[tuple[Person, list[str]]]:
     return found
 
 
+async def set_team_member(actor: Actor, person_id: str, member: bool) -> Person:
+    """Appoint to the team (the role SUPERVISOR) or take off it: roles are otherwise given only at
+    onboarding. ADMIN only, as the other roles that read the site's records (schema permissions)."""
+    person = await _person(person_id, "personId")
+    held = set(person.roles or [])
+    wanted = held | {Role.SUPERVISOR.value} if member else held - {Role.SUPERVISOR.value}
+    if wanted == held:
+        raise UserError(
+            ErrorCode.CONFLICT, f"{person.display_name} is {'already' if member else 'not'} on the team", "personId"
+        )
+    await Person.filter(id=person.id).update(roles=sorted(wanted))
+    audit.note_change("person", person.id, {"roles": sorted(held)}, {"roles": sorted(wanted)})
+    await person.refresh_from_db()
+    return person
+
+
 def may_work_on(actor: Actor, inspection: Inspection) -> bool:
     return actor.person_id == inspection.lead_id or actor.person_id in (inspection.member_ids or [])
 

@@ -86,10 +86,11 @@ ROW_RULES = {
     "markGrantReviewed": "as grantAccess",
     "approveAccessRequest": "the zone's responsible head, or SECURITY_ADMIN, ADMIN",
     "rejectAccessRequest": "as approveAccessRequest",
-    "onboardEmployee": "only ADMIN gives ADMIN, SECURITY_ADMIN, AUDITOR or GUARD",
+    "onboardEmployee": "only ADMIN gives ADMIN, SECURITY_ADMIN, AUDITOR, SUPERVISOR or GUARD",
     "erasePersonalData": "an offboarded person (or a visitor between visits); only ADMIN erases a holder of "
-    "ADMIN, SECURITY_ADMIN, AUDITOR or GUARD; a sign-in or confirmIdentity within GATEHOUSE_CONFIRMATION_MINUTES",
-    "offboardEmployee": "only ADMIN offboards a holder of ADMIN, SECURITY_ADMIN, AUDITOR or GUARD",
+    "ADMIN, SECURITY_ADMIN, AUDITOR, SUPERVISOR or GUARD; a sign-in or confirmIdentity within "
+    "GATEHOUSE_CONFIRMATION_MINUTES",
+    "offboardEmployee": "only ADMIN offboards a holder of ADMIN, SECURITY_ADMIN, AUDITOR, SUPERVISOR or GUARD",
     "person": "a DEPARTMENT_HEAD sees their own department's people only",
     "people": "a DEPARTMENT_HEAD sees their own department's people only",
     "me": "the caller's own record; `pass`, `accessLog`, `visit`, `hostedVisits` of another person: "

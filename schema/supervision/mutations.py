@@ -11,7 +11,8 @@ from resolvers.core import models as m
 from resolvers.supervision import inspections, notices, report
 from schema.core.context import Info, actor_of
 from schema.core.payloads import UserError, attempt
-from schema.core.permissions import IsEmployee, IsInspector, IsSupervisor
+from schema.core.permissions import IsAdmin, IsEmployee, IsInspector, IsSupervisor
+from schema.people.types import Person
 from schema.supervision.types import (
     ChecklistItem,
     ChecklistItemPayload,
@@ -24,6 +25,7 @@ from schema.supervision.types import (
     InspectionSchedulePayload,
     NoticePayload,
     RectificationNotice,
+    TeamMemberPayload,
 )
 
 
@@ -98,6 +100,16 @@ def _notice(row: m.RectificationNotice | None, errors: list[UserError]) -> Notic
 
 @strawberry.type
 class SupervisionMutation:
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Put an active employee on the supervision team (role SUPERVISOR), or take them off it.",
+    )
+    async def set_supervision_team_member(
+        self, info: Info, person_id: strawberry.ID, member: bool
+    ) -> TeamMemberPayload:
+        row, errors = await attempt(inspections.set_team_member(actor_of(info), person_id, member))
+        return TeamMemberPayload(person=Person.of(row) if row else None, errors=errors)
+
     @strawberry.mutation(permission_classes=[IsSupervisor], description="Start a spot inspection now, on a sample.")
     async def start_spot_inspection(self, info: Info, input: SpotInspectionInput) -> InspectionPayload:
         work = inspections.start_spot(

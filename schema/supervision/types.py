@@ -355,3 +355,9 @@ class NoticePayload:
 class InspectionSchedulePayload:
     schedule: InspectionSchedule | None
     errors: list[UserError]
+
+
+@strawberry.type
+class TeamMemberPayload:
+    person: Person | None
+    errors: list[UserError]
