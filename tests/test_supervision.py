@@ -394,3 +394,44 @@ async def test_a_spot_inspection_from_findings_to_verified_notice_escalation_and
         assert await audited(world, action), action
     assert [e["targetId"] for e in await audited(world, "supervision.escalateNotice")] == [late]
     assert len(await audited(world, "supervision.openPeriodicInspection")) == 1
+
+
+PLAN = """
+mutation($i: PlanInspectionInput!) {
+  planInspection(input: $i) {
+    inspection { id kind status topic checklist { area } reportPath } errors { code field }
+  }
+}"""
+START = "mutation($id: ID!) { startInspection(id: $id) { inspection { status startedAt } errors { code } } }"
+
+
+async def test_a_special_inspection_is_planned_on_a_topic_and_started_by_its_lead(world: World) -> None:
+    sophie = world.client("sophie")
+    now = world.server.clock.now()
+    base = {
+        "kind": "SPECIAL",
+        "title": "来访登记专项检查",
+        "areas": ["visitors"],
+        "periodStart": (now - timedelta(days=30)).isoformat(),
+        "periodEnd": now.isoformat(),
+    }
+    no_topic = (await sophie.ok(PLAN, {"i": base}))["planInspection"]
+    assert no_topic["errors"] == [{"code": "INVALID", "field": "topic"}]
+    backwards = {**base, "topic": "x", "periodEnd": base["periodStart"], "periodStart": base["periodEnd"]}
+    assert (await sophie.ok(PLAN, {"i": backwards}))["planInspection"]["errors"][0]["field"] == "periodEnd"
+    planned = await sophie.ok(PLAN, {"i": {**base, "topic": "Visitors booked and approved (POLICY 3)"}})
+    inspection = planned["planInspection"]["inspection"]
+    assert (inspection["kind"], inspection["status"], inspection["reportPath"]) == ("SPECIAL", "PLANNED", None)
+    assert {c["area"] for c in inspection["checklist"]} == {"visitors"}
+    # Not reported yet: no report to download.
+    async with http_client(timeout=30) as client:
+        early = await client.get(
+            world.server.http + f"/supervision/inspections/{inspection['id']}.pdf",
+            headers={"Authorization": f"Bearer {world.demo.tokens['sophie']}"},
+        )
+    assert early.status_code == 409
+    assert error_codes(await world.client("admin")(START, {"id": inspection["id"]})) == ["FORBIDDEN"]
+    started = (await sophie.ok(START, {"id": inspection["id"]}))["startInspection"]
+    assert started["inspection"]["status"] == "IN_PROGRESS"
+    again = (await sophie.ok(START, {"id": inspection["id"]}))["startInspection"]
+    assert again["errors"] == [{"code": "CONFLICT"}]
