@@ -352,7 +352,17 @@ async def test_a_spot_inspection_from_findings_to_verified_notice_escalation_and
         refused_pdf = await client.get(url, headers={"Authorization": f"Bearer {world.demo.tokens['alice']}"})
         assert refused_pdf.status_code == 403
     text = pdf_text(answer.content)
-    for name in ("苏菲", "Märta Lindqvist", "李娜", "張偉", "Zoë Ångström", RND, "每次通行必须刷码", "ESCALATED"):
+    for name in (
+        "苏菲",
+        "Märta Lindqvist",
+        "李娜",
+        "張偉",
+        "Zoë Ångström",
+        RND,
+        "每次通行必须刷码",
+        "ESCALATED",
+        "培训记录.txt",
+    ):
         assert name in text, name
     reported_ids = [i["id"] for i in (await eve.ok(EXEC_VIEW))["executiveSupervisionView"]["reportedInspections"]]
     assert reported_ids == [inspection["id"]]

@@ -20,6 +20,7 @@ from resolvers.core.models import (
     FindingStatus,
     Inspection,
     InspectionStatus,
+    NoticeFile,
     Person,
     RectificationNotice,
 )
@@ -83,6 +84,13 @@ async def contents(inspection: Inspection) -> dict[str, Any]:
     departments = dict(await Department.all().values_list("id", "name"))
     notices = await RectificationNotice.filter(inspection_id=inspection.id).order_by("id")
     answered = await _names({n.answered_by_id for n in notices if n.answered_by_id is not None})
+    files: dict[int, list[str]] = {}
+    for notice_id, name, size in (
+        await NoticeFile.filter(notice_id__in=[n.id for n in notices])
+        .order_by("id")
+        .values_list("notice_id", "name", "size")
+    ):
+        files.setdefault(int(notice_id), []).append(f"{name} ({size} bytes)")
     return {
         "id": inspection.id,
         "kind": inspection.kind.value,
@@ -106,6 +114,7 @@ async def contents(inspection: Inspection) -> dict[str, Any]:
                 "answer": n.answer,
                 "answeredBy": answered.get(n.answered_by_id, "") if n.answered_by_id else "",
                 "findings": list(n.finding_ids),
+                "files": files.get(n.id, []),
             }
             for n in notices
         ],
@@ -151,6 +160,8 @@ def pdf(c: dict[str, Any]) -> bytes:
         line(f"    requirement: {n['requirement']}", 9, 4.8)
         if n["answer"]:
             line(f"    answer by {n['answeredBy']}: {n['answer']}", 9, 4.8)
+        if n["files"]:
+            line(f"    evidence filed: {', '.join(n['files'])}", 9, 4.8)
     if not c["notices"]:
         line("none", 9, 4.8)
     return bytes(doc.output())
