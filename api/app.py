@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from api import graphql_ws, health, label_routes, logs, report_routes, sql_log, web_routes
+from api import graphql_ws, health, label_routes, logs, report_routes, sql_log, supervision_routes, web_routes
 from api.collector import QuietCollector
 from api.drawing import DrawingBusy, drawer
 from api.graphql_http import GatehouseGraphQL
@@ -31,6 +31,7 @@ from resolvers.faces.encoding import encoder as face_encoder
 from resolvers.ops.schedule import BackupSchedule
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
+from resolvers.supervision.upkeep import SupervisionUpkeep
 from resolvers.visits import badges
 from resolvers.visits.upkeep import VisitUpkeep
 from schema.core.permissions import GATE_STAFF
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     fleet_check = leadership.only(FleetCheck(rt))
     fleet = FleetUpkeep(rt)
     backups = leadership.only(BackupSchedule(rt))  # nothing runs unless GATEHOUSE_BACKUP_DIR is set
+    supervision = leadership.only(SupervisionUpkeep(rt))  # periodic inspections, overdue notices
     anomalies = AnomalyDetector(rt)
     graphql = GatehouseGraphQL(rt)
     # Full collections when no gate has scanned for a few seconds (api/collector.py).
@@ -126,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await leadership.start()
         await fleet.start()
         await backups.start()
+        await supervision.start()
         collector.start()
         # With several workers each writes its gauges for the worker a scrape lands on.
         refresher = asyncio.create_task(metrics.refresh_loop()) if metrics.MULTIPROCESS else None
@@ -136,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 refresher.cancel()
             health.worker_stopped()
             await collector.stop()
+            await supervision.stop()
             await backups.stop()
             await fleet.stop()
             await leadership.stop()  # its loops first, then the lock: another worker takes over now
@@ -154,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/devices/ws", DeviceEndpoint(rt, hub, anomalies).serve),
             Route("/badges/{visit_id:int}.{fmt:str}", badge_file),
             *report_routes.routes,
+            *supervision_routes.routes,
             *label_routes.routes,
             Route("/healthz", health.healthz),
             Route("/readyz", health.readyz),

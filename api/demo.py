@@ -142,6 +142,9 @@ async def _load(rt: Runtime) -> DemoSite:
         ("lina", "李娜", rnd, "软件工程师", []),
         ("zhangwei", "張偉", rnd, "測試工程師", []),
         ("zoe", "Zoë Ångström", rnd, "Designer", []),
+        # The supervision team (POLICY 7.1): security leads it, finance joins.
+        ("sophie", "苏菲", sec, "Supervision lead", [Role.SUPERVISOR]),
+        ("marta", "Märta Lindqvist", fin, "Finance controller", [Role.FINANCE]),
     ]
     created: dict[str, Person] = {}
     for i, (username, name, dept, position, roles) in enumerate(staff):

@@ -31,6 +31,7 @@ _PRELOAD = [
     "resolvers.visits.badges",
     "resolvers.items.catalogue",
     "resolvers.attendance.report_files",
+    "resolvers.supervision.report",
 ]
 
 

@@ -18,7 +18,8 @@ from resolvers.core.models import Role
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
 
-READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR})
+# As schema/core/permissions.py ATTENDANCE_READERS (the supervision team reads as auditors do).
+READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR, Role.SUPERVISOR})
 MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

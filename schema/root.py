@@ -38,6 +38,8 @@ from schema.scan.mutations import ScanMutation
 from schema.scan.queries import ScanQuery
 from schema.scan.shared_render import SharedEventRender
 from schema.scan.subscriptions import ScanSubscription
+from schema.supervision.mutations import SupervisionMutation
+from schema.supervision.queries import SupervisionQuery
 from schema.visits.mutations import VisitMutation
 from schema.visits.queries import VisitQuery
 from schema.visits.subscriptions import VisitSubscription
@@ -76,6 +78,7 @@ class Query(
     AttendanceQuery,
     OpsQuery,
     FaceQuery,
+    SupervisionQuery,
 ):
     pass
 
@@ -93,6 +96,7 @@ class Mutation(
     StocktakeMutation,
     AttendanceMutation,
     FaceMutation,
+    SupervisionMutation,
 ):
     pass
 

@@ -72,6 +72,8 @@ DEMO_USERS = (
     "lina",
     "zhangwei",
     "zoe",
+    "sophie",
+    "marta",
 )
 
 

@@ -46,6 +46,9 @@ PRELOAD = [
 
 
 CLOCK_FILE = "GATEHOUSE_TEST_CLOCK_FILE"
+# Test-only modules a server imports at start (comma-separated), e.g. a finding source the test
+# feeds (tests/supervision_facts.py): registered in the server's own process, as real ones are.
+IMPORTS = "GATEHOUSE_TEST_IMPORTS"
 
 
 def follow_test_clock(path: str) -> None:
@@ -79,6 +82,11 @@ def main(argv: list[str]) -> int:
     """The CLI, on the test's clock when the environment names one."""
     if os.environ.get(CLOCK_FILE):
         follow_test_clock(os.environ[CLOCK_FILE])
+    if os.environ.get(IMPORTS):
+        import importlib
+
+        for name in os.environ[IMPORTS].split(","):
+            importlib.import_module(name.strip())
     from api.cli import main as cli
 
     return cli(argv)

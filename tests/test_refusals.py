@@ -325,6 +325,17 @@ TABLE: dict[str, Row] = {
     # Backups (issue 17): ADMIN, SECURITY_ADMIN and AUDITOR (no auditor among these callers).
     "BackupRuns": Row(SITE_ADMINS, lambda c: {"limit": 1}),
     "DeviceAlerts": Row(GATE_STAFF, trigger=scan_at_unknown_gate),
+    # Supervision (issue 18): the team and overview for its readers (no SUPERVISOR, AUDITOR or
+    # EXECUTIVE among these callers); inspections also for HR joining one; a spot check is
+    # started by ADMIN and SUPERVISOR; notices are answered by a department's head (row rule).
+    "SupervisionTeam": Row(SITE_ADMINS),
+    "ExecutiveSupervisionView": Row(SITE_ADMINS),
+    "Inspections": Row(SITE_ADMINS | {"hr"}, lambda c: {"first": 1}),
+    "StartSpotInspection": Row(frozenset({"admin"}), lambda c: {"input": {"title": "   ", "areas": ["entry"]}}),
+    "MyRectificationNotices": Row(EMPLOYEES),
+    "AnswerRectificationNotice": Row(EMPLOYEES, lambda c: {"id": NOWHERE, "text": "done"}),
+    "VerifyRectificationNotice": Row(SITE_ADMINS | {"hr"}, lambda c: {"id": NOWHERE}),
+    "SetSupervisionTeamMember": Row(frozenset({"admin"}), lambda c: {"personId": NOWHERE, "member": True}),
     # The second factor: anyone signs in; one's own enrolment and confirmation (nothing guessed,
     # so no sign-in failure is counted; the enrolment started stays pending, inactive).
     "LoginWithSecondFactor": Row(ANYONE, lambda c: {"username": "dave", "password": c.demo.passwords["dave"]}),

@@ -64,6 +64,8 @@ STAFF = [
     "lina",
     "zhangwei",
     "zoe",
+    "sophie",
+    "marta",
 ]
 PERIOD = 15
 SETTLE = 1.0  # how long a "no alert" check waits for the (asynchronous) anomaly rules
@@ -412,7 +414,7 @@ async def test_attendance_from_scans_and_manual_entries(world: World, device: Ga
     # Fiona heads Finance: the other way round.
     fiona = await world.as_("fiona")
     finance = nodes((await fiona.ok(REPORT, period))["attendanceReport"])
-    assert [line["person"]["id"] for line in finance] == [world.people[u] for u in ("bob", "fiona", "paul")]
+    assert [line["person"]["id"] for line in finance] == [world.people[u] for u in ("bob", "fiona", "paul", "marta")]
     assert error_codes(await fiona(REPORT, {**period, "d": world.departments["Engineering"]})) == ["FORBIDDEN"]
     # The executive and the auditor read everyone's.
     for reader in ("eve", "audrey"):

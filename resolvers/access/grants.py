@@ -28,7 +28,8 @@ async def people_scope(actor: Actor) -> set[int] | None:
     Department heads see their own department's people only; operators, gate staff
     and auditors see all (masked).
     """
-    if actor.has_any(Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.GUARD, Role.AUDITOR):
+    # The supervision team reads as the auditors do (schema/core/permissions.py IsStaff).
+    if actor.has_any(Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.GUARD, Role.AUDITOR, Role.SUPERVISOR):
         return None
     return await headed_departments(actor)
 

@@ -526,6 +526,8 @@ NOT_SETTINGS: dict[str, str] = {
     "GATEHOUSE_TEST_FORK": "tests: 0 starts each test server in a fresh interpreter",
     "GATEHOUSE_TEST_CHROMIUM": "tests: the Chromium the browser tests drive",
     "GATEHOUSE_TEST_CLOCK_FILE": "tests: the clock a test server follows (tests/server_child.py)",
+    "GATEHOUSE_TEST_IMPORTS": "tests: modules a test server imports at start (tests/server_child.py)",
+    "GATEHOUSE_TEST_FACTS_FILE": "tests: the facts a test's finding source finds (tests/supervision_facts.py)",
     "GATEHOUSE_GATE_SECRET": "the gate agent's device secret (devices/gate_agent), not the server's",
 }
 

@@ -31,8 +31,9 @@ from resolvers.runtime import Runtime
 
 # Roles only an ADMIN may hand out or take away (contracts/README.md): GUARD too, since a
 # guard may open any door remotely and evacuate the site.
-PRIVILEGED_ROLES = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR, Role.GUARD})
-PRIVILEGED_NAMES = "ADMIN, SECURITY_ADMIN, AUDITOR or GUARD"
+# SUPERVISOR reads as AUDITOR does (gate events, people, backups): given by ADMIN alone too.
+PRIVILEGED_ROLES = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDITOR, Role.GUARD, Role.SUPERVISOR})
+PRIVILEGED_NAMES = "ADMIN, SECURITY_ADMIN, AUDITOR, SUPERVISOR or GUARD"
 
 ID_NUMBER = "person.id_number"
 PHONE = "person.phone"

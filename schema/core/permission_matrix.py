@@ -50,6 +50,22 @@ def _describe(classes: list[type]) -> tuple[str, frozenset[Role] | None, bool]:
 
 
 ROW_RULES = {
+    # Supervision (POLICY 7): each step on an inspection is for its lead and members only.
+    "inspections": "HR, FINANCE: those they lead or are members of",
+    "inspection": "HR, FINANCE: those they lead or are members of",
+    "startInspection": "the inspection's lead or members",
+    "proposeFindings": "the inspection's lead or members",
+    "confirmFinding": "the inspection's lead or members",
+    "dismissFinding": "the inspection's lead or members; a reason",
+    "addFinding": "the inspection's lead or members",
+    "answerChecklistItem": "the inspection's lead or members",
+    "reportInspection": "the inspection's lead or members",
+    "issueRectificationNotice": "the inspection's lead or members",
+    "verifyRectificationNotice": "the inspection's lead or members",
+    "returnRectificationNotice": "the inspection's lead or members; a reason",
+    "answerRectificationNotice": "the head or deputy of the notice's department",
+    "myRectificationNotices": "those to the departments the caller heads or deputises for",
+    "rectificationNotice": "ADMIN, AUDITOR, SECURITY_ADMIN, SUPERVISOR, or the head or deputy of its department",
     "approveVisit": "the visit's host (an emergency visit: its approver, as an item request's head step; "
     "never the host)",
     "rejectVisit": "the visit's host (an emergency visit: its approver too)",
@@ -70,10 +86,11 @@ ROW_RULES = {
     "markGrantReviewed": "as grantAccess",
     "approveAccessRequest": "the zone's responsible head, or SECURITY_ADMIN, ADMIN",
     "rejectAccessRequest": "as approveAccessRequest",
-    "onboardEmployee": "only ADMIN gives ADMIN, SECURITY_ADMIN, AUDITOR or GUARD",
+    "onboardEmployee": "only ADMIN gives ADMIN, SECURITY_ADMIN, AUDITOR, SUPERVISOR or GUARD",
     "erasePersonalData": "an offboarded person (or a visitor between visits); only ADMIN erases a holder of "
-    "ADMIN, SECURITY_ADMIN, AUDITOR or GUARD; a sign-in or confirmIdentity within GATEHOUSE_CONFIRMATION_MINUTES",
-    "offboardEmployee": "only ADMIN offboards a holder of ADMIN, SECURITY_ADMIN, AUDITOR or GUARD",
+    "ADMIN, SECURITY_ADMIN, AUDITOR, SUPERVISOR or GUARD; a sign-in or confirmIdentity within "
+    "GATEHOUSE_CONFIRMATION_MINUTES",
+    "offboardEmployee": "only ADMIN offboards a holder of ADMIN, SECURITY_ADMIN, AUDITOR, SUPERVISOR or GUARD",
     "person": "a DEPARTMENT_HEAD sees their own department's people only",
     "people": "a DEPARTMENT_HEAD sees their own department's people only",
     "me": "the caller's own record; `pass`, `accessLog`, `visit`, `hostedVisits` of another person: "

@@ -72,8 +72,11 @@ IsPeopleAdmin = HasRole(PEOPLE_ADMINS, "IsPeopleAdmin")
 IsSiteAdmin = HasRole(SITE_ADMINS, "IsSiteAdmin")
 IsGateStaff = HasRole(GATE_STAFF, "IsGateStaff")
 # Reads of people and the site: operators, gate staff, department heads (their own people) and auditors.
-IsStaff = HasRole(OPERATORS | GATE_STAFF | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsStaff")
-ATTENDANCE_READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR})
+IsStaff = HasRole(OPERATORS | GATE_STAFF | {Role.AUDITOR, Role.SUPERVISOR, Role.DEPARTMENT_HEAD}, "IsStaff")
+# The supervision team reads what an inspection checks (POLICY 7.2), as the auditors do.
+ATTENDANCE_READERS = frozenset(
+    {Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR, Role.SUPERVISOR}
+)
 IsAttendanceReader = HasRole(ATTENDANCE_READERS | {Role.DEPARTMENT_HEAD}, "IsAttendanceReader")
 # Site-wide reports (the summaries): the attendance readers less department heads, who read
 # their own department's only (as /reports/summary.pdf).
@@ -88,24 +91,27 @@ ITEM_READERS = frozenset(
         Role.AUDITOR,
         Role.EXECUTIVE,
         Role.SECURITY_ADMIN,
+        # Finance checks purchasing, requisition, borrowing and scrapping (POLICY 7.1).
+        Role.FINANCE,
+        Role.SUPERVISOR,
     }
 )
 IsWarehouse = HasRole(WAREHOUSE_STAFF, "IsWarehouse")
 IsCatalogueKeeper = HasRole(WAREHOUSE_STAFF | {Role.ASSET_MANAGER}, "IsCatalogueKeeper")
 IsItemReader = HasRole(ITEM_READERS, "IsItemReader")
-# Stocktakes (README "Stocktakes"): the warehouse counts, asset management too. The supervision
-# role (SUPERVISOR, added by another branch) joins this set when the branches meet.
-STOCKTAKERS = WAREHOUSE_STAFF | {Role.ASSET_MANAGER}
+# Stocktakes (README "Stocktakes"): the warehouse counts, asset management too, and the supervision
+# team, whose inspections check stock accuracy by counting (POLICY 7.2).
+STOCKTAKERS = WAREHOUSE_STAFF | {Role.ASSET_MANAGER, Role.SUPERVISOR}
 IsStocktaker = HasRole(STOCKTAKERS, "IsStocktaker")
 IsFrontDesk = HasRole(OPERATORS | GATE_STAFF, "IsFrontDesk")
-IsEventReader = HasRole(GATE_STAFF | {Role.AUDITOR}, "IsEventReader")
-IsReviewer = HasRole(SITE_ADMINS | {Role.AUDITOR, Role.DEPARTMENT_HEAD}, "IsReviewer")
+IsEventReader = HasRole(GATE_STAFF | {Role.AUDITOR, Role.SUPERVISOR}, "IsEventReader")
+IsReviewer = HasRole(SITE_ADMINS | {Role.AUDITOR, Role.SUPERVISOR, Role.DEPARTMENT_HEAD}, "IsReviewer")
 IsGrantor = HasRole(GRANTORS, "IsGrantor")
 IsAuditReader = HasRole(AUDIT_READERS, "IsAuditReader")
 IsAdmin = HasRole(frozenset({Role.ADMIN}), "IsAdmin")
 # Whether the site can be brought back (the backup runs): administrators and security, and the
 # auditors who check it; what is in the backups is never shown, only that they were made.
-IsBackupReader = HasRole(SITE_ADMINS | {Role.AUDITOR}, "IsBackupReader")
+IsBackupReader = HasRole(SITE_ADMINS | {Role.AUDITOR, Role.SUPERVISOR}, "IsBackupReader")
 
 
 PERSONAL_DATA_READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.GUARD})
@@ -135,3 +141,16 @@ class OwnerOrOversight(BasePermission):
         if getattr(source, "id", None) == str(actor.person_id) or actor.has_any(*PERSONAL_OVERSIGHT):
             return True
         raise forbidden("only the person themselves or security may see this")
+
+
+# Supervision (POLICY 7): the team runs inspections; ADMIN and AUDITOR read them too, the
+# executives read the overview; a department's head answers its notices (checked per row).
+SUPERVISORS = frozenset({Role.ADMIN, Role.SUPERVISOR})
+SUPERVISION_READERS = SUPERVISORS | {Role.AUDITOR, Role.SECURITY_ADMIN}
+IsSupervisor = HasRole(SUPERVISORS, "IsSupervisor")
+# Those who may be on an inspection (HR, finance and audit join: POLICY 7.1); each step also
+# checks the caller is the inspection's lead or a member.
+INSPECTORS = SUPERVISORS | {Role.SECURITY_ADMIN, Role.HR, Role.FINANCE, Role.AUDITOR}
+IsInspector = HasRole(INSPECTORS, "IsInspector")
+IsSupervisionReader = HasRole(SUPERVISION_READERS, "IsSupervisionReader")
+IsSupervisionOverseer = HasRole(SUPERVISION_READERS | {Role.EXECUTIVE}, "IsSupervisionOverseer")

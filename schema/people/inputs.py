@@ -31,7 +31,8 @@ class OnboardEmployeeInput:
     position: str = strawberry.field(description="Job title.")
     username: str = strawberry.field(description="The sign-in name: 2–64 letters, digits, dots, dashes, underscores.")
     roles: list[Role] | None = strawberry.field(
-        default=None, description="EMPLOYEE is always added; only an ADMIN gives ADMIN, SECURITY_ADMIN or AUDITOR."
+        default=None,
+        description="EMPLOYEE is always added; only ADMIN gives ADMIN, SECURITY_ADMIN, AUDITOR, SUPERVISOR or GUARD.",
     )
     document_type: IdentityDocument | None = strawberry.field(
         default=IdentityDocument.ID_CARD, description="Which document `idNumber` is."

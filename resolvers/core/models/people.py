@@ -21,6 +21,9 @@ class Role(str, Enum):
     EXECUTIVE = "EXECUTIVE"
     AUDITOR = "AUDITOR"
     ADMIN = "ADMIN"
+    # The supervision team (POLICY 7.1): security leads it, HR, finance and audit join.
+    SUPERVISOR = "SUPERVISOR"
+    FINANCE = "FINANCE"
 
 
 class Gender(str, Enum):
