@@ -11,6 +11,7 @@ the server's own check agrees with them, and every frame a real session sends fi
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -207,11 +208,20 @@ def json_objects(text: str) -> Iterator[str]:
                 yield text[start : i + 1]
 
 
+# A JPEG's first bytes, as standard base64: what a face sample's image stands for (the server
+# decodes it only when the frame is decided).
+FACE_JPEG = base64.b64encode(b"\xff\xd8\xff\xe0" + b"\x00" * 12).decode()
+
+
 def protocol_samples(text: str) -> Iterator[tuple[str, str]]:
     """(type, JSON text) of every frame in the document's ```json blocks and inline `{"type": …}`
     spans; `"a" | "b"` gives one frame per alternative, and `<…>` placeholders become null."""
     blocks = [*re.findall(r"```json\n(.*?)```", text, re.S), *re.findall(r'`(\{"type".*?\})`', text)]
     for sample in (frame for block in blocks for frame in json_objects(block)):
+        # The face samples elide their 128 numbers ("[0.0123, …128 numbers…]") and name their JPEG
+        # ("<standard base64 of one JPEG>"): whole ones in their place.
+        sample = re.sub(r"\[([-\d.]+), …[^\]]*\]", lambda m: "[" + ", ".join([m.group(1)] * 128) + "]", sample)
+        sample = sample.replace('"<standard base64 of one JPEG>"', f'"{FACE_JPEG}"')
         frame = re.sub(r"<[^>]*>", "null", sample)
         kind = re.search(r'"type":\s*"(\w+)"', frame)
         assert kind, frame
@@ -225,13 +235,13 @@ def protocol_samples(text: str) -> Iterator[tuple[str, str]]:
 def test_device_protocol_samples_fit_the_incoming_schemas() -> None:
     samples = list(protocol_samples(PROTOCOL_DOC.read_text(encoding="utf-8")))
     incoming = [(kind, json.loads(text)) for kind, text in samples if kind in INCOMING]
-    assert {kind for kind, _ in incoming} == {"hello", "scan", "ack", "heartbeat", "door"}
-    assert len(incoming) == 8  # the door sample names four states
+    assert {kind for kind, _ in incoming} == {"hello", "scan", "ack", "heartbeat", "door", "face"}
+    assert len(incoming) == 10  # the door sample names four states; two face samples (image, embedding)
     for _, frame in incoming:
         assert_fits(frame, INCOMING)
         assert parses(frame), frame
-    # The rest are answers the server sends, or face frames (not implemented: undeclared).
-    assert {kind for kind, _ in samples} - set(INCOMING) <= set(OUTGOING) | {"face"}
+    # The rest are answers the server sends.
+    assert {kind for kind, _ in samples} - set(INCOMING) <= set(OUTGOING)
 
 
 # --------------------------------------------------------------------------- real sessions
