@@ -4,7 +4,8 @@ The person's row stays, under a pseudonym ("Erased person 42"), so everything th
 keeps counting the same: passages, attendance, approvals, hosted visits, grants. What identifies
 them goes: name, username (freed), password, gender, position, ID and phone numbers sealed and
 their look-up hashes, the second factor, custodial keys and phone names; every credential and
-session ends; alerts that named them name the pseudonym. As a visitor, their visits are
+session ends; alerts and supervision records (findings, notices' answers, reports, plain-text
+evidence) that named them name the pseudonym. As a visitor, their visits are
 anonymised as retention would (visits/upkeep.py).
 
 Refused while the person is still employed (offboard first), while a visit of theirs is under
@@ -36,15 +37,20 @@ from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, pa
 from resolvers.core.models import (
     AuditEntry,
     AuditRedaction,
+    ChecklistItem,
     Credential,
     CredentialStatus,
     DeviceAlert,
+    Finding,
     GateEvent,
     Grant,
+    Inspection,
     LoginThrottle,
+    NoticeFile,
     Person,
     PersonKind,
     PersonStatus,
+    RectificationNotice,
     RefreshSession,
     Role,
     TotpRecoveryCode,
@@ -188,6 +194,51 @@ async def _redact_alerts(person: Person, scrub: Callable[[Any], Any]) -> None:
         after_id = rows[-1].id
 
 
+# Supervision's free text: (model, the columns that may name a person, JSON or text).
+SUPERVISION_TEXT: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
+    (Inspection, ("title", "topic", "sample", "report")),
+    (ChecklistItem, ("note",)),
+    (Finding, ("summary", "reason", "evidence")),
+    (RectificationNotice, ("requirement", "answer", "return_reason")),
+)
+
+
+async def _redact_supervision(scrub: Callable[[Any], Any]) -> None:
+    """Inspections name people: a finding's summary ("access of 張偉 to …"), a notice's answer, the
+    frozen report (its lead, members and findings), a plain-text evidence file. Ids stay (they
+    point at the pseudonymous row). A site runs tens of inspections a year: read page by page,
+    all of it (a finding may name someone onboarded after the inspection's period began).
+    Evidence filed as PDF or an image is not read: its text is not ours to rewrite."""
+    for model, columns in SUPERVISION_TEXT:
+        after_id = 0
+        while True:
+            rows = await model.filter(id__gt=after_id).order_by("id").limit(PAGE)
+            if not rows:
+                break
+            async with in_transaction():
+                for row in rows:
+                    changed = {c: scrub(getattr(row, c)) for c in columns}
+                    changed = {c: v for c, v in changed.items() if v != getattr(row, c)}
+                    if changed:
+                        await model.filter(id=row.id).update(**changed)
+            after_id = rows[-1].id
+    after_id = 0
+    while True:
+        files = await NoticeFile.filter(id__gt=after_id, content_type="text/plain").order_by("id").limit(PAGE)
+        if not files:
+            return
+        for file in files:
+            try:
+                text = bytes(file.data).decode()
+            except UnicodeDecodeError:
+                continue  # not text after all: left as filed
+            data = scrub(text).encode()
+            name = scrub(file.name)
+            if (data, name) != (bytes(file.data), file.name):
+                await NoticeFile.filter(id=file.id).update(data=data, size=len(data), name=name)
+        after_id = files[-1].id
+
+
 async def _redact_operated_events(person: Person, label: str) -> None:
     """Passages a guard let through carry the guard's name in their payload."""
     after_id = 0
@@ -215,6 +266,7 @@ async def erase(rt: Runtime, actor: Actor | None, person: Person, reason: str, a
     scrub = _scrubber({person.display_name, person.username or ""}, label)
     redacted = await _redact_audit(person, entry, label, scrub)
     await _redact_alerts(person, scrub)
+    await _redact_supervision(scrub)
     await _redact_operated_events(person, label)
     for visit in await Visit.filter(visitor_id=person.id, anonymised_at=None):
         await anonymise_visit(visit, clock.now())

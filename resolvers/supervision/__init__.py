@@ -2,4 +2,6 @@
 stocktakes."""
 
 # Finding sources register on import (proposals.source): importing the package registers them.
-from resolvers.supervision import stock_difference  # noqa: F401
+# Both sets: without the data's own sources (findings/), a server's proposeFindings asked only
+# the stocktakes' and no checklist had their lines.
+from resolvers.supervision import findings, stock_difference  # noqa: F401

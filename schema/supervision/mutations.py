@@ -31,59 +31,75 @@ from schema.supervision.types import (
 
 @strawberry.input(description="An unannounced spot check, started now (POLICY 7.2).")
 class SpotInspectionInput:
-    title: str
+    title: str = strawberry.field(description="Its title.")
     areas: list[str] = strawberry.field(description="Some of entry, visitors, items, devices, data.")
     sample: str = strawberry.field(default="", description="What was sampled, in words.")
     sample_department_ids: list[strawberry.ID] = strawberry.field(
         default_factory=list, description="Limit the proposed findings to these departments (and site-wide ones)."
     )
     days: int = strawberry.field(default=30, description="How far back the data is looked at (1-366 days).")
-    member_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    member_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list,
+        description="Who joins it: holders of SUPERVISOR, SECURITY_ADMIN, HR, FINANCE, AUDITOR or ADMIN.",
+    )
 
 
 @strawberry.input(description="A special (one topic) or periodic inspection, planned for its lead to start.")
 class PlanInspectionInput:
-    kind: m.InspectionKind
-    title: str
-    areas: list[str]
-    period_start: datetime
-    period_end: datetime
-    topic: str = ""
+    kind: m.InspectionKind = strawberry.field(
+        description="SPECIAL or PERIODIC (a SPOT check is started with startSpotInspection)."
+    )
+    title: str = strawberry.field(description="Its title.")
+    areas: list[str] = strawberry.field(description="Some of entry, visitors, items, devices, data.")
+    period_start: datetime = strawberry.field(description="The start of the period whose data it looks at (included).")
+    period_end: datetime = strawberry.field(description="The end of that period (excluded); after periodStart.")
+    topic: str = strawberry.field(default="", description="The one topic; required for a SPECIAL inspection.")
     lead_id: strawberry.ID | None = strawberry.field(default=None, description="The caller when not given.")
-    member_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    member_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list,
+        description="Who joins it: holders of SUPERVISOR, SECURITY_ADMIN, HR, FINANCE, AUDITOR or ADMIN.",
+    )
 
 
 @strawberry.input(description="A finding the inspector saw for themselves.")
 class AddFindingInput:
-    inspection_id: strawberry.ID
-    area: str
-    summary: str
-    department_id: strawberry.ID | None = None
-    evidence_note: str = ""
+    inspection_id: strawberry.ID = strawberry.field(description="The inspection (IN_PROGRESS) it was seen in.")
+    area: str = strawberry.field(description="entry, visitors, items, devices or data.")
+    summary: str = strawberry.field(description="The fact in one sentence, for people.")
+    department_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The department that would answer a notice about it; null if none."
+    )
+    evidence_note: str = strawberry.field(default="", description="What was seen, kept as the finding's evidence.")
 
 
 @strawberry.input(description="A file filed as evidence: at most 40 KiB, PDF, PNG, JPEG or plain text.")
 class NoticeFileInput:
-    name: str
-    content_type: str
-    content_base64: str
+    name: str = strawberry.field(description="The file's name.")
+    content_type: str = strawberry.field(
+        description="application/pdf, image/png, image/jpeg or text/plain (the content must be that)."
+    )
+    content_base64: str = strawberry.field(description="The file's content, base64 (at most 40 KiB decoded).")
 
 
 @strawberry.input(description="A rectification notice (POLICY 7.3).")
 class IssueNoticeInput:
-    finding_ids: list[strawberry.ID]
-    department_id: strawberry.ID
-    requirement: str
-    deadline: datetime
+    finding_ids: list[strawberry.ID] = strawberry.field(
+        description="Confirmed findings of one inspection (at least one)."
+    )
+    department_id: strawberry.ID = strawberry.field(description="The department that answers it (its head or deputy).")
+    requirement: str = strawberry.field(description="What the department must put right.")
+    deadline: datetime = strawberry.field(description="By when; in the future.")
 
 
 @strawberry.input(description="A periodic inspection's schedule.")
 class InspectionScheduleInput:
-    title: str
-    areas: list[str]
+    title: str = strawberry.field(description="The title each inspection it opens gets.")
+    areas: list[str] = strawberry.field(description="Some of entry, visitors, items, devices, data.")
     cadence: str = strawberry.field(description="MONTHLY or QUARTERLY.")
     day: int = strawberry.field(description="Day of the month it opens, 1-28.")
-    lead_id: strawberry.ID | None = None
+    lead_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Who leads the inspections it opens; the caller when not given."
+    )
 
 
 def _inspection(row: m.Inspection | None, errors: list[UserError]) -> InspectionPayload:

@@ -38,18 +38,21 @@ async def _department(info: Info, department_id: int | None) -> Department | Non
 
 @strawberry.type(description="Someone on the supervision team, and why (the role, or an inspection they are on).")
 class TeamMember:
-    person: Person
-    why: list[str]
+    person: Person = strawberry.field(description="The team member.")
+    why: list[str] = strawberry.field(
+        description='Why they are on it: "SUPERVISOR" (the role), "leads inspection #12", "on inspection #12" '
+        "(inspections not yet reported)."
+    )
 
 
 @strawberry.type(description="A line of an inspection's checklist, drawn from the policy's area.")
 class ChecklistItem:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Opaque id; named in answerChecklistItem.")
     area: str = strawberry.field(description="entry, visitors, items, devices or data.")
-    text: str
+    text: str = strawberry.field(description="What to check, in the policy's words.")
     result: str | None = strawberry.field(description="PASS, FAIL or NA; null until answered.")
-    note: str
-    answered_at: datetime | None
+    note: str = strawberry.field(description="The inspector's note with the answer; empty if none.")
+    answered_at: datetime | None = strawberry.field(description="When it was last answered; null until then.")
 
     @classmethod
     def of(cls, row: m.ChecklistItem) -> ChecklistItem:
@@ -65,18 +68,27 @@ class ChecklistItem:
 
 @strawberry.type(description="A fact found in an inspection: proposed from the data, or added by the inspector.")
 class Finding:
-    id: strawberry.ID
-    inspection_id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="Opaque id; named in confirmFinding, dismissFinding and issueRectificationNotice."
+    )
+    inspection_id: strawberry.ID = strawberry.field(description="The inspection it was found in.")
     source: str = strawberry.field(description='The finding source\'s name, or "manual".')
     key: str = strawberry.field(description="Names the same fact on every run of its source.")
-    area: str
-    summary: str
-    subject_type: str | None
-    subject_id: str | None
+    area: str = strawberry.field(description="entry, visitors, items, devices or data.")
+    summary: str = strawberry.field(description="The fact in one sentence, for people.")
+    subject_type: str | None = strawberry.field(
+        description="What the fact is about (person, credential, grant, gate, device, visit, asset, item, "
+        "site…); null for a manual finding."
+    )
+    subject_id: str | None = strawberry.field(
+        description="The id of that subject (as subjectType says); null when none."
+    )
     evidence_json: str = strawberry.field(description="The evidence the source gave (ids and figures), as JSON.")
-    status: m.FindingStatus
+    status: m.FindingStatus = strawberry.field(description="PROPOSED, CONFIRMED or DISMISSED.")
     reason: str = strawberry.field(description="Why it was dismissed (or a note on confirming).")
-    decided_at: datetime | None
+    decided_at: datetime | None = strawberry.field(
+        description="When it was confirmed or dismissed; null while PROPOSED."
+    )
     department_id_: strawberry.Private[int | None]
     decided_by_id_: strawberry.Private[int | None]
 
@@ -110,11 +122,11 @@ class Finding:
 
 @strawberry.type(description="Evidence a department filed with its answer.")
 class NoticeFile:
-    id: strawberry.ID
-    name: str
-    content_type: str
-    size: int
-    uploaded_at: datetime
+    id: strawberry.ID = strawberry.field(description="Opaque id.")
+    name: str = strawberry.field(description="The file's name as the department gave it.")
+    content_type: str = strawberry.field(description="application/pdf, image/png, image/jpeg or text/plain.")
+    size: int = strawberry.field(description="Its size in bytes (at most 40 KiB).")
+    uploaded_at: datetime = strawberry.field(description="When it was filed with an answer.")
     data_: strawberry.Private[bytes]
 
     @strawberry.field(description="The file's content, base64.")
@@ -135,17 +147,25 @@ class NoticeFile:
 
 @strawberry.type(description="A rectification notice (POLICY 7.3): a requirement and a deadline to a department.")
 class RectificationNotice:
-    id: strawberry.ID
-    inspection_id: strawberry.ID
-    finding_ids: list[strawberry.ID]
-    requirement: str
-    deadline: datetime
-    status: m.NoticeStatus
-    issued_at: datetime
-    answer: str
-    answered_at: datetime | None
+    id: strawberry.ID = strawberry.field(
+        description="Opaque id; named in answer-, verify- and returnRectificationNotice."
+    )
+    inspection_id: strawberry.ID = strawberry.field(description="The inspection that issued it.")
+    finding_ids: list[strawberry.ID] = strawberry.field(description="The confirmed findings it is about.")
+    requirement: str = strawberry.field(description="What the department must put right.")
+    deadline: datetime = strawberry.field(
+        description="By when it must be answered and verified; past it, the upkeep escalates it."
+    )
+    status: m.NoticeStatus = strawberry.field(description="ISSUED, ANSWERED, RETURNED or VERIFIED.")
+    issued_at: datetime = strawberry.field(description="When it was issued.")
+    answer: str = strawberry.field(
+        description="What the department says was done (the latest answer); empty until answered."
+    )
+    answered_at: datetime | None = strawberry.field(description="When it was last answered; null until then.")
     return_reason: str = strawberry.field(description="Why the last answer was sent back; empty otherwise.")
-    verified_at: datetime | None
+    verified_at: datetime | None = strawberry.field(
+        description="When the inspection's lead or a member verified the answer; null until then."
+    )
     escalated_at: datetime | None = strawberry.field(
         description="When it was escalated, past its deadline and not verified; null otherwise."
     )
@@ -201,20 +221,25 @@ class RectificationNotice:
 
 @strawberry.type(description="An inspection (POLICY 7.2): its checklist, findings, notices and report.")
 class Inspection:
-    id: strawberry.ID
-    kind: m.InspectionKind
-    title: str
-    topic: str
-    areas: list[str]
-    period_start: datetime
-    period_end: datetime
-    sample: str
-    sample_department_ids: list[strawberry.ID]
-    status: m.InspectionStatus
-    schedule_id: strawberry.ID | None
-    created_at: datetime
-    started_at: datetime | None
-    reported_at: datetime | None
+    id: strawberry.ID = strawberry.field(description="Opaque id.")
+    kind: m.InspectionKind = strawberry.field(description="PERIODIC, SPOT or SPECIAL.")
+    title: str = strawberry.field(description="Its title, as its lead named it.")
+    topic: str = strawberry.field(description="A SPECIAL inspection's one topic; empty for the others.")
+    areas: list[str] = strawberry.field(description="What it covers: some of entry, visitors, items, devices, data.")
+    period_start: datetime = strawberry.field(description="The start of the period whose data it looks at (included).")
+    period_end: datetime = strawberry.field(description="The end of that period (excluded).")
+    sample: str = strawberry.field(description="What a spot check sampled, in words; empty if nothing was said.")
+    sample_department_ids: list[strawberry.ID] = strawberry.field(
+        description="A spot check's sample: only facts about these departments (and site-wide ones) are "
+        "proposed; empty for no limit."
+    )
+    status: m.InspectionStatus = strawberry.field(description="PLANNED, IN_PROGRESS or REPORTED (frozen).")
+    schedule_id: strawberry.ID | None = strawberry.field(
+        description="The schedule that opened it; null if it was not opened by one."
+    )
+    created_at: datetime = strawberry.field(description="When it was planned or started.")
+    started_at: datetime | None = strawberry.field(description="When it was started; null while PLANNED.")
+    reported_at: datetime | None = strawberry.field(description="When it was reported (frozen); null until then.")
     report_path: str | None = strawberry.field(description="Where the report PDF is downloaded, once reported.")
     lead_id_: strawberry.Private[int]
     member_ids_: strawberry.Private[list[int]]
@@ -271,13 +296,15 @@ class Inspection:
 
 @strawberry.type(description="A periodic inspection's schedule: the upkeep opens one when it falls due.")
 class InspectionSchedule:
-    id: strawberry.ID
-    title: str
-    areas: list[str]
+    id: strawberry.ID = strawberry.field(description="Opaque id.")
+    title: str = strawberry.field(description="The title each inspection it opens gets.")
+    areas: list[str] = strawberry.field(
+        description="What those inspections cover: some of entry, visitors, items, devices, data."
+    )
     cadence: str = strawberry.field(description="MONTHLY or QUARTERLY.")
     day: int = strawberry.field(description="The day of the month it opens (1-28).")
     next_due: str = strawberry.field(description="The next day it opens, YYYY-MM-DD.")
-    active: bool
+    active: bool = strawberry.field(description="Whether the upkeep still opens inspections from it.")
     lead_id_: strawberry.Private[int]
 
     @classmethod
@@ -300,64 +327,68 @@ class InspectionSchedule:
 
 @strawberry.type(description="A registered finding source: what the data is asked in an area.")
 class FindingSource:
-    name: str
-    area: str
-    title: str
+    name: str = strawberry.field(description="Its name, as findings' source says (door_forced, stock_difference…).")
+    area: str = strawberry.field(
+        description="The area whose inspections ask it: entry, visitors, items, devices or data."
+    )
+    title: str = strawberry.field(description="What it looks for, in words (the checklist line it adds).")
 
 
 @strawberry.type(description="One department's rectification notices, counted.")
 class DepartmentNotices:
-    department: Department
+    department: Department = strawberry.field(description="The department the notices were issued to.")
     open: int = strawberry.field(description="Issued, answered or returned: not verified yet.")
     overdue: int = strawberry.field(description="Open and past the deadline.")
     escalated: int = strawberry.field(description="Open and escalated.")
-    verified: int
+    verified: int = strawberry.field(description="Answered and verified: put right.")
 
 
 @strawberry.type(description="Supervision as the executives follow it (POLICY 7.3 'those who do not fix it').")
 class ExecutiveSupervisionView:
-    departments: list[DepartmentNotices]
+    departments: list[DepartmentNotices] = strawberry.field(
+        description="Each department that has had a notice, with its notices counted."
+    )
     escalated: list[RectificationNotice] = strawberry.field(description="Escalated notices not verified yet.")
     reported_inspections: list[Inspection] = strawberry.field(description="The latest 50 reported, newest first.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of a step of an inspection.")
 class InspectionPayload:
-    inspection: Inspection | None
-    errors: list[UserError]
+    inspection: Inspection | None = strawberry.field(description="The inspection after the step; null on errors.")
+    errors: list[UserError] = strawberry.field(description="What the caller can fix; empty on success.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of a decision on a finding, or a finding added.")
 class FindingPayload:
-    finding: Finding | None
-    errors: list[UserError]
+    finding: Finding | None = strawberry.field(description="The finding after the step; null on errors.")
+    errors: list[UserError] = strawberry.field(description="What the caller can fix; empty on success.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of asking the finding sources.")
 class FindingsPayload:
-    findings: list[Finding]
-    errors: list[UserError]
+    findings: list[Finding] = strawberry.field(description="The findings newly PROPOSED by this run; empty on errors.")
+    errors: list[UserError] = strawberry.field(description="What the caller can fix; empty on success.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of answering a checklist line.")
 class ChecklistItemPayload:
-    item: ChecklistItem | None
-    errors: list[UserError]
+    item: ChecklistItem | None = strawberry.field(description="The line as answered; null on errors.")
+    errors: list[UserError] = strawberry.field(description="What the caller can fix; empty on success.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of a step of a rectification notice.")
 class NoticePayload:
-    notice: RectificationNotice | None
-    errors: list[UserError]
+    notice: RectificationNotice | None = strawberry.field(description="The notice after the step; null on errors.")
+    errors: list[UserError] = strawberry.field(description="What the caller can fix; empty on success.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of scheduling a periodic inspection.")
 class InspectionSchedulePayload:
-    schedule: InspectionSchedule | None
-    errors: list[UserError]
+    schedule: InspectionSchedule | None = strawberry.field(description="The schedule; null on errors.")
+    errors: list[UserError] = strawberry.field(description="What the caller can fix; empty on success.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of a change to the supervision team.")
 class TeamMemberPayload:
-    person: Person | None
-    errors: list[UserError]
+    person: Person | None = strawberry.field(description="The person after the change; null on errors.")
+    errors: list[UserError] = strawberry.field(description="What the caller can fix; empty on success.")
