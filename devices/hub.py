@@ -22,6 +22,7 @@ from realtime.messages import (
     CredentialsRevoked,
     DeviceCommandMessage,
     DeviceSessionMessage,
+    FacesChanged,
     M,
 )
 
@@ -33,13 +34,14 @@ class DeviceLink(Protocol):
     device_id: int
     connection_id: str
     offline_capable: bool
+    face_key: bytes | None  # an offline face terminal's X25519 key: its snapshots carry templates
 
     async def send(self, frame: Mapping[str, Any]) -> None: ...
 
     async def close(self, code: int, reason: str) -> None: ...
 
 
-SnapshotMaker = Callable[[int], Awaitable[dict[str, Any]]]
+SnapshotMaker = Callable[[int, bytes | None], Awaitable[dict[str, Any]]]
 
 
 class DeviceHub:
@@ -141,14 +143,26 @@ class DeviceHub:
         changed = asyncio.Event()
         pusher = asyncio.create_task(self._push_when(changed), name="hub-snapshot-push")
         try:
-            async with self._bus.receive(AccessChanged) as changes:
-                ready.set()
-                async for _ in changes:
-                    changed.set()
+            # A template enrolled or deleted changes what offline face terminals may match.
+            faces = asyncio.create_task(self._watch_faces(changed), name="hub-face-snapshots")
+            try:
+                async with self._bus.receive(AccessChanged) as changes:
+                    ready.set()
+                    async for _ in changes:
+                        changed.set()
+            finally:
+                faces.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await faces
         finally:
             pusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pusher
+
+    async def _watch_faces(self, changed: asyncio.Event) -> None:
+        async with self._bus.receive(FacesChanged) as changes:
+            async for _ in changes:
+                changed.set()
 
     async def _push_when(self, changed: asyncio.Event) -> None:
         while True:
@@ -161,6 +175,6 @@ class DeviceHub:
         assert self._snapshot_for is not None
         for link in [x for x in self._links.values() if x.offline_capable]:
             try:
-                await link.send(await self._snapshot_for(link.device_id))
+                await link.send(await self._snapshot_for(link.device_id, link.face_key))
             except Exception:
                 log.warning("snapshot to device %s not delivered", link.device_id)
