@@ -217,7 +217,7 @@ class Settings:
     faces: str = "auto"
     face_keep_photo: bool = False
     # The most face templates an offline terminal's snapshot carries (README "Faces", offline terminals).
-    face_offline_max: int = 2000
+    face_offline_max: int = 1000
 
     @property
     def tz(self) -> ZoneInfo:
@@ -320,7 +320,7 @@ def _face_settings(env: dict[str, str]) -> dict[str, Any]:
     if faces not in ("auto", "on", "off"):
         raise SettingsError(f"GATEHOUSE_FACES must be auto, on or off, got {faces!r}")
     keep = (env.get("GATEHOUSE_FACE_KEEP_PHOTO") or "0").strip().lower() not in ("0", "false", "no", "off", "")
-    raw_max = (env.get("GATEHOUSE_FACE_OFFLINE_MAX") or "2000").strip()
+    raw_max = (env.get("GATEHOUSE_FACE_OFFLINE_MAX") or "1000").strip()
     if not raw_max.isdigit() or not 0 <= int(raw_max) <= 20000:
         raise SettingsError(f"GATEHOUSE_FACE_OFFLINE_MAX must be a whole number from 0 to 20000, got {raw_max!r}")
     return {
@@ -522,8 +522,8 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("GATEHOUSE_FACES", "auto", "face recognition: `on`, `off`, or `auto` (on when its packages import)"),
     Setting(
         "GATEHOUSE_FACE_OFFLINE_MAX",
-        "2000",
-        "most face templates an offline terminal's snapshot carries (~700 bytes each); past it none, logged",
+        "1000",
+        "most face templates an offline terminal's snapshot carries (~1.1 KB each); past it none, logged",
     ),
     Setting(
         "GATEHOUSE_FACE_KEEP_PHOTO",

@@ -162,20 +162,25 @@ async def build(rt: Runtime, device_id: int, face_key: bytes | None = None) -> d
         "evacuatedGates": evacuated,
     }
     if face_key is not None:
-        people = {int(c["personId"]) for c in credentials}
+        people = {p: (names.get(p, ""), grants) for p, grants in access.items()}
         snapshot["faceTemplates"] = await _face_block(rt, device_id, face_key, people, snapshot)
     return snapshot
 
 
 async def _face_block(
-    rt: Runtime, device_id: int, face_key: bytes, people: set[int], snapshot: dict[str, Any]
+    rt: Runtime,
+    device_id: int,
+    face_key: bytes,
+    people: dict[int, tuple[str, list[dict[str, Any]]]],
+    snapshot: dict[str, Any],
 ) -> dict[str, Any]:
-    """The templates of the people this snapshot lists (those whose passes it may admit, the only
-    ones whose grants it carries: offline, an exit lets out whom the snapshot lists, no one else),
-    encrypted to the terminal's key. Past the limit none: a frame of tens of megabytes would be
-    refused by the terminal and cost every push; the terminal then sends faces online only."""
+    """The templates of the people who may pass one of this device's gates (those the snapshot's
+    grants cover, with or without a pass; offline an exit lets out only whom the snapshot knows,
+    as for passes), with their access, encrypted to the terminal's key. Past the limit none: a
+    frame of tens of megabytes would be refused by the terminal and slow every push; the terminal
+    then sends faces online only."""
     gallery = await templates.gallery(rt)
-    chosen = [(int(p), gallery.matrix[i]) for i, p in enumerate(gallery.people) if int(p) in people]
+    chosen = [(int(p), *people[int(p)], gallery.matrix[i]) for i, p in enumerate(gallery.people) if int(p) in people]
     limit = rt.settings.face_offline_max
     if len(chosen) > limit:
         log.warning(

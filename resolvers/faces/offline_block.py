@@ -7,17 +7,20 @@ device id, the snapshot version and its `issuedAt` as associated data, so a bloc
 another device's or another issue's snapshot does not open. The snapshot's Ed25519 signature
 covers the block (it is a field of the signed snapshot).
 
-The plaintext is `count` records of RECORD_BYTES: the person id as an unsigned 64-bit integer,
-then the 128 numbers of the template as float32, all little-endian.
+The plaintext is JSON: {"people": [{"personId", "name", "access", "template"}]}, `access` as a
+snapshot credential's (gate ids, validity, schedules: a person may be enrolled with no pass at
+all), `template` the 128 numbers as little-endian float32, standard base64. Who has a face
+enrolled is itself sensitive, so that list travels inside the encryption too.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import secrets
-import struct
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,8 +33,6 @@ ALGORITHM = "X25519-HKDF-SHA256-AES-256-GCM"
 HKDF_INFO = b"gatehouse face templates v1"
 KEY_BYTES = 32
 NONCE_BYTES = 12
-RECORD = struct.Struct("<Q")
-RECORD_BYTES = RECORD.size + 128 * 4
 
 
 class BadFaceKey(ValueError):
@@ -62,12 +63,17 @@ def _key(shared: bytes, ephemeral: bytes, device_key: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=ephemeral + device_key, info=HKDF_INFO).derive(shared)
 
 
-def pack(entries: Iterable[tuple[int, npt.NDArray[np.float64]]]) -> tuple[bytes, int]:
-    parts, count = [], 0
-    for person_id, template in entries:
-        parts.append(RECORD.pack(person_id) + np.asarray(template, dtype="<f4").tobytes())
-        count += 1
-    return b"".join(parts), count
+def pack(entries: Iterable[tuple[int, str, list[dict[str, Any]], npt.NDArray[np.float64]]]) -> tuple[bytes, int]:
+    people = [
+        {
+            "personId": str(person_id),
+            "name": name,
+            "access": access,
+            "template": base64.b64encode(np.asarray(template, dtype="<f4").tobytes()).decode(),
+        }
+        for person_id, name, access, template in entries
+    ]
+    return json.dumps({"people": people}, separators=(",", ":"), ensure_ascii=False).encode(), len(people)
 
 
 def seal(device_key: bytes, plaintext: bytes, count: int, aad: bytes) -> dict[str, object]:
@@ -82,20 +88,17 @@ def seal(device_key: bytes, plaintext: bytes, count: int, aad: bytes) -> dict[st
         "nonce": base64.b64encode(nonce).decode(),
         "ciphertext": base64.b64encode(ciphertext).decode(),
         "count": count,
-        "recordBytes": RECORD_BYTES,
     }
 
 
-def open_block(private: X25519PrivateKey, block: dict[str, object], aad: bytes) -> list[tuple[int, bytes]]:
-    """What a terminal does with the block: (person id, 512 bytes of float32) per template.
-    Raises cryptography's InvalidTag for another key, device or issue."""
+def open_block(private: X25519PrivateKey, block: dict[str, object], aad: bytes) -> list[dict[str, Any]]:
+    """What a terminal does with the block: its people. Raises cryptography's InvalidTag for
+    another key, device or issue."""
     ephemeral_pub = base64.b64decode(str(block["ephemeralKey"]))
     own = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     shared = private.exchange(X25519PublicKey.from_public_bytes(ephemeral_pub))
     plain = AESGCM(_key(shared, ephemeral_pub, own)).decrypt(
         base64.b64decode(str(block["nonce"])), base64.b64decode(str(block["ciphertext"])), aad
     )
-    return [
-        (RECORD.unpack_from(plain, at)[0], plain[at + RECORD.size : at + RECORD_BYTES])
-        for at in range(0, len(plain), RECORD_BYTES)
-    ]
+    people: list[dict[str, Any]] = json.loads(plain)["people"]
+    return people
