@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from tests import face_samples as fs
 from tests.harness import Gate, ServerProcess, Site, SiteTemplate, World, connected
 
@@ -210,9 +211,10 @@ async def test_no_templates_without_the_key_or_the_capabilities(world: World) ->
     # A face terminal that does not decide offline gets no snapshot at all.
     online = terminal(world, key, ("face",))
     async with connected(online):
-        await online.send({"type": "heartbeat"})
-        with pytest.raises(TimeoutError):
-            await online.recv_type("snapshot", timeout=1.5)
+        # A snapshot would come straight after welcome, before the answer to any frame sent now.
+        await online.send({"type": "hello", "deviceId": world.demo.device_id, "secret": world.demo.device_secret})
+        assert (await online.recv_type("error"))["code"] == "bad_message"
+        assert [f["type"] for f in online.pending] == []
 
 
 @pytest.mark.parametrize(
