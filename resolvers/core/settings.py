@@ -521,14 +521,14 @@ REGISTRY: tuple[Setting, ...] = (
     ),
     Setting("GATEHOUSE_FACES", "auto", "face recognition: `on`, `off`, or `auto` (on when its packages import)"),
     Setting(
-        "GATEHOUSE_FACE_OFFLINE_MAX",
-        "1000",
-        "most face templates an offline terminal's snapshot carries (~1.1 KB each); past it none, logged",
-    ),
-    Setting(
         "GATEHOUSE_FACE_KEEP_PHOTO",
         "0",
         "1: keep the enrolment photo (sealed) beside the template; else only the template",
+    ),
+    Setting(
+        "GATEHOUSE_FACE_OFFLINE_MAX",
+        "1000",
+        "most face templates an offline terminal's snapshot carries (~1.1 KB each); past it none, logged",
     ),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in REGISTRY}
