@@ -10,10 +10,14 @@ Tests run in order: Alice enrolled first, Bob later, then both withdrawn.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from gatehouse_gate.agent import GateAgent, make_door
 
 from tests import face_samples as fs
 from tests.harness import Gate, ServerProcess, Site, SiteTemplate, World, connected
@@ -274,6 +279,42 @@ async def test_offline_face_decisions_upload_and_are_stored_once_with_method_fac
         (9003, "FACE", "liveness_failed", "DENIED", None),
     ]
     assert stored[0][5] == pytest.approx(0.21) and stored[0][6] == 1 and all(r[7] for r in stored)
+
+
+async def test_the_reference_agent_opens_its_block_decides_a_face_offline_and_uploads_it(
+    site: Site, world: World, tmp_path: Path
+) -> None:
+    agent = GateAgent(
+        world.server.ws, world.demo.device_id, world.demo.device_secret, tmp_path / "gate", make_door("log"), faces=True
+    )
+    key_file = tmp_path / "gate" / "face.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_bytes()) == 32
+    link = asyncio.create_task(agent.run_link())
+    try:
+        deadline = time.monotonic() + 10
+        while not agent.face_people:  # the snapshot, verified and opened
+            assert time.monotonic() < deadline, "the agent opened no face templates"
+            await asyncio.sleep(0.02)
+        assert [p["personId"] for p in agent.face_people] == [world.ids.people["alice"]]
+        alice_face = list(fs.embedding(fs.variants(fs.astronaut())["jpeg60"]))
+        assert await agent.face_offline(world.gate(OUT), alice_face, liveness=True) == (True, "ok", True)
+        grace = list(fs.embedding(fs.jpeg(fs.grace())))  # nobody enrolled her yet
+        assert await agent.face_offline(world.gate(OUT), grace) == (False, "face_unknown", True)
+        deadline = time.monotonic() + 10
+        while agent.buffer.events:  # uploaded and acknowledged
+            assert time.monotonic() < deadline, "the agent's face events were not acknowledged"
+            await asyncio.sleep(0.02)
+    finally:
+        agent.stopping = True
+        link.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await link
+    stored = rows(
+        site,
+        "SELECT method, reason, person_id, liveness, offline FROM gate_event"
+        " WHERE device_seq IS NOT NULL AND device_seq < 9000 ORDER BY id",
+    )
+    assert stored == [("FACE", "ok", int(world.ids.people["alice"]), 1, 1), ("FACE", "face_unknown", None, None, 1)]
 
 
 async def test_template_changes_resend_the_snapshot_and_the_limit_omits_the_block(world: World) -> None:
