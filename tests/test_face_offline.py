@@ -97,7 +97,7 @@ def canonical(snapshot: dict[str, Any]) -> bytes:
     return json.dumps(snapshot, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def opened(private: X25519PrivateKey, snapshot: dict[str, Any]) -> dict[int, dict[str, Any]]:
+def plain_of(private: X25519PrivateKey, snapshot: dict[str, Any]) -> bytes:
     """What a terminal does, written here from the README's description rather than the server's code."""
     block = snapshot["faceTemplates"]
     ephemeral = base64.b64decode(block["ephemeralKey"])
@@ -109,9 +109,12 @@ def opened(private: X25519PrivateKey, snapshot: dict[str, Any]) -> dict[int, dic
         f"gatehouse-face-templates|device={snapshot['deviceId']}|version={snapshot['version']}"
         f"|issuedAt={snapshot['issuedAt']}"
     ).encode()
-    plain = AESGCM(key).decrypt(base64.b64decode(block["nonce"]), base64.b64decode(block["ciphertext"]), aad)
-    people = json.loads(plain)["people"]
-    assert len(people) == block["count"]
+    return AESGCM(key).decrypt(base64.b64decode(block["nonce"]), base64.b64decode(block["ciphertext"]), aad)
+
+
+def opened(private: X25519PrivateKey, snapshot: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    people = json.loads(plain_of(private, snapshot))["people"]
+    assert len(people) == snapshot["faceTemplates"]["count"]
     return {int(p["personId"]): p for p in people}
 
 
@@ -182,6 +185,7 @@ async def test_the_block_opens_with_the_terminals_key_to_exactly_its_templates_a
         people = opened(mine, snapshot)
         assert set(people) == {alice}
         assert people[alice]["name"] == "Alice Li" and people[alice]["access"], people[alice]["access"]
+        assert json.loads(plain_of(mine, snapshot))["matchDistance"] == 0.45
         # Alice's grants name gates of this device, as a pass's access does.
         served = {g["id"] for g in snapshot["gates"]}
         assert all(set(a["gateIds"]) <= served for a in people[alice]["access"])

@@ -190,7 +190,7 @@ async def _face_block(
             limit,
         )
         return {"omitted": "over_limit", "count": len(chosen), "limit": limit}
-    plaintext, count = offline_block.pack(chosen)
+    plaintext, count = offline_block.pack(chosen, rt.settings.face_match_distance)
     aad = offline_block.associated_data(device_id, snapshot["version"], snapshot["issuedAt"])
     return offline_block.seal(face_key, plaintext, count, aad)
 

@@ -7,10 +7,11 @@ device id, the snapshot version and its `issuedAt` as associated data, so a bloc
 another device's or another issue's snapshot does not open. The snapshot's Ed25519 signature
 covers the block (it is a field of the signed snapshot).
 
-The plaintext is JSON: {"people": [{"personId", "name", "access", "template"}]}, `access` as a
-snapshot credential's (gate ids, validity, schedules: a person may be enrolled with no pass at
-all), `template` the 128 numbers as little-endian float32, standard base64. Who has a face
-enrolled is itself sensitive, so that list travels inside the encryption too.
+The plaintext is JSON: {"matchDistance", "people": [{"personId", "name", "access", "template"}]}:
+`matchDistance` the server's GATEHOUSE_FACE_MATCH_DISTANCE, `access` as a snapshot credential's
+(gate ids, validity, schedules: a person may be enrolled with no pass at all), `template` the 128
+numbers as little-endian float32, standard base64. Who has a face enrolled is itself sensitive,
+so that list travels inside the encryption too.
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def _key(shared: bytes, ephemeral: bytes, device_key: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=ephemeral + device_key, info=HKDF_INFO).derive(shared)
 
 
-def pack(entries: Iterable[tuple[int, str, list[dict[str, Any]], npt.NDArray[np.float64]]]) -> tuple[bytes, int]:
+def pack(
+    entries: Iterable[tuple[int, str, list[dict[str, Any]], npt.NDArray[np.float64]]], match_distance: float
+) -> tuple[bytes, int]:
     people = [
         {
             "personId": str(person_id),
@@ -73,7 +76,8 @@ def pack(entries: Iterable[tuple[int, str, list[dict[str, Any]], npt.NDArray[np.
         }
         for person_id, name, access, template in entries
     ]
-    return json.dumps({"people": people}, separators=(",", ":"), ensure_ascii=False).encode(), len(people)
+    body = {"matchDistance": match_distance, "people": people}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(), len(people)
 
 
 def seal(device_key: bytes, plaintext: bytes, count: int, aad: bytes) -> dict[str, object]:

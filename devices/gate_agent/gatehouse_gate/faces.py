@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gatehouse_gate.schedules import allows
 
-MATCH_DISTANCE = 0.45  # the server's default GATEHOUSE_FACE_MATCH_DISTANCE; it re-checks uploads
+MATCH_DISTANCE = 0.45  # the server's default; its block says its own setting (it re-checks uploads too)
 AMBIGUITY_MARGIN = 0.05
 ALGORITHM = "X25519-HKDF-SHA256-AES-256-GCM"
 
@@ -50,8 +50,9 @@ def public_b64(key: X25519PrivateKey) -> str:
 
 
 def open_templates(key: X25519PrivateKey, snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-    """The people in the (already verified) snapshot's face block, each with `vector`; none when
-    the block is absent, omitted over the server's limit, or does not open."""
+    """The people in the (already verified) snapshot's face block, each with `vector` and the
+    server's `matchDistance`; none when the block is absent, omitted over the server's limit, or
+    does not open."""
     block = snapshot.get("faceTemplates")
     if not isinstance(block, dict) or block.get("algorithm") != ALGORITHM:
         return []
@@ -69,8 +70,11 @@ def open_templates(key: X25519PrivateKey, snapshot: dict[str, Any]) -> list[dict
         )
     except (InvalidTag, KeyError, ValueError):
         return []
-    people: list[dict[str, Any]] = json.loads(plain)["people"]
+    body = json.loads(plain)
+    people: list[dict[str, Any]] = body["people"]
+    threshold = float(body.get("matchDistance") or MATCH_DISTANCE)
     for person in people:
+        person["matchDistance"] = threshold
         raw = base64.b64decode(person.pop("template"))
         person["vector"] = list(struct.unpack(f"<{len(raw) // 4}f", raw))
     return people
@@ -83,10 +87,11 @@ def _time(text: str | None) -> datetime | None:
 def match(people: list[dict[str, Any]], embedding: list[float]) -> tuple[dict[str, Any] | None, float | None, str]:
     """(person, distance, reason): reason "ok", "face_unknown" or "face_ambiguous"."""
     ranked = sorted((math.dist(p["vector"], embedding), i) for i, p in enumerate(people))
-    if not ranked or ranked[0][0] > MATCH_DISTANCE:
+    threshold = people[0]["matchDistance"] if people else MATCH_DISTANCE
+    if not ranked or ranked[0][0] > threshold:
         return None, ranked[0][0] if ranked else None, "face_unknown"
     best, index = ranked[0]
-    if len(ranked) > 1 and ranked[1][0] <= MATCH_DISTANCE and ranked[1][0] - best < AMBIGUITY_MARGIN:
+    if len(ranked) > 1 and ranked[1][0] <= threshold and ranked[1][0] - best < AMBIGUITY_MARGIN:
         if people[ranked[1][1]]["personId"] != people[index]["personId"]:
             return None, best, "face_ambiguous"
     return people[index], best, "ok"
