@@ -144,9 +144,11 @@ class DeviceHub:
         pusher = asyncio.create_task(self._push_when(changed), name="hub-snapshot-push")
         try:
             # A template enrolled or deleted changes what offline face terminals may match.
-            faces = asyncio.create_task(self._watch_faces(changed), name="hub-face-snapshots")
+            faces_ready = asyncio.Event()
+            faces = asyncio.create_task(self._watch_faces(changed, faces_ready), name="hub-face-snapshots")
             try:
                 async with self._bus.receive(AccessChanged) as changes:
+                    await faces_ready.wait()
                     ready.set()
                     async for _ in changes:
                         changed.set()
@@ -159,8 +161,9 @@ class DeviceHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await pusher
 
-    async def _watch_faces(self, changed: asyncio.Event) -> None:
+    async def _watch_faces(self, changed: asyncio.Event, ready: asyncio.Event) -> None:
         async with self._bus.receive(FacesChanged) as changes:
+            ready.set()
             async for _ in changes:
                 changed.set()
 

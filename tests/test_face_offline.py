@@ -272,6 +272,16 @@ async def test_offline_face_decisions_upload_and_are_stored_once_with_method_fac
             await gate.send({"type": "events", "ref": f"up-{attempt}", "events": events})
             ack = await gate.recv_type("events_ack")
             assert (ack["stored"], ack["duplicates"]) == ((3, 0) if attempt == 0 else (0, 3)), ack
+        # Frames the contract cannot read: refused whole, nothing stored.
+        for bad in (
+            {**events[0], "seq": 9010, "method": "IRIS"},
+            {**events[0], "seq": 9011, "personId": None},
+            {**events[0], "seq": 9012, "distance": "near"},
+        ):
+            bad = {k: v for k, v in bad.items() if v is not None}
+            await gate.send({"type": "events", "ref": "bad", "events": [bad]})
+            error = await gate.recv_type("error")
+            assert error["code"] == "bad_message" and error["ref"] == "bad", error
     stored = rows(
         site,
         "SELECT device_seq, method, reason, decision, person_id, match_distance, liveness, offline FROM gate_event"
