@@ -30,8 +30,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from gatehouse_gate.agent import GateAgent, make_door
 
+from devices.frames.incoming import INCOMING
+from devices.frames.outgoing import OUTGOING
 from tests import face_samples as fs
 from tests.harness import Gate, ServerProcess, Site, SiteTemplate, World, connected
+from tests.test_device_frames import assert_fits
 
 pytestmark = pytest.mark.usefixtures("faces_installed")
 
@@ -71,6 +74,7 @@ class OfflineFaceGate(Gate):
         }
         if self.face_key is not None:
             hello["faceKey"] = self.face_key
+            assert_fits(hello, INCOMING)
         await self.ws.send(json.dumps(hello))
         self.welcome = await self.recv()
         assert self.welcome["type"] == "welcome", self.welcome
@@ -82,6 +86,7 @@ class OfflineFaceGate(Gate):
         text = await asyncio.wait_for(self.ws.recv(), timeout)
         self.raw_frames.append(text)
         frame: dict[str, Any] = json.loads(text)
+        assert_fits(frame, OUTGOING)  # every frame as published (mobile_contracts/device/)
         return frame
 
     async def snapshot(self) -> dict[str, Any]:
