@@ -93,16 +93,3 @@ def seal(device_key: bytes, plaintext: bytes, count: int, aad: bytes) -> dict[st
         "ciphertext": base64.b64encode(ciphertext).decode(),
         "count": count,
     }
-
-
-def open_block(private: X25519PrivateKey, block: dict[str, object], aad: bytes) -> list[dict[str, Any]]:
-    """What a terminal does with the block: its people. Raises cryptography's InvalidTag for
-    another key, device or issue."""
-    ephemeral_pub = base64.b64decode(str(block["ephemeralKey"]))
-    own = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    shared = private.exchange(X25519PublicKey.from_public_bytes(ephemeral_pub))
-    plain = AESGCM(_key(shared, ephemeral_pub, own)).decrypt(
-        base64.b64decode(str(block["nonce"])), base64.b64decode(str(block["ciphertext"])), aad
-    )
-    people: list[dict[str, Any]] = json.loads(plain)["people"]
-    return people
