@@ -50,6 +50,7 @@ class DeviceHub:
         self._snapshot_for = snapshot_for
         self._links: dict[int, DeviceLink] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._access_changed = False  # since the last push (else only face templates changed)
         self.process_id = uuid.uuid4().hex[:12]
 
     async def start(self) -> None:
@@ -151,6 +152,7 @@ class DeviceHub:
                     await faces_ready.wait()
                     ready.set()
                     async for _ in changes:
+                        self._access_changed = True
                         changed.set()
             finally:
                 faces.cancel()
@@ -172,11 +174,14 @@ class DeviceHub:
             await changed.wait()
             await asyncio.sleep(SNAPSHOT_DEBOUNCE_SECONDS)
             changed.clear()  # everything that arrived during the pause is in this push
-            await self.push_snapshots()
+            # Only templates changed: only offline face terminals' snapshots differ.
+            faces_only, self._access_changed = not self._access_changed, False
+            await self.push_snapshots(faces_only)
 
-    async def push_snapshots(self) -> None:
+    async def push_snapshots(self, faces_only: bool = False) -> None:
         assert self._snapshot_for is not None
-        for link in [x for x in self._links.values() if x.offline_capable]:
+        links = [x for x in self._links.values() if x.offline_capable and (x.face_key or not faces_only)]
+        for link in links:
             try:
                 await link.send(await self._snapshot_for(link.device_id, link.face_key))
             except Exception:
