@@ -34,6 +34,7 @@ from resolvers.devices import connections, hello_limits, snapshots
 from resolvers.devices import fleet as device_fleet
 from resolvers.devices import offline_uploads as offline_events
 from resolvers.devices.connections import DeviceSession
+from resolvers.faces import offline_block
 from resolvers.faces.encoding import MAX_PHOTO_BYTES
 from resolvers.faces.gate import FaceShown, count_recognition, decide_face
 from resolvers.items import gate_checks as item_checks
@@ -137,6 +138,9 @@ class DeviceConnection:
         self.offline_capable = False
         # Face terminals say so in hello ("capabilities": ["face"]); only they may send face frames.
         self.face_capable = False
+        # An offline face terminal's X25519 key (hello.faceKey): its snapshots carry the templates it
+        # may match, encrypted to it. Kept for this connection only; the device sends it every hello.
+        self.face_key: bytes | None = None
 
     async def send(self, frame: Mapping[str, Any]) -> None:
         if self.closed:
@@ -555,12 +559,20 @@ class DeviceEndpoint:
         conn = DeviceConnection(ws, rt, hub, self.anomalies, device)
         conn.offline_capable = "offline" in hello.get("capabilities", ())
         conn.face_capable = "face" in hello.get("capabilities", ())
+        key_refused = None
+        if "faceKey" in hello and conn.offline_capable and conn.face_capable:
+            try:
+                conn.face_key = offline_block.parse_device_key(hello["faceKey"])
+            except offline_block.BadFaceKey as exc:
+                key_refused = error_frame(str(exc))  # after welcome; the device stays, without templates
         await hub.attach(conn)
         await rt.state.set_device_connection(device.id, conn.connection_id, conn._offline_after())
         try:
             await conn.send(conn.welcome(await rt.topology.get()))
+            if key_refused is not None:
+                await conn.send(key_refused)
             if conn.offline_capable:
-                await conn.send(await snapshots.signed_frame(rt, device.id))
+                await conn.send(await snapshots.signed_frame(rt, device.id, conn.face_key))
             await conn.run(self.watchdog)
         finally:
             hub.detach(conn)

@@ -22,6 +22,7 @@ from realtime.messages import (
     CredentialsRevoked,
     DeviceCommandMessage,
     DeviceSessionMessage,
+    FacesChanged,
     M,
 )
 
@@ -33,13 +34,14 @@ class DeviceLink(Protocol):
     device_id: int
     connection_id: str
     offline_capable: bool
+    face_key: bytes | None  # an offline face terminal's X25519 key: its snapshots carry templates
 
     async def send(self, frame: Mapping[str, Any]) -> None: ...
 
     async def close(self, code: int, reason: str) -> None: ...
 
 
-SnapshotMaker = Callable[[int], Awaitable[dict[str, Any]]]
+SnapshotMaker = Callable[[int, bytes | None], Awaitable[dict[str, Any]]]
 
 
 class DeviceHub:
@@ -48,6 +50,7 @@ class DeviceHub:
         self._snapshot_for = snapshot_for
         self._links: dict[int, DeviceLink] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._access_changed = False  # since the last push (else only face templates changed)
         self.process_id = uuid.uuid4().hex[:12]
 
     async def start(self) -> None:
@@ -141,26 +144,45 @@ class DeviceHub:
         changed = asyncio.Event()
         pusher = asyncio.create_task(self._push_when(changed), name="hub-snapshot-push")
         try:
-            async with self._bus.receive(AccessChanged) as changes:
-                ready.set()
-                async for _ in changes:
-                    changed.set()
+            # A template enrolled or deleted changes what offline face terminals may match.
+            faces_ready = asyncio.Event()
+            faces = asyncio.create_task(self._watch_faces(changed, faces_ready), name="hub-face-snapshots")
+            try:
+                async with self._bus.receive(AccessChanged) as changes:
+                    await faces_ready.wait()
+                    ready.set()
+                    async for _ in changes:
+                        self._access_changed = True
+                        changed.set()
+            finally:
+                faces.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await faces
         finally:
             pusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pusher
+
+    async def _watch_faces(self, changed: asyncio.Event, ready: asyncio.Event) -> None:
+        async with self._bus.receive(FacesChanged) as changes:
+            ready.set()
+            async for _ in changes:
+                changed.set()
 
     async def _push_when(self, changed: asyncio.Event) -> None:
         while True:
             await changed.wait()
             await asyncio.sleep(SNAPSHOT_DEBOUNCE_SECONDS)
             changed.clear()  # everything that arrived during the pause is in this push
-            await self.push_snapshots()
+            # Only templates changed: only offline face terminals' snapshots differ.
+            faces_only, self._access_changed = not self._access_changed, False
+            await self.push_snapshots(faces_only)
 
-    async def push_snapshots(self) -> None:
+    async def push_snapshots(self, faces_only: bool = False) -> None:
         assert self._snapshot_for is not None
-        for link in [x for x in self._links.values() if x.offline_capable]:
+        links = [x for x in self._links.values() if x.offline_capable and (x.face_key or not faces_only)]
+        for link in links:
             try:
-                await link.send(await self._snapshot_for(link.device_id))
+                await link.send(await self._snapshot_for(link.device_id, link.face_key))
             except Exception:
                 log.warning("snapshot to device %s not delivered", link.device_id)

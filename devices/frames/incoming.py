@@ -49,6 +49,16 @@ class Hello(TypedDict):
             ),
         ]
     ]
+    faceKey: NotRequired[
+        Annotated[
+            str,
+            Doc(
+                'Protocol addition, with capabilities "offline" and "face": the terminal\'s X25519 public key,'
+                " standard base64 of 32 bytes; its snapshots then carry `faceTemplates` encrypted to it"
+                ' (README "Faces", offline terminals). A bad key is answered `bad_message` after `welcome`.'
+            ),
+        ]
+    ]
 
 
 class Scan(TypedDict):
@@ -162,6 +172,15 @@ class OfflineEvent(TypedDict):
     reason: Annotated[str, text(1, 32), Doc("The reason code the gate decided with.")]
     direction: Direction
     ref: NotRequired[Annotated[Ref, Doc("The online scan's ref, when the gate gave up waiting for its answer.")]]
+    method: NotRequired[
+        Annotated[
+            Literal["QR", "FACE"],
+            Doc('Protocol addition: "FACE" for a face matched offline (`credential` then ""); absent: "QR".'),
+        ]
+    ]
+    personId: NotRequired[Annotated[str, Doc("FACE: the `personId` of the template the terminal matched.")]]
+    distance: NotRequired[Annotated[float, Doc("FACE: the match's embedding distance, as the terminal computed it.")]]
+    liveness: NotRequired[Annotated[bool, Doc("FACE: the terminal's anti-spoofing verdict; absent: it did not check.")]]
 
 
 class Events(TypedDict):

@@ -127,6 +127,31 @@ class SnapshotGate(TypedDict):
     direction: GateDirection
 
 
+class SnapshotFaceTemplates(TypedDict):
+    """Protocol addition, for a hello with "offline", "face" and `faceKey`: the face templates this
+    terminal may match, encrypted to its key (README "Faces", offline terminals): X25519 with
+    `ephemeralKey`, HKDF-SHA256 (salt: ephemeral then terminal public key, info
+    "gatehouse face templates v1"), AES-256-GCM with associated data
+    "gatehouse-face-templates|device=<deviceId>|version=<version>|issuedAt=<issuedAt>"."""
+
+    algorithm: Literal["X25519-HKDF-SHA256-AES-256-GCM"]
+    ephemeralKey: Annotated[str, Doc("The server's one-off X25519 public key, standard base64.")]
+    nonce: Annotated[str, Doc("AES-GCM nonce (12 bytes), standard base64.")]
+    ciphertext: Annotated[
+        str,
+        Doc('JSON {"matchDistance", "people": [{"personId", "name", "access", "template"}]}, encrypted; base64.'),
+    ]
+    count: Annotated[int, whole(0), Doc("How many people it holds.")]
+
+
+class SnapshotFaceTemplatesOmitted(TypedDict):
+    """More templates than GATEHOUSE_FACE_OFFLINE_MAX: none sent; match faces online."""
+
+    omitted: Literal["over_limit"]
+    count: Annotated[int, whole(0)]
+    limit: Annotated[int, whole(0)]
+
+
 class SnapshotBody(TypedDict):
     """What a gate needs to decide alone; valid 24 h from issuedAt."""
 
@@ -140,6 +165,7 @@ class SnapshotBody(TypedDict):
     revoked: Annotated[list[str], Doc("Credential ids (cid) revoked lately.")]
     lockedGates: list[Id]
     evacuatedGates: list[Id]
+    faceTemplates: NotRequired[SnapshotFaceTemplates | SnapshotFaceTemplatesOmitted]
 
 
 class Snapshot(TypedDict):

@@ -216,6 +216,8 @@ class Settings:
     face_match_distance: float = 0.45
     faces: str = "auto"
     face_keep_photo: bool = False
+    # The most face templates an offline terminal's snapshot carries (README "Faces", offline terminals).
+    face_offline_max: int = 1000
 
     @property
     def tz(self) -> ZoneInfo:
@@ -318,7 +320,15 @@ def _face_settings(env: dict[str, str]) -> dict[str, Any]:
     if faces not in ("auto", "on", "off"):
         raise SettingsError(f"GATEHOUSE_FACES must be auto, on or off, got {faces!r}")
     keep = (env.get("GATEHOUSE_FACE_KEEP_PHOTO") or "0").strip().lower() not in ("0", "false", "no", "off", "")
-    return {"face_match_distance": distance, "faces": faces, "face_keep_photo": keep}
+    raw_max = (env.get("GATEHOUSE_FACE_OFFLINE_MAX") or "1000").strip()
+    if not raw_max.isdigit() or not 0 <= int(raw_max) <= 20000:
+        raise SettingsError(f"GATEHOUSE_FACE_OFFLINE_MAX must be a whole number from 0 to 20000, got {raw_max!r}")
+    return {
+        "face_match_distance": distance,
+        "faces": faces,
+        "face_keep_photo": keep,
+        "face_offline_max": int(raw_max),
+    }
 
 
 @dataclass(frozen=True)
@@ -514,6 +524,11 @@ REGISTRY: tuple[Setting, ...] = (
         "GATEHOUSE_FACE_KEEP_PHOTO",
         "0",
         "1: keep the enrolment photo (sealed) beside the template; else only the template",
+    ),
+    Setting(
+        "GATEHOUSE_FACE_OFFLINE_MAX",
+        "1000",
+        "most face templates an offline terminal's snapshot carries (~1.1 KB each); past it none, logged",
     ),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in REGISTRY}

@@ -18,11 +18,19 @@ The server does not take the gate's word for a passage. Each event is checked ag
 A granted claim that fails any of these is stored as a DENIED attempt that names nobody (unless
 it is a genuine token's replay), never moves presence, and raises one device alert per batch:
 the gate opened its door for it. A claim the gate itself denied keeps its reason.
+
+A face the terminal matched offline (method FACE: the person, the distance, the liveness verdict)
+carries no token to verify: it is held to the same time rule, its person must exist, and a passage
+must have a distance within the server's GATEHOUSE_FACE_MATCH_DISTANCE and no failed liveness —
+else it is stored refused (`face_unknown`, `liveness_failed`, `offline_mismatch`) and alerted as
+above. It is stored once per (device, seq) like any upload, with method FACE, the distance and
+the liveness verdict.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +43,7 @@ from resolvers.access.topology import Topology
 from resolvers.alerts.raising import raise_alert
 from resolvers.core import clock
 from resolvers.core.errors import is_id
-from resolvers.core.models import Credential, DeviceSnapshot, Direction, EntryMethod, GateEvent
+from resolvers.core.models import Credential, DeviceSnapshot, Direction, EntryMethod, GateEvent, Person
 from resolvers.runtime import Runtime
 from resolvers.scan import writer
 from resolvers.scan.gate_event import GateEventRecord
@@ -65,6 +73,10 @@ class OfflineEvent:
     direction: Direction
     ref: str | None = None  # the online scan's ref, when the gate gave up waiting for its answer
     at_text: str = ""  # as the gate sent it
+    method: EntryMethod = EntryMethod.QR
+    person_id: int | None = None  # FACE: the person the terminal matched
+    distance: float | None = None  # FACE: the match distance the terminal computed
+    liveness: bool | None = None  # FACE: the terminal's verdict; None: it did not check
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,7 @@ def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]
         ref = item.get("ref")
         if ref is not None and (not isinstance(ref, (str, int)) or isinstance(ref, bool) or len(str(ref)) > 128):
             raise BadBatch(f"event {seq}: ref must be the scan's ref")
+        face = _face_fields(seq, item)
         out.append(
             OfflineEvent(
                 seq,
@@ -126,9 +139,37 @@ def parse_batch(raw: object, device_gates: frozenset[int]) -> list[OfflineEvent]
                 Direction(direction),
                 str(ref) if ref is not None else None,
                 str(at)[:64],
+                *face,
             )
         )
     return out
+
+
+def _face_fields(seq: int, item: dict[str, Any]) -> tuple[EntryMethod, int | None, float | None, bool | None]:
+    method = item.get("method", "QR")
+    if method == "QR":
+        return EntryMethod.QR, None, None, None
+    if method != "FACE":
+        raise BadBatch(f"event {seq}: method must be QR or FACE")
+    person, distance, liveness = item.get("personId"), item.get("distance"), item.get("liveness")
+    if person is not None and (not isinstance(person, str) or not is_id(person) or len(person) > 18):
+        raise BadBatch(f"event {seq}: personId must be a person's id")
+    if item.get("granted") and person is None:
+        raise BadBatch(f"event {seq}: a FACE passage names the personId the terminal matched")
+    if distance is not None and (
+        not isinstance(distance, (int, float)) or isinstance(distance, bool) or not 0 <= distance <= 4
+    ):
+        raise BadBatch(f"event {seq}: distance must be a number from 0 to 4")
+    if item.get("granted") and (distance is None or not math.isfinite(distance)):
+        raise BadBatch(f"event {seq}: a FACE passage carries the match distance")
+    if liveness is not None and not isinstance(liveness, bool):
+        raise BadBatch(f"event {seq}: liveness must be true or false")
+    return (
+        EntryMethod.FACE,
+        int(person) if person is not None else None,
+        float(distance) if distance is not None else None,
+        liveness,
+    )
 
 
 async def ingest(rt: Runtime, device_id: int, events: list[OfflineEvent]) -> tuple[int, int]:
@@ -173,13 +214,17 @@ class _Checker:
         self.owners: dict[str, _Owner] = {}
         self.used: set[tuple[str, int]] = set()
         self.unverified: list[tuple[int, str]] = []  # (seq, why) of passages the gate granted wrongly
+        self.people: dict[int, str] = {}  # FACE events' people: id -> name
 
     async def load(self, events: list[OfflineEvent]) -> None:
         self.windows = [
             (r["issued_at"], r["valid_until"])
             for r in await DeviceSnapshot.filter(device_id=self.device_id).values("issued_at", "valid_until")
         ]
-        parsed = [p for e in events if (p := passtoken.parse(e.credential)) is not None]
+        faces = {e.person_id for e in events if e.method is EntryMethod.FACE and e.person_id is not None}
+        if faces:
+            self.people = dict(await Person.filter(id__in=faces).values_list("id", "display_name"))
+        parsed = [p for e in events if e.method is EntryMethod.QR and (p := passtoken.parse(e.credential)) is not None]
         rows = await Credential.filter(cid__in={p.cid for p in parsed}).values(
             "cid", "person_id", "person__display_name", "public_key", "period"
         )
@@ -205,6 +250,8 @@ class _Checker:
         )
 
     async def verdict(self, e: OfflineEvent) -> GateEventRecord:
+        if e.method is EntryMethod.FACE:
+            return self.face_verdict(e)
         gate = self.topo.gates[e.gate_id]
         parsed = passtoken.parse(e.credential)
         cid = parsed.cid if parsed is not None else None
@@ -251,6 +298,48 @@ class _Checker:
         return GateEventRecord(
             at=e.at, reason=e.reason, person=person, payload=payload, credential_step=parsed.step, **base
         )
+
+    def face_verdict(self, e: OfflineEvent) -> GateEventRecord:
+        """A face the terminal matched alone: no token to verify, so the time, the person and the
+        terminal's own figures are held to the server's rules."""
+        payload: dict[str, Any] = {"uploadedAt": self.now.isoformat(), "verified": False}
+        base: dict[str, Any] = {
+            "gate": self.topo.gates[e.gate_id],
+            "method": EntryMethod.FACE,
+            "direction": e.direction,
+            "device_id": self.device_id,
+            "offline": True,
+            "device_seq": e.seq,
+            "device_ref": e.ref,
+            "match_distance": e.distance,
+            "liveness": e.liveness,
+        }
+        claimed = {"granted": e.granted, "reason": e.reason.value}
+        if not self.in_time(e):
+            payload["claimed"] = {"at": e.at_text, **claimed}
+            if e.granted:
+                self.unverified.append((e.seq, "time outside the device's snapshots"))
+            return GateEventRecord(at=self.now, reason=Reason.OFFLINE_MISMATCH, payload=payload, **base)
+        assert e.at is not None
+        name = self.people.get(e.person_id) if e.person_id is not None else None
+        person = PersonRef(e.person_id, name) if e.person_id is not None and name is not None else None
+        if not e.granted:
+            return GateEventRecord(
+                at=e.at, reason=e.reason, person=person if e.reason.verified else None, payload=payload, **base
+            )
+        failure = None
+        if person is None:
+            failure = Reason.FACE_UNKNOWN
+        elif e.liveness is False:
+            failure = Reason.LIVENESS_FAILED
+        elif e.distance is None or e.distance > self.rt.settings.face_match_distance:
+            failure = Reason.FACE_UNKNOWN
+        if failure is not None:
+            payload["claimed"] = claimed
+            self.unverified.append((e.seq, failure.value))
+            return GateEventRecord(at=e.at, reason=failure, payload=payload, **base)
+        payload["verified"] = True
+        return GateEventRecord(at=e.at, reason=e.reason, person=person, payload=payload, **base)
 
     async def _used(self, cid: str, step: int, period: int, e: OfflineEvent) -> bool:
         """Whether (cid, step) was used already; if not, this upload claims it."""

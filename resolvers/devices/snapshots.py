@@ -5,12 +5,17 @@ public key, the grant windows and schedules), the credentials revoked lately, an
 the lockdowns in force; issued at, valid 24 h; signed with the server's Ed25519 key
 (derived from the master key, so every worker signs with the same key). Each issue is
 recorded (`device_snapshot`): uploaded offline events must fall within one's validity.
+
+A face terminal that decides offline and sent an X25519 key in `hello` also gets the templates
+of the people its snapshot lists, encrypted to that key (`faceTemplates`,
+resolvers/faces/offline_block.py), or, past GATEHOUSE_FACE_OFFLINE_MAX of them, none.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +39,10 @@ from resolvers.core.models import (
     VisitStatus,
     VisitZone,
 )
+from resolvers.faces import offline_block, templates
 from resolvers.runtime import Runtime
+
+log = logging.getLogger("gatehouse.devices")
 
 VALID_FOR = timedelta(hours=24)
 # How long after a snapshot's validity ends the events decided on it may still be uploaded.
@@ -59,7 +67,8 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-async def build(rt: Runtime, device_id: int) -> dict[str, Any]:
+async def build(rt: Runtime, device_id: int, face_key: bytes | None = None) -> dict[str, Any]:
+    """The snapshot; with `face_key` (a face terminal's X25519 key) its templates block too."""
     topo = await rt.topology.get()
     now = clock.now()
     gate_ids = sorted(topo.device_gates.get(device_id, ()))
@@ -140,7 +149,7 @@ async def build(rt: Runtime, device_id: int) -> dict[str, Any]:
     ).values_list("cid", flat=True)
     locked = [str(g.id) for g in gates if topo.lockdown_mode(g) == "LOCKDOWN"]
     evacuated = [str(g.id) for g in gates if topo.lockdown_mode(g) == "EVACUATION"]
-    return {
+    snapshot: dict[str, Any] = {
         "version": VERSION,
         "deviceId": str(device_id),
         "issuedAt": now.isoformat(),
@@ -152,6 +161,38 @@ async def build(rt: Runtime, device_id: int) -> dict[str, Any]:
         "lockedGates": locked,
         "evacuatedGates": evacuated,
     }
+    if face_key is not None:
+        people = {p: (names.get(p, ""), grants) for p, grants in access.items()}
+        snapshot["faceTemplates"] = await _face_block(rt, device_id, face_key, people, snapshot)
+    return snapshot
+
+
+async def _face_block(
+    rt: Runtime,
+    device_id: int,
+    face_key: bytes,
+    people: dict[int, tuple[str, list[dict[str, Any]]]],
+    snapshot: dict[str, Any],
+) -> dict[str, Any]:
+    """The templates of the people who may pass one of this device's gates (those the snapshot's
+    grants cover, with or without a pass; offline an exit lets out only whom the snapshot knows,
+    as for passes), with their access, encrypted to the terminal's key. Past the limit none: a
+    frame of tens of megabytes would be refused by the terminal and slow every push; the terminal
+    then sends faces online only."""
+    gallery = await templates.gallery(rt)
+    chosen = [(int(p), *people[int(p)], gallery.matrix[i]) for i, p in enumerate(gallery.people) if int(p) in people]
+    limit = rt.settings.face_offline_max
+    if len(chosen) > limit:
+        log.warning(
+            "device %s may match %d face templates offline, over GATEHOUSE_FACE_OFFLINE_MAX=%d: none sent",
+            device_id,
+            len(chosen),
+            limit,
+        )
+        return {"omitted": "over_limit", "count": len(chosen), "limit": limit}
+    plaintext, count = offline_block.pack(chosen, rt.settings.face_match_distance)
+    aad = offline_block.associated_data(device_id, snapshot["version"], snapshot["issuedAt"])
+    return offline_block.seal(face_key, plaintext, count, aad)
 
 
 def _gates_opened_by(topo: Any, zone_id: int, gates: list[Any]) -> list[int]:
@@ -159,8 +200,8 @@ def _gates_opened_by(topo: Any, zone_id: int, gates: list[Any]) -> list[int]:
     return [g.id for g in gates if g.zone_id in opened]
 
 
-async def signed_frame(rt: Runtime, device_id: int) -> dict[str, Any]:
-    snapshot = await build(rt, device_id)
+async def signed_frame(rt: Runtime, device_id: int, face_key: bytes | None = None) -> dict[str, Any]:
+    snapshot = await build(rt, device_id, face_key)
     await _remember_issued(device_id, snapshot)
     signature = signing_key(rt).sign(canonical(snapshot))
     return {"type": "snapshot", "snapshot": snapshot, "signature": base64.b64encode(signature).decode()}

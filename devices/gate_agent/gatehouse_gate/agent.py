@@ -25,6 +25,7 @@ from typing import Any
 
 import websockets
 
+from gatehouse_gate import faces as faces_offline
 from gatehouse_gate.offline import BadSnapshot, OfflineDecider, verify_snapshot
 
 log = logging.getLogger("gatehouse.gate")
@@ -131,6 +132,7 @@ class GateAgent:
         state_dir: Path,
         door: Door,
         tls: ssl.SSLContext | None = None,
+        faces: bool = False,
     ) -> None:
         self.url = server.rstrip("/") + "/devices/ws"
         self.tls = tls  # for a wss:// server: whom to trust (a private CA); None: the system's CAs
@@ -150,6 +152,9 @@ class GateAgent:
         self.stopping = False
         self._door_tasks: set[asyncio.Task[None]] = set()
         self._uploader: asyncio.Task[None] | None = None
+        # A face terminal: its X25519 key (state dir) and the templates its snapshot opened to.
+        self.face_key = faces_offline.load_or_create_key(state_dir) if faces else None
+        self.face_people: list[dict[str, Any]] = []
         self._load_snapshot()
 
     def _load_snapshot(self) -> None:
@@ -159,8 +164,26 @@ class GateAgent:
             try:
                 self.server_key = saved["serverKey"]
                 self.decider = OfflineDecider(verify_snapshot(saved["frame"], saved["serverKey"]))
+                self._open_faces(self.decider.snapshot)
             except (BadSnapshot, KeyError):
                 log.warning("the saved snapshot does not verify; deciding offline is off until a new one")
+
+    def _open_faces(self, snapshot: dict[str, Any]) -> None:
+        if self.face_key is not None:
+            self.face_people = faces_offline.open_templates(self.face_key, snapshot)
+
+    def _hello(self) -> dict[str, Any]:
+        hello: dict[str, Any] = {
+            "type": "hello",
+            "deviceId": self.device_id,
+            "secret": self.secret,
+            "firmware": "gatehouse-gate/1",
+            "capabilities": ["offline"],
+        }
+        if self.face_key is not None:
+            hello["capabilities"] = ["offline", "face"]
+            hello["faceKey"] = faces_offline.public_b64(self.face_key)
+        return hello
 
     async def run_link(self) -> None:
         """Keep the link up; reconnect with backoff; upload buffered events after each connect."""
@@ -174,17 +197,7 @@ class GateAgent:
                 )
                 async with link as ws:
                     self.ws = ws
-                    await ws.send(
-                        json.dumps(
-                            {
-                                "type": "hello",
-                                "deviceId": self.device_id,
-                                "secret": self.secret,
-                                "firmware": "gatehouse-gate/1",
-                                "capabilities": ["offline"],
-                            }
-                        )
-                    )
+                    await ws.send(json.dumps(self._hello()))
                     welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
                     if welcome.get("type") != "welcome":
                         raise ConnectionError(f"no welcome: {welcome}")
@@ -231,6 +244,7 @@ class GateAgent:
                 self.decider = OfflineDecider(snapshot)
             else:
                 self.decider.replace(snapshot)
+            self._open_faces(snapshot)
             (self.state_dir / "snapshot.json").write_text(json.dumps({"serverKey": self.server_key, "frame": frame}))
             await self._send({"type": "snapshot_ack", "issuedAt": snapshot["issuedAt"]})
         elif kind == "revoke" and self.decider is not None:
@@ -326,6 +340,38 @@ class GateAgent:
             await self.door.open(gate_id, 3000)
         return granted, reason, True
 
+    async def face_offline(
+        self, gate_id: str, embedding: list[float], direction: str | None = None, liveness: bool | None = None
+    ) -> tuple[bool, str, bool]:
+        """A face decided here from the snapshot's templates, buffered for upload like a scan."""
+        gate = self.gates.get(gate_id, {})
+        way: str = direction or (gate["direction"] if gate.get("direction") in ("IN", "OUT") else "IN")
+        now = datetime.now(UTC)
+        snapshot = self.decider.snapshot if self.decider is not None else None
+        granted, reason, person, distance = faces_offline.decide(
+            self.face_people, snapshot, gate_id, embedding, way, now, liveness
+        )
+        event: dict[str, Any] = {
+            "gateId": gate_id,
+            "at": now.isoformat(),
+            "credential": "",
+            "granted": granted,
+            "reason": reason,
+            "direction": way,
+            "method": "FACE",
+        }
+        if person is not None:
+            event["personId"] = person["personId"]
+        if distance is not None:
+            event["distance"] = round(min(distance, 4.0), 6)
+        if liveness is not None:
+            event["liveness"] = liveness
+        self.buffer.add(event)
+        self.kick_upload()
+        if granted:
+            await self.door.open(gate_id, 3000)
+        return granted, reason, True
+
 
 async def run_scanner(agent: GateAgent, gate_id: str, direction: str | None) -> int:
     """Serve one gate from stdin: one QR text per line in, one JSON result per line out."""
@@ -339,7 +385,19 @@ async def run_scanner(agent: GateAgent, gate_id: str, direction: str | None) -> 
         token = line.decode(errors="replace").strip("\r\n")  # a wedge scanner ends each code with Enter
         if not token:
             continue
-        granted, reason, offline = await agent.scan(gate_id, token, direction)
+        if token.startswith("face:") and agent.face_key is not None:
+            # "face:<file>": a JSON list of the 128 numbers the camera's encoder wrote, decided here.
+            try:
+                text = await asyncio.to_thread(Path(token[5:]).read_text)
+                embedding = [float(x) for x in json.loads(text)]
+                if len(embedding) != 128:
+                    raise ValueError("not 128 numbers")
+            except (OSError, ValueError, TypeError) as exc:
+                print(json.dumps({"granted": False, "reason": "bad_input", "error": str(exc)}), flush=True)
+                continue
+            granted, reason, offline = await agent.face_offline(gate_id, embedding, direction)
+        else:
+            granted, reason, offline = await agent.scan(gate_id, token, direction)
         print(json.dumps({"granted": granted, "reason": reason, "offline": offline}), flush=True)
     # Input ended: give buffered events a moment to go up.
     if agent.buffer.events and agent.online.is_set():

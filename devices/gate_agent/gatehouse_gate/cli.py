@@ -39,6 +39,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--direction", choices=["IN", "OUT"], help="for a BOTH gate")
     run.add_argument("--door", default="log", help="log, gpio:[chip:]<line> (libgpiod) or an http(s) relay URL")
     run.add_argument("--state-dir", default="var/gate", help="snapshot and offline events are kept here")
+    run.add_argument(
+        "--faces",
+        action="store_true",
+        help="an offline face terminal: a key in --state-dir, templates in snapshots; stdin lines face:<json file>",
+    )
 
     sim = sub.add_parser("simulate", help="drive many gates from a fleet file")
     sim.add_argument("--server", required=True, help="ws://host:port or wss://host:port")
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             secret = device_secret(args)
             # A wrong --door is refused before the agent connects or touches its state dir.
             door = make_door(args.door)
-            agent = GateAgent(args.server, args.device_id, secret, Path(args.state_dir), door, tls)
+            agent = GateAgent(args.server, args.device_id, secret, Path(args.state_dir), door, tls, faces=args.faces)
             return asyncio.run(run_scanner(agent, args.gate, args.direction))
         return asyncio.run(run_simulation(args.server, Path(args.fleet), args.seconds, args.rate, tls))
     except (ValueError, OSError) as exc:
