@@ -94,6 +94,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.validation_cache
 	$(BIN)/python -m bench.scans_under_abuse
 	$(BIN)/python -m bench.guards_and_campus
+	$(BIN)/python -m bench.faces_bench
 
 clean:
 	rm -rf $(VENV) var web/dist web/node_modules .pytest_cache .mypy_cache .ruff_cache tests/graphql_http_audit/node_modules
