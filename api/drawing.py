@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -20,19 +19,14 @@ from typing import ParamSpec, TypeVar
 
 from starlette.responses import JSONResponse
 
+from resolvers.core import helper_processes
+
 log = logging.getLogger("gatehouse.drawing")
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 MAX_WAITING = 16
-_PRELOAD = [
-    "resolvers.core.fonts",
-    "resolvers.visits.badges",
-    "resolvers.items.catalogue",
-    "resolvers.attendance.report_files",
-    "resolvers.supervision.report",
-]
 
 
 class DrawingBusy(RuntimeError):
@@ -52,9 +46,10 @@ class _Drawer:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(_PRELOAD)
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            # A helper dies with its forkserver, the forkserver with this server (helper_processes.py).
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=helper_processes.context(), initializer=helper_processes.die_with_parent
+            )
         return self._pool
 
     async def draw(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

@@ -241,6 +241,11 @@ class DeviceConnection:
     @handles("face")
     async def _start_face(self, frame: Frame[inc.Face]) -> None:
         shown = self._face_shown(frame)  # BadMessage: answered with an error frame, nothing decided
+        if not self._budget.face_allowed(photo=shown.image is not None):
+            # Faster than people show faces: refused undecided, so it costs the other gates nothing.
+            await self.send(ScanOutcome.refused(Reason.UNAVAILABLE).frame(frame.data["ref"], 0))
+            metrics.scan_answered(False, Reason.UNAVAILABLE.value, FACE_METHOD, time.monotonic() - self.last_frame)
+            return
         await self._in_flight.acquire()
         task = asyncio.create_task(self._face(frame, shown, self.last_frame))
         self._tasks.add(task)

@@ -289,3 +289,27 @@ async def test_a_template_enrolled_on_one_worker_is_matched_at_once_on_another(
             assert (after["granted"], after["person"]) == (True, {"displayName": "Alice Li"}), after
     finally:
         site.let_go()
+
+
+async def test_a_terminal_sending_faces_faster_than_people_show_them_is_answered_unavailable(world: World) -> None:
+    """Past its face budget (devices/frames/budget.py) a terminal's faces are refused undecided, at
+    once; the connection stays and its passes are decided as ever."""
+    from devices.frames.budget import FACE_EMBEDDINGS_BURST
+
+    unknown = [0.05] * 128  # nobody's face: each decided one is face_unknown
+    async with connected(FaceGate(world.server, world.demo.device_id, world.demo.device_secret)) as gate:
+        refs = [f"burst-{i}" for i in range(int(FACE_EMBEDDINGS_BURST) + 10)]
+        for ref in refs:  # all at once, without waiting for answers
+            await gate.send({"type": "face", "ref": ref, "gateId": world.gate(OUT), "embedding": unknown})
+        by_ref: dict[str, dict[str, Any]] = {}
+        while len(by_ref) < len(refs):  # the undecided answers come first, out of order
+            frame = await gate.recv()
+            if frame.get("type") == "decision" and frame.get("ref") in refs:
+                by_ref[frame["ref"]] = frame
+        answers = [by_ref[ref] for ref in refs]
+        reasons = [a["reason"] for a in answers]
+        assert reasons.count("unavailable") >= 5 and "face_unknown" in reasons, reasons
+        assert all(a["granted"] is False for a in answers)
+        token = await (await world.pass_of("carol")).fresh()
+        scan = await gate.scan(world.gate(ENG), token, direction="IN")
+        assert scan["granted"] is True, scan

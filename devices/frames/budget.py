@@ -18,6 +18,13 @@ FRAMES_PER_SECOND, FRAMES_BURST = 500.0, 1000.0
 BYTES_PER_SECOND, BYTES_BURST = 2.0 * 1024 * 1024, 8.0 * 1024 * 1024
 # Refused frames (not JSON, wrong shape, oversized): a device sending these in a loop is cut sooner.
 REFUSED_PER_SECOND, REFUSED_BURST = 5.0, 50.0
+# Faces a terminal may have decided per second: a photo costs the server ~130 ms of CPU and an
+# embedding a 1:N match, on cores the other gates' decisions share (bench/faces_bench.py: a terminal
+# sending as fast as it was answered took a QR gate's p99 from 28 ms to 170-490 ms). A person
+# shows their face about once a second at a terminal; past these, the face is answered
+# `unavailable` at once, undecided, and the connection (and its QR scans) carries on.
+FACE_PHOTOS_PER_SECOND, FACE_PHOTOS_BURST = 3.0, 10.0
+FACE_EMBEDDINGS_PER_SECOND, FACE_EMBEDDINGS_BURST = 10.0, 20.0
 
 
 @dataclass
@@ -48,6 +55,12 @@ class FrameBudget:
         self.frames = Bucket(FRAMES_PER_SECOND, FRAMES_BURST)
         self.bytes = Bucket(BYTES_PER_SECOND, BYTES_BURST)
         self.refused = Bucket(REFUSED_PER_SECOND, REFUSED_BURST)
+        self.face_photos = Bucket(FACE_PHOTOS_PER_SECOND, FACE_PHOTOS_BURST)
+        self.face_embeddings = Bucket(FACE_EMBEDDINGS_PER_SECOND, FACE_EMBEDDINGS_BURST)
+
+    def face_allowed(self, photo: bool) -> bool:
+        """One more face to decide from this device (a photo or an embedding) is within its budget."""
+        return (self.face_photos if photo else self.face_embeddings).take(1, time.monotonic())
 
     def over(self, size: int) -> str | None:
         now = time.monotonic()
