@@ -389,7 +389,8 @@ TABLE: dict[str, Row] = {
         frozenset({"admin"}), lambda c: {"stocktakeId": NOWHERE, "label": "forged", "locationId": NOWHERE}
     ),
     "CountStocktakeStock": Row(
-        frozenset({"admin"}), lambda c: {"stocktakeId": NOWHERE, "itemId": NOWHERE, "locationId": NOWHERE, "quantity": 1}
+        frozenset({"admin"}),
+        lambda c: {"stocktakeId": NOWHERE, "itemId": NOWHERE, "locationId": NOWHERE, "quantity": 1},
     ),
     "CloseStocktake": Row(frozenset({"admin"}), lambda c: {"id": NOWHERE}),
     # gatehouse.graphql, faces: HR enrols and removes, security marks two-factor zones.
