@@ -269,9 +269,9 @@ function OpenForm(props: { places: Place[]; onOpened: (s: Stocktake) => void }) 
   return (
     <form class="form stocktake" onSubmit={submit} aria-labelledby="stocktake-new-title">
       <h2 id="stocktake-new-title">{t("stocktake.new")}</h2>
-      <label class="field">
-        <span>{t("stocktake.location")}</span>
-        <select value={where} onChange={(e) => setWhere((e.currentTarget as HTMLSelectElement).value)}>
+      <div class="field">
+        <label for="stocktake-location">{t("stocktake.location")}</label>
+        <select id="stocktake-location" value={where} onChange={(e) => setWhere((e.currentTarget as HTMLSelectElement).value)}>
           {props.places.map((p) => (
             <option key={p.id} value={p.id}>
               {p.name}
@@ -279,7 +279,7 @@ function OpenForm(props: { places: Place[]; onOpened: (s: Stocktake) => void }) 
           ))}
           <option value="">{t("stocktake.allLocations")}</option>
         </select>
-      </label>
+      </div>
       <ErrorNote text={error} />
       <button type="submit" class="primary" disabled={busy}>
         {t("stocktake.open")}
@@ -385,16 +385,16 @@ function Counting(props: {
         {t("stocktake.scanned", { n: String(scanned) })}
       </p>
       {stocktake.location ? null : (
-        <label class="field">
-          <span>{t("stocktake.here")}</span>
-          <select value={where} onChange={(e) => setWhere((e.currentTarget as HTMLSelectElement).value)}>
+        <div class="field">
+          <label for="stocktake-here">{t("stocktake.here")}</label>
+          <select id="stocktake-here" value={where} onChange={(e) => setWhere((e.currentTarget as HTMLSelectElement).value)}>
             {props.places.map((p) => (
               <option key={p.id} value={p.id}>
                 {p.name}
               </option>
             ))}
           </select>
-        </label>
+        </div>
       )}
 
       <h3>{t("stocktake.labels")}</h3>
@@ -415,7 +415,10 @@ function Counting(props: {
         class="inline"
         onSubmit={(e) => {
           e.preventDefault();
-          scan(typed).then(() => setTyped(""));
+          // Emptied at once, so the next label can be typed while this one is being checked.
+          const code = typed;
+          setTyped("");
+          scan(code);
         }}
       >
         <label class="field">
@@ -572,16 +575,16 @@ function StockCount(props: { stocktakeId: string; where: string; stockItems: Ite
   return (
     <form class="form stocktake" onSubmit={submit} aria-labelledby="stocktake-stock-title">
       <h3 id="stocktake-stock-title">{t("stocktake.stock")}</h3>
-      <label class="field">
-        <span>{t("stocktake.item")}</span>
-        <select value={item} onChange={(e) => setItem((e.currentTarget as HTMLSelectElement).value)}>
+      <div class="field">
+        <label for="stocktake-item">{t("stocktake.item")}</label>
+        <select id="stocktake-item" value={item} onChange={(e) => setItem((e.currentTarget as HTMLSelectElement).value)}>
           {props.stockItems.map((i) => (
             <option key={i.id} value={i.id}>
               {i.name}
             </option>
           ))}
         </select>
-      </label>
+      </div>
       <label class="field">
         <span>{t("stocktake.quantity")}</span>
         <input
