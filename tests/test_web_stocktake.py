@@ -1,10 +1,10 @@
 """The phone app's stocktake screen (issue 18) in a real browser against a real server: wendy
 (WAREHOUSE) opens a count of the demo's main warehouse in 简体中文, scans one laptop's real label
-from a photo of its QR code (decoded in the page), types another's code in English, is told a
-second scan counts once and a forged label is refused, counts the A4 paper short, closes the
-count, and reads exactly the variances the server found (the third laptop MISSING, the paper's
-QUANTITY) in both languages, with real glyphs and no CSP violation. Screenshots go to
-var/screenshots/{en,zh-CN}/.
+from a photo of its QR code (decoded in the page), types another's code in English (each scan
+named by the server's item name), is told a second scan counts once and a forged label is
+refused, counts the A4 paper short, closes the count, and reads exactly the variances the server
+found (the third laptop MISSING, the paper's QUANTITY) in both languages, with real glyphs and no
+CSP violation. Screenshots go to var/screenshots/{en,zh-CN}/.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ async def test_warehouse_counts_the_main_warehouse_and_reads_the_variances(
         await page.get_by_label(zh["photo"]).set_input_files(
             {"name": "label.png", "mimeType": "image/png", "buffer": qr_png(first["labelCode"])}
         )
-        await last_scan(page, zh["scans"], zh["counted"])
+        await last_scan(page, zh["scans"], f"Laptop {zh['counted']}")
         await page.get_by_role("status").filter(has_text=zh["scanned"].format(n=1)).wait_for()
         await page.screenshot(path=screenshot_path("zh-CN", "50-stocktake-scanned"), full_page=True)
         await assert_real_glyphs(page, [zh["counted"], zh["counting"]])
@@ -146,8 +146,8 @@ async def test_warehouse_counts_the_main_warehouse_and_reads_the_variances(
         await page.get_by_label("Language / 语言").select_option("en")
         typed = page.get_by_label(en["typed"])
         for code, answer in (
-            (second["labelCode"], en["counted"]),
-            (second["labelCode"], en["before"]),
+            (second["labelCode"], f"Laptop {en['counted']}"),
+            (second["labelCode"], f"Laptop {en['before']}"),
             (forged(first["labelCode"], third["labelCode"]), en["forged"]),
         ):
             await typed.fill(code)

@@ -295,6 +295,8 @@ interface ScanLine {
   key: TextKey | null;
   text: string | null;
   good: boolean;
+  /** The asset's item name as the server has it (any script). */
+  name: string | null;
 }
 
 function Counting(props: {
@@ -315,9 +317,9 @@ function Counting(props: {
   const [error, setError] = useState<string | null>(null);
   const counter = useRef(0);
 
-  function note(label: string, key: TextKey | null, text: string | null, good: boolean) {
+  function note(label: string, key: TextKey | null, text: string | null, good: boolean, name: string | null = null) {
     counter.current += 1;
-    const line = { n: counter.current, label, key, text, good };
+    const line = { n: counter.current, label, key, text, good, name };
     setLines((old) => [line, ...old].slice(0, 20));
   }
 
@@ -326,7 +328,9 @@ function Counting(props: {
     if (code === "") return;
     setBusy(true);
     try {
-      const data = await request<{ recordStocktakeScan: { counted: boolean; errors: UserError[] } }>("ScanStocktakeLabel", {
+      const data = await request<{
+        recordStocktakeScan: { counted: boolean; asset: { id: string; item: { name: string } | null } | null; errors: UserError[] };
+      }>("ScanStocktakeLabel", {
         stocktakeId: stocktake.id,
         label: code,
         locationId: where,
@@ -337,9 +341,9 @@ function Counting(props: {
         note(code, known ? known[1] : null, known ? null : payload.errors.map(errorText).join(" "), false);
       } else if (payload.counted) {
         setScanned((n) => n + 1);
-        note(code, "stocktake.counted", null, true);
+        note(code, "stocktake.counted", null, true, payload.asset?.item?.name ?? null);
       } else {
-        note(code, "stocktake.countedBefore", null, false);
+        note(code, "stocktake.countedBefore", null, false, payload.asset?.item?.name ?? null);
       }
     } catch (err) {
       note(code, null, t("common.error", { message: (err as Error).message }), false);
@@ -439,6 +443,11 @@ function Counting(props: {
       <ol class="scans" role="log" aria-label={t("stocktake.results")}>
         {lines.map((line) => (
           <li key={line.n} class={line.good ? "ok" : "error"}>
+            {line.name ? (
+              <>
+                <b class="asset-name">{line.name}</b>{" "}
+              </>
+            ) : null}
             {line.key ? t(line.key) : line.text} <span class="note code">{line.label.slice(0, 24)}</span>
           </li>
         ))}
