@@ -2,9 +2,10 @@
 (WAREHOUSE) opens a count of the demo's main warehouse in 简体中文, scans one laptop's real label
 from a photo of its QR code (decoded in the page), types another's code in English (each scan
 named by the server's item name), is told a second scan counts once and a forged label is
-refused, counts the A4 paper short, closes the count, and reads exactly the variances the server
-found (the third laptop MISSING, the paper's QUANTITY) in both languages, with real glyphs and no
-CSP violation. Screenshots go to var/screenshots/{en,zh-CN}/.
+refused, counts the A4 paper short and a Chinese-named item the records hold none of, closes the
+count, and reads exactly the variances the server found (the third laptop MISSING, both QUANTITY
+lines) in both languages, with real glyphs and no CSP violation. Screenshots go to
+var/screenshots/{en,zh-CN}/.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ NAMES = {
     },
 }
 
+PAPER_ZH = "复印纸 A3"  # a stock item named in Chinese, with no stock on record
+CREATE_ITEM = """mutation($name: String!) {
+  createItem(name: $name, category: OFFICE_SUPPLIES, unit: "包") { item { id } errors { code message } } }"""
 ASSETS = "{ assets(first: 50) { edges { node { id labelCode status item { name } } } } }"
 
 
@@ -121,6 +125,8 @@ async def test_warehouse_counts_the_main_warehouse_and_reads_the_variances(
         ]
         assert len(laptops) == 3, laptops
         first, second, third = laptops
+        made = (await api.ok(CREATE_ITEM, {"name": PAPER_ZH}))["createItem"]
+        assert made["errors"] == [], made
 
         # The screen from the menu: nothing open yet; a count of the main warehouse.
         await page.get_by_role("button", name=zh["menu"], exact=True).click()
@@ -161,6 +167,12 @@ async def test_warehouse_counts_the_main_warehouse_and_reads_the_variances(
         await page.get_by_label(en["quantity"]).fill("38")
         await page.get_by_role("button", name=en["record_count"]).click()
         await page.get_by_role("status").filter(has_text="Counted A4 paper: 38").wait_for()
+        # And 5 packs of an item the records hold none of here.
+        await page.get_by_label(en["item"], exact=True).select_option(label=PAPER_ZH)
+        await page.get_by_label(en["quantity"]).fill("5")
+        await page.get_by_role("button", name=en["record_count"]).click()
+        await page.get_by_role("status").filter(has_text=f"Counted {PAPER_ZH}: 5").wait_for()
+        await assert_real_glyphs(page, [f"Counted {PAPER_ZH}: 5"])
 
         # Closed behind a confirmation; the report is the server's.
         await page.get_by_role("button", name=en["close"]).click()
@@ -175,7 +187,11 @@ async def test_warehouse_counts_the_main_warehouse_and_reads_the_variances(
             (v["kind"], v["item"]["name"], v["asset"]["id"] if v["asset"] else None, v["expected"], v["counted"])
             for v in report["variances"]
         )
-        assert found == [("MISSING", "Laptop", third["id"], 1, 0), ("QUANTITY", "A4 paper", None, 40, 38)], found
+        assert found == [
+            ("MISSING", "Laptop", third["id"], 1, 0),
+            ("QUANTITY", "A4 paper", None, 40, 38),
+            ("QUANTITY", PAPER_ZH, None, 0, 5),
+        ], found
 
         async def shown() -> list[list[str]]:
             rows = page.locator("table.variances tbody tr")
@@ -184,15 +200,19 @@ async def test_warehouse_counts_the_main_warehouse_and_reads_the_variances(
                 for i in range(await rows.count())
             ]
 
-        want = {"MISSING": ["Laptop", WAREHOUSE, "1 / 0"], "QUANTITY": ["A4 paper", WAREHOUSE, "40 / 38"]}
-        assert sorted(await shown()) == sorted([[en[k], *rest] for k, rest in want.items()]), await shown()
+        want = [
+            ("MISSING", ["Laptop", WAREHOUSE, "1 / 0"]),
+            ("QUANTITY", ["A4 paper", WAREHOUSE, "40 / 38"]),
+            ("QUANTITY", [PAPER_ZH, WAREHOUSE, "0 / 5"]),
+        ]
+        assert sorted(await shown()) == sorted([[en[k], *rest] for k, rest in want]), await shown()
         await page.screenshot(path=screenshot_path("en", "52-stocktake-report"), full_page=True)
 
         # The same report in Chinese, drawn with real glyphs.
         await page.get_by_label("Language / 语言").select_option("zh-CN")
         await page.get_by_role("heading", name=zh["report"]).wait_for()
-        assert sorted(await shown()) == sorted([[zh[k], *rest] for k, rest in want.items()]), await shown()
-        await assert_real_glyphs(page, [zh["MISSING"], zh["QUANTITY"], zh["report"]])
+        assert sorted(await shown()) == sorted([[zh[k], *rest] for k, rest in want]), await shown()
+        await assert_real_glyphs(page, [zh["MISSING"], zh["QUANTITY"], zh["report"], PAPER_ZH])
         await page.screenshot(path=screenshot_path("zh-CN", "53-stocktake-report"), full_page=True)
         await assert_page_glyphs(page)
         assert watch.csp_violations() == [], watch.errors
