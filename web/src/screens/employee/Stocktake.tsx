@@ -40,7 +40,7 @@ interface Variance {
   counted: number;
   difference: number;
   item: { id: string; name: string; unit: string } | null;
-  asset: { id: string } | null;
+  asset: { id: string; labelCode: string } | null;
   location: Place | null;
   recordedLocation: Place | null;
 }
@@ -650,7 +650,11 @@ function ReportView(props: { report: Report; onBack: () => void }) {
             {report.variances.map((v) => (
               <tr key={v.id} data-kind={v.kind}>
                 <td>{t(KINDS[v.kind])}</td>
-                <td>{v.item?.name ?? "—"}</td>
+                <td>
+                  {v.item?.name ?? "—"}
+                  {/* Which unit: the label's printed number, without its signature. */}
+                  {v.asset ? <span class="note code"> {v.asset.labelCode.split(":").slice(0, 2).join(":")}</span> : null}
+                </td>
                 <td>
                   {v.location?.name ?? "—"}
                   {v.kind === "WRONG_PLACE" && v.recordedLocation ? ` (${t("stocktake.recordedAt", { place: v.recordedLocation.name })})` : ""}
