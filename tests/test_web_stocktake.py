@@ -1,29 +1,36 @@
 """The phone app's stocktake screen (issue 18) in a real browser against a real server: wendy
 (WAREHOUSE) opens a count of the demo's main warehouse in 简体中文, scans one laptop's real label
-from a photo of its QR code (decoded in the page), types another's code in English (each scan
-named by the server's item name), is told a second scan counts once and a forged label is
-refused, counts the A4 paper short and a Chinese-named item the records hold none of, closes the
-count, and reads exactly the variances the server found (the third laptop MISSING, both QUANTITY
-lines) in both languages, with real glyphs and no CSP violation. Screenshots go to
-var/screenshots/{en,zh-CN}/.
+from a photo of its QR code and again with Chromium's fake camera filming it (decoded in the
+page), types another's code in English (each scan named by the server's item name), is told a
+second scan counts once and a forged label is refused, counts the A4 paper short and a
+Chinese-named item the records hold none of, closes the count, and reads exactly the variances
+the server found (the third laptop MISSING, both QUANTITY lines) in both languages, with real
+glyphs and no CSP violation. Screenshots go to var/screenshots/{en,zh-CN}/.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 import segno
+from PIL import Image
 
 from mobile_contracts import documents
-from tests.browser import (  # noqa: F401  (the fixture)
+from tests.browser import (
+    CHROMIUM,
     CONTRACT_NAMES,
     PHONE,
     PageWatch,
+    _require_chromium,
     assert_page_glyphs,
     assert_real_glyphs,
-    browser_fixture,
+    require_web_build,
     screenshot_path,
+    unavailable,
 )
 from tests.harness import Demo, GraphQLClient, Site, operation_index
 
@@ -64,6 +71,8 @@ NAMES = {
         "counting": f"盘点：{WAREHOUSE}",
         "scanned": "已扫描标签：{n}",
         "photo": "标签照片",
+        "camera": "用相机扫描",
+        "before": "已计入过：每个标签只计一次。",
         "scans": "扫描记录",
         "counted": "已计入。",
         "report": f"差异报告：{WAREHOUSE}",
@@ -85,6 +94,48 @@ def qr_png(text: str) -> bytes:
     return out.getvalue()
 
 
+def write_y4m(path: Path, text: str) -> None:
+    """A one-frame Y4M video of the label's QR on a white page: Chromium's fake camera loops it."""
+    frame = Image.new("L", (640, 480), 255)
+    qr = Image.open(io.BytesIO(qr_png(text))).convert("L")
+    frame.paste(qr, ((640 - qr.width) // 2, (480 - qr.height) // 2))
+    chroma = bytes([128]) * (320 * 240)
+    header = b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n"
+    path.write_bytes(header + b"FRAME\n" + frame.tobytes() + chroma + chroma)
+
+
+@pytest.fixture(name="camera_file")
+def camera_file_fixture(tmp_path: Path) -> Path:
+    return tmp_path / "camera.y4m"
+
+
+@pytest.fixture(name="browser")
+async def browser_fixture(camera_file: Path) -> AsyncIterator[Any]:
+    """tests/browser.py's Chromium with a fake camera that films `camera_file` (written by the
+    test once it knows the label: Chromium opens the file when the page starts the camera)."""
+    require_web_build()
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        unavailable("Playwright for Python is not installed (pip install playwright; the test extras)")
+    _require_chromium()
+    args = [
+        "--no-sandbox",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera_file}",
+    ]
+    async with async_playwright() as pw:
+        try:
+            chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        except Exception as exc:
+            unavailable(f"Chromium at {CHROMIUM} did not start: {exc}")
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
 def forged(real: str, other: str) -> str:
     """`real`'s signature on `other`'s asset number: well formed, but the server's MAC fails."""
     prefix, _, mac = real.split(":")
@@ -102,7 +153,7 @@ async def last_scan(page: Any, scans: str, text: str) -> None:
 
 
 async def test_warehouse_counts_the_main_warehouse_and_reads_the_variances(
-    sqlite_site: Site, demo: Demo, browser: Any
+    sqlite_site: Site, demo: Demo, browser: Any, camera_file: Path
 ) -> None:
     server = sqlite_site.start_server()
     context = await browser.new_context(viewport=PHONE, locale="zh-CN", service_workers="block")
@@ -151,6 +202,11 @@ async def test_warehouse_counts_the_main_warehouse_and_reads_the_variances(
         await last_scan(page, zh["scans"], f"Laptop {zh['counted']}")
         await page.get_by_role("status").filter(has_text=zh["scanned"].format(n=1)).wait_for()
         await page.screenshot(path=screenshot_path("zh-CN", "50-stocktake-scanned"), full_page=True)
+        # The live camera films the same label: read from its frames, it counts once.
+        write_y4m(camera_file, first["labelCode"])
+        await page.get_by_role("button", name=zh["camera"]).click()
+        await last_scan(page, zh["scans"], f"Laptop {zh['before']}")
+        await page.get_by_role("button", name=zh["camera"]).wait_for()  # off again after one label
         await assert_real_glyphs(page, [zh["counted"], zh["counting"]])
 
         # English: the second laptop's code typed; typed again, it counts once; a forged label is refused.
