@@ -5,7 +5,8 @@ page), types another's code in English (each scan named by the server's item nam
 second scan counts once and a forged label is refused, counts the A4 paper short and a
 Chinese-named item the records hold none of, closes the count, and reads exactly the variances
 the server found (the third laptop MISSING, both QUANTITY lines) in both languages, with real
-glyphs and no CSP violation. Screenshots go to var/screenshots/{en,zh-CN}/.
+glyphs and no CSP violation; offline, the screen says it needs a connection. Screenshots go
+to var/screenshots/{en,zh-CN}/.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ NAMES = {
         **CONTRACT_NAMES["zh-CN"],
         "menu": "盘点",
         "none_open": "没有进行中的盘点。",
+        "offline": "盘点页面需要网络连接",
         "location": "盘点库位",
         "open": "开始本次盘点",
         "counting": f"盘点：{WAREHOUSE}",
@@ -276,6 +278,10 @@ async def test_warehouse_counts_the_main_warehouse_and_reads_the_variances(
         await assert_real_glyphs(page, [zh["MISSING"], zh["QUANTITY"], zh["report"], PAPER_ZH])
         await page.screenshot(path=screenshot_path("zh-CN", "53-stocktake-report"), full_page=True)
         await assert_page_glyphs(page)
+
+        # Offline: the screen says it needs a connection instead of failing.
+        await context.set_offline(True)
+        await page.get_by_role("status").filter(has_text=zh["offline"]).wait_for()
         assert watch.csp_violations() == [], watch.errors
     finally:
         await context.close()
