@@ -67,10 +67,10 @@ const KNOWN: [RegExp, TextKey][] = [
   [/no such asset/i, "stocktake.error.unknown"],
   [/stock item's label/i, "stocktake.error.stockLabel"],
   [/not the one this stocktake counts/i, "stocktake.error.outOfScope"],
-  [/nothing more is counted|already/i, "stocktake.error.notOpen"],
+  [/of this location is open/i, "stocktake.error.openAlready"],
+  [/nothing more is counted|is (COUNTED|CLOSED) already/i, "stocktake.error.notOpen"],
   [/labelled: scan each label/i, "stocktake.error.labelledItem"],
   [/counted quantity is/i, "stocktake.error.quantity"],
-  [/of this location is open/i, "stocktake.error.openAlready"],
 ];
 
 function errorText(error: UserError): string {
@@ -488,6 +488,9 @@ function Camera(props: { onCode: (code: string) => Promise<void> }) {
   const [on, setOn] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const video = useRef<HTMLVideoElement>(null);
+  // The latest handler (it knows where the person now stands), not the one of when the camera began.
+  const onCode = useRef(props.onCode);
+  onCode.current = props.onCode;
 
   useEffect(() => {
     if (!on) return;
@@ -508,7 +511,7 @@ function Camera(props: { onCode: (code: string) => Promise<void> }) {
         // One label per look: the person points at the next one and looks again.
         stop();
         setOn(false);
-        await props.onCode(code);
+        await onCode.current(code);
         return;
       }
       timer = window.setTimeout(look, 250);
