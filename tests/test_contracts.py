@@ -26,9 +26,12 @@ OWN = "gatehouse.graphql"  # the project's own operations; every other document 
 PHONE_APP = "phone_app.graphql"  # the web phone app's own operations (web/), also the project's
 PHONE_APP_VISITS = "phone_app_visits.graphql"  # the same app's visitor and host screens
 PHONE_APP_FACES = "phone_app_faces.graphql"  # the same app's face screens (consent, enrolment)
+PHONE_APP_STOCKTAKES = "phone_app_stocktakes.graphql"  # the same app's stocktake screen (issue 18)
 GUARD_CONSOLE = "guard_console.graphql"  # the web guard console's own operations (web/), also the project's
 COPIED = [
-    name for name in ALL_DOCUMENTS if name not in (OWN, PHONE_APP, PHONE_APP_VISITS, PHONE_APP_FACES, GUARD_CONSOLE)
+    name
+    for name in ALL_DOCUMENTS
+    if name not in (OWN, PHONE_APP, PHONE_APP_VISITS, PHONE_APP_FACES, PHONE_APP_STOCKTAKES, GUARD_CONSOLE)
 ]
 
 
@@ -66,6 +69,7 @@ def test_mobile_contracts_holds_the_expected_documents() -> None:
         PHONE_APP,
         PHONE_APP_VISITS,
         PHONE_APP_FACES,
+        PHONE_APP_STOCKTAKES,
         GUARD_CONSOLE,
     }
     assert expected <= set(ALL_DOCUMENTS)

@@ -220,6 +220,25 @@ def unused_invite_code(ctx: Ctx) -> str:
     return _invite_codes[ctx.server.port]
 
 
+_stocktakes: dict[int, str] = {}
+
+
+def a_stocktake(ctx: Ctx) -> str:
+    """One open stocktake of every location per site, opened by the admin: StocktakeReport's
+    callers get it back, not null (counting nothing, it changes no record)."""
+    if ctx.server.port not in _stocktakes:
+        query = "mutation { openStocktake { stocktake { id } errors { code } } }"
+        with sync_http_client() as http:
+            body = http.post(
+                ctx.server.http + "/graphql",
+                json={"query": query},
+                headers={"Authorization": f"Bearer {ctx.tokens['admin']}"},
+            ).json()
+        assert body["data"]["openStocktake"]["errors"] == [], body
+        _stocktakes[ctx.server.port] = body["data"]["openStocktake"]["stocktake"]["id"]
+    return _stocktakes[ctx.server.port]
+
+
 @dataclass(frozen=True)
 class Row:
     allowed: frozenset[str]
@@ -360,6 +379,20 @@ TABLE: dict[str, Row] = {
     "MyFace": Row(SIGNED_IN),
     "EnrolMyFace": Row(SIGNED_IN, lambda c: {"photo": "not base64!", "consentVersion": "1999-v0"}),
     "WithdrawFaceConsent": Row(SIGNED_IN),
+    # phone_app_stocktakes.graphql: the phone app's stocktake screen; reads by item readers
+    # (admin, security here), counting by stocktakers (admin); no such stocktake writes nothing.
+    "StocktakesToCount": Row(SITE_ADMINS),
+    "StocktakePlaces": Row(SITE_ADMINS),
+    "StocktakeReport": Row(SITE_ADMINS, lambda c: {"id": a_stocktake(c)}),
+    "OpenStocktake": Row(frozenset({"admin"}), lambda c: {"locationId": NOWHERE}),
+    "ScanStocktakeLabel": Row(
+        frozenset({"admin"}), lambda c: {"stocktakeId": NOWHERE, "label": "forged", "locationId": NOWHERE}
+    ),
+    "CountStocktakeStock": Row(
+        frozenset({"admin"}),
+        lambda c: {"stocktakeId": NOWHERE, "itemId": NOWHERE, "locationId": NOWHERE, "quantity": 1},
+    ),
+    "CloseStocktake": Row(frozenset({"admin"}), lambda c: {"id": NOWHERE}),
     # gatehouse.graphql, faces: HR enrols and removes, security marks two-factor zones.
     "EnrolFace": Row(PEOPLE_ADMINS, lambda c: {"personId": NOWHERE, "photo": "x", "consentVersion": "1999-v0"}),
     "RemoveFace": Row(PEOPLE_ADMINS, lambda c: {"personId": NOWHERE}),

@@ -144,6 +144,11 @@ class StocktakeScanPayload:
     counted: bool = strawberry.field(
         default=False, description="True when this label counted now; false when it counted before (or on errors)."
     )
+    # The phone app says which asset a label was (its item's name), so the person sees the right
+    # thing was counted without a second request.
+    asset: Asset | None = strawberry.field(
+        default=None, description="The asset the label names (counted now or before); null on errors."
+    )
     errors: list[UserError] = strawberry.field(
         default_factory=list, description="What the caller can fix; empty on success."
     )
@@ -200,7 +205,10 @@ class StocktakeMutation:
         row, errors = await attempt(
             stocktakes.record_scan(info.context.rt, actor_of(info), stocktake_id, label, location_id)
         )
-        return StocktakeScanPayload(counted=bool(row and row.first), errors=errors)
+        asset = await m.Asset.get_or_none(id=row.scan.asset_id) if row else None
+        return StocktakeScanPayload(
+            counted=bool(row and row.first), asset=Asset.of(asset) if asset else None, errors=errors
+        )
 
     @strawberry.mutation(
         permission_classes=[IsStocktaker],

@@ -10,8 +10,9 @@ import guard from "../../../mobile_contracts/guard.graphql?raw";
 import phoneAppVisits from "../../../mobile_contracts/phone_app_visits.graphql?raw";
 import guardConsole from "../../../mobile_contracts/guard_console.graphql?raw";
 import phoneAppFaces from "../../../mobile_contracts/phone_app_faces.graphql?raw";
+import phoneAppStocktakes from "../../../mobile_contracts/phone_app_stocktakes.graphql?raw";
 
-const FILES = [employee, gatehouse, phoneApp, visitor, host, guard, phoneAppVisits, guardConsole, phoneAppFaces];
+const FILES = [employee, gatehouse, phoneApp, visitor, host, guard, phoneAppVisits, guardConsole, phoneAppFaces, phoneAppStocktakes];
 
 /** Operation name → its exact text (from its keyword to its closing brace). */
 function split(text: string): Map<string, string> {

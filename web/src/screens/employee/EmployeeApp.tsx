@@ -17,6 +17,7 @@ import { Attendance } from "./Attendance";
 import { HostScreen } from "../host/HostScreen";
 import { BindPhone } from "./BindPhone";
 import { FaceScreen } from "./Face";
+import { STOCKTAKER_ROLES, StocktakeScreen } from "./Stocktake";
 
 export interface Me {
   id: string;
@@ -28,7 +29,7 @@ export interface Me {
   pass: { credentialId: string; periodSeconds: number; status: string; kind: "PHONE" | "CUSTODIAL" | string } | null;
 }
 
-type View = "pass" | "log" | "attendance" | "face" | "visitors";
+type View = "pass" | "log" | "attendance" | "face" | "visitors" | "stocktake";
 
 export function EmployeeApp() {
   const [restored, setRestored] = useState<"signed-in" | "signed-out" | "offline" | null>(null);
@@ -81,9 +82,12 @@ export function EmployeeApp() {
 
   // The key on this phone counts only if it is this person's live pass.
   const mine = stored && stored.personId === me.id && me.pass?.credentialId === stored.cid ? stored : null;
+  // The stocktake is for those who count stock (the server refuses anyone else all the same).
+  const counts = (me.roles ?? []).some((role) => STOCKTAKER_ROLES.includes(role));
+  const views: View[] = ["pass", "visitors", "log", "attendance", "face", ...(counts ? (["stocktake"] as View[]) : [])];
   const nav = (
     <>
-      {(["pass", "visitors", "log", "attendance", "face"] as View[]).map((v) => (
+      {views.map((v) => (
         <button type="button" key={v} aria-current={view === v ? "page" : undefined} onClick={() => setView(v)}>
           {v === "visitors" ? t("host.menu") : t(`menu.${v}` as "menu.pass")}
         </button>
@@ -97,6 +101,7 @@ export function EmployeeApp() {
   if (view === "visitors") return <Shell nav={nav} title={t("host.menu")}><HostScreen roles={me.roles ?? []} /></Shell>;
   if (view === "log") return <Shell nav={nav} title={t("log.title")}><AccessLog /></Shell>;
   if (view === "attendance") return <Shell nav={nav} title={t("attendance.title")}><Attendance me={me} /></Shell>;
+  if (view === "stocktake" && counts) return <Shell nav={nav} title={t("stocktake.title")}><StocktakeScreen /></Shell>;
   if (view === "face") return <Shell nav={nav} title={t("face.title")}><FaceScreen /></Shell>;
   return (
     <Shell nav={nav}>
