@@ -10,11 +10,8 @@ Files queue for it; past `MAX_WAITING` the caller hears "busy, retry" instead of
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
 
 from starlette.responses import JSONResponse
@@ -29,7 +26,7 @@ R = TypeVar("R")
 MAX_WAITING = 16
 
 
-class DrawingBusy(RuntimeError):
+class DrawingBusy(helper_processes.HelperBusy):
     """More files are waiting to be drawn than this worker takes on."""
 
     def response(self) -> JSONResponse:
@@ -41,47 +38,22 @@ class DrawingBusy(RuntimeError):
 
 class _Drawer:
     def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-        self._waiting = 0
-
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # A helper dies with its forkserver, the forkserver with this server (helper_processes.py).
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=helper_processes.context(), initializer=helper_processes.die_with_parent
-            )
-        return self._pool
+        self._helper = helper_processes.HelperPool(
+            "drawing", MAX_WAITING, DrawingBusy, "too many files are being drawn: try again in a few seconds"
+        )
 
     async def draw(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         if kwargs:
             raise TypeError("drawing functions take positional arguments")
-        if self._waiting >= MAX_WAITING:
-            raise DrawingBusy("too many files are being drawn: try again in a few seconds")
-        self._waiting += 1
-        try:
-            loop = asyncio.get_running_loop()
-            try:
-                return await loop.run_in_executor(self._executor(), fn, *args)
-            except BrokenProcessPool:
-                # The drawing process died (killed, out of memory): the next file starts a new one.
-                log.error("the drawing process died; starting a new one")
-                self._discard()
-                return await loop.run_in_executor(self._executor(), fn, *args)
-        finally:
-            self._waiting -= 1
+        return await self._helper.run(fn, *args)
 
     @property
     def waiting(self) -> int:
         """Files being drawn or waiting their turn (the gatehouse_queue_depth metric)."""
-        return self._waiting
-
-    def _discard(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        return self._helper.waiting
 
     def stop(self) -> None:
-        self._discard()
+        self._helper.stop()
 
 
 drawer = _Drawer()

@@ -38,4 +38,4 @@ async def test_too_many_files_waiting_is_busy(monkeypatch: pytest.MonkeyPatch) -
         await drawer.draw(os.getpid)
     answer = busy.value.response()
     assert (answer.status_code, answer.headers["retry-after"]) == (503, "5")
-    assert drawer._pool is None  # refused before a process was started
+    assert drawer._helper._pool is None  # refused before a process was started

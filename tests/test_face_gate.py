@@ -49,7 +49,9 @@ class FaceGate(Gate):
 
     async def answer(self, ref: str) -> dict[str, Any]:
         while True:
-            frame = await self.recv()
+            # A server's first photo starts its reading process and loads the models, at a lower CPU
+            # priority than the gates (README "Faces"): on a loaded machine that takes a while.
+            frame = await self.recv(timeout=60)
             if frame.get("ref") == ref and frame["type"] in ("decision", "error"):
                 return frame
 

@@ -11,12 +11,21 @@ starts it), a helper when its forkserver goes.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import ForkServerContext
+from typing import TypeVar
+
+log = logging.getLogger("gatehouse.helpers")
+R = TypeVar("R")
 
 # Imported once in the forkserver: the module that arms it first, then what the helpers need.
 FORKSERVER_PRELOAD = [
@@ -48,3 +57,63 @@ def context() -> ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
     return ctx
+
+
+class HelperBusy(RuntimeError):
+    """More calls are waiting for a helper process than it takes on."""
+
+
+class HelperPool:
+    """One helper process (started at the first call), at most `max_waiting` calls waiting for it:
+    past that a call is refused at once (`busy`, a HelperBusy subclass) rather than queued, since
+    what waits behind it is a gate or a person. A helper that dies (killed, out of memory) is
+    replaced and the call tried once more."""
+
+    def __init__(
+        self,
+        what: str,
+        max_waiting: int,
+        busy: Callable[[str], HelperBusy],
+        busy_message: str,
+        initializer: Callable[[], None] = die_with_parent,
+    ) -> None:
+        self._what = what
+        self._max_waiting = max_waiting
+        self._busy = busy
+        self._busy_message = busy_message
+        self._initializer = initializer
+        self._pool: ProcessPoolExecutor | None = None
+        self._waiting = 0
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context(), initializer=self._initializer)
+        return self._pool
+
+    async def run(self, fn: Callable[..., R], *args: object) -> R:
+        if self._waiting >= self._max_waiting:
+            raise self._busy(self._busy_message)
+        self._waiting += 1
+        try:
+            loop = asyncio.get_running_loop()
+            try:
+                return await loop.run_in_executor(self._executor(), fn, *args)
+            except BrokenProcessPool:
+                log.error("the %s process died; starting a new one", self._what)
+                self._discard()
+                return await loop.run_in_executor(self._executor(), fn, *args)
+        finally:
+            self._waiting -= 1
+
+    @property
+    def waiting(self) -> int:
+        """Calls running or waiting their turn (the gatehouse_queue_depth metric)."""
+        return self._waiting
+
+    def _discard(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def stop(self) -> None:
+        self._discard()

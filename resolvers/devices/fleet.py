@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -33,6 +31,7 @@ from resolvers.core.models import (
     MaintenancePlan,
     MaintenanceRecord,
 )
+from resolvers.core.periodic import Periodic
 from resolvers.devices.commands import retry_unacknowledged
 from resolvers.people import audit
 from resolvers.runtime import Runtime
@@ -502,60 +501,18 @@ async def check_fleet(rt: Runtime) -> None:
                 await raise_alert(rt, "below_target", message, device_id=device_id)
 
 
-class FleetUpkeep:
-    """Every worker: commands to the devices connected to this worker, resent until acknowledged."""
+class FleetUpkeep(Periodic):
+    """Every worker: commands to the devices connected to this worker, resent until acknowledged
+    (retries are due to the second)."""
 
     def __init__(self, rt: Runtime) -> None:
-        self._rt = rt
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="fleet-upkeep")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        # Retries are due to the second.
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                await retry_unacknowledged(self._rt)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("fleet upkeep failed")
+        super().__init__("fleet upkeep", lambda: retry_unacknowledged(rt), 1.0, log, first_delay=1.0)
 
 
-class FleetCheck:
+class FleetCheck(Periodic):
     """The leading worker only (resolvers/core/leadership.py): the site-wide fleet check
     (offline and below-target devices), a second after it starts leading, then every
     GATEHOUSE_UPKEEP_SECONDS."""
 
     def __init__(self, rt: Runtime) -> None:
-        self._rt = rt
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="fleet-check")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        await asyncio.sleep(1.0)
-        while True:
-            started = time.monotonic()
-            try:
-                await check_fleet(self._rt)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("fleet check failed")
-            await asyncio.sleep(max(0.0, self._rt.settings.upkeep_seconds - (time.monotonic() - started)))
+        super().__init__("fleet check", lambda: check_fleet(rt), float(rt.settings.upkeep_seconds), log, 1.0)

@@ -9,13 +9,10 @@ refused at once ("busy") rather than queued, because gates must never wait behin
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import io
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from resolvers.core import helper_processes
@@ -30,7 +27,7 @@ MAX_PIXELS = 4096 * 4096
 EMBEDDING_SIZE = 128
 
 
-class FacesBusy(RuntimeError):
+class FacesBusy(helper_processes.HelperBusy):
     """More photos are waiting to be encoded than this worker takes on."""
 
 
@@ -86,40 +83,19 @@ def _preload() -> None:
 
 class _Encoder:
     def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-        self._waiting = 0
-
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=helper_processes.context(), initializer=_preload)
-        return self._pool
+        self._helper = helper_processes.HelperPool(
+            "face reading", MAX_WAITING, FacesBusy, "too many faces are being read: try again in a moment", _preload
+        )
 
     async def encode(self, data: bytes, formats: tuple[str, ...] = ("JPEG", "PNG")) -> Encoded:
-        if self._waiting >= MAX_WAITING:
-            raise FacesBusy("too many faces are being read: try again in a moment")
-        self._waiting += 1
-        try:
-            loop = asyncio.get_running_loop()
-            try:
-                return await loop.run_in_executor(self._executor(), encode_photo, data, formats)
-            except BrokenProcessPool:
-                log.error("the face encoding process died; starting a new one")
-                self._discard()
-                return await loop.run_in_executor(self._executor(), encode_photo, data, formats)
-        finally:
-            self._waiting -= 1
+        return await self._helper.run(encode_photo, data, formats)
 
     @property
     def waiting(self) -> int:
-        return self._waiting
-
-    def _discard(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        return self._helper.waiting
 
     def stop(self) -> None:
-        self._discard()
+        self._helper.stop()
 
 
 encoder = _Encoder()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from resolvers.core import clock
 from resolvers.core.models import BackupRun
+from resolvers.core.periodic import Periodic
 from resolvers.core.settings import WEEKDAYS, Settings
 from resolvers.ops.backups import backup, last_slot, prune
 from resolvers.runtime import Runtime
@@ -73,31 +74,12 @@ async def _scheduled(settings: Settings, slot: datetime, now: datetime) -> Backu
     return run
 
 
-class BackupSchedule:
+class BackupSchedule(Periodic):
     """Looks once a minute whether a scheduled backup is due; nothing when no directory is set."""
 
     def __init__(self, rt: Runtime, interval: float = CHECK_SECONDS) -> None:
+        super().__init__("backup schedule", lambda: run_due(rt, clock.now()), interval, log)
         self._rt = rt
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        if self._rt.settings.backup_dir is not None:
-            self._task = asyncio.create_task(self._loop(), name="backup-schedule")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await run_due(self._rt, clock.now())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("the backup schedule failed; looking again in %.0f s", self._interval)
-            await asyncio.sleep(self._interval)
+    def wanted(self) -> bool:
+        return self._rt.settings.backup_dir is not None

@@ -3,10 +3,9 @@ periodic inspections opened when their schedule falls due, overdue notices escal
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
+from resolvers.core.periodic import Periodic
 from resolvers.runtime import Runtime
 from resolvers.supervision import inspections, notices
 
@@ -21,30 +20,9 @@ async def run_once(rt: Runtime) -> tuple[int, int]:
     return len(opened), escalated
 
 
-class SupervisionUpkeep:
+class SupervisionUpkeep(Periodic):
     """Same interval as the visits' upkeep (GATEHOUSE_UPKEEP_SECONDS): a deadline is days away,
     a round every half minute is plenty and costs two indexed queries."""
 
     def __init__(self, rt: Runtime) -> None:
-        self._rt = rt
-        self._interval = float(rt.settings.upkeep_seconds)
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="supervision-upkeep")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await run_once(self._rt)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("supervision upkeep failed; trying again in %.0f s", self._interval)
-            await asyncio.sleep(self._interval)
+        super().__init__("supervision upkeep", lambda: run_once(rt), float(rt.settings.upkeep_seconds), log)

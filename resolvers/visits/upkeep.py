@@ -8,8 +8,6 @@ raises one alert per overstay.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -22,6 +20,7 @@ from resolvers.attendance import retention, summaries
 from resolvers.core import clock
 from resolvers.core.leadership import still_leads
 from resolvers.core.models import Person, Visit, VisitStatus
+from resolvers.core.periodic import Periodic
 from resolvers.faces import templates as face_templates
 from resolvers.runtime import Runtime
 from resolvers.visits import visits
@@ -127,27 +126,8 @@ async def run_once(rt: Runtime) -> None:
         await step(rt)
 
 
-class VisitUpkeep:
+class VisitUpkeep(Periodic):
+    """The leading worker's housekeeping round (run_once), every GATEHOUSE_UPKEEP_SECONDS."""
+
     def __init__(self, rt: Runtime) -> None:
-        self._rt = rt
-        self._interval = float(rt.settings.upkeep_seconds)
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="visit-upkeep")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await run_once(self._rt)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("visit upkeep failed; trying again in %.0f s", self._interval)
-            await asyncio.sleep(self._interval)
+        super().__init__("visit upkeep", lambda: run_once(rt), float(rt.settings.upkeep_seconds), log)
