@@ -34,3 +34,20 @@ def statements(path: Path) -> Iterator[Statements]:
     out = Statements()
     yield out
     out.lines = _read(path)[before:]
+
+
+# The server's own background statements, left out of a request's count: the per-second command
+# retry tick (resolvers/devices/commands.py) and the leader's fleet check (resolvers/devices/fleet.py),
+# whose round pages through the devices and may overlap a counted request on a loaded machine.
+BACKGROUND = (
+    '"device_command"',
+    '"offline_alerted_at" IS NULL AND',
+    '"health_alerted_at" IS NULL OR "health_alerted_at"<=?',
+    'FROM "device_target"',
+    'FROM "device_health_sample"',
+    '"slow0" FROM "gate_event"',
+)
+
+
+def background(line: str) -> bool:
+    return any(mark in line for mark in BACKGROUND)

@@ -4,9 +4,9 @@ read through a per-request loader (issue 10; netbox#18120 is what happens otherw
 Each test asks the same document over a small and a large page (or site), on a real server
 whose SQL log (GATEHOUSE_SQL_LOG) counts the statements, and pins the count: equal for both
 sizes, and no more than today's. The upkeep loops would add statements of their own: the
-server runs them hourly (GATEHOUSE_UPKEEP_SECONDS), and the command-retry tick, which runs
-every second whatever the setting, reads only `device_command`, which no document here
-touches, so its statements are left out of the count.
+server runs them hourly (GATEHOUSE_UPKEEP_SECONDS), and the command-retry tick (every second) and
+the fleet check's round read only what no document here reads the same way: their statements are
+left out of the count (tests/query_count.py BACKGROUND).
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ import pytest
 
 from api.demo import make_prc_id
 from tests.harness import GraphQLClient, Phone, ServerProcess, Site
-from tests.query_count import statements
-
-BACKGROUND = ('"device_command"',)  # the per-second retry tick (resolvers/devices/commands.py)
+from tests.query_count import background, statements
 
 PEOPLE = """
 query People($first: Int!) {
@@ -123,7 +121,7 @@ class Measured:
         for _ in range(3):
             with statements(self.log) as seen:
                 data = await self.admin.ok(query, variables)
-            tries.append(Cost([line for line in seen.lines if not any(b in line for b in BACKGROUND)]))
+            tries.append(Cost([line for line in seen.lines if not background(line)]))
         least = min(tries, key=len)
         assert len(least) > 0, "the SQL log recorded nothing: is GATEHOUSE_SQL_LOG honoured?"
         return least, data

@@ -6,10 +6,10 @@ the data tenfold with rows of the same mix (so every relation is met at both siz
 it again, and pins the count: equal at both sizes, and the number itself, so a new per-row
 query, or a new query per list, shows here first.
 
-The server's housekeeping loops run once at start (GATEHOUSE_UPKEEP_SECONDS is long; the
-fixture waits for the fleet check's first round, a second after the worker starts leading) and
-the fleet's once-a-second retry poll is left out (BACKGROUND), so the statements counted
-while a list is read are that request's.
+The server's housekeeping loops run once at start (GATEHOUSE_UPKEEP_SECONDS is long), and the
+statements of its background rounds (the command retry tick, the fleet check) are left out
+(tests/query_count.py BACKGROUND), so the statements counted while a list is read are that
+request's.
 
 `host { pass }` is batched by the people domain's loader (Loaders.active_pass): without it
 a list of visits costs a statement per host.
@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness import GraphQLClient, ServerProcess, Site, eventually
-from tests.query_count import Statements, statements
+from tests.harness import GraphQLClient, ServerProcess, Site
+from tests.query_count import Statements, background, statements
 
 VISIT_FIELDS = "id host { displayName department { name } pass { status } } zones { name }"
 VISITS = f"""
@@ -78,8 +78,6 @@ HOST_ZONES = {
 
 
 # The fleet's retry poll runs every second on its own, whatever the requests do.
-FLEET_CHECK = ' FROM "device_target"'
-BACKGROUND = ' FROM "device_command" WHERE "acked_at" IS NULL AND "failed_at" IS NULL AND "last_sent_at"<=?'
 
 
 @dataclass
@@ -96,7 +94,7 @@ class Counted:
         """The answer, and the SQL statements the server sent for it."""
         with statements(self.log) as sent:
             data = await self.clients[who].ok(query, variables)
-        sent.lines = [line for line in sent.lines if BACKGROUND not in line]
+        sent.lines = [line for line in sent.lines if not background(line)]
         return data, sent
 
     async def ok(self, who: str, query: str, variables: dict[str, Any] | None = None) -> Any:
@@ -115,8 +113,6 @@ async def counted(tmp_path: Path, sqlite_site: Site) -> AsyncIterator[Counted]:
     log = tmp_path / "sql.log"
     server = site.start_server(GATEHOUSE_SQL_LOG=str(log), GATEHOUSE_UPKEEP_SECONDS="86400")
     try:
-        # The fleet check's one round (it reads the health targets) is over before anything is counted.
-        await eventually(lambda: log.exists() and FLEET_CHECK in log.read_text(encoding="utf-8"), 30, "the fleet check")
         users = {*HOST_ZONES, "security", "wendy", "paul"}  # signed in on the session's template
         site_view = Counted(server, log, {u: GraphQLClient(server, demo=demo, as_=u) for u in sorted(users)})
         zones = await site_view.ok("admin", "{ zones { id name } }")
