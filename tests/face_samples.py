@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import sqlite3
 from typing import Any
 
 import pytest
 
 from resolvers.faces.encoding import encode_photo, packages_present
-from tests.harness import IN_CI
+from tests.harness import IN_CI, Site, World
 
 
 def require_faces() -> None:
@@ -109,3 +110,22 @@ def embedding(photo: bytes) -> tuple[float, ...]:
     encoded = encode_photo(photo)
     assert encoded.problem is None, encoded.problem
     return encoded.embedding
+
+
+ENROL = (
+    "mutation($id: ID!, $p: String!, $v: String!) { enrolFace(personId: $id, photo: $p, consentVersion: $v)"
+    " { face { enrolled } errors { code message field } } }"
+)
+
+
+async def enrol(world: World, username: str, photo: bytes) -> None:
+    """HR enrols the demo person `username` with `photo`, attesting the current consent."""
+    version = (await world.api.ok('{ faceConsent(language: "en") { version } }', as_="hr"))["faceConsent"]["version"]
+    answer = await world.api.ok(ENROL, {"id": world.ids.people[username], "p": b64(photo), "v": version}, as_="hr")
+    assert answer["enrolFace"]["errors"] == [], answer
+
+
+def rows(site: Site, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Rows of the site's SQLite database file, read beside the server."""
+    with sqlite3.connect(site.database_url.split("sqlite://", 1)[1]) as db:
+        return db.execute(sql, args).fetchall()

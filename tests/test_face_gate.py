@@ -11,7 +11,6 @@ alone; the Engineering door (BOTH) shows the policy and two factors.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,6 @@ from tests.harness import REDIS_URL, Gate, ServerProcess, Site, SiteTemplate, Wo
 
 pytestmark = pytest.mark.usefixtures("faces_installed")
 
-ENROL = (
-    "mutation($id: ID!, $p: String!, $v: String!) { enrolFace(personId: $id, photo: $p, consentVersion: $v)"
-    " { face { enrolled } errors { code message field } } }"
-)
 FACE_AND_PASS = (
     "mutation($z: ID!, $r: Boolean!) { setZoneFaceAndPass(zoneId: $z, required: $r)"
     " { zone { id faceAndPass } errors { code message } } }"
@@ -84,20 +79,8 @@ async def world(site: Site, server: ServerProcess) -> AsyncIterator[World]:
     await world.close()
 
 
-def rows(site: Site, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(site.database_url.split("sqlite://", 1)[1]) as db:
-        return db.execute(sql, args).fetchall()
-
-
-async def enrol(world: World, username: str, photo: bytes) -> None:
-    version = (await world.api.ok('{ faceConsent(language: "en") { version } }', as_="hr"))["faceConsent"]["version"]
-    person = world.ids.people[username]
-    answer = await world.api.ok(ENROL, {"id": person, "p": fs.b64(photo), "v": version}, as_="hr")
-    assert answer["enrolFace"]["errors"] == [], answer
-
-
 def last_face_event(site: Site) -> tuple[Any, ...]:
-    return rows(
+    return fs.rows(
         site,
         "SELECT reason, decision, person_id, match_distance, liveness, method FROM gate_event"
         " WHERE method = 'FACE' ORDER BY id DESC LIMIT 1",
@@ -107,7 +90,7 @@ def last_face_event(site: Site) -> tuple[Any, ...]:
 async def test_the_enrolled_face_is_recognised_through_changes_and_the_other_is_refused(
     site: Site, world: World
 ) -> None:
-    await enrol(world, "alice", fs.jpeg(fs.astronaut()))
+    await fs.enrol(world, "alice", fs.jpeg(fs.astronaut()))
     alice = int(world.ids.people["alice"])
     async with connected(FaceGate(world.server, world.demo.device_id, world.demo.device_secret)) as gate:
         for name, photo in fs.variants(fs.astronaut()).items():
@@ -127,7 +110,7 @@ async def test_the_enrolled_face_is_recognised_through_changes_and_the_other_is_
 
 
 async def test_each_of_two_enrolled_people_is_recognised_by_image_and_by_embedding(world: World) -> None:
-    await enrol(world, "bob", fs.jpeg(fs.grace()))
+    await fs.enrol(world, "bob", fs.jpeg(fs.grace()))
     people = {"Alice Li": fs.astronaut(), "Bob Wang": fs.grace()}
     async with connected(FaceGate(world.server, world.demo.device_id, world.demo.device_secret)) as gate:
         for name, pixels in people.items():
@@ -161,10 +144,10 @@ async def test_liveness_false_is_refused_and_a_missing_verdict_is_recorded_as_su
         unchecked = await gate.face(world.gate(OUT), embedding=embedding)
         assert unchecked["granted"] and last_face_event(site)[4] is None
         # The device's retry of that frame (same ref, same face) is answered again, not decided again.
-        events = rows(site, "SELECT count(*) FROM gate_event")
+        events = fs.rows(site, "SELECT count(*) FROM gate_event")
         await gate.send({"type": "face", "ref": unchecked["ref"], "gateId": world.gate(OUT), "embedding": embedding})
         assert await gate.answer(unchecked["ref"]) == unchecked
-        assert rows(site, "SELECT count(*) FROM gate_event") == events
+        assert fs.rows(site, "SELECT count(*) FROM gate_event") == events
 
 
 async def test_a_face_and_pass_zone_needs_both_from_the_same_person_within_30_seconds(site: Site, world: World) -> None:
@@ -208,7 +191,7 @@ async def test_bad_face_frames_get_bad_message_and_no_decision(site: Site, world
     embedding = list(fs.embedding(fs.jpeg(fs.astronaut())))
     image = fs.b64(fs.jpeg(fs.astronaut()))
     out = world.gate(OUT)
-    before = rows(site, "SELECT count(*) FROM gate_event")
+    before = fs.rows(site, "SELECT count(*) FROM gate_event")
     # A device whose hello did not declare "face": both kinds of face frame are refused.
     async with connected(Gate(world.server, world.demo.device_id, world.demo.device_secret)) as plain:
         for fields in ({"image": image}, {"embedding": embedding}):
@@ -235,7 +218,7 @@ async def test_bad_face_frames_get_bad_message_and_no_decision(site: Site, world
         await gate.send(raw)
         reply = await gate.answer("nan-1")
         assert (reply["type"], reply["code"]) == ("error", "bad_message")
-        assert rows(site, "SELECT count(*) FROM gate_event") == before
+        assert fs.rows(site, "SELECT count(*) FROM gate_event") == before
         # A JPEG that decodes but shows no face, or two, or a picture that is no JPEG: face_bad_image.
         for photo in (fs.jpeg(fs.astronaut()[:, :120].copy()), fs.two_faces(), fs.png(fs.astronaut()[:160].copy())):
             reply = await gate.face(out, image=fs.b64(photo))
@@ -243,7 +226,7 @@ async def test_bad_face_frames_get_bad_message_and_no_decision(site: Site, world
 
 
 async def test_face_recognitions_feed_the_device_health_figures(site: Site, world: World) -> None:
-    [(attempts, successes)] = rows(
+    [(attempts, successes)] = fs.rows(
         site,
         "SELECT sum(recognition_attempts), sum(recognition_successes) FROM device_health_sample WHERE device_id = ?",
         int(world.demo.device_id),
@@ -263,7 +246,7 @@ async def test_a_server_without_face_recognition_refuses_faces_and_keeps_passes(
             assert scan["granted"] is True
         version = "2026-11-v1"
         answer = await plain_world.api.ok(
-            ENROL, {"id": world.ids.people["zoe"], "p": fs.b64(fs.jpeg(fs.astronaut())), "v": version}, as_="hr"
+            fs.ENROL, {"id": world.ids.people["zoe"], "p": fs.b64(fs.jpeg(fs.astronaut())), "v": version}, as_="hr"
         )
         [error] = answer["enrolFace"]["errors"]
         assert error["code"] == "UNAVAILABLE" and "GATEHOUSE_FACES=off" in error["message"]
@@ -286,7 +269,7 @@ async def test_a_template_enrolled_on_one_worker_is_matched_at_once_on_another(
         async with connected(gate):
             before = await gate.face(at_second.gate(OUT), image=photo)
             assert before["reason"] == "face_unknown"  # the second worker has read its (empty) matrix
-            await enrol(at_first, "alice", fs.jpeg(fs.astronaut()))
+            await fs.enrol(at_first, "alice", fs.jpeg(fs.astronaut()))
             after = await gate.face(at_second.gate(OUT), image=photo)
             assert (after["granted"], after["person"]) == (True, {"displayName": "Alice Li"}), after
     finally:

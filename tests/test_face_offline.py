@@ -14,7 +14,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -38,10 +37,6 @@ from tests.test_device_frames import assert_fits
 
 pytestmark = pytest.mark.usefixtures("faces_installed")
 
-ENROL = (
-    "mutation($id: ID!, $p: String!, $v: String!) { enrolFace(personId: $id, photo: $p, consentVersion: $v)"
-    " { face { enrolled } errors { code message field } } }"
-)
 REMOVE = "mutation($id: ID!) { removeFace(personId: $id) { face { enrolled } errors { code message } } }"
 WITHDRAW = "mutation { withdrawFaceConsent { face { enrolled } errors { code message } } }"
 OUT = "Lobby turnstile out"
@@ -165,17 +160,6 @@ async def world(site: Site, server: ServerProcess) -> AsyncIterator[World]:
     await world.close()
 
 
-def rows(site: Site, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(site.database_url.split("sqlite://", 1)[1]) as db:
-        return db.execute(sql, args).fetchall()
-
-
-async def enrol(world: World, username: str, photo: bytes) -> None:
-    version = (await world.api.ok('{ faceConsent(language: "en") { version } }', as_="hr"))["faceConsent"]["version"]
-    answer = await world.api.ok(ENROL, {"id": world.ids.people[username], "p": fs.b64(photo), "v": version}, as_="hr")
-    assert answer["enrolFace"]["errors"] == [], answer
-
-
 def terminal(world: World, key: X25519PrivateKey | str | None, capabilities: tuple[str, ...] | None = None) -> Gate:
     face_key = base64.b64encode(raw_key(key)).decode() if isinstance(key, X25519PrivateKey) else key
     gate = OfflineFaceGate(world.server, world.demo.device_id, world.demo.device_secret, face_key=face_key)
@@ -188,7 +172,7 @@ async def test_the_block_opens_with_the_terminals_key_to_exactly_its_templates_a
     world: World,
 ) -> None:
     photo = fs.jpeg(fs.astronaut())
-    await enrol(world, "alice", photo)
+    await fs.enrol(world, "alice", photo)
     alice = int(world.ids.people["alice"])
     mine, other = X25519PrivateKey.generate(), X25519PrivateKey.generate()
     gate = terminal(world, mine)
@@ -296,7 +280,7 @@ async def test_offline_face_decisions_upload_and_are_stored_once_with_method_fac
             await gate.send({"type": "events", "ref": "bad", "events": [bad]})
             error = await gate.recv_type("error")
             assert error["code"] == "bad_message" and error["ref"] == "bad", error
-    stored = rows(
+    stored = fs.rows(
         site,
         "SELECT device_seq, method, reason, decision, person_id, match_distance, liveness, offline FROM gate_event"
         " WHERE device_seq >= 9001 ORDER BY device_seq",
@@ -337,7 +321,7 @@ async def test_the_reference_agent_opens_its_block_decides_a_face_offline_and_up
         link.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await link
-    stored = rows(
+    stored = fs.rows(
         site,
         "SELECT method, reason, person_id, liveness, offline FROM gate_event"
         " WHERE device_seq IS NOT NULL AND device_seq < 9000 ORDER BY id",
@@ -353,7 +337,7 @@ async def test_template_changes_resend_the_snapshot_and_the_limit_omits_the_bloc
         first = await gate.snapshot()
         assert set(opened(key, first)) == {alice}
         # A second template the terminal may match: over GATEHOUSE_FACE_OFFLINE_MAX=1, none are sent.
-        await enrol(world, "bob", fs.jpeg(fs.grace()))
+        await fs.enrol(world, "bob", fs.jpeg(fs.grace()))
         over = await gate.snapshot_where(lambda s: "omitted" in s["faceTemplates"])
         assert over["faceTemplates"] == {"omitted": "over_limit", "count": 2, "limit": 1}
         # Alice withdraws: a new snapshot without her template.
