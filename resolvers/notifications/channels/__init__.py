@@ -1,0 +1,1 @@
+"""The channels a notification can leave by; each is configured by its own settings, none is required."""
