@@ -22,7 +22,7 @@ DEFAULT_BODY = {
     "form": "phone={phone}&text={text}&id={key}",
 }
 # Some characters a visitor might type, to prove the template holds them (see `render`).
-_PROBE = {"phone": '+86 "138"&=\n', "text": '李娜 "x"\\ &a=b\n{text}', "key": "k&=", "subject": "s\"", "token": "t&"}
+_PROBE = {"phone": '+86 "138"&=\n', "text": '李娜 "x"\\ &a=b\n{text}', "key": "k&=", "subject": 's"', "token": "t&"}
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,9 @@ def parse(env: dict[str, str]) -> SmsSettings | None:
     if content_type not in ("json", "form"):
         raise SettingsError(f"GATEHOUSE_SMS_CONTENT_TYPE must be json or form, got {content_type!r}")
     if method == "GET" and content_type != "form":
-        raise SettingsError("GATEHOUSE_SMS_METHOD=GET sends the body as a query string: it needs GATEHOUSE_SMS_CONTENT_TYPE=form")
+        raise SettingsError(
+            "GATEHOUSE_SMS_METHOD=GET sends the body as a query string: it needs GATEHOUSE_SMS_CONTENT_TYPE=form"
+        )
     token = _token(env)
     headers = _headers(env)
     body = env.get("GATEHOUSE_SMS_BODY") or DEFAULT_BODY[content_type]
@@ -132,7 +134,7 @@ def _try(body: str, content_type: str) -> None:
             json.loads(rendered)
         except json.JSONDecodeError as exc:
             raise SettingsError(
-                f"GATEHOUSE_SMS_BODY is not a JSON template (each placeholder goes inside quotes: \"{{text}}\"): {exc.msg}"
+                f'GATEHOUSE_SMS_BODY is not a JSON template (placeholders go inside quotes: "{{text}}"): {exc.msg}'
             ) from None
         return
     try:

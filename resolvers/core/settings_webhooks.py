@@ -79,7 +79,9 @@ def check_url(name: str, url: object) -> str:
     if parts.scheme not in ("https", "http") or not host:
         raise SettingsError(f"{name}: {url!r} is not an https:// URL")
     if parts.scheme == "http" and not _loopback(host):
-        raise SettingsError(f"{name}: {url!r} must be https:// (http:// only to this machine: 127.0.0.1, ::1, localhost)")
+        raise SettingsError(
+            f"{name}: {url!r} must be https:// (http:// only to this machine: 127.0.0.1, ::1, localhost)"
+        )
     if any(c in url for c in "\r\n\t ") or parts.fragment:
         raise SettingsError(f"{name}: {url!r} is not a URL (spaces, line breaks or a #fragment)")
     return url
@@ -101,7 +103,9 @@ def _kind_pattern(where: str, pattern: object) -> str:
         return pattern
     if pattern.endswith(".*") and any(k.startswith(pattern[:-1]) for k in KINDS):
         return pattern
-    raise SettingsError(f"{where}: unknown kind {pattern!r} (kinds: {', '.join(KINDS)}, a prefix such as alarm.*, or *)")
+    raise SettingsError(
+        f"{where}: unknown kind {pattern!r} (kinds: {', '.join(KINDS)}, a prefix such as alarm.*, or *)"
+    )
 
 
 def _target(index: int, raw: object, seen: set[str]) -> WebhookTarget:
@@ -131,7 +135,7 @@ def _target(index: int, raw: object, seen: set[str]) -> WebhookTarget:
         raise SettingsError(f"{where}: a generic webhook needs a secret of 16 characters or more (it signs each body)")
     kinds = raw.get("kinds")
     if not isinstance(kinds, list) or not kinds:
-        raise SettingsError(f"{where}: kinds must be a non-empty list such as [\"alarm.*\", \"summary.daily\"]")
+        raise SettingsError(f'{where}: kinds must be a non-empty list such as ["alarm.*", "summary.daily"]')
     return WebhookTarget(name, str(fmt), url, secret, tuple(_kind_pattern(where, k) for k in kinds))
 
 
