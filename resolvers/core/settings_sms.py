@@ -61,8 +61,8 @@ def _token(env: dict[str, str]) -> str | None:
             raise SettingsError(
                 f"GATEHOUSE_SMS_TOKEN_FILE {path!r} cannot be read: {getattr(exc, 'strerror', None) or exc}"
             ) from None
-    if token is not None and any(ord(c) < 32 or ord(c) == 127 for c in token):
-        raise SettingsError("GATEHOUSE_SMS_TOKEN must be one line without control characters")
+    if token is not None and (not token.isascii() or any(ord(c) < 32 or ord(c) == 127 for c in token)):
+        raise SettingsError("GATEHOUSE_SMS_TOKEN must be one line of ASCII without control characters")
     return token
 
 
@@ -78,8 +78,10 @@ def _headers(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
         raise SettingsError('GATEHOUSE_SMS_HEADERS must be a JSON object such as {"Authorization": "Bearer {token}"}')
     out = []
     for name, value in data.items():
-        if not _HEADER_NAME.fullmatch(name) or not isinstance(value, str) or any(ord(c) < 32 for c in value):
-            raise SettingsError(f"GATEHOUSE_SMS_HEADERS: {name!r} is not a header name with a one-line string value")
+        if not _HEADER_NAME.fullmatch(name) or not isinstance(value, str) or not value.isascii():
+            raise SettingsError(f"GATEHOUSE_SMS_HEADERS: {name!r} is not a header name with an ASCII string value")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise SettingsError(f"GATEHOUSE_SMS_HEADERS: {name!r} has a control character in its value")
         unknown = [p for p in PLACEHOLDER.findall(value) if p != "token"]
         if unknown:
             raise SettingsError(f"GATEHOUSE_SMS_HEADERS: {name!r} may hold only {{token}}, not {{{unknown[0]}}}")

@@ -13,6 +13,8 @@ import logging
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import InvalidTag
+
 from resolvers.core.models import Person
 from resolvers.core.settings_sms import SmsSettings, render
 from resolvers.notifications.channels import http
@@ -52,14 +54,14 @@ class SmsChannel:
             return []
         try:
             phone = self._rt.sealer.open_text(bytes(sealed), PHONE)
-        except ValueError:
+        except (ValueError, InvalidTag):
             # Sealed under a key this process does not hold yet (a rotation elsewhere): look again once.
             if not await self._rt.refresh_keys():
                 log.warning("the phone of person %s cannot be opened; no SMS for them", person_id)
                 return []
             try:
                 phone = self._rt.sealer.open_text(bytes(sealed), PHONE)
-            except ValueError:
+            except (ValueError, InvalidTag):
                 log.warning("the phone of person %s cannot be opened; no SMS for them", person_id)
                 return []
         phone = phone.strip()
