@@ -14,6 +14,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -358,3 +359,64 @@ def test_the_kinds_are_the_specs() -> None:
     names = {k for k in vars(kinds).get("KINDS", ()) if isinstance(k, str)}
     if names:
         assert names == set(KINDS)
+
+
+# --------------------------------------------------------------------------- the operator's check
+
+
+async def _cli(env: dict[str, str], *argv: str) -> tuple[int, str]:
+    import asyncio
+    import os
+
+    from tests.harness import GATEHOUSE, PROJECT
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
+    process = await asyncio.create_subprocess_exec(
+        *GATEHOUSE,
+        *argv,
+        cwd=PROJECT,
+        env={**clean, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+async def test_gatehouse_test_webhook_posts_one_signed_message_and_says_how_it_went(tmp_path: Path) -> None:
+    async def refuse_second(request: Received) -> tuple[int, bytes]:
+        return (
+            (200, b"{}")
+            if request.path == "/ok"
+            else (200, b'{"errcode": 310000, "errmsg": "keywords not in content"}')
+        )
+
+    async with Receiver(refuse_second) as receiver:
+        env = {
+            "GATEHOUSE_DATABASE_URL": f"sqlite://{tmp_path / 'gh.sqlite3'}",
+            "GATEHOUSE_KEY_FILE": str(tmp_path / "gh.key"),
+            **hooks(
+                {"name": "安全组", "format": "generic", "url": receiver.url("/ok"), "secret": SECRET, "kinds": ["*"]},
+                {"name": "ding", "format": "dingtalk", "url": receiver.url("/no"), "kinds": ["*"]},
+            ),
+        }
+        code, out = await _cli(env, "test-webhook", "安全组")
+        assert code == 0, out
+        assert "webhook '安全组': sent" in out
+        (request,) = await receiver.wait_for(1)
+        import time
+
+        body = json.loads(request.body)
+        match = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", request.headers["x-gatehouse-signature"])
+        assert match and abs(int(match.group(1)) - time.time()) < 120
+        expected = hmac.new(SECRET.encode(), match.group(1).encode() + b"." + request.body, hashlib.sha256)
+        assert hmac.compare_digest(match.group(2), expected.hexdigest())
+        assert body["kind"] == "test" and "安全组" in body["text"]
+        # A key beyond ASCII reaches the header percent-encoded, and decodes to the body's id.
+        assert unquote(request.headers["x-gatehouse-delivery"]) == body["id"] and "安全组" in body["id"]
+
+        code, out = await _cli(env, "test-webhook", "ding")
+        assert code == 2 and "errcode 310000 keywords not in content (refused: not retried)" in out, out
+        code, out = await _cli(env, "test-webhook", "nobody")
+        assert code == 2 and "no webhook target named 'nobody'" in out and "安全组, ding" in out, out

@@ -551,7 +551,7 @@ REGISTRY: tuple[Setting, ...] = (
         "GATEHOUSE_WEBHOOKS",
         "unset: no robots",
         "a JSON list (or `@/path/file.json`) of webhook targets `{name, format: wecom|dingtalk|feishu|generic, url, "
-        "secret, kinds: [\"alarm.*\", \"summary.daily\"]}` notifications are posted to (Webhooks and robots)",
+        'secret, kinds: ["alarm.*", "summary.daily"]}` notifications are posted to (Webhooks and robots)',
     ),
     Setting("GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS", "10", "how long one webhook post may take before it is retried later"),
     Setting(

@@ -25,8 +25,9 @@ The formats, as documented by each vendor:
   sign = base64(HmacSHA256(key=timestamp + "\\n" + secret, msg="")) in the body; answers
   {"code": 0}; 11232 = frequency limited).
 - generic: README "Webhooks and robots": the JSON below, `X-Gatehouse-Signature: t=<unix>,
-  v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` and `X-Gatehouse-Delivery: <message.key>` (the
-  idempotency key: a receiver drops a delivery it has seen, since a retry sends the same key).
+  v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` and `X-Gatehouse-Delivery: <message.key>`
+  (percent-encoded beyond printable ASCII; the body's "id"). The key is the idempotency key: a
+  receiver drops a delivery it has seen, since a retry sends the same key.
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ def _hmac(key: bytes, msg: bytes) -> bytes:
     return hmac.new(key, msg, hashlib.sha256).digest()
 
 
+_HEADER_SAFE = "".join(chr(c) for c in range(33, 127) if chr(c) != "%")
+
+
 def generic_request(target: WebhookTarget, message: Message, now: float) -> tuple[str, bytes, dict[str, str]]:
     assert target.secret is not None  # settings_webhooks requires it
     t = int(now)
@@ -151,7 +155,8 @@ def generic_request(target: WebhookTarget, message: Message, now: float) -> tupl
         {
             "Content-Type": "application/json; charset=utf-8",
             "X-Gatehouse-Signature": f"t={t},v1={signature}",
-            "X-Gatehouse-Delivery": message.key,
+            # Header values are ASCII: a key holding more (a robot's name in it) is percent-encoded.
+            "X-Gatehouse-Delivery": quote(message.key, safe=_HEADER_SAFE),
             "X-Gatehouse-Kind": message.kind,
         },
     )
@@ -283,6 +288,24 @@ class WebhookChannel:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+async def send_test(settings: WebhookSettings, name: str) -> str:
+    """`gatehouse test-webhook NAME`: one test message to that target; raises DeliveryError."""
+    now = clock.unix()
+    message = Message(
+        kind="test",
+        key=f"test:{name}:{int(now)}",
+        subject="Gatehouse 测试消息 / test message",
+        text=f"这是一条测试消息, 发往「{name}」。\nThis is a test message to {name!r}.",
+        facts=(("目标 / target", name),),
+    )
+    channel = WebhookChannel(settings)
+    try:
+        await channel.send(message, name)
+    finally:
+        await channel.aclose()
+    return f"webhook {name!r}: sent (the peer answered 2xx and no error code)"
 
 
 def build(rt: Runtime) -> WebhookChannel | None:
