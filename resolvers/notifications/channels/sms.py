@@ -1,5 +1,5 @@
 """SMS through the site's gateway, reached by an HTTP request the settings describe
-(GATEHOUSE_SMS_*, resolvers/core/settings_sms.py; README "SMS gateway").
+(GATEHOUSE_SMS_URL and the rest, resolvers/core/settings_sms.py; README "SMS gateway").
 
 Each placeholder of the body template ({phone} {text} {key} {subject} {token}) is escaped for
 the body's content type as it is put in: inside a JSON string, or as one form-encoded value; so
