@@ -138,6 +138,15 @@ async def test_wecom_robot_gets_markdown_with_visitor_text_made_inert(receiver: 
     assert content.count("](") == 1
 
 
+async def test_a_long_alarm_fits_the_robots_limit_and_keeps_its_link(receiver: Receiver) -> None:
+    msg = message(alarm=True, text="强行开门 " * 2000)
+    await send_one({"name": "w", "format": "wecom", "url": receiver.url(), "kinds": ["*"]}, msg)
+    (request,) = await receiver.wait_for(1)
+    content = json.loads(request.body)["markdown"]["content"]
+    assert len(content.encode()) <= 4096
+    assert content.startswith('<font color="warning">**') and content.endswith("%281%29)</font>")
+
+
 async def test_dingtalk_robot_is_signed_in_the_query_and_mentions_nobody(receiver: Receiver) -> None:
     url = receiver.url("/robot/send") + "?access_token=abc123"
     target = {"name": "ding", "format": "dingtalk", "url": url, "secret": ROBOT_SECRET, "kinds": ["visit.arrival"]}

@@ -1,7 +1,8 @@
 """GATEHOUSE_SMS_URL and the settings beside it: an SMS gateway reached through a configurable
 HTTP request (README "SMS gateway"). The body is a template whose placeholders are escaped for
 its content type when a message is sent (resolvers/notifications/channels/sms.py); here the
-template is tried once with awkward values, so a template that would not parse is a start-up error, not a failed alarm."""
+template is tried once with awkward values, so a template that would not parse is a start-up
+error, not a failed alarm."""
 
 from __future__ import annotations
 

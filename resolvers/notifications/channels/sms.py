@@ -88,7 +88,8 @@ class SmsChannel:
             url = s.url + ("&" if urlsplit(s.url).query else "?") + body
             return url, None, headers
         content_type = "application/json" if s.content_type == "json" else "application/x-www-form-urlencoded"
-        headers.setdefault("Content-Type", f"{content_type}; charset=utf-8")
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = f"{content_type}; charset=utf-8"
         return s.url, body.encode(), headers
 
     async def send(self, message: Message, address: str) -> str | None:

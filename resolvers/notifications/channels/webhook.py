@@ -119,8 +119,8 @@ def robot_markdown(message: Message, *, line_break: str, limit: int) -> str:
         tail.append(f"[{_LINK_LABEL.get(message.locale, _LINK_LABEL['en'])}]({link})")
     tail_text = line_break.join(tail)
     room = limit - len(title.encode()) - len(tail_text.encode()) - 4 * len(line_break)
-    body = _fit(md_escape(message.text), max(room, 0))
-    return line_break.join(p for p in (title, body.replace("\n", line_break), tail_text) if p)
+    body = _fit(md_escape(message.text).replace("\n", line_break), max(room, 0))
+    return _fit(line_break.join(p for p in (title, body, tail_text) if p), limit)
 
 
 def _hmac(key: bytes, msg: bytes) -> bytes:
@@ -163,11 +163,10 @@ def generic_request(target: WebhookTarget, message: Message, now: float) -> tupl
 
 
 def wecom_request(target: WebhookTarget, message: Message, now: float) -> tuple[str, bytes, dict[str, str]]:
-    content = robot_markdown(message, line_break="\n", limit=WECOM_MAX_BYTES)
-    if message.alarm:
-        # The one tag we write ourselves; everything inside was escaped.
-        content = f'<font color="warning">{content}</font>'
-        content = _fit(content, WECOM_MAX_BYTES)
+    open_tag, close_tag = ('<font color="warning">', "</font>") if message.alarm else ("", "")
+    room = WECOM_MAX_BYTES - len(open_tag) - len(close_tag)
+    # The one tag we write ourselves (alarms in the warning colour); everything inside was escaped.
+    content = open_tag + robot_markdown(message, line_break="\n", limit=room) + close_tag
     return target.url, _json({"msgtype": "markdown", "markdown": {"content": content}}), _JSON
 
 
