@@ -463,6 +463,20 @@ def _severity(level: str) -> int:
     return int(logging.getLevelName(level.upper()))
 
 
+async def _test_webhook(settings: Settings, name: str) -> str:
+    from resolvers.notifications.channels.base import DeliveryError
+    from resolvers.notifications.channels.webhook import send_test
+
+    if settings.webhooks is None or settings.webhooks.target(name) is None:
+        known = ", ".join(t.name for t in settings.webhooks.targets) if settings.webhooks else "none"
+        raise CommandError(f"no webhook target named {name!r} in GATEHOUSE_WEBHOOKS (targets: {known})")
+    try:
+        return await send_test(settings.webhooks, name)
+    except DeliveryError as exc:
+        later = "a temporary failure: retried later" if exc.retryable else "refused: not retried"
+        raise CommandError(f"{exc} ({later})") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatehouse",
@@ -525,6 +539,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify-backup", help="check that a backup file opens whole with the key, changing nothing")
     verify.add_argument("file", metavar="FILE", help="a .ghbackup file `gatehouse backup` wrote")
     verify.add_argument("--key-file", metavar="PATH", help="a file holding the base64 master key that made the backup")
+    test_webhook = sub.add_parser(
+        "test-webhook",
+        help='post a test message to one GATEHOUSE_WEBHOOKS target and print its answer (README "Webhooks and robots")',
+    )
+    test_webhook.add_argument("name", metavar="NAME", help="the target's name in GATEHOUSE_WEBHOOKS")
     listing = sub.add_parser("settings", help="list every GATEHOUSE_* variable with its default and meaning")
     listing.add_argument("--markdown", action="store_true", help="as the README's table")
     sub.add_parser(
@@ -605,6 +624,8 @@ def main(argv: list[str] | None = None) -> int:
             print(asyncio.run(_backup(settings, args.to)))
         elif args.command in ("restore", "verify-backup"):
             print(_backup_file(settings, args.command, args.file, args.key_file))
+        elif args.command == "test-webhook":
+            print(asyncio.run(_test_webhook(settings, args.name)))
         elif args.command == "print-schema":
             from schema.root import sdl
 

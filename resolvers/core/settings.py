@@ -6,8 +6,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from resolvers.core.settings_sms import SmsSettings
+    from resolvers.core.settings_webhooks import WebhookSettings
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -218,6 +222,9 @@ class Settings:
     face_keep_photo: bool = False
     # The most face templates an offline terminal's snapshot carries (README "Faces", offline terminals).
     face_offline_max: int = 1000
+    # Notifications (README "Webhooks and robots", "SMS gateway"): None when not configured.
+    webhooks: WebhookSettings | None = None
+    sms: SmsSettings | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -296,6 +303,8 @@ class Settings:
             metrics_allow=_networks(env, "GATEHOUSE_METRICS_ALLOW", ("127.0.0.0/8", "::1")),
             **_backup_settings(env),
             **_face_settings(env),
+            webhooks=_settings_module("settings_webhooks").parse(env),
+            sms=_settings_module("settings_sms").parse(env),
         )
 
 
@@ -305,6 +314,14 @@ class Settings:
 # list it, the README table is generated from it (`gatehouse settings --markdown`), and a variable
 # in the environment that is not here is warned about at start (a misspelt GATEHOUSE_TIMEZONE was
 # ignored silently). tests/test_operator_cli.py fails when the source reads a name missing here.
+
+
+def _settings_module(name: str) -> Any:
+    """A module of settings of its own (resolvers/core/settings_<name>.py), imported when read: it
+    imports SettingsError from here."""
+    import importlib
+
+    return importlib.import_module(f"resolvers.core.{name}")
 
 
 def _face_settings(env: dict[str, str]) -> dict[str, Any]:
@@ -530,6 +547,34 @@ REGISTRY: tuple[Setting, ...] = (
         "1000",
         "most face templates an offline terminal's snapshot carries (~1.1 KB each); past it none, logged",
     ),
+    Setting(
+        "GATEHOUSE_WEBHOOKS",
+        "unset: no robots",
+        "a JSON list (or `@/path/file.json`) of webhook targets `{name, format: wecom|dingtalk|feishu|generic, url, "
+        'secret, kinds: ["alarm.*", "summary.daily"]}` notifications are posted to (Webhooks and robots)',
+    ),
+    Setting("GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS", "10", "how long one webhook post may take before it is retried later"),
+    Setting(
+        "GATEHOUSE_SMS_URL",
+        "unset: no SMS",
+        "the SMS gateway's https URL; setting it turns the SMS channel on (SMS gateway)",
+    ),
+    Setting("GATEHOUSE_SMS_METHOD", "POST", "`POST`, `PUT`, or `GET` (the form body as the query string)"),
+    Setting("GATEHOUSE_SMS_CONTENT_TYPE", "json", "`json` or `form`: how the body and its placeholders are encoded"),
+    Setting(
+        "GATEHOUSE_SMS_BODY",
+        'json: `{"phone": "{phone}", "text": "{text}", "id": "{key}"}`',
+        "the request body, with `{phone}` `{text}` `{key}` `{subject}` `{token}`, each escaped for the content type "
+        "(in JSON inside quotes)",
+    ),
+    Setting(
+        "GATEHOUSE_SMS_HEADERS",
+        "unset",
+        'a JSON object of extra request headers; values may hold `{token}` (`{"Authorization": "Bearer {token}"}`)',
+    ),
+    Setting("GATEHOUSE_SMS_TOKEN", "unset", "the gateway's secret, put where the headers or body say `{token}`"),
+    Setting("GATEHOUSE_SMS_TOKEN_FILE", "unset", "a file holding GATEHOUSE_SMS_TOKEN instead (one line)"),
+    Setting("GATEHOUSE_SMS_TIMEOUT_SECONDS", "10", "how long one SMS request may take before it is retried later"),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in REGISTRY}
 
