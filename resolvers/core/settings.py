@@ -7,7 +7,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from resolvers.core.settings_notify import EmailSettings, NotifySettings
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -218,6 +222,9 @@ class Settings:
     face_keep_photo: bool = False
     # The most face templates an offline terminal's snapshot carries (README "Faces", offline terminals).
     face_offline_max: int = 1000
+    # Notifications (README "Notifications", resolvers/core/settings_notify.py).
+    notify: NotifySettings = field(default_factory=lambda: _default_notify())
+    email: EmailSettings | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -296,6 +303,7 @@ class Settings:
             metrics_allow=_networks(env, "GATEHOUSE_METRICS_ALLOW", ("127.0.0.0/8", "::1")),
             **_backup_settings(env),
             **_face_settings(env),
+            **_notify_settings(env),
         )
 
 
@@ -329,6 +337,18 @@ def _face_settings(env: dict[str, str]) -> dict[str, Any]:
         "face_keep_photo": keep,
         "face_offline_max": int(raw_max),
     }
+
+
+def _default_notify() -> NotifySettings:
+    from resolvers.core.settings_notify import NotifySettings
+
+    return NotifySettings()
+
+
+def _notify_settings(env: dict[str, str]) -> dict[str, Any]:
+    from resolvers.core import settings_notify
+
+    return {"notify": settings_notify.notify_settings(env), "email": settings_notify.email_settings(env)}
 
 
 @dataclass(frozen=True)
@@ -530,6 +550,37 @@ REGISTRY: tuple[Setting, ...] = (
         "1000",
         "most face templates an offline terminal's snapshot carries (~1.1 KB each); past it none, logged",
     ),
+    Setting(
+        "GATEHOUSE_PUBLIC_URL",
+        "unset",
+        "the http(s) base of the links messages carry (`https://gate.example.com`); required once any notification "
+        "channel is configured (Notifications)",
+    ),
+    Setting("GATEHOUSE_NOTIFY_MAX_ATTEMPTS", "8", "a notification not sent after this many attempts is `failed`"),
+    Setting("GATEHOUSE_NOTIFY_MAX_AGE_HOURS", "24", "a notification not sent this long after it was written is `failed`"),
+    Setting(
+        "GATEHOUSE_NOTIFY_PER_RECIPIENT_HOUR", "30", "most notifications one address gets per hour; more are `suppressed`"
+    ),
+    Setting(
+        "GATEHOUSE_NOTIFY_PER_HOST_HOUR", "60", "most invitations one host sends per hour; more are `suppressed`"
+    ),
+    Setting("GATEHOUSE_NOTIFY_CONCURRENCY", "4", "sends in flight at once per channel"),
+    Setting("GATEHOUSE_NOTIFY_SEND_SECONDS", "20", "one send taking longer is abandoned and retried"),
+    Setting(
+        "GATEHOUSE_NOTIFY_LEASE_SECONDS",
+        "60",
+        "a notification being sent by a server that died is sent again after this (at least once; receivers dedupe)",
+    ),
+    Setting("GATEHOUSE_NOTIFY_BACKOFF_SECONDS", "5", "the first retry's delay; doubled each attempt, with jitter"),
+    Setting("GATEHOUSE_NOTIFY_PAUSED", "0", "1: nothing is sent (the outbox fills; for maintenance and tests)"),
+    Setting("GATEHOUSE_SMTP_HOST", "unset: no email channel", "the SMTP server that sends email (Notifications)"),
+    Setting("GATEHOUSE_SMTP_PORT", "587 (465 with tls)", "its port"),
+    Setting("GATEHOUSE_SMTP_TLS", "starttls", "`starttls`, `tls` (implicit, port 465) or `none` (a local relay only)"),
+    Setting("GATEHOUSE_SMTP_USERNAME", "unset", "SMTP AUTH user, when the server asks for one"),
+    Setting("GATEHOUSE_SMTP_PASSWORD", "unset", "SMTP AUTH password (or GATEHOUSE_SMTP_PASSWORD_FILE)"),
+    Setting("GATEHOUSE_SMTP_PASSWORD_FILE", "unset", "a file holding the SMTP password (a container secret)"),
+    Setting("GATEHOUSE_SMTP_FROM", "unset", "the From address of every email (required with GATEHOUSE_SMTP_HOST)"),
+    Setting("GATEHOUSE_SMTP_TIMEOUT", "15", "seconds an SMTP connection or command may take"),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in REGISTRY}
 

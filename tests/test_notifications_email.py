@@ -1,0 +1,194 @@
+"""Notifications by email, end to end: a real server's outbox and sender, a real SMTP server
+(aiosmtpd) started here, the invitation's link and QR opening the visitor's registration."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import io
+import os
+import signal
+import sqlite3
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import zxingcpp
+from aiosmtpd.controller import Controller
+from PIL import Image
+
+from tests.harness import PROJECT, GraphQLClient, Site, eventually, free_port, http_client
+from tests.test_visits import new_id_number
+
+PUBLIC = "https://gate.example.test"
+INVITE = (PROJECT / "mobile_contracts" / "host.graphql").read_text()
+REGISTER = """
+mutation CompleteVisitorRegistration($inviteCode: String!, $input: VisitorDetailsInput!) {
+  completeVisitorRegistration(inviteCode: $inviteCode, input: $input) {
+    session { accessToken } visit { id status } errors { code message field }
+  }
+}"""
+INVITE_EMAIL = """
+mutation($input: InviteVisitorInput!) {
+  inviteVisitor(input: $input) { visit { id status inviteCode } errors { code message field } }
+}"""
+
+
+class Mailbox:
+    """An aiosmtpd handler keeping each message, counted by Message-ID."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.by_id: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+            self.by_id[str(message["Message-ID"])] += 1
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Any:
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller, box
+    finally:
+        controller.stop()
+
+
+def mail_env(port: int, **extra: str) -> dict[str, str]:
+    return {
+        "GATEHOUSE_SMTP_HOST": "127.0.0.1",
+        "GATEHOUSE_SMTP_PORT": str(port),
+        "GATEHOUSE_SMTP_TLS": "none",
+        "GATEHOUSE_SMTP_FROM": "gate@example.test",
+        "GATEHOUSE_PUBLIC_URL": PUBLIC,
+        "GATEHOUSE_NOTIFY_BACKOFF_SECONDS": "0.2",
+        **extra,
+    }
+
+
+def invite_input(site: Site, name: str, address: str | None) -> dict[str, Any]:
+    assert site.ids is not None
+    start = datetime.now(UTC).replace(microsecond=0)
+    data: dict[str, Any] = {
+        "visitorName": name,
+        "phone": "+8613900000001",
+        "purpose": "design review",
+        "expectedStart": start.isoformat(),
+        "expectedEnd": (start + timedelta(hours=2)).isoformat(),
+        "zoneIds": [site.ids.zones["Engineering office"]],
+    }
+    if address is not None:
+        data["email"] = address
+    return data
+
+
+async def invite(client: GraphQLClient, site: Site, name: str, address: str | None) -> dict[str, Any]:
+    data = await client.ok(INVITE_EMAIL, {"input": invite_input(site, name, address)}, as_="alice")
+    assert data["inviteVisitor"]["errors"] == [], data
+    return data["inviteVisitor"]["visit"]
+
+
+def rows(site: Site) -> list[tuple[Any, ...]]:
+    path = site.database_url.removeprefix("sqlite://")
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT kind, channel, status, attempts, last_error, payload_enc IS NULL FROM notification").fetchall()
+
+
+async def test_the_invitation_email_opens_the_registration(sqlite_site: Site, smtp: Any) -> None:
+    controller, box = smtp
+    server = sqlite_site.start_server(**mail_env(controller.port))
+    client = GraphQLClient(server, demo=sqlite_site.demo, operations={"InviteVisitor": INVITE})
+    # The contract's InviteVisitor (no email field) works unchanged and sends nothing.
+    plain = await client.raw(INVITE, {"input": invite_input(sqlite_site, "Nobody", None)}, as_="alice", op="InviteVisitor")
+    assert plain["data"]["inviteVisitor"]["errors"] == [], plain
+    visit = await invite(client, sqlite_site, "李娜 Zoë", "lina@example.test")
+    await eventually(lambda: len(box.messages) == 1, 15, "the invitation email")
+    mail = box.messages[0]
+    assert mail["To"] == "lina@example.test"
+    assert "李娜 Zoë" in mail.get_body(("plain",)).get_content()
+    assert str(mail["Message-ID"]).startswith("<visit.invitation.")
+    html_body = mail.get_body(("html",)).get_content()
+    text = mail.get_body(("plain",)).get_content()
+    link = next(word for word in text.split() if word.startswith(PUBLIC + "/invite/"))
+    assert link in html_body
+    code = urlsplit(link).path.rsplit("/", 1)[1]
+    assert code == visit["inviteCode"]
+    # The inline QR decodes to the same link.
+    images = [p for p in mail.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1 and images[0]["Content-ID"] == "<img0>"
+    decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(images[0].get_content())))]
+    assert decoded == [link]
+    # The link's page is served, and its code registers the visitor.
+    async with http_client() as http:
+        page = await http.get(server.http + urlsplit(link).path)
+    assert page.status_code == 200
+    done = await client.user(None).ok(REGISTER, {"inviteCode": code, "input": {"idNumber": new_id_number()}})
+    assert done["completeVisitorRegistration"]["errors"] == [], done
+    assert done["completeVisitorRegistration"]["visit"]["status"] == "PENDING_APPROVAL"
+    # Sent: the sealed payload (which held the code) is gone.
+    await eventually(lambda: rows(sqlite_site)[0][2] == "sent", 5, "the row marked sent")
+    assert rows(sqlite_site) == [("visit.invitation", "email", "sent", 1, "", 1)]
+
+
+async def test_no_header_injection_through_the_visitor_name(sqlite_site: Site, smtp: Any) -> None:
+    controller, box = smtp
+    server = sqlite_site.start_server(**mail_env(controller.port))
+    client = GraphQLClient(server, demo=sqlite_site.demo)
+    answer = await client.raw(
+        INVITE_EMAIL, {"input": invite_input(sqlite_site, "Eve\r\nBcc: victim@example.test", "eve@example.test")}, as_="alice"
+    )
+    payload = answer["data"]["inviteVisitor"]
+    if payload["errors"]:  # refused as a name, or sent with the name flattened: never a header
+        assert payload["errors"][0]["field"] == "visitorName"
+        return
+    await eventually(lambda: len(box.messages) == 1, 15, "the email")
+    mail = box.messages[0]
+    assert mail["Bcc"] is None and "\n" not in str(mail["Subject"])
+    bad = await client.raw(
+        INVITE_EMAIL, {"input": invite_input(sqlite_site, "Eve", "eve@example.test\r\nBcc: x@y.z")}, as_="alice"
+    )
+    assert bad["data"]["inviteVisitor"]["errors"][0]["field"] == "email"
+
+
+async def test_unreachable_smtp_retries_then_fails_and_gates_stay_ready(sqlite_site: Site) -> None:
+    dead = free_port()  # nothing listens
+    server = sqlite_site.start_server(**mail_env(dead, GATEHOUSE_NOTIFY_MAX_ATTEMPTS="3"))
+    client = GraphQLClient(server, demo=sqlite_site.demo)
+    await invite(client, sqlite_site, "張偉", "zhang@example.test")
+    await eventually(lambda: rows(sqlite_site)[0][2] == "failed", 30, "the row given up")
+    kind, channel, status, attempts, error, cleared = rows(sqlite_site)[0]
+    assert (status, attempts, cleared) == ("failed", 3, 1) and "unreachable" in error
+    async with http_client() as http:
+        ready = await http.get(server.http + "/readyz")
+    assert ready.status_code == 200, ready.text
+    detail = ready.json()["checks"]["notifications"]["detail"]["email"]
+    assert detail["failed"] == 1 and "unreachable" in detail["lastError"]
+
+
+async def test_killed_between_commit_and_send_delivers_once_after_restart(sqlite_site: Site, smtp: Any) -> None:
+    controller, box = smtp
+    held = sqlite_site.start_server(**mail_env(controller.port, GATEHOUSE_NOTIFY_PAUSED="1"))
+    client = GraphQLClient(held, demo=sqlite_site.demo)
+    await invite(client, sqlite_site, "Zoë", "zoe@example.test")
+    assert rows(sqlite_site)[0][2] == "pending"  # committed, not sent
+    assert held.proc is not None
+    os.kill(held.proc.pid, signal.SIGKILL)
+    held.proc.wait()
+    sqlite_site.servers.remove(held)
+    sqlite_site.start_server(**mail_env(controller.port))
+    await eventually(lambda: rows(sqlite_site)[0][2] == "sent", 15, "sent after the restart")
+    await asyncio.sleep(0)  # the count below is of what arrived by the time it was marked sent
+    assert len(box.messages) == 1 and list(box.by_id.values()) == [1]
