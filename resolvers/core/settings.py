@@ -348,7 +348,10 @@ def _default_notify() -> NotifySettings:
 def _notify_settings(env: dict[str, str]) -> dict[str, Any]:
     from resolvers.core import settings_notify
 
-    return {"notify": settings_notify.notify_settings(env), "email": settings_notify.email_settings(env)}
+    try:
+        return {"notify": settings_notify.notify_settings(env), "email": settings_notify.email_settings(env)}
+    except settings_notify.SettingsProblem as exc:
+        raise SettingsError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""How many messages one address and one host may cause per hour (GATEHOUSE_NOTIFY_PER_*_HOUR).
+"""How many messages one address and one host may cause per hour (GATEHOUSE_NOTIFY_PER_RECIPIENT_HOUR,
+GATEHOUSE_NOTIFY_PER_HOST_HOUR).
 
 Counted on the outbox itself (rows written in the last hour, suppressed ones excluded), inside the
 caller's transaction, so every worker counts the same rows. Over a limit the row is still written,

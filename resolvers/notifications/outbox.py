@@ -150,7 +150,7 @@ async def notify(
                 host_id=host_id,
                 address_enc=rt.sealer.seal(address, ADDRESS),
                 address_hash=address_hash,
-                payload_enc=None if reason else seal_message(rt, message),
+                payload_enc=seal_message(rt, message),  # a suppressed one too: an admin may release it
                 status=SUPPRESSED if reason else PENDING,
                 next_attempt_at=due,
                 last_error=reason or "",

@@ -1,4 +1,4 @@
-"""Email over SMTP (aiosmtplib): GATEHOUSE_SMTP_* settings, STARTTLS / implicit TLS / none.
+"""Email over SMTP (aiosmtplib): GATEHOUSE_SMTP_HOST and the settings beside it, STARTTLS / implicit TLS / none.
 
 The Message-ID is derived from the notification's key, so a message sent again after a crash
 (at least once) carries the same id and the receiving side can drop the duplicate. Text with an
