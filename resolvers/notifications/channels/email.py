@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 from email import policy
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import TYPE_CHECKING, ClassVar
@@ -34,11 +33,9 @@ def valid_address(value: str) -> str | None:
     if not value or len(value) > 254 or any(c in value for c in "\r\n<>,;\"' \t") or value.count("@") != 1:
         return None
     local, domain = value.split("@")
-    if not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
+    if not local or "." not in domain or domain.startswith(".") or domain.endswith(".") or ".." in value:
         return None
-    try:
-        Address(addr_spec=value)
-    except (ValueError, IndexError):
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         return None
     return value
 
