@@ -23,7 +23,7 @@ import zxingcpp
 from aiosmtpd.controller import Controller
 from PIL import Image
 
-from tests.harness import PROJECT, GraphQLClient, Site, eventually, free_port, http_client
+from tests.harness import PROJECT, Gate, GraphQLClient, Phone, Site, error_codes, eventually, free_port, http_client
 from tests.test_visits import new_id_number
 
 PUBLIC = "https://gate.example.test"
@@ -104,7 +104,9 @@ async def invite(client: GraphQLClient, site: Site, name: str, address: str | No
 def rows(site: Site) -> list[tuple[Any, ...]]:
     path = site.database_url.removeprefix("sqlite://")
     with sqlite3.connect(path) as db:
-        return db.execute("SELECT kind, channel, status, attempts, last_error, payload_enc IS NULL FROM notification").fetchall()
+        return db.execute(
+            "SELECT kind, channel, status, attempts, last_error, payload_enc IS NULL FROM notification"
+        ).fetchall()
 
 
 async def test_the_invitation_email_opens_the_registration(sqlite_site: Site, smtp: Any) -> None:
@@ -112,7 +114,9 @@ async def test_the_invitation_email_opens_the_registration(sqlite_site: Site, sm
     server = sqlite_site.start_server(**mail_env(controller.port))
     client = GraphQLClient(server, demo=sqlite_site.demo, operations={"InviteVisitor": INVITE})
     # The contract's InviteVisitor (no email field) works unchanged and sends nothing.
-    plain = await client.raw(INVITE, {"input": invite_input(sqlite_site, "Nobody", None)}, as_="alice", op="InviteVisitor")
+    plain = await client.raw(
+        INVITE, {"input": invite_input(sqlite_site, "Nobody", None)}, as_="alice", op="InviteVisitor"
+    )
     assert plain["data"]["inviteVisitor"]["errors"] == [], plain
     visit = await invite(client, sqlite_site, "李娜 Zoë", "lina@example.test")
     await eventually(lambda: len(box.messages) == 1, 15, "the invitation email")
@@ -148,7 +152,9 @@ async def test_no_header_injection_through_the_visitor_name(sqlite_site: Site, s
     server = sqlite_site.start_server(**mail_env(controller.port))
     client = GraphQLClient(server, demo=sqlite_site.demo)
     answer = await client.raw(
-        INVITE_EMAIL, {"input": invite_input(sqlite_site, "Eve\r\nBcc: victim@example.test", "eve@example.test")}, as_="alice"
+        INVITE_EMAIL,
+        {"input": invite_input(sqlite_site, "Eve\r\nBcc: victim@example.test", "eve@example.test")},
+        as_="alice",
     )
     payload = answer["data"]["inviteVisitor"]
     if payload["errors"]:  # refused as a name, or sent with the name flattened: never a header
@@ -169,13 +175,48 @@ async def test_unreachable_smtp_retries_then_fails_and_gates_stay_ready(sqlite_s
     client = GraphQLClient(server, demo=sqlite_site.demo)
     await invite(client, sqlite_site, "張偉", "zhang@example.test")
     await eventually(lambda: rows(sqlite_site)[0][2] == "failed", 30, "the row given up")
-    kind, channel, status, attempts, error, cleared = rows(sqlite_site)[0]
+    _, _, status, attempts, error, cleared = rows(sqlite_site)[0]
     assert (status, attempts, cleared) == ("failed", 3, 1) and "unreachable" in error
     async with http_client() as http:
         ready = await http.get(server.http + "/readyz")
     assert ready.status_code == 200, ready.text
     detail = ready.json()["checks"]["notifications"]["detail"]["email"]
     assert detail["failed"] == 1 and "unreachable" in detail["lastError"]
+    # A gate still opens.
+    assert sqlite_site.demo is not None
+    alice = await client.login("alice", sqlite_site.demo.passwords["alice"])
+    phone = Phone()
+    await phone.bind(alice)
+    gate = await Gate(server, sqlite_site.demo.device_id, sqlite_site.demo.device_secret).connect()
+    try:
+        reply = await gate.scan(sqlite_site.demo.gates["Lobby turnstile in"], phone.token())
+        assert reply["granted"] is True
+    finally:
+        await gate.close()
+    # Admins see the failure; others are refused.
+    fields = "id kind status attempts lastError addressMasked"
+    deliveries = '{ notificationDeliveries(status: "failed") { edges { node { ' + fields + " } } } }"
+    seen = await client.ok(deliveries, as_="security")
+    (node,) = [e["node"] for e in seen["notificationDeliveries"]["edges"]]
+    assert (node["kind"], node["attempts"], node["addressMasked"]) == ("visit.invitation", 3, "z***@example.test")
+    channels = await client.ok("{ notificationChannels { name failed lastError } }", as_="admin")
+    assert channels["notificationChannels"][0]["name"] == "email" and channels["notificationChannels"][0]["failed"] == 1
+    retry = "mutation($id: ID!) { retryNotification(id: $id) { delivery { status } errors { code message } } }"
+    for query, variables in (
+        (deliveries, None),
+        ("{ notificationChannels { name } }", None),
+        (retry, {"id": node["id"]}),
+    ):
+        for caller in ("alice", "hr", None):
+            answer = (
+                await client.raw(query, variables, as_=caller)
+                if caller
+                else await client.user(None).raw(query, variables)
+            )
+            assert error_codes(answer) and set(error_codes(answer)) <= {"FORBIDDEN", "UNAUTHENTICATED"}, answer
+    # A failed one's message was cleared: it cannot be sent again (its row says why).
+    again = await client.ok(retry, {"id": node["id"]}, as_="admin")
+    assert again["retryNotification"]["errors"][0]["code"] == "NOT_ALLOWED"
 
 
 async def test_killed_between_commit_and_send_delivers_once_after_restart(sqlite_site: Site, smtp: Any) -> None:
@@ -192,3 +233,25 @@ async def test_killed_between_commit_and_send_delivers_once_after_restart(sqlite
     await eventually(lambda: rows(sqlite_site)[0][2] == "sent", 15, "sent after the restart")
     await asyncio.sleep(0)  # the count below is of what arrived by the time it was marked sent
     assert len(box.messages) == 1 and list(box.by_id.values()) == [1]
+
+
+async def test_two_workers_on_postgres_and_redis_send_each_notification_once(
+    tmp_path: Path, postgres_template: Any, require_redis: None, smtp: Any
+) -> None:
+    from tests.conftest import _postgres_copy
+    from tests.harness import REDIS_URL
+
+    controller, box = smtp
+    async with _postgres_copy(postgres_template, tmp_path, REDIS_URL) as site:
+        env = mail_env(controller.port)
+        await asyncio.to_thread(site.start_server, **env)
+        await asyncio.to_thread(site.start_server, **env)
+        clients = [GraphQLClient(s, demo=site.demo) for s in site.servers]
+        names = ["李娜", "張偉", "Zoë", "Ann", "Bo", "Cy"]
+        for i, name in enumerate(names):
+            await invite(clients[i % 2], site, name, f"v{i}@example.test")
+        await eventually(lambda: len(box.messages) >= len(names), 30, "every invitation")
+        sent = await clients[0].ok('{ notificationDeliveries(status: "sent") { edges { node { id } } } }', as_="admin")
+        assert len(sent["notificationDeliveries"]["edges"]) == len(names)
+        assert sorted(box.by_id.values()) == [1] * len(names)
+        assert sorted(str(m["To"]) for m in box.messages) == sorted(f"v{i}@example.test" for i in range(len(names)))

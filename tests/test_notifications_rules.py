@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -55,7 +54,15 @@ def test_quiet_hours_across_midnight_in_the_site_time_zone() -> None:
 
 @pytest.mark.parametrize("name", ["李娜", "張偉", "Zoë"])
 def test_rendering_in_both_languages(name: str) -> None:
-    context = {"visitor": name, "host": "王芳", "start": "2026-12-01 09:00", "end": "11:00", "site": "研发楼", "link": "https://x/invite/A", "code": "A"}
+    context = {
+        "visitor": name,
+        "host": "王芳",
+        "start": "2026-12-01 09:00",
+        "end": "11:00",
+        "site": "研发楼",
+        "link": "https://x/invite/A",
+        "code": "A",
+    }
     subject_zh, text_zh = kinds.render("visit.invitation", "zh-CN", context)
     subject_en, text_en = kinds.render("visit.invitation", "en", context)
     assert subject_zh == "王芳邀请您到访研发楼" and subject_en == "王芳 invites you to 研发楼"
@@ -68,7 +75,9 @@ def test_rendering_in_both_languages(name: str) -> None:
 
 
 def test_mail_headers_cannot_be_injected() -> None:
-    message = Message(kind="visit.invitation", key="visit.invitation.abc", subject="Eve\r\nBcc: x@y.z", text="李娜\nZoë")
+    message = Message(
+        kind="visit.invitation", key="visit.invitation.abc", subject="Eve\r\nBcc: x@y.z", text="李娜\nZoë"
+    )
     mail = email_channel.build_email(message, "gate@example.test", "zoe@example.test")
     raw = mail.as_bytes()
     assert b"\r\nBcc:" not in raw and mail["Message-ID"] == "<visit.invitation.abc@example.test>"
@@ -114,19 +123,29 @@ async def person(username: str) -> Person:
 
 async def test_quiet_hours_defer_a_non_alarm_and_not_an_alarm(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     guard = await person("security")
-    await mine.change(rt, guard.id, mine.Change(email="guard@example.test", quiet_hours_start="22:00", quiet_hours_end="07:00", quiet_given=True))
+    await mine.change(
+        rt,
+        guard.id,
+        mine.Change(email="guard@example.test", quiet_hours_start="22:00", quiet_hours_end="07:00", quiet_given=True),
+    )
     night = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)  # 23:30 site time
     at(night, monkeypatch)
     async with in_transaction() as conn:
-        late = await outbox.notify(rt, "visit.overstay", recipients=[guard.id], context={"message": "张伟超时"}, connection=conn)
-        alarm = await outbox.notify(rt, "alarm.door_forced", recipients=[guard.id], context={"message": "door forced"}, connection=conn)
+        late = await outbox.notify(
+            rt, "visit.overstay", recipients=[guard.id], context={"message": "张伟超时"}, connection=conn
+        )
+        alarm = await outbox.notify(
+            rt, "alarm.door_forced", recipients=[guard.id], context={"message": "door forced"}, connection=conn
+        )
     assert [r.channel for r in late] == ["email"]
     assert late[0].next_attempt_at == datetime(2026, 12, 1, 7, 0, tzinfo=SHANGHAI)
     assert alarm[0].next_attempt_at == night and alarm[0].status == "pending"
     # The sealed payload renders the person's language, and opens to the same message.
     await mine.change(rt, guard.id, mine.Change(language="en"))
     async with in_transaction() as conn:
-        (row,) = await outbox.notify(rt, "alarm.door_forced", recipients=[guard.id], context={"message": "Zoë"}, connection=conn)
+        (row,) = await outbox.notify(
+            rt, "alarm.door_forced", recipients=[guard.id], context={"message": "Zoë"}, connection=conn
+        )
     message = outbox.open_message(rt, row.payload_enc or b"")
     assert (message.subject, message.text, message.alarm, message.locale) == ("Door forced", "Zoë (-)", True, "en")
 
@@ -156,7 +175,12 @@ async def test_limits_suppress_per_recipient_and_per_host(rt: Runtime) -> None:
     for i in range(6):
         async with in_transaction() as conn:
             rows = await outbox.notify(
-                rt, "visit.invitation", recipients=[outbox.Recipient(email=f"v{i}@example.test")], context={}, connection=conn, host_id=host
+                rt,
+                "visit.invitation",
+                recipients=[outbox.Recipient(email=f"v{i}@example.test")],
+                context={},
+                connection=conn,
+                host_id=host,
             )
         hosted.append(rows[0].status)
     assert hosted == ["pending"] * 4 + ["suppressed"] * 2

@@ -6,8 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:
@@ -560,12 +559,18 @@ REGISTRY: tuple[Setting, ...] = (
         "channel is configured (Notifications)",
     ),
     Setting("GATEHOUSE_NOTIFY_MAX_ATTEMPTS", "8", "a notification not sent after this many attempts is `failed`"),
-    Setting("GATEHOUSE_NOTIFY_MAX_AGE_HOURS", "24", "a notification not sent this long after it was written is `failed`"),
     Setting(
-        "GATEHOUSE_NOTIFY_PER_RECIPIENT_HOUR", "30", "most notifications one address gets per hour; more are `suppressed`"
+        "GATEHOUSE_NOTIFY_MAX_AGE_HOURS", "24", "a notification not sent this long after it was written is `failed`"
     ),
     Setting(
-        "GATEHOUSE_NOTIFY_PER_HOST_HOUR", "60", "most invitations one host sends per hour; more are `suppressed`"
+        "GATEHOUSE_NOTIFY_PER_RECIPIENT_HOUR",
+        "30",
+        "most notifications one address gets per hour; more are `suppressed`",
+    ),
+    Setting(
+        "GATEHOUSE_NOTIFY_PER_HOST_HOUR",
+        "60",
+        "most messages one person's actions cause per hour (invitations); more are `suppressed`",
     ),
     Setting("GATEHOUSE_NOTIFY_CONCURRENCY", "4", "sends in flight at once per channel"),
     Setting("GATEHOUSE_NOTIFY_SEND_SECONDS", "20", "one send taking longer is abandoned and retried"),

@@ -59,7 +59,8 @@ KINDS: dict[str, Kind] = {
             "Visitor invitation",
             ("{host}邀请您到访{site}", "{host} invites you to {site}"),
             (
-                "{visitor}，您好：\n{host}邀请您于 {start} 至 {end} 到访{site}。\n请打开链接登记：\n{link}\n邀请码：{code}",
+                "{visitor}，您好：\n{host}邀请您于 {start} 至 {end} 到访{site}。\n"
+                "请打开链接登记：\n{link}\n邀请码：{code}",
                 "Dear {visitor},\n{host} invites you to {site} from {start} to {end}.\n"
                 "Register with this link:\n{link}\nInvite code: {code}",
             ),
@@ -71,7 +72,10 @@ KINDS: dict[str, Kind] = {
             "待审批访客",
             "Visit awaiting approval",
             ("访客{visitor}待您审批", "{visitor}'s visit awaits your approval"),
-            ("访客{visitor}已登记，{start} 到访，等待您审批。", "{visitor} registered for {start} and awaits approval."),
+            (
+                "访客{visitor}已登记，{start} 到访，等待您审批。",
+                "{visitor} registered for {start} and awaits approval.",
+            ),
         ),
         _k(
             "visit.reminder",

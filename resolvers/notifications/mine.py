@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from tortoise.transactions import in_transaction
 
-from resolvers.core.crypto import mask
 from resolvers.core.errors import ErrorCode, UserError
 from resolvers.core.models import Person
 from resolvers.notifications import kinds, preferences

@@ -122,7 +122,9 @@ async def notify(
         ctx.setdefault("link", link)
     rows: list[Notification] = []
 
-    async def add(channel: str, address: str, person_id: int | None, locale: str, quiet: tuple[str | None, ...]) -> None:
+    async def add(
+        channel: str, address: str, person_id: int | None, locale: str, quiet: tuple[str | None, ...]
+    ) -> None:
         subject, text = kinds.render(kind, locale, ctx)
         key = f"{kind}.{secrets.token_hex(12)}"
         message = Message(
@@ -167,7 +169,7 @@ async def notify(
             if recipient.phone and "sms" in channels:
                 await add("sms", recipient.phone, None, recipient.language, ())
             continue
-        person = await Person.get_or_none(id=recipient, using_db=connection)  # type: ignore[call-overload]
+        person = await Person.get_or_none(id=recipient, using_db=connection)
         if person is None:
             continue
         quiet = (person.quiet_hours_start, person.quiet_hours_end)

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -103,7 +104,7 @@ class Sender:
         now = clock.now()
         due = Q(status=PENDING, next_attempt_at__lte=now) | Q(status=SENDING, lease_until__lte=now)
         ids = await Notification.filter(due).order_by("next_attempt_at", "id").limit(BATCH).values_list("id", flat=True)
-        claimed = [i for i in ids if await self._claim(int(i), now)]  # type: ignore[call-overload]
+        claimed = [int(i) for i in ids if await self._claim(int(i), now)]  # type: ignore[call-overload]
         await asyncio.gather(*(self._send(i) for i in claimed))
         return len(claimed)
 
@@ -166,13 +167,19 @@ async def channel_health(rt: Runtime) -> list[ChannelHealth]:
     return out
 
 
-def readiness_check(rt: Runtime):  # type: ignore[no-untyped-def]
+def readiness_check(rt: Runtime) -> Callable[[], Awaitable[dict[str, object]]]:
     """/readyz detail: each channel's state. Never fails: an SMTP server that is down is not a
     reason to take this worker out of the load balancer (gates must keep working)."""
 
     async def check() -> dict[str, object]:
         return {
-            h.name: {"pending": h.pending, "failed": h.failed, "lastError": h.last_error, "lastFailureAt": h.last_failure_at, "lastSuccessAt": h.last_success_at}
+            h.name: {
+                "pending": h.pending,
+                "failed": h.failed,
+                "lastError": h.last_error,
+                "lastFailureAt": h.last_failure_at,
+                "lastSuccessAt": h.last_success_at,
+            }
             for h in await channel_health(rt)
         }
 

@@ -42,7 +42,8 @@ class NotificationMutation:
 
     @strawberry.mutation(
         permission_classes=[IsSiteAdmin],
-        description="Send a suppressed (or failed, while its message is kept) notification again (ADMIN, SECURITY_ADMIN).",
+        description="Send a suppressed notification again (ADMIN, SECURITY_ADMIN); a failed one's message is "
+        "cleared when it is given up, so it is refused.",
     )
     async def retry_notification(self, info: Info, id: strawberry.ID) -> NotificationDeliveryPayload:
         row, errors = await attempt(admin.retry(str(id)))

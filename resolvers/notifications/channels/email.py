@@ -58,7 +58,8 @@ def build_email(message: Message, sender: str, to: str) -> EmailMessage:
         parts.append(f'<p><img src="cid:img{i}" alt="{html.escape(image.filename, quote=True)}"></p>')
     body = '<!doctype html><html lang="' + html.escape(message.locale) + '"><body>' + "".join(parts) + "</body></html>"
     mail.add_alternative(body, subtype="html")
-    html_part = mail.get_payload()[1]
+    html_part = mail.get_body(("html",))
+    assert isinstance(html_part, EmailMessage)
     for i, image in enumerate(message.images):
         maintype, _, subtype = image.content_type.partition("/")
         html_part.add_related(image.data, maintype=maintype, subtype=subtype, cid=f"<img{i}>", filename=image.filename)
