@@ -29,6 +29,7 @@ from resolvers.devices import snapshots
 from resolvers.devices.fleet import FleetCheck, FleetUpkeep
 from resolvers.faces.encoding import encoder as face_encoder
 from resolvers.notifications import sender as notification_sender
+from resolvers.notifications.channels import registry as notification_channels
 from resolvers.ops.schedule import BackupSchedule
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
@@ -104,7 +105,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     anomalies = AnomalyDetector(rt)
     # The outbox's sender (README "Notifications"): one worker sends; /readyz shows channels as detail.
     notifications = leadership.only(notification_sender.Sender(rt))
-    rt.readiness.add("notifications", notification_sender.readiness_check(rt))
+    if notification_channels.channels_of(rt):
+        rt.readiness.add("notifications", notification_sender.readiness_check(rt))
     graphql = GatehouseGraphQL(rt)
     # Full collections when no gate has scanned for a few seconds (api/collector.py).
     collector = QuietCollector(lambda: not gates_scanning(5.0))

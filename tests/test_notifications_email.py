@@ -255,3 +255,41 @@ async def test_two_workers_on_postgres_and_redis_send_each_notification_once(
         assert len(sent["notificationDeliveries"]["edges"]) == len(names)
         assert sorted(box.by_id.values()) == [1] * len(names)
         assert sorted(str(m["To"]) for m in box.messages) == sorted(f"v{i}@example.test" for i in range(len(names)))
+
+
+class StallFirst(Mailbox):
+    """Takes the first message's DATA, then answers nothing until released (a server killed mid-send)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        if len(self.messages) == 1:
+            await asyncio.to_thread(self.released.wait)
+        return answer
+
+
+async def test_killed_mid_send_is_sent_again_after_its_lease_with_the_same_message_id(sqlite_site: Site) -> None:
+    box = StallFirst()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        env = mail_env(controller.port, GATEHOUSE_NOTIFY_LEASE_SECONDS="2")
+        first = sqlite_site.start_server(**env)
+        await invite(GraphQLClient(first, demo=sqlite_site.demo), sqlite_site, "李娜", "lina@example.test")
+        await eventually(lambda: len(box.messages) == 1, 15, "the peer holding the first DATA")
+        assert rows(sqlite_site)[0][2] == "sending"
+        assert first.proc is not None
+        os.kill(first.proc.pid, signal.SIGKILL)
+        first.proc.wait()
+        sqlite_site.servers.remove(first)
+        sqlite_site.start_server(**env)
+        await eventually(lambda: rows(sqlite_site)[0][2] == "sent", 20, "sent again after the lease")
+        # Twice on the wire (at least once), one Message-ID: the receiver keeps one.
+        assert len(box.messages) == 2 and list(box.by_id.values()) == [2]
+        assert rows(sqlite_site)[0][3] == 2  # attempts
+    finally:
+        box.released.set()
+        controller.stop()

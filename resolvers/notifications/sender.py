@@ -123,9 +123,8 @@ class Sender:
             try:
                 message = outbox.open_message(rt, row.payload_enc)
                 address = rt.sealer.open_text(row.address_enc, outbox.ADDRESS)
-                async with limit:
-                    async with asyncio.timeout(settings.send_seconds):
-                        provider_id = await channel.send(replace(message, key=row.key), address)
+                async with limit, asyncio.timeout(settings.send_seconds):  # the wait for a slot is not timed
+                    provider_id = await channel.send(replace(message, key=row.key), address)
             except DeliveryError as exc:
                 error = exc
             except TimeoutError:
