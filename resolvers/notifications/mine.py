@@ -88,7 +88,7 @@ async def change(rt: Runtime, person_id: int, data: Change) -> MySettings:
             local, domain = address.split("@")
             fields.update(
                 email_enc=rt.sealer.seal(address, EMAIL),
-                email_hash=rt.sealer.lookup_hash(address.lower(), EMAIL),
+                email_hash=rt.sealer.lookup_hash(address, EMAIL),
                 email_masked=f"{local[:1]}***@{domain}",
             )
     if data.quiet_given:
