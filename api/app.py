@@ -28,6 +28,8 @@ from resolvers.core.settings import Settings
 from resolvers.devices import snapshots
 from resolvers.devices.fleet import FleetCheck, FleetUpkeep
 from resolvers.faces.encoding import encoder as face_encoder
+from resolvers.notifications import sender as notification_sender
+from resolvers.notifications.channels import registry as notification_channels
 from resolvers.ops.schedule import BackupSchedule
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
@@ -101,6 +103,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     backups = leadership.only(BackupSchedule(rt))  # nothing runs unless GATEHOUSE_BACKUP_DIR is set
     supervision = leadership.only(SupervisionUpkeep(rt))  # periodic inspections, overdue notices
     anomalies = AnomalyDetector(rt)
+    # The outbox's sender (README "Notifications"): one worker sends; /readyz shows channels as detail.
+    notifications = leadership.only(notification_sender.Sender(rt))
+    if notification_channels.channels_of(rt):
+        rt.readiness.add("notifications", notification_sender.readiness_check(rt))
     graphql = GatehouseGraphQL(rt)
     # Full collections when no gate has scanned for a few seconds (api/collector.py).
     collector = QuietCollector(lambda: not gates_scanning(5.0))
@@ -129,6 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await fleet.start()
         await backups.start()
         await supervision.start()
+        await notifications.start()
         collector.start()
         # With several workers each writes its gauges for the worker a scrape lands on.
         refresher = asyncio.create_task(metrics.refresh_loop()) if metrics.MULTIPROCESS else None
@@ -139,6 +146,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 refresher.cancel()
             health.worker_stopped()
             await collector.stop()
+            await notifications.stop()
             await supervision.stop()
             await backups.stop()
             await fleet.stop()

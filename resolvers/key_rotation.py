@@ -23,7 +23,10 @@ from tortoise.transactions import in_transaction
 
 from resolvers.core import clock, key_store
 from resolvers.core.crypto import Sealer, encode_master_key, key_id
-from resolvers.core.models import Credential, Person, Visit, WatchlistEntry
+from resolvers.core.models import Credential, Notification, Person, Visit, WatchlistEntry
+from resolvers.notifications.channels.email import EMAIL
+from resolvers.notifications.outbox import ADDRESS as NOTIFY_ADDRESS
+from resolvers.notifications.outbox import PAYLOAD as NOTIFY_PAYLOAD
 from resolvers.passes.credentials import PRIVATE_KEY
 from resolvers.people.people import ID_NUMBER, PHONE
 from resolvers.people.totp import TOTP_SECRET
@@ -60,6 +63,10 @@ SEALED = (
     SealedColumn(Person, "person", "totp_pending_enc", TOTP_SECRET),
     SealedColumn(Visit, "visit", "phone_enc", PHONE, "phone_hash"),
     SealedColumn(Credential, "credential", "private_key_enc", PRIVATE_KEY),
+    # Notifications (migration 0025): a person's email, and the outbox's addresses and messages.
+    SealedColumn(Person, "person", "email_enc", EMAIL, "email_hash"),
+    SealedColumn(Notification, "notification", "address_enc", NOTIFY_ADDRESS),
+    SealedColumn(Notification, "notification", "payload_enc", NOTIFY_PAYLOAD),
 )
 
 

@@ -28,6 +28,8 @@ from schema.items.mutations import ItemMutation
 from schema.items.queries import ItemQuery
 from schema.items.stocktakes import StocktakeMutation, StocktakeQuery
 from schema.items.subscriptions import ItemSubscription
+from schema.notifications.mutations import NotificationMutation
+from schema.notifications.queries import NotificationQuery
 from schema.ops.queries import OpsQuery
 from schema.passes.mutations import PassMutation
 from schema.passes.queries import PassQuery
@@ -79,6 +81,7 @@ class Query(
     OpsQuery,
     FaceQuery,
     SupervisionQuery,
+    NotificationQuery,
 ):
     pass
 
@@ -97,6 +100,7 @@ class Mutation(
     AttendanceMutation,
     FaceMutation,
     SupervisionMutation,
+    NotificationMutation,
 ):
     pass
 

@@ -25,6 +25,9 @@ from tests.http_receiver import Received, Receiver
 
 TRICKY = '張偉 and Zoë said "hi", then\nline two & a=b&phone=+1999 \\ }{"x": 1}'
 
+# Any channel needs the base of its links (GATEHOUSE_PUBLIC_URL).
+PUBLIC_URL = {"GATEHOUSE_PUBLIC_URL": "https://gate.example.com"}
+
 
 def message(**kw: Any) -> Message:
     base: dict[str, Any] = {
@@ -38,7 +41,7 @@ def message(**kw: Any) -> Message:
 
 
 def sms_settings(receiver: Receiver, **env: str) -> Settings:
-    return Settings.from_env({"GATEHOUSE_SMS_URL": receiver.url("/sms/send?account=gh"), **env})
+    return Settings.from_env({**PUBLIC_URL, "GATEHOUSE_SMS_URL": receiver.url("/sms/send?account=gh"), **env})
 
 
 async def send(settings: Settings, msg: Message, phone: str = "+86 138-0000-1111") -> None:
@@ -150,7 +153,7 @@ async def test_a_phone_with_a_line_break_is_refused_before_sending(receiver: Rec
 
 def one_line_error(env: dict[str, str]) -> str:
     with pytest.raises(SettingsError) as raised:
-        Settings.from_env(env)
+        Settings.from_env({**PUBLIC_URL, **env})
     assert "\n" not in str(raised.value)
     return str(raised.value)
 
@@ -191,7 +194,9 @@ async def _addresses_check() -> None:
 
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     rt = Runtime.create(
-        Settings.from_env({"GATEHOUSE_SECRET_KEY": key, "GATEHOUSE_SMS_URL": "https://sms.example.com/send"})
+        Settings.from_env(
+            {**PUBLIC_URL, **{"GATEHOUSE_SECRET_KEY": key, "GATEHOUSE_SMS_URL": "https://sms.example.com/send"}}
+        )
     )
     assert PHONE == people.PHONE  # the purpose the phone is sealed under
     sealed = rt.sealer.seal("+86 13800001111", PHONE)

@@ -30,6 +30,9 @@ SECRET = "whsec-0123456789abcdef"
 ROBOT_SECRET = "SEC5a3ecf88f2b3eb50db30ecfc00f53033"
 EVIL = '李娜 [click](http://evil) @all <at user_id="all"></at>'
 
+# Any channel needs the base of its links (GATEHOUSE_PUBLIC_URL).
+PUBLIC_URL = {"GATEHOUSE_PUBLIC_URL": "https://gate.example.com"}
+
 
 def message(**kw: Any) -> Message:
     base: dict[str, Any] = {
@@ -319,7 +322,7 @@ async def test_targets_take_the_kinds_and_prefixes_they_name() -> None:
 
 def one_line_error(env: dict[str, str]) -> str:
     with pytest.raises(SettingsError) as raised:
-        Settings.from_env(env)
+        Settings.from_env({**PUBLIC_URL, **env})
     text = str(raised.value)
     assert "\n" not in text
     return text
@@ -354,7 +357,7 @@ def test_bad_webhook_settings_are_one_line_start_up_errors(tmp_path: Path) -> No
     path.write_text(
         json.dumps([{**good, "url": "http://127.0.0.1:8080/x"}, {**good, "name": "v6", "url": "http://[::1]/"}])
     )
-    parsed = Settings.from_env({"GATEHOUSE_WEBHOOKS": f"@{path}"}).webhooks
+    parsed = Settings.from_env({**PUBLIC_URL, "GATEHOUSE_WEBHOOKS": f"@{path}"}).webhooks
     assert parsed is not None and [t.name for t in parsed.targets] == ["g", "v6"]
     assert Settings.from_env({}).webhooks is None
 
@@ -405,6 +408,7 @@ async def test_gatehouse_test_webhook_posts_one_signed_message_and_says_how_it_w
         env = {
             "GATEHOUSE_DATABASE_URL": f"sqlite://{tmp_path / 'gh.sqlite3'}",
             "GATEHOUSE_KEY_FILE": str(tmp_path / "gh.key"),
+            **PUBLIC_URL,
             **hooks(
                 {"name": "安全组", "format": "generic", "url": receiver.url("/ok"), "secret": SECRET, "kinds": ["*"]},
                 {"name": "ding", "format": "dingtalk", "url": receiver.url("/no"), "kinds": ["*"]},

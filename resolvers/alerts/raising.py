@@ -14,6 +14,7 @@ from realtime.messages import DeviceAlertMessage
 from resolvers.core import clock
 from resolvers.core.commit_order import ALERT_LOG, ids_in_commit_order
 from resolvers.core.models import DeviceAlert
+from resolvers.notifications import alarms
 from resolvers.runtime import Runtime
 
 
@@ -38,6 +39,8 @@ async def raise_alert(
             payload=payload or {},
             using_db=conn,
         )
+        # Security's phones and robots (README "Notifications"): in the alert's transaction.
+        await alarms.on_alert(rt, kind, alert.id, message, conn)
     rt.bus.send(DeviceAlertMessage(alert.id, alert.at, kind, message, device_id=device_id, gate_id=gate_id))
     return alert
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:
+    from resolvers.core.settings_notify import EmailSettings, NotifySettings
     from resolvers.core.settings_sms import SmsSettings
     from resolvers.core.settings_webhooks import WebhookSettings
 
@@ -225,6 +226,9 @@ class Settings:
     # Notifications (README "Webhooks and robots", "SMS gateway"): None when not configured.
     webhooks: WebhookSettings | None = None
     sms: SmsSettings | None = None
+    # Notifications (README "Notifications", resolvers/core/settings_notify.py).
+    notify: NotifySettings = field(default_factory=lambda: _default_notify())
+    email: EmailSettings | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -305,6 +309,7 @@ class Settings:
             **_face_settings(env),
             webhooks=_settings_module("settings_webhooks").parse(env),
             sms=_settings_module("settings_sms").parse(env),
+            **_notify_settings(env),
         )
 
 
@@ -346,6 +351,21 @@ def _face_settings(env: dict[str, str]) -> dict[str, Any]:
         "face_keep_photo": keep,
         "face_offline_max": int(raw_max),
     }
+
+
+def _default_notify() -> NotifySettings:
+    from resolvers.core.settings_notify import NotifySettings
+
+    return NotifySettings()
+
+
+def _notify_settings(env: dict[str, str]) -> dict[str, Any]:
+    from resolvers.core import settings_notify
+
+    try:
+        return {"notify": settings_notify.notify_settings(env), "email": settings_notify.email_settings(env)}
+    except settings_notify.SettingsProblem as exc:
+        raise SettingsError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -575,6 +595,43 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("GATEHOUSE_SMS_TOKEN", "unset", "the gateway's secret, put where the headers or body say `{token}`"),
     Setting("GATEHOUSE_SMS_TOKEN_FILE", "unset", "a file holding GATEHOUSE_SMS_TOKEN instead (one line)"),
     Setting("GATEHOUSE_SMS_TIMEOUT_SECONDS", "10", "how long one SMS request may take before it is retried later"),
+    Setting(
+        "GATEHOUSE_PUBLIC_URL",
+        "unset",
+        "the http(s) base of the links messages carry (`https://gate.example.com`); required once any notification "
+        "channel is configured (Notifications)",
+    ),
+    Setting("GATEHOUSE_NOTIFY_MAX_ATTEMPTS", "8", "a notification not sent after this many attempts is `failed`"),
+    Setting(
+        "GATEHOUSE_NOTIFY_MAX_AGE_HOURS", "24", "a notification not sent this long after it was written is `failed`"
+    ),
+    Setting(
+        "GATEHOUSE_NOTIFY_PER_RECIPIENT_HOUR",
+        "30",
+        "most notifications one address gets per hour; more are `suppressed`",
+    ),
+    Setting(
+        "GATEHOUSE_NOTIFY_PER_HOST_HOUR",
+        "60",
+        "most messages one person's actions cause per hour (invitations); more are `suppressed`",
+    ),
+    Setting("GATEHOUSE_NOTIFY_CONCURRENCY", "4", "sends in flight at once per channel"),
+    Setting("GATEHOUSE_NOTIFY_SEND_SECONDS", "20", "one send taking longer is abandoned and retried"),
+    Setting(
+        "GATEHOUSE_NOTIFY_LEASE_SECONDS",
+        "60",
+        "a notification being sent by a server that died is sent again after this (at least once; receivers dedupe)",
+    ),
+    Setting("GATEHOUSE_NOTIFY_BACKOFF_SECONDS", "5", "the first retry's delay; doubled each attempt, with jitter"),
+    Setting("GATEHOUSE_NOTIFY_PAUSED", "0", "1: nothing is sent (the outbox fills; for maintenance and tests)"),
+    Setting("GATEHOUSE_SMTP_HOST", "unset: no email channel", "the SMTP server that sends email (Notifications)"),
+    Setting("GATEHOUSE_SMTP_PORT", "587 (465 with tls)", "its port"),
+    Setting("GATEHOUSE_SMTP_TLS", "starttls", "`starttls`, `tls` (implicit, port 465) or `none` (a local relay only)"),
+    Setting("GATEHOUSE_SMTP_USERNAME", "unset", "SMTP AUTH user, when the server asks for one"),
+    Setting("GATEHOUSE_SMTP_PASSWORD", "unset", "SMTP AUTH password (or GATEHOUSE_SMTP_PASSWORD_FILE)"),
+    Setting("GATEHOUSE_SMTP_PASSWORD_FILE", "unset", "a file holding the SMTP password (a container secret)"),
+    Setting("GATEHOUSE_SMTP_FROM", "unset", "the From address of every email (required with GATEHOUSE_SMTP_HOST)"),
+    Setting("GATEHOUSE_SMTP_TIMEOUT", "15", "seconds an SMTP connection or command may take"),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in REGISTRY}
 

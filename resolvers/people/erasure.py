@@ -47,6 +47,7 @@ from resolvers.core.models import (
     Inspection,
     LoginThrottle,
     NoticeFile,
+    Notification,
     Person,
     PersonKind,
     PersonStatus,
@@ -295,12 +296,16 @@ async def erase(rt: Runtime, actor: Actor | None, person: Person, reason: str, a
             phone_enc=None,
             phone_hash=None,
             phone_masked=None,
+            email_enc=None,
+            email_hash=None,
+            email_masked=None,
             totp_secret_enc=None,
             totp_pending_enc=None,
             totp_enabled_at=None,
             totp_last_step=None,
             erased_at=now,
         )
+        await Notification.filter(person_id=person.id).delete()  # their addresses and messages
     audit.note_change("person", person.id, {"erased": False}, {"erased": True, "auditEntriesRedacted": redacted})
     await face_templates.delete_for_person(rt, person.id)
     rt.access_changed()

@@ -19,7 +19,7 @@ from resolvers.alerts.raising import raise_alert
 from resolvers.attendance import retention, summaries
 from resolvers.core import clock
 from resolvers.core.leadership import still_leads
-from resolvers.core.models import Person, Visit, VisitStatus
+from resolvers.core.models import Notification, Person, Visit, VisitStatus
 from resolvers.core.periodic import Periodic
 from resolvers.faces import templates as face_templates
 from resolvers.runtime import Runtime
@@ -78,6 +78,8 @@ async def anonymise_visit(visit: Visit, now: datetime) -> None:
             company="",
             anonymised_at=now,
         )
+        # The invitation's outbox rows hold the visitor's address (and, until sent, their name).
+        await Notification.filter(cause=f"visit:{visit.id}").delete()
         if visit.visitor_id is not None:
             await Person.filter(id=visit.visitor_id).update(
                 display_name=label,

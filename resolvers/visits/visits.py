@@ -35,6 +35,8 @@ from resolvers.core.models import (
     Zone,
 )
 from resolvers.faces import templates as face_templates
+from resolvers.notifications import invitations
+from resolvers.notifications.channels import email as email_channel
 from resolvers.people import approvers, audit, ratelimit
 from resolvers.people.people import ID_NUMBER, PHONE
 from resolvers.people.sessions import SessionTokens, open_session
@@ -66,6 +68,7 @@ class InviteInput:
     expected_start: datetime
     expected_end: datetime
     zone_ids: list[str]
+    email: str | None = None  # the visitor's: the invitation is emailed to it (README "Notifications")
 
 
 async def _check_zones(actor: Actor, zone_ids: list[str]) -> list[Zone]:
@@ -123,8 +126,13 @@ async def invite(rt: Runtime, actor: Actor, data: InviteInput) -> tuple[Visit, s
     purpose = validation.name(data.purpose, "purpose", max_length=500)
     _check_window(data.expected_start, data.expected_end)
     zones = await _check_zones(actor, data.zone_ids)
+    email = None
+    if data.email is not None and data.email.strip():
+        email = email_channel.valid_address(data.email)
+        if email is None:
+            raise UserError(ErrorCode.INVALID, "not an email address", "email")
     code = _new_invite_code()
-    async with in_transaction():
+    async with in_transaction() as conn:
         visit = await Visit.create(
             host_id=actor.person_id,
             visitor_name=name,
@@ -138,6 +146,7 @@ async def invite(rt: Runtime, actor: Actor, data: InviteInput) -> tuple[Visit, s
             invite_code_hash=_code_hash(code),
         )
         await VisitZone.bulk_create([VisitZone(visit_id=visit.id, zone_id=z.id) for z in zones])
+        await invitations.enqueue(rt, visit, code, name, email, phone, actor, [z.name for z in zones], conn)
     return visit, code
 
 

@@ -20,6 +20,11 @@ class InviteVisitorInput:
     zone_ids: list[strawberry.ID] = strawberry.field(
         description="Zones the visit opens; the host may name only zones they may enter (ADMIN, SECURITY_ADMIN any)."
     )
+    email: str | None = strawberry.field(
+        default=None,
+        description="The visitor's email, optional: the invitation (its link and QR) is emailed there when the "
+        "server has an email channel. Kept only in the encrypted outbox until sent.",
+    )
 
 
 @strawberry.input(description="What a visitor tells about themselves when registering.")

@@ -37,6 +37,7 @@ class VisitMutation:
             expected_start=input.expected_start,
             expected_end=input.expected_end,
             zone_ids=list(input.zone_ids),
+            email=input.email,
         )
         result, errors = await attempt(visits.invite(info.context.rt, actor_of(info), data))
         if result is None:

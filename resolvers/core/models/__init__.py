@@ -52,6 +52,7 @@ from resolvers.core.models.items import (
     StockLocation,
 )
 from resolvers.core.models.keys import KeyMaterial
+from resolvers.core.models.notifications import Notification, NotificationPreference
 from resolvers.core.models.ops import BackupRun
 from resolvers.core.models.passes import (
     Credential,
@@ -167,6 +168,8 @@ __all__ = [
     "MaintenanceRecord",
     "NoticeFile",
     "NoticeStatus",
+    "Notification",
+    "NotificationPreference",
     "Person",
     "PersonKind",
     "PersonStatus",

@@ -83,6 +83,13 @@ class Person(Model):
     phone_enc = fields.BinaryField(null=True)
     phone_hash = fields.CharField(max_length=64, null=True, db_index=True)
     phone_masked = fields.CharField(max_length=64, null=True)
+    # Notifications (migration 0025): the email sealed like the phone; quiet hours "HH:MM" site time.
+    email_enc = fields.BinaryField(null=True)
+    email_hash = fields.CharField(max_length=64, null=True, db_index=True)
+    email_masked = fields.CharField(max_length=64, null=True)
+    quiet_hours_start = fields.CharField(max_length=5, null=True)
+    quiet_hours_end = fields.CharField(max_length=5, null=True)
+    notify_language = fields.CharField(max_length=8, default="zh-CN")
     department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
         "models.Department", null=True, related_name="members", on_delete=fields.RESTRICT
     )
