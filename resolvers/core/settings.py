@@ -6,8 +6,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from resolvers.core.settings_webpush import WebPushSettings
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -218,6 +221,8 @@ class Settings:
     face_keep_photo: bool = False
     # The most face templates an offline terminal's snapshot carries (README "Faces", offline terminals).
     face_offline_max: int = 1000
+    # Web Push (README "Notifications"): the VAPID key and subject; None: no push channel.
+    webpush: WebPushSettings | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -296,6 +301,7 @@ class Settings:
             metrics_allow=_networks(env, "GATEHOUSE_METRICS_ALLOW", ("127.0.0.0/8", "::1")),
             **_backup_settings(env),
             **_face_settings(env),
+            webpush=_webpush_settings(env),
         )
 
 
@@ -305,6 +311,12 @@ class Settings:
 # list it, the README table is generated from it (`gatehouse settings --markdown`), and a variable
 # in the environment that is not here is warned about at start (a misspelt GATEHOUSE_TIMEZONE was
 # ignored silently). tests/test_operator_cli.py fails when the source reads a name missing here.
+
+
+def _webpush_settings(env: dict[str, str]) -> WebPushSettings | None:
+    from resolvers.core.settings_webpush import webpush_settings
+
+    return webpush_settings(env)
 
 
 def _face_settings(env: dict[str, str]) -> dict[str, Any]:
@@ -529,6 +541,21 @@ REGISTRY: tuple[Setting, ...] = (
         "GATEHOUSE_FACE_OFFLINE_MAX",
         "1000",
         "most face templates an offline terminal's snapshot carries (~1.1 KB each); past it none, logged",
+    ),
+    Setting(
+        "GATEHOUSE_VAPID_PRIVATE_KEY_FILE",
+        "unset: no Web Push",
+        "the VAPID private key (PEM) Web Push requests are signed with; `gatehouse vapid-keys --out FILE` makes one",
+    ),
+    Setting(
+        "GATEHOUSE_VAPID_PRIVATE_KEY",
+        "unset",
+        "the VAPID private key as a value (PEM, or 32 bytes base64url) instead of a file",
+    ),
+    Setting(
+        "GATEHOUSE_VAPID_SUBJECT",
+        "unset",
+        "with a VAPID key: `mailto:ops@example.com` or `https://your.site`, where push services can reach you",
     ),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in REGISTRY}

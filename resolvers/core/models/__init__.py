@@ -52,6 +52,7 @@ from resolvers.core.models.items import (
     StockLocation,
 )
 from resolvers.core.models.keys import KeyMaterial
+from resolvers.core.models.notifications_push import PushSubscription
 from resolvers.core.models.ops import BackupRun
 from resolvers.core.models.passes import (
     Credential,
@@ -170,6 +171,7 @@ __all__ = [
     "Person",
     "PersonKind",
     "PersonStatus",
+    "PushSubscription",
     "RectificationNotice",
     "RefreshSession",
     "RequestKind",
