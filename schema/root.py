@@ -28,6 +28,7 @@ from schema.items.mutations import ItemMutation
 from schema.items.queries import ItemQuery
 from schema.items.stocktakes import StocktakeMutation, StocktakeQuery
 from schema.items.subscriptions import ItemSubscription
+from schema.notifications.push import PushMutation, PushQuery
 from schema.ops.queries import OpsQuery
 from schema.passes.mutations import PassMutation
 from schema.passes.queries import PassQuery
@@ -79,6 +80,7 @@ class Query(
     OpsQuery,
     FaceQuery,
     SupervisionQuery,
+    PushQuery,
 ):
     pass
 
@@ -97,6 +99,7 @@ class Mutation(
     AttendanceMutation,
     FaceMutation,
     SupervisionMutation,
+    PushMutation,
 ):
     pass
 

@@ -43,7 +43,8 @@ def public_key_text(key: ec.EllipticCurvePrivateKey) -> str:
 
 
 def private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem, pkcs8 = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8
+    return key.private_bytes(pem, pkcs8, serialization.NoEncryption())
 
 
 def parse_private_key(text: str, name: str) -> ec.EllipticCurvePrivateKey:
