@@ -393,6 +393,15 @@ TABLE: dict[str, Row] = {
         lambda c: {"stocktakeId": NOWHERE, "itemId": NOWHERE, "locationId": NOWHERE, "quantity": 1},
     ),
     "CloseStocktake": Row(frozenset({"admin"}), lambda c: {"id": NOWHERE}),
+    # phone_app_push.graphql / phone_app_notify_settings.graphql: the Notifications screen (issue 16);
+    # a refused subscription or setting writes nothing, removing what is not there changes nothing.
+    "PushPublicKey": Row(SIGNED_IN),
+    "RegisterPushSubscription": Row(
+        SIGNED_IN, lambda c: {"input": {"endpoint": "http://push.invalid/x", "p256dh": "x", "auth": "x"}}
+    ),
+    "RemovePushSubscription": Row(SIGNED_IN, lambda c: {"endpoint": "https://push.invalid/nothing"}),
+    "MyNotificationSettings": Row(SIGNED_IN),
+    "SetMyNotificationSettings": Row(SIGNED_IN, lambda c: {"input": {"language": "xx"}}),
     # gatehouse.graphql, faces: HR enrols and removes, security marks two-factor zones.
     "EnrolFace": Row(PEOPLE_ADMINS, lambda c: {"personId": NOWHERE, "photo": "x", "consentVersion": "1999-v0"}),
     "RemoveFace": Row(PEOPLE_ADMINS, lambda c: {"personId": NOWHERE}),
