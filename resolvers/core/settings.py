@@ -314,9 +314,12 @@ class Settings:
 
 
 def _webpush_settings(env: dict[str, str]) -> WebPushSettings | None:
-    from resolvers.core.settings_webpush import webpush_settings
+    from resolvers.core.settings_webpush import WebPushSettingsError, webpush_settings
 
-    return webpush_settings(env)
+    try:
+        return webpush_settings(env)
+    except WebPushSettingsError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _face_settings(env: dict[str, str]) -> dict[str, Any]:
