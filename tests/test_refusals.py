@@ -249,6 +249,8 @@ class Row:
 
 
 TOMORROW = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+# A throwaway VAPID key (32 bytes, base64url) for the table's server.
+VAPID_KEY = "rJ7B3w0uJ0m9m8w5yG7m2Jr0oQy3xXk8e9D3vT6hQ2A"
 NOWHERE = "999999"
 
 # Allowed callers get variables that reach the resolver but write nothing (unknown ids, blank names).
@@ -551,7 +553,8 @@ def foreign_token(ctx: Ctx, username: str) -> str:
 def ctx(demo_template: SiteTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
     """One demo site for the whole table: every case either is refused or writes nothing that matters."""
     site = demo_template.sqlite_copy(tmp_path_factory.mktemp("refusals"))
-    server = site.start_server()
+    # Web Push configured, so pushPublicKey answers a key (null would read as "nothing came back").
+    server = site.start_server(GATEHOUSE_VAPID_PRIVATE_KEY=VAPID_KEY, GATEHOUSE_VAPID_SUBJECT="mailto:ops@example.cn")
     demo, ids = demo_template.demo, demo_template.ids
     try:
         users = (*USERS, "bob")  # signed in on the template
