@@ -466,6 +466,16 @@ async def test_register_and_remove_push_subscriptions(sqlite_site: Site, demo: A
     kept = [e for _, e, _ in rows(sqlite_site)]
     assert len(kept) == 10 and kept[0].endswith("/1") and kept[-1].endswith("/10")
 
+    # Offboarded: no notifications after leaving (the subscriptions go with the sessions).
+    await api.ok(REGISTER, {"input": sub_input("https://push.example.com/zoe")}, as_="zoe")
+    with sqlite3.connect(sqlite_site.database_url.removeprefix("sqlite://")) as conn:
+        [(lina_id,)] = conn.execute("SELECT id FROM person WHERE username = 'lina'").fetchall()
+    off = await api.ok(
+        "mutation O($id: ID!) { offboardEmployee(id: $id) { errors { message } } }", {"id": str(lina_id)}, as_="hr"
+    )
+    assert off["offboardEmployee"]["errors"] == [], off
+    assert rows(sqlite_site) == [("zoe", "https://push.example.com/zoe", None)]
+
 
 BAD_SUBSCRIPTIONS: list[tuple[dict[str, str], str, str]] = [
     ({"endpoint": "http://push.example.com/x"}, "endpoint", "https"),
