@@ -10,6 +10,9 @@ accessible names.
   reachable from the test machine, so the browser may refuse: then the screen shows why, the switch
   stays off and nothing is stored; if it does subscribe, the server holds exactly that https
   endpoint for this person. Either way what the screen says matches the server.
+- The app's service worker, handed a push message through DevTools (ServiceWorker.deliverPushMessage,
+  as the browser hands one over once decrypted), shows it: title, body, tag = kind, link, alarms loud.
+  (A tap on a notification cannot be driven from DevTools: `notificationclick` is not tested.)
 - The preferences (per kind the channels, quiet hours, message language, email) are notify-core's
   backend (`myNotificationSettings` / `setMyNotificationSettings`). When the server's schema has
   them, the test saves preferences through the screen and reads them back from the server; on a
@@ -19,6 +22,8 @@ Screenshots go to var/screenshots/{en,zh-CN}/.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
 from typing import Any
 
@@ -220,6 +225,48 @@ async def test_notifications_switch_subscribes_or_says_why_in_english(
             await page.get_by_role("status").filter(has_text=en["off"]).wait_for()
             assert subscriptions(sqlite_site) == []
         await check_preferences(page, api, "en")
+        await service_worker_shows_a_push(page, server.http)
         assert watch.csp_violations() == [], watch.errors
     finally:
         await page.context.close()
+
+
+NOTIFICATIONS_SHOWN = """
+navigator.serviceWorker.ready
+  .then((r) => r.getNotifications())
+  .then((ns) => ns.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data, loud: n.requireInteraction })))
+"""
+
+
+async def service_worker_shows_a_push(page: Any, origin: str) -> None:
+    """The app's service worker, given a push message (delivered through DevTools, as the browser
+    hands it over once decrypted), shows it: title, body, tag = kind, the link in its data."""
+    await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    cdp = await page.context.new_cdp_session(page)
+    found: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: found.put_nowait(e["registrations"]))
+    await cdp.send("ServiceWorker.enable")
+    registrations: list[dict[str, Any]] = []
+    while not registrations:
+        registrations = [r for r in await asyncio.wait_for(found.get(), 10) if not r["isDeleted"]]
+    message = {
+        "title": "强行开门：东门",
+        "body": "东门被强行打开 — Zoë Ångström",
+        "link": "/guard",
+        "kind": "alarm.door_forced",
+        "key": "notification:1:webpush:1",
+        "alarm": True,
+    }
+    await cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": origin, "registrationId": registrations[0]["registrationId"], "data": json.dumps(message)},
+    )
+    await page.wait_for_function(f"({NOTIFICATIONS_SHOWN}).then((ns) => ns.length > 0)", polling=100)
+    [shown] = await page.evaluate(NOTIFICATIONS_SHOWN)
+    assert shown == {
+        "title": "强行开门：东门",
+        "body": "东门被强行打开 — Zoë Ångström",
+        "tag": "alarm.door_forced",
+        "data": {"link": "/guard", "key": "notification:1:webpush:1"},
+        "loud": True,
+    }, shown
