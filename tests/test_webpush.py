@@ -32,6 +32,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from multidict import CIMultiDict
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from resolvers.core import db
 from resolvers.core.models import PushSubscription
@@ -40,7 +41,14 @@ from resolvers.core.settings_webpush import WebPushSettings, WebPushSettingsErro
 from resolvers.notifications import push_subscriptions
 from resolvers.notifications.channels.base import Message, PermanentFailure, TemporaryFailure
 from resolvers.notifications.channels.webpush import MAX_PLAINTEXT, WebPushChannel
-from tests.harness import GraphQLClient, Site, error_codes, free_port
+from tests.harness import (
+    GraphQLClient,
+    Site,
+    create_postgres_database,
+    drop_postgres_database,
+    error_codes,
+    free_port,
+)
 
 SUBJECT = "mailto:security@example.cn"
 
@@ -131,14 +139,24 @@ class PushService:
             await self._runner.cleanup()
 
 
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[str]:
-    url = f"sqlite://{tmp_path / 'push.sqlite3'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The migrated database the channel reads subscriptions from: SQLite, and PostgreSQL."""
+    if request.param == "postgres":
+        request.getfixturevalue("require_postgres")
+        url = await create_postgres_database()
+    else:
+        url = f"sqlite://{tmp_path / 'push.sqlite3'}"
+    # Tortoise caches each model's INSERT text per connection name for the process, whatever the
+    # dialect: a SQLite statement ("?") would be sent to PostgreSQL by the next test.
+    EXECUTOR_CACHE.clear()
     await db.start(url)
     try:
         yield url
     finally:
         await db.close()
+        if request.param == "postgres":
+            await drop_postgres_database(url)
 
 
 @pytest.fixture
@@ -546,3 +564,14 @@ async def test_register_checks_run_in_the_domain_too(database: str) -> None:
     assert "=" not in row.p256dh + row.auth and row.user_agent == "UA"
     assert await push_subscriptions.remove(1, "https://x.example/y") is True
     assert await push_subscriptions.remove(1, "https://x.example/y") is False
+
+
+async def test_the_same_browser_registered_at_once_is_stored_once(database: str) -> None:
+    # Two tabs (or two people on one shared phone) registering the same endpoint at the same moment:
+    # one row, owned by one of them, never a unique-constraint error.
+    endpoint = "https://fcm.googleapis.com/fcm/send/shared-phone"
+    browser = Browser()
+    data = push_subscriptions.SubscriptionInput(endpoint, browser.p256dh, b64url(browser.auth))
+    await asyncio.gather(*(push_subscriptions.register(person, data) for person in range(1, 7)))
+    stored = await PushSubscription.filter(endpoint=endpoint).values_list("person_id", flat=True)
+    assert len(stored) == 1 and stored[0] in range(1, 7)
