@@ -477,6 +477,26 @@ async def _test_webhook(settings: Settings, name: str) -> str:
         raise CommandError(f"{exc} ({later})") from None
 
 
+def _vapid_keys(out: str) -> int:
+    """A new P-256 key pair: the private key to a new file only this user reads, the public key printed."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from resolvers.core.settings_webpush import private_key_pem, public_key_text
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        why = f"{exc.strerror} (an existing key file is never overwritten)"
+        print(f"gatehouse: cannot create {out}: {why}", file=sys.stderr)
+        return 2
+    with os.fdopen(fd, "wb") as file:
+        file.write(private_key_pem(key))
+    print(f"wrote the VAPID private key to {out}; set GATEHOUSE_VAPID_PRIVATE_KEY_FILE={out}")
+    print(f"public key (pushPublicKey): {public_key_text(key)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatehouse",
@@ -544,6 +564,10 @@ def build_parser() -> argparse.ArgumentParser:
         help='post a test message to one GATEHOUSE_WEBHOOKS target and print its answer (README "Webhooks and robots")',
     )
     test_webhook.add_argument("name", metavar="NAME", help="the target's name in GATEHOUSE_WEBHOOKS")
+    vapid = sub.add_parser(
+        "vapid-keys", help="make a VAPID key pair for Web Push (GATEHOUSE_VAPID_PRIVATE_KEY_FILE), print the public key"
+    )
+    vapid.add_argument("--out", required=True, metavar="FILE", help="where to write the private key (PEM, mode 0600)")
     listing = sub.add_parser("settings", help="list every GATEHOUSE_* variable with its default and meaning")
     listing.add_argument("--markdown", action="store_true", help="as the README's table")
     sub.add_parser(
@@ -562,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "settings":
         sys.stdout.write(settings_markdown() if args.markdown else settings_table() + "\n")
         return 0
+    if args.command == "vapid-keys":
+        return _vapid_keys(args.out)
     env = dict(os.environ)
     # Every bad setting, one line each, before anything is created, migrated or even logged.
     bad = problems(env)

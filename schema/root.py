@@ -29,6 +29,7 @@ from schema.items.queries import ItemQuery
 from schema.items.stocktakes import StocktakeMutation, StocktakeQuery
 from schema.items.subscriptions import ItemSubscription
 from schema.notifications.mutations import NotificationMutation
+from schema.notifications.push import PushMutation, PushQuery
 from schema.notifications.queries import NotificationQuery
 from schema.ops.queries import OpsQuery
 from schema.passes.mutations import PassMutation
@@ -82,6 +83,7 @@ class Query(
     FaceQuery,
     SupervisionQuery,
     NotificationQuery,
+    PushQuery,
 ):
     pass
 
@@ -101,6 +103,7 @@ class Mutation(
     FaceMutation,
     SupervisionMutation,
     NotificationMutation,
+    PushMutation,
 ):
     pass
 

@@ -28,10 +28,22 @@ PHONE_APP_VISITS = "phone_app_visits.graphql"  # the same app's visitor and host
 PHONE_APP_FACES = "phone_app_faces.graphql"  # the same app's face screens (consent, enrolment)
 PHONE_APP_STOCKTAKES = "phone_app_stocktakes.graphql"  # the same app's stocktake screen (issue 18)
 GUARD_CONSOLE = "guard_console.graphql"  # the web guard console's own operations (web/), also the project's
+PHONE_APP_PUSH = "phone_app_push.graphql"  # the same app's Notifications screen: Web Push (issue 16)
+PHONE_APP_NOTIFY = "phone_app_notify_settings.graphql"  # the same screen: notification preferences
 COPIED = [
     name
     for name in ALL_DOCUMENTS
-    if name not in (OWN, PHONE_APP, PHONE_APP_VISITS, PHONE_APP_FACES, PHONE_APP_STOCKTAKES, GUARD_CONSOLE)
+    if name
+    not in (
+        OWN,
+        PHONE_APP,
+        PHONE_APP_VISITS,
+        PHONE_APP_FACES,
+        PHONE_APP_STOCKTAKES,
+        GUARD_CONSOLE,
+        PHONE_APP_PUSH,
+        PHONE_APP_NOTIFY,
+    )
 ]
 
 
@@ -71,6 +83,8 @@ def test_mobile_contracts_holds_the_expected_documents() -> None:
         PHONE_APP_FACES,
         PHONE_APP_STOCKTAKES,
         GUARD_CONSOLE,
+        PHONE_APP_PUSH,
+        PHONE_APP_NOTIFY,
     }
     assert expected <= set(ALL_DOCUMENTS)
 

@@ -249,6 +249,8 @@ class Row:
 
 
 TOMORROW = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+# A throwaway VAPID key (32 bytes, base64url) for the table's server.
+VAPID_KEY = "rJ7B3w0uJ0m9m8w5yG7m2Jr0oQy3xXk8e9D3vT6hQ2A"
 NOWHERE = "999999"
 
 # Allowed callers get variables that reach the resolver but write nothing (unknown ids, blank names).
@@ -393,6 +395,15 @@ TABLE: dict[str, Row] = {
         lambda c: {"stocktakeId": NOWHERE, "itemId": NOWHERE, "locationId": NOWHERE, "quantity": 1},
     ),
     "CloseStocktake": Row(frozenset({"admin"}), lambda c: {"id": NOWHERE}),
+    # phone_app_push.graphql / phone_app_notify_settings.graphql: the Notifications screen (issue 16);
+    # a refused subscription or setting writes nothing, removing what is not there changes nothing.
+    "PushPublicKey": Row(SIGNED_IN),
+    "RegisterPushSubscription": Row(
+        SIGNED_IN, lambda c: {"input": {"endpoint": "http://push.invalid/x", "p256dh": "x", "auth": "x"}}
+    ),
+    "RemovePushSubscription": Row(SIGNED_IN, lambda c: {"endpoint": "https://push.invalid/nothing"}),
+    "MyNotificationSettings": Row(SIGNED_IN),
+    "SetMyNotificationSettings": Row(SIGNED_IN, lambda c: {"input": {"language": "xx"}}),
     # gatehouse.graphql, faces: HR enrols and removes, security marks two-factor zones.
     "EnrolFace": Row(PEOPLE_ADMINS, lambda c: {"personId": NOWHERE, "photo": "x", "consentVersion": "1999-v0"}),
     "RemoveFace": Row(PEOPLE_ADMINS, lambda c: {"personId": NOWHERE}),
@@ -542,7 +553,12 @@ def foreign_token(ctx: Ctx, username: str) -> str:
 def ctx(demo_template: SiteTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
     """One demo site for the whole table: every case either is refused or writes nothing that matters."""
     site = demo_template.sqlite_copy(tmp_path_factory.mktemp("refusals"))
-    server = site.start_server()
+    # Web Push configured, so pushPublicKey answers a key (null would read as "nothing came back").
+    server = site.start_server(
+        GATEHOUSE_VAPID_PRIVATE_KEY=VAPID_KEY,
+        GATEHOUSE_VAPID_SUBJECT="mailto:ops@example.cn",
+        GATEHOUSE_PUBLIC_URL="https://gate.example.cn",
+    )
     demo, ids = demo_template.demo, demo_template.ids
     try:
         users = (*USERS, "bob")  # signed in on the template

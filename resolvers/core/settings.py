@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from resolvers.core.settings_notify import EmailSettings, NotifySettings
     from resolvers.core.settings_sms import SmsSettings
     from resolvers.core.settings_webhooks import WebhookSettings
+    from resolvers.core.settings_webpush import WebPushSettings
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -229,6 +230,8 @@ class Settings:
     # Notifications (README "Notifications", resolvers/core/settings_notify.py).
     notify: NotifySettings = field(default_factory=lambda: _default_notify())
     email: EmailSettings | None = None
+    # Web Push (README "Notifications"): the VAPID key and subject; None: no push channel.
+    webpush: WebPushSettings | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -309,7 +312,8 @@ class Settings:
             **_face_settings(env),
             webhooks=_settings_module("settings_webhooks").parse(env),
             sms=_settings_module("settings_sms").parse(env),
-            **_notify_settings(env),
+            webpush=_webpush_settings(env),
+            **_notify_settings(env),  # after the channels: their own errors say more than "set the public URL"
         )
 
 
@@ -327,6 +331,15 @@ def _settings_module(name: str) -> Any:
     import importlib
 
     return importlib.import_module(f"resolvers.core.{name}")
+
+
+def _webpush_settings(env: dict[str, str]) -> WebPushSettings | None:
+    from resolvers.core.settings_webpush import WebPushSettingsError, webpush_settings
+
+    try:
+        return webpush_settings(env)
+    except WebPushSettingsError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _face_settings(env: dict[str, str]) -> dict[str, Any]:
@@ -632,6 +645,21 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("GATEHOUSE_SMTP_PASSWORD_FILE", "unset", "a file holding the SMTP password (a container secret)"),
     Setting("GATEHOUSE_SMTP_FROM", "unset", "the From address of every email (required with GATEHOUSE_SMTP_HOST)"),
     Setting("GATEHOUSE_SMTP_TIMEOUT", "15", "seconds an SMTP connection or command may take"),
+    Setting(
+        "GATEHOUSE_VAPID_PRIVATE_KEY_FILE",
+        "unset: no Web Push",
+        "the VAPID private key (PEM) Web Push requests are signed with; `gatehouse vapid-keys --out FILE` makes one",
+    ),
+    Setting(
+        "GATEHOUSE_VAPID_PRIVATE_KEY",
+        "unset",
+        "the VAPID private key as a value (PEM, or 32 bytes base64url) instead of a file",
+    ),
+    Setting(
+        "GATEHOUSE_VAPID_SUBJECT",
+        "unset",
+        "with a VAPID key: `mailto:ops@example.com` or `https://your.site`, where push services can reach you",
+    ),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in REGISTRY}
 

@@ -51,6 +51,7 @@ from resolvers.core.models import (
     Person,
     PersonKind,
     PersonStatus,
+    PushSubscription,
     RectificationNotice,
     RefreshSession,
     Role,
@@ -280,6 +281,7 @@ async def erase(rt: Runtime, actor: Actor | None, person: Person, reason: str, a
         await Credential.filter(person_id=person.id).update(private_key_enc=None, device_name="")
         await Grant.filter(person_id=person.id, revoked_at=None).update(revoked_at=now)
         await RefreshSession.filter(person_id=person.id, revoked_at=None).update(revoked_at=now)
+        await PushSubscription.filter(person_id=person.id).delete()  # no notifications after leaving
         await TotpRecoveryCode.filter(person_id=person.id).delete()
         if person.username:
             await LoginThrottle.filter(key=ratelimit.account_key(person.username)).delete()

@@ -21,6 +21,7 @@ from resolvers.core.models import (
     Person,
     PersonKind,
     PersonStatus,
+    PushSubscription,
     RefreshSession,
     Role,
 )
@@ -225,6 +226,7 @@ async def offboard_employee(rt: Runtime, actor: Actor, person_id: str) -> Person
         )
         await Grant.filter(person_id=person.id, revoked_at=None).update(revoked_at=now)
         await RefreshSession.filter(person_id=person.id, revoked_at=None).update(revoked_at=now)
+        await PushSubscription.filter(person_id=person.id).delete()  # no notifications after leaving
     audit.note_change("person", person.id, {"status": "ACTIVE"}, {"status": "OFFBOARDED"})
     await face_templates.delete_for_person(rt, person.id)
     # Gates that decide offline hold these credentials: tell every connected device at once.

@@ -1,0 +1,1 @@
+"""Notifications (issue 16): thin GraphQL over resolvers/notifications."""

@@ -53,6 +53,7 @@ from resolvers.core.models.items import (
 )
 from resolvers.core.models.keys import KeyMaterial
 from resolvers.core.models.notifications import Notification, NotificationPreference
+from resolvers.core.models.notifications_push import PushSubscription
 from resolvers.core.models.ops import BackupRun
 from resolvers.core.models.passes import (
     Credential,
@@ -173,6 +174,7 @@ __all__ = [
     "Person",
     "PersonKind",
     "PersonStatus",
+    "PushSubscription",
     "RectificationNotice",
     "RefreshSession",
     "RequestKind",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from resolvers.notifications.channels import email, sms, webhook
+from resolvers.notifications.channels import email, sms, webhook, webpush
 from resolvers.notifications.channels.base import Channel
 
 if TYPE_CHECKING:
@@ -17,6 +17,7 @@ BUILDERS = [
     email.build,
     webhook.build,
     sms.build,
+    webpush.build,
 ]
 
 

@@ -11,8 +11,10 @@ import phoneAppVisits from "../../../mobile_contracts/phone_app_visits.graphql?r
 import guardConsole from "../../../mobile_contracts/guard_console.graphql?raw";
 import phoneAppFaces from "../../../mobile_contracts/phone_app_faces.graphql?raw";
 import phoneAppStocktakes from "../../../mobile_contracts/phone_app_stocktakes.graphql?raw";
+import phoneAppPush from "../../../mobile_contracts/phone_app_push.graphql?raw";
+import phoneAppNotifySettings from "../../../mobile_contracts/phone_app_notify_settings.graphql?raw";
 
-const FILES = [employee, gatehouse, phoneApp, visitor, host, guard, phoneAppVisits, guardConsole, phoneAppFaces, phoneAppStocktakes];
+const FILES = [employee, gatehouse, phoneApp, visitor, host, guard, phoneAppVisits, guardConsole, phoneAppFaces, phoneAppStocktakes, phoneAppPush, phoneAppNotifySettings];
 
 /** Operation name → its exact text (from its keyword to its closing brace). */
 function split(text: string): Map<string, string> {

@@ -38,3 +38,47 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(caches.match(url.pathname).then((hit) => hit || fetch(request)));
   }
 });
+
+// Web Push (issue 16; resolvers/notifications/channels/webpush.py sends JSON {title, body, link,
+// kind, key, alarm}). Every push shows a notification (userVisibleOnly); one kind replaces the
+// last of its kind (tag), an alarm stays until the person acts on it.
+self.addEventListener("push", (event) => {
+  let message = {};
+  try {
+    message = event.data ? event.data.json() : {};
+  } catch {
+    message = { body: event.data ? event.data.text() : "" };
+  }
+  const title = typeof message.title === "string" && message.title ? message.title : "Gatehouse";
+  const alarm = message.alarm === true;
+  event.waitUntil(
+    self.registration.showNotification(title, {
+      body: typeof message.body === "string" ? message.body : "",
+      tag: typeof message.kind === "string" ? message.kind : "gatehouse",
+      renotify: alarm,
+      requireInteraction: alarm,
+      icon: "/icons/icon.svg",
+      data: { link: typeof message.link === "string" ? message.link : null, key: message.key ?? null },
+    }),
+  );
+});
+
+// A tap opens the notification's link in the app: an open window of the app is focused and sent
+// there, otherwise a new one opens. Only this origin's addresses are opened (anything else: "/").
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  let target = new URL("/", self.location.origin);
+  try {
+    const link = new URL(event.notification.data?.link ?? "/", self.location.origin);
+    if (link.origin === self.location.origin) target = link;
+  } catch {
+    // a malformed link: the app's home
+  }
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      const same = windows.find((w) => w.url === target.href) ?? windows.find((w) => new URL(w.url).origin === target.origin);
+      if (same) return same.focus().then((w) => (w && w.url !== target.href && "navigate" in w ? w.navigate(target.href) : w));
+      return self.clients.openWindow(target.href);
+    }),
+  );
+});

@@ -17,6 +17,7 @@ import { Attendance } from "./Attendance";
 import { HostScreen } from "../host/HostScreen";
 import { BindPhone } from "./BindPhone";
 import { FaceScreen } from "./Face";
+import { NotificationsScreen } from "./Notifications";
 import { STOCKTAKER_ROLES, StocktakeScreen } from "./Stocktake";
 
 export interface Me {
@@ -29,7 +30,7 @@ export interface Me {
   pass: { credentialId: string; periodSeconds: number; status: string; kind: "PHONE" | "CUSTODIAL" | string } | null;
 }
 
-type View = "pass" | "log" | "attendance" | "face" | "visitors" | "stocktake";
+type View = "pass" | "log" | "attendance" | "face" | "visitors" | "stocktake" | "notifications";
 
 export function EmployeeApp() {
   const [restored, setRestored] = useState<"signed-in" | "signed-out" | "offline" | null>(null);
@@ -84,7 +85,7 @@ export function EmployeeApp() {
   const mine = stored && stored.personId === me.id && me.pass?.credentialId === stored.cid ? stored : null;
   // The stocktake is for those who count stock (the server refuses anyone else all the same).
   const counts = (me.roles ?? []).some((role) => STOCKTAKER_ROLES.includes(role));
-  const views: View[] = ["pass", "visitors", "log", "attendance", "face", ...(counts ? (["stocktake"] as View[]) : [])];
+  const views: View[] = ["pass", "visitors", "log", "attendance", "face", ...(counts ? (["stocktake"] as View[]) : []), "notifications"];
   const nav = (
     <>
       {views.map((v) => (
@@ -102,6 +103,7 @@ export function EmployeeApp() {
   if (view === "log") return <Shell nav={nav} title={t("log.title")}><AccessLog /></Shell>;
   if (view === "attendance") return <Shell nav={nav} title={t("attendance.title")}><Attendance me={me} /></Shell>;
   if (view === "stocktake" && counts) return <Shell nav={nav} title={t("stocktake.title")}><StocktakeScreen /></Shell>;
+  if (view === "notifications") return <Shell nav={nav} title={t("notify.title")}><NotificationsScreen /></Shell>;
   if (view === "face") return <Shell nav={nav} title={t("face.title")}><FaceScreen /></Shell>;
   return (
     <Shell nav={nav}>

@@ -1,0 +1,13 @@
+-- Web Push subscriptions (issue 16; README "Notifications"): one row per browser a person turned
+-- notifications on in; deleted when the push service answers 404/410.
+CREATE TABLE "push_subscription" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "person_id" INT NOT NULL,
+    "endpoint" VARCHAR(1024) NOT NULL UNIQUE,
+    "p256dh" VARCHAR(100) NOT NULL,
+    "auth" VARCHAR(32) NOT NULL,
+    "user_agent" VARCHAR(256),
+    "created_at" TIMESTAMP NOT NULL,
+    "last_success_at" TIMESTAMP
+);
+CREATE INDEX "idx_push_subscr_person__88e248" ON "push_subscription" ("person_id");
