@@ -27,8 +27,9 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from graphql import (
     DocumentNode,
@@ -249,7 +250,11 @@ def _executor(key: tuple[str, str | None], info: GraphQLResolveInfo) -> Strawber
     return executor
 
 
-async def _render(key: tuple[str, str | None], info: GraphQLResolveInfo, message: GateEventMessage) -> bytes | None:
+def _start_render(
+    key: tuple[str, str | None], info: GraphQLResolveInfo, message: GateEventMessage
+) -> bytes | Awaitable[Any] | None:
+    """The payload, rendered now when the execution needs no await (the carried fields are plain
+    values: always, for a shareable selection); else the execution still to be awaited."""
     try:
         event = GateEvent.of_message(message)
     except ValueError:
@@ -261,7 +266,11 @@ async def _render(key: tuple[str, str | None], info: GraphQLResolveInfo, message
         return None
     result = executor.build_per_event_executor(event).execute_operation(False)
     if executor.is_awaitable(result):
-        result = await result
+        return cast(Awaitable[Any], result)
+    return _encoded(result)
+
+
+def _encoded(result: Any) -> bytes | None:
     if not isinstance(result, ExecutionResult) or result.errors:
         return None
     return json.dumps({"data": result.data}, separators=(",", ":")).encode()
@@ -275,11 +284,28 @@ async def live_payload(
     pkey = (*key, message.id)
     shared = _payloads.get(pkey)
     if shared is None:
-        # A task of its own: a subscriber leaving half-way cancels nobody's render.
-        shared = asyncio.ensure_future(_render(key, info, message))
+        # The first subscriber renders in its own task, awaiting nothing when the execution needs no
+        # await: as a task of its own (awaited by each subscriber) every event cost each guard's
+        # stream two or more turns of the event loop, and at 500 events/s on a busy loop one guard's
+        # stream fell seconds behind (issue 13). The others wait for its result; should it be
+        # cancelled half-way (its guard left), they each render their own.
+        shared = asyncio.get_running_loop().create_future()
         _payloads[pkey] = shared
         while len(_payloads) > KEPT:
             _payloads.popitem(last=False)
+        try:
+            started = _start_render(key, info, message)
+            payload = started if started is None or isinstance(started, bytes) else _encoded(await started)
+        except asyncio.CancelledError:
+            shared.cancel()
+            raise
+        except Exception as exc:  # each renders its own, and the usual path reports it
+            shared.set_exception(exc)
+            shared.exception()  # retrieved: the others find it here, nothing to log at collection
+            log.debug("shared render of gate event %s failed", message.id, exc_info=exc)
+            return None
+        shared.set_result(payload)
+        return payload
     if not shared.done():
         await asyncio.wait((shared,))  # a subscriber cancelled here does not cancel the render
     if shared.cancelled():
