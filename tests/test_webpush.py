@@ -37,7 +37,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from resolvers.core import db
 from resolvers.core.models import PushSubscription
 from resolvers.core.settings import Settings, SettingsError
-from resolvers.core.settings_webpush import WebPushSettings, WebPushSettingsError, private_key_pem, webpush_settings
+from resolvers.core.settings_webpush import WebPushSettings, private_key_pem, webpush_settings
 from resolvers.notifications import push_subscriptions
 from resolvers.notifications.channels.base import Message, PermanentFailure, TemporaryFailure
 from resolvers.notifications.channels.webpush import MAX_PLAINTEXT, WebPushChannel
@@ -389,7 +389,7 @@ def test_vapid_settings_are_checked_at_start(tmp_path: Path) -> None:
     )
     bad.append(({"GATEHOUSE_VAPID_PRIVATE_KEY": ed_pem.decode(), "GATEHOUSE_VAPID_SUBJECT": SUBJECT}, "P-256"))
     for env, words in bad:
-        with pytest.raises(WebPushSettingsError, match=words) as caught:
+        with pytest.raises(SettingsError, match=words) as caught:
             webpush_settings(env)
         assert "\n" not in str(caught.value)
         # At start they are the server's one-line SettingsError like any bad setting.

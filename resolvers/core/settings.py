@@ -6,33 +6,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-if TYPE_CHECKING:
-    from resolvers.core.settings_notify import EmailSettings, NotifySettings
-    from resolvers.core.settings_sms import SmsSettings
-    from resolvers.core.settings_webhooks import WebhookSettings
-    from resolvers.core.settings_webpush import WebPushSettings
+from resolvers.core import settings_sms, settings_webhooks
+from resolvers.core.setting_values import SettingsError, _int, _seconds
+from resolvers.core.settings_notify import EmailSettings, NotifySettings, email_settings, notify_settings
+from resolvers.core.settings_sms import SmsSettings
+from resolvers.core.settings_webhooks import WebhookSettings
+from resolvers.core.settings_webpush import WebPushSettings, webpush_settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-
-
-class SettingsError(ValueError):
-    """A setting has a value the server cannot run with."""
-
-
-def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-    return value
 
 
 # Retention (README "Retention and erasure"): the legal minimum of each setting, and why.
@@ -48,19 +32,6 @@ def _retention_days(env: dict[str, str], name: str, default: int) -> int:
     value = _int(env, name, default, minimum=-(2**31))  # refused below with the legal reason
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum} days ({why}), got {value}")
-    return value
-
-
-def _seconds(env: dict[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not 0 < value < 86400:
-        raise SettingsError(f"{name} must be above 0 and below a day, got {raw}")
     return value
 
 
@@ -228,7 +199,7 @@ class Settings:
     webhooks: WebhookSettings | None = None
     sms: SmsSettings | None = None
     # Notifications (README "Notifications", resolvers/core/settings_notify.py).
-    notify: NotifySettings = field(default_factory=lambda: _default_notify())
+    notify: NotifySettings = field(default_factory=NotifySettings)
     email: EmailSettings | None = None
     # Web Push (README "Notifications"): the VAPID key and subject; None: no push channel.
     webpush: WebPushSettings | None = None
@@ -310,36 +281,12 @@ class Settings:
             metrics_allow=_networks(env, "GATEHOUSE_METRICS_ALLOW", ("127.0.0.0/8", "::1")),
             **_backup_settings(env),
             **_face_settings(env),
-            webhooks=_settings_module("settings_webhooks").parse(env),
-            sms=_settings_module("settings_sms").parse(env),
-            webpush=_webpush_settings(env),
-            **_notify_settings(env),  # after the channels: their own errors say more than "set the public URL"
+            webhooks=settings_webhooks.parse(env),
+            sms=settings_sms.parse(env),
+            webpush=webpush_settings(env),
+            email=email_settings(env),
+            notify=notify_settings(env),  # after the channels: their own errors say more than "set the public URL"
         )
-
-
-# --------------------------------------------------------------------------- the registry
-#
-# Every GATEHOUSE_* variable the server reads, in one place: `gatehouse settings` and `serve -h`
-# list it, the README table is generated from it (`gatehouse settings --markdown`), and a variable
-# in the environment that is not here is warned about at start (a misspelt GATEHOUSE_TIMEZONE was
-# ignored silently). tests/test_operator_cli.py fails when the source reads a name missing here.
-
-
-def _settings_module(name: str) -> Any:
-    """A module of settings of its own (resolvers/core/settings_<name>.py), imported when read: it
-    imports SettingsError from here."""
-    import importlib
-
-    return importlib.import_module(f"resolvers.core.{name}")
-
-
-def _webpush_settings(env: dict[str, str]) -> WebPushSettings | None:
-    from resolvers.core.settings_webpush import WebPushSettingsError, webpush_settings
-
-    try:
-        return webpush_settings(env)
-    except WebPushSettingsError as exc:
-        raise SettingsError(str(exc)) from None
 
 
 def _face_settings(env: dict[str, str]) -> dict[str, Any]:
@@ -366,19 +313,12 @@ def _face_settings(env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _default_notify() -> NotifySettings:
-    from resolvers.core.settings_notify import NotifySettings
-
-    return NotifySettings()
-
-
-def _notify_settings(env: dict[str, str]) -> dict[str, Any]:
-    from resolvers.core import settings_notify
-
-    try:
-        return {"notify": settings_notify.notify_settings(env), "email": settings_notify.email_settings(env)}
-    except settings_notify.SettingsProblem as exc:
-        raise SettingsError(str(exc)) from None
+# --------------------------------------------------------------------------- the registry
+#
+# Every GATEHOUSE_* variable the server reads, in one place: `gatehouse settings` and `serve -h`
+# list it, the README table is generated from it (`gatehouse settings --markdown`), and a variable
+# in the environment that is not here is warned about at start (a misspelt GATEHOUSE_TIMEZONE was
+# ignored silently). tests/test_operator_cli.py fails when the source reads a name missing here.
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from resolvers.core.setting_values import SettingsError, _int, _seconds
+
 # Any variable starting so means a channel is configured (each channel's module parses the rest):
 # email's SMTP host, the webhooks, the SMS gateway, Web Push's VAPID keys.
 # The variables that turn a channel on (a timeout alone does not).
@@ -19,32 +21,6 @@ CHANNEL_VARIABLES = tuple(
     "GATEHOUSE_" + p for p in ("SMTP_HOST", "WEBHOOKS", "SMS_URL", "VAPID_PRIVATE_KEY", "VAPID_PRIVATE_KEY_FILE")
 )
 TLS_MODES = ("starttls", "tls", "none")
-
-
-class SettingsProblem(ValueError):
-    """A bad value; settings.py raises it again as its SettingsError (this module imports nothing of it)."""
-
-
-def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < minimum:
-        raise SettingsProblem(f"{name} must be a whole number of at least {minimum}, got {raw!r}")
-    return int(raw)
-
-
-def _seconds(env: dict[str, str], name: str, default: float) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < 86400:
-        raise SettingsProblem(f"{name} must be a number of seconds above 0 and below a day, got {raw!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -80,11 +56,11 @@ def public_url(env: dict[str, str]) -> str | None:
     configured = any(env.get(name, "").strip() for name in CHANNEL_VARIABLES)
     if not raw:
         if configured:
-            raise SettingsProblem("GATEHOUSE_PUBLIC_URL must be set when a notification channel is configured")
+            raise SettingsError("GATEHOUSE_PUBLIC_URL must be set when a notification channel is configured")
         return None
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise SettingsProblem(f"GATEHOUSE_PUBLIC_URL must be an http(s) URL like https://gate.example.com, got {raw!r}")
+        raise SettingsError(f"GATEHOUSE_PUBLIC_URL must be an http(s) URL like https://gate.example.com, got {raw!r}")
     return raw.rstrip("/")
 
 
@@ -109,20 +85,20 @@ def email_settings(env: dict[str, str]) -> EmailSettings | None:
         return None
     tls = (env.get("GATEHOUSE_SMTP_TLS") or "starttls").strip().lower()
     if tls not in TLS_MODES:
-        raise SettingsProblem(f"GATEHOUSE_SMTP_TLS must be starttls, tls or none, got {tls!r}")
+        raise SettingsError(f"GATEHOUSE_SMTP_TLS must be starttls, tls or none, got {tls!r}")
     port = _int(env, "GATEHOUSE_SMTP_PORT", 465 if tls == "tls" else 587)
     if port > 65535:
-        raise SettingsProblem(f"GATEHOUSE_SMTP_PORT must be a port number, got {port}")
+        raise SettingsError(f"GATEHOUSE_SMTP_PORT must be a port number, got {port}")
     password = env.get("GATEHOUSE_SMTP_PASSWORD") or None
     password_file = (env.get("GATEHOUSE_SMTP_PASSWORD_FILE") or "").strip()
     if password_file:
         try:
             password = Path(password_file).read_text().strip()
         except OSError as exc:
-            raise SettingsProblem(f"GATEHOUSE_SMTP_PASSWORD_FILE cannot be read: {exc.strerror}") from None
+            raise SettingsError(f"GATEHOUSE_SMTP_PASSWORD_FILE cannot be read: {exc.strerror}") from None
     sender = (env.get("GATEHOUSE_SMTP_FROM") or "").strip()
     if not sender or "@" not in sender or any(c in sender for c in "\r\n"):
-        raise SettingsProblem(f"GATEHOUSE_SMTP_FROM must be an email address, got {sender!r}")
+        raise SettingsError(f"GATEHOUSE_SMTP_FROM must be an email address, got {sender!r}")
     return EmailSettings(
         host=host,
         port=port,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, quote_plus
 
-from resolvers.core.settings import SettingsError
+from resolvers.core.setting_values import SettingsError
 from resolvers.core.settings_webhooks import check_url
 
 PLACEHOLDERS = ("phone", "text", "key", "subject", "token")

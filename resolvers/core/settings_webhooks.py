@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from resolvers.core.settings import SettingsError
+from resolvers.core.setting_values import SettingsError
 
 # The notification kinds (NOTIFY_SPEC.md "Kinds"). resolvers/notifications/kinds.py (notify-core)
 # owns them; it is not on this branch yet and resolvers.core may not import a domain, so the

@@ -16,10 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-
-class WebPushSettingsError(ValueError):
-    """A bad Web Push setting; resolvers/core/settings.py turns it into its SettingsError (one line)."""
-
+from resolvers.core.setting_values import SettingsError
 
 KEY_FILE = "GATEHOUSE_VAPID_PRIVATE_KEY_FILE"
 KEY_VALUE = "GATEHOUSE_VAPID_PRIVATE_KEY"
@@ -51,7 +48,7 @@ def private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def parse_private_key(text: str, name: str) -> ec.EllipticCurvePrivateKey:
-    """A P-256 private key from PEM, or from base64url of its 32-byte scalar; WebPushSettingsError otherwise."""
+    """A P-256 private key from PEM, or from base64url of its 32-byte scalar; SettingsError otherwise."""
     text = text.strip()
     try:
         if "-----BEGIN" in text:
@@ -62,37 +59,35 @@ def parse_private_key(text: str, name: str) -> ec.EllipticCurvePrivateKey:
                 raise ValueError("not 32 bytes")
             key = ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
     except (ValueError, TypeError):
-        raise WebPushSettingsError(
+        raise SettingsError(
             f"{name} is not a P-256 private key (PEM, or 32 bytes in base64url): run `gatehouse vapid-keys --out FILE`"
         ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise WebPushSettingsError(f"{name} must be an EC P-256 (prime256v1) private key, as VAPID needs")
+        raise SettingsError(f"{name} must be an EC P-256 (prime256v1) private key, as VAPID needs")
     return key
 
 
 def webpush_settings(env: dict[str, str]) -> WebPushSettings | None:
-    """None when no key is given (Web Push is off); WebPushSettingsError on a bad key or subject."""
+    """None when no key is given (Web Push is off); SettingsError on a bad key or subject."""
     path = (env.get(KEY_FILE) or "").strip()
     value = (env.get(KEY_VALUE) or "").strip()
     subject = (env.get(SUBJECT) or "").strip()
     if path and value:
-        raise WebPushSettingsError(f"{KEY_FILE} and {KEY_VALUE} are both set: give the VAPID key one way")
+        raise SettingsError(f"{KEY_FILE} and {KEY_VALUE} are both set: give the VAPID key one way")
     if not path and not value:
         if subject:
-            raise WebPushSettingsError(f"{SUBJECT} is set but no VAPID key is ({KEY_FILE} or {KEY_VALUE})")
+            raise SettingsError(f"{SUBJECT} is set but no VAPID key is ({KEY_FILE} or {KEY_VALUE})")
         return None
     if path:
         try:
             text = Path(path).read_text()
         except (OSError, UnicodeDecodeError) as exc:
-            raise WebPushSettingsError(f"{KEY_FILE} {path!r} cannot be read: {exc.__class__.__name__}") from None
+            raise SettingsError(f"{KEY_FILE} {path!r} cannot be read: {exc.__class__.__name__}") from None
         key = parse_private_key(text, KEY_FILE)
     else:
         key = parse_private_key(value, KEY_VALUE)
     if not subject:
-        raise WebPushSettingsError(
-            f"{SUBJECT} is required with a VAPID key: mailto:you@example.com or https://your.site"
-        )
+        raise SettingsError(f"{SUBJECT} is required with a VAPID key: mailto:you@example.com or https://your.site")
     if not _SUBJECT.fullmatch(subject):
-        raise WebPushSettingsError(f"{SUBJECT} must be a mailto: address or an https: URL, got {subject!r}")
+        raise SettingsError(f"{SUBJECT} must be a mailto: address or an https: URL, got {subject!r}")
     return WebPushSettings(private_key=key, subject=subject)
