@@ -340,7 +340,9 @@ async def test_unknown_and_known_names_get_the_same_answers_in_similar_time(serv
     for phase in (slice(0, 5), slice(5, 7)):
         known, unknown = statistics.median(times["bob"][phase]), statistics.median(times["nobody-at-all"][phase])
         assert 1 / 3 < known / unknown < 3, (phase, times)
-    assert statistics.median(times["bob"][5:7]) > 0.5 * statistics.median(times["bob"][0:5]), times
+    # A delayed answer costs a hash too (a cheap refusal, ~10× faster, would tell the name exists);
+    # a third, as above, leaves room for a loaded machine's stretched hashes.
+    assert statistics.median(times["bob"][5:7]) > statistics.median(times["bob"][0:5]) / 3, times
 
 
 # =========================================================================== item 10: GUARD
