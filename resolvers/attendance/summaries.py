@@ -14,19 +14,24 @@ RETENTION_DAYS are deleted by the same upkeep.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.functions import Count, Sum
+from tortoise.transactions import in_transaction
 
 from resolvers.attendance.reports import STOCK_KINDS
 from resolvers.core import clock
 from resolvers.core.models import Decision, DeviceAlert, GateEvent, ItemMovement, Person, ScheduledSummary, Visit
+from resolvers.notifications import journeys
+from resolvers.notifications.channels.registry import channels_of
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("gatehouse.summaries")
@@ -152,16 +157,65 @@ async def figures(rt: Runtime, first: date, last: date) -> Figures:
 
 
 async def produce(rt: Runtime, kind: str, first: date, last: date) -> ScheduledSummary | None:
-    """Insert-or-skip: the new row, or None when another process made this period's first."""
+    """Insert-or-skip: the new row, or None when another process made this period's first.
+
+    Its readers' notification (summary.daily / summary.weekly, the PDF attached) is written in the
+    row's own transaction; the PDF is drawn before it (in the drawing process), from the same
+    figures and production time the row keeps, so the download is the same file."""
     if await ScheduledSummary.filter(kind=kind, period_start=first).exists():
         return None
     counted = await figures(rt, first, last)
+    now = clock.now()
+    pdf = await _pdf(rt, Stored(0, kind, first, last, now, counted)) if channels_of(rt) else None
     try:
-        return await ScheduledSummary.create(
-            kind=kind, period_start=first, period_end=last, figures=counted.to_json(), produced_at=clock.now()
-        )
+        async with in_transaction() as conn:
+            row = await ScheduledSummary.create(
+                kind=kind,
+                period_start=first,
+                period_end=last,
+                figures=counted.to_json(),
+                produced_at=now,
+                using_db=conn,
+            )
+            await _tell_readers(rt, row, counted, pdf, conn)
+        return row
     except IntegrityError:  # UNIQUE (kind, period_start): another server process got there first
         return None
+
+
+async def _pdf(rt: Runtime, stored: Stored) -> bytes:
+    from resolvers.attendance.report_files import scheduled_pdf
+
+    if rt.draw is not None:
+        return bytes(await rt.draw(scheduled_pdf, stored, rt.settings.tz))
+    return await asyncio.to_thread(scheduled_pdf, stored, rt.settings.tz)
+
+
+async def _tell_readers(
+    rt: Runtime, row: ScheduledSummary, counted: Figures, pdf: bytes | None, conn: BaseDBAsyncClient
+) -> None:
+    first, last = row.period_start, row.period_end
+    period = first.isoformat() if first == last else f"{first.isoformat()} – {last.isoformat()}"
+    context = {
+        "day": period,
+        "period": period,
+        "passages": str(counted.passages),
+        "denials": str(counted.denials_total),
+        "visitors": str(counted.visitors),
+        "stock_in": str(counted.stock_in),
+        "stock_out": str(counted.stock_out),
+        "anomalies": str(counted.anomalies_total),
+    }
+    await journeys.summary(
+        rt,
+        "summary.daily" if row.kind == DAILY else "summary.weekly",
+        row.id,
+        context,
+        pdf,
+        f"{row.kind.lower()}-summary-{first}.pdf",
+        download_path(row.id, "pdf"),
+        conn,
+    )
 
 
 async def _site_began() -> datetime | None:

@@ -22,6 +22,7 @@ from resolvers.core.leadership import still_leads
 from resolvers.core.models import Notification, Person, Visit, VisitStatus
 from resolvers.core.periodic import Periodic
 from resolvers.faces import templates as face_templates
+from resolvers.notifications import journeys
 from resolvers.runtime import Runtime
 from resolvers.visits import visits
 
@@ -42,7 +43,11 @@ async def remind_pending(rt: Runtime) -> int:
     for visit in due:
         if not still_leads():
             break
-        if await Visit.filter(id=visit.id, reminded_at=None).update(reminded_at=now):
+        async with in_transaction() as conn:
+            claimed = await Visit.filter(id=visit.id, reminded_at=None).update(reminded_at=now)
+            if claimed:  # the outbox row commits with the claim: one reminder per visit
+                await journeys.visit_reminder(rt, visit, conn)
+        if claimed:
             rt.bus.send(VisitReminder(host_id=visit.host_id, visit_id=visit.id))
             sent += 1
     return sent
