@@ -183,12 +183,18 @@ async def produce(rt: Runtime, kind: str, first: date, last: date) -> ScheduledS
         return None
 
 
-async def _pdf(rt: Runtime, stored: Stored) -> bytes:
+async def _pdf(rt: Runtime, stored: Stored) -> bytes | None:
+    """The summary's PDF for its email; None when it cannot be drawn now (the drawing process busy
+    or failing): the summary is kept all the same and its email links to the download instead."""
     from resolvers.attendance.report_files import scheduled_pdf
 
-    if rt.draw is not None:
-        return bytes(await rt.draw(scheduled_pdf, stored, rt.settings.tz))
-    return await asyncio.to_thread(scheduled_pdf, stored, rt.settings.tz)
+    try:
+        if rt.draw is not None:
+            return bytes(await rt.draw(scheduled_pdf, stored, rt.settings.tz))
+        return await asyncio.to_thread(scheduled_pdf, stored, rt.settings.tz)
+    except Exception:
+        log.exception("the %s summary's PDF for its email could not be drawn; the email links to it", stored.kind)
+        return None
 
 
 async def _tell_readers(
