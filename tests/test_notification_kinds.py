@@ -72,6 +72,7 @@ class Office(harness.World):
     mail: Mailbox
     hooks: Receiver
     visit: str = ""
+    loan = 0  # the asset lent to alice, due back an hour after it was lent
 
     def mails(self, kind: str, who: str | None = None) -> list[EmailMessage]:
         return [
@@ -283,7 +284,17 @@ async def test_a_rolled_back_change_writes_and_sends_nothing(office: Office) -> 
         assert [str(m["Subject"]) for m in office.mail.messages if f"#{submitted.id} " in str(m["Subject"])] == [
             f"待审批：#{ok.id} REQUISITION A4 paper ×3 — Alice Li (step 1)"
         ]
-        # A loan due back soon, lent to alice (the borrowing's own journey is tests/test_item_journeys.py).
+    finally:
+        await db.close()
+
+
+async def test_a_loan_lent_to_alice_is_not_overdue_yet(office: Office) -> None:
+    """The loan the next test finds overdue (the borrowing's own journey is tests/test_item_journeys.py)."""
+    rt = await _in_process_runtime(office)
+    try:
+        alice = await Person.get(username="alice")
+        item = await Item.filter(name="A4 paper").first()
+        assert item is not None
         asset = await Asset.create(
             item_id=item.id,
             status=AssetStatus.LENT,
@@ -292,7 +303,8 @@ async def test_a_rolled_back_change_writes_and_sends_nothing(office: Office) -> 
             due_back=office.server.clock.now() + timedelta(hours=1),
         )
         await items.move("LEND", item.id, asset_id=asset.id, person_id=alice.id)
-        office.loan = asset.id  # type: ignore[attr-defined]
+        office.loan = asset.id
+        assert rt.settings.notify.public_url is not None
     finally:
         await db.close()
 
@@ -312,7 +324,7 @@ async def test_when_time_passes_overstay_overdue_escalation_and_the_summaries_go
     assert payload["msgtype"] == "markdown" and "李娜 Zoë" in payload["markdown"]["content"]
     # The loan became overdue: its borrower hears once.
     overdue = await office.one_mail("loan.overdue", "alice")
-    assert f"A4 paper #{office.loan}" in str(overdue["Subject"])  # type: ignore[attr-defined]
+    assert f"A4 paper #{office.loan}" in str(overdue["Subject"])
     # bob's requisition and alice's committed one waited past 48 h: each escalated to ADMIN, once.
     await eventually(lambda: len(office.mails("approval.pending", "admin")) >= 2, 15, "the escalations")
     escalated = sorted(str(m["Subject"]).rsplit("— ", 1)[1] for m in office.mails("approval.pending", "admin"))

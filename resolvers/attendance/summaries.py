@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -156,7 +158,14 @@ async def figures(rt: Runtime, first: date, last: date) -> Figures:
 # --- producing them --------------------------------------------------------------------------
 
 
-async def produce(rt: Runtime, kind: str, first: date, last: date) -> ScheduledSummary | None:
+# Draws a kept summary's PDF (report_files.scheduled_pdf, passed in by the upkeep: report_files
+# imports this module).
+PdfOf = Callable[[Stored, ZoneInfo], bytes]
+
+
+async def produce(
+    rt: Runtime, kind: str, first: date, last: date, pdf_of: PdfOf | None = None
+) -> ScheduledSummary | None:
     """Insert-or-skip: the new row, or None when another process made this period's first.
 
     Its readers' notification (summary.daily / summary.weekly, the PDF attached) is written in the
@@ -166,7 +175,7 @@ async def produce(rt: Runtime, kind: str, first: date, last: date) -> ScheduledS
         return None
     counted = await figures(rt, first, last)
     now = clock.now()
-    pdf = await _pdf(rt, Stored(0, kind, first, last, now, counted)) if channels_of(rt) else None
+    pdf = await _pdf(rt, Stored(0, kind, first, last, now, counted), pdf_of) if channels_of(rt) and pdf_of else None
     try:
         async with in_transaction() as conn:
             row = await ScheduledSummary.create(
@@ -183,15 +192,13 @@ async def produce(rt: Runtime, kind: str, first: date, last: date) -> ScheduledS
         return None
 
 
-async def _pdf(rt: Runtime, stored: Stored) -> bytes | None:
+async def _pdf(rt: Runtime, stored: Stored, pdf_of: PdfOf) -> bytes | None:
     """The summary's PDF for its email; None when it cannot be drawn now (the drawing process busy
     or failing): the summary is kept all the same and its email links to the download instead."""
-    from resolvers.attendance.report_files import scheduled_pdf
-
     try:
         if rt.draw is not None:
-            return bytes(await rt.draw(scheduled_pdf, stored, rt.settings.tz))
-        return await asyncio.to_thread(scheduled_pdf, stored, rt.settings.tz)
+            return bytes(await rt.draw(pdf_of, stored, rt.settings.tz))
+        return await asyncio.to_thread(pdf_of, stored, rt.settings.tz)
     except Exception:
         log.exception("the %s summary's PDF for its email could not be drawn; the email links to it", stored.kind)
         return None
@@ -230,8 +237,9 @@ async def _site_began() -> datetime | None:
     return first["created_at"] if first else None
 
 
-async def run_due(rt: Runtime) -> list[ScheduledSummary]:
-    """Make the summaries owed now (the upkeep's step); the rows made by this call."""
+async def run_due(rt: Runtime, pdf_of: PdfOf | None = None) -> list[ScheduledSummary]:
+    """Make the summaries owed now (the upkeep's step); the rows made by this call. `pdf_of`
+    draws the PDF their readers' email carries (without it, the email links to the download)."""
     today = clock.now().astimezone(rt.settings.tz).date()
     wanted = [(kind, first, last) for kind in KINDS for first, last in due_periods(kind, today)]
     oldest = min(first for _, first, _ in wanted)
@@ -249,7 +257,7 @@ async def run_due(rt: Runtime) -> list[ScheduledSummary]:
     for kind, first, last in missing:
         if bounds(rt, first, last)[1] <= began:
             continue  # the period ended before the site existed
-        row = await produce(rt, kind, first, last)
+        row = await produce(rt, kind, first, last, pdf_of)
         if row is not None:
             log.info("scheduled summary %s %s..%s produced", kind, first, last)
             made.append(row)

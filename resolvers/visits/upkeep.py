@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 
 from realtime.messages import VisitReminder
 from resolvers.alerts.raising import raise_alert
-from resolvers.attendance import retention, summaries
+from resolvers.attendance import report_files, retention, summaries
 from resolvers.core import clock
 from resolvers.core.leadership import still_leads
 from resolvers.core.models import Notification, Person, Visit, VisitStatus
@@ -122,7 +122,7 @@ async def run_once(rt: Runtime) -> None:
         alert_overstays,
         anonymise_old_visits,
         # Leadership's daily and weekly summaries, once each period has ended (POLICY 6.2).
-        summaries.run_due,
+        lambda rt: summaries.run_due(rt, report_files.scheduled_pdf),
         # Passages, attendance records and audit entries past their retention (README "Retention and
         # erasure"); last, so a purge that fails leaves the rest of the round done.
         retention.purge,
