@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     logging.captureWarnings(True)
     leadership_logs()
     rt = Runtime.create(settings)
+    rt.draw = drawer.draw  # a summary's emailed PDF is drawn where the downloads are
     hub = DeviceHub(rt.bus, lambda device_id, face_key: snapshots.signed_frame(rt, device_id, face_key))
     # Site-wide loops run in the one leading worker (README "Several workers"); the rest in each.
     leadership = Leadership.for_settings(settings)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -42,6 +42,9 @@ class Runtime:
     _keys_read_for: frozenset[str] = frozenset()
     # What /readyz asks (resolvers/core/readiness.py); features add their own checks to it.
     readiness: Readiness = field(default_factory=Readiness)
+    # Draws a file in the drawing process (api/drawing.py `drawer.draw`, set by the app); None in
+    # the CLI and in-process tests, where a file is drawn in a thread instead.
+    draw: Callable[..., Awaitable[Any]] | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

@@ -311,11 +311,15 @@ def test_due_periods_are_the_days_and_iso_weeks_before_today() -> None:
     assert summaries.due_periods(summaries.WEEKLY, date(2026, 11, 30))[-1] == (date(2026, 11, 23), date(2026, 11, 29))
 
 
+# A producer looks up its notification channels (README "Notifications"): none configured here.
+NO_CHANNELS = {"email": None, "webhooks": None, "sms": None, "webpush": None}
+
+
 async def test_two_producers_racing_make_one_summary(tmp_path: Path) -> None:
     """Two server processes' upkeep finding the same period owed: one row, the other skips."""
     await db.start(f"sqlite://{tmp_path / 'race.sqlite3'}")
     try:
-        rt = cast(Runtime, SimpleNamespace(settings=SimpleNamespace(tz=TZ)))
+        rt = cast(Runtime, SimpleNamespace(settings=SimpleNamespace(tz=TZ, **NO_CHANNELS)))
         first = date(2026, 11, 23)
         made = await asyncio.gather(*(summaries.produce(rt, "DAILY", first, first) for _ in range(4)))
         assert sum(row is not None for row in made) == 1
@@ -334,7 +338,7 @@ async def test_a_lost_race_after_the_check_is_skipped_not_raised(
     refuses the second row and produce() skips."""
     await db.start(f"sqlite://{tmp_path / 'race.sqlite3'}")
     try:
-        rt = cast(Runtime, SimpleNamespace(settings=SimpleNamespace(tz=TZ)))
+        rt = cast(Runtime, SimpleNamespace(settings=SimpleNamespace(tz=TZ, **NO_CHANNELS)))
         first = date(2026, 11, 24)
         real_figures = summaries.figures
 
@@ -375,7 +379,7 @@ async def test_two_servers_on_one_postgres_database_make_each_summary_once(postg
 async def test_summaries_older_than_the_retention_are_deleted(tmp_path: Path) -> None:
     await db.start(f"sqlite://{tmp_path / 'kept.sqlite3'}")
     try:
-        rt = cast(Runtime, SimpleNamespace(settings=SimpleNamespace(tz=TZ)))
+        rt = cast(Runtime, SimpleNamespace(settings=SimpleNamespace(tz=TZ, **NO_CHANNELS)))
         today = date(2026, 12, 1)
         kept_days = summaries.RETENTION_DAYS
         for age in (kept_days + 1, kept_days, 1):

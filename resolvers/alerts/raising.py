@@ -40,7 +40,7 @@ async def raise_alert(
             using_db=conn,
         )
         # Security's phones and robots (README "Notifications"): in the alert's transaction.
-        await alarms.on_alert(rt, kind, alert.id, message, conn)
+        await alarms.on_alert(rt, kind, alert.id, message, conn, payload)
     rt.bus.send(DeviceAlertMessage(alert.id, alert.at, kind, message, device_id=device_id, gate_id=gate_id))
     return alert
 

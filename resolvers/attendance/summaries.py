@@ -14,19 +14,26 @@ RETENTION_DAYS are deleted by the same upkeep.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.functions import Count, Sum
+from tortoise.transactions import in_transaction
 
 from resolvers.attendance.reports import STOCK_KINDS
 from resolvers.core import clock
 from resolvers.core.models import Decision, DeviceAlert, GateEvent, ItemMovement, Person, ScheduledSummary, Visit
+from resolvers.notifications import journeys
+from resolvers.notifications.channels.registry import channels_of
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("gatehouse.summaries")
@@ -151,17 +158,77 @@ async def figures(rt: Runtime, first: date, last: date) -> Figures:
 # --- producing them --------------------------------------------------------------------------
 
 
-async def produce(rt: Runtime, kind: str, first: date, last: date) -> ScheduledSummary | None:
-    """Insert-or-skip: the new row, or None when another process made this period's first."""
+# Draws a kept summary's PDF (report_files.scheduled_pdf, passed in by the upkeep: report_files
+# imports this module).
+PdfOf = Callable[[Stored, ZoneInfo], bytes]
+
+
+async def produce(
+    rt: Runtime, kind: str, first: date, last: date, pdf_of: PdfOf | None = None
+) -> ScheduledSummary | None:
+    """Insert-or-skip: the new row, or None when another process made this period's first.
+
+    Its readers' notification (summary.daily / summary.weekly, the PDF attached) is written in the
+    row's own transaction; the PDF is drawn before it (in the drawing process), from the same
+    figures and production time the row keeps, so the download is the same file."""
     if await ScheduledSummary.filter(kind=kind, period_start=first).exists():
         return None
     counted = await figures(rt, first, last)
+    now = clock.now()
+    pdf = await _pdf(rt, Stored(0, kind, first, last, now, counted), pdf_of) if channels_of(rt) and pdf_of else None
     try:
-        return await ScheduledSummary.create(
-            kind=kind, period_start=first, period_end=last, figures=counted.to_json(), produced_at=clock.now()
-        )
+        async with in_transaction() as conn:
+            row = await ScheduledSummary.create(
+                kind=kind,
+                period_start=first,
+                period_end=last,
+                figures=counted.to_json(),
+                produced_at=now,
+                using_db=conn,
+            )
+            await _tell_readers(rt, row, counted, pdf, conn)
+        return row
     except IntegrityError:  # UNIQUE (kind, period_start): another server process got there first
         return None
+
+
+async def _pdf(rt: Runtime, stored: Stored, pdf_of: PdfOf) -> bytes | None:
+    """The summary's PDF for its email; None when it cannot be drawn now (the drawing process busy
+    or failing): the summary is kept all the same and its email links to the download instead."""
+    try:
+        if rt.draw is not None:
+            return bytes(await rt.draw(pdf_of, stored, rt.settings.tz))
+        return await asyncio.to_thread(pdf_of, stored, rt.settings.tz)
+    except Exception:
+        log.exception("the %s summary's PDF for its email could not be drawn; the email links to it", stored.kind)
+        return None
+
+
+async def _tell_readers(
+    rt: Runtime, row: ScheduledSummary, counted: Figures, pdf: bytes | None, conn: BaseDBAsyncClient
+) -> None:
+    first, last = row.period_start, row.period_end
+    period = first.isoformat() if first == last else f"{first.isoformat()} – {last.isoformat()}"
+    context = {
+        "day": period,
+        "period": period,
+        "passages": str(counted.passages),
+        "denials": str(counted.denials_total),
+        "visitors": str(counted.visitors),
+        "stock_in": str(counted.stock_in),
+        "stock_out": str(counted.stock_out),
+        "anomalies": str(counted.anomalies_total),
+    }
+    await journeys.summary(
+        rt,
+        "summary.daily" if row.kind == DAILY else "summary.weekly",
+        row.id,
+        context,
+        pdf,
+        f"{row.kind.lower()}-summary-{first}.pdf",
+        download_path(row.id, "pdf"),
+        conn,
+    )
 
 
 async def _site_began() -> datetime | None:
@@ -170,8 +237,9 @@ async def _site_began() -> datetime | None:
     return first["created_at"] if first else None
 
 
-async def run_due(rt: Runtime) -> list[ScheduledSummary]:
-    """Make the summaries owed now (the upkeep's step); the rows made by this call."""
+async def run_due(rt: Runtime, pdf_of: PdfOf | None = None) -> list[ScheduledSummary]:
+    """Make the summaries owed now (the upkeep's step); the rows made by this call. `pdf_of`
+    draws the PDF their readers' email carries (without it, the email links to the download)."""
     today = clock.now().astimezone(rt.settings.tz).date()
     wanted = [(kind, first, last) for kind in KINDS for first, last in due_periods(kind, today)]
     oldest = min(first for _, first, _ in wanted)
@@ -189,7 +257,7 @@ async def run_due(rt: Runtime) -> list[ScheduledSummary]:
     for kind, first, last in missing:
         if bounds(rt, first, last)[1] <= began:
             continue  # the period ended before the site existed
-        row = await produce(rt, kind, first, last)
+        row = await produce(rt, kind, first, last, pdf_of)
         if row is not None:
             log.info("scheduled summary %s %s..%s produced", kind, first, last)
             made.append(row)

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from realtime.messages import RequestChanged
@@ -19,6 +20,8 @@ from resolvers.core import clock, validation
 from resolvers.core.actor import Actor
 from resolvers.core.errors import ErrorCode, Forbidden, UserError, not_found, parse_id
 from resolvers.core.models import Asset, AssetStatus, ItemRequest, RequestKind, RequestStatus, Role
+from resolvers.notifications import journeys
+from resolvers.notifications.channels.registry import channels_of
 from resolvers.people import approvers, audit
 from resolvers.runtime import Runtime
 
@@ -107,6 +110,21 @@ def _history(request: ItemRequest, actor: Actor | None, action: str, comment: st
     ]
 
 
+async def tell_deciders(
+    rt: Runtime, request: ItemRequest, conn: BaseDBAsyncClient, level: approvers.Level | None = None
+) -> None:
+    """approval.pending to whoever decides the request's current step now (nothing once it is
+    decided for good), in the transaction that made the step current (README "Notifications")."""
+    found = current_step(request) if request.status is RequestStatus.PENDING else None
+    if found is None or not channels_of(rt):
+        return
+    level = level or await deciders(rt, request)
+    if level is None:
+        return
+    people = await journeys.level_people(level, request.requester_id, conn)
+    await journeys.approval_pending(rt, request, people, conn, found[0])
+
+
 def announce(rt: Runtime, request: ItemRequest) -> None:
     step = current_step(request)
     rt.bus.send(RequestChanged(request_id=request.id, status=request.status.value, step=step[1] if step else None))
@@ -135,7 +153,9 @@ async def submit(
         steps=await steps_for(kind, actor.department_id, owner_department_id),
     )
     _history(request, actor, "submitted")
-    await request.save()
+    async with in_transaction() as conn:
+        await request.save(using_db=conn)
+        await tell_deciders(rt, request, conn)
     audit.note_change("item_request", request.id, None, {"kind": kind.value, "quantity": quantity})
     announce(rt, request)
     return request
@@ -205,7 +225,7 @@ async def _record_decision(
         request.status = RequestStatus.APPROVED
     verdict = "approved" if approve else "rejected"
     _history(request, actor, f"{action} ({verdict})" if action else verdict, note)
-    async with in_transaction():
+    async with in_transaction() as conn:
         # Only the step seen above may change: two approvers at once cannot both decide it.
         updated = await ItemRequest.filter(id=request.id, updated_at=request.updated_at).update(
             steps=request.steps, status=request.status, history=request.history, updated_at=clock.now()
@@ -216,6 +236,8 @@ async def _record_decision(
             await _release_asset(request)
         elif request.status is RequestStatus.APPROVED and request.kind in WHEN_APPROVED:
             await WHEN_APPROVED[request.kind](request, actor.person_id)
+        else:
+            await tell_deciders(rt, request, conn)  # approved and moved on: the next step's turn
     audit.note_change(
         "item_request", request.id, {"step": index}, {"step": index, "approved": approve, **extra, "comment": note}
     )
@@ -243,7 +265,7 @@ async def resubmit(
     ]
     request.status = RequestStatus.PENDING
     _history(request, actor, "resubmitted")
-    async with in_transaction():
+    async with in_transaction() as conn:
         if request.kind is RequestKind.SCRAP:
             # The rejection gave the asset back to stock; scrapping it again takes it out again.
             taken = await Asset.filter(id=request.details.get("assetId"), status=AssetStatus.IN_STOCK).update(
@@ -257,6 +279,7 @@ async def resubmit(
         if not claimed:
             raise UserError(ErrorCode.CONFLICT, "this request changed just now; look again")
         await request.save()
+        await tell_deciders(rt, request, conn)  # back at the first step
     announce(rt, request)
     return request
 
@@ -357,9 +380,12 @@ async def escalate_due(rt: Runtime) -> int:
         request.steps = steps
         hours = int((now - since).total_seconds() // 3600)
         _history(request, None, "escalated", f"step {index + 1} waited {hours} h; now {level.label} decides")
-        claimed = await ItemRequest.filter(id=request.id, updated_at=request.updated_at).update(
-            steps=request.steps, history=request.history, updated_at=now
-        )
+        async with in_transaction() as conn:
+            claimed = await ItemRequest.filter(id=request.id, updated_at=request.updated_at).update(
+                steps=request.steps, history=request.history, updated_at=now
+            )
+            if claimed:  # the level the step moved to hears of it, once (the claim above)
+                await tell_deciders(rt, request, conn, level)
         if claimed:
             announce(rt, request)
             moved += 1

@@ -32,6 +32,7 @@ from resolvers.core.models import (
 )
 from resolvers.items import approvals
 from resolvers.items import catalogue as items
+from resolvers.notifications import journeys
 from resolvers.people import audit
 from resolvers.runtime import Runtime
 
@@ -466,21 +467,28 @@ REMIND_EVERY = timedelta(hours=24)
 
 
 async def remind_overdue(rt: Runtime) -> int:
-    """Borrowers of overdue assets hear of it once a day (a movement records each reminder)."""
+    """Borrowers of overdue assets hear of it once a day (a movement records each reminder) on the
+    live channel; the loan.overdue notification goes once per loan, with the loan's first reminder
+    (the first OVERDUE_REMINDER movement after the asset's latest LEND), in the same transaction."""
     sent = 0
     now = clock.now()
     for asset in await overdue_loans():
         last = await ItemMovement.filter(asset_id=asset.id, kind="OVERDUE_REMINDER").order_by("-id").first()
         if last is not None and now - last.at < REMIND_EVERY:
             continue
-        await items.move(
-            "OVERDUE_REMINDER",
-            asset.item_id,
-            asset_id=asset.id,
-            person_id=asset.holder_person_id,
-            department_id=asset.holder_department_id,
-            notes=f"due back {asset.due_back.isoformat() if asset.due_back else ''}",
-        )
+        lent = await ItemMovement.filter(asset_id=asset.id, kind="LEND").order_by("-id").first()
+        first_of_loan = last is None or (lent is not None and last.id < lent.id)
+        async with in_transaction() as conn:
+            await items.move(
+                "OVERDUE_REMINDER",
+                asset.item_id,
+                asset_id=asset.id,
+                person_id=asset.holder_person_id,
+                department_id=asset.holder_department_id,
+                notes=f"due back {asset.due_back.isoformat() if asset.due_back else ''}",
+            )
+            if first_of_loan:
+                await journeys.loan_overdue(rt, asset, conn)
         rt.bus.send(LoanReminder(person_id=asset.holder_person_id, asset_id=asset.id, due_back=asset.due_back))
         sent += 1
     return sent

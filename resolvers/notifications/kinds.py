@@ -50,6 +50,15 @@ def _k(
     )
 
 
+# A scheduled summary's figures (resolvers/attendance/summaries.py Figures), in both languages.
+_SUMMARY_TEXT = (
+    "{period}：通行{passages}次，拒绝{denials}次，访客签到{visitors}人，入库{stock_in}件，出库{stock_out}件，"
+    "异常{anomalies}次。\n详见附件或链接中的 PDF。",
+    "{period}: {passages} passages, {denials} denials, {visitors} visitors checked in, "
+    "stock in {stock_in} units, stock out {stock_out} units, {anomalies} anomalies.\n"
+    "The PDF is attached or linked.",
+)
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -96,7 +105,10 @@ KINDS: dict[str, Kind] = {
             "访客超时",
             "Visitor overstay",
             ("访客超时：{visitor}", "Visitor overstay: {visitor}"),
-            ("{message}", "{message}"),
+            (
+                "访客{visitor}在访问结束（{end}）后仍在场内，接待人：{host}。",
+                "{visitor} is still inside after the visit ended ({end}); host: {host}.",
+            ),
         ),
         _k(
             "visit.emergency",
@@ -148,7 +160,7 @@ KINDS: dict[str, Kind] = {
             "每日摘要",
             "Daily summary",
             ("每日摘要 {day}", "Daily summary {day}"),
-            ("{summary}", "{summary}"),
+            _SUMMARY_TEXT,
             defaults=("email",),
         ),
         _k(
@@ -156,7 +168,7 @@ KINDS: dict[str, Kind] = {
             "每周摘要",
             "Weekly summary",
             ("每周摘要 {day}", "Weekly summary {day}"),
-            ("{summary}", "{summary}"),
+            _SUMMARY_TEXT,
             defaults=("email",),
         ),
     )

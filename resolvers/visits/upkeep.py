@@ -16,12 +16,13 @@ from tortoise.transactions import in_transaction
 
 from realtime.messages import VisitReminder
 from resolvers.alerts.raising import raise_alert
-from resolvers.attendance import retention, summaries
+from resolvers.attendance import report_files, retention, summaries
 from resolvers.core import clock
 from resolvers.core.leadership import still_leads
 from resolvers.core.models import Notification, Person, Visit, VisitStatus
 from resolvers.core.periodic import Periodic
 from resolvers.faces import templates as face_templates
+from resolvers.notifications import journeys
 from resolvers.runtime import Runtime
 from resolvers.visits import visits
 
@@ -42,7 +43,11 @@ async def remind_pending(rt: Runtime) -> int:
     for visit in due:
         if not still_leads():
             break
-        if await Visit.filter(id=visit.id, reminded_at=None).update(reminded_at=now):
+        async with in_transaction() as conn:
+            claimed = await Visit.filter(id=visit.id, reminded_at=None).update(reminded_at=now)
+            if claimed:  # the outbox row commits with the claim: one reminder per visit
+                await journeys.visit_reminder(rt, visit, conn)
+        if claimed:
             rt.bus.send(VisitReminder(host_id=visit.host_id, visit_id=visit.id))
             sent += 1
     return sent
@@ -117,7 +122,7 @@ async def run_once(rt: Runtime) -> None:
         alert_overstays,
         anonymise_old_visits,
         # Leadership's daily and weekly summaries, once each period has ended (POLICY 6.2).
-        summaries.run_due,
+        lambda rt: summaries.run_due(rt, report_files.scheduled_pdf),
         # Passages, attendance records and audit entries past their retention (README "Retention and
         # erasure"); last, so a purge that fails leaves the rest of the round done.
         retention.purge,

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from realtime.messages import VisitorArrived
@@ -35,8 +36,9 @@ from resolvers.core.models import (
     Zone,
 )
 from resolvers.faces import templates as face_templates
-from resolvers.notifications import invitations
+from resolvers.notifications import invitations, journeys
 from resolvers.notifications.channels import email as email_channel
+from resolvers.notifications.channels.registry import channels_of
 from resolvers.people import approvers, audit, ratelimit
 from resolvers.people.people import ID_NUMBER, PHONE
 from resolvers.people.sessions import SessionTokens, open_session
@@ -173,7 +175,7 @@ async def file_emergency(rt: Runtime, actor: Actor, data: EmergencyInput) -> Vis
     zones = await _check_zones(actor, data.zone_ids)
     # Someone always signs: the host's head, a deputy, the next level up, or the fallback roles.
     await _refuse_if_blocked(rt, id_number, "idNumber", host=actor)
-    async with in_transaction():
+    async with in_transaction() as conn:
         visitor = await _create_visitor(rt, name, id_number, data.document_type, None)
         visit = await Visit.create(
             host_id=actor.person_id,
@@ -192,7 +194,19 @@ async def file_emergency(rt: Runtime, actor: Actor, data: EmergencyInput) -> Vis
             escort_ids=[actor.person_id],
         )
         await VisitZone.bulk_create([VisitZone(visit_id=visit.id, zone_id=z.id) for z in zones])
+        # Whoever must sign it now hears of it, in the filing's transaction (README "Notifications").
+        await _tell_emergency_deciders(rt, visit, conn)
     return visit
+
+
+async def _tell_emergency_deciders(
+    rt: Runtime, visit: Visit, conn: BaseDBAsyncClient, level: approvers.Level | None = None, escalated: bool = False
+) -> None:
+    if not channels_of(rt):
+        return
+    level = level or await emergency_deciders(rt, visit)
+    people = await journeys.level_people(level, visit.host_id, conn)
+    await journeys.visit_emergency(rt, visit, people, conn, escalated=escalated)
 
 
 async def emergency_deciders(rt: Runtime, visit: Visit, chart: approvers.Org | None = None) -> approvers.Level:
@@ -261,7 +275,7 @@ async def complete_registration(
     id_number = validation.identity_number(details.id_number, details.document_type)
     company = validation.name(details.company, "company") if details.company and details.company.strip() else ""
     await _refuse_if_blocked(rt, id_number, "idNumber", visit=visit)
-    async with in_transaction():
+    async with in_transaction() as conn:
         locked = await Visit.filter(id=visit.id, status=VisitStatus.INVITED).select_for_update().first()
         if locked is None:
             raise UserError(ErrorCode.INVALID, "this invite code is not valid", "inviteCode")
@@ -271,6 +285,7 @@ async def complete_registration(
         locked.status = VisitStatus.PENDING_APPROVAL
         locked.invite_code_hash = None  # used: it signs nobody in again
         await locked.save(update_fields=["visitor_id", "company", "status", "invite_code_hash"])
+        await journeys.visit_awaiting_approval(rt, locked, conn)  # PENDING_APPROVAL: the host decides
     tokens = await open_session(rt, visitor)
     return locked, tokens
 
@@ -446,9 +461,12 @@ async def escalate_emergencies(rt: Runtime) -> int:
         if up is None:
             continue
         level_no, level = up
-        claimed = await Visit.filter(
-            id=visit.id, status=VisitStatus.PENDING_APPROVAL, approval_level=visit.approval_level
-        ).update(approval_level=level_no, approval_escalated_at=now)
+        async with in_transaction() as conn:
+            claimed = await Visit.filter(
+                id=visit.id, status=VisitStatus.PENDING_APPROVAL, approval_level=visit.approval_level
+            ).update(approval_level=level_no, approval_escalated_at=now)
+            if claimed:  # the level it moved to hears of it, once (the claim above)
+                await _tell_emergency_deciders(rt, visit, conn, level, escalated=True)
         if claimed:
             await audit.record(
                 None,
@@ -515,7 +533,7 @@ async def check_in(rt: Runtime, actor: Actor, visit_id: str, id_last4: str) -> V
     await _refuse_if_blocked(rt, id_number, "idNumberLast4", visit=visit)
     if id_number[-4:].upper() != last4:
         raise UserError(ErrorCode.MISMATCH, "the ID document does not match the registration", "idNumberLast4")
-    async with in_transaction():
+    async with in_transaction() as conn:
         # Decided again on the locked row: the host may have ended the visit meanwhile.
         locked = await _locked(visit.id)
         now = clock.now()
@@ -525,6 +543,8 @@ async def check_in(rt: Runtime, actor: Actor, visit_id: str, id_last4: str) -> V
         await _set_status(
             locked, VisitStatus.CHECKED_IN, checked_in_at=now, checked_in_by_id=actor.person_id, site_entries=0
         )
+        # The visit's arrival (once: a second check-in is refused above); its gate passages are not.
+        await journeys.visit_arrival(rt, locked, now, conn)
     rt.access_changed()
     rt.bus.send(VisitorArrived(host_id=locked.host_id, visit_id=locked.id, at=now))
     return locked
