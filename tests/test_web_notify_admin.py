@@ -15,8 +15,12 @@ Screenshots go to var/screenshots/{en,zh-CN}/ (notify-*.png).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
 
 from tests.browser import (  # noqa: F401  (the fixture)
     DESKTOP,
@@ -27,8 +31,8 @@ from tests.browser import (  # noqa: F401  (the fixture)
     screenshot_path,
 )
 from tests.harness import Demo, GraphQLClient, Site, error_codes, eventually, free_port
-from tests.test_notifications_email import mail_env, smtp  # noqa: F401  (the fixture)
-from tests.test_web_employee import first_sign_in, issue_password
+from tests.test_notifications_email import Mailbox, mail_env
+from tests.test_web_employee import first_sign_in
 from tests.test_web_guard import sign_in as guard_sign_in
 
 NAMES: dict[str, dict[str, str]] = {
@@ -42,6 +46,7 @@ NAMES: dict[str, dict[str, str]] = {
         "create": "Create invitation",
         "link": "Invitation link",
         "emailed": "The invitation is on its way to {email}.",
+        "bad_email": "does not look right",
         "tab": "Notifications",
         "channels": "Channels",
         "deliveries": "Deliveries",
@@ -64,6 +69,7 @@ NAMES: dict[str, dict[str, str]] = {
         "create": "生成邀请",
         "link": "邀请链接",
         "emailed": "邀请已发送至 {email}。",
+        "bad_email": "邮箱地址格式不对",
         "tab": "通知投递",
         "channels": "通知渠道",
         "deliveries": "投递记录",
@@ -82,6 +88,18 @@ ZONES = "{ zonesToInviteTo { id name } }"
 DELIVERIES = """query($status: String) { notificationDeliveries(status: $status, first: 20) {
   edges { node { id status attempts lastError addressMasked } } } }"""
 CHANNELS = "{ notificationChannels { name lastError failed } }"
+
+
+@pytest.fixture(name="smtp")
+def smtp_fixture() -> Iterator[tuple[Controller, Mailbox]]:
+    """A real SMTP server (aiosmtpd) on a free local port, keeping what it receives."""
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller, box
+    finally:
+        controller.stop()
 
 
 async def new_page(browser: Any, locale: str, viewport: dict[str, int], watch: PageWatch) -> tuple[Any, Any]:
@@ -107,8 +125,12 @@ async def host_invites_by_email(page: Any, lang: str, zone: str, visitor: str, a
     await page.get_by_label(n["purpose"]).fill("Design review 设计评审")
     email = page.get_by_label(n["email"])
     assert await email.get_attribute("type") == "email"
-    await email.fill(address)
     await page.get_by_label(zone, exact=True).check()
+    # A light check before sending: an address without a dotted domain is refused on the page.
+    await email.fill("visitor@localhost")
+    await page.get_by_role("button", name=n["create"]).click()
+    await page.get_by_role("alert").filter(has_text=n["bad_email"]).wait_for()
+    await email.fill(address)
     await page.screenshot(path=screenshot_path(lang, "notify-01-invite-email"), full_page=True)
     await page.get_by_role("button", name=n["create"]).click()
     said = page.get_by_role("status").filter(has_text=n["emailed"].format(email=address))
@@ -120,20 +142,22 @@ async def host_invites_by_email(page: Any, lang: str, zone: str, visitor: str, a
 
 
 async def test_the_host_invites_by_email_in_both_languages(
-    sqlite_site: Site, demo: Demo, browser: Any, smtp: Any
+    sqlite_site: Site, demo: Demo, browser: Any, smtp: tuple[Controller, Mailbox]
 ) -> None:
     controller, box = smtp
     server = sqlite_site.start_server(**mail_env(controller.port))
     api = GraphQLClient(server, demo=demo)
-    hosts = {"en": ("alice", "李娜 Zoë", "zoe.visitor@example.test"), "zh-CN": ("carol", "張偉", "zhang.wei@example.test")}
+    hosts = {
+        "en": ("alice", "李娜 Zoë", "zoe.visitor@example.test"),
+        "zh-CN": ("carol", "張偉", "zhang.wei@example.test"),
+    }
     zones = {lang: (await api.ok(ZONES, as_=user))["zonesToInviteTo"] for lang, (user, _, _) in hosts.items()}
     assert all(zones.values()), zones
     watch = PageWatch()
     for lang, (user, visitor, address) in hosts.items():
-        issued = issue_password(sqlite_site, user)
         context, page = await new_page(browser, "en-US" if lang == "en" else "zh-CN", PHONE, watch)
         try:
-            await first_sign_in(page, server, user, issued, lang)
+            await first_sign_in(page, server, user, demo.passwords[user], lang)
             link = await host_invites_by_email(page, lang, zones[lang][0]["name"], visitor, address)
         finally:
             await context.close()
@@ -179,16 +203,18 @@ async def test_security_admin_sees_the_failed_delivery_and_a_guard_has_no_tab(
         return await statuses() == ["failed", "suppressed"]
 
     await eventually(settled, 20, "one delivery given up, one held back")
-    (failed,) = [e["node"] for e in (await api.ok(DELIVERIES, {"status": "failed"}, as_="admin"))["notificationDeliveries"]["edges"]]
+    (failed,) = [
+        e["node"]
+        for e in (await api.ok(DELIVERIES, {"status": "failed"}, as_="admin"))["notificationDeliveries"]["edges"]
+    ]
     channel_error = (await api.ok(CHANNELS, as_="admin"))["notificationChannels"][0]["lastError"]
     assert "unreachable" in channel_error and failed["attempts"] == 1
 
     # A guard is gate staff but no site admin: no tab, and the server refuses the outbox.
     watch = PageWatch()
-    guard_password = issue_password(sqlite_site, "guard")
     context, page = await new_page(browser, "en-US", DESKTOP, watch)
     try:
-        await guard_sign_in(page, server, "guard", guard_password, "en")
+        await guard_sign_in(page, server, "guard", demo.passwords["guard"], "en")
         menu = page.get_by_role("navigation")
         await menu.get_by_role("button", name="Item checks").wait_for()
         assert await menu.get_by_role("button", name=NAMES["en"]["tab"]).count() == 0
@@ -199,10 +225,9 @@ async def test_security_admin_sees_the_failed_delivery_and_a_guard_has_no_tab(
 
     # The security admin: the channel's error and the failed delivery; Retry refused with the reason.
     n = NAMES["en"]
-    password = issue_password(sqlite_site, "security")
     context, page = await new_page(browser, "en-US", DESKTOP, watch)
     try:
-        await guard_sign_in(page, server, "security", password, "en")
+        await guard_sign_in(page, server, "security", demo.passwords["security"], "en")
         await page.get_by_role("button", name=n["tab"]).click()
         channels = page.get_by_role("list", name=n["channels"])
         email = channels.get_by_role("listitem", name=n["email_channel"])

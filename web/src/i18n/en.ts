@@ -447,6 +447,7 @@ const en = {
   "notify.kind.summary.weekly": "Weekly summary",
   // host: the invitation by email (issue 16)
   "host.visitorEmail": "Visitor's email",
+  "host.emailWhy": "Optional: the invitation is emailed there as well.",
   "host.emailInvalid": "That email address does not look right: check it, or leave the field empty.",
   "host.emailed": "The invitation is on its way to {email}.",
   // guard console: notification deliveries (issue 16; ADMIN, SECURITY_ADMIN)

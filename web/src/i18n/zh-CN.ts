@@ -448,6 +448,7 @@ const zh: Record<TextKey, string> = {
   "notify.kind.summary.weekly": "每周摘要",
   // host: the invitation by email (issue 16)
   "host.visitorEmail": "访客邮箱",
+  "host.emailWhy": "选填：邀请也会通过邮件发送到这个地址。",
   "host.emailInvalid": "邮箱地址格式不对：请检查，或留空。",
   "host.emailed": "邀请已发送至 {email}。",
   // guard console: notification deliveries (issue 16; ADMIN, SECURITY_ADMIN)

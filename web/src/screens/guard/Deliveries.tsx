@@ -45,6 +45,7 @@ interface Page {
 
 const STATUSES = ["failed", "suppressed", "pending", "sending", "sent"] as const;
 const RETRIABLE = ["failed", "suppressed"];
+const WAITING = ["pending", "sending"];
 const PAGE = 30;
 const REFRESH_MS = 15_000;
 
@@ -204,11 +205,9 @@ function DeliveryCard(props: { delivery: Delivery; onChanged: (delivery: Deliver
       {d.lastError ? <p class="notify-error">{t("guard.notify.error", { error: d.lastError })}</p> : null}
       <p class="notify-times">
         <span>{t("guard.notify.created", { time: when(d.createdAt) })}</span>
-        {d.sentAt ? (
-          <span>{t("guard.notify.sent", { time: when(d.sentAt) })}</span>
-        ) : (
-          <span>{t("guard.notify.next", { time: when(d.nextAttemptAt) })}</span>
-        )}
+        {d.sentAt ? <span>{t("guard.notify.sent", { time: when(d.sentAt) })}</span> : null}
+        {/* Only a delivery still to be sent has a time it is due (after quiet hours, or a retry). */}
+        {WAITING.includes(d.status) ? <span>{t("guard.notify.next", { time: when(d.nextAttemptAt) })}</span> : null}
       </p>
       {RETRIABLE.includes(d.status) ? (
         <div class="guard-actions">

@@ -254,6 +254,7 @@ function InviteForm(props: { onDone: () => void }) {
       <Field label={t("host.visitorName")} value={name} onInput={setName} autocomplete="off" />
       <Field label={t("host.visitorPhone")} type="tel" value={phone} onInput={setPhone} autocomplete="off" />
       <Field label={t("host.visitorEmail")} type="email" value={email} onInput={setEmail} autocomplete="off" required={false} />
+      <p class="note">{t("host.emailWhy")}</p>
       <Field label={t("host.purpose")} value={purpose} onInput={setPurpose} autocomplete="off" />
       <div class="two">
         <Field label={t("host.start")} type="datetime-local" value={start} onInput={setStart} />
