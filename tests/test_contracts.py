@@ -30,6 +30,7 @@ PHONE_APP_STOCKTAKES = "phone_app_stocktakes.graphql"  # the same app's stocktak
 GUARD_CONSOLE = "guard_console.graphql"  # the web guard console's own operations (web/), also the project's
 PHONE_APP_PUSH = "phone_app_push.graphql"  # the same app's Notifications screen: Web Push (issue 16)
 PHONE_APP_NOTIFY = "phone_app_notify_settings.graphql"  # the same screen: notification preferences
+GUARD_CONSOLE_NOTIFY = "guard_console_notify.graphql"  # the guard console's Notifications view (issue 16)
 COPIED = [
     name
     for name in ALL_DOCUMENTS
@@ -43,6 +44,7 @@ COPIED = [
         GUARD_CONSOLE,
         PHONE_APP_PUSH,
         PHONE_APP_NOTIFY,
+        GUARD_CONSOLE_NOTIFY,
     )
 ]
 
@@ -85,6 +87,7 @@ def test_mobile_contracts_holds_the_expected_documents() -> None:
         GUARD_CONSOLE,
         PHONE_APP_PUSH,
         PHONE_APP_NOTIFY,
+        GUARD_CONSOLE_NOTIFY,
     }
     assert expected <= set(ALL_DOCUMENTS)
 

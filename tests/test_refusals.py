@@ -426,6 +426,10 @@ TABLE: dict[str, Row] = {
     "ReleaseLockdown": Row(GATE_STAFF, lambda c: {"id": NOWHERE}),
     "HeldItemChecks": Row(GATE_STAFF),
     "DecideItemCheck": Row(GATE_STAFF, lambda c: {"id": NOWHERE, "allow": False}),
+    # guard_console_notify.graphql: the console's Notifications view (issue 16), site admins only.
+    "GuardNotificationChannels": Row(SITE_ADMINS),
+    "GuardNotificationDeliveries": Row(SITE_ADMINS, lambda c: {"first": 5}),
+    "GuardRetryNotification": Row(SITE_ADMINS, lambda c: {"id": NOWHERE}),
 }
 
 # contracts/README.md "Who may call what", for the contract's own operations: the table must agree.

@@ -75,6 +75,17 @@ TOUR = {
         "no_log": "No passages yet.",
         "no_days": "No days in this month.",
         "not_found": "Nothing here",
+        # Issue 16: the host's invitation form (its visitor's email) and the guard console's
+        # Notifications view, which a site admin signs in for.
+        "visitors": "Visitors",
+        "invite": "Invite a visitor",
+        "visitor_email": "Visitor's email",
+        "sign_out": "Sign out",
+        "site_admin": "security",
+        "zone": "Zone",
+        "notify_tab": "Notifications",
+        "channels": "Channels",
+        "no_deliveries": "No deliveries with this status.",
     },
     "zh-CN": {
         **CONTRACT_NAMES["zh-CN"],
@@ -86,6 +97,15 @@ TOUR = {
         "no_log": "暂无通行记录。",
         "no_days": "本月没有记录。",
         "not_found": "页面不存在",
+        "visitors": "访客",
+        "invite": "邀请访客",
+        "visitor_email": "访客邮箱",
+        "sign_out": "退出登录",
+        "site_admin": "admin",
+        "zone": "区域",
+        "notify_tab": "通知投递",
+        "channels": "通知渠道",
+        "no_deliveries": "没有该状态的投递记录。",
     },
 }
 
@@ -135,10 +155,27 @@ async def test_every_screen_draws_real_glyphs(sqlite_site: Site, demo: Demo, bro
         await page.get_by_role("button", name=n["attendance"]).click()
         await page.get_by_role("table").or_(page.get_by_text(n["no_days"])).first.wait_for()
         await shot(page, lang, "06-attendance")
+        await page.get_by_role("button", name=n["visitors"], exact=True).click()
+        await page.get_by_role("button", name=n["invite"]).click()
+        await page.get_by_label(n["visitor_email"]).wait_for()
+        await shot(page, lang, "07-host-invite")
         for address, name in (("/invite/ABCD2345EFGH", "20-invite"), ("/guard", "30-guard")):
             await page.goto(server.http + address)
             await page.get_by_role("heading").first.wait_for()
             await shot(page, lang, name)
+        # The guard console's Notifications view, as a site admin (zoe and 張偉 are not gate staff).
+        await page.get_by_role("button", name=n["sign_out"]).click()
+        await page.get_by_label(n["username"]).fill(n["site_admin"])
+        await page.get_by_label(n["password"], exact=True).fill(demo.passwords[n["site_admin"]])
+        await page.get_by_role("button", name=n["sign_in"], exact=True).click()
+        await page.get_by_label(n["new"], exact=True).fill("a-fresh-password-for-the-tour")
+        await page.get_by_label(n["repeat"], exact=True).fill("a-fresh-password-for-the-tour")
+        await page.get_by_role("button", name=n["save"]).click()
+        await page.get_by_label(n["zone"]).wait_for()
+        await page.get_by_role("button", name=n["notify_tab"]).click()
+        await page.get_by_role("heading", name=n["channels"]).wait_for()
+        await page.get_by_text(n["no_deliveries"]).wait_for()
+        await shot(page, lang, "31-guard-notify")
         # The server answers only the app's addresses; the app's own "nothing here" screen shows
         # for an address it does not route, reached in the browser (history, not a request).
         await page.evaluate(

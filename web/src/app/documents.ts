@@ -13,8 +13,9 @@ import phoneAppFaces from "../../../mobile_contracts/phone_app_faces.graphql?raw
 import phoneAppStocktakes from "../../../mobile_contracts/phone_app_stocktakes.graphql?raw";
 import phoneAppPush from "../../../mobile_contracts/phone_app_push.graphql?raw";
 import phoneAppNotifySettings from "../../../mobile_contracts/phone_app_notify_settings.graphql?raw";
+import guardConsoleNotify from "../../../mobile_contracts/guard_console_notify.graphql?raw";
 
-const FILES = [employee, gatehouse, phoneApp, visitor, host, guard, phoneAppVisits, guardConsole, phoneAppFaces, phoneAppStocktakes, phoneAppPush, phoneAppNotifySettings];
+const FILES = [employee, gatehouse, phoneApp, visitor, host, guard, phoneAppVisits, guardConsole, phoneAppFaces, phoneAppStocktakes, phoneAppPush, phoneAppNotifySettings, guardConsoleNotify];
 
 /** Operation name → its exact text (from its keyword to its closing brace). */
 function split(text: string): Map<string, string> {

@@ -13,6 +13,7 @@ import { passwordJustUsed, SignIn } from "../SignIn";
 import { Actions } from "./Actions";
 import { type Alert, Alerts } from "./Alerts";
 import { message, type Site } from "./common";
+import { Deliveries, NOTIFY_ROLES } from "./Deliveries";
 import { Events } from "./Events";
 import { ItemChecks } from "./ItemChecks";
 import { Muster } from "./Muster";
@@ -27,7 +28,7 @@ interface Me {
 }
 
 const GATE_STAFF = ["GUARD", "SECURITY_ADMIN", "ADMIN"];
-const VIEWS = ["events", "alerts", "visitors", "actions", "muster", "items"] as const;
+const VIEWS = ["events", "alerts", "visitors", "actions", "muster", "items", "notify"] as const;
 type View = (typeof VIEWS)[number];
 
 export function GuardConsole() {
@@ -122,9 +123,11 @@ function Console(props: { me: Me; onSignOut: () => void }) {
   }, [view]);
 
   const open = (alerts ?? []).filter((a) => a.status !== "CLOSED").length;
+  // The outbox is for site admins only (the server refuses anyone else): no tab for the others.
+  const admin = props.me.roles.some((r) => NOTIFY_ROLES.includes(r));
   const nav = (
     <>
-      {VIEWS.map((v) => (
+      {VIEWS.filter((v) => v !== "notify" || admin).map((v) => (
         <button type="button" key={v} aria-current={view === v ? "page" : undefined} onClick={() => setView(v)}>
           {t(`guard.menu.${v}` as const)}
           {v === "alerts" && open > 0 ? <span class="badge">{` ${open}`}</span> : null}
@@ -143,6 +146,7 @@ function Console(props: { me: Me; onSignOut: () => void }) {
     actions: t("guard.actions.title"),
     muster: t("guard.muster.title"),
     items: t("guard.items.title"),
+    notify: t("guard.notify.title"),
   };
   return (
     <Shell nav={nav} title={titles[view]}>
@@ -169,6 +173,8 @@ function Console(props: { me: Me; onSignOut: () => void }) {
           <Actions site={site} />
         ) : view === "muster" ? (
           <Muster site={site} />
+        ) : view === "notify" && admin ? (
+          <Deliveries />
         ) : (
           <ItemChecks />
         )}

@@ -200,6 +200,7 @@ function InviteForm(props: { onDone: () => void }) {
   now.setSeconds(0, 0);
   const [name, setName] = useState("");
   const [phone, setPhone] = useState("");
+  const [email, setEmail] = useState("");
   const [purpose, setPurpose] = useState("");
   const [start, setStart] = useState(localInput(now));
   const [end, setEnd] = useState(localInput(new Date(now.getTime() + 2 * 3600_000)));
@@ -207,7 +208,7 @@ function InviteForm(props: { onDone: () => void }) {
   const [chosen, setChosen] = useState<Set<string>>(new Set());
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const [invited, setInvited] = useState<{ code: string; name: string } | null>(null);
+  const [invited, setInvited] = useState<{ code: string; name: string; email: string | null } | null>(null);
 
   useEffect(() => {
     request("ZonesToInviteTo")
@@ -217,6 +218,12 @@ function InviteForm(props: { onDone: () => void }) {
 
   async function submit(e: Event) {
     e.preventDefault();
+    // A light check only (the browser's type=email check ran already); the server validates it.
+    const address = email.trim();
+    if (address && !looksLikeEmail(address)) {
+      setError(t("host.emailInvalid"));
+      return;
+    }
     setBusy(true);
     setError(null);
     try {
@@ -227,10 +234,12 @@ function InviteForm(props: { onDone: () => void }) {
         expectedStart: new Date(start).toISOString(),
         expectedEnd: new Date(end).toISOString(),
         zoneIds: [...chosen],
+        // Optional: the server emails the invitation there (when it has an email channel).
+        ...(address ? { email: address } : {}),
       };
       const data = await request("InviteVisitor", { input });
       const visit = ok(data.inviteVisitor).visit;
-      setInvited({ code: visit.inviteCode, name: input.visitorName });
+      setInvited({ code: visit.inviteCode, name: input.visitorName, email: address || null });
     } catch (err) {
       setError(t("host.inviteFailed", { message: (err as Error).message }));
     } finally {
@@ -238,12 +247,14 @@ function InviteForm(props: { onDone: () => void }) {
     }
   }
 
-  if (invited) return <Share code={invited.code} name={invited.name} onDone={props.onDone} />;
+  if (invited) return <Share code={invited.code} name={invited.name} email={invited.email} onDone={props.onDone} />;
   return (
     <form class="form invite" onSubmit={submit}>
       <h2>{t("host.inviteTitle")}</h2>
       <Field label={t("host.visitorName")} value={name} onInput={setName} autocomplete="off" />
       <Field label={t("host.visitorPhone")} type="tel" value={phone} onInput={setPhone} autocomplete="off" />
+      <Field label={t("host.visitorEmail")} type="email" value={email} onInput={setEmail} autocomplete="off" required={false} />
+      <p class="note">{t("host.emailWhy")}</p>
       <Field label={t("host.purpose")} value={purpose} onInput={setPurpose} autocomplete="off" />
       <div class="two">
         <Field label={t("host.start")} type="datetime-local" value={start} onInput={setStart} />
@@ -286,8 +297,13 @@ function InviteForm(props: { onDone: () => void }) {
   );
 }
 
+/** One "@" with something on both sides and a dot in the domain: enough to catch a typo here. */
+function looksLikeEmail(address: string): boolean {
+  return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(address) && address.length <= 254;
+}
+
 /** The invitation as a link (`<origin>/invite/<code>`, PHONE_APP.md) and as a QR of that link. */
-function Share(props: { code: string; name: string; onDone: () => void }) {
+function Share(props: { code: string; name: string; email?: string | null; onDone: () => void }) {
   const link = `${location.origin}/invite/${encodeURIComponent(props.code)}`;
   const canvas = useRef<HTMLCanvasElement>(null);
   const [copied, setCopied] = useState(false);
@@ -298,6 +314,11 @@ function Share(props: { code: string; name: string; onDone: () => void }) {
   return (
     <section class="share">
       <h2>{t("host.invited", { name: props.name })}</h2>
+      {props.email ? (
+        <p role="status" class="sent-to">
+          {t("host.emailed", { email: props.email })}
+        </p>
+      ) : null}
       <p class="note">{t("host.shareHow")}</p>
       <label class="field">
         <span>{t("host.link")}</span>
