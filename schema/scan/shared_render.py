@@ -36,6 +36,7 @@ from graphql import (
     ExecutionResult,
     FieldNode,
     GraphQLResolveInfo,
+    GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -43,6 +44,7 @@ from graphql import (
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from realtime.messages import GateEventMessage
+from schema.scan.fast_render import renderer_for
 from schema.scan.types import GateEvent
 
 log = logging.getLogger("gatehouse.subscriptions")
@@ -218,14 +220,15 @@ def operation_key(info: GraphQLResolveInfo) -> tuple[str, str | None] | None:
     return key if known else None
 
 
-def _executor(key: tuple[str, str | None], info: GraphQLResolveInfo) -> StrawberryGraphQLCoreExecutionContext | None:
+def _executor(
+    key: tuple[str, str | None], schema: GraphQLSchema, operation: OperationDefinitionNode
+) -> StrawberryGraphQLCoreExecutionContext | None:
     """One executor per way of asking, for its selection alone: a shareable selection uses no
     variable, and the root field's arguments only chose the events (the resolver's business)."""
     if key in _executors:
         return _executors[key]
     if len(_executors) > 256:
         _executors.clear()
-    operation = info.operation
     root = operation.selection_set.selections[0]
     assert isinstance(root, FieldNode)
     selection = FieldNode(
@@ -244,7 +247,7 @@ def _executor(key: tuple[str, str | None], info: GraphQLResolveInfo) -> Strawber
     )
     # No context: what a shared render reads may not depend on who asks (a resolver that reaches
     # for the context fails, and the event goes to each guard the usual way).
-    built = StrawberryGraphQLCoreExecutionContext.build(info.schema, document)
+    built = StrawberryGraphQLCoreExecutionContext.build(schema, document)
     executor = built if isinstance(built, StrawberryGraphQLCoreExecutionContext) else None
     _executors[key] = executor
     return executor
@@ -254,14 +257,18 @@ def _start_render(
     key: tuple[str, str | None], info: GraphQLResolveInfo, message: GateEventMessage
 ) -> bytes | Awaitable[Any] | None:
     """The payload, rendered now when the execution needs no await (the carried fields are plain
-    values: always, for a shareable selection); else the execution still to be awaited."""
+    values: always, for a shareable selection); else the execution still to be awaited. A selection
+    the server knows exactly (the guard app's) is rendered without graphql-core (fast_render.py)."""
+    fast = renderer_for(key, info.operation)
+    if fast is not None:
+        return fast(message)  # None for a value this release does not know: the usual path skips it
     try:
         event = GateEvent.of_message(message)
     except ValueError:
         return None  # the usual path logs and skips it
     if not _carried(event):
         return None
-    executor = _executor(key, info)
+    executor = _executor(key, info.schema, info.operation)
     if executor is None:
         return None
     result = executor.build_per_event_executor(event).execute_operation(False)
