@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from tortoise.transactions import in_transaction
 
 from resolvers.core import clock, db
+from resolvers.core.errors import UserError
 from resolvers.core.models import Notification, Person
 from resolvers.core.settings import Settings, SettingsError
 from resolvers.notifications import kinds, mine, outbox, preferences
@@ -184,6 +185,29 @@ async def test_limits_suppress_per_recipient_and_per_host(rt: Runtime) -> None:
             )
         hosted.append(rows[0].status)
     assert hosted == ["pending"] * 4 + ["suppressed"] * 2
+
+
+async def test_failed_messages_are_kept_for_a_retry_then_cleared(rt: Runtime) -> None:
+    from resolvers.core.models.notifications import FAILED
+    from resolvers.notifications import admin
+    from resolvers.notifications.sender import clear_old_messages
+
+    guard = await person("security")
+    await mine.change(rt, guard.id, mine.Change(email="guard@example.test"))
+    async with in_transaction() as conn:
+        (row,) = await outbox.notify(rt, "alarm.door_forced", recipients=[guard.id], context={}, connection=conn)
+    await Notification.filter(id=row.id).update(status=FAILED, attempts=8, last_error="SMTP unreachable")
+    written = row.created_at
+    # Within the days kept: nothing cleared, and an admin's retry queues it with its message.
+    assert await clear_old_messages(rt, written + timedelta(days=6)) == 0
+    assert (await admin.retry(str(row.id))).status == "pending"
+    await Notification.filter(id=row.id).update(status=FAILED)
+    # After them the sealed message goes, the row stays, and a retry says why it cannot.
+    assert await clear_old_messages(rt, written + timedelta(days=7, minutes=1)) == 1
+    kept = await Notification.get(id=row.id)
+    assert (kept.status, kept.payload_enc) == (FAILED, None)
+    with pytest.raises(UserError, match="cleared"):
+        await admin.retry(str(row.id))
 
 
 async def test_every_alarm_reaches_security(rt: Runtime) -> None:

@@ -559,6 +559,11 @@ REGISTRY: tuple[Setting, ...] = (
         "GATEHOUSE_NOTIFY_MAX_AGE_HOURS", "24", "a notification not sent this long after it was written is `failed`"
     ),
     Setting(
+        "GATEHOUSE_NOTIFY_KEEP_FAILED_DAYS",
+        "7",
+        "a `failed` or `suppressed` message is kept (sealed) this long for an admin's retry, then cleared",
+    ),
+    Setting(
         "GATEHOUSE_NOTIFY_PER_RECIPIENT_HOUR",
         "30",
         "most notifications one address gets per hour; more are `suppressed`",

@@ -28,6 +28,8 @@ class NotifySettings:
     public_url: str | None = None
     max_attempts: int = 8
     max_age_hours: int = 24
+    # A failed or held-back message is kept (sealed) this long so an admin can send it again.
+    keep_failed_days: int = 7
     per_recipient_hour: int = 30
     per_host_hour: int = 60
     concurrency: int = 4
@@ -69,6 +71,7 @@ def notify_settings(env: dict[str, str]) -> NotifySettings:
         public_url=public_url(env),
         max_attempts=_int(env, "GATEHOUSE_NOTIFY_MAX_ATTEMPTS", 8),
         max_age_hours=_int(env, "GATEHOUSE_NOTIFY_MAX_AGE_HOURS", 24),
+        keep_failed_days=_int(env, "GATEHOUSE_NOTIFY_KEEP_FAILED_DAYS", 7),
         per_recipient_hour=_int(env, "GATEHOUSE_NOTIFY_PER_RECIPIENT_HOUR", 30),
         per_host_hour=_int(env, "GATEHOUSE_NOTIFY_PER_HOST_HOUR", 60),
         concurrency=_int(env, "GATEHOUSE_NOTIFY_CONCURRENCY", 4),

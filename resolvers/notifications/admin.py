@@ -56,7 +56,9 @@ async def retry(row_id: str) -> Notification:
     if row.status not in (FAILED, SUPPRESSED):
         raise UserError(ErrorCode.NOT_ALLOWED, f"a {row.status} notification is not retried", "id")
     if row.payload_enc is None:
-        raise UserError(ErrorCode.NOT_ALLOWED, "its message was cleared when it failed; it cannot be sent again", "id")
+        raise UserError(
+            ErrorCode.NOT_ALLOWED, "its message was cleared (kept only for a few days); it cannot be sent again", "id"
+        )
     await Notification.filter(id=nid, status=row.status).update(
         status=PENDING, attempts=0, next_attempt_at=clock.now(), last_error=""
     )

@@ -5,7 +5,8 @@ lease ran out because the server sending it died) and sends them side by side, a
 GATEHOUSE_NOTIFY_CONCURRENCY per channel, each within GATEHOUSE_NOTIFY_SEND_SECONDS. Sent: the
 payload is cleared. A temporary failure waits base·2^(attempt-1) with ±25 % jitter (at most an
 hour); after GATEHOUSE_NOTIFY_MAX_ATTEMPTS attempts or GATEHOUSE_NOTIFY_MAX_AGE_HOURS it is
-`failed` (payload cleared, error kept for admins). The claim before the send makes delivery at
+`failed` (error kept for admins; the message too, for a retry, until
+GATEHOUSE_NOTIFY_KEEP_FAILED_DAYS have passed). The claim before the send makes delivery at
 least once; the key (the Message-ID) lets the receiver drop the copy a crash may cause.
 
 Nothing on a gate's path awaits this: it runs in its own task and touches only its own table.
@@ -26,7 +27,7 @@ from tortoise.expressions import F, Q
 
 from resolvers.core import clock
 from resolvers.core.models import Notification
-from resolvers.core.models.notifications import FAILED, PENDING, SENDING, SENT
+from resolvers.core.models.notifications import FAILED, PENDING, SENDING, SENT, SUPPRESSED
 from resolvers.notifications import outbox
 from resolvers.notifications.channels.base import ChannelHealth, DeliveryError, PermanentFailure
 from resolvers.notifications.channels.registry import channels_of
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gatehouse.notifications")
 BATCH = 50
+CLEAR_EVERY = timedelta(minutes=10)
 
 # What this process saw of each channel (admins and /readyz read it with the outbox's counts).
 health: dict[str, ChannelHealth] = {}
@@ -60,6 +62,7 @@ class Sender:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._limits: dict[str, asyncio.Semaphore] = {}
+        self._cleared_at: datetime | None = None
 
     async def start(self) -> None:
         if self._task is None and channels_of(self.rt) and not self.rt.settings.notify.paused:
@@ -102,6 +105,9 @@ class Sender:
     async def round(self) -> int:
         """Claim and send what is due; the number of rows handled."""
         now = clock.now()
+        if self._cleared_at is None or now - self._cleared_at >= CLEAR_EVERY:
+            await clear_old_messages(self.rt, now)
+            self._cleared_at = now
         due = Q(status=PENDING, next_attempt_at__lte=now) | Q(status=SENDING, lease_until__lte=now)
         ids = await Notification.filter(due).order_by("next_attempt_at", "id").limit(BATCH).values_list("id", flat=True)
         claimed = [int(i) for i in ids if await self._claim(int(i), now)]  # type: ignore[call-overload]
@@ -144,8 +150,10 @@ class Sender:
         h.last_failure_at, h.last_error = now.isoformat(), str(error)[:200]
         too_old = now - row.created_at > timedelta(hours=settings.max_age_hours)
         if not error.retryable or row.attempts >= settings.max_attempts or too_old:
+            # The message stays (sealed) for an admin's retry once the channel is fixed; clear_old_messages
+            # removes it after GATEHOUSE_NOTIFY_KEEP_FAILED_DAYS.
             await Notification.filter(id=row_id, status=SENDING).update(
-                status=FAILED, payload_enc=None, lease_until=None, last_error=str(error)[:500]
+                status=FAILED, lease_until=None, last_error=str(error)[:500]
             )
             log.warning("notification %s (%s, %s) failed: %s", row_id, row.kind, row.channel, error)
             return
@@ -153,6 +161,15 @@ class Sender:
         await Notification.filter(id=row_id, status=SENDING).update(
             status=PENDING, next_attempt_at=now + timedelta(seconds=wait), lease_until=None, last_error=str(error)[:500]
         )
+
+
+async def clear_old_messages(rt: Runtime, now: datetime) -> int:
+    """Failed and held-back messages older than GATEHOUSE_NOTIFY_KEEP_FAILED_DAYS lose their sealed
+    text (an invitation's code, a visitor's name): the row stays, for the record."""
+    before = now - timedelta(days=rt.settings.notify.keep_failed_days)
+    return await Notification.filter(
+        status__in=[FAILED, SUPPRESSED], payload_enc__not_isnull=True, created_at__lt=before
+    ).update(payload_enc=None)
 
 
 async def channel_health(rt: Runtime) -> list[ChannelHealth]:

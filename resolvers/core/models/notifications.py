@@ -23,7 +23,9 @@ class Notification(Model):
     host_id = fields.IntField(null=True)  # whose action sent it (the per-host limit)
     address_enc = fields.BinaryField()
     address_hash = fields.CharField(max_length=64)  # the per-recipient limit counts by it
-    payload_enc = fields.BinaryField(null=True)  # the rendered Message, sealed; cleared once sent or failed
+    payload_enc = fields.BinaryField(
+        null=True
+    )  # the rendered Message, sealed; cleared once sent, or GATEHOUSE_NOTIFY_KEEP_FAILED_DAYS after it failed
     status = fields.CharField(max_length=16, default=PENDING)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()
