@@ -15,11 +15,11 @@ from resolvers.attendance import report_files, reports, summaries
 from resolvers.core.actor import Actor
 from resolvers.core.errors import ErrorCode, UserError, is_id
 from resolvers.core.models import Role
+from resolvers.core.models.people import REPORT_READERS
 from resolvers.people import sessions
 from resolvers.runtime import Runtime
 
-# As schema/core/permissions.py ATTENDANCE_READERS (the supervision team reads as auditors do).
-READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR, Role.SUPERVISOR})
+READERS = REPORT_READERS
 MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

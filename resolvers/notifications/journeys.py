@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from resolvers.core.models import Asset, Item, ItemRequest, Person, PersonKind, PersonStatus, Role, Visit
+from resolvers.core.models.people import REPORT_READERS
 from resolvers.notifications.channels.base import Attachment
 from resolvers.notifications.channels.registry import channels_of
 from resolvers.notifications.outbox import notify
@@ -27,9 +28,7 @@ if TYPE_CHECKING:
 
 # A summary's PDF rides in the email up to this size; past it the email links to the download.
 ATTACH_AT_MOST = 2 * 1024 * 1024
-# Who reads the site-wide scheduled summaries: as api/report_routes.py READERS and
-# schema/core/permissions.py IsReportReader (the attendance readers less department heads).
-SUMMARY_READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR, Role.SUPERVISOR})
+SUMMARY_READERS = REPORT_READERS
 FMT = "%Y-%m-%d %H:%M"
 
 

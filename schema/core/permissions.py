@@ -11,6 +11,7 @@ from typing import Any
 from strawberry.permission import BasePermission
 
 from resolvers.core.models import Role
+from resolvers.core.models.people import REPORT_READERS
 from schema.core.context import Info
 from schema.core.errors import forbidden, unauthenticated
 
@@ -74,9 +75,7 @@ IsGateStaff = HasRole(GATE_STAFF, "IsGateStaff")
 # Reads of people and the site: operators, gate staff, department heads (their own people) and auditors.
 IsStaff = HasRole(OPERATORS | GATE_STAFF | {Role.AUDITOR, Role.SUPERVISOR, Role.DEPARTMENT_HEAD}, "IsStaff")
 # The supervision team reads what an inspection checks (POLICY 7.2), as the auditors do.
-ATTENDANCE_READERS = frozenset(
-    {Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR, Role.SUPERVISOR}
-)
+ATTENDANCE_READERS = REPORT_READERS
 IsAttendanceReader = HasRole(ATTENDANCE_READERS | {Role.DEPARTMENT_HEAD}, "IsAttendanceReader")
 # Site-wide reports (the summaries): the attendance readers less department heads, who read
 # their own department's only (as /reports/summary.pdf).

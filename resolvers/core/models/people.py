@@ -26,6 +26,11 @@ class Role(str, Enum):
     FINANCE = "FINANCE"
 
 
+# Who reads site-wide reports and the scheduled summaries (the supervision team reads as auditors
+# do): the permission class IsReportReader, the report downloads and the summaries' recipients.
+REPORT_READERS = frozenset({Role.ADMIN, Role.SECURITY_ADMIN, Role.HR, Role.EXECUTIVE, Role.AUDITOR, Role.SUPERVISOR})
+
+
 class Gender(str, Enum):
     FEMALE = "FEMALE"
     MALE = "MALE"
