@@ -52,9 +52,11 @@ class Mailbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
-            self.messages.append(message)  # type: ignore[arg-type]
-            self.recipients.append(list(envelope.rcpt_tos))
+            # The tests read without the lock (this runs in aiosmtpd's thread) and wait on `messages`:
+            # it grows last, so a message seen there is already counted.
             self.by_id[str(message["Message-ID"])] += 1
+            self.recipients.append(list(envelope.rcpt_tos))
+            self.messages.append(message)  # type: ignore[arg-type]
         return "250 OK"
 
 

@@ -177,7 +177,9 @@ function PushSwitch() {
           ? t("notify.unsupported")
           : publicKey === null
             ? t("notify.notConfigured")
-            : busy
+            : publicKey === undefined
+              ? t("common.loading") // not "off" before the switch can be used
+              : busy
               ? t("notify.working")
               : note
                 ? t(note)
