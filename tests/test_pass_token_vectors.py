@@ -97,3 +97,33 @@ def test_valid_until_is_the_end_of_the_next_step() -> None:
 @pytest.mark.parametrize("text", ["", "AAAA", PUBLIC_B64.rstrip("="), PUBLIC_B64 + "=", "A" * 44, "*" * 44])
 def test_public_key_encoding_is_strict(text: str) -> None:
     assert passtoken.decode_public_key(text) is None
+
+
+def test_base32_decoding_agrees_with_the_standard_library() -> None:
+    # The decoder runs through int(..., 32) (issue 13): it must accept and refuse exactly what
+    # base64.b32decode plus the canonical re-encoding check did, bytes included.
+    import base64
+    import random
+
+    def reference(text: str, size: int) -> bytes | None:
+        try:
+            raw = base64.b32decode(text + "=" * (-len(text) % 8))
+        except ValueError:
+            return None
+        return raw if len(raw) == size and passtoken.b32encode(raw) == text else None
+
+    rng = random.Random(13)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    for _ in range(20_000):
+        size = rng.choice((10, 64, 1, 3, 0))
+        chars = list(passtoken.b32encode(rng.randbytes(size)))
+        for _ in range(rng.randint(0, 3)):
+            roll = rng.random()
+            if roll < 0.5 and chars:
+                chars[rng.randrange(len(chars))] = rng.choice(alphabet + "0189az=_ \n")
+            elif roll < 0.75:
+                chars.append(rng.choice(alphabet + "="))
+            elif chars:
+                chars.pop()
+        text = "".join(chars)
+        assert passtoken._b32decode_canonical(text, size) == reference(text, size), (text, size)

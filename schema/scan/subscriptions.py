@@ -19,7 +19,7 @@ from schema.core.errors import bad_input
 from schema.core.pagination import decode_cursor
 from schema.core.permissions import IsGateStaff
 from schema.core.streams import Replay, resumed
-from schema.scan.shared_render import LIVE_PUSH, live_payload, operation_key
+from schema.scan.shared_render import LIVE_PUSH, live_payload, operation_key, ready_payload
 from schema.scan.types import EVENT_CURSOR_KIND, GateEvent
 
 log = logging.getLogger("gatehouse.subscriptions")
@@ -65,7 +65,9 @@ class ScanSubscription:
             if wanted is not None and message.zone_id not in (await rt.topology.get()).subtree(wanted):
                 return None
             if push is not None and key is not None:
-                payload = await live_payload(key, info._raw_info, message)
+                payload = ready_payload(key, message.id)
+                if payload is None:
+                    payload = await live_payload(key, info._raw_info, message)
                 if payload is not None:
                     if not push.push(payload):
                         raise SubscriberOverflow("gateEvents")  # ends the stream as a full queue does

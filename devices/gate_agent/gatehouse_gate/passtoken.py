@@ -28,15 +28,22 @@ class ParsedToken:
     signed_part: bytes
 
 
+_B32_TEXT = re.compile(r"[A-Z2-7]*")
+# RFC 4648 base32's alphabet as the digits of Python's int(..., 32): the decoding then runs in C
+# (base64.b32decode is a Python loop per character: ~5% of the server's CPU per scan, issue 13).
+_B32_AS_DIGITS = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789abcdefghijklmnopqrstuv")
+
+
 def _b32decode_canonical(text: str, expected_len: int) -> bytes | None:
-    padded = text + "=" * (-len(text) % 8)
-    try:
-        raw = base64.b32decode(padded)
-    except ValueError:
+    """The bytes of unpadded base32 `text` when it is the one text that encodes `expected_len`
+    bytes (the length fits and the spare bits of its last character are zero); else None."""
+    spare = len(text) * 5 - expected_len * 8
+    if not 0 <= spare < 5 or _B32_TEXT.fullmatch(text) is None:
         return None
-    if len(raw) != expected_len or b32encode(raw) != text:
+    n = int(text.translate(_B32_AS_DIGITS) or "0", 32)
+    if n & ((1 << spare) - 1):
         return None  # non-zero spare bits: same bytes, another text
-    return raw
+    return (n >> spare).to_bytes(expected_len, "big")
 
 
 def b32encode(raw: bytes) -> str:
