@@ -6,12 +6,10 @@ of event; any document the server does not know field for field must go to graph
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
 import pytest
 from graphql import FieldNode, OperationDefinitionNode, parse
@@ -22,10 +20,10 @@ from schema.root import schema
 from schema.scan import fast_render
 from schema.scan.shared_render import _encoded, _executor
 from schema.scan.types import GateEvent
-from tests.harness import GraphQLClient, GuardFeed, Site
-from tests.test_guard_fanout import RawFeed
+from tests.harness import Site
+from tests.test_guard_fanout import alices_passage_on_two_feeds
 from tests.test_scale import GATE_EVENTS
-from tests.test_scan_e2e import LOBBY_IN, MAINTENANCE, assert_granted, bound_phone, connected, login, settle_into_step
+from tests.test_scan_e2e import LOBBY_IN
 
 # Every field the fast render knows, and __typename at each level.
 EVERYTHING = (
@@ -185,33 +183,11 @@ async def test_a_guard_on_the_guard_apps_document_reads_what_graphql_core_writes
         "gate { id name } person { id displayName } }"
     )
     assert fast(rendered_doc) is None
-    server = sqlite_site.start_server()
-    demo = sqlite_site.demo
-    assert demo is not None
-    api = GraphQLClient(server)
-    guard = await login(api, demo, "guard")
-    _, alice = await bound_phone(api, demo, "alice")
-    lobby_in = demo.gates[LOBBY_IN]
-    async with contextlib.AsyncExitStack() as stack:
-        gate = await stack.enter_async_context(connected(server, demo.device_id, demo.device_secret))
-        fast_feed = await stack.enter_async_context(RawFeed(server, guard.token or "", GATE_EVENTS))
-        slow_feed = await stack.enter_async_context(RawFeed(server, guard.token or "", rendered_doc))
-        for feed in (fast_feed, slow_feed):
-            while True:
-                await gate.scan(demo.gates[MAINTENANCE], GuardFeed.PROBE)
-                with contextlib.suppress(TimeoutError):
-                    await feed.next_event(0.5)
-                    break
-        await settle_into_step(server)
-        assert_granted(await gate.scan(lobby_in, alice.token()), lobby_in, "Alice Li")
-
-        async def passage(feed: RawFeed) -> tuple[str, dict[str, Any]]:
-            while True:
-                text, event = await feed.next_event(10)
-                if event["reason"] == "ok":
-                    return text, event
-
-        (fast_text, fast_event), (slow_text, slow_event) = await passage(fast_feed), await passage(slow_feed)
+    (fast_text, fast_event), (slow_text, slow_event) = await alices_passage_on_two_feeds(
+        sqlite_site, GATE_EVENTS, rendered_doc
+    )
+    assert sqlite_site.demo is not None
+    lobby_in = sqlite_site.demo.gates[LOBBY_IN]
     assert fast_event == slow_event
     assert json.loads(fast_text) == json.loads(slow_text)
     assert (fast_event["gate"]["id"], fast_event["person"]["displayName"]) == (lobby_in, "Alice Li")

@@ -115,12 +115,11 @@ class RawFeed:
         return text, message["payload"]["data"]["gateEvents"]
 
 
-async def test_a_live_event_is_pushed_as_bytes_rendered_once_and_reads_as_a_per_guard_render(
-    sqlite_site: Site,
-) -> None:
-    assert shareable(PUSHED) and not shareable(RENDERED)
-    server = sqlite_site.start_server()
-    demo = sqlite_site.demo
+async def alices_passage_on_two_feeds(site: Site, first: str, second: str) -> list[tuple[str, dict[str, Any]]]:
+    """A guard subscribed twice (documents `first` and `second`); Alice passes the lobby: what each
+    subscription received of her passage, raw text and event."""
+    server = site.start_server()
+    demo = site.demo
     assert demo is not None
     api = GraphQLClient(server)
     guard = await login(api, demo, "guard")
@@ -128,11 +127,10 @@ async def test_a_live_event_is_pushed_as_bytes_rendered_once_and_reads_as_a_per_
     lobby_in = demo.gates[LOBBY_IN]
     async with contextlib.AsyncExitStack() as stack:
         gate = await stack.enter_async_context(connected(server, demo.device_id, demo.device_secret))
-        pushed = await stack.enter_async_context(RawFeed(server, guard.token or "", PUSHED))
-        rendered = await stack.enter_async_context(RawFeed(server, guard.token or "", RENDERED))
+        feeds = [await stack.enter_async_context(RawFeed(server, guard.token or "", doc)) for doc in (first, second)]
         # Neither protocol nor server confirms a subscription: probe until both deliver, then
         # read each feed up to its first probe (later probes are read and skipped below).
-        for feed in (pushed, rendered):
+        for feed in feeds:
             while True:
                 await gate.scan(demo.gates[MAINTENANCE], GuardFeed.PROBE)
                 with contextlib.suppress(TimeoutError):
@@ -147,7 +145,18 @@ async def test_a_live_event_is_pushed_as_bytes_rendered_once_and_reads_as_a_per_
                 if event["reason"] == "ok":
                     return text, event
 
-        (pushed_text, pushed_event), (rendered_text, rendered_event) = await passage(pushed), await passage(rendered)
+        return [await passage(feed) for feed in feeds]
+
+
+async def test_a_live_event_is_pushed_as_bytes_rendered_once_and_reads_as_a_per_guard_render(
+    sqlite_site: Site,
+) -> None:
+    assert shareable(PUSHED) and not shareable(RENDERED)
+    (pushed_text, pushed_event), (rendered_text, rendered_event) = await alices_passage_on_two_feeds(
+        sqlite_site, PUSHED, RENDERED
+    )
+    assert sqlite_site.demo is not None
+    lobby_in = sqlite_site.demo.gates[LOBBY_IN]
     # The bytes rendered once and written by the WebSocket layer are the very message Strawberry
     # writes for a guard who asked in a way that is not shared.
     assert pushed_text == rendered_text

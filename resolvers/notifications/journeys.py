@@ -58,32 +58,27 @@ async def level_people(level: Level, requester_id: int | None, conn: BaseDBAsync
 # --- visits ----------------------------------------------------------------------------------
 
 
-async def visit_awaiting_approval(rt: Runtime, visit: Visit, conn: BaseDBAsyncClient) -> None:
-    """The visitor registered: the host approves (or not) their visit."""
+async def _to_host(rt: Runtime, kind: str, visit: Visit, conn: BaseDBAsyncClient) -> None:
     if not channels_of(rt):
         return
     await notify(
         rt,
-        "visit.awaiting_approval",
+        kind,
         recipients=[visit.host_id],
         context={"visitor": visit.visitor_name, "start": _at(rt, visit.expected_start)},
         cause=f"visit:{visit.id}",
         connection=conn,
     )
+
+
+async def visit_awaiting_approval(rt: Runtime, visit: Visit, conn: BaseDBAsyncClient) -> None:
+    """The visitor registered: the host approves (or not) their visit."""
+    await _to_host(rt, "visit.awaiting_approval", visit, conn)
 
 
 async def visit_reminder(rt: Runtime, visit: Visit, conn: BaseDBAsyncClient) -> None:
     """The visit starts within the hour and still waits for the host's approval."""
-    if not channels_of(rt):
-        return
-    await notify(
-        rt,
-        "visit.reminder",
-        recipients=[visit.host_id],
-        context={"visitor": visit.visitor_name, "start": _at(rt, visit.expected_start)},
-        cause=f"visit:{visit.id}",
-        connection=conn,
-    )
+    await _to_host(rt, "visit.reminder", visit, conn)
 
 
 async def visit_arrival(rt: Runtime, visit: Visit, at: datetime, conn: BaseDBAsyncClient) -> None:
