@@ -32,9 +32,10 @@ from resolvers.items import approvals
 from resolvers.items import catalogue as items
 from resolvers.runtime import Runtime
 from tests import harness
-from tests.harness import SiteTemplate, eventually, free_port
+from tests.harness import SiteTemplate, eventually
 from tests.http_receiver import Received, Receiver
-from tests.test_notifications_email import INVITE_EMAIL, REGISTER, Mailbox, mail_env
+from tests.smtp_peer import Mailbox, smtp_peer
+from tests.test_notifications_email import INVITE_EMAIL, REGISTER, mail_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -102,13 +103,8 @@ class Office(harness.World):
 
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[tuple[Controller, Mailbox]]:
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller, box
-    finally:
-        controller.stop()
+    with smtp_peer() as peer:
+        yield peer
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

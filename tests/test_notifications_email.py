@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import io
 import os
 import signal
 import sqlite3
 import threading
-from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +21,7 @@ from aiosmtpd.controller import Controller
 from PIL import Image
 
 from tests.harness import PROJECT, Gate, GraphQLClient, Phone, Site, error_codes, eventually, free_port, http_client
+from tests.smtp_peer import Mailbox, smtp_peer
 from tests.test_visits import new_id_number
 
 PUBLIC = "https://gate.example.test"
@@ -40,35 +38,10 @@ mutation($input: InviteVisitorInput!) {
 }"""
 
 
-class Mailbox:
-    """An aiosmtpd handler keeping each message, counted by Message-ID."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.by_id: Counter[str] = Counter()
-        self.recipients: list[list[str]] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.lock:
-            # The tests read without the lock (this runs in aiosmtpd's thread) and wait on `messages`:
-            # it grows last, so a message seen there is already counted.
-            self.by_id[str(message["Message-ID"])] += 1
-            self.recipients.append(list(envelope.rcpt_tos))
-            self.messages.append(message)  # type: ignore[arg-type]
-        return "250 OK"
-
-
 @pytest.fixture
-def smtp() -> Any:
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller, box
-    finally:
-        controller.stop()
+def smtp() -> Iterator[tuple[Controller, Mailbox]]:
+    with smtp_peer() as peer:
+        yield peer
 
 
 def mail_env(port: int, **extra: str) -> dict[str, str]:

@@ -31,7 +31,8 @@ from tests.browser import (  # noqa: F401  (the fixture)
     screenshot_path,
 )
 from tests.harness import Demo, GraphQLClient, Site, error_codes, eventually, free_port
-from tests.test_notifications_email import Mailbox, mail_env
+from tests.smtp_peer import Mailbox, smtp_peer
+from tests.test_notifications_email import mail_env
 from tests.test_web_employee import first_sign_in
 from tests.test_web_guard import sign_in as guard_sign_in
 
@@ -93,13 +94,8 @@ CHANNELS = "{ notificationChannels { name lastError failed } }"
 @pytest.fixture(name="smtp")
 def smtp_fixture() -> Iterator[tuple[Controller, Mailbox]]:
     """A real SMTP server (aiosmtpd) on a free local port, keeping what it receives."""
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller, box
-    finally:
-        controller.stop()
+    with smtp_peer() as peer:
+        yield peer
 
 
 async def new_page(browser: Any, locale: str, viewport: dict[str, int], watch: PageWatch) -> tuple[Any, Any]:
