@@ -71,8 +71,7 @@ serve: $(VENV)/.installed $(VENV)/.installed-face font web
 # guarantees (a command resent within 6 s, hello within 5 s) passed with the machine's load at 8.
 # The browser tests run in one process beside the rest (two workers); these long files run after
 # them in that process so the two finish together (alone, the browser run took 200 s, the rest 460 s).
-BESIDE_BROWSER = tests/test_reports_and_anomalies.py tests/test_device_fleet.py tests/test_fuzz_graphql.py \
-  tests/test_permission_matrix.py
+BESIDE_BROWSER = tests/test_reports_and_anomalies.py tests/test_device_fleet.py tests/test_fuzz_graphql.py
 
 test: $(VENV)/.installed-test $(VENV)/.installed-face font web
 	@start=$$(date +%s); mkdir -p var; \
