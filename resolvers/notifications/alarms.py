@@ -10,24 +10,16 @@ from typing import TYPE_CHECKING, Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from resolvers.core import clock
-from resolvers.core.models import Person, PersonKind, PersonStatus, Role, Visit
+from resolvers.core.models import Person, Role, Visit
 from resolvers.notifications.channels.registry import channels_of
 from resolvers.notifications.kinds import ALERT_KINDS
 from resolvers.notifications.outbox import notify
+from resolvers.notifications.recipients import active_with_roles
 
 if TYPE_CHECKING:
     from resolvers.runtime import Runtime
 
-SECURITY_ROLES = frozenset({Role.GUARD.value, Role.SECURITY_ADMIN.value})
-
-
-async def security_people(conn: BaseDBAsyncClient | None = None) -> list[int]:
-    people = (
-        await Person.filter(kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE)
-        .using_db(conn)
-        .values_list("id", "roles")
-    )
-    return [int(pid) for pid, roles in people if SECURITY_ROLES & set(roles or [])]
+SECURITY_ROLES = frozenset({Role.GUARD, Role.SECURITY_ADMIN})
 
 
 async def on_alert(
@@ -43,7 +35,7 @@ async def on_alert(
         return
     tz = rt.settings.tz
     at = clock.now().astimezone(tz).strftime("%Y-%m-%d %H:%M")
-    recipients = await security_people(conn)
+    recipients = await active_with_roles(SECURITY_ROLES, conn)
     context = {"message": message, "at": at, "visitor": message}
     visit_id = (payload or {}).get("visitId")
     if kind == "visit.overstay" and visit_id is not None:

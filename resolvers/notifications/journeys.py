@@ -10,17 +10,17 @@ each channel escapes it for its own format. Nothing here queries when no channel
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from resolvers.core.models import Asset, Item, ItemRequest, Person, PersonKind, PersonStatus, Role, Visit
+from resolvers.core.models import Asset, Item, ItemRequest, Person, Visit
 from resolvers.core.models.people import REPORT_READERS
 from resolvers.notifications.channels.base import Attachment
 from resolvers.notifications.channels.registry import channels_of
 from resolvers.notifications.outbox import notify
+from resolvers.notifications.recipients import active_with_roles
 
 if TYPE_CHECKING:
     from resolvers.people.approvers import Level
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 # A summary's PDF rides in the email up to this size; past it the email links to the download.
 ATTACH_AT_MOST = 2 * 1024 * 1024
-SUMMARY_READERS = REPORT_READERS
 FMT = "%Y-%m-%d %H:%M"
 
 
@@ -36,20 +35,10 @@ def _at(rt: Runtime, moment: datetime) -> str:
     return moment.astimezone(rt.settings.tz).strftime(FMT)
 
 
-async def _active_with_roles(roles: Iterable[Role], conn: BaseDBAsyncClient | None) -> list[int]:
-    wanted = {r.value for r in roles}
-    people = (
-        await Person.filter(kind=PersonKind.EMPLOYEE, status=PersonStatus.ACTIVE)
-        .using_db(conn)
-        .values_list("id", "roles")
-    )
-    return sorted(int(pid) for pid, held in people if wanted & set(held or []))
-
-
 async def level_people(level: Level, requester_id: int | None, conn: BaseDBAsyncClient | None) -> list[int]:
     """The people a decision level names: its named heads/deputies, or the active holders of its
     roles, never the requester (nobody decides their own request)."""
-    people = set(level.people) | set(await _active_with_roles(level.roles, conn) if level.roles else [])
+    people = set(level.people) | set(await active_with_roles(level.roles, conn) if level.roles else [])
     if requester_id is not None:
         people.discard(requester_id)
     return sorted(people)
@@ -161,10 +150,6 @@ async def loan_overdue(rt: Runtime, asset: Asset, conn: BaseDBAsyncClient) -> No
 # --- summaries -------------------------------------------------------------------------------
 
 
-async def summary_readers(conn: BaseDBAsyncClient | None = None) -> list[int]:
-    return await _active_with_roles(SUMMARY_READERS, conn)
-
-
 async def summary(
     rt: Runtime,
     kind: str,
@@ -185,7 +170,7 @@ async def summary(
     await notify(
         rt,
         kind,
-        recipients=await summary_readers(conn),
+        recipients=await active_with_roles(REPORT_READERS, conn),
         context=context,
         cause=f"summary:{summary_id}",
         connection=conn,
