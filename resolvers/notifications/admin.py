@@ -10,6 +10,7 @@ from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
 from resolvers.core.models import Notification
 from resolvers.core.models.notifications import FAILED, PENDING, STATUSES, SUPPRESSED
 from resolvers.notifications import outbox
+from resolvers.notifications.channels import email as email_channel
 from resolvers.notifications.channels.base import ChannelHealth
 from resolvers.notifications.sender import channel_health
 
@@ -39,8 +40,7 @@ def masked_address(rt: Runtime, row: Notification) -> str:
 
     address = rt.sealer.open_text(row.address_enc, outbox.ADDRESS)
     if "@" in address:
-        local, domain = address.split("@", 1)
-        return f"{local[:1]}***@{domain}"
+        return email_channel.masked(address)
     return mask(address, head=3, tail=2) if len(address) > 6 else address
 
 

@@ -85,11 +85,10 @@ async def change(rt: Runtime, person_id: int, data: Change) -> MySettings:
             address = email_channel.valid_address(data.email)
             if address is None:
                 raise UserError(ErrorCode.INVALID, "not an email address", "email")
-            local, domain = address.split("@")
             fields.update(
                 email_enc=rt.sealer.seal(address, EMAIL),
                 email_hash=rt.sealer.lookup_hash(address, EMAIL),
-                email_masked=f"{local[:1]}***@{domain}",
+                email_masked=email_channel.masked(address),
             )
     if data.quiet_given:
         start, end = data.quiet_hours_start or None, data.quiet_hours_end or None

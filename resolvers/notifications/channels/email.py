@@ -40,6 +40,12 @@ def valid_address(value: str) -> str | None:
     return value
 
 
+def masked(address: str) -> str:
+    """What people and admins are shown of an address: its first letter and its domain."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
 def build_email(message: Message, sender: str, to: str) -> EmailMessage:
     mail = EmailMessage(policy=policy.SMTP)
     mail["Subject"] = " ".join(message.subject.split())
