@@ -133,6 +133,13 @@ async def test_logout_ends_this_session_and_logout_everywhere_ends_them_all(serv
         assert codes(await post(server, ME, token=session["accessToken"])) == ["UNAUTHENTICATED"]
         refused = (await post(server, REFRESH, {"t": session["refreshToken"]}))["data"]["refreshSession"]
         assert refused["errors"] == [{"code": "INVALID"}]
+    # The operator reads why, once a minute per reason however often the tokens come back.
+    forged = one["accessToken"][:-4] + ("AAAA" if not one["accessToken"].endswith("AAAA") else "BBBB")
+    for _ in range(3):
+        assert codes(await post(server, ME, token=forged)) == ["UNAUTHENTICATED"]
+    log = server.log()
+    assert log.count("a bearer token was refused: its session has ended or its person is not active") == 1, log
+    assert log.count("a bearer token was refused: its signature, expiry or claims do not hold") == 1, log
     # Other people's sessions are untouched, and alice may sign in again.
     bob = await session_of(server, "bob", demo.passwords["bob"])
     assert (await post(server, ME, token=bob["accessToken"]))["data"]["me"]["username"] == "bob"

@@ -65,6 +65,10 @@ async def delete_redis_keys(prefix: str) -> None:
         await r.aclose()
 
 
+def servers_log(site: Site) -> str:
+    return "\n".join(f"--- server {i} log\n{server.log()}" for i, server in enumerate(site.servers))
+
+
 def demo_of(site: Site) -> Demo:
     assert site.demo is not None
     return site.demo
@@ -170,6 +174,8 @@ async def test_guard_subscribed_on_one_process_sees_scans_on_the_other(scale_sit
         try:
             # The subscription is live once it sees a scan; until then, keep scanning garbage.
             for _ in range(50):
+                if consumer.done():  # refused or ended: say why, with what the servers logged
+                    raise AssertionError(f"the subscription ended: {consumer.exception()}\n{servers_log(scale_site)}")
                 await gate.scan(lobby_in, "not-a-pass")
                 with contextlib.suppress(TimeoutError):
                     warmup = await asyncio.wait_for(events.get(), 0.2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -242,6 +243,7 @@ async def actor_from_bearer(rt: Runtime, authorization: str | None) -> Actor | N
         await rt.refresh_keys()
     ids = read_access_token_with(lambda kid: rt.ring.jwt_keys(kid, now), token)
     if ids is None:
+        _refused("its signature, expiry or claims do not hold (or its key id is unknown)")
         return None
     person_id, session_id = ids
     row = await RefreshSession.filter(id=session_id, person_id=person_id, revoked_at=None).values(
@@ -253,6 +255,7 @@ async def actor_from_bearer(rt: Runtime, authorization: str | None) -> Actor | N
         "person__department_id",
     )
     if not row or row[0]["person__status"] != PersonStatus.ACTIVE.value:
+        _refused("its session has ended or its person is not active")
         return None
     r = row[0]
     roles = frozenset(Role(x) for x in (r["person__roles"] or []))
@@ -268,6 +271,20 @@ async def actor_from_bearer(rt: Runtime, authorization: str | None) -> Actor | N
         department_id=r["person__department_id"],
         withheld_roles=withheld,
     )
+
+
+_REFUSAL_LOG_SECONDS = 60.0
+_refusals_logged: dict[str, float] = {}
+
+
+def _refused(why: str) -> None:
+    """A bearer token refused: a line an operator can act on (a clock off, a key not shared by
+    every worker, a revoked session still in use), at most one a minute per reason however
+    many a hostile caller sends."""
+    now = time.monotonic()
+    if now - _refusals_logged.get(why, -_REFUSAL_LOG_SECONDS) >= _REFUSAL_LOG_SECONDS:
+        _refusals_logged[why] = now
+        log.info("a bearer token was refused: %s", why)
 
 
 async def session_alive(actor: Actor) -> bool:
