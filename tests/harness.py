@@ -356,6 +356,17 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self, log_dir: Path) -> None:
+        """Start the server and wait until it serves; on a port another process took between
+        `free_port` and the bind (a server of another test process, a client's ephemeral port),
+        again on a new port."""
+        for attempt in range(3):
+            if attempt:
+                self.port = free_port()
+            if self._start_once(log_dir):
+                return
+        raise RuntimeError(f"server could not bind a free port: {self.log()}")
+
+    def _start_once(self, log_dir: Path) -> bool:
         self.log_path = log_dir / f"server-{self.port}.log"
         argv = ["serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args]
         if FORK_SERVERS:
@@ -375,12 +386,17 @@ class ServerProcess:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
+        # Only this server's own log says it bound the port: until then a /healthz answer on the
+        # port may come from another test's server (CI once sent a guard's token to one).
+        bound = re.compile(rf"running on https?://127\.0\.0\.1:{self.port}\b")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "address already in use" in self._whole_log():
+                    return False
                 raise RuntimeError(f"server exited: {self.log()}")
-            if self.healthy():
-                return
+            if bound.search(self._whole_log()) and self.healthy():
+                return True
             time.sleep(0.02)  # polling the condition: is the server up?
         raise RuntimeError(f"server did not start: {self.log()}")
 
@@ -403,8 +419,14 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
 
+    def _whole_log(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")
+
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path else ""
+        """The end of the server's log ("" until the forked child has opened it)."""
+        return self._whole_log()[-5000:]
 
 
 _stopping: list[ServerProcess] = []
