@@ -50,15 +50,16 @@ class Runtime:
     def create(cls, settings: Settings) -> Runtime:
         ring = KeyRing.from_source(KeySource(settings.secret_key, settings.key_file, settings.previous_secret_key))
         bus = make_bus(settings.redis_url, settings.redis_prefix)
+        state = make_scan_state(settings.redis_url, settings.redis_prefix)
         return cls(
             settings=settings,
             ring=ring,
             sealer=Sealer(ring),
             bus=bus,
-            state=make_scan_state(settings.redis_url, settings.redis_prefix),
+            state=state,
             topology=TopologyCache(),
             events=EventLog(),
-            grant_index=GrantCache(),
+            grant_index=GrantCache(state.grants_version),
             readiness=standard_checks(settings.database_url, settings.redis_url),
         )
 
@@ -109,6 +110,9 @@ class Runtime:
         watcher.start()
         self.background.append(watcher)
         await rebuild_presence_if_needed(self.state, self.topology)
+        # Read now, not by the first scans (with a campus's 10,000 gates, 0.1-0.4 s each).
+        await self.topology.get()
+        await self.grant_index.get()
 
     async def stop(self) -> None:
         for task in self.background:

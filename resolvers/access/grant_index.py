@@ -16,8 +16,7 @@ another version reads the grants again before it decides.
 
 from __future__ import annotations
 
-import asyncio
-import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +26,7 @@ from tortoise.expressions import Q
 
 from resolvers.access import schedules
 from resolvers.core import clock
+from resolvers.core.cached_copy import CachedCopy
 from resolvers.core.models import Device, DeviceStatus, Grant
 from resolvers.scan.reasons import Reason
 
@@ -107,38 +107,27 @@ class GrantIndex:
 
 
 class GrantCache:
-    def __init__(self) -> None:
-        self._current: GrantIndex | None = None
-        self._generation = 0
-        self._loaded_at = 0.0
-        self._lock = asyncio.Lock()
+    def __init__(self, shared_version: Callable[[], Awaitable[int]]) -> None:
+        """`shared_version`: the grants version every process shares (ScanState.grants_version)."""
+        self._shared_version = shared_version
+        self._copy: CachedCopy[GrantIndex] = CachedCopy("grant index", self._load, MAX_AGE_SECONDS)
 
     async def get(self, version: int | None = None) -> GrantIndex:
         """The index; with `version` (the shared grants version, read before this call), one read
-        at that version: it then holds every grant change committed before `version` was bumped."""
-        while True:
-            current = self._current
-            if current is not None and time.monotonic() - self._loaded_at < MAX_AGE_SECONDS:
-                if version is None or current.version == version:
-                    return current
-                # Another process changed grants since this copy was read (any other value, not
-                # only a higher one: a Redis that restarted empty starts counting again).
-                self.invalidate()
-            elif current is not None:
-                self.invalidate()  # a lost bus message must not keep an old copy for ever
-            async with self._lock:
-                held = self._current
-                if held is not None and (version is None or held.version == version):
-                    return held
-                generation = self._generation
-                loaded = await GrantIndex.load()
-                loaded.version = version
-                # A change announced while we were reading makes this copy stale: read again.
-                if generation == self._generation:
-                    self._current = loaded
-                    self._loaded_at = time.monotonic()
-                    return loaded
+        at that version or later: it then holds every grant change committed before `version` was
+        bumped. Another value than the copy's (not only a higher one: a Redis that restarted empty
+        starts counting again) means another process changed grants since the copy was read."""
+        return await self._copy.get(lambda index: version is None or index.version == version)
 
     def invalidate(self) -> None:
-        self._generation += 1
-        self._current = None
+        self._copy.invalidate()
+
+    async def _load(self) -> GrantIndex:
+        # The version read before the grants: the copy holds every change committed before it.
+        try:
+            version: int | None = await self._shared_version()
+        except Exception:
+            version = None  # unknown (the shared state is recovering): the next versioned read reads again
+        index = await GrantIndex.load()
+        index.version = version
+        return index

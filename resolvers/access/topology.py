@@ -6,10 +6,10 @@ it when any process announces a change on the bus (realtime/messages.py `Topolog
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
+from resolvers.core.cached_copy import CachedCopy
 from resolvers.core.models import AntiPassback, DeviceGate, Gate, GateDirection, Lockdown, Zone, ZoneKind
 
 # Changes arrive on the bus at once; this bounds how long a lost message could keep a stale copy.
@@ -131,33 +131,14 @@ async def load_topology() -> Topology:
 
 class TopologyCache:
     def __init__(self) -> None:
-        self._current: Topology | None = None
-        self._generation = 0
-        self._loaded_at = 0.0
+        self._copy: CachedCopy[Topology] = CachedCopy("site topology", load_topology, MAX_AGE_SECONDS)
         self._last_forced = 0.0
-        self._lock = asyncio.Lock()
 
     async def get(self) -> Topology:
-        while True:
-            current = self._current
-            if current is not None and time.monotonic() - self._loaded_at < MAX_AGE_SECONDS:
-                return current
-            if current is not None:
-                self.invalidate()  # a lost bus message must not keep an old copy for ever
-            async with self._lock:
-                if self._current is not None:
-                    return self._current
-                generation = self._generation
-                loaded = await load_topology()
-                # A change announced while we were reading makes this copy stale: read again.
-                if generation == self._generation:
-                    self._current = loaded
-                    self._loaded_at = time.monotonic()
-                    return loaded
+        return await self._copy.get()
 
     def invalidate(self) -> None:
-        self._generation += 1
-        self._current = None
+        self._copy.invalidate()
 
     async def reload(self) -> Topology:
         self.invalidate()
