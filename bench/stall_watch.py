@@ -3,7 +3,7 @@
 A thread samples the main thread's Python stack every few milliseconds. One callback or task
 step that runs long keeps the same outermost frame on the stack in every sample; when that lasts
 longer than STALL_MS, the stall's innermost frames (counted over its samples) are written to
-GATEHOUSE_STALL_LOG (default var/stalls.log) when it ends. A diagnostic for `make bench`'s
+STALL_WATCH_LOG (default var/stalls.log) when it ends. A diagnostic for `make bench`'s
 p99 tails, not part of the server.
 """
 
@@ -19,8 +19,8 @@ import traceback
 from types import FrameType
 
 SAMPLE_SECONDS = 0.002
-STALL_MS = float(os.environ.get("GATEHOUSE_STALL_MS", "50"))
-LOG = os.environ.get("GATEHOUSE_STALL_LOG", "var/stalls.log")
+STALL_MS = float(os.environ.get("STALL_WATCH_MS", "50"))
+LOG = os.environ.get("STALL_WATCH_LOG", "var/stalls.log")
 
 
 def _outermost_busy(frame: FrameType | None) -> tuple[FrameType | None, list[FrameType]]:
@@ -80,8 +80,9 @@ threading.Thread(target=_watch, args=(threading.main_thread().ident,), daemon=Tr
 class _TimedLock(asyncio.Lock):
     """The ORM's SQLite connection lock, logging who held it longer than STALL_MS (and for how long)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__()
+        self._name = name
         self._since = 0.0
         self._holder = ""
 
@@ -95,7 +96,7 @@ class _TimedLock(asyncio.Lock):
         held = (time.monotonic() - self._since) * 1000
         if held >= STALL_MS:
             with open(LOG, "a") as out:
-                out.write(f"=== ORM connection held {held:.0f} ms at {time.time():.3f}\n{self._holder}")
+                out.write(f"=== ORM connection {self._name} held {held:.0f} ms at {time.time():.3f}\n{self._holder}")
         super().release()
 
 
@@ -106,7 +107,7 @@ def _watch_orm_lock() -> None:
 
     def __init__(self: SqliteClient, *args: object, **kwargs: object) -> None:
         original(self, *args, **kwargs)  # type: ignore[arg-type]
-        self._lock = _TimedLock()
+        self._lock = _TimedLock(str(getattr(self, "connection_name", "")))
 
     SqliteClient.__init__ = __init__  # type: ignore[method-assign]
 
