@@ -162,11 +162,17 @@ _heartbeats: list[tuple[int, object, asyncio.Future[None]]] = []
 _heartbeat_writer: asyncio.Task[None] | None = None
 
 
+# Heartbeats stored in one transaction at most: after a campus reconnects, thousands queue up, and
+# one batch of them all held the event loop (building the rows) and the writer (storing them) for
+# 0.1-1.1 s, which the gate events' commits waited behind (bench/stall_watch.py).
+MAX_HEARTBEAT_BATCH = 250
+
+
 async def _write_heartbeats() -> None:
     """Store what is queued, then what queued up meanwhile, until nothing is left."""
     while _heartbeats:
-        batch = _heartbeats[:]
-        del _heartbeats[:]
+        batch = _heartbeats[:MAX_HEARTBEAT_BATCH]
+        del _heartbeats[:MAX_HEARTBEAT_BATCH]
         try:
             await _store_heartbeats([(device_id, stats) for device_id, stats, _ in batch])
         except Exception as exc:
