@@ -44,23 +44,23 @@ class Clock:
         return self.now
 
 
-def copy_of(source: Source, clock: Clock) -> CachedCopy[int]:
-    return CachedCopy("test copy", source.load, 30.0, monotonic=clock)
+async def read_once() -> tuple[Source, Clock, CachedCopy[int]]:
+    """A copy (30 s old at most) and its first read."""
+    source, clock = Source(), Clock()
+    copy = CachedCopy("test copy", source.load, 30.0, monotonic=clock)
+    assert await copy.get() == 1
+    return source, clock, copy
 
 
 async def test_a_copy_is_read_once_and_served_until_its_age() -> None:
-    source, clock = Source(), Clock()
-    copy = copy_of(source, clock)
-    assert await copy.get() == 1
+    source, clock, copy = await read_once()
     clock.now += 29.9
     assert [await copy.get() for _ in range(5)] == [1] * 5
     assert source.reads == 1
 
 
 async def test_past_its_age_the_copy_is_served_while_one_background_read_replaces_it() -> None:
-    source, clock = Source(), Clock()
-    copy = copy_of(source, clock)
-    assert await copy.get() == 1
+    source, clock, copy = await read_once()
     clock.now += 31
     source.gate.clear()
     source.started.clear()
@@ -79,25 +79,19 @@ async def test_past_its_age_the_copy_is_served_while_one_background_read_replace
 
 
 async def test_an_announced_change_makes_callers_wait_for_a_fresh_read() -> None:
-    source, clock = Source(), Clock()
-    copy = copy_of(source, clock)
-    assert await copy.get() == 1
+    _source, _clock, copy = await read_once()
     copy.invalidate()
     assert await copy.get() == 2
 
 
 async def test_a_copy_past_twice_its_age_is_not_served() -> None:
-    source, clock = Source(), Clock()
-    copy = copy_of(source, clock)
-    assert await copy.get() == 1
+    _source, clock, copy = await read_once()
     clock.now += 60
     assert await copy.get() == 2
 
 
 async def test_a_read_overtaken_by_a_change_is_not_kept() -> None:
-    source, clock = Source(), Clock()
-    copy = copy_of(source, clock)
-    assert await copy.get() == 1
+    source, clock, copy = await read_once()
     clock.now += 31
     source.gate.clear()
     source.started.clear()
@@ -110,9 +104,7 @@ async def test_a_read_overtaken_by_a_change_is_not_kept() -> None:
 
 
 async def test_a_failed_background_read_keeps_the_copy_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
-    source, clock = Source(), Clock()
-    copy = copy_of(source, clock)
-    assert await copy.get() == 1
+    source, clock, copy = await read_once()
     clock.now += 31
     source.fail = True
     source.started.clear()
@@ -131,9 +123,7 @@ async def test_a_failed_background_read_keeps_the_copy_and_says_so(caplog: pytes
 
 
 async def test_a_copy_the_caller_refuses_is_read_again() -> None:
-    source, clock = Source(), Clock()
-    copy = copy_of(source, clock)
-    assert await copy.get() == 1
+    source, _clock, copy = await read_once()
     assert await copy.get(accept=lambda value: value >= 2) == 2
     assert await copy.get(accept=lambda value: value >= 2) == 2
     assert source.reads == 2
