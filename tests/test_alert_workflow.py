@@ -175,3 +175,41 @@ async def test_assignees_are_the_active_gate_staff(server: ServerProcess, api: G
     names = {p["username"] for p in (await api.ok(ASSIGNEES, as_="guard"))["alertAssignees"]}
     assert {"guard", "security", "admin"} <= names
     assert not names & {"alice", "bob", "hr", "audrey"}, names
+
+
+async def test_alerts_raised_together_are_stored_then_pushed_in_order(sqlite_site: Site) -> None:
+    """A batch of gate events raises its anomaly alerts together (resolvers/alerts/raising.py
+    `raise_alerts`, 50 a transaction): each stored, with its ids in order, then pushed in that order."""
+    import asyncio
+
+    from realtime.messages import DeviceAlertMessage
+    from resolvers.alerts.raising import AlertSpec, raise_alerts
+    from resolvers.core import db
+    from resolvers.core.models import DeviceAlert
+    from resolvers.core.settings import Settings
+    from resolvers.runtime import Runtime
+
+    rt = Runtime.create(Settings.from_env(sqlite_site.env))
+    await db.start(rt.settings.database_url)
+    try:
+        await rt.load_keys()
+        specs = [AlertSpec("night_entry", f"entry at night #{i}: 李娜", payload={"n": i}) for i in range(120)]
+        async with rt.bus.receive(DeviceAlertMessage) as messages:
+            alerts = await raise_alerts(rt, specs)
+
+            async def pushed() -> list[int]:
+                ids: list[int] = []
+                async for message in messages:
+                    ids.append(message.id)
+                    if len(ids) == len(specs):
+                        return ids
+                return ids
+
+            pushed_ids = await asyncio.wait_for(pushed(), 10)
+        ids = [alert.id for alert in alerts]
+        assert len(set(ids)) == len(specs) and ids == sorted(ids)
+        assert pushed_ids == ids
+        stored = await DeviceAlert.filter(id__in=ids).order_by("id").values_list("kind", "message", "payload")
+        assert stored == [("night_entry", spec.message, spec.payload) for spec in specs]
+    finally:
+        await db.close()

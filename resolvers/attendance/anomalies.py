@@ -13,7 +13,7 @@ import time
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
 
-from resolvers.alerts.raising import raise_alert
+from resolvers.alerts.raising import AlertSpec, raise_alert, raise_alerts
 from resolvers.core.models import Decision, Direction, GateEvent
 from resolvers.runtime import Runtime
 from resolvers.scan.gate_event import GateEventRecord
@@ -35,16 +35,23 @@ class AnomalyDetector:
         self._raised: dict[tuple[str, object], float] = {}
 
     async def on_events(self, events: list[GateEventRecord]) -> None:
+        """The batch's alerts are raised together (a night's rush raises one per person)."""
+        pending: list[AlertSpec] = []  # this batch's (batches are judged concurrently)
+        await self._judge(events, pending)
+        if pending:
+            await raise_alerts(self.rt, pending)
+
+    async def _judge(self, events: list[GateEventRecord], pending: list[AlertSpec]) -> None:
         topo = await self.rt.topology.get()
         for e in events:
             if e.decision is Decision.DENIED:
-                await self._denied(e)
+                self._denied(e, pending)
             if e.reason in (Reason.ANTI_PASSBACK, Reason.ANTI_PASSBACK_SOFT):
-                await self._raise("anti_passback", e.person_id, e, f"anti-passback violation at gate {e.gate_id}")
+                self._raise(pending, "anti_passback", e.person_id, e, f"anti-passback violation at gate {e.gate_id}")
             if e.reason is Reason.OUTSIDE_SCHEDULE:
-                await self._raise("outside_schedule", e.person_id, e, f"entry outside schedule at gate {e.gate_id}")
+                self._raise(pending, "outside_schedule", e.person_id, e, f"entry outside schedule at gate {e.gate_id}")
             if e.granted and e.direction is Direction.IN and self._at_night(e.at):
-                await self._raise("night_entry", e.person_id, e, f"entry at night at gate {e.gate_id}")
+                self._raise(pending, "night_entry", e.person_id, e, f"entry at night at gate {e.gate_id}")
             zone = topo.zones.get(e.zone_id)
             if (
                 e.granted
@@ -54,7 +61,8 @@ class AnomalyDetector:
                 and zone.parent_id is None
                 and not await self._entered(e)
             ):
-                await self._raise(
+                self._raise(
+                    pending,
                     "exit_without_entry",
                     e.person_id,
                     e,
@@ -93,12 +101,13 @@ class AnomalyDetector:
             id__lt=e.id,
         ).exists()
 
-    async def _denied(self, e: GateEventRecord) -> None:
+    def _denied(self, e: GateEventRecord, pending: list[AlertSpec]) -> None:
         if e.credential_cid:
             recent = self._trim(self._denials_by_credential[e.credential_cid], e.at)
             recent.append(e.at)
             if len(recent) >= CREDENTIAL_DENIALS:
-                await self._raise(
+                self._raise(
+                    pending,
                     "repeated_denials_credential",
                     e.credential_cid,
                     e,
@@ -107,8 +116,12 @@ class AnomalyDetector:
         recent = self._trim(self._denials_by_gate[e.gate_id], e.at)
         recent.append(e.at)
         if len(recent) >= GATE_DENIALS:
-            await self._raise(
-                "repeated_denials_gate", e.gate_id, e, f"{len(recent)} denials at gate {e.gate_id} within 5 minutes"
+            self._raise(
+                pending,
+                "repeated_denials_gate",
+                e.gate_id,
+                e,
+                f"{len(recent)} denials at gate {e.gate_id} within 5 minutes",
             )
 
     @staticmethod
@@ -124,12 +137,7 @@ class AnomalyDetector:
         self._raised[key] = now
         return True
 
-    async def _raise(self, kind: str, subject: object, e: GateEventRecord, message: str) -> None:
+    def _raise(self, pending: list[AlertSpec], kind: str, subject: object, e: GateEventRecord, message: str) -> None:
         if self._fresh((kind, subject)):
-            await raise_alert(
-                self.rt,
-                kind,
-                message,
-                gate_id=e.gate_id,
-                payload={"eventId": e.id, "personId": e.person_id, "reason": e.reason.value},
-            )
+            payload = {"eventId": e.id, "personId": e.person_id, "reason": e.reason.value}
+            pending.append(AlertSpec(kind, message, gate_id=e.gate_id, payload=payload))
