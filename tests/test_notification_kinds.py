@@ -313,8 +313,12 @@ async def test_when_time_passes_overstay_overdue_escalation_and_the_summaries_go
     overstay = await office.one_mail("visit.overstay", "alice")
     assert "李娜 Zoë" in str(overstay["Subject"])
     await office.one_mail("visit.overstay", "security")
-    await eventually(lambda: len(office.hooked("/wecom")) >= 1, 15, "the WeCom robot")
-    (robot,) = office.hooked("/wecom")
+    # (The demo's gate, silent for the 49 hours, may be reported offline to the robot too.)
+    def overstays() -> list[Received]:
+        return [r for r in office.hooked("/wecom") if "李娜 Zoë" in r.body.decode()]
+
+    await eventually(lambda: len(overstays()) >= 1, 15, "the WeCom robot")
+    (robot,) = overstays()
     assert robot.query == {"key": ["k-1"]}
     payload = json.loads(robot.body)
     assert payload["msgtype"] == "markdown" and "李娜 Zoë" in payload["markdown"]["content"]
@@ -362,5 +366,6 @@ async def test_when_time_passes_overstay_overdue_escalation_and_the_summaries_go
 
 async def test_nothing_was_sent_twice(office: Office) -> None:
     assert office.mail.messages and all(n == 1 for n in office.mail.by_id.values())
-    keys = [h.headers.get("x-gatehouse-delivery") for h in office.hooks.received if h.path != "/sms"]
+    # The robots' messages carry no delivery header: their bodies tell them apart.
+    keys = [h.headers.get("x-gatehouse-delivery") or h.body for h in office.hooks.received if h.path != "/sms"]
     assert len(keys) == len(set(keys))
