@@ -313,6 +313,7 @@ async def test_when_time_passes_overstay_overdue_escalation_and_the_summaries_go
     overstay = await office.one_mail("visit.overstay", "alice")
     assert "李娜 Zoë" in str(overstay["Subject"])
     await office.one_mail("visit.overstay", "security")
+
     # (The demo's gate, silent for the 49 hours, may be reported offline to the robot too.)
     def overstays() -> list[Received]:
         return [r for r in office.hooked("/wecom") if "李娜 Zoë" in r.body.decode()]
