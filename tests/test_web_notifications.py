@@ -258,8 +258,9 @@ async def service_worker_shows_a_push(page: Any, origin: str) -> None:
         "ServiceWorker.deliverPushMessage",
         {"origin": origin, "registrationId": registrations[0]["registrationId"], "data": json.dumps(message)},
     )
-    await page.wait_for_function(f"({NOTIFICATIONS_SHOWN}).then((ns) => ns.length > 0)", polling=100)
-    [shown] = await page.evaluate(NOTIFICATIONS_SHOWN)
+    # Read in the same evaluation that sees it: headless Chromium may take a shown notification down again.
+    seen = await page.wait_for_function(f"({NOTIFICATIONS_SHOWN}).then((ns) => ns.length > 0 && ns)", polling=100)
+    [shown] = await seen.json_value()
     assert shown == {
         "title": "强行开门：东门",
         "body": "东门被强行打开 — Zoë Ångström",
