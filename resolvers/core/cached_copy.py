@@ -40,7 +40,7 @@ class CachedCopy(Generic[T]):
         self._lock = asyncio.Lock()
         self._refresh: asyncio.Task[None] | None = None
 
-    def fresh(self) -> T | None:
+    def _servable(self) -> T | None:
         """The copy if it may be served now (None: read it with `get`). Past `max_age` this
         starts the background read that replaces it."""
         current = self._current
@@ -59,7 +59,7 @@ class CachedCopy(Generic[T]):
     async def get(self, accept: Callable[[T], bool] | None = None) -> T:
         """The copy; read now if there is none or `accept` refuses it (a copy read now is taken as it is)."""
         while True:
-            current = self.fresh()
+            current = self._servable()
             if current is not None:
                 if accept is None or accept(current):
                     return current

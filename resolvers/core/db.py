@@ -56,13 +56,14 @@ def private_sqlite_file(path: Path) -> None:
 
 class _SqliteReader:
     """A second connection to the SQLite file, for the scan path's point reads, run on the event
-    loop's thread itself. Through the ORM such a read queued on the one connection's thread behind
-    the group commits (and their fsync) and came back through the loop: tens of milliseconds under
-    load for a look-up that costs tens of microseconds. In WAL mode a reader neither waits for the
-    writer nor holds it up, and each statement sees every transaction committed before it began
-    (a transaction still open on the ORM connection is not seen, as if the read had come first).
-    It only reads (query_only): it takes no write lock, so it cannot make a transaction on the ORM
-    connection fail for a changed snapshot."""
+    loop's thread itself. Through the ORM such a read goes to a connection's thread and comes back
+    through the busy loop (and, before the ORM's reads got a connection of their own,
+    resolvers/core/sqlite_reads_apart.py, it also queued behind the group commits and their fsync):
+    tens of milliseconds under load for a look-up that costs tens of microseconds. In WAL mode a
+    reader neither waits for the writer nor holds it up, and each statement sees every transaction
+    committed before it began (a transaction still open on the ORM connection is not seen, as if
+    the read had come first). It only reads (query_only): it takes no write lock, so it cannot make
+    a transaction on the ORM connection fail for a changed snapshot."""
 
     def __init__(self) -> None:
         self.path: Path | None = None
