@@ -48,8 +48,8 @@ async def raise_alert(
 
 async def raise_alerts(rt: Runtime, specs: Sequence[AlertSpec]) -> list[DeviceAlert]:
     """The alerts stored, then pushed, in order. Several go in one transaction: a batch of gate
-    events at night raised a night-entry alert each, one transaction apiece on the writer, and
-    halved the scans a second the server could store (bench/scan_throughput.py at 02:00 UTC)."""
+    events can raise many (anti-passback, exits without entry), and a transaction apiece on the
+    writer halved the scans a second the server could store (bench/scan_throughput.py)."""
     alerts: list[DeviceAlert] = []
     for start in range(0, len(specs), ALERTS_PER_TRANSACTION):
         chunk = specs[start : start + ALERTS_PER_TRANSACTION]
@@ -110,18 +110,57 @@ async def raise_alert_throttled(
 
 
 @dataclass
-class _Aggregate:
-    alert_id: int
+class AlertWindow:
+    """One alert standing for every repeat of its kind at its gate within `seconds`."""
+
     opened: float  # monotonic
+    seconds: float
+    message: Callable[[int], str]
+    alert_id: int = 0  # 0 until the window's first alert is stored
     count: int = 1
     written: int = 1
     flush: asyncio.Task[None] | None = None
 
 
-_aggregates: dict[tuple[str, int | None], _Aggregate] = {}
+_windows: dict[tuple[str, int | None], AlertWindow] = {}
 AGGREGATE_SECONDS = 60.0
 AGGREGATE_FLUSH_SECONDS = 1.0
 _flushes: set[asyncio.Task[None]] = set()
+
+
+def count_in_window(
+    kind: str, gate_id: int | None, message: Callable[[int], str], seconds: float = AGGREGATE_SECONDS
+) -> AlertWindow | None:
+    """The (kind, gate)'s window in this process, counted one more, or None when none was open:
+    then a new one is, and the caller raises its first alert (`message(1)`, payload `count` 1) and
+    hands its id to `window_raised` (or `window_failed`). A repeat within the window adds to the
+    alert's `payload.count` and its message (`message(count)`), written at most once a second, and
+    is not pushed again. Synchronous: a burst finds the window open before the first alert is stored."""
+    key = (kind, gate_id)
+    now = time.monotonic()
+    current = _windows.get(key)
+    if current is None or now - current.opened >= current.seconds:
+        if len(_windows) > 10_000:
+            _windows.clear()
+        _windows[key] = AlertWindow(opened=now, seconds=seconds, message=message)
+        return None
+    current.count += 1
+    if current.flush is None:
+        current.flush = asyncio.create_task(_flush_later(current))
+        _flushes.add(current.flush)
+        current.flush.add_done_callback(_flushes.discard)
+    return current
+
+
+def window_raised(kind: str, gate_id: int | None, alert_id: int) -> None:
+    if (window := _windows.get((kind, gate_id))) is not None and not window.alert_id:
+        window.alert_id = alert_id
+
+
+def window_failed(kind: str, gate_id: int | None) -> None:
+    """The window's first alert was not stored: the next repeat opens the window again."""
+    if (window := _windows.get((kind, gate_id))) is not None and not window.alert_id:
+        del _windows[(kind, gate_id)]
 
 
 async def raise_alert_aggregated(
@@ -131,44 +170,30 @@ async def raise_alert_aggregated(
     device_id: int | None = None,
     gate_id: int | None = None,
 ) -> bool:
-    """One alert per (kind, gate) per AGGREGATE_SECONDS window from this process; repeats within
-    the window add to its `payload.count` and its message (`message(count)`), written at most
-    once a second, and are not pushed again. True when this call raised a new alert (the
-    first of its window), so the caller records the alarm itself once per window too."""
-    key = (kind, gate_id)
-    now = time.monotonic()
-    current = _aggregates.get(key)
-    if current is None or now - current.opened >= AGGREGATE_SECONDS:
-        if len(_aggregates) > 10_000:
-            _aggregates.clear()
-        # Claimed before the first await: a burst of frames finds the window open.
-        placeholder = _Aggregate(alert_id=0, opened=now)
-        _aggregates[key] = placeholder
-        try:
-            alert = await raise_alert(rt, kind, message(1), device_id=device_id, gate_id=gate_id, payload={"count": 1})
-        except BaseException:
-            _aggregates.pop(key, None)
-            raise
-        placeholder.alert_id = alert.id
-        return True
-    current.count += 1
-    if current.flush is None:
-        current.flush = asyncio.create_task(_flush_later(current, message))
-        _flushes.add(current.flush)
-        current.flush.add_done_callback(_flushes.discard)
-    return False
+    """One alert per (kind, gate) per AGGREGATE_SECONDS window (`count_in_window`). True when this
+    call raised a new alert (the first of its window), so the caller records the alarm itself
+    once per window too."""
+    if count_in_window(kind, gate_id, message) is not None:
+        return False
+    try:
+        alert = await raise_alert(rt, kind, message(1), device_id=device_id, gate_id=gate_id, payload={"count": 1})
+    except BaseException:
+        window_failed(kind, gate_id)
+        raise
+    window_raised(kind, gate_id, alert.id)
+    return True
 
 
-async def _flush_later(aggregate: _Aggregate, message: Callable[[int], str]) -> None:
+async def _flush_later(window: AlertWindow) -> None:
     await asyncio.sleep(AGGREGATE_FLUSH_SECONDS)
-    aggregate.flush = None
+    window.flush = None
     for _ in range(200):  # the first alert may still be being stored
-        if aggregate.alert_id:
+        if window.alert_id:
             break
         await asyncio.sleep(0.05)
     else:
         return
-    count = aggregate.count
-    if count != aggregate.written:
-        await DeviceAlert.filter(id=aggregate.alert_id).update(payload={"count": count}, message=message(count))
-        aggregate.written = count
+    count = window.count
+    if count != window.written:
+        await DeviceAlert.filter(id=window.alert_id).update(payload={"count": count}, message=window.message(count))
+        window.written = count

@@ -13,7 +13,14 @@ import time
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
 
-from resolvers.alerts.raising import AlertSpec, raise_alert, raise_alerts
+from resolvers.alerts.raising import (
+    AlertSpec,
+    count_in_window,
+    raise_alert,
+    raise_alerts,
+    window_failed,
+    window_raised,
+)
 from resolvers.core.models import Decision, Direction, GateEvent
 from resolvers.runtime import Runtime
 from resolvers.scan.gate_event import GateEventRecord
@@ -23,6 +30,9 @@ WINDOW = timedelta(minutes=5)
 CREDENTIAL_DENIALS = 3
 GATE_DENIALS = 10
 NIGHT_START, NIGHT_END = 22, 6
+# Entries at night at one gate within this long are one alert with a count: a night shift's change
+# is dozens of entries, and an alert each buried the guards' list (and stored as many alerts as scans).
+NIGHT_WINDOW_SECONDS = 600.0
 TAILGATE_SECONDS = 10
 THROTTLE_SECONDS = 600.0
 
@@ -35,11 +45,21 @@ class AnomalyDetector:
         self._raised: dict[tuple[str, object], float] = {}
 
     async def on_events(self, events: list[GateEventRecord]) -> None:
-        """The batch's alerts are raised together (a night's rush raises one per person)."""
+        """The batch's alerts are raised together, and their windows given the stored alerts' ids."""
         pending: list[AlertSpec] = []  # this batch's (batches are judged concurrently)
         await self._judge(events, pending)
-        if pending:
-            await raise_alerts(self.rt, pending)
+        if not pending:
+            return
+        try:
+            alerts = await raise_alerts(self.rt, pending)
+        except BaseException:
+            for spec in pending:
+                if spec.kind == "night_entry":
+                    window_failed(spec.kind, spec.gate_id)
+            raise
+        for spec, alert in zip(pending, alerts, strict=True):
+            if spec.kind == "night_entry":
+                window_raised(spec.kind, spec.gate_id, alert.id)
 
     async def _judge(self, events: list[GateEventRecord], pending: list[AlertSpec]) -> None:
         topo = await self.rt.topology.get()
@@ -51,7 +71,7 @@ class AnomalyDetector:
             if e.reason is Reason.OUTSIDE_SCHEDULE:
                 self._raise(pending, "outside_schedule", e.person_id, e, f"entry outside schedule at gate {e.gate_id}")
             if e.granted and e.direction is Direction.IN and self._at_night(e.at):
-                self._raise(pending, "night_entry", e.person_id, e, f"entry at night at gate {e.gate_id}")
+                self._night_entry(pending, e)
             zone = topo.zones.get(e.zone_id)
             if (
                 e.granted
@@ -85,6 +105,16 @@ class AnomalyDetector:
                     device_id=device_id,
                     gate_id=gate_id,
                 )
+
+    def _night_entry(self, pending: list[AlertSpec], e: GateEventRecord) -> None:
+        what = f"entry at night at gate {e.gate_id}"
+
+        def message(n: int) -> str:
+            return what if n == 1 else f"{n} entries at night at gate {e.gate_id}"
+
+        if count_in_window("night_entry", e.gate_id, message, NIGHT_WINDOW_SECONDS) is None:
+            payload = {"count": 1, "eventId": e.id, "personId": e.person_id, "reason": e.reason.value}
+            pending.append(AlertSpec("night_entry", what, gate_id=e.gate_id, payload=payload))
 
     def _at_night(self, at: datetime) -> bool:
         hour = at.astimezone(self.rt.settings.tz).hour
