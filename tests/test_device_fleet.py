@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import websockets
 from gatehouse_gate import passtoken
@@ -902,9 +904,42 @@ async def _heartbeat_batches(site: Site) -> None:
             await eventually(stored, 10, f"heartbeat {n} stored")
     health = (await guard.ok(HEALTH, {"id": device_id}))["deviceHealth"]
     assert (health["scans"], health["decodeFailures"]) == (300, 12)  # 100 + 200, 10 + 2
-    devices = (await guard.ok("{ devices { id lastSeenAt } }"))["devices"]
-    [seen] = [d["lastSeenAt"] for d in devices if d["id"] == device_id]
-    assert seen is not None and datetime.fromisoformat(seen).tzinfo is not None
+
+    async def last_seen() -> datetime:
+        devices = (await guard.ok("{ devices { id lastSeenAt } }"))["devices"]
+        [seen] = [d["lastSeenAt"] for d in devices if d["id"] == device_id]
+        assert seen is not None
+        return datetime.fromisoformat(seen)
+
+    seen = await last_seen()
+    assert seen.tzinfo is not None
+    assert await _health_samples(site, int(device_id)) == 2
+    # An idle gate's heartbeat (the same totals) says it is alive and stores no sample of nothing:
+    # a campus's idle thousands wrote a row each, 333 a second.
+    async with connected(Gate(server, device_id, secret)) as gate:
+        await gate.send(
+            {"type": "heartbeat", "at": "2026-11-27T08:01:00Z", "stats": {"scans": 300, "decodeFailures": 12}}
+        )
+
+        async def seen_again() -> bool:
+            return await last_seen() > seen
+
+        await eventually(seen_again, 10, "the idle heartbeat stored")
+    assert await _health_samples(site, int(device_id)) == 2
+    health = (await guard.ok(HEALTH, {"id": device_id}))["deviceHealth"]
+    assert (health["scans"], health["decodeFailures"]) == (300, 12)
+
+
+async def _health_samples(site: Site, device_id: int) -> int:
+    sql = "SELECT count(*) FROM device_health_sample WHERE device_id = "
+    if site.database_url.startswith("sqlite://"):
+        with contextlib.closing(sqlite3.connect(site.database_url.removeprefix("sqlite://"))) as db:
+            return int(db.execute(sql + "?", (device_id,)).fetchone()[0])
+    conn = await asyncpg.connect(site.database_url.replace("postgres://", "postgresql://", 1))
+    try:
+        return int(await conn.fetchval(sql + "$1", device_id))
+    finally:
+        await conn.close()
 
 
 async def test_a_scan_after_a_heartbeat_is_answered_while_the_heartbeat_waits_for_the_database(
