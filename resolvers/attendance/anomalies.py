@@ -33,6 +33,7 @@ NIGHT_START, NIGHT_END = 22, 6
 # Entries at night at one gate within this long are one alert with a count: a night shift's change
 # is dozens of entries, and an alert each buried the guards' list (and stored as many alerts as scans).
 NIGHT_WINDOW_SECONDS = 600.0
+NIGHT_COUNT_REWRITE_SECONDS = 15.0
 TAILGATE_SECONDS = 10
 THROTTLE_SECONDS = 600.0
 
@@ -112,7 +113,10 @@ class AnomalyDetector:
         def message(n: int) -> str:
             return what if n == 1 else f"{n} entries at night at gate {e.gate_id}"
 
-        if count_in_window("night_entry", e.gate_id, message, NIGHT_WINDOW_SECONDS) is None:
+        if (
+            count_in_window("night_entry", e.gate_id, message, NIGHT_WINDOW_SECONDS, NIGHT_COUNT_REWRITE_SECONDS)
+            is None
+        ):
             payload = {"count": 1, "eventId": e.id, "personId": e.person_id, "reason": e.reason.value}
             pending.append(AlertSpec("night_entry", what, gate_id=e.gate_id, payload=payload))
 
