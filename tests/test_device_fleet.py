@@ -761,8 +761,11 @@ async def test_the_fleet_check_alerts_each_device_below_target_once_and_no_other
     api = GraphQLClient(server)
     admin, guard = await login(api, demo, "admin"), await login(api, demo, "guard")
     maintenance = demo.gates["Maintenance door"]
-    dusty = await register_device(admin, "Dusty scanner", [maintenance])
-    clean = await register_device(admin, "Clean scanner", [maintenance])
+    # Their counters are stored before they are commissioned (the fleet check watches them from
+    # then on): a check between the commissioning's refused test scan and the counters would see
+    # only the denials, and its alert, one per episode, would not name the decode failures.
+    dusty = await register_device(admin, "Dusty scanner", [maintenance], commission=False)
+    clean = await register_device(admin, "Clean scanner", [maintenance], commission=False)
     for (device_id, secret), failures in ((dusty, 30), (clean, 1)):
         async with connected(Gate(server, device_id, secret)) as gate:
             await gate.send({"type": "heartbeat", "at": "2026-11-27T08:00:00Z", "stats": {"scans": 0}})
@@ -774,6 +777,7 @@ async def test_the_fleet_check_alerts_each_device_below_target_once_and_no_other
                 return (await guard.ok(HEALTH, {"id": device_id}))["deviceHealth"]["scans"] == 200
 
             await eventually(stored, 10, "both heartbeats stored")
+        await commission_device(admin, device_id, secret, maintenance)
 
     async def alerted() -> list[dict[str, Any]]:
         edges = (await guard.ok(FLEET_ALERTS))["alerts"]["edges"]
