@@ -50,6 +50,7 @@ from resolvers.core.models import (
     IdentityDocument,
     Person,
     PersonKind,
+    PushSubscription,
     VisitStatus,
 )
 from resolvers.core.models import Gate as GateRow
@@ -1121,6 +1122,14 @@ async def test_retention_anonymises_old_visitors_and_keeps_their_events(tmp_path
             direction=Direction.IN,
         )
         host_before = await Person.get(username="alice")
+        for visit in (old, recent):  # each visitor's phone took Web Push notifications
+            await PushSubscription.create(
+                person_id=visit.visitor_id,
+                endpoint=f"https://push.example.test/send/{visit.id}",
+                p256dh="B" * 87,
+                auth="A" * 22,
+                created_at=now,
+            )
 
         assert await anonymise_old_visits(rt) == 1
 
@@ -1148,6 +1157,9 @@ async def test_retention_anonymises_old_visitors_and_keeps_their_events(tmp_path
         recent_visit = await VisitRow.get(id=recent.id)
         assert recent_visit.visitor_name == "Rita Recent" and recent_visit.anonymised_at is None
         assert (await Person.get(id=recent.visitor_id)).display_name == "Rita Recent"
+        # The old visitor's push address went with the rest; the recent one's stays.
+        kept_push = await PushSubscription.all().values_list("person_id", flat=True)
+        assert old.visitor_id not in kept_push and recent.visitor_id in kept_push
         assert (await Person.get(username="alice")).display_name == host_before.display_name
         # Running again finds nothing more to do.
         assert await anonymise_old_visits(rt) == 0

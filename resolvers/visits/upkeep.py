@@ -19,7 +19,7 @@ from resolvers.alerts.raising import raise_alert
 from resolvers.attendance import report_files, retention, summaries
 from resolvers.core import clock
 from resolvers.core.leadership import still_leads
-from resolvers.core.models import Notification, Person, Visit, VisitStatus
+from resolvers.core.models import Notification, Person, PushSubscription, Visit, VisitStatus
 from resolvers.core.periodic import Periodic
 from resolvers.faces import templates as face_templates
 from resolvers.notifications import journeys
@@ -96,6 +96,8 @@ async def anonymise_visit(visit: Visit, now: datetime) -> None:
                 phone_hash=None,
                 phone_masked=None,
             )
+            # A browser's push address says which phone the visitor used (as an erasure does).
+            await PushSubscription.filter(person_id=visit.visitor_id).delete()
 
 
 async def anonymise_old_visits(rt: Runtime) -> int:
