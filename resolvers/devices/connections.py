@@ -18,6 +18,7 @@ from resolvers.attendance.anomalies import AnomalyDetector
 from resolvers.core import clock
 from resolvers.core.errors import is_id
 from resolvers.core.models import Device, DoorReport
+from resolvers.devices import fleet
 from resolvers.runtime import Runtime
 from resolvers.scan.writer import record_door_alarm
 
@@ -42,11 +43,9 @@ async def connect(rt: Runtime, device_id: str, secret: str, firmware: str | None
     if device is None:
         return None
     now = clock.now()
-    await Device.filter(id=device.id).update(
-        last_seen_at=now,
-        firmware=firmware[:64] if firmware is not None else device.firmware,
-        offline_alerted_at=None,
-    )
+    fleet.note_seen(device.id)  # with the heartbeats' next batch
+    if firmware is not None and firmware[:64] != device.firmware:
+        await Device.filter(id=device.id).update(firmware=firmware[:64])
     if device.network_reached_at is None:  # a write per hello only the first time (a reconnect storm: 10,000)
         await Device.filter(id=device.id, network_reached_at=None).update(network_reached_at=now)
     return DeviceSession(device.id, device.name, device.test_scan_at is not None, device.config_loaded_at is not None)

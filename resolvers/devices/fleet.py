@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise import connections
+from tortoise.backends.base.client import TransactionalDBClient
+from tortoise.backends.sqlite.client import SqliteClient
+from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.expressions import Q
 from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
@@ -149,16 +154,36 @@ async def record_heartbeat(device: Device | int, stats: object) -> None:
     meanwhile (group commit): a campus of 10,000 gates heartbeats 333 times a second, and one
     transaction per heartbeat (a read, a sample, an update) took the database from the scans."""
     device_id = device if isinstance(device, int) else device.id
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-    _heartbeats.append((device_id, stats, done))
-    global _heartbeat_writer
-    if _heartbeat_writer is None or _heartbeat_writer.done() or _heartbeat_writer.get_loop() is not loop:
-        _heartbeat_writer = asyncio.create_task(_write_heartbeats(), name="heartbeat-writer")
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    _queue_heartbeat(device_id, stats, done)
     await asyncio.shield(done)
 
 
-_heartbeats: list[tuple[int, object, asyncio.Future[None]]] = []
+def _queue_heartbeat(device_id: int, stats: object, done: asyncio.Future[None]) -> None:
+    # Seen when it arrived, not when its batch is written (a quarter of a second later, or more).
+    _heartbeats.append((device_id, stats, clock.now(), done))
+    global _heartbeat_writer
+    loop = asyncio.get_running_loop()
+    if _heartbeat_writer is None or _heartbeat_writer.done() or _heartbeat_writer.get_loop() is not loop:
+        _heartbeat_writer = asyncio.create_task(_write_heartbeats(), name="heartbeat-writer")
+
+
+def note_seen(device_id: int) -> None:
+    """A device connected: stored as seen with the next batch of heartbeats, not waited for. A
+    reconnecting campus made an UPDATE and a commit each, 10,000 of them queued on the writer."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    # The writer logs nothing for a batch that failed (each heartbeat's connection does): here.
+    done.add_done_callback(_log_unseen)
+    _queue_heartbeat(device_id, None, done)
+
+
+def _log_unseen(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("a connection's last-seen time not stored: %s", done.exception())
+
+
+_heartbeats: list[tuple[int, object, datetime, asyncio.Future[None]]] = []
 _heartbeat_writer: asyncio.Task[None] | None = None
 
 
@@ -183,28 +208,30 @@ async def _write_heartbeats() -> None:
         batch = _heartbeats[:MAX_HEARTBEAT_BATCH]
         del _heartbeats[:MAX_HEARTBEAT_BATCH]
         try:
-            await _store_heartbeats([(device_id, stats) for device_id, stats, _ in batch])
+            await _store_heartbeats([(device_id, stats, at) for device_id, stats, at, _ in batch])
         except Exception as exc:
-            for _, _, done in batch:
+            for *_, done in batch:
                 if not done.done():
                     done.set_exception(exc)
             continue
-        for _, _, done in batch:
+        for *_, done in batch:
             if not done.done():
                 done.set_result(None)
 
 
-async def _store_heartbeats(batch: list[tuple[int, object]]) -> None:
+async def _store_heartbeats(batch: list[tuple[int, object, datetime]]) -> None:
+    """Each device's counters' differences as samples (at their heartbeats' times), and its
+    last time seen and counters, from a batch of heartbeats in the order they arrived."""
     # Only what the difference needs (whole rows cost their date parsing, 333 times a second).
-    ids = {device_id for device_id, _ in batch}
+    ids = {device_id for device_id, _, _ in batch}
     known: dict[int, dict[str, Any]] = {
         device_id: stats if isinstance(stats, dict) else {}
         for device_id, stats in await Device.filter(id__in=ids).values_list("id", "last_stats")
     }
-    now = clock.now()
     samples: list[DeviceHealthSample] = []
     last_stats: dict[int, dict[str, Any]] = {}
-    for device_id, stats in batch:  # in arrival order: a device's second heartbeat counts from its first
+    last_seen: dict[int, datetime] = {}
+    for device_id, stats, at in batch:  # in arrival order: a device's second heartbeat counts from its first
         if device_id not in known:
             continue
         previous_stats = last_stats.get(device_id, known[device_id])
@@ -226,7 +253,7 @@ async def _store_heartbeats(batch: list[tuple[int, object]]) -> None:
             samples.append(
                 DeviceHealthSample(
                     device_id=device_id,
-                    at=now,
+                    at=at,
                     scans=delta.get("scans", 0),
                     decode_failures=delta.get("decodeFailures", 0),
                     recognition_attempts=delta.get("recognitionAttempts", 0),
@@ -234,35 +261,89 @@ async def _store_heartbeats(batch: list[tuple[int, object]]) -> None:
                 )
             )
         last_stats[device_id] = {**previous_stats, **fresh}
+        last_seen[device_id] = at
     if not last_stats:
         return
+    conn = connections.get("default")
+    if isinstance(conn, SqliteClient) and not isinstance(conn, TransactionalDBClient):
+        await _sqlite_store_heartbeats(conn, samples, last_stats, last_seen)
+        return
+    # PostgreSQL: one statement for the samples and one for the devices, their ids, times seen and
+    # counters as arrays.
+    stats_field = Device._meta.fields_map["last_stats"]
     async with in_transaction() as tx:
         if samples:
             await DeviceHealthSample.bulk_create(samples, using_db=tx)
-        if tx.capabilities.dialect == "sqlite":
-            # One prepared statement for the batch: building an ORM update per device cost ~0.5 ms
-            # each (a campus sends 333 heartbeats a second). Values encoded as the ORM encodes them.
-            fields = Device._meta.fields_map
-            seen = fields["last_seen_at"].to_db_value(now, Device)
-            await tx.execute_many(
-                'UPDATE "device" SET "last_seen_at" = ?, "last_stats" = ?, "offline_alerted_at" = NULL WHERE "id" = ?',
-                [
-                    [seen, fields["last_stats"].to_db_value(merged, Device), device_id]
-                    for device_id, merged in last_stats.items()
-                ],
-            )
-        else:
-            # PostgreSQL: one statement for the batch, the rows' ids and counters as two arrays.
-            stats_field = Device._meta.fields_map["last_stats"]
-            await tx.execute_query(
-                'UPDATE "device" SET "last_seen_at" = $1, "last_stats" = v.stats::jsonb, "offline_alerted_at" = NULL'
-                ' FROM unnest($2::bigint[], $3::text[]) AS v(id, stats) WHERE "device"."id" = v.id',
-                [
-                    now,
-                    list(last_stats),
-                    [_json_text(stats_field.to_db_value(merged, Device)) for merged in last_stats.values()],
-                ],
-            )
+        await tx.execute_query(
+            'UPDATE "device" SET "last_seen_at" = v.seen, "last_stats" = v.stats::jsonb, "offline_alerted_at" = NULL'
+            " FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS v(id, seen, stats)"
+            ' WHERE "device"."id" = v.id',
+            [
+                list(last_stats),
+                [last_seen[device_id] for device_id in last_stats],
+                [_json_text(stats_field.to_db_value(merged, Device)) for merged in last_stats.values()],
+            ],
+        )
+
+
+_SAMPLE_INSERT = (
+    'INSERT INTO "device_health_sample" ("device_id", "at", "scans", "decode_failures",'
+    ' "recognition_attempts", "recognition_successes") VALUES (?, ?, ?, ?, ?, ?)'
+)
+_SEEN_UPDATE = 'UPDATE "device" SET "last_seen_at" = ?, "last_stats" = ?, "offline_alerted_at" = NULL WHERE "id" = ?'
+
+
+def _heartbeats_committed(db: sqlite3.Connection, samples: list[tuple[Any, ...]], seen: list[tuple[Any, ...]]) -> None:
+    """On the connection's own thread: the batch's transaction, begun and committed there."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.executemany(_SAMPLE_INSERT, samples)
+        db.executemany(_SEEN_UPDATE, seen)
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
+
+
+async def _sqlite_store_heartbeats(
+    client: SqliteClient,
+    samples: list[DeviceHealthSample],
+    last_stats: dict[int, dict[str, Any]],
+    last_seen: dict[int, datetime],
+) -> None:
+    """SQLite's batch as one call on the ORM connection's thread (under the client's lock, as an
+    ORM statement): an ORM transaction held the writer across several turns of the event loop, and
+    with a campus connected the gate events' commits waited 50-100 ms behind it (bench/stall_watch.py
+    on the campus bench). Values encoded as the ORM encodes them."""
+    at = DeviceHealthSample._meta.fields_map["at"]
+    sample_rows = [
+        (
+            s.device_id,
+            at.to_db_value(s.at, DeviceHealthSample),
+            s.scans,
+            s.decode_failures,
+            s.recognition_attempts,
+            s.recognition_successes,
+        )
+        for s in samples
+    ]
+    fields = Device._meta.fields_map
+    seen_rows = [
+        (
+            fields["last_seen_at"].to_db_value(last_seen[device_id], Device),
+            fields["last_stats"].to_db_value(merged, Device),
+            device_id,
+        )
+        for device_id, merged in last_stats.items()
+    ]
+    async with client.acquire_connection() as db:
+        client.log.debug("%s: %d rows; %s: %d rows", _SAMPLE_INSERT, len(sample_rows), _SEEN_UPDATE, len(seen_rows))
+        try:
+            await db._execute(_heartbeats_committed, db._conn, sample_rows, seen_rows)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(exc) from exc
+        except sqlite3.OperationalError as exc:
+            raise OperationalError(exc) from exc
 
 
 def _json_text(value: object) -> str:
