@@ -286,19 +286,26 @@ async def _store_heartbeats(batch: list[tuple[int, object, datetime]]) -> None:
         )
 
 
-_SAMPLE_INSERT = (
-    'INSERT INTO "device_health_sample" ("device_id", "at", "scans", "decode_failures",'
-    ' "recognition_attempts", "recognition_successes") VALUES (?, ?, ?, ?, ?, ?)'
-)
-_SEEN_UPDATE = 'UPDATE "device" SET "last_seen_at" = ?, "last_stats" = ?, "offline_alerted_at" = NULL WHERE "id" = ?'
+_SAMPLE_COLUMNS = '"device_id", "at", "scans", "decode_failures", "recognition_attempts", "recognition_successes"'
 
 
 def _heartbeats_committed(db: sqlite3.Connection, samples: list[tuple[Any, ...]], seen: list[tuple[Any, ...]]) -> None:
-    """On the connection's own thread: the batch's transaction, begun and committed there."""
+    """On the connection's own thread: the batch's transaction, begun and committed there, each
+    part one statement of many rows. The thread gives up the GIL around every statement it steps
+    and waits for it back from the busy event loop: `executemany` stepped once per row."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        db.executemany(_SAMPLE_INSERT, samples)
-        db.executemany(_SEEN_UPDATE, seen)
+        if samples:
+            rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(samples))
+            db.execute(
+                f'INSERT INTO "device_health_sample" ({_SAMPLE_COLUMNS}) VALUES {rows}', [v for r in samples for v in r]
+            )
+        rows = ", ".join(["(?, ?, ?)"] * len(seen))
+        db.execute(
+            'UPDATE "device" SET "last_seen_at" = v.column2, "last_stats" = v.column3, "offline_alerted_at" = NULL'
+            f' FROM (VALUES {rows}) AS v WHERE "device"."id" = v.column1',
+            [v for r in seen for v in r],
+        )
     except BaseException:
         db.rollback()
         raise
@@ -330,14 +337,14 @@ async def _sqlite_store_heartbeats(
     fields = Device._meta.fields_map
     seen_rows = [
         (
+            device_id,
             fields["last_seen_at"].to_db_value(last_seen[device_id], Device),
             fields["last_stats"].to_db_value(merged, Device),
-            device_id,
         )
         for device_id, merged in last_stats.items()
     ]
     async with client.acquire_connection() as db:
-        client.log.debug("%s: %d rows; %s: %d rows", _SAMPLE_INSERT, len(sample_rows), _SEEN_UPDATE, len(seen_rows))
+        client.log.debug("heartbeats: %d health samples, %d devices seen", len(sample_rows), len(seen_rows))
         try:
             await db._execute(_heartbeats_committed, db._conn, sample_rows, seen_rows)
         except sqlite3.IntegrityError as exc:
