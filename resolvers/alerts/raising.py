@@ -27,6 +27,9 @@ class AlertSpec:
     device_id: int | None = None
     gate_id: int | None = None
     payload: dict[str, Any] | None = None
+    # The first alert of a window `count_in_window` opened: the window gets its id once it is
+    # stored, or is closed again if it could not be.
+    opens_window: bool = False
 
 
 # Alerts stored in one transaction at most: the writer is the gate events' too, and a long
@@ -51,34 +54,47 @@ async def raise_alerts(rt: Runtime, specs: Sequence[AlertSpec]) -> list[DeviceAl
     events can raise many (anti-passback, exits without entry), and a transaction apiece on the
     writer halved the scans a second the server could store (bench/scan_throughput.py)."""
     alerts: list[DeviceAlert] = []
-    for start in range(0, len(specs), ALERTS_PER_TRANSACTION):
-        chunk = specs[start : start + ALERTS_PER_TRANSACTION]
-        stored: list[DeviceAlert] = []
-        async with in_transaction() as conn:
-            # A resumed `deviceAlerts` replays after an alert id: ids in commit order across workers
-            # (resolvers/core/commit_order.py), one lock for the transaction's alerts.
-            await ids_in_commit_order(conn, ALERT_LOG)
-            for spec in chunk:
-                alert = await DeviceAlert.create(
-                    at=clock.now(),
-                    device_id=spec.device_id,
-                    gate_id=spec.gate_id,
-                    kind=spec.kind,
-                    message=spec.message,
-                    payload=spec.payload or {},
-                    using_db=conn,
-                )
-                # Security's phones and robots (README "Notifications"): in the alert's transaction.
-                await alarms.on_alert(rt, spec.kind, alert.id, spec.message, conn, spec.payload)
-                stored.append(alert)
-        for alert in stored:
-            rt.bus.send(
-                DeviceAlertMessage(
-                    alert.id, alert.at, alert.kind, alert.message, device_id=alert.device_id, gate_id=alert.gate_id
-                )
-            )
-        alerts.extend(stored)
+    try:
+        for start in range(0, len(specs), ALERTS_PER_TRANSACTION):
+            alerts.extend(await _store_and_push(rt, specs[start : start + ALERTS_PER_TRANSACTION]))
+    except BaseException:
+        for spec in specs[len(alerts) :]:
+            if spec.opens_window:
+                window_failed(spec.kind, spec.gate_id)
+        raise
+    for spec, alert in zip(specs, alerts, strict=True):
+        if spec.opens_window:
+            window_raised(spec.kind, spec.gate_id, alert.id)
     return alerts
+
+
+async def _store_and_push(rt: Runtime, chunk: Sequence[AlertSpec]) -> list[DeviceAlert]:
+    """One transaction's alerts, then their pushes."""
+    stored: list[DeviceAlert] = []
+    async with in_transaction() as conn:
+        # A resumed `deviceAlerts` replays after an alert id: ids in commit order across workers
+        # (resolvers/core/commit_order.py), one lock for the transaction's alerts.
+        await ids_in_commit_order(conn, ALERT_LOG)
+        for spec in chunk:
+            alert = await DeviceAlert.create(
+                at=clock.now(),
+                device_id=spec.device_id,
+                gate_id=spec.gate_id,
+                kind=spec.kind,
+                message=spec.message,
+                payload=spec.payload or {},
+                using_db=conn,
+            )
+            # Security's phones and robots (README "Notifications"): in the alert's transaction.
+            await alarms.on_alert(rt, spec.kind, alert.id, spec.message, conn, spec.payload)
+            stored.append(alert)
+    for alert in stored:
+        rt.bus.send(
+            DeviceAlertMessage(
+                alert.id, alert.at, alert.kind, alert.message, device_id=alert.device_id, gate_id=alert.gate_id
+            )
+        )
+    return stored
 
 
 _last_raised: dict[tuple[str, int | None, int | None, str | None], float] = {}
@@ -137,8 +153,8 @@ def count_in_window(
     rewrite_seconds: float = AGGREGATE_FLUSH_SECONDS,
 ) -> AlertWindow | None:
     """The (kind, gate)'s window in this process, counted one more, or None when none was open:
-    then a new one is, and the caller raises its first alert (`message(1)`, payload `count` 1) and
-    hands its id to `window_raised` (or `window_failed`). A repeat within the window adds to the
+    then a new one is, and the caller raises its first alert (`message(1)`, payload `count` 1) with
+    `raise_alerts` and `AlertSpec.opens_window`. A repeat within the window adds to the
     alert's `payload.count` and its message (`message(count)`), is not pushed again, and is written
     within a second for the first repeat, then at most every `rewrite_seconds` (an UPDATE each:
     200 gates' windows rewritten every second cost the scan path 8% of its CPU).
@@ -183,12 +199,7 @@ async def raise_alert_aggregated(
     once per window too."""
     if count_in_window(kind, gate_id, message) is not None:
         return False
-    try:
-        alert = await raise_alert(rt, kind, message(1), device_id=device_id, gate_id=gate_id, payload={"count": 1})
-    except BaseException:
-        window_failed(kind, gate_id)
-        raise
-    window_raised(kind, gate_id, alert.id)
+    await raise_alerts(rt, [AlertSpec(kind, message(1), device_id, gate_id, {"count": 1}, opens_window=True)])
     return True
 
 

@@ -13,14 +13,7 @@ import time
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
 
-from resolvers.alerts.raising import (
-    AlertSpec,
-    count_in_window,
-    raise_alert,
-    raise_alerts,
-    window_failed,
-    window_raised,
-)
+from resolvers.alerts.raising import AlertSpec, count_in_window, raise_alert, raise_alerts
 from resolvers.core.models import Decision, Direction, GateEvent
 from resolvers.runtime import Runtime
 from resolvers.scan.gate_event import GateEventRecord
@@ -46,21 +39,11 @@ class AnomalyDetector:
         self._raised: dict[tuple[str, object], float] = {}
 
     async def on_events(self, events: list[GateEventRecord]) -> None:
-        """The batch's alerts are raised together, and their windows given the stored alerts' ids."""
+        """The batch's alerts are raised together."""
         pending: list[AlertSpec] = []  # this batch's (batches are judged concurrently)
         await self._judge(events, pending)
-        if not pending:
-            return
-        try:
-            alerts = await raise_alerts(self.rt, pending)
-        except BaseException:
-            for spec in pending:
-                if spec.kind == "night_entry":
-                    window_failed(spec.kind, spec.gate_id)
-            raise
-        for spec, alert in zip(pending, alerts, strict=True):
-            if spec.kind == "night_entry":
-                window_raised(spec.kind, spec.gate_id, alert.id)
+        if pending:
+            await raise_alerts(self.rt, pending)
 
     async def _judge(self, events: list[GateEventRecord], pending: list[AlertSpec]) -> None:
         topo = await self.rt.topology.get()
@@ -118,7 +101,7 @@ class AnomalyDetector:
             is None
         ):
             payload = {"count": 1, "eventId": e.id, "personId": e.person_id, "reason": e.reason.value}
-            pending.append(AlertSpec("night_entry", what, gate_id=e.gate_id, payload=payload))
+            pending.append(AlertSpec("night_entry", what, gate_id=e.gate_id, payload=payload, opens_window=True))
 
     def _at_night(self, at: datetime) -> bool:
         hour = at.astimezone(self.rt.settings.tz).hour
