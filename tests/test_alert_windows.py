@@ -31,7 +31,7 @@ def message(n: int) -> str:
 
 async def test_repeats_within_the_window_are_counted_into_its_alert(clock: Clock) -> None:
     assert raising.count_in_window("night_entry", 7, message, seconds=600) is None  # opens: raise
-    raising.window_raised("night_entry", 7, 41)
+    raising._window_raised("night_entry", 7, 41)
     clock.now += 599
     window = raising.count_in_window("night_entry", 7, message, seconds=600)
     assert window is not None and (window.alert_id, window.count) == (41, 2)
@@ -47,10 +47,10 @@ async def test_repeats_within_the_window_are_counted_into_its_alert(clock: Clock
 
 async def test_a_first_alert_not_stored_leaves_no_window(clock: Clock) -> None:
     assert raising.count_in_window("night_entry", 7, message, seconds=600) is None
-    raising.window_failed("night_entry", 7)
+    raising._window_failed("night_entry", 7)
     assert raising.count_in_window("night_entry", 7, message, seconds=600) is None
-    raising.window_raised("night_entry", 7, 5)
-    raising.window_failed("night_entry", 7)  # stored after all: the window stays
+    raising._window_raised("night_entry", 7, 5)
+    raising._window_failed("night_entry", 7)  # stored after all: the window stays
     window = raising.count_in_window("night_entry", 7, message, seconds=600)
     assert window is not None and window.alert_id == 5
     assert window.flush is not None

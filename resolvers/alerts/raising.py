@@ -60,11 +60,11 @@ async def raise_alerts(rt: Runtime, specs: Sequence[AlertSpec]) -> list[DeviceAl
     except BaseException:
         for spec in specs[len(alerts) :]:
             if spec.opens_window:
-                window_failed(spec.kind, spec.gate_id)
+                _window_failed(spec.kind, spec.gate_id)
         raise
     for spec, alert in zip(specs, alerts, strict=True):
         if spec.opens_window:
-            window_raised(spec.kind, spec.gate_id, alert.id)
+            _window_raised(spec.kind, spec.gate_id, alert.id)
     return alerts
 
 
@@ -176,12 +176,12 @@ def count_in_window(
     return current
 
 
-def window_raised(kind: str, gate_id: int | None, alert_id: int) -> None:
+def _window_raised(kind: str, gate_id: int | None, alert_id: int) -> None:
     if (window := _windows.get((kind, gate_id))) is not None and not window.alert_id:
         window.alert_id = alert_id
 
 
-def window_failed(kind: str, gate_id: int | None) -> None:
+def _window_failed(kind: str, gate_id: int | None) -> None:
     """The window's first alert was not stored: the next repeat opens the window again."""
     if (window := _windows.get((kind, gate_id))) is not None and not window.alert_id:
         del _windows[(kind, gate_id)]

@@ -150,8 +150,8 @@ async def rotate_secret(rt: Runtime, device_id: str) -> tuple[Device, str]:
 async def record_heartbeat(device: Device | int, stats: object) -> None:
     """Heartbeat counters are totals since the device booted; store the difference.
 
-    Stored by the time this returns, but together with the other heartbeats that arrived
-    meanwhile (group commit): a campus of 10,000 gates heartbeats 333 times a second, and one
+    Stored by the time this returns, together with the other heartbeats that arrived within
+    HEARTBEAT_GATHER_SECONDS (group commit): a campus of 10,000 gates heartbeats 333 times a second, and one
     transaction per heartbeat (a read, a sample, an update) took the database from the scans."""
     device_id = device if isinstance(device, int) else device.id
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
