@@ -25,6 +25,7 @@ from resolvers.core import db, fonts
 from resolvers.core.errors import UserError
 from resolvers.core.leadership import Leadership
 from resolvers.core.settings import Settings
+from resolvers.core.wal_checkpoints import WalCheckpointer
 from resolvers.devices import snapshots
 from resolvers.devices.fleet import FleetCheck, FleetUpkeep
 from resolvers.faces.encoding import encoder as face_encoder
@@ -111,11 +112,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = GatehouseGraphQL(rt)
     # Full collections when no gate has scanned for a few seconds (api/collector.py).
     collector = QuietCollector(lambda: not gates_scanning(5.0))
+    # SQLite's WAL checkpoints off the gate events' commits (resolvers/core/wal_checkpoints.py).
+    checkpoints = WalCheckpointer()
     # Gauges read from their owners when metrics are rendered (api/health.py), never kept on the scan path.
     metrics.probe(metrics.DEVICES_CONNECTED, lambda: hub.connected)
     metrics.probe(metrics.QUEUE_DEPTH, lambda: rt.events.queued, "event_log")
     metrics.probe(metrics.QUEUE_DEPTH, lambda: rt.bus.queued, "bus_publish")
     metrics.probe(metrics.QUEUE_DEPTH, lambda: drawer.waiting, "drawing")
+    metrics.probe(metrics.SQLITE_WAL_PAGES, lambda: checkpoints.pages)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -127,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         applied = await db.start(settings.database_url)
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
+        await checkpoints.start(settings.database_url)
         await rt.start()
         rt.events.listeners.append(anomalies.on_events)
         await hub.start()
@@ -156,6 +161,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await upkeep.stop()
             await hub.stop()
             await rt.stop()
+            await checkpoints.stop()
             await db.close()
             drawer.stop()
             face_encoder.stop()

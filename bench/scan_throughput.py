@@ -228,7 +228,7 @@ async def _exercise(
     server_pid: int,
     store_names: tuple[str, ...] = (),
     reuse_tokens: bool = False,
-    modes: tuple[str, ...] = ("closed", "open"),
+    modes: tuple[str, ...] | None = None,
     granted: list[int] | None = None,
     database: str | None = None,
 ) -> list[Row]:
@@ -303,7 +303,7 @@ async def _exercise(
         print(f"  {target}: warm-up {warm.answered} scans, {warm.rate:,.0f}/s", flush=True)
         if granted is not None:
             granted.append(warm.granted)
-        for label in modes:
+        for label in modes if modes is not None else args.modes:
             # Tokens are signed just before their run (not measured).
             await settle(label)
             pool = pools.closed2 if two else pools.closed
@@ -785,6 +785,14 @@ async def main_async(args: argparse.Namespace) -> int:
     return 0
 
 
+def _modes(text: str) -> tuple[str, ...]:
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = set(modes) - {"closed", "open"}
+    if not modes or unknown:
+        raise argparse.ArgumentTypeError(f"runs are closed and open, not {', '.join(sorted(unknown)) or 'none'}")
+    return modes
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.scan_throughput", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured run (default 10)")
@@ -792,6 +800,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     parser.add_argument("--inflight", type=int, default=4, help="closed loop: scans outstanding per gate (default 4)")
     parser.add_argument("--rate", type=float, default=AIM_RATE, help="open loop: scans/s in total (default 500)")
+    parser.add_argument(
+        "--modes",
+        type=_modes,
+        default=("closed", "open"),
+        help="comma-separated runs for each target: closed, open (default both)",
+    )
     parser.add_argument("--warmup", type=float, default=1.5, help="closed-loop warm-up seconds, not reported")
     parser.add_argument("--drain", type=float, default=5.0, help="seconds to wait for replies after a run")
     parser.add_argument(

@@ -75,6 +75,11 @@ QUEUE_DEPTH = Gauge(
     ["queue"],
     multiprocess_mode="livesum",
 )
+SQLITE_WAL_PAGES = Gauge(
+    "gatehouse_sqlite_wal_pages",
+    "Pages in the SQLite write-ahead log at its latest checkpoint (started over past a limit)",
+    multiprocess_mode="livemax",
+)
 GROUP_COMMIT_ROWS = Histogram(
     "gatehouse_group_commit_rows",
     "Gate events committed together in one group commit",

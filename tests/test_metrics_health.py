@@ -181,6 +181,12 @@ async def test_metrics_count_real_scans_by_reason(server: ServerProcess, site: S
     finally:
         await gate.close()
     await eventually(lambda: _devices_connected(server, 0), 10, "devices_connected back to 0 after the gate left")
+    # Those commits are in the SQLite WAL the server's own thread checkpoints (not the commits).
+    await eventually(lambda: _wal_pages_seen(server), 10, "a checkpoint of the WAL shown in gatehouse_sqlite_wal_pages")
+
+
+async def _wal_pages_seen(server: ServerProcess) -> bool:
+    return value(await scrape(server), "gatehouse_sqlite_wal_pages", "gatehouse_sqlite_wal_pages") > 0
 
 
 async def _devices_connected(server: ServerProcess, expected: float) -> bool:
