@@ -3,18 +3,19 @@
 By default the connection that commits a transaction which takes the WAL past 1,000 pages runs
 the checkpoint itself, inside that commit: it copies every page the WAL holds back into the
 database file and syncs it before the commit returns. On the scan path that commit is a group
-commit other gates' decisions wait for: at 500 lone scans a second (one event per commit,
-several pages each) a checkpoint fell due every few hundred commits, and those commits took
-3-12 ms instead of 0.5 (bench/scan_throughput.py, open loop: the insert's p99 in the writer's
-thread 3.1-5.0 ms with them, 1.4 ms without).
+commit other gates' decisions wait for: at 500 lone scans a second (one event per commit, eight
+pages each with the event's indexes) a checkpoint fell due every hundred-odd commits, and those
+took 3-12 ms instead of 0.5 (bench/scan_throughput.py --modes open, the insert's p99 in the
+writer's thread: 3.1-5.0 ms with them, 1.8-3.0 ms with this thread, 1.4 ms with no checkpoint at all).
 
 So while the server runs, its writing connection never checkpoints (wal_autocheckpoint=0) and
 this thread, on a connection of its own, runs a PASSIVE checkpoint every CHECK_EVERY seconds: it
 copies what it can without waiting for, or holding up, a reader or a writer, and syncs the
-database file. Once the WAL is all copied, the next commit starts writing it from its beginning
-again, as an automatic checkpoint would have let it, so the file stays at its size
-(journal_size_limit) rather than growing. The CLI's own connections keep SQLite's automatic
-checkpoints, and each connection's last close checkpoints what is left.
+database file. A commit that begins with every page copied writes the WAL from its start again,
+so the file stays at its size (journal_size_limit) instead of growing; under commits that never
+pause none begins so (the WAL grew by 4,600 pages a second in the bench), hence the RESTART in
+`checkpoint`. The CLI's own connections keep SQLite's automatic checkpoints, and the last
+connection to close checkpoints what is left.
 """
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ class WalCheckpointer:
     def _run(self, db: sqlite3.Connection) -> None:
         try:
             while not self._stop.wait(self.every):
-                self.checkpoint(db)
+                try:
+                    self.checkpoint(db)
+                except Exception:  # a thread that died would leave the WAL to grow while the server runs
+                    log.exception("a WAL checkpoint failed; the next turn tries again")
         finally:
             db.close()
 
