@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -64,7 +64,7 @@ async def raise_alerts(rt: Runtime, specs: Sequence[AlertSpec]) -> list[DeviceAl
         raise
     for spec, alert in zip(specs, alerts, strict=True):
         if spec.opens_window:
-            _window_raised(spec.kind, spec.gate_id, alert.id)
+            _window_raised(spec.kind, spec.gate_id, alert.id, spec.payload)
     return alerts
 
 
@@ -134,6 +134,8 @@ class AlertWindow:
     message: Callable[[int], str]
     rewrite_seconds: float  # the count's rewrites after the first, at most this often
     alert_id: int = 0  # 0 until the window's first alert is stored
+    # The first alert's payload (its event, its person, ...): a rewrite changes only the count.
+    payload: dict[str, Any] = field(default_factory=dict)
     count: int = 1
     written: int = 1
     flush: asyncio.Task[None] | None = None
@@ -176,9 +178,10 @@ def count_in_window(
     return current
 
 
-def _window_raised(kind: str, gate_id: int | None, alert_id: int) -> None:
+def _window_raised(kind: str, gate_id: int | None, alert_id: int, payload: Mapping[str, Any] | None = None) -> None:
     if (window := _windows.get((kind, gate_id))) is not None and not window.alert_id:
         window.alert_id = alert_id
+        window.payload = dict(payload or {})
 
 
 def _window_failed(kind: str, gate_id: int | None) -> None:
@@ -214,5 +217,7 @@ async def _flush_later(window: AlertWindow, delay: float) -> None:
         return
     count = window.count
     if count != window.written:
-        await DeviceAlert.filter(id=window.alert_id).update(payload={"count": count}, message=window.message(count))
+        await DeviceAlert.filter(id=window.alert_id).update(
+            payload={**window.payload, "count": count}, message=window.message(count)
+        )
         window.written = count
