@@ -145,6 +145,32 @@ async def test_2xx_is_sent_and_the_rest_fails_as_it_should(status: int, outcome:
         assert len(receiver.received) == 1
 
 
+def answering_body(body: str) -> Any:
+    async def answer(_: Received) -> tuple[int, bytes]:
+        return 200, body.encode()
+
+    return answer
+
+
+ALIYUN_SENT = r'"Code"\s*:\s*"OK"'
+
+
+async def test_a_200_whose_body_says_it_failed_is_retried_not_counted_sent() -> None:
+    """Aliyun's answer to a send over its daily limit is HTTP 200 with an error code."""
+    refused = '{"Message": "触发天级流控Permits:10", "RequestId": "F6", "Code": "isv.BUSINESS_LIMIT_CONTROL"}'
+    async with Receiver(answering_body(refused)) as receiver:
+        with pytest.raises(TemporaryFailure) as failed:
+            await send(sms_settings(receiver, GATEHOUSE_SMS_SENT_MATCH=ALIYUN_SENT), message())
+        assert "isv.BUSINESS_LIMIT_CONTROL" in str(failed.value) and "SENT_MATCH" in str(failed.value)
+        # Without the setting any 2xx still counts as sent.
+        await send(sms_settings(receiver), message())
+        assert len(receiver.received) == 2
+    sent = '{"Message": "OK", "RequestId": "F7", "BizId": "9006", "Code": "OK"}'
+    async with Receiver(answering_body(sent)) as receiver:
+        await send(sms_settings(receiver, GATEHOUSE_SMS_SENT_MATCH=ALIYUN_SENT), message())
+        assert len(receiver.received) == 1
+
+
 async def test_a_phone_with_a_line_break_is_refused_before_sending(receiver: Receiver) -> None:
     with pytest.raises(PermanentFailure):
         await send(sms_settings(receiver), message(), phone="+86138\r\nX-Evil: 1")
@@ -173,6 +199,8 @@ def test_bad_sms_settings_are_one_line_start_up_errors() -> None:
     assert one_line_error({**url, "GATEHOUSE_SMS_METHOD": "GET"}).startswith("GATEHOUSE_SMS_METHOD=GET")
     assert one_line_error({**url, "GATEHOUSE_SMS_CONTENT_TYPE": "xml"}).startswith("GATEHOUSE_SMS_CONTENT_TYPE")
     assert one_line_error({**url, "GATEHOUSE_SMS_TOKEN": "a\nb"}).startswith("GATEHOUSE_SMS_TOKEN")
+    assert one_line_error({**url, "GATEHOUSE_SMS_SENT_MATCH": '"Code": ("OK"'}).startswith("GATEHOUSE_SMS_SENT_MATCH")
+    assert one_line_error({**url, "GATEHOUSE_SMS_SENT_MATCH": "x" * 501}).startswith("GATEHOUSE_SMS_SENT_MATCH")
     assert Settings.from_env({}).sms is None
 
 

@@ -549,6 +549,12 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("GATEHOUSE_SMS_TOKEN_FILE", "unset", "a file holding GATEHOUSE_SMS_TOKEN instead (one line)"),
     Setting("GATEHOUSE_SMS_TIMEOUT_SECONDS", "10", "how long one SMS request may take before it is retried later"),
     Setting(
+        "GATEHOUSE_SMS_SENT_MATCH",
+        "unset: any 2xx is sent",
+        "a regular expression a 2xx answer's body must match to count as sent, for gateways that answer 200 with "
+        'an error code (e.g. `"Code"\\s*:\\s*"OK"`); one that does not is retried later',
+    ),
+    Setting(
         "GATEHOUSE_PUBLIC_URL",
         "unset",
         "the http(s) base of the links messages carry (`https://gate.example.com`); required once any notification "

@@ -35,6 +35,9 @@ class SmsSettings:
     body: str
     token: str | None
     timeout_seconds: float = 10.0
+    # What a 2xx answer's body must match to count as sent (gateways that answer 200 with an
+    # error code in the body); None: any 2xx is sent.
+    sent_match: re.Pattern[str] | None = None
 
 
 def escape(value: str, content_type: str) -> str:
@@ -126,7 +129,22 @@ def parse(env: dict[str, str]) -> SmsSettings | None:
         timeout = -1.0
     if not 0 < timeout <= 120:
         raise SettingsError(f"GATEHOUSE_SMS_TIMEOUT_SECONDS must be above 0 and at most 120, got {raw_timeout!r}")
-    return SmsSettings(url, method, content_type, headers, body, token, timeout)
+    return SmsSettings(url, method, content_type, headers, body, token, timeout, _sent_match(env))
+
+
+MAX_SENT_MATCH = 500  # characters of GATEHOUSE_SMS_SENT_MATCH
+
+
+def _sent_match(env: dict[str, str]) -> re.Pattern[str] | None:
+    raw = (env.get("GATEHOUSE_SMS_SENT_MATCH") or "").strip()
+    if not raw:
+        return None
+    if len(raw) > MAX_SENT_MATCH:
+        raise SettingsError(f"GATEHOUSE_SMS_SENT_MATCH is longer than {MAX_SENT_MATCH} characters")
+    try:
+        return re.compile(raw)
+    except re.error as exc:
+        raise SettingsError(f"GATEHOUSE_SMS_SENT_MATCH is not a regular expression ({exc})") from None
 
 
 def _try(body: str, content_type: str) -> None:

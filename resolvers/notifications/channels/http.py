@@ -43,11 +43,11 @@ async def request(
     except (TimeoutError, httpx.TimeoutException):
         raise TemporaryFailure(f"{what}: no answer within {seconds:g} s") from None
     except httpx.TransportError as exc:
-        raise TemporaryFailure(f"{what}: unreachable ({type(exc).__name__}: {_short(str(exc))})") from None
+        raise TemporaryFailure(f"{what}: unreachable ({type(exc).__name__}: {short(str(exc))})") from None
     status = response.status_code
     if 200 <= status < 300:
         return response
-    detail = f"{what}: HTTP {status} {_short(response.text)}".rstrip()
+    detail = f"{what}: HTTP {status} {short(response.text)}".rstrip()
     if status == 429 or status >= 500:
         raise TemporaryFailure(detail)
     if 300 <= status < 400:
@@ -55,6 +55,6 @@ async def request(
     raise PermanentFailure(detail)
 
 
-def _short(text: str, limit: int = 200) -> str:
+def short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

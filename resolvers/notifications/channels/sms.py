@@ -4,8 +4,10 @@
 Each placeholder of the body template ({phone} {text} {key} {subject} {token}) is escaped for
 the body's content type as it is put in: inside a JSON string, or as one form-encoded value; so
 a visitor's text cannot close its field and add another (say a second recipient). The text is
-cut to MAX_CHARS: an SMS of that length is already eight segments. A 2xx answer means sent; the
-key goes to the gateway as {key} where the template places it, for gateways that drop repeats."""
+cut to MAX_CHARS: an SMS of that length is already eight segments. A 2xx answer means sent (and,
+with GATEHOUSE_SMS_SENT_MATCH, one whose body matches it: some gateways answer 200 with an error
+code); the key goes to the gateway as {key} where the template places it, for gateways that drop
+repeats."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from cryptography.exceptions import InvalidTag
 from resolvers.core.models import Person
 from resolvers.core.settings_sms import SmsSettings, render
 from resolvers.notifications.channels import http
-from resolvers.notifications.channels.base import Message, PermanentFailure
+from resolvers.notifications.channels.base import Message, PermanentFailure, TemporaryFailure
 
 if TYPE_CHECKING:
     from resolvers.runtime import Runtime
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gatehouse.notifications.sms")
 
 MAX_CHARS = 500
+MAX_ANSWER_CHARS = 64 * 1024  # of a gateway's answer searched for GATEHOUSE_SMS_SENT_MATCH
 PHONE = "person.phone"  # the purpose Person.phone_enc is sealed under (resolvers/people/people.py)
 
 
@@ -94,7 +97,7 @@ class SmsChannel:
 
     async def send(self, message: Message, address: str) -> str | None:
         url, body, headers = self.request(message, address)
-        await http.request(
+        response = await http.request(
             self._client,
             "SMS gateway",
             self.settings.method,
@@ -103,6 +106,13 @@ class SmsChannel:
             headers=headers,
             seconds=self.settings.timeout_seconds,
         )
+        expected = self.settings.sent_match
+        if expected is not None and not expected.search(response.text[:MAX_ANSWER_CHARS]):
+            # Not sent, or not said so: tried again later (the {key} lets a gateway drop a repeat).
+            raise TemporaryFailure(
+                f"SMS gateway: HTTP {response.status_code} without GATEHOUSE_SMS_SENT_MATCH in its answer: "
+                + http.short(response.text)
+            )
         return None
 
     async def aclose(self) -> None:
