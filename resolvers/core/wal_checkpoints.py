@@ -83,7 +83,10 @@ class WalCheckpointer:
         thread, self._thread = self._thread, None
         # It sleeps on the event: it ends within one checkpoint's time.
         await asyncio.to_thread(thread.join)
-        await connections.get("default").execute_script(f"PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT}")
+        try:
+            await connections.get("default").execute_script(f"PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT}")
+        except Exception:  # the connection is closed next anyway, and its close checkpoints
+            log.warning("the writer's automatic WAL checkpoints could not be turned back on", exc_info=True)
 
     def _run(self, db: sqlite3.Connection) -> None:
         try:
