@@ -212,11 +212,18 @@ def test_summary_pdfs_embed_the_glyphs_of_every_script(face: fonts.Face) -> None
     at = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
     samples = [(at, "offline", f"device of {name} is offline") for name in NAMES]
     summary = Summary(date(2026, 11, 30), date(2026, 11, 30), 1, 0, 2, [], {"offline": 4}, samples)
-    pdf_check(report_files.summary_pdf(summary), face, [f"device of {name} is offline" for name in NAMES])
+    # The labels are Chinese and English, as the site's people read them (the screens speak both).
+    labels = ["门禁汇总 / Gatehouse summary", "考勤 / Attendance", "最近的异常 / Latest anomalies"]
+    pdf_check(report_files.summary_pdf(summary), face, [f"device of {name} is offline" for name in NAMES] + labels)
 
     figures = Figures(passages=3, denials={"张偉的通行证已过期": 1}, visitors=1, stock_in=2, stock_out=1, anomalies={})
     stored = Stored(1, DAILY, date(2026, 11, 30), date(2026, 11, 30), at, figures)
-    pdf_check(report_files.scheduled_pdf(stored, TZ), face, ["Denials: 1 (张偉的通行证已过期 1)"])
+    texts = [
+        "门禁每日汇总 / Gatehouse daily summary",
+        "拒绝 / Denials: 1 (张偉的通行证已过期 1)",
+        "入库 / 出库 / Stock in",
+    ]
+    pdf_check(report_files.scheduled_pdf(stored, TZ), face, texts)
 
 
 # --------------------------------------------------------------------------- the setting

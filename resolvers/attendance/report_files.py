@@ -285,13 +285,14 @@ def attendance_sentences(lines: list[AttendanceLine]) -> list[str]:
     out = []
     if due:
         present, late, absent = (sum(getattr(x, f) for x in summaries) for f in ("present", "late", "absent"))
-        out.append(f"Attendance: {present} days present of {due} workdays due; {late} late, {absent} absent")
+        out.append(f"考勤 / Attendance: {present} days present of {due} workdays due; {late} late, {absent} absent")
     else:
-        out.append("Attendance: no workdays scheduled")
+        out.append("考勤 / Attendance: no workdays scheduled")
     unscheduled = [x for x in summaries if x.unscheduled_days]
     if unscheduled:
         came = sum(x.unscheduled_present for x in unscheduled)
-        out.append(f"People without a schedule: {len(unscheduled)}; present on {came} days (not workdays: no rate)")
+        label = "无排班人员 / People without a schedule"
+        out.append(f"{label}: {len(unscheduled)}; present on {came} days (not workdays: no rate)")
     return out
 
 
@@ -300,19 +301,20 @@ def summary_pdf(s: Summary) -> bytes:
     pdf.add_page()
     family = fonts.pdf_font(pdf)
     pdf.set_font(family, "", 16)
-    pdf.cell(0, 10, fonts.pdf_text(family, f"Gatehouse summary {s.first} to {s.last}"), new_x="LMARGIN", new_y="NEXT")
+    title = f"门禁汇总 / Gatehouse summary {s.first} to {s.last}"
+    pdf.cell(0, 10, fonts.pdf_text(family, title), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(family, "", 11)
     for line in (
-        f"Entries through the site gates: {s.entries}",
-        f"Denied scans: {s.denied}",
-        f"Visitors checked in: {s.visitors}",
+        f"园区大门进入 / Entries through the site gates: {s.entries}",
+        f"被拒绝的扫码 / Denied scans: {s.denied}",
+        f"访客签到 / Visitors checked in: {s.visitors}",
         *attendance_sentences(s.attendance_lines),
-        "Anomalies: " + (", ".join(f"{k} {v}" for k, v in sorted(s.anomalies.items())) or "none"),
+        "异常 / Anomalies: " + (", ".join(f"{k} {v}" for k, v in sorted(s.anomalies.items())) or "none"),
     ):
-        pdf.cell(0, 7, fonts.pdf_text(family, line), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 7, fonts.pdf_text(family, line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font(family, "", 12)
-    pdf.cell(0, 8, "Latest anomalies", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, fonts.pdf_text(family, "最近的异常 / Latest anomalies"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(family, "", 9)
     for at, kind, message in s.anomaly_samples:
         line = f"{at:%Y-%m-%d %H:%M}  {kind}: {message}"
@@ -329,18 +331,18 @@ def _by_name(counts: dict[str, int]) -> str:
 
 def scheduled_title(s: Stored) -> str:
     if s.kind == DAILY:
-        return f"Gatehouse daily summary {s.first}"
-    return f"Gatehouse weekly summary {s.first} to {s.last}"
+        return f"门禁每日汇总 / Gatehouse daily summary {s.first}"
+    return f"门禁每周汇总 / Gatehouse weekly summary {s.first} to {s.last}"
 
 
 def scheduled_lines(s: Stored) -> list[str]:
     f = s.figures
     return [
-        f"Passages (granted): {f.passages}",
-        f"Denials: {f.denials_total}" + (f" ({_by_name(f.denials)})" if f.denials else ""),
-        f"Visitors checked in: {f.visitors}",
-        f"Stock in: {f.stock_in} units; stock out: {f.stock_out} units",
-        f"Anomalies: {f.anomalies_total}" + (f" ({_by_name(f.anomalies)})" if f.anomalies else ""),
+        f"通行 / Passages (granted): {f.passages}",
+        f"拒绝 / Denials: {f.denials_total}" + (f" ({_by_name(f.denials)})" if f.denials else ""),
+        f"访客签到 / Visitors checked in: {f.visitors}",
+        f"入库 / 出库 / Stock in: {f.stock_in} units; stock out: {f.stock_out} units",
+        f"异常 / Anomalies: {f.anomalies_total}" + (f" ({_by_name(f.anomalies)})" if f.anomalies else ""),
     ]
 
 
@@ -371,7 +373,7 @@ def scheduled_pdf(s: Stored, tz: ZoneInfo) -> bytes:
     pdf.cell(0, 10, fonts.pdf_text(family, scheduled_title(s)), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(family, "", 9)
     produced = s.produced_at.astimezone(tz)
-    line = f"Produced {produced:%Y-%m-%d %H:%M} ({tz.key})"
+    line = f"生成于 / Produced {produced:%Y-%m-%d %H:%M} ({tz.key})"
     pdf.cell(0, 6, fonts.pdf_text(family, line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     pdf.set_font(family, "", 11)
