@@ -37,11 +37,25 @@ class Mailbox:
         return "250 OK"
 
 
+def started(handler: Any) -> Controller:
+    """An SMTP peer listening on a free port. aiosmtpd needs the port before it binds, and
+    another process may take one `free_port` found before the bind: such a port is replaced."""
+    for attempt in range(5):
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+        try:
+            controller.start()
+        except OSError:  # EADDRINUSE: taken in between
+            if attempt == 4:
+                raise
+            continue
+        return controller
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
 def smtp_peer() -> Iterator[tuple[Controller, Mailbox]]:
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    controller = started(box)
     try:
         yield controller, box
     finally:

@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 from PIL import Image
 
 from tests.harness import PROJECT, Gate, GraphQLClient, Phone, Site, error_codes, eventually, free_port, http_client
-from tests.smtp_peer import Mailbox, smtp_peer
+from tests.smtp_peer import Mailbox, smtp_peer, started
 from tests.test_visits import new_id_number
 
 PUBLIC = "https://gate.example.test"
@@ -259,8 +259,7 @@ class StallFirst(Mailbox):
 
 async def test_killed_mid_send_is_sent_again_after_its_lease_with_the_same_message_id(sqlite_site: Site) -> None:
     box = StallFirst()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    controller = started(box)
     try:
         env = mail_env(controller.port, GATEHOUSE_NOTIFY_LEASE_SECONDS="2")
         first = sqlite_site.start_server(**env)

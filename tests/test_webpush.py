@@ -90,8 +90,8 @@ class PushService:
     """A push service's receiving end for the browsers in `browsers` (path → Browser)."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.origin = f"http://127.0.0.1:{self.port}"
+        self.port = 0  # the kernel's choice, taken when it starts (no port asked for first and bound later)
+        self.origin = ""
         self.browsers: dict[str, Browser] = {}
         self.received: list[Received] = []
         self.refusals: list[str] = []
@@ -131,7 +131,9 @@ class PushService:
         app.router.add_post("/push/{name}", self.handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = int(self._runner.addresses[0][1])
+        self.origin = f"http://127.0.0.1:{self.port}"
 
     async def stop(self) -> None:
         self.hang.set()
