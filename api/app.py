@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         applied = await db.start(settings.database_url)
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
-        await checkpoints.start(settings.database_url)
+        await checkpoints.start()
         await rt.start()
         rt.events.listeners.append(anomalies.on_events)
         await hub.start()

@@ -29,7 +29,7 @@ async def test_the_server_writer_leaves_checkpoints_to_the_thread(tmp_path: Path
     await db.start(f"sqlite://{path}")
     checkpoints = WalCheckpointer(every=0.01)
     try:
-        await checkpoints.start(f"sqlite://{path}")
+        await checkpoints.start()
         assert await _autocheckpoint() == 0
         created = 0
         longest = 0
@@ -109,7 +109,7 @@ async def test_stopping_gives_the_writer_its_automatic_checkpoints_back(tmp_path
     await db.start(url)
     checkpoints = WalCheckpointer(every=0.01)
     try:
-        await checkpoints.start(url)
+        await checkpoints.start()
         await Department.create(name="Zoë's team")
         await eventually(lambda: checkpoints.pages > 0, 10, "a checkpoint that saw the commit")
         await checkpoints.stop()
@@ -123,7 +123,7 @@ async def test_nothing_runs_for_a_database_in_memory() -> None:
     await db.start("sqlite://:memory:")
     checkpoints = WalCheckpointer(every=0.01)
     try:
-        await checkpoints.start("sqlite://:memory:")
+        await checkpoints.start()
         assert checkpoints._thread is None
         assert await _autocheckpoint() == SQLITE_AUTOCHECKPOINT  # left as SQLite has it
     finally:

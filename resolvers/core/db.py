@@ -105,6 +105,11 @@ def read_now(sql: str, params: Sequence[Any]) -> list[Any] | None:
         return None
 
 
+def sqlite_file() -> Path | None:
+    """The SQLite database file the ORM has open; None on PostgreSQL or in memory."""
+    return _reader.path
+
+
 async def connect(database_url: str) -> None:
     _reader.close()
     if database_url.startswith("sqlite://") and not database_url.startswith("sqlite://:memory:"):

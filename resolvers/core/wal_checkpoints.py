@@ -26,7 +26,8 @@ import sqlite3
 import threading
 
 from tortoise import connections
-from tortoise.backends.sqlite.client import SqliteClient
+
+from resolvers.core import db
 
 log = logging.getLogger("gatehouse.db")
 
@@ -58,22 +59,19 @@ class WalCheckpointer:
         """Pages in the WAL at the latest checkpoint (0 before the first, or on PostgreSQL)."""
         return self.last[1] if self.last is not None else 0
 
-    async def start(self, database_url: str) -> None:
-        conn = connections.get("default")
-        if not isinstance(conn, SqliteClient) or not database_url.startswith("sqlite://"):
-            return
-        path = database_url.removeprefix("sqlite://").split("?", 1)[0]
-        if path == ":memory:":
+    async def start(self) -> None:
+        path = db.sqlite_file()
+        if path is None:
             return
         try:
             # No busy timeout: a checkpoint another worker is running is skipped, not waited for.
-            db = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+            own = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
         except sqlite3.Error:
             log.exception("no connection for WAL checkpoints to %s: the writer keeps checkpointing itself", path)
             return
-        await conn.execute_script("PRAGMA wal_autocheckpoint = 0")
+        await connections.get("default").execute_script("PRAGMA wal_autocheckpoint = 0")
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(db,), name="wal-checkpoints", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(own,), name="wal-checkpoints", daemon=True)
         self._thread.start()
 
     async def stop(self) -> None:
@@ -88,32 +86,32 @@ class WalCheckpointer:
         except Exception:  # the connection is closed next anyway, and its close checkpoints
             log.warning("the writer's automatic WAL checkpoints could not be turned back on", exc_info=True)
 
-    def _run(self, db: sqlite3.Connection) -> None:
+    def _run(self, conn: sqlite3.Connection) -> None:
         try:
             while not self._stop.wait(self.every):
                 try:
-                    self.checkpoint(db)
+                    self.checkpoint(conn)
                 except Exception:  # a thread that died would leave the WAL to grow while the server runs
                     log.exception("a WAL checkpoint failed; the next turn tries again")
         finally:
-            db.close()
+            conn.close()
 
-    def checkpoint(self, db: sqlite3.Connection) -> None:
+    def checkpoint(self, conn: sqlite3.Connection) -> None:
         """One turn: copy what the WAL holds; once it is long, let the next commit restart it."""
-        self._run_checkpoint(db, "PASSIVE")
+        self._run_checkpoint(conn, "PASSIVE")
         if self.last is not None and self.last[1] >= self.restart_pages:
             # Only a commit that begins with every page already copied starts the WAL over, and
             # at a steady 500 commits a second none does: so, the bulk just copied without a lock,
             # the few pages committed since are copied holding the write lock for that moment. A
             # commit arriving then waits for it (SQLite's busy handler, 1-3 ms); if a commit holds
             # the lock, nothing waits and the next turn tries again.
-            if self._run_checkpoint(db, "RESTART") == 0:
+            if self._run_checkpoint(conn, "RESTART") == 0:
                 self.restarts += 1
 
-    def _run_checkpoint(self, db: sqlite3.Connection, mode: str) -> int:
+    def _run_checkpoint(self, conn: sqlite3.Connection, mode: str) -> int:
         """SQLite's busy flag: 0 when the checkpoint did all its mode asks for."""
         try:
-            row = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         except sqlite3.Error as exc:
             # The file briefly locked (a backup's restore, say): the next turn tries again.
             log.debug("WAL checkpoint skipped: %s", exc)
