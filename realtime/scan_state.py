@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,6 +198,11 @@ class ScanState:
     async def device_connection(self, device_id: int) -> str | None:
         raise NotImplementedError
 
+    async def device_connections(self, device_ids: Sequence[int]) -> dict[int, str]:
+        """The connection each connected device of `device_ids` holds (the others are left out):
+        one round trip for a page of a campus, not one a device."""
+        raise NotImplementedError
+
     async def add_failure(self, key: str, window: int) -> int:
         """Count one failed attempt under `key`; the count lapses `window` seconds after the first."""
         raise NotImplementedError
@@ -332,6 +337,11 @@ class MemoryScanState(ScanState):
         if held is None or held[0] < time.monotonic():
             return None
         return held[1]
+
+    async def device_connections(self, device_ids: Sequence[int]) -> dict[int, str]:
+        now = time.monotonic()
+        held = ((i, self._devices.get(i)) for i in device_ids)
+        return {i: h[1] for i, h in held if h is not None and h[0] >= now}
 
     async def add_failure(self, key: str, window: int) -> int:
         now = time.monotonic()
@@ -594,6 +604,13 @@ class RedisScanState(ScanState):
     async def device_connection(self, device_id: int) -> str | None:
         value: str | None = await self._r.get(f"{self.P}dev:{device_id}")
         return value
+
+    async def device_connections(self, device_ids: Sequence[int]) -> dict[int, str]:
+        ids = list(device_ids)
+        if not ids:
+            return {}
+        values: list[str | None] = await self._r.mget([f"{self.P}dev:{i}" for i in ids])
+        return {i: v for i, v in zip(ids, values, strict=True) if v is not None}
 
     async def add_failure(self, key: str, window: int) -> int:
         async with self._r.pipeline(transaction=True) as pipe:

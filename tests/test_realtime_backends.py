@@ -338,9 +338,11 @@ async def test_token_claims_and_device_connections_expire_after_their_ttl(backen
     assert (await state.claim_token("DDDDDDDDDDDDDDDD", 1, gate_id=1, ttl=1)).fresh is True
     await state.set_device_connection(3, "proc:conn", ttl=1)
     assert await state.device_connection(3) == "proc:conn"
+    assert await state.device_connections([3]) == {3: "proc:conn"}
     await asyncio.sleep(1.3)
     assert (await state.claim_token("DDDDDDDDDDDDDDDD", 1, gate_id=2, ttl=TTL)).fresh is True
     assert await state.device_connection(3) is None
+    assert await state.device_connections([3]) == {}
 
 
 async def test_presence_enter_leave_inside(backend: Backend) -> None:
@@ -466,6 +468,15 @@ async def test_device_connection_is_cleared_only_by_its_owner(backend: Backend) 
     assert await state.device_connection(5) is None
     await state.clear_device_connection(5, "p1:new")  # clearing again is harmless
     assert await state.device_connection(6) is None
+
+
+async def test_connections_of_many_devices_in_one_look_up(backend: Backend) -> None:
+    state = await backend.state()
+    assert await state.device_connections([]) == {}
+    for device_id in (11, 13, 14):
+        await state.set_device_connection(device_id, f"p0:{device_id}", ttl=TTL)
+    await state.clear_device_connection(14, "p0:14")
+    assert await state.device_connections([10, 11, 12, 13, 14]) == {11: "p0:11", 13: "p0:13"}
 
 
 async def test_load_presence_and_needs_presence_rebuild(backend: Backend) -> None:

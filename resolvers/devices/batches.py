@@ -3,7 +3,6 @@ and which devices are online now."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from realtime.scan_state import ScanState
@@ -16,7 +15,6 @@ async def devices_by_ids(ids: Sequence[int]) -> list[Device | None]:
 
 
 async def devices_online(state: ScanState, ids: Sequence[int]) -> list[bool]:
-    """Whether each device holds a live connection to some server process. The shared state
-    answers one device at a time, so the lookups of a page go out together rather than in turn."""
-    connections = await asyncio.gather(*(state.device_connection(i) for i in ids))
-    return [c is not None for c in connections]
+    """Whether each device holds a live connection to some server process (a page's in one look-up)."""
+    connected = await state.device_connections(ids)
+    return [i in connected for i in ids]

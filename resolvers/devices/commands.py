@@ -18,7 +18,8 @@ MAX_ATTEMPTS = 5
 
 
 async def online_devices(rt: Runtime, device_ids: frozenset[int] | set[int]) -> list[int]:
-    return [d for d in sorted(device_ids) if await rt.state.device_connection(d) is not None]
+    connected = await rt.state.device_connections(sorted(device_ids))
+    return sorted(connected)
 
 
 async def send_command(

@@ -19,7 +19,7 @@ from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
 from realtime.messages import DeviceSessionMessage
-from resolvers.alerts.raising import raise_alert
+from resolvers.alerts.raising import AlertSpec, raise_alerts
 from resolvers.core import clock, validation
 from resolvers.core.crypto import random_token
 from resolvers.core.errors import ErrorCode, UserError, not_found, parse_id
@@ -573,26 +573,32 @@ async def check_fleet(rt: Runtime) -> None:
     # another worker (a gate that scans without heartbeats): its connection is asked.
     # Ids and names only: whole rows cost their dates' parsing, 0.3 s on the event loop while a
     # campus of thousands was still connecting (bench/stall_watch.py).
-    quiet = (
-        await Device.filter(status__in=watched, offline_alerted_at=None)
-        .filter(Q(last_seen_at=None) | Q(last_seen_at__lt=now - silent_for))
-        .values_list("id", "name")
+    quiet_filter = Q(status__in=watched, offline_alerted_at=None) & (
+        Q(last_seen_at=None) | Q(last_seen_at__lt=now - silent_for)
     )
-    for device_id, name in quiet:
+    quiet = await Device.filter(quiet_filter).order_by("id").values_list("id", "name")
+    # A page at a time, each page's connections in one look-up and its marks in one statement: a
+    # campus's switch failing takes thousands of gates off at once, and a look-up, an UPDATE and an
+    # alert's transaction apiece held the writer from the gate events for seconds (issue 13).
+    for start in range(0, len(quiet), HEALTH_PAGE):
         if not still_leads():
             return
-        if await rt.state.device_connection(device_id) is not None:
-            continue
-        if await Device.filter(id=device_id, offline_alerted_at=None).update(offline_alerted_at=now):
-            await raise_alert(rt, "offline", f"device {name} is offline", device_id=device_id)
+        page = dict(quiet[start : start + HEALTH_PAGE])
+        connected = await rt.state.device_connections(list(page))
+        marked = await _mark_alerted([i for i in page if i not in connected], quiet_filter, {"offline_alerted_at": now})
+        specs = [AlertSpec("offline", f"device {page[i]} is offline", device_id=i) for i in marked]
+        if specs:
+            await raise_alerts(rt, specs)
     # Devices alerted for their health within the hour are not judged again (one alert per episode).
     # A page of devices at a time: the whole campus's rows at once held the event loop ~50 ms.
+    judged = Q(status__in=watched) & (Q(health_alerted_at=None) | Q(health_alerted_at__lte=now - timedelta(hours=1)))
     after = 0
     while True:
+        if not still_leads():
+            return
         due = [
             (device_id, name, DeviceKind(kind))
-            for device_id, name, kind in await Device.filter(status__in=watched, id__gt=after)
-            .filter(Q(health_alerted_at=None) | Q(health_alerted_at__lte=now - timedelta(hours=1)))
+            for device_id, name, kind in await Device.filter(judged, id__gt=after)
             .order_by("id")
             .limit(HEALTH_PAGE)
             .values_list("id", "name", "kind")
@@ -602,12 +608,32 @@ async def check_fleet(rt: Runtime) -> None:
         after = due[-1][0]
         names = {device_id: name for device_id, name, _ in due}
         reports = await fleet_problems([(device_id, kind) for device_id, _, kind in due])
-        for device_id, report in reports.items():
-            if not still_leads():
-                return
-            if report.problems and await Device.filter(id=device_id).update(health_alerted_at=now):
-                message = f"device {names[device_id]}: " + "; ".join(report.problems)
-                await raise_alert(rt, "below_target", message, device_id=device_id)
+        problems = {device_id: report.problems for device_id, report in reports.items() if report.problems}
+        marked = await _mark_alerted(list(problems), judged, {"health_alerted_at": now})
+        specs = [
+            AlertSpec("below_target", f"device {names[i]}: " + "; ".join(problems[i]), device_id=i) for i in marked
+        ]
+        if specs:
+            await raise_alerts(rt, specs)
+
+
+async def _mark_alerted(device_ids: list[int], still_due: Q, marks: dict[str, Any]) -> list[int]:
+    """Sets `marks` on those of `device_ids` that `still_due` still selects; their ids. A device
+    heard from or alerted since the check's query is left out: one alert per episode."""
+    if not device_ids:
+        return []
+    async with in_transaction() as conn:
+        found = (
+            await Device.filter(still_due, id__in=device_ids)
+            .using_db(conn)
+            .select_for_update()
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        ids: list[int] = list(found)  # type: ignore[arg-type]  # flat=True: the ids themselves
+        if ids:
+            await Device.filter(id__in=ids).using_db(conn).update(**marks)
+    return ids
 
 
 class FleetUpkeep(Periodic):
