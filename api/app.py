@@ -170,7 +170,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            WebSocketRoute("/devices/ws", DeviceEndpoint(rt, hub, anomalies).serve),
+            WebSocketRoute(DeviceEndpoint.PATH, DeviceEndpoint(rt, hub, anomalies).serve),
             Route("/badges/{visit_id:int}.{fmt:str}", badge_file),
             *report_routes.routes,
             *supervision_routes.routes,

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 DEMO_FILE = PROJECT_DIR / "var" / "demo-credentials.txt"
+LISTEN_BACKLOG = 65535
 
 
 class CommandError(Exception):
@@ -395,6 +396,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int, tls: tuple[st
 
     from api import logs
     from api.health import shared_metrics
+    from api.websocket_protocol import WebSocketProtocol
     from devices.protocol import TRANSPORT_MAX_BYTES
 
     raise_open_files_limit()
@@ -417,7 +419,13 @@ def _serve(settings: Settings, host: str, port: int, workers: int, tls: tuple[st
             port=port,
             workers=workers,
             ws_max_size=TRANSPORT_MAX_BYTES,
-            ws="websockets-sansio",
+            # Connections waiting to be accepted: a campus's gates all reconnect at once after a network
+            # cut, and uvicorn's 2,048 dropped the rest's handshakes, which then came back only after
+            # TCP's retries (1, 3, 7, 15 s...). The kernel caps it at net.core.somaxconn (README).
+            backlog=LISTEN_BACKLOG,
+            ws=WebSocketProtocol,
+            ws_ping_interval=settings.ws_ping_seconds,
+            ws_ping_timeout=settings.ws_ping_seconds,
             # The same configuration in every worker: uvicorn applies it in each process it starts.
             log_config=logs.config(settings.log_format, settings.log_level),
             log_level=settings.log_level,

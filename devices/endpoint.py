@@ -542,6 +542,8 @@ if _unhandled := set(INCOMING) - set(HANDLERS):
 class DeviceEndpoint:
     """`/devices/ws`, built with what its connections need (mounted as `DeviceEndpoint(...).serve`)."""
 
+    PATH = "/devices/ws"
+
     def __init__(self, rt: Runtime, hub: DeviceHub, anomalies: AnomalyDetector) -> None:
         self.rt = rt
         self.hub = hub

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from resolvers.core import validation
 from resolvers.core.crypto import random_token
+from resolvers.core.db import read_now
 from resolvers.core.errors import ErrorCode, UserError, is_id, not_found, parse_id
 from resolvers.core.models import (
     AntiPassback,
@@ -202,12 +204,43 @@ async def register_device(rt: Runtime, name: str, kind: DeviceKind, gate_ids: li
     return device, secret
 
 
-async def authenticate_device(rt: Runtime, device_id: object, secret: object) -> Device | None:
+@dataclass(frozen=True, slots=True)
+class DeviceLogin:
+    """What a device's hello needs of its row: who it is and what its connection still has to record."""
+
+    id: int
+    name: str
+    firmware: str
+    network_reached: bool
+    test_scan_done: bool
+    config_loaded: bool
+
+
+_LOGIN_COLUMNS = (
+    '"id", "name", "status", "secret_hash", "firmware", "network_reached_at" IS NOT NULL,'
+    ' "test_scan_at" IS NOT NULL, "config_loaded_at" IS NOT NULL'
+)
+
+
+async def authenticate_device(rt: Runtime, device_id: object, secret: object) -> DeviceLogin | None:
+    """The device, when the credentials of its hello hold. Read at once on SQLite (the event loop's
+    own read connection) and only the columns a hello needs: a campus reconnecting after a network
+    cut is 10,000 hellos, and each one's model, read on the writer's connection behind the gate
+    events' commits, made the fleet's return as slow as those reads."""
     if not isinstance(device_id, str) or not isinstance(secret, str) or not is_id(device_id) or len(device_id) > 18:
         return None
-    device = await Device.get_or_none(id=int(device_id))
-    if device is None or device.status is DeviceStatus.RETIRED:
+    rows = read_now(f'SELECT {_LOGIN_COLUMNS} FROM "device" WHERE "id" = ?', [int(device_id)])
+    if rows is None:
+        conn = connections.get("default")
+        placeholder = "$1" if conn.capabilities.dialect == "postgres" else "?"
+        _, rows = await conn.execute_query(
+            f'SELECT {_LOGIN_COLUMNS} FROM "device" WHERE "id" = {placeholder}', [int(device_id)]
+        )
+    if not rows:
         return None
-    if not hmac.compare_digest(device.secret_hash, rt.sealer.device_secret_hash(secret)):
+    id_, name, status, secret_hash, firmware, reached, tested, loaded = tuple(rows[0])
+    if status == DeviceStatus.RETIRED.value:
         return None
-    return device
+    if not hmac.compare_digest(secret_hash, rt.sealer.device_secret_hash(secret)):
+        return None
+    return DeviceLogin(id_, name, firmware, bool(reached), bool(tested), bool(loaded))

@@ -126,6 +126,7 @@ class Settings:
     time_zone: str
     heartbeat_seconds: int = 30
     hello_timeout_seconds: float = 5.0
+    ws_ping_seconds: float = 20.0
     access_token_minutes: int = 15
     refresh_token_days: int = 30
     door_open_ms: int = 3000
@@ -247,6 +248,7 @@ class Settings:
             secret_key=env.get("GATEHOUSE_SECRET_KEY") or None,
             time_zone=time_zone,
             heartbeat_seconds=_int(env, "GATEHOUSE_HEARTBEAT_SECONDS", 30),
+            ws_ping_seconds=_seconds(env, "GATEHOUSE_WS_PING_SECONDS", 20.0),
             access_token_minutes=_int(env, "GATEHOUSE_ACCESS_TOKEN_MINUTES", 15),
             refresh_token_days=_int(env, "GATEHOUSE_REFRESH_TOKEN_DAYS", 30),
             door_open_ms=_int(env, "GATEHOUSE_DOOR_OPEN_MS", 3000),
@@ -352,6 +354,12 @@ REGISTRY: tuple[Setting, ...] = (
     ),
     Setting("GATEHOUSE_TIME_ZONE", "UTC", "the site's IANA time zone (`Date` values are days there)"),
     Setting("GATEHOUSE_HEARTBEAT_SECONDS", "30", "told to devices in `welcome`; 3 missed beats mark a device offline"),
+    Setting(
+        "GATEHOUSE_WS_PING_SECONDS",
+        "20",
+        "WebSocket keepalive ping to browsers and phones on /graphql; one not answered within as long again is "
+        "closed (gates get none: their heartbeats tell)",
+    ),
     Setting("GATEHOUSE_ACCESS_TOKEN_MINUTES", "15", "lifetime of an access token"),
     Setting("GATEHOUSE_REFRESH_TOKEN_DAYS", "30", "lifetime of a session (its refresh token)"),
     Setting("GATEHOUSE_DOOR_OPEN_MS", "3000", "how long a granted scan opens the door"),

@@ -46,9 +46,9 @@ async def connect(rt: Runtime, device_id: str, secret: str, firmware: str | None
     fleet.note_seen(device.id)  # with the heartbeats' next batch
     if firmware is not None and firmware[:64] != device.firmware:
         await Device.filter(id=device.id).update(firmware=firmware[:64])
-    if device.network_reached_at is None:  # a write per hello only the first time (a reconnect storm: 10,000)
+    if not device.network_reached:  # a write per hello only the first time (a reconnect storm: 10,000)
         await Device.filter(id=device.id, network_reached_at=None).update(network_reached_at=now)
-    return DeviceSession(device.id, device.name, device.test_scan_at is not None, device.config_loaded_at is not None)
+    return DeviceSession(device.id, device.name, device.test_scan_done, device.config_loaded)
 
 
 async def record_snapshot_loaded(device_id: int) -> None:

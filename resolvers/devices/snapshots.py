@@ -14,6 +14,7 @@ resolvers/faces/offline_block.py), or, past GATEHOUSE_FACE_OFFLINE_MAX of them, 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 from datetime import datetime, timedelta
@@ -55,7 +56,14 @@ def signing_key(rt: Runtime) -> Ed25519PrivateKey:
 
 
 def public_key_b64(rt: Runtime) -> str:
-    raw = signing_key(rt).public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return _public_key_b64(rt.keys.snapshot_seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _public_key_b64(seed: bytes) -> str:
+    # In every welcome: derived once per key, not once per hello (a campus reconnecting is 10,000).
+    key = Ed25519PrivateKey.from_private_bytes(seed)
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode()
 
 
