@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import ssl
 import sys
 import time
@@ -31,6 +32,17 @@ from gatehouse_gate.offline import BadSnapshot, OfflineDecider, verify_snapshot
 log = logging.getLogger("gatehouse.gate")
 ONLINE_ANSWER_SECONDS = 2.0
 UPLOAD_BATCH = 500
+RECONNECT_FIRST_SECONDS = 0.5
+RECONNECT_MOST_SECONDS = 10.0
+
+
+def reconnect_delay(failures: int, draw: Callable[[], float] = random.random) -> float:
+    """How long to wait before the next attempt after `failures` in a row: doubling from half a second
+    to ten, each wait drawn at random up to that bound ("full jitter"). A switch coming back brings a
+    whole building's gates back at once; waits of the same length kept them in step, every attempt
+    of all of them landing together on the server's accept queue."""
+    bound = min(RECONNECT_FIRST_SECONDS * 2 ** min(failures, 16), RECONNECT_MOST_SECONDS)
+    return draw() * bound
 
 
 class Door:
@@ -187,7 +199,7 @@ class GateAgent:
 
     async def run_link(self) -> None:
         """Keep the link up; reconnect with backoff; upload buffered events after each connect."""
-        delay = 0.5
+        failures = 0
         while not self.stopping:
             try:
                 link = (
@@ -204,7 +216,7 @@ class GateAgent:
                     self.server_key = self.server_key or welcome.get("snapshotKey")
                     self.gates = {g["id"]: g for g in welcome.get("gates", [])}
                     self.online.set()
-                    delay = 0.5
+                    failures = 0
                     self.kick_upload()
                     try:
                         async for raw in ws:
@@ -225,8 +237,8 @@ class GateAgent:
                         fut.set_exception(ConnectionError("link lost"))
                 self.pending.clear()
             if not self.stopping:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
+                await asyncio.sleep(reconnect_delay(failures))
+                failures += 1
 
     async def _on_frame(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
