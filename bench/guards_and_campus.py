@@ -934,7 +934,7 @@ async def main_async(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.campus > somaxconn():
-        # Not changed here: the bench measures the machine as it is (README "Many gates on one server").
+        # Not changed here: the bench measures the machine as it is (README "Running in production").
         print(
             f"  note: net.core.somaxconn {somaxconn()} < {args.campus:,} gates: a reconnecting campus waits for "
             "TCP's retries once the accept queue is full",
