@@ -426,8 +426,8 @@ class DeviceConnection:
         while self._beat is not None:
             beat, self._beat = self._beat, None
             try:
-                await self.rt.state.set_device_connection(self.device_id, self.connection_id, self._offline_after())
-                await device_fleet.record_heartbeat(self.device_id, beat.get("stats"))
+                holding = device_fleet.Holding(self.rt.state, self.connection_id, self._offline_after())
+                await device_fleet.record_heartbeat(self.device_id, beat.get("stats"), holding)
                 if not self.offline_capable and not self.config_recorded:
                     # Commissioning's "configuration loaded" (an offline device acks a snapshot instead).
                     self.config_recorded = True

@@ -192,6 +192,11 @@ class ScanState:
     async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
         raise NotImplementedError
 
+    async def set_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
+        """`set_device_connection` for each (device, connection, ttl): one round trip for a batch of a
+        campus's heartbeats, not one a heartbeat."""
+        raise NotImplementedError
+
     async def clear_device_connection(self, device_id: int, connection: str) -> None:
         raise NotImplementedError
 
@@ -326,6 +331,11 @@ class MemoryScanState(ScanState):
 
     async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
         self._devices[device_id] = (time.monotonic() + ttl, connection)
+
+    async def set_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
+        now = time.monotonic()
+        for device_id, connection, ttl in held:
+            self._devices[device_id] = (now + ttl, connection)
 
     async def clear_device_connection(self, device_id: int, connection: str) -> None:
         held = self._devices.get(device_id)
@@ -597,6 +607,14 @@ class RedisScanState(ScanState):
 
     async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
         await self._r.set(f"{self.P}dev:{device_id}", connection, ex=ttl)
+
+    async def set_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
+        if not held:
+            return
+        async with self._r.pipeline(transaction=False) as pipe:
+            for device_id, connection, ttl in held:
+                pipe.set(f"{self.P}dev:{device_id}", connection, ex=ttl)
+            await pipe.execute()
 
     async def clear_device_connection(self, device_id: int, connection: str) -> None:
         await self._clear_if(keys=[f"{self.P}dev:{device_id}"], args=[connection])

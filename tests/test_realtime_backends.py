@@ -21,7 +21,7 @@ import pytest
 from realtime.bus import SUBSCRIBER_QUEUE_SIZE, Bus, MemoryBus, Received, RedisBus, SubscriberOverflow, Subscription
 from realtime.messages import AccessChanged, BusMessage, GateEventMessage, GateRef, PersonRef
 from realtime.scan_state import MemoryScanState, RedisScanState, ScanState
-from tests.harness import REDIS_URL
+from tests.harness import REDIS_URL, eventually
 
 MEMORY = pytest.param("memory", id="memory")
 REDIS = pytest.param("redis", id="redis", marks=pytest.mark.redis)
@@ -477,6 +477,21 @@ async def test_connections_of_many_devices_in_one_look_up(backend: Backend) -> N
         await state.set_device_connection(device_id, f"p0:{device_id}", ttl=TTL)
     await state.clear_device_connection(14, "p0:14")
     assert await state.device_connections([10, 11, 12, 13, 14]) == {11: "p0:11", 13: "p0:13"}
+
+
+async def test_holds_of_many_devices_renewed_in_one_call(backend: Backend) -> None:
+    state = await backend.state()
+    await state.set_device_connections([])  # nothing to renew: no round trip
+    await state.set_device_connection(21, "p0:21", ttl=TTL)
+    await state.set_device_connections([(21, "p1:21", TTL), (22, "p0:22", TTL), (23, "p0:23", 1)])
+    assert await state.device_connections([20, 21, 22, 23]) == {21: "p1:21", 22: "p0:22", 23: "p0:23"}
+
+    # Each keeps its own lifetime: the one-second hold lapses, the others stay.
+    async def lapsed() -> bool:
+        return await state.device_connection(23) is None
+
+    await eventually(lapsed, 10, "the one-second hold lapsed")
+    assert await state.device_connections([21, 22, 23]) == {21: "p1:21", 22: "p0:22"}
 
 
 async def test_load_presence_and_needs_presence_rebuild(backend: Backend) -> None:

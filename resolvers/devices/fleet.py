@@ -19,6 +19,7 @@ from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
 from realtime.messages import DeviceSessionMessage
+from realtime.scan_state import ScanState
 from resolvers.alerts.raising import AlertSpec, raise_alerts
 from resolvers.core import clock, validation
 from resolvers.core.crypto import random_token
@@ -147,21 +148,32 @@ async def rotate_secret(rt: Runtime, device_id: str) -> tuple[Device, str]:
     return device, secret
 
 
-async def record_heartbeat(device: Device | int, stats: object) -> None:
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """A connection's hold on its device (who routes its commands), renewed with each heartbeat."""
+
+    state: ScanState
+    connection: str
+    ttl: int
+
+
+async def record_heartbeat(device: Device | int, stats: object, holding: Holding | None = None) -> None:
     """Heartbeat counters are totals since the device booted; store the difference.
 
     Stored by the time this returns, together with the other heartbeats that arrived within
     HEARTBEAT_GATHER_SECONDS (group commit): a campus of 10,000 gates heartbeats 333 times a second, and one
-    transaction per heartbeat (a read, a sample, an update) took the database from the scans."""
+    transaction per heartbeat (a read, a sample, an update) took the database from the scans. The
+    connection's hold is renewed first, with the batch's others in one round trip: on Redis a SET
+    each was a fifth of the idle campus's server time."""
     device_id = device if isinstance(device, int) else device.id
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    _queue_heartbeat(device_id, stats, done)
+    _queue_heartbeat(device_id, stats, done, holding)
     await asyncio.shield(done)
 
 
-def _queue_heartbeat(device_id: int, stats: object, done: asyncio.Future[None]) -> None:
+def _queue_heartbeat(device_id: int, stats: object, done: asyncio.Future[None], holding: Holding | None = None) -> None:
     # Seen when it arrived, not when its batch is written (a quarter of a second later, or more).
-    _heartbeats.append((device_id, stats, clock.now(), done))
+    _heartbeats.append((device_id, stats, clock.now(), done, holding))
     global _heartbeat_writer
     loop = asyncio.get_running_loop()
     if _heartbeat_writer is None or _heartbeat_writer.done() or _heartbeat_writer.get_loop() is not loop:
@@ -183,7 +195,7 @@ def _log_unseen(done: asyncio.Future[None]) -> None:
         log.error("a connection's last-seen time not stored: %s", done.exception())
 
 
-_heartbeats: list[tuple[int, object, datetime, asyncio.Future[None]]] = []
+_heartbeats: list[tuple[int, object, datetime, asyncio.Future[None], Holding | None]] = []
 _heartbeat_writer: asyncio.Task[None] | None = None
 
 
@@ -208,15 +220,24 @@ async def _write_heartbeats() -> None:
         batch = _heartbeats[:MAX_HEARTBEAT_BATCH]
         del _heartbeats[:MAX_HEARTBEAT_BATCH]
         try:
-            await _store_heartbeats([(device_id, stats, at) for device_id, stats, at, _ in batch])
+            await _renew_holdings([(device_id, holding) for device_id, *_, holding in batch if holding is not None])
+            await _store_heartbeats([(device_id, stats, at) for device_id, stats, at, _, _ in batch])
         except Exception as exc:
-            for *_, done in batch:
+            for *_, done, _ in batch:
                 if not done.done():
                     done.set_exception(exc)
             continue
-        for *_, done in batch:
+        for *_, done, _ in batch:
             if not done.done():
                 done.set_result(None)
+
+
+async def _renew_holdings(holdings: list[tuple[int, Holding]]) -> None:
+    by_state: dict[int, tuple[ScanState, list[tuple[int, str, int]]]] = {}
+    for device_id, h in holdings:
+        by_state.setdefault(id(h.state), (h.state, []))[1].append((device_id, h.connection, h.ttl))
+    for state, held in by_state.values():  # one state per process, but nothing here assumes it
+        await state.set_device_connections(held)
 
 
 async def _store_heartbeats(batch: list[tuple[int, object, datetime]]) -> None:
