@@ -192,9 +192,10 @@ class ScanState:
     async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
         raise NotImplementedError
 
-    async def set_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
-        """`set_device_connection` for each (device, connection, ttl): one round trip for a batch of a
-        campus's heartbeats, not one a heartbeat."""
+    async def renew_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
+        """Each (device, connection, ttl) held again for ttl seconds, unless another connection holds
+        the device now (it reconnected since: the newer connection's hold stays). One round trip for
+        a batch of a campus's heartbeats, not one a heartbeat."""
         raise NotImplementedError
 
     async def clear_device_connection(self, device_id: int, connection: str) -> None:
@@ -332,10 +333,12 @@ class MemoryScanState(ScanState):
     async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
         self._devices[device_id] = (time.monotonic() + ttl, connection)
 
-    async def set_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
+    async def renew_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
         now = time.monotonic()
         for device_id, connection, ttl in held:
-            self._devices[device_id] = (now + ttl, connection)
+            current = self._devices.get(device_id)
+            if current is None or current[0] < now or current[1] == connection:
+                self._devices[device_id] = (now + ttl, connection)
 
     async def clear_device_connection(self, device_id: int, connection: str) -> None:
         held = self._devices.get(device_id)
@@ -411,6 +414,11 @@ _CLEAR_IF = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+_RENEW_IF = """
+local held = redis.call('GET', KEYS[1])
+if held == false or held == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return 0
+"""
 
 
 class RedisScanState(ScanState):
@@ -441,6 +449,7 @@ class RedisScanState(ScanState):
         self._r = aioredis.Redis(connection_pool=pool)
         await self._r.ping()
         self._clear_if = self._r.register_script(_CLEAR_IF)
+        self._renew_if = self._r.register_script(_RENEW_IF)
         # The scan path's commands go through one pipelined connection (realtime/redis_pipe.py):
         # a tenth of the client's CPU a command that the pool above costs.
         self._pipe = PipelinedRedis(self._url, client_name=f"{self.P}state")
@@ -608,12 +617,12 @@ class RedisScanState(ScanState):
     async def set_device_connection(self, device_id: int, connection: str, ttl: int) -> None:
         await self._r.set(f"{self.P}dev:{device_id}", connection, ex=ttl)
 
-    async def set_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
+    async def renew_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
         if not held:
             return
         async with self._r.pipeline(transaction=False) as pipe:
             for device_id, connection, ttl in held:
-                pipe.set(f"{self.P}dev:{device_id}", connection, ex=ttl)
+                await self._renew_if(keys=[f"{self.P}dev:{device_id}"], args=[connection, ttl], client=pipe)
             await pipe.execute()
 
     async def clear_device_connection(self, device_id: int, connection: str) -> None:

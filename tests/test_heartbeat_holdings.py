@@ -28,15 +28,15 @@ class RecordedState(MemoryScanState):
         super().__init__()
         self.renewals: list[list[tuple[int, str, int]]] = []
 
-    async def set_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
+    async def renew_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
         self.renewals.append(list(held))
-        await super().set_device_connections(held)
+        await super().renew_device_connections(held)
 
 
 class UnreachableState(MemoryScanState):
     """A state whose store is down (Redis gone): renewing fails."""
 
-    async def set_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
+    async def renew_device_connections(self, held: Sequence[tuple[int, str, int]]) -> None:
         raise ConnectionError("redis unreachable")
 
 

@@ -481,17 +481,24 @@ async def test_connections_of_many_devices_in_one_look_up(backend: Backend) -> N
 
 async def test_holds_of_many_devices_renewed_in_one_call(backend: Backend) -> None:
     state = await backend.state()
-    await state.set_device_connections([])  # nothing to renew: no round trip
-    await state.set_device_connection(21, "p0:21", ttl=TTL)
-    await state.set_device_connections([(21, "p1:21", TTL), (22, "p0:22", TTL), (23, "p0:23", 1)])
-    assert await state.device_connections([20, 21, 22, 23]) == {21: "p1:21", 22: "p0:22", 23: "p0:23"}
+    await state.renew_device_connections([])  # nothing to renew: no round trip
+    await state.set_device_connection(21, "p0:21", ttl=1)
+    await state.set_device_connection(24, "p1:new", ttl=TTL)  # the device reconnected elsewhere since
+    await state.renew_device_connections(
+        [(21, "p0:21", TTL), (22, "p0:22", TTL), (23, "p0:23", 1), (24, "p0:old", TTL)]
+    )
+    expected = {21: "p0:21", 22: "p0:22", 23: "p0:23", 24: "p1:new"}  # the newer connection keeps 24
+    assert await state.device_connections([20, 21, 22, 23, 24]) == expected
 
-    # Each keeps its own lifetime: the one-second hold lapses, the others stay.
+    # Each keeps its own lifetime: the one-second hold lapses, the renewed one (set for a second) stays.
     async def lapsed() -> bool:
         return await state.device_connection(23) is None
 
     await eventually(lapsed, 10, "the one-second hold lapsed")
-    assert await state.device_connections([21, 22, 23]) == {21: "p1:21", 22: "p0:22"}
+    assert await state.device_connections([21, 22, 23, 24]) == {21: "p0:21", 22: "p0:22", 24: "p1:new"}
+    # A hold that lapsed is taken again by its connection's next heartbeat.
+    await state.renew_device_connections([(23, "p0:23", TTL)])
+    assert await state.device_connection(23) == "p0:23"
 
 
 async def test_load_presence_and_needs_presence_rebuild(backend: Backend) -> None:

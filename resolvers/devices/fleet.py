@@ -163,8 +163,8 @@ async def record_heartbeat(device: Device | int, stats: object, holding: Holding
     Stored by the time this returns, together with the other heartbeats that arrived within
     HEARTBEAT_GATHER_SECONDS (group commit): a campus of 10,000 gates heartbeats 333 times a second, and one
     transaction per heartbeat (a read, a sample, an update) took the database from the scans. The
-    connection's hold is renewed first, with the batch's others in one round trip: on Redis a SET
-    each was a fifth of the idle campus's server time."""
+    connection's hold is renewed first, with the batch's others in one round trip (on Redis a SET
+    each was a fifth of the idle campus's server time), unless the device has reconnected since."""
     device_id = device if isinstance(device, int) else device.id
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     _queue_heartbeat(device_id, stats, done, holding)
@@ -237,7 +237,7 @@ async def _renew_holdings(holdings: list[tuple[int, Holding]]) -> None:
     for device_id, h in holdings:
         by_state.setdefault(id(h.state), (h.state, []))[1].append((device_id, h.connection, h.ttl))
     for state, held in by_state.values():  # one state per process, but nothing here assumes it
-        await state.set_device_connections(held)
+        await state.renew_device_connections(held)
 
 
 async def _store_heartbeats(batch: list[tuple[int, object, datetime]]) -> None:
