@@ -22,6 +22,7 @@ from devices.frames.outgoing import EventsAck, Welcome
 from devices.hub import DeviceHub
 from devices.protocol import BadMessage, Frame, error_frame, frame_size, parse_frame
 from realtime import metrics
+from resolvers.access.sites import DeviceSession
 from resolvers.access.topology import Topology
 from resolvers.alerts.raising import raise_alert_throttled
 from resolvers.attendance.anomalies import AnomalyDetector
@@ -33,7 +34,6 @@ from resolvers.devices import commands as device_commands
 from resolvers.devices import connections, hello_limits, snapshots
 from resolvers.devices import fleet as device_fleet
 from resolvers.devices import offline_uploads as offline_events
-from resolvers.devices.connections import DeviceSession
 from resolvers.faces import offline_block
 from resolvers.faces.encoding import MAX_PHOTO_BYTES
 from resolvers.faces.gate import FaceShown, count_recognition, decide_face

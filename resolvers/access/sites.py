@@ -205,8 +205,9 @@ async def register_device(rt: Runtime, name: str, kind: DeviceKind, gate_ids: li
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceLogin:
-    """What a device's hello needs of its row: who it is and what its connection still has to record."""
+class DeviceSession:
+    """The device a connection authenticated as: what its hello needs of its row, who it is and
+    what its connection still has to record (a reconnect writes nothing already recorded)."""
 
     id: int
     name: str
@@ -222,7 +223,7 @@ _LOGIN_COLUMNS = (
 )
 
 
-async def authenticate_device(rt: Runtime, device_id: object, secret: object) -> DeviceLogin | None:
+async def authenticate_device(rt: Runtime, device_id: object, secret: object) -> DeviceSession | None:
     """The device, when the credentials of its hello hold. Read at once on SQLite (the event loop's
     own read connection) and only the columns a hello needs: a campus reconnecting after a network
     cut is 10,000 hellos, and each one's model, read on the writer's connection behind the gate
@@ -243,4 +244,4 @@ async def authenticate_device(rt: Runtime, device_id: object, secret: object) ->
         return None
     if not hmac.compare_digest(secret_hash, rt.sealer.device_secret_hash(secret)):
         return None
-    return DeviceLogin(id_, name, firmware, bool(reached), bool(tested), bool(loaded))
+    return DeviceSession(id_, name, firmware, bool(reached), bool(tested), bool(loaded))

@@ -8,7 +8,6 @@ functions; it touches no model itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from resolvers.access import sites
@@ -25,18 +24,7 @@ from resolvers.scan.writer import record_door_alarm
 ALARM_STATES = frozenset({"forced", "held_open"})
 
 
-@dataclass(frozen=True)
-class DeviceSession:
-    """The device a connection authenticated as."""
-
-    id: int
-    name: str
-    test_scan_done: bool
-    # Its configuration was recorded as loaded before: a reconnect needs no write for it.
-    config_loaded: bool = False
-
-
-async def connect(rt: Runtime, device_id: str, secret: str, firmware: str | None) -> DeviceSession | None:
+async def connect(rt: Runtime, device_id: str, secret: str, firmware: str | None) -> sites.DeviceSession | None:
     """The device, when its credentials hold (else None: the connection is refused); its
     connection is recorded as seen, and as the checklist's "network reached" the first time."""
     device = await sites.authenticate_device(rt, device_id, secret)
@@ -48,7 +36,7 @@ async def connect(rt: Runtime, device_id: str, secret: str, firmware: str | None
         await Device.filter(id=device.id).update(firmware=firmware[:64])
     if not device.network_reached:  # a write per hello only the first time (a reconnect storm: 10,000)
         await Device.filter(id=device.id, network_reached_at=None).update(network_reached_at=now)
-    return DeviceSession(device.id, device.name, device.test_scan_done, device.config_loaded)
+    return device
 
 
 async def record_snapshot_loaded(device_id: int) -> None:
