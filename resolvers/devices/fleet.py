@@ -8,7 +8,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from tortoise import connections
 from tortoise.backends.base.client import TransactionalDBClient
@@ -16,6 +16,7 @@ from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.expressions import Q
 from tortoise.functions import Count, Sum
+from tortoise.queryset import QuerySet, ValuesQuery
 from tortoise.transactions import in_transaction
 
 from realtime.messages import DeviceSessionMessage
@@ -422,10 +423,27 @@ async def health(device: Device, window_minutes: int = 60) -> Health:
         sum(s["recognition_attempts"] for s in samples),
         sum(s["recognition_successes"] for s in samples),
     )
-    events = await GateEvent.filter(device_id=device.id, at__gte=since, decision__not_isnull=True).values_list(
-        "decision", "latency_ms"
-    )
+    events = await decided_since(since, [device.id]).values_list("decision", "latency_ms")
     return _health(window_minutes, sums, list(events), await target_for(device.kind))
+
+
+def decided_since(since: datetime, device_ids: list[int]) -> QuerySet[GateEvent]:
+    """The devices' decided events since `since`, read through the (device_id, at) index
+    (migration 0027): a device's window, never the whole of its history."""
+    return GateEvent.filter(device_id__in=device_ids, at__gte=since, decision__not_isnull=True)
+
+
+def window_counts(since: datetime, device_ids: list[int], latency_limits: list[float]) -> ValuesQuery[Literal[False]]:
+    """Per device of `device_ids`: its decided events since `since`, the denied ones, the timed ones
+    and, for each of `latency_limits` (index i), those slower than it (`slow{i}`), counted by the
+    database (an hour of a campus's events is hundreds of thousands of rows)."""
+    counts: dict[str, Any] = {
+        "decided": Count("id"),
+        "denied": Count("id", _filter=Q(decision=Decision.DENIED)),
+        "timed": Count("latency_ms"),
+        **{f"slow{i}": Count("id", _filter=Q(latency_ms__gt=limit)) for i, limit in enumerate(latency_limits)},
+    }
+    return decided_since(since, device_ids).annotate(**counts).group_by("device_id").values("device_id", *counts)
 
 
 async def fleet_problems(devices: list[tuple[int, DeviceKind]], window_minutes: int = 60) -> dict[int, Health]:
@@ -454,19 +472,7 @@ async def fleet_problems(devices: list[tuple[int, DeviceKind]], window_minutes: 
     ):
         sums[row[0]] = (int(row[1] or 0), int(row[2] or 0), int(row[3] or 0), int(row[4] or 0))
     limits = sorted({t.max_latency_ms for t in target_of.values()})
-    counts: dict[str, Any] = {
-        "decided": Count("id"),
-        "denied": Count("id", _filter=Q(decision=Decision.DENIED)),
-        "timed": Count("latency_ms"),
-        **{f"slow{i}": Count("id", _filter=Q(latency_ms__gt=limit)) for i, limit in enumerate(limits)},
-    }
-    events: dict[int, dict[str, Any]] = {
-        row["device_id"]: row
-        for row in await GateEvent.filter(at__gte=since, decision__not_isnull=True, device_id__in=ids)
-        .annotate(**counts)
-        .group_by("device_id")
-        .values("device_id", *counts)
-    }
+    events: dict[int, dict[str, Any]] = {row["device_id"]: row for row in await window_counts(since, ids, limits)}
     wanting = []
     for device_id, kind in devices:
         target = target_of[kind]
@@ -483,9 +489,7 @@ async def fleet_problems(devices: list[tuple[int, DeviceKind]], window_minutes: 
             wanting.append((device_id, target, (scans, failures, attempts, successes)))
     reports = {}
     for device_id, target, device_sums in wanting:
-        rows = await GateEvent.filter(device_id=device_id, at__gte=since, decision__not_isnull=True).values_list(
-            "decision", "latency_ms"
-        )
+        rows = await decided_since(since, [device_id]).values_list("decision", "latency_ms")
         reports[device_id] = _health(window_minutes, device_sums, list(rows), target)
     return reports
 
