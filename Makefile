@@ -99,6 +99,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.validation_cache
 	$(BIN)/python -m bench.scans_under_abuse
 	$(BIN)/python -m bench.guards_and_campus
+	$(BIN)/python -m bench.fleet_history
 	$(BIN)/python -m bench.faces_bench
 
 clean:
