@@ -2,8 +2,9 @@
 -- device's decisions of the last hour each upkeep interval (resolvers/devices/fleet.py), and with
 -- no index on the time it read every event the devices ever had (issue 13; bench/fleet_history.py).
 -- Restarts (the used tokens of the last minute) and reports over a period read the same way. New
--- events come at the index's end, so it costs an insert little.
-CREATE INDEX "idx_gate_event_at" ON "gate_event" ("at");
+-- events come at the index's end, so it costs an insert little. Building it holds the log's writes
+-- for as long as it takes (README "Migrations": on a large log, build it beforehand, CONCURRENTLY).
+CREATE INDEX IF NOT EXISTS "idx_gate_event_at" ON "gate_event" ("at");
 -- What it costs is won back here: only offline uploads carry a device sequence number, yet the
 -- unique constraint held an entry for every online scan's NULL. Partial, it keeps only the
 -- uploads' (the rule it enforces is the same: NULLs never collide).

@@ -6,7 +6,7 @@
 -- minute) and reports over a period read the same way. New events come at the index's end, so it
 -- costs an insert little; an index led by the device would have touched a page of its own per
 -- event (+40% per event on a 2,000,000-event log).
-CREATE INDEX "idx_gate_event_at" ON "gate_event" ("at");
+CREATE INDEX IF NOT EXISTS "idx_gate_event_at" ON "gate_event" ("at");
 -- What it costs is won back here: only offline uploads carry a device sequence number, yet the
 -- unique index held an entry for every online scan's NULL. Partial, it keeps only the uploads'
 -- (the rule it enforces is the same: NULLs never collide).
