@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -312,25 +313,55 @@ async def drop_postgres_database(url: str) -> None:
         await conn.close()
 
 
-def run_child(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.attendance_bench",
-        "--child",
-        database_url,
-        "--employees",
-        str(args.employees),
-        "--repeat",
-        str(args.repeat),
-    ]
-    if args.profile:
-        cmd.append("--profile")
-    proc = subprocess.run(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=None, text=True, timeout=600)
+def each_backend(
+    backends: str,
+    tmp_prefix: str,
+    run: Callable[[str], dict[str, Any]],
+    show: Callable[[str, dict[str, Any]], None],
+) -> dict[str, Any]:
+    """`run` (a child process's figures) on a fresh database of each of the comma-separated
+    `backends`: a SQLite file in a temporary folder, a PostgreSQL database created for the run and
+    dropped after it (skipped, with a note, when nothing answers on 127.0.0.1:5432); `show` prints
+    each backend's figures as they come."""
+    out: dict[str, Any] = {}
+    for backend in [b.strip() for b in backends.split(",") if b.strip()]:
+        print(f"{backend}: seeding and measuring ...", flush=True)
+        if backend == "sqlite":
+            tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix))
+            try:
+                data = run(f"sqlite://{tmp / 'bench.sqlite3'}")
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        elif backend == "postgres":
+            if not reachable("127.0.0.1", 5432):
+                print("\npostgres: skipped, nothing answers on 127.0.0.1:5432", flush=True)
+                out["postgres"] = {"skipped": "not reachable on 127.0.0.1:5432"}
+                continue
+            url = asyncio.run(create_postgres_database())
+            try:
+                data = run(url)
+            finally:
+                asyncio.run(drop_postgres_database(url))
+        else:
+            raise SystemExit(f"unknown backend {backend!r} (sqlite, postgres)")
+        out[backend] = data
+        show(backend, data)
+    return out
+
+
+def child_figures(module: str, database_url: str, options: list[str], timeout: float = 600) -> dict[str, Any]:
+    """The figures a bench's child (`python -m module --child URL ...`) prints as its last line."""
+    cmd = [sys.executable, "-m", module, "--child", database_url, *options]
+    proc = subprocess.run(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=None, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark child for {database_url.split(':', 1)[0]} failed")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
+
+
+def run_child(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    options = ["--employees", str(args.employees), "--repeat", str(args.repeat)]
+    return child_figures("bench.attendance_bench", database_url, options + (["--profile"] if args.profile else []))
 
 
 def print_table(backend: str, data: dict[str, Any]) -> None:
@@ -357,29 +388,8 @@ def main() -> None:
         return
 
     started = time.perf_counter()
-    report: dict[str, Any] = {"month": f"{FIRST:%Y-%m}", "employees": args.employees, "backends": {}}
-    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        print(f"{backend}: seeding and measuring ...", flush=True)
-        if backend == "sqlite":
-            tmp = Path(tempfile.mkdtemp(prefix="gatehouse-attendance-bench-"))
-            try:
-                data = run_child(f"sqlite://{tmp / 'bench.sqlite3'}", args)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        elif backend == "postgres":
-            if not reachable("127.0.0.1", 5432):
-                print("\npostgres: skipped, nothing answers on 127.0.0.1:5432", flush=True)
-                report["backends"]["postgres"] = {"skipped": "not reachable on 127.0.0.1:5432"}
-                continue
-            url = asyncio.run(create_postgres_database())
-            try:
-                data = run_child(url, args)
-            finally:
-                asyncio.run(drop_postgres_database(url))
-        else:
-            raise SystemExit(f"unknown backend {backend!r} (sqlite, postgres)")
-        report["backends"][backend] = data
-        print_table(backend, data)
+    figures = each_backend(args.backends, "gatehouse-attendance-bench-", lambda url: run_child(url, args), print_table)
+    report = {"month": f"{FIRST:%Y-%m}", "employees": args.employees, "backends": figures}
     print(f"\nwhole run {time.perf_counter() - started:.0f} s; machine load average {os.getloadavg()[0]:.1f}")
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(report, indent=2, default=str))

@@ -36,18 +36,15 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.attendance_bench import create_postgres_database, drop_postgres_database, reachable
+from bench.attendance_bench import child_figures, each_backend
 
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS_FILE = PROJECT / "var" / "fleet-history-bench.json"
@@ -245,15 +242,12 @@ def child_main(args: argparse.Namespace) -> None:
 # --- the parent: one child per backend, then the table ----------------------------------------
 
 
+OPTIONS = ("devices", "history", "hour", "days", "repeat")  # passed on to the child
+
+
 def run_child(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bench.fleet_history", "--child", database_url]
-    for option in ("devices", "history", "hour", "days", "repeat"):
-        cmd += [f"--{option}", str(getattr(args, option))]
-    proc = subprocess.run(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=None, text=True, timeout=CHILD_TIMEOUT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"benchmark child for {database_url.split(':', 1)[0]} failed")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    options = [part for option in OPTIONS for part in (f"--{option}", str(getattr(args, option)))]
+    return child_figures("bench.fleet_history", database_url, options, CHILD_TIMEOUT)
 
 
 def print_table(backend: str, data: dict[str, Any]) -> None:
@@ -291,35 +285,8 @@ def main() -> None:
         return
 
     started = time.perf_counter()
-    report: dict[str, Any] = {
-        "devices": args.devices,
-        "history": args.history,
-        "hour": args.hour,
-        "days": args.days,
-        "backends": {},
-    }
-    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        print(f"{backend}: seeding and measuring ...", flush=True)
-        if backend == "sqlite":
-            tmp = Path(tempfile.mkdtemp(prefix="gatehouse-fleet-history-"))
-            try:
-                data = run_child(f"sqlite://{tmp / 'bench.sqlite3'}", args)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        elif backend == "postgres":
-            if not reachable("127.0.0.1", 5432):
-                print("\npostgres: skipped, nothing answers on 127.0.0.1:5432", flush=True)
-                report["backends"]["postgres"] = {"skipped": "not reachable on 127.0.0.1:5432"}
-                continue
-            url = asyncio.run(create_postgres_database())
-            try:
-                data = run_child(url, args)
-            finally:
-                asyncio.run(drop_postgres_database(url))
-        else:
-            raise SystemExit(f"unknown backend {backend!r} (sqlite, postgres)")
-        report["backends"][backend] = data
-        print_table(backend, data)
+    figures = each_backend(args.backends, "gatehouse-fleet-history-", lambda url: run_child(url, args), print_table)
+    report = {option: getattr(args, option) for option in OPTIONS} | {"backends": figures}
     print(FOOTNOTE)
     print(f"\nwhole run {time.perf_counter() - started:.0f} s; machine load average {os.getloadavg()[0]:.1f}")
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
