@@ -1,7 +1,7 @@
 """What migration 0027 changed on the gate event log, on SQLite and PostgreSQL: the fleet check's
-count of every device's last hour is read through the time index (it runs each upkeep interval,
-and a long history must not cost it more), and the device sequence number stays unique per
-device now that its index holds the uploads' alone."""
+count of every device's last hour and an item check's last carrier at a gate are read through the
+time index (a long history must not cost them more), and the device sequence number stays unique
+per device now that its index holds the uploads' alone."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from resolvers.core.models import (
 )
 from resolvers.core.models import Gate as GateRow
 from resolvers.devices import fleet
+from resolvers.items import gate_checks
 from resolvers.scan.event_rows import insert_events
 from resolvers.scan.gate_event import GateEventRecord
 from resolvers.scan.reasons import Reason
@@ -41,6 +42,10 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 async def test_the_fleet_checks_window_is_read_through_the_time_index(database: str) -> None:
     await run_on(database, _window_queries_use_the_index)
+
+
+async def test_the_item_checks_last_carrier_is_read_through_the_time_index(database: str) -> None:
+    await run_on(database, _carrier_query_uses_the_index)
 
 
 async def test_health_counts_the_window_alone_over_a_long_history(database: str) -> None:
@@ -68,6 +73,12 @@ async def _window_queries_use_the_index() -> None:
     now = clock.now()
     page = await _plan(fleet.window_counts(now - timedelta(hours=1), now, [400.0, 800.0]).sql(params_inline=True))
     assert INDEX in page, page
+
+
+async def _carrier_query_uses_the_index() -> None:
+    # Newest first within the window: a gate with no passage lately must not have its history walked.
+    plan = await _plan(gate_checks._CARRIER.format("7", "'2026-12-02 10:00:00+00:00'"))
+    assert INDEX in plan, plan
 
 
 async def _gate_and_device() -> tuple[GateNode, Device]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from realtime.messages import ItemCheckChanged
@@ -24,7 +25,6 @@ from resolvers.core.models import (
     Asset,
     AssetStatus,
     GateDirection,
-    GateEvent,
     Item,
     ItemCheck,
     ItemMovement,
@@ -150,18 +150,24 @@ async def _join(
     return False
 
 
+# Newest first through the events' time index (migration 0027), so the read stops at the window's
+# start: by the gate's index (the ORM's choice) a gate with no passage lately had its whole history
+# walked, 7.6 s for a gate of 2,000,000 events. `+gate_id` keeps SQLite off that index.
+_CARRIER = (
+    'SELECT "person_id" FROM "gate_event" WHERE +"gate_id" = {} AND "method" IS NOT NULL AND "at" >= {}'
+    ' ORDER BY "at" DESC, "id" DESC LIMIT 1'
+)
+
+
 async def _carrier(gate_id: int) -> tuple[int | None, bool]:
     """(person, True) when the last passage checked at this gate, lately, named its person;
     (None, False) when none did (no passage lately, or one whose credential did not verify)."""
-    last = (
-        await GateEvent.filter(gate_id=gate_id, method__isnull=False, at__gte=clock.now() - CARRIER_FOR)
-        .order_by("-id")
-        .first()
-        .only("id", "person_id")
-    )
-    if last is None or last.person_id is None:
+    conn = connections.get("default")
+    marks = ("$1", "$2") if conn.capabilities.dialect == "postgres" else ("?", "?")
+    _, rows = await conn.execute_query(_CARRIER.format(*marks), [gate_id, clock.now() - CARRIER_FOR])
+    if not rows or rows[0][0] is None:
         return None, False
-    return last.person_id, True
+    return int(rows[0][0]), True
 
 
 async def _direction_at(rt: Runtime, gate_id: int) -> str:
