@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve test lint typecheck schema bench clean font web
+.PHONY: serve test lint typecheck schema bench clean font web browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,18 @@ font: $(VENV)/.installed
 	  fi; \
 	  $(BIN)/python -m resolvers.core.fonts || true; }
 
+# The browser tests drive the system's Chromium (tests/browser.py; never a downloaded one): Debian's
+# is installed when missing, as root or through sudo under CI (the font above: as root only);
+# anywhere else those tests say what to install, and skip unless CI=true.
+browser:
+	@[ -n "$$GATEHOUSE_TEST_CHROMIUM" ] || [ -x /usr/bin/chromium ] || command -v chromium >/dev/null || { \
+	  sudo=""; [ "$$(id -u)" = 0 ] || { [ "$$CI" = true ] && sudo="sudo -n"; } || sudo=none; \
+	  if [ "$$sudo" != none ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      $$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null || true; \
+	  fi; }
+
 # The web app (web/: the phone app, the guard console, GraphiQL), built by Vite into web/dist when
 # missing or older than its sources; needs Node.js 20.19+ and npm (README, "The phone app and the
 # guard console"). The packages come from the npm registry as web/package-lock.json pins them.
@@ -73,7 +85,7 @@ serve: $(VENV)/.installed $(VENV)/.installed-face font web
 # them in that process so the two finish together (alone, the browser run took 200 s, the rest 460 s).
 BESIDE_BROWSER = tests/test_reports_and_anomalies.py tests/test_device_fleet.py tests/test_fuzz_graphql.py
 
-test: $(VENV)/.installed-test $(VENV)/.installed-face font web
+test: $(VENV)/.installed-test $(VENV)/.installed-face font web browser
 	@start=$$(date +%s); mkdir -p var; \
 	$(BIN)/ruff check . && $(BIN)/mypy && $(BIN)/lint-imports --no-cache && { \
 	  $(BIN)/pytest -q tests/test_web_*.py $(BESIDE_BROWSER) > var/browser-tests.log 2>&1 & browser=$$!; \
