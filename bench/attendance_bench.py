@@ -349,6 +349,22 @@ def each_backend(
     return out
 
 
+def parse_with_backends(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The arguments, with the options every per-backend bench has: --backends, --repeat and the
+    hidden --child DATABASE_URL its parent passes to the child it starts per backend."""
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", metavar="DATABASE_URL", dest="database_url", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def write_report(path: Path, report: dict[str, Any], started: float) -> None:
+    """The run's length and the machine's load said, the figures written to `path` (var/)."""
+    print(f"\nwhole run {time.perf_counter() - started:.0f} s; machine load average {os.getloadavg()[0]:.1f}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str))
+
+
 def child_figures(module: str, database_url: str, options: list[str], timeout: float = 600) -> dict[str, Any]:
     """The figures a bench's child (`python -m module --child URL ...`) prints as its last line."""
     cmd = [sys.executable, "-m", module, "--child", database_url, *options]
@@ -378,11 +394,8 @@ def print_table(backend: str, data: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--employees", type=int, default=5000)
-    parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of days_for")
-    parser.add_argument("--child", metavar="DATABASE_URL", dest="database_url", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_with_backends(parser)
     if args.database_url:
         child_main(args)
         return
@@ -390,9 +403,7 @@ def main() -> None:
     started = time.perf_counter()
     figures = each_backend(args.backends, "gatehouse-attendance-bench-", lambda url: run_child(url, args), print_table)
     report = {"month": f"{FIRST:%Y-%m}", "employees": args.employees, "backends": figures}
-    print(f"\nwhole run {time.perf_counter() - started:.0f} s; machine load average {os.getloadavg()[0]:.1f}")
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2, default=str))
+    write_report(RESULTS_FILE, report, started)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import sys
@@ -44,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.attendance_bench import child_figures, each_backend
+from bench.attendance_bench import child_figures, each_backend, parse_with_backends, write_report
 
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS_FILE = PROJECT / "var" / "fleet-history-bench.json"
@@ -276,10 +275,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=1_000_000, help="events over the last --days days")
     parser.add_argument("--hour", type=int, default=20_000, help="more events within the last 59 minutes")
     parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--child", metavar="DATABASE_URL", dest="database_url", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_with_backends(parser)
     if args.database_url:
         child_main(args)
         return
@@ -288,9 +284,7 @@ def main() -> None:
     figures = each_backend(args.backends, "gatehouse-fleet-history-", lambda url: run_child(url, args), print_table)
     report = {option: getattr(args, option) for option in OPTIONS} | {"backends": figures}
     print(FOOTNOTE)
-    print(f"\nwhole run {time.perf_counter() - started:.0f} s; machine load average {os.getloadavg()[0]:.1f}")
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2, default=str))
+    write_report(RESULTS_FILE, report, started)
 
 
 if __name__ == "__main__":
